@@ -1,0 +1,2 @@
+"""The release of the application code (shown by GET /api/health/)."""
+RELEASE = '1.0'

@@ -1,0 +1,26 @@
+/** A mistake in what the user asked for: reported as-is, without a stack trace. */
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** A refusal to go on because a safety check failed (a checksum, a lock, a mismatch). */
+export class SafetyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SafetyError';
+  }
+}
+
+/** The message of any thrown value, so nothing thrown is ever reported as "undefined". */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'string') return error;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    return String(error);
+  }
+}

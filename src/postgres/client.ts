@@ -1,0 +1,108 @@
+import pg from 'pg';
+
+import type { ConnectionSettings } from './connection';
+
+export type Client = pg.Client;
+
+/** Session settings that make text output of values identical on every server and client. */
+const STABLE_SESSION = [
+  "SET TimeZone = 'UTC'",
+  "SET DateStyle = 'ISO, YMD'",
+  "SET IntervalStyle = 'postgres'",
+  'SET extra_float_digits = 3',
+  "SET bytea_output = 'hex'",
+];
+
+export interface ClientOptions {
+  applicationName?: string;
+  /** Pin the session's text output (time zone, date style, float digits) — needed by fingerprints. */
+  stableOutput?: boolean;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Opens a client, runs `fn`, and always closes it: a dangling socket keeps Node alive and a held
+ * advisory lock would outlive the work it guards.
+ */
+export async function withClient<T>(
+  settings: ConnectionSettings,
+  fn: (client: pg.Client) => Promise<T>,
+  options: ClientOptions = {},
+): Promise<T> {
+  const client = new pg.Client({
+    host: settings.host,
+    port: settings.port,
+    user: settings.user,
+    database: settings.database,
+    password: settings.password,
+    ssl: sslFor(settings.sslmode),
+    application_name: options.applicationName ?? 'migration-guard',
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
+  });
+  // An error event on an idle client would otherwise crash the process.
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    if (options.stableOutput) {
+      for (const sql of STABLE_SESSION) await client.query(sql);
+    }
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function sslFor(mode: string | undefined): pg.ClientConfig['ssl'] {
+  if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer') return undefined;
+  if (mode === 'require') return { rejectUnauthorized: false };
+  return { rejectUnauthorized: true };
+}
+
+/** Quotes an identifier for SQL (`"my""db"`). */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
+export function quoteTable(name: string): string {
+  const parts = splitTableName(name);
+  return `${quoteIdent(parts.schema)}.${quoteIdent(parts.table)}`;
+}
+
+/** Splits `schema.table` (default schema `public`). */
+export function splitTableName(name: string): { schema: string; table: string } {
+  const dot = name.indexOf('.');
+  return dot < 0 ? { schema: 'public', table: name } : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+
+/** `orders` → `public.orders`; `shop.orders` stays. The one spelling used in manifests. */
+export function normalizeTableName(name: string): string {
+  const { schema, table } = splitTableName(name);
+  return `${schema}.${table}`;
+}
+
+/** Server facts every action reports. */
+export interface ServerInfo {
+  version: string;
+  versionNum: number;
+  major: number;
+  inRecovery: boolean;
+  databaseSizeBytes: number;
+}
+
+export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
+  const r = await client.query<{ v: string; n: string; rec: boolean; size: string }>(
+    `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n,
+            pg_is_in_recovery() AS rec, pg_database_size(current_database())::text AS size`,
+  );
+  const row = r.rows[0];
+  if (!row) throw new Error('The server returned no version.');
+  const versionNum = Number(row.n);
+  return {
+    version: row.v,
+    versionNum,
+    major: Math.floor(versionNum / 10000),
+    inRecovery: row.rec,
+    databaseSizeBytes: Number(row.size),
+  };
+}
