@@ -19,7 +19,17 @@ const kebabCase = {
 };
 
 export default tseslint.config(
-  { ignores: ['action-*/dist/**', 'node_modules/**', 'coverage/**', 'examples/**', 'bench/**', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      'action-*/dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'examples/**',
+      'bench/**',
+      '**/*.js',
+      '**/*.mjs',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
@@ -29,10 +39,17 @@ export default tseslint.config(
       'import-x/no-cycle': 'error',
       'import-x/order': [
         'error',
-        { groups: ['builtin', 'external', 'internal', 'parent', 'sibling'], 'newlines-between': 'always', alphabetize: { order: 'asc' } },
+        {
+          groups: ['builtin', 'external', 'internal', 'parent', 'sibling'],
+          'newlines-between': 'always',
+          alphabetize: { order: 'asc' },
+        },
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/actions/*'], message: 'Domain modules never import actions/*.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/actions/*'], message: 'Domain modules never import actions/*.' }] },
+      ],
     },
   },
   {

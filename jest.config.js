@@ -1,5 +1,8 @@
 // ts-jest compiles to CommonJS for the tests; ncc bundles the same sources for the actions.
-const tsJest = ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node', isolatedModules: true } }];
+const tsJest = [
+  'ts-jest',
+  { tsconfig: { module: 'commonjs', moduleResolution: 'node', isolatedModules: true } },
+];
 const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest } };
 
 /** @type {import('jest').Config} */

@@ -17,9 +17,20 @@ for (const name of names.length > 0 ? names : all) {
   rmSync(out, { recursive: true, force: true });
   try {
     execFileSync(
-    process.execPath,
-    [path.join(root, 'node_modules/@vercel/ncc/dist/ncc/cli.js'), 'build', `src/actions/${name}/index.ts`, '-o', out, '--license', 'licenses.txt', '--target', 'es2022', '-q'],
-    { cwd: root, stdio: 'inherit' },
+      process.execPath,
+      [
+        path.join(root, 'node_modules/@vercel/ncc/dist/ncc/cli.js'),
+        'build',
+        `src/actions/${name}/index.ts`,
+        '-o',
+        out,
+        '--license',
+        'licenses.txt',
+        '--target',
+        'es2022',
+        '-q',
+      ],
+      { cwd: root, stdio: 'inherit' },
     );
   } catch {
     console.error(`ncc failed for action-${name}`);

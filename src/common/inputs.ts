@@ -16,7 +16,9 @@ function raw(name: string): string | undefined {
   const value = core.getInput(name, { trimWhitespace: true });
   if (value === '') return undefined;
   if (value.length > MAX_INPUT_LENGTH) {
-    throw new ConfigurationError(`Input "${name}" is too long (${value.length} characters, at most ${MAX_INPUT_LENGTH}).`);
+    throw new ConfigurationError(
+      `Input "${name}" is too long (${value.length} characters, at most ${MAX_INPUT_LENGTH}).`,
+    );
   }
   return value;
 }
@@ -55,10 +57,13 @@ export function getBooleanInput(name: string, defaultValue: boolean): boolean {
 export function getIntegerInput(name: string, defaultValue: number, min: number, max: number): number {
   const value = raw(name);
   if (value === undefined) return defaultValue;
-  if (!/^-?\d+$/.test(value)) throw new ConfigurationError(`Input "${name}" must be an integer, got ${showValue(value)}.`);
+  if (!/^-?\d+$/.test(value))
+    throw new ConfigurationError(`Input "${name}" must be an integer, got ${showValue(value)}.`);
   const n = Number(value);
   if (n < min || n > max) {
-    throw new ConfigurationError(`Input "${name}" must be between ${min} and ${max}, got ${showValue(value)}.`);
+    throw new ConfigurationError(
+      `Input "${name}" must be between ${min} and ${max}, got ${showValue(value)}.`,
+    );
   }
   return n;
 }
@@ -68,7 +73,9 @@ export function getEnumInput<T extends string>(name: string, allowed: readonly T
   const value = raw(name);
   if (value === undefined) return defaultValue;
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new ConfigurationError(`Input "${name}" must be one of ${allowed.join(', ')}, got ${showValue(value)}.`);
+    throw new ConfigurationError(
+      `Input "${name}" must be one of ${allowed.join(', ')}, got ${showValue(value)}.`,
+    );
   }
   return value as T;
 }

@@ -72,7 +72,9 @@ export function quoteTable(name: string): string {
 /** Splits `schema.table` (default schema `public`). */
 export function splitTableName(name: string): { schema: string; table: string } {
   const dot = name.indexOf('.');
-  return dot < 0 ? { schema: 'public', table: name } : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+  return dot < 0
+    ? { schema: 'public', table: name }
+    : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
 }
 
 /** `orders` → `public.orders`; `shop.orders` stays. The one spelling used in manifests. */

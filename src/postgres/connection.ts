@@ -15,7 +15,8 @@ export interface ConnectionSettings {
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 function checkPart(what: string, value: string, source: string): string {
-  if (/[\0\r\n]/.test(value)) throw new ConfigurationError(`${source}: the ${what} contains a control character.`);
+  if (/[\0\r\n]/.test(value))
+    throw new ConfigurationError(`${source}: the ${what} contains a control character.`);
   return value;
 }
 
@@ -27,12 +28,17 @@ export function connectionFromUrl(url: string, source = 'Input "database-url"'):
   registerSecret(url);
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    // libpq accepts an empty host (`postgres://user@/db?host=/socket`); the URL parser needs one.
+    parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/, '$1localhost'));
   } catch {
-    throw new ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
+    throw new ConfigurationError(
+      `${source} is not a valid URL (expected postgres://user@host:port/database).`,
+    );
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${parsed.protocol}//".`);
+    throw new ConfigurationError(
+      `${source} must start with postgres:// or postgresql://, got "${parsed.protocol}//".`,
+    );
   }
   const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
   registerSecret(password);
@@ -41,11 +47,14 @@ export function connectionFromUrl(url: string, source = 'Input "database-url"'):
   const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, ''));
   const portText = parsed.port || parsed.searchParams.get('port') || '5432';
   const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
-  if (!database) throw new ConfigurationError(`${source} names no database (the path after the host is empty).`);
+  if (!database)
+    throw new ConfigurationError(`${source} names no database (the path after the host is empty).`);
   if (!user) throw new ConfigurationError(`${source} names no user.`);
   if (!host) throw new ConfigurationError(`${source} names no host.`);
   if (sslmode && !SSL_MODES.includes(sslmode)) {
-    throw new ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${sslmode}".`);
+    throw new ConfigurationError(
+      `${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${sslmode}".`,
+    );
   }
   return {
     host: checkPart('host', host, source),

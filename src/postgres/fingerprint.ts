@@ -49,7 +49,10 @@ export async function fingerprintTable(client: Client, table: string): Promise<T
 }
 
 /** Fingerprints several tables, one after the other, on one client (one snapshot). */
-export async function fingerprintTables(client: Client, tables: readonly string[]): Promise<TableFingerprint[]> {
+export async function fingerprintTables(
+  client: Client,
+  tables: readonly string[],
+): Promise<TableFingerprint[]> {
   const out: TableFingerprint[] = [];
   for (const table of tables) out.push(await fingerprintTable(client, table));
   return out;
@@ -72,8 +75,10 @@ export function compareFingerprints(
   for (const e of expected) {
     const a = byTable.get(normalizeTableName(e.table));
     if (!a) diffs.push({ table: e.table, expected: e, reason: 'missing' });
-    else if (a.rows !== e.rows) diffs.push({ table: e.table, expected: e, actual: a, reason: `rows ${e.rows} → ${a.rows}` });
-    else if (a.hash !== e.hash) diffs.push({ table: e.table, expected: e, actual: a, reason: 'content changed' });
+    else if (a.rows !== e.rows)
+      diffs.push({ table: e.table, expected: e, actual: a, reason: `rows ${e.rows} → ${a.rows}` });
+    else if (a.hash !== e.hash)
+      diffs.push({ table: e.table, expected: e, actual: a, reason: 'content changed' });
   }
   return diffs;
 }

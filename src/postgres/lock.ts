@@ -52,7 +52,10 @@ export async function acquireLock(settings: ConnectionSettings, options: LockOpt
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [LOCK_CLASS | 0, key]);
+    const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
+      LOCK_CLASS | 0,
+      key,
+    ]);
     if (!r.rows[0]?.ok) {
       const who = await client.query<{ pid: number; app: string; since: string; addr: string | null }>(
         `SELECT a.pid, a.application_name AS app, a.backend_start::text AS since, a.client_addr::text AS addr
@@ -74,7 +77,9 @@ export async function acquireLock(settings: ConnectionSettings, options: LockOpt
     throw error;
   }
   const release = onCleanup(`release lock on ${settings.database}`, async () => {
-    await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS | 0, key]).catch(() => undefined);
+    await client
+      .query('SELECT pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS | 0, key])
+      .catch(() => undefined);
     await client.end().catch(() => undefined);
   });
   return { holder: options.holder, release };

@@ -37,9 +37,17 @@ async function versionOf(file: string): Promise<{ text: string; major: number } 
 }
 
 /** The directories searched, in order: the explicit one, the Debian and RPM layouts, then PATH. */
-export function candidateDirs(major: number, explicitDir?: string, pathEnv = process.env.PATH ?? ''): string[] {
+export function candidateDirs(
+  major: number,
+  explicitDir?: string,
+  pathEnv = process.env.PATH ?? '',
+): string[] {
   if (explicitDir) return [explicitDir];
-  const dirs = [`/usr/lib/postgresql/${major}/bin`, `/usr/pgsql-${major}/bin`, ...pathEnv.split(':').filter(Boolean)];
+  const dirs = [
+    `/usr/lib/postgresql/${major}/bin`,
+    `/usr/pgsql-${major}/bin`,
+    ...pathEnv.split(':').filter(Boolean),
+  ];
   return [...new Set(dirs)];
 }
 
@@ -74,7 +82,9 @@ export async function discoverTools(
     }
     if (complete) return { major: serverMajor, binDir: dir, paths, versions };
   }
-  const where = options.binDir ? `in pg-bin-dir "${options.binDir}"` : 'in /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin or PATH';
+  const where = options.binDir
+    ? `in pg-bin-dir "${options.binDir}"`
+    : 'in /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin or PATH';
   const found = seen.length > 0 ? `Found: ${[...new Set(seen)].join(', ')}.` : 'Found none.';
   throw new ConfigurationError(
     `No ${tools.join('/')} of PostgreSQL ${serverMajor} (the server's major version) ${where}. ${found} ` +

@@ -54,7 +54,8 @@ class Tail {
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.size += chunk.length;
-    while (this.size > this.limit && this.chunks.length > 1) this.size -= (this.chunks.shift() as Buffer).length;
+    while (this.size > this.limit && this.chunks.length > 1)
+      this.size -= (this.chunks.shift() as Buffer).length;
   }
   text(): string {
     const all = Buffer.concat(this.chunks);
@@ -81,7 +82,11 @@ function lineEcho(write: (line: string) => void): (chunk: Buffer) => void {
  * Runs `file` with an argument array (never through a shell), in its own process group so a
  * timeout or a cancellation stops its children too. Exit code and signal are always reported.
  */
-export async function runProcess(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+export async function runProcess(
+  file: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   const display = [file.split('/').pop() ?? file, ...args.slice(0, 1)].join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(options.env ?? {})) {

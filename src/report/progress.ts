@@ -13,7 +13,12 @@ export interface ProgressOptions {
 }
 
 /** One progress line: bytes so far, rate, and an ETA when the total is known. */
-export function progressLine(label: string, bytes: number, elapsedMs: number, expectedBytes?: number): string {
+export function progressLine(
+  label: string,
+  bytes: number,
+  elapsedMs: number,
+  expectedBytes?: number,
+): string {
   const seconds = Math.max(elapsedMs / 1000, 0.001);
   const rate = bytes / seconds;
   let line = `${label}: ${formatBytes(bytes)} in ${formatSeconds(seconds)} (${formatBytes(rate)}/s)`;
@@ -51,7 +56,9 @@ export class Progress {
   }
 
   print(): void {
-    this.write(progressLine(this.options.label, this.bytes, this.now() - this.started, this.options.expectedBytes));
+    this.write(
+      progressLine(this.options.label, this.bytes, this.now() - this.started, this.options.expectedBytes),
+    );
   }
 
   /** Stops the timer and prints the final line. */

@@ -25,7 +25,12 @@ export function phaseRows(phases: readonly Phase[]): SummaryTableRow[] {
       { data: 'Duration', header: true },
       { data: 'Detail', header: true },
     ],
-    ...phases.map((p) => [p.name, `${ICON[p.status]} ${p.status}`, formatSeconds(p.seconds), scrub(p.detail ?? '')]),
+    ...phases.map((p) => [
+      p.name,
+      `${ICON[p.status]} ${p.status}`,
+      formatSeconds(p.seconds),
+      scrub(p.detail ?? ''),
+    ]),
   ];
 }
 
@@ -59,7 +64,13 @@ export async function writeSummary(build: (summary: typeof core.summary) => void
 }
 
 /** One annotation per finding, with a title; error or warning. */
-export function annotate(level: 'error' | 'warning' | 'notice', title: string, message: string, file?: string, line?: number): void {
+export function annotate(
+  level: 'error' | 'warning' | 'notice',
+  title: string,
+  message: string,
+  file?: string,
+  line?: number,
+): void {
   const props: core.AnnotationProperties = { title: scrub(title), file, startLine: line };
   const text = scrub(message);
   if (level === 'error') core.error(text, props);

@@ -53,16 +53,25 @@ export function parseManifest(text: string, source: string): BackupManifest {
   }
   const m = data as Partial<BackupManifest>;
   const problems: string[] = [];
-  if (m.format !== MANIFEST_FORMAT) problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
-  if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId)) problems.push('backupId is missing or invalid');
+  if (m.format !== MANIFEST_FORMAT)
+    problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
+  if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
+    problems.push('backupId is missing or invalid');
   if (typeof m.database !== 'string' || !m.database) problems.push('database is missing');
-  if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256)) problems.push('dump.sha256 is missing or invalid');
-  if (!m.dump || typeof m.dump.file !== 'string' || m.dump.file.includes('/') || m.dump.file.startsWith('.')) {
+  if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256))
+    problems.push('dump.sha256 is missing or invalid');
+  if (
+    !m.dump ||
+    typeof m.dump.file !== 'string' ||
+    m.dump.file.includes('/') ||
+    m.dump.file.startsWith('.')
+  ) {
     problems.push('dump.file is missing or not a plain file name');
   }
   if (!Array.isArray(m.fingerprints)) problems.push('fingerprints are missing');
   if (!m.rowCounts || typeof m.rowCounts !== 'object') problems.push('rowCounts are missing');
-  if (problems.length > 0) throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+  if (problems.length > 0)
+    throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
   return m as BackupManifest;
 }
 

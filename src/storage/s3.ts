@@ -25,11 +25,15 @@ export interface S3Location {
 export function parseS3Uri(uri: string, input = 's3-uri'): S3Location {
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
   if (!match?.[1]) {
-    throw new ConfigurationError(`Input "${input}" must look like s3://bucket/prefix/, got ${JSON.stringify(uri)}.`);
+    throw new ConfigurationError(
+      `Input "${input}" must look like s3://bucket/prefix/, got ${JSON.stringify(uri)}.`,
+    );
   }
   const key = match[2] ?? '';
   if (/(^|\/)\.\.?(\/|$)/.test(key) || /[\0\r\n\\]/.test(key) || key.startsWith('/')) {
-    throw new ConfigurationError(`Input "${input}" has an unsafe key ${JSON.stringify(key)} (no "..", ".", "//" or control characters).`);
+    throw new ConfigurationError(
+      `Input "${input}" has an unsafe key ${JSON.stringify(key)} (no "..", ".", "//" or control characters).`,
+    );
   }
   return { bucket: match[1], key };
 }

@@ -10,8 +10,13 @@ export interface ActionResult {
   signal: NodeJS.Signals | null;
   outputs: Record<string, string>;
   summary: string;
-  /** stdout + stderr as the runner's log would show them. */
+  /**
+   * stdout + stderr as the runner's log shows them: `::add-mask::` commands are consumed by the
+   * runner and never displayed, so they are left out here (see `rawLogs`).
+   */
   logs: string;
+  /** stdout + stderr exactly as written by the process. */
+  rawLogs: string;
   /** Lines of the form `::error ...::message`. */
   errors: string[];
   exportedEnv: Record<string, string>;
@@ -53,7 +58,11 @@ export function parseCommandFile(text: string): Record<string, string> {
  * Runs `action-<name>/dist/index.js` the way the runner does: `node` with `INPUT_*` variables and
  * real `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, `GITHUB_ENV`, `GITHUB_STATE` files and `RUNNER_TEMP`.
  */
-export async function runAction(name: string, inputs: Record<string, string>, options: RunActionOptions = {}): Promise<ActionResult> {
+export async function runAction(
+  name: string,
+  inputs: Record<string, string>,
+  options: RunActionOptions = {},
+): Promise<ActionResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `mg-run-${name}-`));
   const files = {
     GITHUB_OUTPUT: path.join(dir, 'output'),
@@ -64,7 +73,8 @@ export async function runAction(name: string, inputs: Record<string, string>, op
   for (const f of Object.values(files)) writeFileSync(f, '');
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('INPUT_') && !k.startsWith('GITHUB_') && !k.startsWith('PG') && !k.startsWith('AWS_')) env[k] = v;
+    if (!k.startsWith('INPUT_') && !k.startsWith('GITHUB_') && !k.startsWith('PG') && !k.startsWith('AWS_'))
+      env[k] = v;
   }
   Object.assign(env, files, {
     RUNNER_TEMP: path.join(dir, 'temp'),
@@ -100,7 +110,11 @@ export async function runAction(name: string, inputs: Record<string, string>, op
       signal,
       outputs: parseCommandFile(readFileSync(files.GITHUB_OUTPUT, 'utf8')),
       summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8'),
-      logs,
+      logs: logs
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n'),
+      rawLogs: logs,
       errors: logs.split('\n').filter((l) => l.startsWith('::error')),
       exportedEnv: parseCommandFile(readFileSync(files.GITHUB_ENV, 'utf8')),
     };

@@ -22,7 +22,11 @@ export interface PostgresCluster {
   /** `postgres://postgres:<encoded password>@127.0.0.1:<port>/<database>` */
   url(database?: string, user?: string, password?: string): string;
   /** Runs SQL as the superuser on `database` and returns the rows. */
-  query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, database?: string, params?: unknown[]): Promise<T[]>;
+  query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    database?: string,
+    params?: unknown[],
+  ): Promise<T[]>;
   stop(): Promise<void>;
 }
 
@@ -35,7 +39,8 @@ export function findServerBinDir(): string {
         .filter((d) => existsSync(path.join(root, d, 'bin', 'initdb')))
         .sort((a, b) => Number(b) - Number(a))
     : [];
-  if (!majors[0]) throw new Error('No PostgreSQL server binaries in /usr/lib/postgresql/*/bin (install postgresql).');
+  if (!majors[0])
+    throw new Error('No PostgreSQL server binaries in /usr/lib/postgresql/*/bin (install postgresql).');
   return path.join(root, majors[0], 'bin');
 }
 
@@ -58,7 +63,8 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 function asPostgres(binary: string, args: string[]): void {
   const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
   const r = spawnSync(file, argv, { encoding: 'utf8', timeout: 120000 });
-  if (r.status !== 0) throw new Error(`${path.basename(binary)} failed (${String(r.status)}): ${r.stderr || r.stdout}`);
+  if (r.status !== 0)
+    throw new Error(`${path.basename(binary)} failed (${String(r.status)}): ${r.stderr || r.stdout}`);
 }
 
 /**
@@ -68,7 +74,10 @@ function asPostgres(binary: string, args: string[]): void {
  */
 export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
   const binDir = findServerBinDir();
-  const major = Number(/postgresql\/(\d+)\//.exec(binDir)?.[1] ?? execFileSync(path.join(binDir, 'pg_ctl'), ['--version'], { encoding: 'utf8' }).match(/(\d+)/)?.[1]);
+  const major = Number(
+    /postgresql\/(\d+)\//.exec(binDir)?.[1] ??
+      execFileSync(path.join(binDir, 'pg_ctl'), ['--version'], { encoding: 'utf8' }).match(/(\d+)/)?.[1],
+  );
   const root = mkdtempSync(path.join(os.tmpdir(), `mg-${name}-`));
   const dataDir = path.join(root, 'data');
   const socketDir = path.join(root, 'sock');
@@ -82,22 +91,68 @@ export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
     for (const p of [root, socketDir, pwfile]) chownSync(p, uid, gid);
   }
   asPostgres(path.join(binDir, 'initdb'), [
-    '-D', dataDir, '-U', 'postgres', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256',
-    '-E', 'UTF8', '--locale=C', '--no-sync',
+    '-D',
+    dataDir,
+    '-U',
+    'postgres',
+    '--pwfile',
+    pwfile,
+    '--auth-local=trust',
+    '--auth-host=scram-sha-256',
+    '-E',
+    'UTF8',
+    '--locale=C',
+    '--no-sync',
   ]);
   const port = await freePort();
   const opts = [
-    `-p ${port}`, `-k ${socketDir}`, "-c listen_addresses='127.0.0.1'", '-c fsync=off', '-c synchronous_commit=off',
-    '-c full_page_writes=off', '-c max_connections=60', '-c shared_buffers=64MB',
+    `-p ${port}`,
+    `-k ${socketDir}`,
+    "-c listen_addresses='127.0.0.1'",
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=60',
+    '-c shared_buffers=64MB',
   ].join(' ');
-  asPostgres(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-l', path.join(root, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
+  asPostgres(path.join(binDir, 'pg_ctl'), [
+    '-D',
+    dataDir,
+    '-l',
+    path.join(root, 'server.log'),
+    '-o',
+    opts,
+    '-w',
+    '-t',
+    '60',
+    'start',
+  ]);
   const url = (database = 'postgres', user = 'postgres', password = SUPERUSER_PASSWORD): string =>
     `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   let stopped = false;
   return {
-    name, host: '127.0.0.1', port, socketDir, dataDir, binDir, major, user: 'postgres', password: SUPERUSER_PASSWORD, url,
-    async query<T extends pg.QueryResultRow>(sql: string, database = 'postgres', params: unknown[] = []): Promise<T[]> {
-      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: SUPERUSER_PASSWORD, database });
+    name,
+    host: '127.0.0.1',
+    port,
+    socketDir,
+    dataDir,
+    binDir,
+    major,
+    user: 'postgres',
+    password: SUPERUSER_PASSWORD,
+    url,
+    async query<T extends pg.QueryResultRow>(
+      sql: string,
+      database = 'postgres',
+      params: unknown[] = [],
+    ): Promise<T[]> {
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: 'postgres',
+        password: SUPERUSER_PASSWORD,
+        database,
+      });
       await client.connect();
       try {
         return (await client.query<T>(sql, params)).rows;
@@ -105,14 +160,15 @@ export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
         await client.end();
       }
     },
-    async stop(): Promise<void> {
-      if (stopped) return;
+    stop(): Promise<void> {
+      if (stopped) return Promise.resolve();
       stopped = true;
       try {
         asPostgres(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
       } finally {
         rmSync(root, { recursive: true, force: true });
       }
+      return Promise.resolve();
     },
   };
 }

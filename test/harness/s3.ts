@@ -25,7 +25,13 @@ export interface S3Server {
 export async function startS3(bucket = 'backups'): Promise<S3Server> {
   const directory = mkdtempSync(path.join(os.tmpdir(), 'mg-s3-'));
   const port = await freePort();
-  const server = new S3rver({ port, address: '127.0.0.1', directory, silent: true, allowMismatchedSignatures: false });
+  const server = new S3rver({
+    port,
+    address: '127.0.0.1',
+    directory,
+    silent: true,
+    allowMismatchedSignatures: false,
+  });
   await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
   const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
@@ -39,7 +45,10 @@ export async function startS3(bucket = 'backups'): Promise<S3Server> {
   });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
-    endpoint, bucket, client, env,
+    endpoint,
+    bucket,
+    client,
+    env,
     async stop(): Promise<void> {
       client.destroy();
       await server.close();

@@ -121,12 +121,15 @@ class Importer:
     def import_goods(self):
         goods = self.exports['goods.xml']
         now = timezone.now()
-        batch = []
+        batch, brands_seen = [], set()
         for kind, item in read_goods(goods):
             self.check_full(goods)
             if kind == 'category':
                 self.import_category(item)
+                self.counts['categories'] += 1
                 continue
+            if item['brand']:
+                brands_seen.add(item['brand'][0])
             if item['brand'] and item['brand'][0] not in self.brands:
                 brand_id, brand_name = item['brand']
                 rows = self.upsert('brands', ['onec_id', 'name', 'slug'], ['name'],
@@ -142,10 +145,9 @@ class Importer:
                 self.write_products(batch)
         if batch:
             self.write_products(batch)
-        self.counts['categories'] = len(self.categories)
-        self.counts['brands'] = len(self.brands)
+        self.counts['brands'] = len(brands_seen)
         self.say('goods.xml: %d products (%d new), %d categories, %d brands' % (
-            self.counts['products'], self.counts['new_products'], len(self.categories), len(self.brands)))
+            self.counts['products'], self.counts['new_products'], self.counts['categories'], len(brands_seen)))
 
     def import_category(self, item):
         parent = self.categories.get(item['parent']) if item['parent'] else None

@@ -50,39 +50,39 @@ class Writer:
         self.f.close()
 
 
-def build(args):
+def header(args):
     rng = random.Random(args.seed)
     catalog_id, classifier_id = ident(rng), ident(rng)
-    groups = []  # (id, name, children)
+    groups = []  # (id, name, [(child id, child name)])
     for name, children in GROUPS:
         groups.append((ident(rng), name, [(ident(rng), child) for child in children]))
-    leaves = [gid for _, _, children in groups for gid, _ in children]
     brands = [(ident(rng), name) for name in BRANDS]
-    retail_id, opt_id = ident(rng), ident(rng)
-    products = []
-    unknown_left = args.unknown_colors
+    return catalog_id, classifier_id, groups, brands, ident(rng), ident(rng)
+
+
+def iter_products(args, groups, brands):
+    """The products, regenerated identically for each file (nothing is held in memory)."""
+    rng = random.Random(args.seed * 7919 + 1)
+    leaves = [gid for _, _, children in groups for gid, _ in children]
+    total = args.products * args.variants_per_product
+    step = max(1, total // args.unknown_colors) if args.unknown_colors else 0
+    k = 0
     for n in range(args.products):
         pid = ident(rng)
-        kind = rng.choice(KINDS)
+        kind, brand_name = rng.choice(KINDS), rng.choice(BRANDS)
         variants = []
         for v in range(args.variants_per_product):
-            if unknown_left > 0 and rng.random() < 0.5:
-                color, unknown_left = UNKNOWN_COLORS[unknown_left % len(UNKNOWN_COLORS)], unknown_left - 1
-            else:
-                color = BASE_COLORS[(n + v) % len(BASE_COLORS)][0]
+            color = BASE_COLORS[(n + v) % len(BASE_COLORS)][0]
+            if step and k % step == 0 and k // step < args.unknown_colors:
+                color = UNKNOWN_COLORS[(k // step) % len(UNKNOWN_COLORS)]
+            k += 1
             retail = rng.randint(490, 24990)
             variants.append({'id': '%s#%s' % (pid, ident(rng)), 'sku': 'FS-%05d-%02d' % (n + 1, v + 1),
                              'color': color, 'size': SIZES[(n * 7 + v) % len(SIZES)],
                              'retail': retail, 'opt': round(retail * 0.7, 2), 'stock': rng.randint(0, 40)})
-        products.append({'id': pid, 'name': '%s %s модель %d' % (kind, rng.choice(BRANDS), n + 1),
-                         'article': 'FS-%05d' % (n + 1), 'group': rng.choice(leaves),
-                         'brand': rng.choice(brands), 'variants': variants})
-    if unknown_left > 0 and products:  # place the rest deterministically
-        for i in range(unknown_left):
-            variants = products[i % len(products)]['variants']
-            if variants:
-                variants[0]['color'] = UNKNOWN_COLORS[i % len(UNKNOWN_COLORS)]
-    return catalog_id, classifier_id, groups, retail_id, opt_id, products
+        yield {'id': pid, 'name': '%s %s модель %d' % (kind, brand_name, n + 1),
+               'article': 'FS-%05d' % (n + 1), 'group': rng.choice(leaves),
+               'brand': rng.choice(brands), 'variants': variants}
 
 
 def write_groups(w, depth, groups):
@@ -98,7 +98,7 @@ def write_groups(w, depth, groups):
 
 
 def write_all(args):
-    catalog_id, classifier_id, groups, retail_id, opt_id, products = build(args)
+    catalog_id, classifier_id, groups, brands, retail_id, opt_id = header(args)
     os.makedirs(args.out, exist_ok=True)
     changes = 'true' if args.only_changes else 'false'
     stamp = '2025-12-02T02:20:00'
@@ -115,7 +115,7 @@ def write_all(args):
     w.el(2, 'ИдКлассификатора', classifier_id)
     w.el(2, 'Наименование', 'Основной каталог товаров')
     w.line(2, '<Товары>')
-    for p in products:
+    for p in iter_products(args, groups, brands):
         w.line(3, '<Товар>')
         w.el(4, 'Ид', p['id'])
         w.el(4, 'Артикул', p['article'])
@@ -142,7 +142,7 @@ def write_all(args):
                        % (tid, tname))
             w.line(2, '</ТипыЦен>')
         w.line(2, '<Предложения>')
-        for p in products:
+        for p in iter_products(args, groups, brands):
             for v in p['variants']:
                 w.line(3, '<Предложение>')
                 w.el(4, 'Ид', v['id'])
@@ -175,7 +175,7 @@ def write_all(args):
     package('offers.xml', offer)
     package('prices.xml', price, price_types=True)
     package('rests.xml', rest)
-    return len(products), sum(len(p['variants']) for p in products)
+    return args.products, args.products * args.variants_per_product
 
 
 def main():

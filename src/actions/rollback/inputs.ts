@@ -1,12 +1,125 @@
-import { getConnectionInput, getOptionalInput } from '../../common/inputs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { ConfigurationError } from '../../common/errors';
+import {
+  checkPath,
+  getBooleanInput,
+  getConnectionInput,
+  getDurationInput,
+  getEnumInput,
+  getIntegerInput,
+  getListInput,
+  getOptionalInput,
+  getRequiredInput,
+  getSingleLineInput,
+  showValue,
+} from '../../common/inputs';
+import { registerSecret } from '../../common/secrets';
 import type { ConnectionSettings } from '../../postgres/connection';
+import { checkGitRef } from '../../process/git';
+import { parseLocation, type Location } from '../../storage/download';
+import type { ChecksumMode, S3Options } from '../../storage/s3';
+
+export type Strategy = 'swap' | 'snapshot' | 'in-place';
 
 export interface Inputs {
   connection: ConnectionSettings;
   pgBinDir?: string;
+  manifest: Location;
+  /** Overrides the dump's location (by default beside the manifest). */
+  backup?: Location;
+  strategy: Strategy;
+  fallbackToSwap: boolean;
+  allowDestructive: boolean;
+  allowOtherDatabase: boolean;
+  jobs: number;
+  terminateSessions: boolean;
+  s3: S3Options;
+  stopCommand?: string;
+  startCommand?: string;
+  revertCommand?: string;
+  previousRef?: string;
+  appDir: string;
+  healthUrls: string[];
+  healthTimeoutMs: number;
+  maxDurationMs: number;
+  onSlow: 'fail' | 'warn';
+  tempDir: string;
+}
+
+function healthUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigurationError(`Input "health-urls" has an item that is not a URL: ${showValue(value)}.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigurationError(`Input "health-urls" accepts http:// and https:// URLs only, got ${showValue(value)}.`);
+  }
+  if (url.password) {
+    registerSecret(url.password);
+    registerSecret(value);
+  }
+  return value;
 }
 
 /** Parses and validates every input before any side effect. */
 export function getInputs(): Inputs {
-  return { connection: getConnectionInput(), pgBinDir: getOptionalInput('pg-bin-dir') };
+  const connection = getConnectionInput();
+  const manifest = parseLocation(checkPath('manifest', getRequiredInput('manifest')), 'manifest');
+  const backupPath = getSingleLineInput('backup-path');
+  const backupUri = getSingleLineInput('backup-uri');
+  if (backupPath && backupUri) throw new ConfigurationError('Inputs "backup-path" and "backup-uri" exclude each other; give one.');
+  const backup = backupPath
+    ? parseLocation(checkPath('backup-path', backupPath), 'backup-path')
+    : backupUri
+      ? parseLocation(backupUri, 'backup-uri')
+      : undefined;
+  if (backupUri && backup?.kind !== 's3') throw new ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
+  const strategy = getEnumInput<Strategy>('strategy', ['swap', 'snapshot', 'in-place'], 'swap');
+  const allowDestructive = getBooleanInput('allow-destructive', false);
+  if (strategy === 'in-place' && !allowDestructive) {
+    throw new ConfigurationError('Input "strategy" is in-place, which drops the live database before the restore: set allow-destructive: true to confirm.');
+  }
+  const endpoint = getSingleLineInput('s3-endpoint');
+  if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint)) throw new ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
+  const region = getSingleLineInput('s3-region');
+  if (region && !/^[a-z0-9-]{2,32}$/.test(region)) throw new ConfigurationError(`Input "s3-region" is not valid: ${showValue(region)}.`);
+  const previousRef = getSingleLineInput('previous-ref');
+  const stopCommand = getOptionalInput('stop-command');
+  const startCommand = getOptionalInput('start-command');
+  if (stopCommand && !startCommand) {
+    throw new ConfigurationError('Input "stop-command" is set but "start-command" is not: a stopped application must be started again.');
+  }
+  const tempRoot = process.env.RUNNER_TEMP || os.tmpdir();
+  return {
+    connection,
+    pgBinDir: getSingleLineInput('pg-bin-dir') && checkPath('pg-bin-dir', getSingleLineInput('pg-bin-dir') as string),
+    manifest,
+    backup,
+    strategy,
+    fallbackToSwap: getBooleanInput('fallback-to-swap', false),
+    allowDestructive,
+    allowOtherDatabase: getBooleanInput('allow-other-database', false),
+    jobs: getIntegerInput('jobs', 2, 1, 64),
+    terminateSessions: getBooleanInput('terminate-sessions', true),
+    s3: {
+      endpoint,
+      region,
+      forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
+      checksumMode: getEnumInput<ChecksumMode>('checksum-mode', ['when-supported', 'when-required'], 'when-supported'),
+    },
+    stopCommand,
+    startCommand,
+    revertCommand: getOptionalInput('revert-command'),
+    previousRef: previousRef === undefined ? undefined : checkGitRef('previous-ref', previousRef),
+    appDir: path.resolve(checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.')),
+    healthUrls: getListInput('health-urls').map(healthUrl),
+    healthTimeoutMs: getDurationInput('health-timeout', '2m'),
+    maxDurationMs: getDurationInput('max-duration', '15m'),
+    onSlow: getEnumInput('on-slow', ['fail', 'warn'], 'warn'),
+    tempDir: path.join(tempRoot, 'migration-guard-rollback'),
+  };
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine with Node:
+#   bash scripts/dev.sh demo   installs what is missing, then runs the demo (migration + rollback, locally)
+#   bash scripts/dev.sh test   installs what is missing, then runs lint, type checks and every test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+have_server() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+have_python_app() { /usr/bin/python3 -c 'import django, rest_framework, psycopg2' >/dev/null 2>&1; }
+
+install_system() {
+  local missing=()
+  have_server || missing+=(postgresql)
+  command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
+  have_python_app || missing+=(python3-django python3-djangorestframework python3-psycopg2)
+  command -v git >/dev/null 2>&1 || missing+=(git)
+  command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+install_node() {
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+  fi
+}
+
+run_tests() {
+  npm run --silent typecheck
+  npm run --silent lint
+  mkdir -p .tmp
+  local status=0
+  npx jest --ci --json --outputFile=.tmp/jest.json || status=$?
+  local app_status=0
+  bash examples/freesport/scripts/test.sh || app_status=$?
+  node -e '
+    const r = require("./.tmp/jest.json");
+    const appFailed = Number(process.argv[1]) === 0 ? 0 : 1;
+    console.log(`freesport app tests: ${appFailed ? "FAILED" : "passed"}`);
+    console.log(`${r.numPassedTests} passed, ${r.numFailedTests + appFailed} failed, ${r.numPendingTests} skipped`);
+  ' "$app_status"
+  [ "$status" -eq 0 ] && [ "$app_status" -eq 0 ]
+}
+
+case "${1:-test}" in
+  test)
+    install_system
+    install_node
+    run_tests
+    ;;
+  demo)
+    install_system
+    install_node
+    npm run --silent build >/dev/null
+    node scripts/demo.mjs
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh [test|demo]" >&2
+    exit 2
+    ;;
+esac

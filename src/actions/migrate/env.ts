@@ -1,0 +1,36 @@
+import { registerSecret } from '../../common/secrets';
+import { childEnv, type ConnectionSettings } from '../../postgres/connection';
+
+/** `postgres://user:password@host:port/database` of the settings, every part percent-encoded. */
+export function databaseUrl(settings: ConnectionSettings): string {
+  const auth = encodeURIComponent(settings.user) + (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
+  const socket = settings.host.startsWith('/');
+  const host = socket ? 'localhost' : settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  const params = new URLSearchParams();
+  if (socket) params.set('host', settings.host);
+  if (settings.sslmode) params.set('sslmode', settings.sslmode);
+  const query = params.toString();
+  return `postgres://${auth}@${host}:${settings.port}/${encodeURIComponent(settings.database)}${query ? `?${query}` : ''}`;
+}
+
+/** `-c lock_timeout=… -c statement_timeout=…` after whatever PGOPTIONS the runner already has. */
+export function sessionOptions(lockTimeoutMs: number, statementTimeoutMs: number, existing = process.env.PGOPTIONS): string | undefined {
+  const parts = existing?.trim() ? [existing.trim()] : [];
+  if (lockTimeoutMs > 0) parts.push(`-c lock_timeout=${lockTimeoutMs}`);
+  if (statementTimeoutMs > 0) parts.push(`-c statement_timeout=${statementTimeoutMs}`);
+  return parts.length > 0 ? parts.join(' ') : undefined;
+}
+
+/**
+ * The environment of every command of the run: the target database as libpq variables and as
+ * DATABASE_URL (masked), and the session guards in PGOPTIONS so DDL fails fast instead of queueing.
+ */
+export function commandEnvironment(
+  settings: ConnectionSettings,
+  lockTimeoutMs: number,
+  statementTimeoutMs: number,
+): Record<string, string | undefined> {
+  const url = databaseUrl(settings);
+  registerSecret(url);
+  return { ...childEnv(settings), DATABASE_URL: url, PGOPTIONS: sessionOptions(lockTimeoutMs, statementTimeoutMs) };
+}

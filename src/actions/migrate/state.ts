@@ -1,0 +1,93 @@
+import type { PlannedMigration } from '../../postgres/django-plan';
+import type { PlanStep } from '../../process/plan';
+import type { StepOutcome } from '../../process/steps';
+import type { Phase } from '../../report/summary';
+
+export interface MigrationDiff {
+  /** Planned by `migrate --plan` before the first step. */
+  planned?: PlannedMigration[];
+  /** `django_migrations` before the first step. */
+  appliedBefore?: string[];
+  /** Applied during this run (in `django_migrations` after, not before). */
+  appliedNow?: string[];
+  /** Still pending after the run (`showmigrations --plan`, `[ ]`). */
+  pending?: string[];
+  /** Why part of the picture is missing. */
+  warning?: string;
+}
+
+/** Everything the run did so far: enough to report at any point, a cancellation included. */
+export class RunRecord {
+  /** Hooks and steps in the order they ran (the timeline). */
+  readonly timeline: StepOutcome[] = [];
+  /** The plan's steps with how each ended, `not-run` included. */
+  readonly steps: StepOutcome[] = [];
+  /** The command running now, if any (reported as cancelled when the run is stopped). */
+  current?: { name: string; kind: StepOutcome['kind']; started: number };
+  maintenanceOn = false;
+  workersStopped = false;
+  stepsStarted = false;
+  cancelled?: string;
+  failed?: StepOutcome;
+  django: MigrationDiff = {};
+
+  constructor(readonly plan: readonly PlanStep[]) {}
+
+  /** Records a finished command; the first one that did not succeed is the failure. */
+  record(outcome: StepOutcome): void {
+    this.current = undefined;
+    if (outcome.kind === 'step') this.steps.push(outcome);
+    if (outcome.status !== 'not-run') this.timeline.push(outcome);
+    if (!this.failed && outcome.status !== 'succeeded' && outcome.status !== 'not-run') this.failed = outcome;
+  }
+
+  /** On cancellation: the running command is cancelled and every step not reached is `not-run`. */
+  closeCancelled(signal: string): void {
+    this.cancelled = signal;
+    const running = this.current;
+    if (running) {
+      this.record({
+        name: running.name,
+        kind: running.kind,
+        status: 'cancelled',
+        exitCode: null,
+        signal,
+        seconds: (Date.now() - running.started) / 1000,
+        detail: `stopped by ${signal} (the run was cancelled)`,
+      });
+    }
+    for (const step of this.plan.slice(this.steps.length)) {
+      this.record({ name: step.name, kind: 'step', status: 'not-run', exitCode: null, signal: null, seconds: 0, detail: 'not run' });
+    }
+  }
+
+  get succeeded(): boolean {
+    return !this.failed && !this.cancelled;
+  }
+
+  /** A step started and the run did not succeed: the database may be half-migrated. */
+  get rollbackRecommended(): boolean {
+    return !this.succeeded && this.stepsStarted && !this.stepsFinished;
+  }
+
+  /** Every step of the plan ran and succeeded. */
+  get stepsFinished(): boolean {
+    return this.steps.length === this.plan.length && this.steps.every((s) => s.status === 'succeeded');
+  }
+
+  /** The steps as the `steps-json` output. */
+  stepsJson(): { name: string; status: string; exitCode: number | null; seconds: number }[] {
+    return this.steps.map((s) => ({ name: s.name, status: s.status, exitCode: s.exitCode, seconds: Math.round(s.seconds * 100) / 100 }));
+  }
+
+  /** The timeline as summary phases (steps not reached shown as skipped). */
+  phases(): Phase[] {
+    const notRun = this.steps.filter((s) => s.status === 'not-run');
+    return [...this.timeline, ...notRun].map((o) => ({
+      name: o.kind === 'step' ? `step: ${o.name}` : o.name,
+      seconds: o.seconds,
+      status: o.status === 'succeeded' ? 'ok' : o.status === 'not-run' ? 'skipped' : 'failed',
+      detail: o.detail,
+    }));
+  }
+}

@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+
+import { errorMessage, SafetyError } from '../common/errors';
+import { onCleanup } from '../process/cleanup';
+
+import { formatS3Uri } from './s3';
+
+const MIB = 1024 * 1024;
+/** S3's limits: at most 10,000 parts, each 5 MiB to 5 GiB (the last one may be smaller). */
+export const MAX_PARTS = 10_000;
+const MIN_PART = 8 * MIB;
+const MAX_PART = 5 * 1024 * MIB;
+
+/**
+ * The part size for an object expected to be about `expectedBytes`: a whole number of MiB, at
+ * least 8 MiB, and large enough that an object four times the estimate still fits in 10,000 parts
+ * (the estimate comes from the database size, and a dump can come out larger than it).
+ */
+export function choosePartSize(expectedBytes: number): number {
+  const needed = Math.ceil((Math.max(expectedBytes, 0) * 4) / MAX_PARTS);
+  return Math.min(MAX_PART, Math.max(MIN_PART, Math.ceil(needed / MIB) * MIB));
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** Fails unless `key` is absent: an existing object is never overwritten. */
+export async function assertKeyAbsent(client: S3Client, bucket: string, key: string): Promise<void> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (error) {
+    if (statusOf(error) === 404 || (error as { name?: string }).name === 'NotFound') return;
+    throw error;
+  }
+  throw new SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
+}
+
+/**
+ * Proves the store is reachable and writable before anything else happens: the bucket answers,
+ * the target keys are free, and a multipart upload can be opened (then aborted, so nothing is
+ * left behind and no DeleteObject permission is needed).
+ */
+export async function checkOffsiteWritable(client: S3Client, bucket: string, keys: readonly string[]): Promise<void> {
+  await client.send(new HeadBucketCommand({ Bucket: bucket }));
+  for (const key of keys) await assertKeyAbsent(client, bucket, key);
+  const probe = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: keys[0] ?? 'probe' }));
+  await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: keys[0] ?? 'probe', UploadId: probe.UploadId }));
+}
+
+/** An upload whose bytes are all sent but which is not visible until `complete()`. */
+export interface StagedUpload {
+  bucket: string;
+  key: string;
+  sizeBytes: number;
+  parts: number;
+  /** Makes the object visible (never over an existing one). */
+  complete(): Promise<{ eTag?: string; versionId?: string }>;
+  /** Discards everything sent: no object appears. */
+  abort(): Promise<void>;
+}
+
+export interface StageOptions {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  partSize: number;
+  /** Returns the next piece of at most `size` bytes, `undefined` at the end. */
+  next(size: number): Promise<Buffer | undefined>;
+  /** Parts in flight at once. */
+  concurrency?: number;
+}
+
+/**
+ * Sends a stream as a multipart upload, part by part as the bytes arrive, and stops short of
+ * completing it: the caller completes only after the local copy has verified, so an unverified
+ * dump never becomes a visible object. Any failure aborts the multipart upload.
+ */
+export async function stageUpload(options: StageOptions): Promise<StagedUpload> {
+  const { client, bucket, key, partSize } = options;
+  const first = await options.next(partSize);
+  const second = first && first.length === partSize ? await options.next(partSize) : undefined;
+  if (!second) {
+    // Small enough for one request: kept in memory (at most one part) and put on completion.
+    const body = first ?? Buffer.alloc(0);
+    return {
+      bucket, key, sizeBytes: body.length, parts: 1,
+      complete: async () => {
+        await assertKeyAbsent(client, bucket, key);
+        const r = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*' }));
+        return { eTag: r.ETag, versionId: r.VersionId };
+      },
+      abort: async () => undefined,
+    };
+  }
+  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const uploadId = created.UploadId;
+  if (!uploadId) throw new Error(`The store returned no upload id for ${formatS3Uri({ bucket, key })}.`);
+  let completed = false;
+  const abort = onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
+    if (completed) return;
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+  });
+  const parts: CompletedPart[] = [];
+  let sizeBytes = 0;
+  try {
+    const inFlight = new Set<Promise<void>>();
+    const send = (body: Buffer, partNumber: number): void => {
+      sizeBytes += body.length;
+      const p = client
+        .send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }))
+        .then((r) => {
+          parts.push({ PartNumber: partNumber, ETag: r.ETag });
+        })
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+    send(first as Buffer, 1);
+    send(second, 2);
+    for (let n = 3; ; n++) {
+      while (inFlight.size >= (options.concurrency ?? 2)) await Promise.race(inFlight);
+      const body = await options.next(partSize);
+      if (!body) break;
+      if (n > MAX_PARTS) throw new Error(`The dump needs more than ${MAX_PARTS} parts of ${partSize} bytes.`);
+      send(body, n);
+    }
+    await Promise.all(inFlight);
+  } catch (error) {
+    await abort().catch(() => undefined);
+    throw error;
+  }
+  parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+  return {
+    bucket, key, sizeBytes, parts: parts.length,
+    complete: async () => {
+      await assertKeyAbsent(client, bucket, key);
+      const r = await client.send(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, IfNoneMatch: '*' }),
+      );
+      // Completed: running the cleanup now only unregisters it.
+      completed = true;
+      await abort();
+      return { eTag: r.ETag, versionId: r.VersionId };
+    },
+    abort,
+  };
+}
+
+/** Puts a small object (the manifest), never over an existing key. */
+export async function putNew(client: S3Client, bucket: string, key: string, body: string | Buffer): Promise<void> {
+  await assertKeyAbsent(client, bucket, key);
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*', ContentType: 'application/json' }));
+}
+
+/** Reads a stored object back, streaming, and returns its sha256 and size. */
+export async function hashObject(client: S3Client, bucket: string, key: string): Promise<{ sha256: string; sizeBytes: number }> {
+  const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  for await (const chunk of r.Body as Readable) {
+    hash.update(chunk as Buffer);
+    sizeBytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), sizeBytes };
+}
+
+/** One line for an S3 failure, with the HTTP status when there is one. */
+export function describeS3Error(error: unknown): string {
+  const status = statusOf(error);
+  const name = (error as { name?: string }).name;
+  const text = errorMessage(error) || name || 'unknown error';
+  return status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
+}

@@ -1,0 +1,47 @@
+import { formatBytes, formatSeconds } from '../../src/report/format';
+import { Progress, progressLine } from '../../src/report/progress';
+import { phaseRows, timelineChart } from '../../src/report/summary';
+
+describe('report helpers', () => {
+  it('formats bytes and durations', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
+    expect(formatSeconds(2.345)).toBe('2.35s');
+    expect(formatSeconds(83.4)).toBe('1m 23s');
+  });
+
+  it('a progress line carries bytes, rate and ETA', () => {
+    const line = progressLine('dump', 100 * 1024 ** 2, 10_000, 400 * 1024 ** 2);
+    expect(line).toBe('dump: 100.0 MiB in 10.0s (10.0 MiB/s), ~25% of 400.0 MiB, ETA 30.0s');
+    expect(progressLine('dump', 10, 1000)).not.toContain('ETA');
+  });
+
+  it('Progress counts what it is given', () => {
+    let t = 0;
+    const lines: string[] = [];
+    const p = new Progress({
+      label: 'upload',
+      expectedBytes: 2048,
+      write: (l) => lines.push(l),
+      now: () => t,
+      intervalMs: 1e9,
+    });
+    p.add(1024);
+    t = 1000;
+    p.stop();
+    expect(p.total).toBe(1024);
+    expect(lines).toEqual(['upload: 1.0 KiB in 1.00s (1.0 KiB/s), ~50% of 2.0 KiB, ETA 1.00s']);
+  });
+
+  it('phases become table rows and a chart', () => {
+    const phases = [
+      { name: 'restore', seconds: 3, status: 'ok' as const },
+      { name: 'swap', seconds: 0.05, status: 'ok' as const },
+    ];
+    expect(phaseRows(phases)).toHaveLength(3);
+    const chart = timelineChart(phases, 10);
+    expect(chart.split('\n')[0]).toMatch(/^restore █{10} 3\.00s$/);
+    expect(chart.split('\n')[1]).toMatch(/^swap {4}█ 0\.05s$/);
+  });
+});
