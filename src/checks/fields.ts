@@ -54,6 +54,11 @@ export class FieldReader {
     this.sink.problems.push(`${this.sink.file}:${this.line(key)}: ${where}: ${message}`);
   }
 
+  /** Reports a problem at a key's line without naming the key (the message names it). */
+  problemAt(key: string, message: string): void {
+    this.sink.problems.push(`${this.sink.file}:${this.line(key)}: ${this.where}: ${message}`);
+  }
+
   has(key: string): boolean {
     return this.pair(key) !== undefined;
   }

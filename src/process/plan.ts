@@ -18,8 +18,10 @@ export interface PlanStep {
 }
 
 export interface PlanContext {
-  /** Relative working directories resolve against it and must stay inside it. */
+  /** Working directories must stay inside it (unless absolute and existing). */
   workspace: string;
+  /** Relative working directories resolve against it; default the workspace. */
+  baseDirectory?: string;
   /** Variables the suite sets itself (DATABASE_URL, PG*): a step may not override them. */
   reservedEnv?: readonly string[];
   /** Longest allowed step timeout, milliseconds. */
@@ -147,10 +149,10 @@ export function parsePlanYaml(text: string, source: string): PlanStep[] {
 }
 
 /**
- * Resolves a working directory: a relative one must stay inside the workspace; an absolute one
- * outside it must exist. Returns the absolute path.
+ * Resolves a working directory against `base` (default the workspace): a relative one must stay
+ * inside the workspace; an absolute one must exist. Returns the absolute path.
  */
-export function resolveWorkingDirectory(where: string, value: string, workspace: string): string {
+export function resolveWorkingDirectory(where: string, value: string, workspace: string, base = workspace): string {
   if (value === '' || /[\0\r\n]/.test(value) || value.startsWith('-')) {
     throw new ConfigurationError(`${where}: working-directory is not a usable path: ${showValue(value)}.`);
   }
@@ -162,7 +164,7 @@ export function resolveWorkingDirectory(where: string, value: string, workspace:
     }
     return resolved;
   }
-  const resolved = path.resolve(root, value);
+  const resolved = path.resolve(root, base, value);
   const rel = path.relative(root, resolved);
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new ConfigurationError(`${where}: working-directory ${showValue(value)} leads outside the workspace ${root}.`);
@@ -202,7 +204,7 @@ export function validatePlan(steps: PlanStep[], source: string, context: PlanCon
       }
     }
     const workingDirectory =
-      step.workingDirectory === undefined ? undefined : resolveWorkingDirectory(where, step.workingDirectory, context.workspace);
+      step.workingDirectory === undefined ? undefined : resolveWorkingDirectory(where, step.workingDirectory, context.workspace, context.baseDirectory);
     return { ...step, workingDirectory };
   });
 }

@@ -74,13 +74,14 @@ export async function runCommand(
 /**
  * Runs the plan's steps in order, each in its own log group with its exit code and duration,
  * stopping at the first one that does not succeed. Steps after it are reported as `not-run`.
- * `onOutcome` sees every result as it happens (so a cancellation can report the steps so far).
+ * `events` see every start and result as it happens (so a cancellation can report the steps so far).
  */
 export async function runPlanSteps(
   steps: readonly PlanStep[],
   options: ExecOptions,
-  onOutcome: (outcome: StepOutcome) => void = () => undefined,
+  events: { onStart?: (step: PlanStep) => void; onOutcome?: (outcome: StepOutcome) => void } = {},
 ): Promise<StepOutcome[]> {
+  const onOutcome = events.onOutcome ?? (() => undefined);
   const outcomes: StepOutcome[] = [];
   let stopped = false;
   for (const [i, step] of steps.entries()) {
@@ -98,6 +99,7 @@ export async function runPlanSteps(
       onOutcome(skipped);
       continue;
     }
+    events.onStart?.(step);
     const outcome = await runCommand(step.name, 'step', step.run, {
       ...options,
       title: `Step ${i + 1}/${steps.length}: ${step.name}`,

@@ -11,6 +11,7 @@ DEBUG = os.environ.get('FREESPORT_DEBUG', '') in ('1', 'true', 'yes')
 ALLOWED_HOSTS = [h for h in os.environ.get('FREESPORT_ALLOWED_HOSTS', '*').split(',') if h]
 
 INSTALLED_APPS = [
+    'core',  # first: its runserver takes precedence over staticfiles' one
     'django.contrib.admin',
     'django.contrib.auth',
     'django.contrib.contenttypes',
@@ -18,7 +19,6 @@ INSTALLED_APPS = [
     'django.contrib.messages',
     'django.contrib.staticfiles',
     'rest_framework',
-    'core',
     'products',
     'orders',
 ]

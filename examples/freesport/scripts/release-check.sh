@@ -72,4 +72,7 @@ serve shop_restored
 $CHECK "$URL/api/health/" 200 "body['release'] == '1.0'"
 $CHECK "$URL/api/v1/products/" 200 "body['count'] == 2020" "'retail_price' in body['results'][0]"
 [[ $(protected shop_restored) == "$BEFORE" ]] || { echo "restored protected tables differ"; exit 1; }
+stop
+serve no_such_database
+$CHECK "$URL/api/health/" 503 "body['database'] is False" "body['release'] == '1.0'"
 echo "release checks: OK"

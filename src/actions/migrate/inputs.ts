@@ -90,7 +90,7 @@ export function getInputs(): Inputs {
   }
   const stepTimeoutMs = getDurationInput('step-timeout', '30m', DAY_MS);
   const plan = stepsText !== undefined ? { steps: parseStepsText(stepsText), source: 'Input "steps"' } : readPlanFile(planFile ?? '', workspace);
-  const steps = validatePlan(plan.steps, plan.source, { workspace: workingDirectory, maxTimeoutMs: DAY_MS });
+  const steps = validatePlan(plan.steps, plan.source, { workspace, baseDirectory: workingDirectory, maxTimeoutMs: DAY_MS });
 
   const hooks: Hooks = {
     maintenanceOn: getOptionalInput('maintenance-on-command'),

@@ -1,23 +1,122 @@
 import * as core from '@actions/core';
 
+import { errorMessage } from '../../common/errors';
 import { serverInfo, withClient } from '../../postgres/client';
 import { describeConnection } from '../../postgres/connection';
-import { discoverTools } from '../../postgres/tools';
-import { setOutput, writeSummary } from '../../report/summary';
+import { acquireLock, runHolder } from '../../postgres/lock';
+import { interruptedBy, onCleanup } from '../../process/cleanup';
+import { formatSeconds } from '../../report/format';
+import { annotate, setOutput, writeSummary } from '../../report/summary';
 
-import { getInputs } from './inputs';
+import { commandEnvironment } from './env';
+import { getInputs, type Inputs } from './inputs';
+import { inspectAfter, inspectBefore, inspectPlan } from './migrations';
+import { RunRecord, type MigrationDiff } from './state';
+import { describeDryRun, describeRun, leftDown } from './summary';
+import { runWindow } from './window';
 
-/** Preflight: connects, reads the server version and finds client tools of the same major. */
+interface Outputs {
+  status: 'succeeded' | 'failed' | 'dry-run';
+  failedStep: string;
+  steps: unknown;
+  applied: string[];
+  pending: string[];
+  rollback: boolean;
+  maintenance: boolean;
+}
+
+function setOutputs(o: Outputs): void {
+  setOutput('status', o.status);
+  setOutput('failed-step', o.failedStep);
+  setOutput('steps-json', o.steps);
+  setOutput('applied-migrations', o.applied);
+  setOutput('pending-migrations', o.pending);
+  setOutput('rollback-recommended', String(o.rollback));
+  setOutput('maintenance', o.maintenance ? 'on' : 'off');
+}
+
+function logPlan(inputs: Inputs): void {
+  inputs.steps.forEach((step, i) => {
+    const timeout = formatSeconds((step.timeoutMs ?? inputs.stepTimeoutMs) / 1000);
+    core.info(`  ${i + 1}. ${step.name} (timeout ${timeout}, in ${step.workingDirectory ?? inputs.workingDirectory}): ${step.run}`);
+  });
+}
+
+/** One line for the failure: where it stopped, what is left down, what to do next. */
+function failureLine(record: RunRecord, hasMaintenance: boolean): string {
+  const where = record.failed
+    ? `${record.failed.kind === 'step' ? 'Step' : 'Hook'} "${record.failed.name}" ${record.failed.status}: ${record.failed.detail}.`
+    : record.cancelled
+      ? `The run was cancelled (${record.cancelled}).`
+      : 'The run stopped early.';
+  const down = leftDown(record, hasMaintenance);
+  return [where, ...down, record.rollbackRecommended ? '' : 'No step changed anything that needs a rollback.']
+    .filter(Boolean)
+    .join(' ');
+}
+
+async function dryRun(inputs: Inputs, env: Record<string, string | undefined>, target: string): Promise<void> {
+  core.info('Dry run: nothing will be run, no lock is taken.');
+  const diff: MigrationDiff = inputs.django ? await inspectPlan(inputs.django, env) : {};
+  setOutputs({
+    status: 'dry-run',
+    failedStep: '',
+    steps: inputs.steps.map((s) => ({ name: s.name, status: 'not-run', exitCode: null, seconds: 0 })),
+    applied: [],
+    pending: diff.pending ?? [],
+    rollback: false,
+    maintenance: false,
+  });
+  await writeSummary((s) => describeDryRun(s, inputs, diff, target));
+}
+
+/** The migration window: locked, guarded, timed steps between maintenance on and off. */
 export async function run(): Promise<void> {
   const inputs = getInputs();
-  const info = await withClient(inputs.connection, serverInfo);
-  const tools = await discoverTools(info.major, { binDir: inputs.pgBinDir });
-  core.info(`Connected to ${describeConnection(inputs.connection)}: PostgreSQL ${info.version}; tools in ${tools.binDir}`);
-  setOutput('server-version', info.version);
-  await writeSummary((s) =>
-    s.addHeading('Preflight', 2).addTable([
-      [{ data: 'Server', header: true }, { data: 'Tools', header: true }],
-      [info.version, tools.binDir],
-    ]),
-  );
+  const env = commandEnvironment(inputs.connection, inputs.lockTimeoutMs, inputs.statementTimeoutMs);
+  const info = await withClient(inputs.connection, serverInfo, { applicationName: 'migration-guard migrate' });
+  const target = `${describeConnection(inputs.connection)} (PostgreSQL ${info.version})`;
+  core.info(`Target ${target}. Plan from ${inputs.planSource}:`);
+  logPlan(inputs);
+  if (inputs.dryRun) return dryRun(inputs, env, target);
+
+  const lock = await acquireLock(inputs.connection, { holder: runHolder('migrate') });
+  const record = new RunRecord(inputs.steps);
+  const hasMaintenance = inputs.hooks.maintenanceOn !== undefined;
+  let reported = false;
+  // Registered as a cleanup so a cancelled run (SIGTERM) still reports where it stopped.
+  const report = onCleanup('report the migration window', async () => {
+    if (reported) return;
+    reported = true;
+    const signal = interruptedBy();
+    if (signal) record.closeCancelled(signal);
+    if (inputs.django) await inspectAfter(inputs.django, inputs.connection, env, record.django, signal !== undefined);
+    setOutputs({
+      status: record.succeeded ? 'succeeded' : 'failed',
+      failedStep: record.failed?.name ?? '',
+      steps: record.stepsJson(),
+      applied: record.django.appliedNow ?? [],
+      pending: record.django.pending ?? [],
+      rollback: record.rollbackRecommended,
+      maintenance: record.maintenanceOn,
+    });
+    await writeSummary((s) => describeRun(s, record, inputs, target, hasMaintenance));
+    if (!record.succeeded) {
+      for (const line of leftDown(record, hasMaintenance)) annotate('error', 'Left in place after the failure', line);
+      if (signal) core.error(failureLine(record, hasMaintenance));
+    }
+  });
+
+  try {
+    if (inputs.django) record.django = await inspectBefore(inputs.django, inputs.connection, env);
+    await runWindow(inputs, env, record);
+    record.completed = true;
+  } catch (error) {
+    core.error(`The migration window stopped on an error: ${errorMessage(error)}`);
+    throw error;
+  } finally {
+    await report();
+    await lock.release();
+  }
+  if (!record.succeeded) throw new Error(failureLine(record, hasMaintenance));
 }

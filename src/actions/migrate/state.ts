@@ -27,6 +27,8 @@ export class RunRecord {
   maintenanceOn = false;
   workersStopped = false;
   stepsStarted = false;
+  /** The window ran to its end (success or a reported failure), not cut short by an error. */
+  completed = false;
   cancelled?: string;
   failed?: StepOutcome;
   django: MigrationDiff = {};
@@ -62,7 +64,7 @@ export class RunRecord {
   }
 
   get succeeded(): boolean {
-    return !this.failed && !this.cancelled;
+    return this.completed && !this.failed && !this.cancelled;
   }
 
   /** A step started and the run did not succeed: the database may be half-migrated. */

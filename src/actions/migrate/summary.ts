@@ -14,10 +14,12 @@ export function guardText(ms: number): string {
 }
 
 /** The loud lines about what is left down after a failure; empty when nothing is. */
-export function leftDown(record: RunRecord): string[] {
+export function leftDown(record: RunRecord, hasMaintenance: boolean): string[] {
   const lines: string[] = [];
   if (record.maintenanceOn) {
     lines.push('Maintenance mode is still ON: the application must not serve a half-migrated database.');
+  } else if (record.rollbackRecommended && !hasMaintenance) {
+    lines.push('No maintenance-on-command was given: the application may be serving a half-migrated database now.');
   }
   if (record.workersStopped) {
     lines.push(
@@ -53,7 +55,7 @@ function migrations(s: Summary, diff: MigrationDiff, dryRun: boolean): void {
 }
 
 /** The summary of a real run: verdict, what is left down, the timeline, the migration diff. */
-export function describeRun(s: Summary, record: RunRecord, inputs: Inputs, target: string): void {
+export function describeRun(s: Summary, record: RunRecord, inputs: Inputs, target: string, hasMaintenance: boolean): void {
   const verdict = record.succeeded ? '✅ succeeded' : record.cancelled ? `❌ cancelled (${record.cancelled})` : '❌ failed';
   s.addHeading(`Migration window: ${verdict}`, 2);
   s.addRaw(
@@ -61,7 +63,7 @@ export function describeRun(s: Summary, record: RunRecord, inputs: Inputs, targe
     true,
   );
   if (record.failed) s.addRaw(`<p>Stopped at <b>${record.failed.name}</b>: ${record.failed.status}, ${record.failed.detail}.</p>`, true);
-  const down = leftDown(record);
+  const down = leftDown(record, hasMaintenance);
   if (down.length > 0) s.addRaw(`<blockquote>${down.map((l) => `⚠️ <b>${l}</b>`).join('<br>')}</blockquote>`, true);
   const phases = record.phases();
   if (phases.length > 0) {

@@ -93,10 +93,11 @@ export function getInputs(): Inputs {
   if (stopCommand && !startCommand) {
     throw new ConfigurationError('Input "stop-command" is set but "start-command" is not: a stopped application must be started again.');
   }
+  const pgBinDir = getSingleLineInput('pg-bin-dir');
   const tempRoot = process.env.RUNNER_TEMP || os.tmpdir();
   return {
     connection,
-    pgBinDir: getSingleLineInput('pg-bin-dir') && checkPath('pg-bin-dir', getSingleLineInput('pg-bin-dir') as string),
+    pgBinDir: pgBinDir === undefined ? undefined : checkPath('pg-bin-dir', pgBinDir),
     manifest,
     backup,
     strategy,

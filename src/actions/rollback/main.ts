@@ -1,23 +1,132 @@
 import * as core from '@actions/core';
 
-import { serverInfo, withClient } from '../../postgres/client';
-import { describeConnection } from '../../postgres/connection';
-import { discoverTools } from '../../postgres/tools';
-import { setOutput, writeSummary } from '../../report/summary';
+import { SafetyError } from '../../common/errors';
+import { acquireLock, runHolder } from '../../postgres/lock';
+import { swapDatabases } from '../../postgres/swap';
 
-import { getInputs } from './inputs';
+import { Application, waitHealthy } from './app';
+import { checkRestored, restoreInPlace, restoreSide, snapshotReady } from './database';
+import { getInputs, type Inputs } from './inputs';
+import { report } from './report';
+import { RunState } from './state';
+import { verifyBackup, verifyDump, type Verified } from './verify';
 
-/** Preflight: connects, reads the server version and finds client tools of the same major. */
+/** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
 export async function run(): Promise<void> {
   const inputs = getInputs();
-  const info = await withClient(inputs.connection, serverInfo);
-  const tools = await discoverTools(info.major, { binDir: inputs.pgBinDir });
-  core.info(`Connected to ${describeConnection(inputs.connection)}: PostgreSQL ${info.version}; tools in ${tools.binDir}`);
-  setOutput('server-version', info.version);
-  await writeSummary((s) =>
-    s.addHeading('Preflight', 2).addTable([
-      [{ data: 'Server', header: true }, { data: 'Tools', header: true }],
-      [info.version, tools.binDir],
-    ]),
-  );
+  const state = new RunState(inputs.connection.database);
+  const app = new Application(inputs);
+  try {
+    await rollback(inputs, state, app);
+  } catch (error) {
+    state.fail(error);
+    throw error;
+  } finally {
+    state.timeline.finish();
+    await report(inputs, state, app);
+  }
+}
+
+async function rollback(inputs: Inputs, state: RunState, app: Application): Promise<void> {
+  const t = state.timeline;
+  const lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
+  const v = await t.phase('verify', async (note) => {
+    const verified = await verifyBackup(inputs, state);
+    note(`backup ${verified.manifest.backupId} of ${verified.manifest.database}${verified.commit ? `, code ${verified.commit.slice(0, 12)}` : ''}`);
+    return verified;
+  });
+  if (v.resume) {
+    for (const phase of ['restore', 'checks', 'swap'] as const) t.skip(phase, 'done by an earlier run');
+    if (app.hasStop) await t.phase('stop', () => app.stop());
+  } else if (inputs.strategy === 'in-place') {
+    await inPlace(inputs, state, app, v);
+  } else {
+    await swap(inputs, state, app, v);
+  }
+  app.holdAfterSwap();
+  await afterSwap(inputs, state, app, v);
+  await lock.release();
+}
+
+async function swap(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
+  const t = state.timeline;
+  let replacement = inputs.strategy === 'snapshot' ? await t.phase('checks', (note) => snapshotReady(inputs, v, state, note)) : undefined;
+  let keepSide: (() => void) | undefined;
+  if (!replacement) {
+    const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
+    keepSide = await t.phase('restore', (note) => restoreSide(inputs, v, dump, note));
+    await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note));
+    replacement = v.names.side;
+  } else {
+    t.skip('restore', 'snapshot');
+  }
+  if (app.hasStop) await t.phase('stop', () => app.stop());
+  const swapped = await t.phase('swap', async (note) => {
+    const r = await swapDatabases(inputs.connection, {
+      live: v.names.live,
+      replacement: replacement,
+      failed: v.names.failed,
+      terminateSessions: inputs.terminateSessions,
+    });
+    note(`${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`);
+    return r;
+  });
+  keepSide?.();
+  state.swapped = true;
+  state.failedDatabase = v.names.failed;
+  state.terminated = swapped.terminated;
+  t.downtimeMs = swapped.downtimeMs;
+}
+
+async function inPlace(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
+  const t = state.timeline;
+  const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
+  if (app.hasStop) await t.phase('stop', () => app.stop());
+  const started = Date.now();
+  await t.phase('swap', async (note) => {
+    await restoreInPlace(inputs, v, dump, state, () => app.holdAfterSwap());
+    note('dropped, recreated and restored in place');
+  });
+  t.skip('restore', 'part of the in-place swap');
+  await t.phase('checks', (note) => checkRestored(inputs, v.names.live, v, note));
+  t.downtimeMs = Date.now() - started;
+}
+
+async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
+  const t = state.timeline;
+  if (v.commit || inputs.revertCommand) {
+    try {
+      await t.phase('revert', async (note) => note(await app.revert(v.commit)));
+    } catch (error) {
+      state.leftStopped = 'the code revert failed after the database swap, so the application was NOT started (its code would not match the restored database)';
+      throw error;
+    }
+  } else {
+    t.skip('revert', 'no previous-ref or revert-command');
+  }
+  if (inputs.startCommand) await t.phase('start', () => app.start());
+  else t.skip('start', 'no start-command');
+  if (inputs.healthUrls.length === 0) {
+    t.skip('health', 'no health-urls');
+  } else {
+    const failing = await t.phase('health', async (note) => {
+      const pending = await waitHealthy(inputs.healthUrls, inputs.healthTimeoutMs);
+      note(pending.size === 0 ? `${inputs.healthUrls.length} URL(s) answered 2xx` : [...pending].map(([u, why]) => `${u}: ${why}`).join('; '));
+      return pending;
+    });
+    if (failing.size > 0) {
+      state.verdict = 'unhealthy';
+      t.warn('health', [...failing].map(([u, why]) => `${u}: ${why}`).join('; '));
+      state.leftStopped = `the health check failed; ${await app.stopAgain()}; maintenance stays on`;
+      throw new SafetyError(`Health check failed after the rollback (${[...failing.keys()].join(', ')}). The previous database is kept as "${v.names.failed}"; see the summary for how to swap back.`);
+    }
+  }
+  state.verdict = 'restored';
+  const total = t.totalSeconds;
+  if (total * 1000 > inputs.maxDurationMs) {
+    const message = `The rollback took ${total.toFixed(1)}s, over max-duration (${inputs.maxDurationMs / 1000}s).`;
+    if (inputs.onSlow === 'fail') throw new SafetyError(message);
+    core.warning(message, { title: 'Rollback slower than max-duration' });
+    state.note(message);
+  }
 }

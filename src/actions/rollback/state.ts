@@ -1,0 +1,42 @@
+import { SafetyError, ConfigurationError, errorMessage } from '../../common/errors';
+import { scrub } from '../../common/secrets';
+import type { RollbackNames } from '../../postgres/rollback-names';
+import type { Session } from '../../postgres/swap';
+import type { BackupManifest } from '../../storage/manifest';
+
+import { Timeline } from './timeline';
+
+export type Verdict = 'restored' | 'unhealthy' | 'refused' | 'failed';
+
+/** What the run did so far: the report is written from it on every exit path. */
+export class RunState {
+  readonly timeline = new Timeline();
+  verdict?: Verdict;
+  manifest?: BackupManifest;
+  names?: RollbackNames;
+  /** True once the live database was changed (renamed away or dropped). */
+  swapped = false;
+  /** The live database's connections were blocked and not re-allowed yet, or it was dropped. */
+  touched = false;
+  restoredFrom?: string;
+  failedDatabase?: string;
+  terminated: Session[] = [];
+  notes: string[] = [];
+  error?: string;
+  /** Why the application was left stopped, said loudly in the summary. */
+  leftStopped?: string;
+
+  constructor(readonly database: string) {}
+
+  note(text: string): void {
+    this.notes.push(scrub(text));
+  }
+
+  /** Records a thrown error: before any change it is a refusal, after one a failure. */
+  fail(error: unknown): void {
+    this.error = scrub(errorMessage(error));
+    if (this.verdict) return;
+    const refusal = error instanceof SafetyError || error instanceof ConfigurationError;
+    this.verdict = !this.swapped && !this.touched && refusal ? 'refused' : 'failed';
+  }
+}

@@ -1,0 +1,44 @@
+import type * as core from '@actions/core';
+
+import type { CheckResult } from '../../checks/types';
+import type { Decision } from '../../checks/verdict';
+import { formatSeconds } from '../../report/format';
+import type { SummaryTableRow } from '../../report/summary';
+
+const VERDICT_ICON = { pass: '✅', hotfix: '🩹', monitor: '👀', rollback: '⏪' } as const;
+
+function header(...cells: string[]): SummaryTableRow {
+  return cells.map((data) => ({ data, header: true }));
+}
+
+/** The job summary: the verdict and the matrix row behind it on top, then every check by phase. */
+export function buildSummary(results: readonly CheckResult[], decision: Decision, source: string) {
+  return (s: typeof core.summary): void => {
+    s.addHeading(`${VERDICT_ICON[decision.verdict]} Verdict: ${decision.verdict}`, 2);
+    s.addRaw(`${results.length - decision.failed.length} of ${results.length} checks passed (${source}).`, true);
+    s.addTable([header('problem', 'severity', 'action'), decision.row.split(' | ').slice(0, 3)]);
+    for (const phase of [...new Set(results.map((r) => r.phase))]) {
+      s.addHeading(`Phase ${phase}`, 3);
+      s.addTable([
+        header('', 'check', 'kind', 'expected', 'observed', 'duration', 'on failure'),
+        ...results
+          .filter((r) => r.phase === phase)
+          .map((r) => [
+            r.passed ? '✅' : '❌',
+            r.description ? `${r.id} — ${r.description}` : r.id,
+            r.kind,
+            r.expected,
+            r.passed || !r.message ? r.observed : `${r.observed} — ${r.message}`,
+            formatSeconds(r.seconds),
+            `${r['on-failure']} (${r.severity})`,
+          ]),
+      ]);
+    }
+    for (const r of results) {
+      if (!r.details) continue;
+      s.addHeading(`${r.id}: ${r.details.title}`, 4);
+      const [head, ...rows] = r.details.rows;
+      s.addTable([header(...(head ?? [])), ...rows]);
+    }
+  };
+}

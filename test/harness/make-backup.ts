@@ -1,0 +1,113 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+
+import { serverInfo, withClient } from '../../src/postgres/client';
+import { connectionFromUrl } from '../../src/postgres/connection';
+import { readDjangoMigrations } from '../../src/postgres/django';
+import { countRows, fingerprintTables, listTables } from '../../src/postgres/fingerprint';
+import { databaseNameFor, backupShortId } from '../../src/postgres/rollback-names';
+import { MANIFEST_FORMAT, sha256File, writeManifestFile, type BackupManifest } from '../../src/storage/manifest';
+
+import type { PostgresCluster } from './postgres';
+import type { S3Server } from './s3';
+
+export interface MakeBackupOptions {
+  /** Where `<backup-id>.dump` and `<backup-id>.manifest.json` are written. */
+  dir: string;
+  /** Tables whose fingerprints go into the manifest. */
+  protectedTables: string[];
+  /** Upload both files under this key prefix (e.g. `prod/`) of the s3rver bucket. */
+  s3?: { server: S3Server; prefix: string };
+  /** Also create `<db>_snap_<short>` with CREATE DATABASE … TEMPLATE. */
+  snapshot?: boolean;
+  codeRef?: string;
+  backupId?: string;
+}
+
+export interface MadeBackup {
+  manifest: BackupManifest;
+  dumpFile: string;
+  manifestFile: string;
+  /** `s3://bucket/prefix<id>.manifest.json` when uploaded. */
+  manifestUri?: string;
+  dumpKey?: string;
+}
+
+/** A backup made the way action-backup makes one: pg_dump -Fc, sha256, counts, fingerprints, manifest. */
+export async function makeBackup(cluster: PostgresCluster, database: string, options: MakeBackupOptions): Promise<MadeBackup> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const backupId = options.backupId ?? `${database}-${stamp}-${randomBytes(2).toString('hex')}`;
+  const dumpFile = path.join(options.dir, `${backupId}.dump`);
+  const manifestFile = path.join(options.dir, `${backupId}.manifest.json`);
+  const startedAt = new Date().toISOString();
+  const settings = connectionFromUrl(cluster.url(database));
+  const flags = ['--format=custom', '--no-password'];
+  execFileSync(path.join(cluster.binDir, 'pg_dump'), [...flags, `--file=${dumpFile}`, `--dbname=${database}`], {
+    env: { ...process.env, PGHOST: cluster.host, PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.password },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const facts = await withClient(
+    settings,
+    async (client) => {
+      const tables = await listTables(client);
+      return {
+        info: await serverInfo(client),
+        rowCounts: await countRows(client, tables),
+        fingerprints: await fingerprintTables(client, options.protectedTables),
+        migrations: await readDjangoMigrations(client),
+      };
+    },
+    { stableOutput: true },
+  );
+  let snapshotDatabase: string | undefined;
+  if (options.snapshot) {
+    snapshotDatabase = databaseNameFor(database, 'snap', backupShortId(backupId));
+    await cluster.query(`CREATE DATABASE "${snapshotDatabase}" TEMPLATE "${database}"`);
+  }
+  const toolVersion = execFileSync(path.join(cluster.binDir, 'pg_dump'), ['--version'], { encoding: 'utf8' }).trim();
+  const manifest: BackupManifest = {
+    format: MANIFEST_FORMAT,
+    backupId,
+    database,
+    server: { version: facts.info.version, major: facts.info.major, host: cluster.host, port: cluster.port },
+    dump: {
+      tool: 'pg_dump',
+      toolVersion,
+      format: 'custom',
+      compression: 'default',
+      flags,
+      file: path.basename(dumpFile),
+      sizeBytes: statSync(dumpFile).size,
+      sha256: await sha256File(dumpFile),
+    },
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    snapshotTakenAt: startedAt,
+    rowCounts: facts.rowCounts,
+    fingerprints: facts.fingerprints,
+    djangoMigrations: facts.migrations,
+    codeRef: options.codeRef,
+    snapshotDatabase,
+    timings: {},
+  };
+  let manifestUri: string | undefined;
+  let dumpKey: string | undefined;
+  if (options.s3) {
+    const { server, prefix } = options.s3;
+    dumpKey = `${prefix}${path.basename(dumpFile)}`;
+    manifest.dump.uri = `s3://${server.bucket}/${dumpKey}`;
+    await server.client.send(new PutObjectCommand({ Bucket: server.bucket, Key: dumpKey, Body: readFileSync(dumpFile) }));
+  }
+  await writeManifestFile(manifestFile, manifest);
+  if (options.s3) {
+    const { server, prefix } = options.s3;
+    const key = `${prefix}${path.basename(manifestFile)}`;
+    await server.client.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: readFileSync(manifestFile) }));
+    manifestUri = `s3://${server.bucket}/${key}`;
+  }
+  return { manifest, dumpFile, manifestFile, manifestUri, dumpKey };
+}

