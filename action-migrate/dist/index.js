@@ -48905,7 +48905,7 @@ class RunRecord {
         if (!this.failed && outcome.status !== 'succeeded' && outcome.status !== 'not-run')
             this.failed = outcome;
     }
-    /** On cancellation: the running command is cancelled and every step not reached is `not-run`. */
+    /** On cancellation: the command running now is recorded as cancelled. */
     closeCancelled(signal) {
         this.cancelled = signal;
         const running = this.current;
@@ -48920,9 +48920,6 @@ class RunRecord {
                 detail: `stopped by ${signal} (the run was cancelled)`,
             });
         }
-        for (const step of this.plan.slice(this.steps.length)) {
-            this.record({ name: step.name, kind: 'step', status: 'not-run', exitCode: null, signal: null, seconds: 0, detail: 'not run' });
-        }
     }
     get succeeded() {
         return this.completed && !this.failed && !this.cancelled;
@@ -48935,13 +48932,17 @@ class RunRecord {
     get stepsFinished() {
         return this.steps.length === this.plan.length && this.steps.every((s) => s.status === 'succeeded');
     }
+    /** Every step of the plan with how it ended; steps never reached are `not-run`. */
+    allSteps() {
+        return this.plan.map((step, i) => this.steps[i] ?? { name: step.name, kind: 'step', status: 'not-run', exitCode: null, signal: null, seconds: 0, detail: 'not run' });
+    }
     /** The steps as the `steps-json` output. */
     stepsJson() {
-        return this.steps.map((s) => ({ name: s.name, status: s.status, exitCode: s.exitCode, seconds: Math.round(s.seconds * 100) / 100 }));
+        return this.allSteps().map((s) => ({ name: s.name, status: s.status, exitCode: s.exitCode, seconds: Math.round(s.seconds * 100) / 100 }));
     }
     /** The timeline as summary phases (steps not reached shown as skipped). */
     phases() {
-        const notRun = this.steps.filter((s) => s.status === 'not-run');
+        const notRun = this.allSteps().filter((s) => s.status === 'not-run');
         return [...this.timeline, ...notRun].map((o) => ({
             name: o.kind === 'step' ? `step: ${o.name}` : o.name,
             seconds: o.seconds,

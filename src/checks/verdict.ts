@@ -13,8 +13,10 @@ export interface Decision {
   /** The failed check whose action decided the verdict (the first of the worst), if any. */
   decidedBy?: CheckResult;
   failed: CheckResult[];
-  /** The row of the decision matrix that produced the verdict, in words. */
-  row: string;
+  /** The row of the decision matrix that produced the verdict. */
+  row: { problem: string; severity: string; action: Verdict };
+  /** The same row in one line, for logs. */
+  text: string;
 }
 
 function actionOf(onFailure: OnFailure): Verdict {
@@ -37,11 +39,12 @@ export function decide(results: readonly CheckResult[]): Decision {
     }
   }
   const row = decidedBy
-    ? `${decidedBy.description ?? decidedBy.id} | ${decidedBy.severity} | ${verdict} (check "${decidedBy.id}": ${decidedBy.message ?? decidedBy.observed})`
-    : failed.length
-      ? `${failed.length} failed check(s), none of them changes the verdict | — | pass`
-      : 'every check passed | — | pass';
-  return { verdict, decidedBy, failed, row };
+    ? { problem: decidedBy.description ?? `check "${decidedBy.id}" failed`, severity: decidedBy.severity, action: verdict }
+    : { problem: failed.length ? `${failed.length} failed check(s), none changes the verdict` : 'every check passed', severity: '—', action: verdict };
+  const text = decidedBy
+    ? `${row.problem} (${row.severity}) → ${verdict}: check "${decidedBy.id}": ${decidedBy.message ?? decidedBy.observed}`
+    : `${row.problem} → ${verdict}`;
+  return { verdict, decidedBy, failed, row, text };
 }
 
 /** True when the step must fail: the verdict is at least `failOn` (`never` never fails). */

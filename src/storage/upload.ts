@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
+import * as core from '@actions/core';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -58,8 +59,26 @@ export async function assertKeyAbsent(client: S3Client, bucket: string, key: str
 export async function checkOffsiteWritable(client: S3Client, bucket: string, keys: readonly string[]): Promise<void> {
   await client.send(new HeadBucketCommand({ Bucket: bucket }));
   for (const key of keys) await assertKeyAbsent(client, bucket, key);
-  const probe = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: keys[0] ?? 'probe' }));
-  await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: keys[0] ?? 'probe', UploadId: probe.UploadId }));
+  const key = keys[0] ?? 'probe';
+  const probe = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  await abortUpload(client, bucket, key, probe.UploadId);
+}
+
+/**
+ * Aborts a multipart upload so none of its parts stays stored. Some S3-compatible stores do not
+ * implement the abort: the incomplete upload is invisible (no object), and a lifecycle rule for
+ * incomplete multipart uploads removes its parts, so that is a warning, not a failure.
+ */
+export async function abortUpload(client: S3Client, bucket: string, key: string, uploadId: string | undefined): Promise<void> {
+  try {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+  } catch (error) {
+    if (statusOf(error) === 404) return;
+    core.warning(
+      `Could not abort the multipart upload of ${formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
+        'no object is visible, but its parts stay stored until a lifecycle rule for incomplete uploads removes them.',
+    );
+  }
 }
 
 /** An upload whose bytes are all sent but which is not visible until `complete()`. */
@@ -112,8 +131,7 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
   if (!uploadId) throw new Error(`The store returned no upload id for ${formatS3Uri({ bucket, key })}.`);
   let completed = false;
   const abort = onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
-    if (completed) return;
-    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    if (!completed) await abortUpload(client, bucket, key, uploadId);
   });
   const parts: CompletedPart[] = [];
   let sizeBytes = 0;

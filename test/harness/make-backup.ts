@@ -111,3 +111,48 @@ export async function makeBackup(cluster: PostgresCluster, database: string, opt
   }
   return { manifest, dumpFile, manifestFile, manifestUri, dumpKey };
 }
+
+/** A small shop: products (with the columns v2 drops), orders and order_items (the protected tables). */
+export async function seedShop(cluster: PostgresCluster, database: string, rows = 300): Promise<void> {
+  await cluster.query(`CREATE DATABASE "${database}"`);
+  await cluster.query(
+    `CREATE TABLE products (id serial PRIMARY KEY, slug text UNIQUE NOT NULL, retail_price numeric(10,2), stock_quantity int);
+     CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(12,2), created_at timestamptz DEFAULT now());
+     CREATE TABLE order_items (id serial PRIMARY KEY, order_id int REFERENCES orders ON DELETE CASCADE, product_id int REFERENCES products, qty int);
+     INSERT INTO products (slug, retail_price, stock_quantity) SELECT 'p-' || g, g * 1.5, g % 17 FROM generate_series(1, ${rows}) g;
+     INSERT INTO orders (customer, total, created_at) SELECT 'c' || g, g * 3.25, '2024-01-01'::timestamptz + g * interval '1 hour' FROM generate_series(1, ${rows}) g;
+     INSERT INTO order_items (order_id, product_id, qty) SELECT g, g, 1 + g % 3 FROM generate_series(1, ${rows}) g;`,
+    database,
+  );
+}
+
+/** The v2 migration gone wrong: a column dropped, rows deleted, rows added. */
+export async function migrateShop(cluster: PostgresCluster, database: string): Promise<void> {
+  await cluster.query(
+    `ALTER TABLE products DROP COLUMN retail_price;
+     DELETE FROM orders WHERE id % 3 = 0;
+     INSERT INTO orders (customer, total) SELECT 'new' || g, 1 FROM generate_series(1, 25) g;`,
+    database,
+  );
+}
+
+/** Fingerprints of tables as the suite computes them. */
+export async function fingerprintsOf(cluster: PostgresCluster, database: string, tables: string[]): Promise<unknown> {
+  return withClient(connectionFromUrl(cluster.url(database)), (c) => fingerprintTables(c, tables), { stableOutput: true });
+}
+
+/** Database names that start with a prefix. */
+export async function databasesLike(cluster: PostgresCluster, prefix: string): Promise<string[]> {
+  const rows = await cluster.query<{ datname: string }>(
+    'SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY 1',
+    'postgres',
+    [prefix],
+  );
+  return rows.map((r) => r.datname);
+}
+
+/** Every place an action could leak the password: logs (raw too), summary, outputs. */
+export function leakedSecret(result: { rawLogs: string; summary: string; outputs: Record<string, string> }, password: string): boolean {
+  const text = [result.rawLogs.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n'), result.summary, ...Object.values(result.outputs)].join('\n');
+  return [password, encodeURIComponent(password)].some((form) => text.includes(form));
+}

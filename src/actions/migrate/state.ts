@@ -43,7 +43,7 @@ export class RunRecord {
     if (!this.failed && outcome.status !== 'succeeded' && outcome.status !== 'not-run') this.failed = outcome;
   }
 
-  /** On cancellation: the running command is cancelled and every step not reached is `not-run`. */
+  /** On cancellation: the command running now is recorded as cancelled. */
   closeCancelled(signal: string): void {
     this.cancelled = signal;
     const running = this.current;
@@ -57,9 +57,6 @@ export class RunRecord {
         seconds: (Date.now() - running.started) / 1000,
         detail: `stopped by ${signal} (the run was cancelled)`,
       });
-    }
-    for (const step of this.plan.slice(this.steps.length)) {
-      this.record({ name: step.name, kind: 'step', status: 'not-run', exitCode: null, signal: null, seconds: 0, detail: 'not run' });
     }
   }
 
@@ -77,14 +74,22 @@ export class RunRecord {
     return this.steps.length === this.plan.length && this.steps.every((s) => s.status === 'succeeded');
   }
 
+  /** Every step of the plan with how it ended; steps never reached are `not-run`. */
+  allSteps(): StepOutcome[] {
+    return this.plan.map(
+      (step, i) =>
+        this.steps[i] ?? { name: step.name, kind: 'step', status: 'not-run', exitCode: null, signal: null, seconds: 0, detail: 'not run' },
+    );
+  }
+
   /** The steps as the `steps-json` output. */
   stepsJson(): { name: string; status: string; exitCode: number | null; seconds: number }[] {
-    return this.steps.map((s) => ({ name: s.name, status: s.status, exitCode: s.exitCode, seconds: Math.round(s.seconds * 100) / 100 }));
+    return this.allSteps().map((s) => ({ name: s.name, status: s.status, exitCode: s.exitCode, seconds: Math.round(s.seconds * 100) / 100 }));
   }
 
   /** The timeline as summary phases (steps not reached shown as skipped). */
   phases(): Phase[] {
-    const notRun = this.steps.filter((s) => s.status === 'not-run');
+    const notRun = this.allSteps().filter((s) => s.status === 'not-run');
     return [...this.timeline, ...notRun].map((o) => ({
       name: o.kind === 'step' ? `step: ${o.name}` : o.name,
       seconds: o.seconds,

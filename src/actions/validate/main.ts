@@ -49,7 +49,7 @@ export async function run(): Promise<void> {
   );
   setOutput('failed-checks', decision.failed.map((r) => r.id).join(','));
   await writeSummary(buildSummary(results, decision, `${inputs.checksFile}, phase ${inputs.phase}`));
-  core.info(`Verdict: ${decision.verdict} — ${decision.row}`);
+  core.info(`Verdict: ${decision.verdict} — ${decision.text}`);
   if (shouldFail(decision.verdict, inputs.failOn)) {
     const by = decision.decidedBy;
     throw new Error(

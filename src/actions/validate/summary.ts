@@ -16,11 +16,15 @@ export function buildSummary(results: readonly CheckResult[], decision: Decision
   return (s: typeof core.summary): void => {
     s.addHeading(`${VERDICT_ICON[decision.verdict]} Verdict: ${decision.verdict}`, 2);
     s.addRaw(`${results.length - decision.failed.length} of ${results.length} checks passed (${source}).`, true);
-    s.addTable([header('problem', 'severity', 'action'), decision.row.split(' | ').slice(0, 3)]);
+    const by = decision.decidedBy;
+    s.addTable([
+      header('problem', 'severity', 'action', 'decided by'),
+      [decision.row.problem, decision.row.severity, decision.row.action, by ? `${by.id}: ${by.message ?? by.observed}` : '—'],
+    ]);
     for (const phase of [...new Set(results.map((r) => r.phase))]) {
       s.addHeading(`Phase ${phase}`, 3);
       s.addTable([
-        header('', 'check', 'kind', 'expected', 'observed', 'duration', 'on failure'),
+        header('result', 'check', 'kind', 'expected', 'observed', 'duration', 'on failure'),
         ...results
           .filter((r) => r.phase === phase)
           .map((r) => [
@@ -28,7 +32,7 @@ export function buildSummary(results: readonly CheckResult[], decision: Decision
             r.description ? `${r.id} — ${r.description}` : r.id,
             r.kind,
             r.expected,
-            r.passed || !r.message ? r.observed : `${r.observed} — ${r.message}`,
+            r.passed || !r.message || r.message === r.observed ? r.observed : `${r.observed} — ${r.message}`,
             formatSeconds(r.seconds),
             `${r['on-failure']} (${r.severity})`,
           ]),
@@ -38,7 +42,7 @@ export function buildSummary(results: readonly CheckResult[], decision: Decision
       if (!r.details) continue;
       s.addHeading(`${r.id}: ${r.details.title}`, 4);
       const [head, ...rows] = r.details.rows;
-      s.addTable([header(...(head ?? [])), ...rows]);
+      s.addTable([header(...(head ?? [])), ...rows.map((row) => row.map((cell) => cell || '—'))]);
     }
   };
 }
