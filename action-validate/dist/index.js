@@ -49683,11 +49683,12 @@ function decide(results) {
         }
     }
     const row = decidedBy
-        ? `${decidedBy.description ?? decidedBy.id} | ${decidedBy.severity} | ${verdict} (check "${decidedBy.id}": ${decidedBy.message ?? decidedBy.observed})`
-        : failed.length
-            ? `${failed.length} failed check(s), none of them changes the verdict | — | pass`
-            : 'every check passed | — | pass';
-    return { verdict, decidedBy, failed, row };
+        ? { problem: decidedBy.description ?? `check "${decidedBy.id}" failed`, severity: decidedBy.severity, action: verdict }
+        : { problem: failed.length ? `${failed.length} failed check(s), none changes the verdict` : 'every check passed', severity: '—', action: verdict };
+    const text = decidedBy
+        ? `${row.problem} (${row.severity}) → ${verdict}: check "${decidedBy.id}": ${decidedBy.message ?? decidedBy.observed}`
+        : `${row.problem} → ${verdict}`;
+    return { verdict, decidedBy, failed, row, text };
 }
 /** True when the step must fail: the verdict is at least `failOn` (`never` never fails). */
 function shouldFail(verdict, failOn) {
@@ -50250,11 +50251,15 @@ function buildSummary(results, decision, source) {
     return (s) => {
         s.addHeading(`${VERDICT_ICON[decision.verdict]} Verdict: ${decision.verdict}`, 2);
         s.addRaw(`${results.length - decision.failed.length} of ${results.length} checks passed (${source}).`, true);
-        s.addTable([header('problem', 'severity', 'action'), decision.row.split(' | ').slice(0, 3)]);
+        const by = decision.decidedBy;
+        s.addTable([
+            header('problem', 'severity', 'action', 'decided by'),
+            [decision.row.problem, decision.row.severity, decision.row.action, by ? `${by.id}: ${by.message ?? by.observed}` : '—'],
+        ]);
         for (const phase of [...new Set(results.map((r) => r.phase))]) {
             s.addHeading(`Phase ${phase}`, 3);
             s.addTable([
-                header('', 'check', 'kind', 'expected', 'observed', 'duration', 'on failure'),
+                header('result', 'check', 'kind', 'expected', 'observed', 'duration', 'on failure'),
                 ...results
                     .filter((r) => r.phase === phase)
                     .map((r) => [
@@ -50262,7 +50267,7 @@ function buildSummary(results, decision, source) {
                     r.description ? `${r.id} — ${r.description}` : r.id,
                     r.kind,
                     r.expected,
-                    r.passed || !r.message ? r.observed : `${r.observed} — ${r.message}`,
+                    r.passed || !r.message || r.message === r.observed ? r.observed : `${r.observed} — ${r.message}`,
                     format_formatSeconds(r.seconds),
                     `${r['on-failure']} (${r.severity})`,
                 ]),
@@ -50273,7 +50278,7 @@ function buildSummary(results, decision, source) {
                 continue;
             s.addHeading(`${r.id}: ${r.details.title}`, 4);
             const [head, ...rows] = r.details.rows;
-            s.addTable([header(...(head ?? [])), ...rows]);
+            s.addTable([header(...(head ?? [])), ...rows.map((row) => row.map((cell) => cell || '—'))]);
         }
     };
 }
@@ -50316,7 +50321,7 @@ async function run() {
     setOutput('results-json', results.map(({ details: _details, ...rest }) => rest));
     setOutput('failed-checks', decision.failed.map((r) => r.id).join(','));
     await writeSummary(buildSummary(results, decision, `${inputs.checksFile}, phase ${inputs.phase}`));
-    lib_core.info(`Verdict: ${decision.verdict} — ${decision.row}`);
+    lib_core.info(`Verdict: ${decision.verdict} — ${decision.text}`);
     if (shouldFail(decision.verdict, inputs.failOn)) {
         const by = decision.decidedBy;
         throw new Error(`Verdict ${decision.verdict} (fail-on: ${inputs.failOn}): check "${by?.id ?? '?'}" failed — ${by?.message ?? by?.observed ?? ''}. Failed checks: ${decision.failed.map((r) => r.id).join(', ')}.`);

@@ -60,7 +60,11 @@ async function manage(options: DjangoCommandOptions, args: string[]): Promise<st
     timeoutMs: options.timeoutMs ?? 120_000,
   });
   if (result.exitCode !== 0 || result.signal || result.timedOut) {
-    const why = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited with code ${String(result.exitCode)}`;
+    const why = result.timedOut
+      ? 'timed out'
+      : result.signal
+        ? `was killed by ${result.signal}`
+        : `exited with code ${String(result.exitCode)}`;
     const tail = result.stderr.trim().split('\n').slice(-3).join(' | ');
     throw new Error(`manage.py ${args.join(' ')} ${why}${tail ? `: ${tail}` : ''}`);
   }
@@ -79,7 +83,9 @@ export async function djangoPendingMigrations(options: DjangoCommandOptions): Pr
 
 /** Applied migrations as `app.name`, from `django_migrations`; `[]` when the table does not exist yet. */
 export async function appliedMigrationNames(settings: ConnectionSettings): Promise<string[]> {
-  const rows = await withClient(settings, readDjangoMigrations, { applicationName: 'migration-guard migrate' });
+  const rows = await withClient(settings, readDjangoMigrations, {
+    applicationName: 'migration-guard migrate',
+  });
   return (rows ?? []).map((r) => `${r.app}.${r.name}`);
 }
 

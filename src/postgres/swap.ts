@@ -85,7 +85,11 @@ export async function listSessions(client: Client, database: string): Promise<Se
  * Blocks new connections to `database`, then terminates the sessions still on it (logging each
  * one) or, when `terminate` is false, re-allows connections and refuses. Returns the sessions ended.
  */
-export async function emptyDatabase(client: Client, database: string, terminate: boolean): Promise<Session[]> {
+export async function emptyDatabase(
+  client: Client,
+  database: string,
+  terminate: boolean,
+): Promise<Session[]> {
   await setAllowConnections(client, database, false);
   const sessions = await listSessions(client, database);
   if (sessions.length === 0) return [];
@@ -97,7 +101,9 @@ export async function emptyDatabase(client: Client, database: string, terminate:
     );
   }
   for (const s of sessions) {
-    core.warning(`Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`);
+    core.warning(
+      `Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`,
+    );
     await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
   }
   for (let i = 0; i < 100; i++) {
@@ -105,7 +111,9 @@ export async function emptyDatabase(client: Client, database: string, terminate:
     await new Promise((r) => setTimeout(r, 100));
   }
   await setAllowConnections(client, database, true);
-  throw new SafetyError(`Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`);
+  throw new SafetyError(
+    `Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`,
+  );
 }
 
 export interface SwapOptions {
@@ -156,7 +164,9 @@ export async function swapDatabases(settings: ConnectionSettings, options: SwapO
         if (!committed) await setAllowConnections(client, live, true).catch(() => undefined);
         throw error;
       } finally {
-        await reopen().catch((e) => core.warning(`Could not re-allow connections to ${live}: ${errorMessage(e)}`));
+        await reopen().catch((e) =>
+          core.warning(`Could not re-allow connections to ${live}: ${errorMessage(e)}`),
+        );
       }
     },
     { applicationName: 'migration-guard rollback' },
@@ -178,7 +188,10 @@ export function swapBackStatements(live: string, failed: string, restoredAs: str
 }
 
 /** The kept `<db>_failed_*` and `<db>_snap_*` databases with their sizes: they cost disk. */
-export async function keptDatabases(client: Client, live: string): Promise<{ name: string; sizeBytes: number; allowConnections: boolean }[]> {
+export async function keptDatabases(
+  client: Client,
+  live: string,
+): Promise<{ name: string; sizeBytes: number; allowConnections: boolean }[]> {
   const r = await client.query<{ name: string; size: string; allow: boolean }>(
     `SELECT datname AS name, pg_database_size(oid)::text AS size, datallowconn AS allow FROM pg_database
       WHERE left(datname, length($1) + 8) = $1 || '_failed_' OR left(datname, length($1) + 6) = $1 || '_snap_'

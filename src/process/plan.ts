@@ -54,7 +54,9 @@ export const RESERVED_ENV = [
 /** Checks a step name against the allow-list: letters, digits, space, `_ . -`; no leading `-` or space. */
 export function checkStepName(where: string, name: string): string {
   if (name.length > MAX_NAME) {
-    throw new ConfigurationError(`${where}: step name is too long (${name.length} characters, at most ${MAX_NAME}): ${showValue(name)}.`);
+    throw new ConfigurationError(
+      `${where}: step name is too long (${name.length} characters, at most ${MAX_NAME}): ${showValue(name)}.`,
+    );
   }
   if (!NAME_RE.test(name) || name.endsWith(' ')) {
     throw new ConfigurationError(
@@ -75,7 +77,8 @@ export function parseStepsText(text: string, input = 'steps'): PlanStep[] {
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const where = `Input "${input}", line ${i + 1}`;
     const colon = trimmed.indexOf(':');
-    if (colon < 0) throw new ConfigurationError(`${where} must look like "name: command", got ${showValue(trimmed)}.`);
+    if (colon < 0)
+      throw new ConfigurationError(`${where} must look like "name: command", got ${showValue(trimmed)}.`);
     const name = checkStepName(where, trimmed.slice(0, colon).trim());
     const run = trimmed.slice(colon + 1).trim();
     if (run === '') throw new ConfigurationError(`${where}: step "${name}" has no command.`);
@@ -88,7 +91,9 @@ function parseTimeout(where: string, value: unknown): number {
   const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value : undefined;
   const ms = text === undefined ? undefined : parseDuration(text);
   if (ms === undefined || ms <= 0) {
-    throw new ConfigurationError(`${where}: timeout must be a duration like 90s, 15m or 1h, got ${showValue(String(value))}.`);
+    throw new ConfigurationError(
+      `${where}: timeout must be a duration like 90s, 15m or 1h, got ${showValue(String(value))}.`,
+    );
   }
   return ms;
 }
@@ -103,7 +108,7 @@ function parseEnv(where: string, value: unknown): Record<string, string> {
     if (!['string', 'number', 'boolean'].includes(typeof raw)) {
       throw new ConfigurationError(`${where}: env ${showValue(key)} must be a string, number or boolean.`);
     }
-    env[key] = String(raw as string | number | boolean);
+    env[key] = String(raw);
   }
   return env;
 }
@@ -120,8 +125,10 @@ export function parsePlanYaml(text: string, source: string): PlanStep[] {
     const line = (error as { linePos?: { line: number }[] }).linePos?.[0]?.line;
     throw new ConfigurationError(`${source} is not valid YAML${line ? ` (line ${line})` : ''}.`);
   }
-  const list: unknown = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as { steps?: unknown }).steps : doc;
-  if (!Array.isArray(list)) throw new ConfigurationError(`${source} must hold a list of steps (or a mapping with a "steps" list).`);
+  const list: unknown =
+    doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as { steps?: unknown }).steps : doc;
+  if (!Array.isArray(list))
+    throw new ConfigurationError(`${source} must hold a list of steps (or a mapping with a "steps" list).`);
   return list.map((item: unknown, i) => {
     const where = `${source}, step ${i + 1}`;
     if (!item || typeof item !== 'object' || Array.isArray(item)) {
@@ -130,7 +137,9 @@ export function parsePlanYaml(text: string, source: string): PlanStep[] {
     const entry = item as Record<string, unknown>;
     const unknownKey = Object.keys(entry).find((k) => !STEP_KEYS.includes(k));
     if (unknownKey !== undefined) {
-      throw new ConfigurationError(`${where}: unknown key ${showValue(unknownKey)} (allowed: ${STEP_KEYS.join(', ')}).`);
+      throw new ConfigurationError(
+        `${where}: unknown key ${showValue(unknownKey)} (allowed: ${STEP_KEYS.join(', ')}).`,
+      );
     }
     if (typeof entry.name !== 'string') throw new ConfigurationError(`${where}: "name" must be a string.`);
     const name = checkStepName(where, entry.name);
@@ -141,7 +150,8 @@ export function parsePlanYaml(text: string, source: string): PlanStep[] {
     if (entry.timeout !== undefined) step.timeoutMs = parseTimeout(`${where} ("${name}")`, entry.timeout);
     if (entry['working-directory'] !== undefined) {
       const wd = entry['working-directory'];
-      if (typeof wd !== 'string') throw new ConfigurationError(`${where} ("${name}"): "working-directory" must be a string.`);
+      if (typeof wd !== 'string')
+        throw new ConfigurationError(`${where} ("${name}"): "working-directory" must be a string.`);
       step.workingDirectory = wd;
     }
     return step;
@@ -152,7 +162,12 @@ export function parsePlanYaml(text: string, source: string): PlanStep[] {
  * Resolves a working directory against `base` (default the workspace): a relative one must stay
  * inside the workspace; an absolute one must exist. Returns the absolute path.
  */
-export function resolveWorkingDirectory(where: string, value: string, workspace: string, base = workspace): string {
+export function resolveWorkingDirectory(
+  where: string,
+  value: string,
+  workspace: string,
+  base = workspace,
+): string {
   if (value === '' || /[\0\r\n]/.test(value) || value.startsWith('-')) {
     throw new ConfigurationError(`${where}: working-directory is not a usable path: ${showValue(value)}.`);
   }
@@ -160,14 +175,18 @@ export function resolveWorkingDirectory(where: string, value: string, workspace:
   if (path.isAbsolute(value)) {
     const resolved = path.resolve(value);
     if (!existsSync(resolved) || !statSync(resolved).isDirectory()) {
-      throw new ConfigurationError(`${where}: working-directory ${showValue(value)} is not an existing directory.`);
+      throw new ConfigurationError(
+        `${where}: working-directory ${showValue(value)} is not an existing directory.`,
+      );
     }
     return resolved;
   }
   const resolved = path.resolve(root, base, value);
   const rel = path.relative(root, resolved);
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new ConfigurationError(`${where}: working-directory ${showValue(value)} leads outside the workspace ${root}.`);
+    throw new ConfigurationError(
+      `${where}: working-directory ${showValue(value)} leads outside the workspace ${root}.`,
+    );
   }
   return resolved;
 }
@@ -179,32 +198,50 @@ export function resolveWorkingDirectory(where: string, value: string, workspace:
  */
 export function validatePlan(steps: PlanStep[], source: string, context: PlanContext): PlanStep[] {
   if (steps.length === 0) throw new ConfigurationError(`${source} holds no steps.`);
-  if (steps.length > MAX_STEPS) throw new ConfigurationError(`${source} holds ${steps.length} steps (at most ${MAX_STEPS}).`);
+  if (steps.length > MAX_STEPS)
+    throw new ConfigurationError(`${source} holds ${steps.length} steps (at most ${MAX_STEPS}).`);
   const reserved = new Set(context.reservedEnv ?? RESERVED_ENV);
   const seen = new Set<string>();
   return steps.map((step) => {
     const where = `${source}, step "${step.name}"`;
-    if (seen.has(step.name.toLowerCase())) throw new ConfigurationError(`${source}: step name ${showValue(step.name)} is used twice.`);
+    if (seen.has(step.name.toLowerCase()))
+      throw new ConfigurationError(`${source}: step name ${showValue(step.name)} is used twice.`);
     seen.add(step.name.toLowerCase());
     if (step.run.length > MAX_RUN || step.run.includes('\0')) {
-      throw new ConfigurationError(`${where}: the command is too long or holds a NUL character (at most ${MAX_RUN} characters).`);
+      throw new ConfigurationError(
+        `${where}: the command is too long or holds a NUL character (at most ${MAX_RUN} characters).`,
+      );
     }
-    if (step.timeoutMs !== undefined && context.maxTimeoutMs !== undefined && step.timeoutMs > context.maxTimeoutMs) {
-      throw new ConfigurationError(`${where}: timeout ${step.timeoutMs / 1000}s is longer than ${context.maxTimeoutMs / 1000}s.`);
+    if (
+      step.timeoutMs !== undefined &&
+      context.maxTimeoutMs !== undefined &&
+      step.timeoutMs > context.maxTimeoutMs
+    ) {
+      throw new ConfigurationError(
+        `${where}: timeout ${step.timeoutMs / 1000}s is longer than ${context.maxTimeoutMs / 1000}s.`,
+      );
     }
     for (const [key, value] of Object.entries(step.env)) {
       if (!ENV_NAME_RE.test(key) || key.length > 128) {
-        throw new ConfigurationError(`${where}: env name ${showValue(key)} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*).`);
+        throw new ConfigurationError(
+          `${where}: env name ${showValue(key)} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*).`,
+        );
       }
       if (reserved.has(key)) {
-        throw new ConfigurationError(`${where}: env ${showValue(key)} is set by the action for the target database and may not be overridden.`);
+        throw new ConfigurationError(
+          `${where}: env ${showValue(key)} is set by the action for the target database and may not be overridden.`,
+        );
       }
       if (value.length > MAX_ENV_VALUE || value.includes('\0')) {
-        throw new ConfigurationError(`${where}: env ${showValue(key)} is too long or holds a NUL character (at most ${MAX_ENV_VALUE}).`);
+        throw new ConfigurationError(
+          `${where}: env ${showValue(key)} is too long or holds a NUL character (at most ${MAX_ENV_VALUE}).`,
+        );
       }
     }
     const workingDirectory =
-      step.workingDirectory === undefined ? undefined : resolveWorkingDirectory(where, step.workingDirectory, context.workspace, context.baseDirectory);
+      step.workingDirectory === undefined
+        ? undefined
+        : resolveWorkingDirectory(where, step.workingDirectory, context.workspace, context.baseDirectory);
     return { ...step, workingDirectory };
   });
 }

@@ -30,7 +30,12 @@ export interface ExecOptions {
   defaultTimeoutMs: number;
 }
 
-function outcomeOf(name: string, kind: StepOutcome['kind'], result: RunResult, timeoutMs: number): StepOutcome {
+function outcomeOf(
+  name: string,
+  kind: StepOutcome['kind'],
+  result: RunResult,
+  timeoutMs: number,
+): StepOutcome {
   const seconds = result.durationMs / 1000;
   let status: StepStatus = 'succeeded';
   let detail = `exit code 0 after ${formatSeconds(seconds)}`;

@@ -26,26 +26,36 @@ export function describeLocation(location: Location): string {
 export function parseLocation(value: string, input: string): Location {
   if (value.startsWith('s3://')) {
     const { bucket, key } = parseS3Uri(value, input);
-    if (!key || key.endsWith('/')) throw new ConfigurationError(`Input "${input}" must name an object, got ${JSON.stringify(value)}.`);
+    if (!key || key.endsWith('/'))
+      throw new ConfigurationError(`Input "${input}" must name an object, got ${JSON.stringify(value)}.`);
     return { kind: 's3', bucket, key };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    throw new ConfigurationError(`Input "${input}" must be a local path or an s3:// URI, got ${JSON.stringify(value)}.`);
+    throw new ConfigurationError(
+      `Input "${input}" must be a local path or an s3:// URI, got ${JSON.stringify(value)}.`,
+    );
   }
   return { kind: 'local', path: path.resolve(value) };
 }
 
 /** The dump's location: beside the manifest (same directory or prefix), named by `manifest.dump.file`. */
 export function dumpLocationFor(manifestLocation: Location, manifest: BackupManifest): Location {
-  if (manifestLocation.kind === 'local') return { kind: 'local', path: path.join(path.dirname(manifestLocation.path), manifest.dump.file) };
+  if (manifestLocation.kind === 'local')
+    return { kind: 'local', path: path.join(path.dirname(manifestLocation.path), manifest.dump.file) };
   const slash = manifestLocation.key.lastIndexOf('/');
   const prefix = slash >= 0 ? manifestLocation.key.slice(0, slash + 1) : '';
   return { kind: 's3', bucket: manifestLocation.bucket, key: `${prefix}${manifest.dump.file}` };
 }
 
-async function getObject(client: S3Client, location: S3Location, versionId?: string): Promise<{ body: Readable; length?: number }> {
+async function getObject(
+  client: S3Client,
+  location: S3Location,
+  versionId?: string,
+): Promise<{ body: Readable; length?: number }> {
   try {
-    const r = await client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, VersionId: versionId }));
+    const r = await client.send(
+      new GetObjectCommand({ Bucket: location.bucket, Key: location.key, VersionId: versionId }),
+    );
     if (!r.Body) throw new Error('empty response body');
     return { body: r.Body as Readable, length: r.ContentLength };
   } catch (error) {
@@ -68,7 +78,8 @@ export async function loadManifest(location: Location, s3: () => S3Client): Prom
   let size = 0;
   for await (const chunk of body) {
     size += (chunk as Buffer).length;
-    if (size > 64 << 20) throw new SafetyError(`${describeLocation(location)} is too large to be a manifest.`);
+    if (size > 64 << 20)
+      throw new SafetyError(`${describeLocation(location)} is too large to be a manifest.`);
     chunks.push(chunk as Buffer);
   }
   return parseManifest(Buffer.concat(chunks).toString('utf8'), `Manifest ${describeLocation(location)}`);
@@ -117,7 +128,10 @@ export async function fetchDump(
   });
   const { body, length } = await getObject(options.s3(), location, manifest.dump.s3VersionId);
   const hash = createHash('sha256');
-  const progress = new Progress({ label: `Downloading ${describeLocation(location)}`, expectedBytes: length ?? manifest.dump.sizeBytes });
+  const progress = new Progress({
+    label: `Downloading ${describeLocation(location)}`,
+    expectedBytes: length ?? manifest.dump.sizeBytes,
+  });
   const hasher = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       hash.update(chunk);

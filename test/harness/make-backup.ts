@@ -6,11 +6,16 @@ import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 
 import { serverInfo, withClient } from '../../src/postgres/client';
-import { connectionFromUrl } from '../../src/postgres/connection';
+import type { ConnectionSettings } from '../../src/postgres/connection';
 import { readDjangoMigrations } from '../../src/postgres/django';
 import { countRows, fingerprintTables, listTables } from '../../src/postgres/fingerprint';
 import { databaseNameFor, backupShortId } from '../../src/postgres/rollback-names';
-import { MANIFEST_FORMAT, sha256File, writeManifestFile, type BackupManifest } from '../../src/storage/manifest';
+import {
+  MANIFEST_FORMAT,
+  sha256File,
+  writeManifestFile,
+  type BackupManifest,
+} from '../../src/storage/manifest';
 
 import type { PostgresCluster } from './postgres';
 import type { S3Server } from './s3';
@@ -37,19 +42,41 @@ export interface MadeBackup {
   dumpKey?: string;
 }
 
+/** Connection settings for the superuser (built directly: nothing is registered as a secret in the test process). */
+export function settingsFor(cluster: PostgresCluster, database: string): ConnectionSettings {
+  return { host: cluster.host, port: cluster.port, user: 'postgres', password: cluster.password, database };
+}
+
 /** A backup made the way action-backup makes one: pg_dump -Fc, sha256, counts, fingerprints, manifest. */
-export async function makeBackup(cluster: PostgresCluster, database: string, options: MakeBackupOptions): Promise<MadeBackup> {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+export async function makeBackup(
+  cluster: PostgresCluster,
+  database: string,
+  options: MakeBackupOptions,
+): Promise<MadeBackup> {
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const backupId = options.backupId ?? `${database}-${stamp}-${randomBytes(2).toString('hex')}`;
   const dumpFile = path.join(options.dir, `${backupId}.dump`);
   const manifestFile = path.join(options.dir, `${backupId}.manifest.json`);
   const startedAt = new Date().toISOString();
-  const settings = connectionFromUrl(cluster.url(database));
+  const settings = settingsFor(cluster, database);
   const flags = ['--format=custom', '--no-password'];
-  execFileSync(path.join(cluster.binDir, 'pg_dump'), [...flags, `--file=${dumpFile}`, `--dbname=${database}`], {
-    env: { ...process.env, PGHOST: cluster.host, PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.password },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  execFileSync(
+    path.join(cluster.binDir, 'pg_dump'),
+    [...flags, `--file=${dumpFile}`, `--dbname=${database}`],
+    {
+      env: {
+        ...process.env,
+        PGHOST: cluster.host,
+        PGPORT: String(cluster.port),
+        PGUSER: 'postgres',
+        PGPASSWORD: cluster.password,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const facts = await withClient(
     settings,
     async (client) => {
@@ -68,7 +95,9 @@ export async function makeBackup(cluster: PostgresCluster, database: string, opt
     snapshotDatabase = databaseNameFor(database, 'snap', backupShortId(backupId));
     await cluster.query(`CREATE DATABASE "${snapshotDatabase}" TEMPLATE "${database}"`);
   }
-  const toolVersion = execFileSync(path.join(cluster.binDir, 'pg_dump'), ['--version'], { encoding: 'utf8' }).trim();
+  const toolVersion = execFileSync(path.join(cluster.binDir, 'pg_dump'), ['--version'], {
+    encoding: 'utf8',
+  }).trim();
   const manifest: BackupManifest = {
     format: MANIFEST_FORMAT,
     backupId,
@@ -100,13 +129,17 @@ export async function makeBackup(cluster: PostgresCluster, database: string, opt
     const { server, prefix } = options.s3;
     dumpKey = `${prefix}${path.basename(dumpFile)}`;
     manifest.dump.uri = `s3://${server.bucket}/${dumpKey}`;
-    await server.client.send(new PutObjectCommand({ Bucket: server.bucket, Key: dumpKey, Body: readFileSync(dumpFile) }));
+    await server.client.send(
+      new PutObjectCommand({ Bucket: server.bucket, Key: dumpKey, Body: readFileSync(dumpFile) }),
+    );
   }
   await writeManifestFile(manifestFile, manifest);
   if (options.s3) {
     const { server, prefix } = options.s3;
     const key = `${prefix}${path.basename(manifestFile)}`;
-    await server.client.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: readFileSync(manifestFile) }));
+    await server.client.send(
+      new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: readFileSync(manifestFile) }),
+    );
     manifestUri = `s3://${server.bucket}/${key}`;
   }
   return { manifest, dumpFile, manifestFile, manifestUri, dumpKey };
@@ -137,8 +170,14 @@ export async function migrateShop(cluster: PostgresCluster, database: string): P
 }
 
 /** Fingerprints of tables as the suite computes them. */
-export async function fingerprintsOf(cluster: PostgresCluster, database: string, tables: string[]): Promise<unknown> {
-  return withClient(connectionFromUrl(cluster.url(database)), (c) => fingerprintTables(c, tables), { stableOutput: true });
+export async function fingerprintsOf(
+  cluster: PostgresCluster,
+  database: string,
+  tables: string[],
+): Promise<unknown> {
+  return withClient(settingsFor(cluster, database), (c) => fingerprintTables(c, tables), {
+    stableOutput: true,
+  });
 }
 
 /** Database names that start with a prefix. */
@@ -152,7 +191,17 @@ export async function databasesLike(cluster: PostgresCluster, prefix: string): P
 }
 
 /** Every place an action could leak the password: logs (raw too), summary, outputs. */
-export function leakedSecret(result: { rawLogs: string; summary: string; outputs: Record<string, string> }, password: string): boolean {
-  const text = [result.rawLogs.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n'), result.summary, ...Object.values(result.outputs)].join('\n');
+export function leakedSecret(
+  result: { rawLogs: string; summary: string; outputs: Record<string, string> },
+  password: string,
+): boolean {
+  const text = [
+    result.rawLogs
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'))
+      .join('\n'),
+    result.summary,
+    ...Object.values(result.outputs),
+  ].join('\n');
   return [password, encodeURIComponent(password)].some((form) => text.includes(form));
 }

@@ -88,7 +88,10 @@ test('a step past its timeout is killed, reported as timed out, and the plan sto
     {
       'database-url': cluster.url(db),
       'step-timeout': '1s',
-      steps: [`slow: echo slow >> "$MARK/order"; sleep 9${tag}; echo late >> "$MARK/order"`, 'next: echo next >> "$MARK/order"'].join('\n'),
+      steps: [
+        `slow: echo slow >> "$MARK/order"; sleep 9${tag}; echo late >> "$MARK/order"`,
+        'next: echo next >> "$MARK/order"',
+      ].join('\n'),
     },
     mark,
   );
@@ -140,7 +143,10 @@ test('a cancelled run (SIGTERM) is a failure: the step is stopped, maintenance s
   const result = await runMigrate(
     {
       'database-url': cluster.url(db),
-      steps: ['long: touch "$MARK/started"; sleep 30; touch "$MARK/finished"', 'after: touch "$MARK/after"'].join('\n'),
+      steps: [
+        'long: touch "$MARK/started"; sleep 30; touch "$MARK/finished"',
+        'after: touch "$MARK/after"',
+      ].join('\n'),
       ...hooks,
     },
     mark,

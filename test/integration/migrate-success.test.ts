@@ -55,7 +55,15 @@ test('a plan that succeeds runs hooks and steps in order, applies the migrations
   );
   expect(result.errors).toEqual([]);
   expect(result.exitCode).toBe(0);
-  expect(order(mark)).toEqual(['maintenance-on', 'stop', 'prepare', 'migrate', 'guards', 'start', 'maintenance-off']);
+  expect(order(mark)).toEqual([
+    'maintenance-on',
+    'stop',
+    'prepare',
+    'migrate',
+    'guards',
+    'start',
+    'maintenance-off',
+  ]);
 
   expect(result.outputs.status).toBe('succeeded');
   expect(result.outputs['failed-step']).toBe('');

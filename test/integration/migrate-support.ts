@@ -37,13 +37,22 @@ export function order(dir: string): string[] {
 }
 
 /** Runs the bundled action with $MARK set for the commands. */
-export function runMigrate(inputs: Record<string, string>, mark: string, options: RunActionOptions = {}): Promise<ActionResult> {
+export function runMigrate(
+  inputs: Record<string, string>,
+  mark: string,
+  options: RunActionOptions = {},
+): Promise<ActionResult> {
   return runAction('migrate', inputs, { ...options, env: { MARK: mark, ...options.env } });
 }
 
 /** The password (raw and URL-encoded) appears nowhere the runner would show or keep. */
 export function expectNoSecret(result: ActionResult): void {
-  const places = { logs: result.logs, summary: result.summary, outputs: JSON.stringify(result.outputs), errors: result.errors.join('\n') };
+  const places = {
+    logs: result.logs,
+    summary: result.summary,
+    outputs: JSON.stringify(result.outputs),
+    errors: result.errors.join('\n'),
+  };
   for (const [where, text] of Object.entries(places)) {
     for (const secret of [SUPERUSER_PASSWORD, encodeURIComponent(SUPERUSER_PASSWORD)]) {
       if (text.includes(secret)) throw new Error(`The password appears in the ${where}.`);

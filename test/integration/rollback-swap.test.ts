@@ -5,7 +5,14 @@ import path from 'node:path';
 import pg from 'pg';
 
 import { runAction } from '../harness/action';
-import { databasesLike, fingerprintsOf, leakedSecret, makeBackup, migrateShop, seedShop } from '../harness/make-backup';
+import {
+  databasesLike,
+  fingerprintsOf,
+  leakedSecret,
+  makeBackup,
+  migrateShop,
+  seedShop,
+} from '../harness/make-backup';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';
 
@@ -25,7 +32,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function inputs(database: string, manifest: string, extra: Record<string, string> = {}): Record<string, string> {
+function inputs(
+  database: string,
+  manifest: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     'database-url': cluster.url(database),
     manifest,
@@ -44,7 +55,11 @@ async function holdConnection(database: string): Promise<pg.Client> {
 
 test('a rollback after a real migration brings every row and column back and keeps the migrated database', async () => {
   await seedShop(cluster, 'shop');
-  const backup = await makeBackup(cluster, 'shop', { dir, protectedTables: PROTECTED, s3: { server: s3, prefix: 'prod/' } });
+  const backup = await makeBackup(cluster, 'shop', {
+    dir,
+    protectedTables: PROTECTED,
+    s3: { server: s3, prefix: 'prod/' },
+  });
   await migrateShop(cluster, 'shop');
   expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).not.toEqual(backup.manifest.fingerprints);
   const web = await holdConnection('shop');
@@ -70,14 +85,29 @@ test('a rollback after a real migration brings every row and column back and kee
   expect(failed).toMatch(/^shop_failed_\d{8}t\d{6}z_[0-9a-f]{4}$/);
   expect(await databasesLike(cluster, 'shop_')).toEqual([failed]);
   await cluster.query(`ALTER DATABASE "${failed}" ALLOW_CONNECTIONS true`);
-  const migrated = await cluster.query<{ n: string }>("SELECT count(*)::text AS n FROM orders WHERE customer LIKE 'new%'", failed);
+  const migrated = await cluster.query<{ n: string }>(
+    "SELECT count(*)::text AS n FROM orders WHERE customer LIKE 'new%'",
+    failed,
+  );
   expect(migrated[0]?.n).toBe('25');
   // The session on the live database was terminated and logged.
   expect(result.logs).toMatch(/Terminating session on "shop": pid \d+ user postgres application "shop-web"/);
   expect(result.summary).toContain('Sessions terminated at the swap');
   // Timeline, downtime, kept databases.
-  const phases = JSON.parse(result.outputs['phases-json'] ?? '{}') as { phases: { name: string; status: string }[]; downtime: number };
-  expect(phases.phases.map((p) => p.name)).toEqual(['verify', 'restore', 'checks', 'stop', 'swap', 'revert', 'start', 'health']);
+  const phases = JSON.parse(result.outputs['phases-json'] ?? '{}') as {
+    phases: { name: string; status: string }[];
+    downtime: number;
+  };
+  expect(phases.phases.map((p) => p.name)).toEqual([
+    'verify',
+    'restore',
+    'checks',
+    'stop',
+    'swap',
+    'revert',
+    'start',
+    'health',
+  ]);
   expect(phases.phases.find((p) => p.name === 'swap')?.status).toBe('ok');
   expect(typeof phases.downtime).toBe('number');
   expect(Number(result.outputs['rto-seconds'])).toBeGreaterThan(0);
@@ -94,14 +124,21 @@ test('with terminate-sessions false, a connected session makes the swap refused 
   const before = await fingerprintsOf(cluster, 'busy', PROTECTED);
   const web = await holdConnection('busy');
   try {
-    const result = await runAction('rollback', inputs('busy', backup.manifestFile, { 'terminate-sessions': 'false' }));
+    const result = await runAction(
+      'rollback',
+      inputs('busy', backup.manifestFile, { 'terminate-sessions': 'false' }),
+    );
     expect(result.exitCode).not.toBe(0);
     expect(result.outputs.verdict).toBe('refused');
-    expect(result.errors.join('\n')).toMatch(/session\(s\) still connected to "busy".*shop-web.*terminate-sessions is false/);
+    expect(result.errors.join('\n')).toMatch(
+      /session\(s\) still connected to "busy".*shop-web.*terminate-sessions is false/,
+    );
     expect((await web.query('SELECT 1 AS one')).rows[0]).toEqual({ one: 1 });
     expect(await fingerprintsOf(cluster, 'busy', PROTECTED)).toEqual(before);
     expect(await databasesLike(cluster, 'busy_')).toEqual([]);
-    const [allow] = await cluster.query<{ a: boolean }>("SELECT datallowconn AS a FROM pg_database WHERE datname = 'busy'");
+    const [allow] = await cluster.query<{ a: boolean }>(
+      "SELECT datallowconn AS a FROM pg_database WHERE datname = 'busy'",
+    );
     expect(allow?.a).toBe(true);
     expect(leakedSecret(result, cluster.password)).toBe(false);
   } finally {

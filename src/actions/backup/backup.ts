@@ -174,7 +174,7 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
     );
   }
   await lock.release();
-  if (state.offsiteError) annotate('warning', 'Offsite copy failed (offsite: optional)', `${state.offsiteError}; kept locally: ${finalPath}.`);
+  if (state.offsiteError) annotate('warning', 'Offsite copy failed (offsite is optional)', `${state.offsiteError}; kept locally: ${finalPath}.`);
 }
 
 async function checkOffsite(inputs: Inputs, id: string, phases: Phases, state: BackupState): Promise<Offsite | undefined> {

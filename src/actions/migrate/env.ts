@@ -3,7 +3,9 @@ import { childEnv, type ConnectionSettings } from '../../postgres/connection';
 
 /** `postgres://user:password@host:port/database` of the settings, every part percent-encoded. */
 export function databaseUrl(settings: ConnectionSettings): string {
-  const auth = encodeURIComponent(settings.user) + (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
+  const auth =
+    encodeURIComponent(settings.user) +
+    (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
   const socket = settings.host.startsWith('/');
   const host = socket ? 'localhost' : settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const params = new URLSearchParams();
@@ -14,7 +16,11 @@ export function databaseUrl(settings: ConnectionSettings): string {
 }
 
 /** `-c lock_timeout=… -c statement_timeout=…` after whatever PGOPTIONS the runner already has. */
-export function sessionOptions(lockTimeoutMs: number, statementTimeoutMs: number, existing = process.env.PGOPTIONS): string | undefined {
+export function sessionOptions(
+  lockTimeoutMs: number,
+  statementTimeoutMs: number,
+  existing = process.env.PGOPTIONS,
+): string | undefined {
   const parts = existing?.trim() ? [existing.trim()] : [];
   if (lockTimeoutMs > 0) parts.push(`-c lock_timeout=${lockTimeoutMs}`);
   if (statementTimeoutMs > 0) parts.push(`-c statement_timeout=${statementTimeoutMs}`);
@@ -32,5 +38,9 @@ export function commandEnvironment(
 ): Record<string, string | undefined> {
   const url = databaseUrl(settings);
   registerSecret(url);
-  return { ...childEnv(settings), DATABASE_URL: url, PGOPTIONS: sessionOptions(lockTimeoutMs, statementTimeoutMs) };
+  return {
+    ...childEnv(settings),
+    DATABASE_URL: url,
+    PGOPTIONS: sessionOptions(lockTimeoutMs, statementTimeoutMs),
+  };
 }

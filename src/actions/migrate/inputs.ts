@@ -13,7 +13,13 @@ import {
   showValue,
 } from '../../common/inputs';
 import type { ConnectionSettings } from '../../postgres/connection';
-import { parsePlanYaml, parseStepsText, resolveWorkingDirectory, validatePlan, type PlanStep } from '../../process/plan';
+import {
+  parsePlanYaml,
+  parseStepsText,
+  resolveWorkingDirectory,
+  validatePlan,
+  type PlanStep,
+} from '../../process/plan';
 
 export interface Hooks {
   maintenanceOn?: string;
@@ -47,7 +53,9 @@ function sessionTimeout(name: string, value: string | undefined, defaultValue: s
   if (/^(0|none|off)$/i.test(text)) return 0;
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0 || ms > DAY_MS) {
-    throw new ConfigurationError(`Input "${name}" must be a duration like 10s or 5m, or 0 for none, got ${showValue(text)}.`);
+    throw new ConfigurationError(
+      `Input "${name}" must be a duration like 10s or 5m, or 0 for none, got ${showValue(text)}.`,
+    );
   }
   return ms;
 }
@@ -56,7 +64,8 @@ function readPlanFile(value: string, workspace: string): { steps: PlanStep[]; so
   const file = path.resolve(workspace, checkPath('plan-file', value));
   const source = `Input "plan-file" (${value})`;
   if (!existsSync(file) || !statSync(file).isFile()) throw new ConfigurationError(`${source}: no such file.`);
-  if (statSync(file).size > MAX_PLAN_FILE) throw new ConfigurationError(`${source} is larger than ${MAX_PLAN_FILE} bytes.`);
+  if (statSync(file).size > MAX_PLAN_FILE)
+    throw new ConfigurationError(`${source} is larger than ${MAX_PLAN_FILE} bytes.`);
   return { steps: parsePlanYaml(readFileSync(file, 'utf8'), source), source };
 }
 
@@ -70,7 +79,9 @@ function pair(aName: string, a: string | undefined, bName: string, b: string | u
 function pythonExecutable(value: string | undefined): string {
   const python = value ?? 'python3';
   if (!/^[A-Za-z0-9_./+][A-Za-z0-9_./+-]*$/.test(python)) {
-    throw new ConfigurationError(`Input "python" must be an executable name or path (letters, digits, _ . / + -), got ${showValue(python)}.`);
+    throw new ConfigurationError(
+      `Input "python" must be an executable name or path (letters, digits, _ . / + -), got ${showValue(python)}.`,
+    );
   }
   return python;
 }
@@ -80,17 +91,30 @@ export function getInputs(): Inputs {
   const workspace = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
   const connection = getConnectionInput();
   const wdInput = getSingleLineInput('working-directory');
-  const workingDirectory = wdInput === undefined ? workspace : resolveWorkingDirectory('Input "working-directory"', wdInput, workspace);
-  if (!existsSync(workingDirectory)) throw new ConfigurationError(`Input "working-directory": ${showValue(wdInput ?? '')} does not exist.`);
+  const workingDirectory =
+    wdInput === undefined
+      ? workspace
+      : resolveWorkingDirectory('Input "working-directory"', wdInput, workspace);
+  if (!existsSync(workingDirectory))
+    throw new ConfigurationError(`Input "working-directory": ${showValue(wdInput ?? '')} does not exist.`);
 
   const stepsText = getOptionalInput('steps');
   const planFile = getSingleLineInput('plan-file');
   if ((stepsText === undefined) === (planFile === undefined)) {
-    throw new ConfigurationError('Give the plan as exactly one of the inputs "steps" (name: command lines) or "plan-file" (YAML).');
+    throw new ConfigurationError(
+      'Give the plan as exactly one of the inputs "steps" (name: command lines) or "plan-file" (YAML).',
+    );
   }
   const stepTimeoutMs = getDurationInput('step-timeout', '30m', DAY_MS);
-  const plan = stepsText !== undefined ? { steps: parseStepsText(stepsText), source: 'Input "steps"' } : readPlanFile(planFile ?? '', workspace);
-  const steps = validatePlan(plan.steps, plan.source, { workspace, baseDirectory: workingDirectory, maxTimeoutMs: DAY_MS });
+  const plan =
+    stepsText !== undefined
+      ? { steps: parseStepsText(stepsText), source: 'Input "steps"' }
+      : readPlanFile(planFile ?? '', workspace);
+  const steps = validatePlan(plan.steps, plan.source, {
+    workspace,
+    baseDirectory: workingDirectory,
+    maxTimeoutMs: DAY_MS,
+  });
 
   const hooks: Hooks = {
     maintenanceOn: getOptionalInput('maintenance-on-command'),
@@ -107,7 +131,9 @@ export function getInputs(): Inputs {
   if (manageInput !== undefined) {
     const manage = path.resolve(workingDirectory, checkPath('django-manage', manageInput));
     if (!existsSync(manage) || !statSync(manage).isFile()) {
-      throw new ConfigurationError(`Input "django-manage": ${showValue(manageInput)} is not an existing file.`);
+      throw new ConfigurationError(
+        `Input "django-manage": ${showValue(manageInput)} is not an existing file.`,
+      );
     }
     django = { manage, python };
   }

@@ -38,7 +38,9 @@ function setOutputs(o: Outputs): void {
 function logPlan(inputs: Inputs): void {
   inputs.steps.forEach((step, i) => {
     const timeout = formatSeconds((step.timeoutMs ?? inputs.stepTimeoutMs) / 1000);
-    core.info(`  ${i + 1}. ${step.name} (timeout ${timeout}, in ${step.workingDirectory ?? inputs.workingDirectory}): ${step.run}`);
+    core.info(
+      `  ${i + 1}. ${step.name} (timeout ${timeout}, in ${step.workingDirectory ?? inputs.workingDirectory}): ${step.run}`,
+    );
   });
 }
 
@@ -55,7 +57,11 @@ function failureLine(record: RunRecord, hasMaintenance: boolean): string {
     .join(' ');
 }
 
-async function dryRun(inputs: Inputs, env: Record<string, string | undefined>, target: string): Promise<void> {
+async function dryRun(
+  inputs: Inputs,
+  env: Record<string, string | undefined>,
+  target: string,
+): Promise<void> {
   core.info('Dry run: nothing will be run, no lock is taken.');
   const diff: MigrationDiff = inputs.django ? await inspectPlan(inputs.django, env) : {};
   setOutputs({
@@ -74,7 +80,9 @@ async function dryRun(inputs: Inputs, env: Record<string, string | undefined>, t
 export async function run(): Promise<void> {
   const inputs = getInputs();
   const env = commandEnvironment(inputs.connection, inputs.lockTimeoutMs, inputs.statementTimeoutMs);
-  const info = await withClient(inputs.connection, serverInfo, { applicationName: 'migration-guard migrate' });
+  const info = await withClient(inputs.connection, serverInfo, {
+    applicationName: 'migration-guard migrate',
+  });
   const target = `${describeConnection(inputs.connection)} (PostgreSQL ${info.version})`;
   core.info(`Target ${target}. Plan from ${inputs.planSource}:`);
   logPlan(inputs);
@@ -90,7 +98,8 @@ export async function run(): Promise<void> {
     reported = true;
     const signal = interruptedBy();
     if (signal) record.closeCancelled(signal);
-    if (inputs.django) await inspectAfter(inputs.django, inputs.connection, env, record.django, signal !== undefined);
+    if (inputs.django)
+      await inspectAfter(inputs.django, inputs.connection, env, record.django, signal !== undefined);
     setOutputs({
       status: record.succeeded ? 'succeeded' : 'failed',
       failedStep: record.failed?.name ?? '',
@@ -102,7 +111,8 @@ export async function run(): Promise<void> {
     });
     await writeSummary((s) => describeRun(s, record, inputs, target, hasMaintenance));
     if (!record.succeeded) {
-      for (const line of leftDown(record, hasMaintenance)) annotate('error', 'Left in place after the failure', line);
+      for (const line of leftDown(record, hasMaintenance))
+        annotate('error', 'Left in place after the failure', line);
       if (signal) core.error(failureLine(record, hasMaintenance));
     }
   });

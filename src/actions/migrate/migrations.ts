@@ -38,7 +38,8 @@ export async function inspectPlan(django: Django, env: Env): Promise<MigrationDi
     diff.planned = await djangoMigratePlan(options(django, env));
     diff.pending = diff.planned.map((p) => p.migration);
     core.startGroup(`Django: ${diff.planned.length} unapplied migration(s)`);
-    for (const p of diff.planned) core.info(`${p.migration}${p.operations.length > 0 ? `: ${p.operations.join('; ')}` : ''}`);
+    for (const p of diff.planned)
+      core.info(`${p.migration}${p.operations.length > 0 ? `: ${p.operations.join('; ')}` : ''}`);
     core.endGroup();
   } catch (error) {
     warn(diff, 'the Django migration plan', error);
@@ -47,7 +48,11 @@ export async function inspectPlan(django: Django, env: Env): Promise<MigrationDi
 }
 
 /** Before the first step: the plan, and what `django_migrations` holds now. */
-export async function inspectBefore(django: Django, settings: ConnectionSettings, env: Env): Promise<MigrationDiff> {
+export async function inspectBefore(
+  django: Django,
+  settings: ConnectionSettings,
+  env: Env,
+): Promise<MigrationDiff> {
   const diff = await inspectPlan(django, env);
   // Pending is measured after the run; the plan above is the "before".
   diff.pending = undefined;
@@ -64,14 +69,22 @@ export async function inspectBefore(django: Django, settings: ConnectionSettings
  * are still pending. `quick` (a cancelled run) reads the database only and derives the pending
  * ones from the plan, since there is no time to start Python.
  */
-export async function inspectAfter(django: Django, settings: ConnectionSettings, env: Env, diff: MigrationDiff, quick: boolean): Promise<void> {
+export async function inspectAfter(
+  django: Django,
+  settings: ConnectionSettings,
+  env: Env,
+  diff: MigrationDiff,
+  quick: boolean,
+): Promise<void> {
   try {
-    if (diff.appliedBefore) diff.appliedNow = newlyApplied(diff.appliedBefore, await appliedMigrationNames(settings));
+    if (diff.appliedBefore)
+      diff.appliedNow = newlyApplied(diff.appliedBefore, await appliedMigrationNames(settings));
   } catch (error) {
     warn(diff, 'django_migrations after the run', error);
   }
   if (quick) {
-    if (diff.planned) diff.pending = diff.planned.map((p) => p.migration).filter((m) => !diff.appliedNow?.includes(m));
+    if (diff.planned)
+      diff.pending = diff.planned.map((p) => p.migration).filter((m) => !diff.appliedNow?.includes(m));
   } else {
     try {
       diff.pending = await djangoPendingMigrations(options(django, env));

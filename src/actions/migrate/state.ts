@@ -78,13 +78,26 @@ export class RunRecord {
   allSteps(): StepOutcome[] {
     return this.plan.map(
       (step, i) =>
-        this.steps[i] ?? { name: step.name, kind: 'step', status: 'not-run', exitCode: null, signal: null, seconds: 0, detail: 'not run' },
+        this.steps[i] ?? {
+          name: step.name,
+          kind: 'step',
+          status: 'not-run',
+          exitCode: null,
+          signal: null,
+          seconds: 0,
+          detail: 'not run',
+        },
     );
   }
 
   /** The steps as the `steps-json` output. */
   stepsJson(): { name: string; status: string; exitCode: number | null; seconds: number }[] {
-    return this.allSteps().map((s) => ({ name: s.name, status: s.status, exitCode: s.exitCode, seconds: Math.round(s.seconds * 100) / 100 }));
+    return this.allSteps().map((s) => ({
+      name: s.name,
+      status: s.status,
+      exitCode: s.exitCode,
+      seconds: Math.round(s.seconds * 100) / 100,
+    }));
   }
 
   /** The timeline as summary phases (steps not reached shown as skipped). */
@@ -94,7 +107,7 @@ export class RunRecord {
       name: o.kind === 'step' ? `step: ${o.name}` : o.name,
       seconds: o.seconds,
       status: o.status === 'succeeded' ? 'ok' : o.status === 'not-run' ? 'skipped' : 'failed',
-      detail: o.detail,
+      detail: o.status === 'succeeded' ? 'exit code 0' : o.detail,
     }));
   }
 }

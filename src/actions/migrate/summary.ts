@@ -19,7 +19,9 @@ export function leftDown(record: RunRecord, hasMaintenance: boolean): string[] {
   if (record.maintenanceOn) {
     lines.push('Maintenance mode is still ON: the application must not serve a half-migrated database.');
   } else if (record.rollbackRecommended && !hasMaintenance) {
-    lines.push('No maintenance-on-command was given: the application may be serving a half-migrated database now.');
+    lines.push(
+      'No maintenance-on-command was given: the application may be serving a half-migrated database now.',
+    );
   }
   if (record.workersStopped) {
     lines.push(
@@ -27,26 +29,28 @@ export function leftDown(record: RunRecord, hasMaintenance: boolean): string[] {
         'Start them only after the rollback (or a fix) is done.',
     );
   }
-  if (record.rollbackRecommended) lines.push('Roll back: restore the pre-migration backup and the previous release.');
+  if (record.rollbackRecommended)
+    lines.push('Roll back: restore the pre-migration backup and the previous release.');
   return lines;
 }
 
 function list(s: Summary, title: string, items: readonly string[] | undefined): void {
-  s.addRaw(`**${title}:** `, false);
-  if (items === undefined) s.addRaw('unknown', true);
-  else if (items.length === 0) s.addRaw('none', true);
-  else s.addEOL().addList([...items]);
+  const text = items === undefined ? 'unknown' : items.length === 0 ? 'none' : '';
+  s.addRaw(`<p><b>${title}:</b> ${text}</p>`, true);
+  if (items && items.length > 0) s.addList(items.map(escapeHtml));
 }
 
 function migrations(s: Summary, diff: MigrationDiff, dryRun: boolean): void {
   if (!diff.planned && !diff.appliedNow && !diff.pending && !diff.warning) return;
   s.addHeading('Django migrations', 3);
-  if (diff.warning) s.addRaw(`⚠️ ${diff.warning}`, true);
+  if (diff.warning) s.addRaw(`<p>⚠️ ${escapeHtml(diff.warning)}</p>`, true);
   if (dryRun || !diff.appliedNow) {
     list(
       s,
       'Planned (unapplied before the run)',
-      diff.planned?.map((p) => (p.operations.length > 0 ? `${p.migration} — ${p.operations.join('; ')}` : p.migration)),
+      diff.planned?.map((p) =>
+        p.operations.length > 0 ? `${p.migration} — ${p.operations.join('; ')}` : p.migration,
+      ),
     );
     if (dryRun) return;
   }
@@ -55,16 +59,31 @@ function migrations(s: Summary, diff: MigrationDiff, dryRun: boolean): void {
 }
 
 /** The summary of a real run: verdict, what is left down, the timeline, the migration diff. */
-export function describeRun(s: Summary, record: RunRecord, inputs: Inputs, target: string, hasMaintenance: boolean): void {
-  const verdict = record.succeeded ? '✅ succeeded' : record.cancelled ? `❌ cancelled (${record.cancelled})` : '❌ failed';
+export function describeRun(
+  s: Summary,
+  record: RunRecord,
+  inputs: Inputs,
+  target: string,
+  hasMaintenance: boolean,
+): void {
+  const verdict = record.succeeded
+    ? '✅ succeeded'
+    : record.cancelled
+      ? `❌ cancelled (${record.cancelled})`
+      : '❌ failed';
   s.addHeading(`Migration window: ${verdict}`, 2);
   s.addRaw(
-    `Target ${target}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.`,
+    `<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`,
     true,
   );
-  if (record.failed) s.addRaw(`<p>Stopped at <b>${record.failed.name}</b>: ${record.failed.status}, ${record.failed.detail}.</p>`, true);
+  if (record.failed)
+    s.addRaw(
+      `<p>Stopped at <b>${record.failed.name}</b>: ${record.failed.status}, ${record.failed.detail}.</p>`,
+      true,
+    );
   const down = leftDown(record, hasMaintenance);
-  if (down.length > 0) s.addRaw(`<blockquote>${down.map((l) => `⚠️ <b>${l}</b>`).join('<br>')}</blockquote>`, true);
+  if (down.length > 0)
+    s.addRaw(`<blockquote>${down.map((l) => `⚠️ <b>${l}</b>`).join('<br>')}</blockquote>`, true);
   const phases = record.phases();
   if (phases.length > 0) {
     s.addTable(phaseRows(phases));
@@ -77,7 +96,7 @@ export function describeRun(s: Summary, record: RunRecord, inputs: Inputs, targe
 export function describeDryRun(s: Summary, inputs: Inputs, diff: MigrationDiff, target: string): void {
   s.addHeading('Migration window: dry run (nothing was run)', 2);
   s.addRaw(
-    `Target ${target}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.`,
+    `<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`,
     true,
   );
   const hooks = inputs.hooks;
@@ -90,12 +109,27 @@ export function describeDryRun(s: Summary, inputs: Inputs, diff: MigrationDiff, 
       { data: 'Command', header: true },
     ],
   ];
-  const add = (name: string, command: string | undefined, timeoutMs: number, dir = inputs.workingDirectory): void => {
-    if (command !== undefined) rows.push([String(rows.length), name, formatSeconds(timeoutMs / 1000), dir, `<code>${escapeHtml(command)}</code>`].map((data) => ({ data, header: false })));
+  const add = (
+    name: string,
+    command: string | undefined,
+    timeoutMs: number,
+    dir = inputs.workingDirectory,
+  ): void => {
+    if (command !== undefined)
+      rows.push(
+        [
+          String(rows.length),
+          name,
+          formatSeconds(timeoutMs / 1000),
+          escapeHtml(dir),
+          `<code>${escapeHtml(command)}</code>`,
+        ].map((data) => ({ data, header: false })),
+      );
   };
   add('maintenance-on', hooks.maintenanceOn, inputs.hookTimeoutMs);
   add('stop', hooks.stop, inputs.hookTimeoutMs);
-  for (const step of inputs.steps) add(`step: ${step.name}`, step.run, step.timeoutMs ?? inputs.stepTimeoutMs, step.workingDirectory);
+  for (const step of inputs.steps)
+    add(`step: ${step.name}`, step.run, step.timeoutMs ?? inputs.stepTimeoutMs, step.workingDirectory);
   add('start', hooks.start, inputs.hookTimeoutMs);
   add('maintenance-off', hooks.maintenanceOff, inputs.hookTimeoutMs);
   s.addTable(rows);

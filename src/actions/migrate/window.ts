@@ -17,13 +17,18 @@ export async function runWindow(inputs: Inputs, env: ExecOptions['env'], record:
     if (command === undefined) return true;
     if (interruptedBy()) return false;
     record.current = { name, kind: 'hook', started: Date.now() };
-    const outcome = await runCommand(name, 'hook', command, { ...options, title: `Hook: ${name}`, timeoutMs: inputs.hookTimeoutMs });
+    const outcome = await runCommand(name, 'hook', command, {
+      ...options,
+      title: `Hook: ${name}`,
+      timeoutMs: inputs.hookTimeoutMs,
+    });
     record.record(outcome);
     return outcome.status === 'succeeded';
   };
   const restore = async (): Promise<void> => {
     if (record.workersStopped && (await hook('start', inputs.hooks.start))) record.workersStopped = false;
-    if (record.maintenanceOn && (await hook('maintenance-off', inputs.hooks.maintenanceOff))) record.maintenanceOn = false;
+    if (record.maintenanceOn && (await hook('maintenance-off', inputs.hooks.maintenanceOff)))
+      record.maintenanceOn = false;
   };
 
   // A hook that fails midway may have half-done its work, so the flag is set before it runs.

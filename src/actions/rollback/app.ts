@@ -38,7 +38,9 @@ export class Application {
     if (!this.stopped && startCommand) {
       onCleanup('start the application again', async () => {
         if (!this.stopped || !this.restartOnExit) return;
-        core.warning('The rollback did not swap the database: starting the application again on its current code and database.');
+        core.warning(
+          'The rollback did not swap the database: starting the application again on its current code and database.',
+        );
         await this.start();
       });
     }
@@ -85,13 +87,20 @@ export class Application {
 }
 
 /** Polls every URL until each has answered 2xx once, or the timeout passes. Returns what failed last. */
-export async function waitHealthy(urls: readonly string[], timeoutMs: number, intervalMs = 1000): Promise<Map<string, string>> {
+export async function waitHealthy(
+  urls: readonly string[],
+  timeoutMs: number,
+  intervalMs = 1000,
+): Promise<Map<string, string>> {
   const pending = new Map(urls.map((u) => [u, 'no answer yet']));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const url of [...pending.keys()]) {
       try {
-        const r = await fetch(url, { signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - Date.now()))), redirect: 'manual' });
+        const r = await fetch(url, {
+          signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - Date.now()))),
+          redirect: 'manual',
+        });
         await r.body?.cancel().catch(() => undefined);
         if (r.status >= 200 && r.status < 300) pending.delete(url);
         else pending.set(url, `HTTP ${r.status}`);

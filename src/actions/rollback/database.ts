@@ -11,7 +11,13 @@ import {
   describeCheck,
   restoreDump,
 } from '../../postgres/restore';
-import { databaseInfo, dropOwnDatabase, emptyDatabase, maintenance, setAllowConnections } from '../../postgres/swap';
+import {
+  databaseInfo,
+  dropOwnDatabase,
+  emptyDatabase,
+  maintenance,
+  setAllowConnections,
+} from '../../postgres/swap';
 import { onCleanup } from '../../process/cleanup';
 
 import type { Inputs } from './inputs';
@@ -23,12 +29,19 @@ import type { Verified, VerifiedDump } from './verify';
  * left), then ANALYZE. Until the swap, the side database is dropped on every exit path.
  * Returns a function that keeps it (called once it has been swapped in).
  */
-export async function restoreSide(inputs: Inputs, v: Verified, d: VerifiedDump, note: (s: string) => void): Promise<() => void> {
+export async function restoreSide(
+  inputs: Inputs,
+  v: Verified,
+  d: VerifiedDump,
+  note: (s: string) => void,
+): Promise<() => void> {
   const side = v.names.side;
   let keep = false;
   const keepOwners = await withClient(maintenance(inputs.connection), async (c) => {
     if (v.sideExists || (await databaseInfo(c, side))) {
-      core.warning(`Dropping "${side}", left by an interrupted rollback from the same backup; restoring again.`);
+      core.warning(
+        `Dropping "${side}", left by an interrupted rollback from the same backup; restoring again.`,
+      );
       await dropOwnDatabase(c, side);
     }
     await createDatabaseLike(c, side, v.live);
@@ -48,10 +61,17 @@ export async function restoreSide(inputs: Inputs, v: Verified, d: VerifiedDump, 
 }
 
 /** Compares a restored database with the manifest; refuses (throws) on any difference. */
-export async function checkRestored(inputs: Inputs, database: string, v: Verified, note: (s: string) => void): Promise<void> {
+export async function checkRestored(
+  inputs: Inputs,
+  database: string,
+  v: Verified,
+  note: (s: string) => void,
+): Promise<void> {
   const check = await checkDatabase(inputs.connection, database, v.manifest);
   if (!checkPassed(check)) {
-    throw new SafetyError(`The restored database "${database}" does not match the backup's manifest: ${describeCheck(check)}. Not swapped; the live database was not touched.`);
+    throw new SafetyError(
+      `The restored database "${database}" does not match the backup's manifest: ${describeCheck(check)}. Not swapped; the live database was not touched.`,
+    );
   }
   note(`${check.tables} row counts and ${v.manifest.fingerprints.length} fingerprints equal the manifest`);
 }
@@ -60,22 +80,32 @@ export async function checkRestored(inputs: Inputs, database: string, v: Verifie
  * The snapshot named by the manifest, when it still exists and its fingerprints match; otherwise
  * refuses, or returns `undefined` to fall back to a restore from the dump (fallback-to-swap).
  */
-export async function snapshotReady(inputs: Inputs, v: Verified, state: RunState, note: (s: string) => void): Promise<string | undefined> {
+export async function snapshotReady(
+  inputs: Inputs,
+  v: Verified,
+  state: RunState,
+  note: (s: string) => void,
+): Promise<string | undefined> {
   const snap = v.manifest.snapshotDatabase;
   let problem: string | undefined;
   if (!snap) problem = 'the manifest names no snapshot database';
-  const info = snap ? await withClient(maintenance(inputs.connection), (c) => databaseInfo(c, snap)) : undefined;
+  const info = snap
+    ? await withClient(maintenance(inputs.connection), (c) => databaseInfo(c, snap))
+    : undefined;
   if (snap && !info) problem = `the snapshot database "${snap}" no longer exists`;
   if (snap && info) {
     // A snapshot kept closed to connections (so nothing writes to it) is opened only for the check.
-    if (!info.allowConnections) await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, true));
+    if (!info.allowConnections)
+      await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, true));
     try {
       const check = await checkDatabase(inputs.connection, snap, v.manifest, { countRows: false });
-      if (!checkPassed(check)) problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
+      if (!checkPassed(check))
+        problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
     } catch (error) {
       problem = `the snapshot "${snap}" could not be checked: ${errorMessage(error)}`;
     } finally {
-      if (!info.allowConnections) await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, false));
+      if (!info.allowConnections)
+        await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, false));
     }
   }
   if (!problem && snap) {
@@ -83,8 +113,13 @@ export async function snapshotReady(inputs: Inputs, v: Verified, state: RunState
     state.restoredFrom = `database ${snap}`;
     return snap;
   }
-  if (!inputs.fallbackToSwap) throw new SafetyError(`Snapshot rollback refused: ${problem ?? 'unknown'}. Nothing was changed (set fallback-to-swap: true to restore from the dump instead).`);
-  state.note(`Snapshot not usable (${problem ?? 'unknown'}): restored from the dump instead (fallback-to-swap).`);
+  if (!inputs.fallbackToSwap)
+    throw new SafetyError(
+      `Snapshot rollback refused: ${problem ?? 'unknown'}. Nothing was changed (set fallback-to-swap: true to restore from the dump instead).`,
+    );
+  state.note(
+    `Snapshot not usable (${problem ?? 'unknown'}): restored from the dump instead (fallback-to-swap).`,
+  );
   note(`snapshot not usable, falling back to the dump`);
   return undefined;
 }
@@ -107,7 +142,9 @@ export async function restoreInPlace(
     await createDatabaseLike(c, live, v.live);
     return canKeepOwners(c);
   });
-  state.note(`in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`);
+  state.note(
+    `in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`,
+  );
   await restoreDump(d.tools, inputs.connection, live, d.dump.file, { jobs: inputs.jobs, keepOwners });
   await analyzeDatabase(inputs.connection, live);
 }

@@ -56,7 +56,9 @@ function healthUrl(value: string): string {
     throw new ConfigurationError(`Input "health-urls" has an item that is not a URL: ${showValue(value)}.`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigurationError(`Input "health-urls" accepts http:// and https:// URLs only, got ${showValue(value)}.`);
+    throw new ConfigurationError(
+      `Input "health-urls" accepts http:// and https:// URLs only, got ${showValue(value)}.`,
+    );
   }
   if (url.password) {
     registerSecret(url.password);
@@ -71,27 +73,35 @@ export function getInputs(): Inputs {
   const manifest = parseLocation(checkPath('manifest', getRequiredInput('manifest')), 'manifest');
   const backupPath = getSingleLineInput('backup-path');
   const backupUri = getSingleLineInput('backup-uri');
-  if (backupPath && backupUri) throw new ConfigurationError('Inputs "backup-path" and "backup-uri" exclude each other; give one.');
+  if (backupPath && backupUri)
+    throw new ConfigurationError('Inputs "backup-path" and "backup-uri" exclude each other; give one.');
   const backup = backupPath
     ? parseLocation(checkPath('backup-path', backupPath), 'backup-path')
     : backupUri
       ? parseLocation(backupUri, 'backup-uri')
       : undefined;
-  if (backupUri && backup?.kind !== 's3') throw new ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
+  if (backupUri && backup?.kind !== 's3')
+    throw new ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
   const strategy = getEnumInput<Strategy>('strategy', ['swap', 'snapshot', 'in-place'], 'swap');
   const allowDestructive = getBooleanInput('allow-destructive', false);
   if (strategy === 'in-place' && !allowDestructive) {
-    throw new ConfigurationError('Input "strategy" is in-place, which drops the live database before the restore: set allow-destructive: true to confirm.');
+    throw new ConfigurationError(
+      'Input "strategy" is in-place, which drops the live database before the restore: set allow-destructive: true to confirm.',
+    );
   }
   const endpoint = getSingleLineInput('s3-endpoint');
-  if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint)) throw new ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
+  if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint))
+    throw new ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
   const region = getSingleLineInput('s3-region');
-  if (region && !/^[a-z0-9-]{2,32}$/.test(region)) throw new ConfigurationError(`Input "s3-region" is not valid: ${showValue(region)}.`);
+  if (region && !/^[a-z0-9-]{2,32}$/.test(region))
+    throw new ConfigurationError(`Input "s3-region" is not valid: ${showValue(region)}.`);
   const previousRef = getSingleLineInput('previous-ref');
   const stopCommand = getOptionalInput('stop-command');
   const startCommand = getOptionalInput('start-command');
   if (stopCommand && !startCommand) {
-    throw new ConfigurationError('Input "stop-command" is set but "start-command" is not: a stopped application must be started again.');
+    throw new ConfigurationError(
+      'Input "stop-command" is set but "start-command" is not: a stopped application must be started again.',
+    );
   }
   const pgBinDir = getSingleLineInput('pg-bin-dir');
   const tempRoot = process.env.RUNNER_TEMP || os.tmpdir();
@@ -110,13 +120,19 @@ export function getInputs(): Inputs {
       endpoint,
       region,
       forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
-      checksumMode: getEnumInput<ChecksumMode>('checksum-mode', ['when-supported', 'when-required'], 'when-supported'),
+      checksumMode: getEnumInput<ChecksumMode>(
+        'checksum-mode',
+        ['when-supported', 'when-required'],
+        'when-supported',
+      ),
     },
     stopCommand,
     startCommand,
     revertCommand: getOptionalInput('revert-command'),
     previousRef: previousRef === undefined ? undefined : checkGitRef('previous-ref', previousRef),
-    appDir: path.resolve(checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.')),
+    appDir: path.resolve(
+      checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.'),
+    ),
     healthUrls: getListInput('health-urls').map(healthUrl),
     healthTimeoutMs: getDurationInput('health-timeout', '2m'),
     maxDurationMs: getDurationInput('max-duration', '15m'),

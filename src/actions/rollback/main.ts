@@ -32,7 +32,9 @@ async function rollback(inputs: Inputs, state: RunState, app: Application): Prom
   const lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
   const v = await t.phase('verify', async (note) => {
     const verified = await verifyBackup(inputs, state);
-    note(`backup ${verified.manifest.backupId} of ${verified.manifest.database}${verified.commit ? `, code ${verified.commit.slice(0, 12)}` : ''}`);
+    note(
+      `backup ${verified.manifest.backupId} of ${verified.manifest.database}${verified.commit ? `, code ${verified.commit.slice(0, 12)}` : ''}`,
+    );
     return verified;
   });
   if (v.resume) {
@@ -50,7 +52,10 @@ async function rollback(inputs: Inputs, state: RunState, app: Application): Prom
 
 async function swap(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
   const t = state.timeline;
-  let replacement = inputs.strategy === 'snapshot' ? await t.phase('checks', (note) => snapshotReady(inputs, v, state, note)) : undefined;
+  let replacement =
+    inputs.strategy === 'snapshot'
+      ? await t.phase('checks', (note) => snapshotReady(inputs, v, state, note))
+      : undefined;
   let keepSide: (() => void) | undefined;
   if (!replacement) {
     const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
@@ -68,7 +73,9 @@ async function swap(inputs: Inputs, state: RunState, app: Application, v: Verifi
       failed: v.names.failed,
       terminateSessions: inputs.terminateSessions,
     });
-    note(`${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`);
+    note(
+      `${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`,
+    );
     return r;
   });
   keepSide?.();
@@ -98,7 +105,8 @@ async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: V
     try {
       await t.phase('revert', async (note) => note(await app.revert(v.commit)));
     } catch (error) {
-      state.leftStopped = 'the code revert failed after the database swap, so the application was NOT started (its code would not match the restored database)';
+      state.leftStopped =
+        'the code revert failed after the database swap, so the application was NOT started (its code would not match the restored database)';
       throw error;
     }
   } else {
@@ -111,14 +119,20 @@ async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: V
   } else {
     const failing = await t.phase('health', async (note) => {
       const pending = await waitHealthy(inputs.healthUrls, inputs.healthTimeoutMs);
-      note(pending.size === 0 ? `${inputs.healthUrls.length} URL(s) answered 2xx` : [...pending].map(([u, why]) => `${u}: ${why}`).join('; '));
+      note(
+        pending.size === 0
+          ? `${inputs.healthUrls.length} URL(s) answered 2xx`
+          : [...pending].map(([u, why]) => `${u}: ${why}`).join('; '),
+      );
       return pending;
     });
     if (failing.size > 0) {
       state.verdict = 'unhealthy';
-      t.warn('health', [...failing].map(([u, why]) => `${u}: ${why}`).join('; '));
+      t.mark('health', 'failed', [...failing].map(([u, why]) => `${u}: ${why}`).join('; '));
       state.leftStopped = `the health check failed; ${await app.stopAgain()}; maintenance stays on`;
-      throw new SafetyError(`Health check failed after the rollback (${[...failing.keys()].join(', ')}). The previous database is kept as "${v.names.failed}"; see the summary for how to swap back.`);
+      throw new SafetyError(
+        `Health check failed after the rollback (${[...failing.keys()].join(', ')}). The previous database is kept as "${v.names.failed}"; see the summary for how to swap back.`,
+      );
     }
   }
   state.verdict = 'restored';

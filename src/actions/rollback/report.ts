@@ -27,7 +27,9 @@ export async function report(inputs: Inputs, state: RunState, app: Application):
 
   let kept: Awaited<ReturnType<typeof keptDatabases>> = [];
   try {
-    kept = await withClient(maintenance(inputs.connection), (c) => keptDatabases(c, state.database), { connectTimeoutMs: 5000 });
+    kept = await withClient(maintenance(inputs.connection), (c) => keptDatabases(c, state.database), {
+      connectTimeoutMs: 5000,
+    });
   } catch (error) {
     state.note(`Could not list the kept databases: ${errorMessage(error)}`);
   }
@@ -35,15 +37,22 @@ export async function report(inputs: Inputs, state: RunState, app: Application):
     state.swapped && state.failedDatabase && verdict !== 'restored' && state.names
       ? swapBackStatements(state.names.live, state.failedDatabase, state.names.side)
       : undefined;
-  if (state.leftStopped) core.error(`The application is left stopped: ${state.leftStopped}.`, { title: 'Application left stopped' });
+  if (state.leftStopped)
+    core.error(`The application is left stopped: ${state.leftStopped}.`, {
+      title: 'Application left stopped',
+    });
 
   await writeSummary((s) => {
     s.addHeading(`${VERDICT_ICON[verdict]} Rollback of ${state.database}: ${verdict}`, 2);
     const facts = [
       `Strategy: ${inputs.strategy}`,
-      state.manifest ? `Backup: ${state.manifest.backupId} (taken ${state.manifest.finishedAt})` : 'Backup: not loaded',
+      state.manifest
+        ? `Backup: ${state.manifest.backupId} (taken ${state.manifest.finishedAt})`
+        : 'Backup: not loaded',
       `Recovery time: ${formatSeconds(t.totalSeconds)} (max-duration ${formatSeconds(inputs.maxDurationMs / 1000)})`,
-      t.downtimeMs === undefined ? 'Database downtime: none' : `Database downtime: ${formatSeconds(t.downtimeMs / 1000)}`,
+      t.downtimeMs === undefined
+        ? 'Database downtime: none'
+        : `Database downtime: ${formatSeconds(t.downtimeMs / 1000)}`,
     ];
     if (state.swapped && state.restoredFrom) facts.push(`Restored from: ${state.restoredFrom}`);
     if (state.failedDatabase) facts.push(`Previous database kept as: ${state.failedDatabase}`);
@@ -51,7 +60,9 @@ export async function report(inputs: Inputs, state: RunState, app: Application):
     if (state.error) s.addRaw(`\n**${verdict === 'refused' ? 'Refused' : 'Error'}:** ${state.error}\n`, true);
     if (state.leftStopped) s.addRaw(`\n**The application is left stopped:** ${state.leftStopped}.\n`, true);
     else if (app.isStopped) s.addRaw('\n**The application is stopped.**\n', true);
-    s.addHeading('Timeline', 3).addTable(phaseRows(t.phases())).addCodeBlock(timelineChart(t.phases()), 'text');
+    s.addHeading('Timeline', 3)
+      .addTable(phaseRows(t.phases()))
+      .addCodeBlock(timelineChart(t.phases()), 'text');
     if (state.terminated.length > 0) {
       s.addHeading('Sessions terminated at the swap', 3).addList(state.terminated.map(describeSession));
     }
@@ -63,7 +74,11 @@ export async function report(inputs: Inputs, state: RunState, app: Application):
     if (kept.length > 0) {
       s.addHeading('Kept databases (they cost disk; never dropped automatically)', 3);
       s.addTable([
-        [{ data: 'Database', header: true }, { data: 'Size', header: true }, { data: 'Connections', header: true }],
+        [
+          { data: 'Database', header: true },
+          { data: 'Size', header: true },
+          { data: 'Connections', header: true },
+        ],
         ...kept.map((k) => [k.name, formatBytes(k.sizeBytes), k.allowConnections ? 'allowed' : 'blocked']),
       ]);
       s.addRaw(`Drop one with \`DROP DATABASE "<name>"\` once it is no longer needed.\n`, true);

@@ -43,9 +43,10 @@ export class Timeline {
     if (!this.done.has(name)) this.done.set(name, { name, seconds: 0, status: 'skipped', detail });
   }
 
-  warn(name: PhaseName, detail: string): void {
+  /** Changes the outcome of a phase that returned normally (a health check that timed out, say). */
+  mark(name: PhaseName, status: Phase['status'], detail: string): void {
     const prev = this.done.get(name);
-    if (prev) this.done.set(name, { ...prev, status: 'warning', detail });
+    if (prev) this.done.set(name, { ...prev, status, detail });
   }
 
   finish(): void {
@@ -57,7 +58,10 @@ export class Timeline {
   }
 
   phases(): Phase[] {
-    return PHASES.map((name) => this.done.get(name) ?? { name, seconds: 0, status: 'skipped' as const, detail: 'not reached' });
+    return PHASES.map(
+      (name) =>
+        this.done.get(name) ?? { name, seconds: 0, status: 'skipped' as const, detail: 'not reached' },
+    );
   }
 
   /** The `phases-json` output: every phase, the total and the downtime, in seconds. */

@@ -9,7 +9,13 @@ import { databaseInfo, maintenance, type DatabaseInfo } from '../../postgres/swa
 import { discoverTools, type ClientTools } from '../../postgres/tools';
 import { resolveCommit } from '../../process/git';
 import { formatBytes } from '../../report/format';
-import { describeLocation, dumpLocationFor, fetchDump, loadManifest, type FetchedDump } from '../../storage/download';
+import {
+  describeLocation,
+  dumpLocationFor,
+  fetchDump,
+  loadManifest,
+  type FetchedDump,
+} from '../../storage/download';
 import type { BackupManifest } from '../../storage/manifest';
 import { createS3Client } from '../../storage/s3';
 
@@ -49,7 +55,9 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
         `Backup ${manifest.backupId} is of database "${manifest.database}", not of "${live}": refused (set allow-other-database: true if this is intended).`,
       );
     }
-    state.note(`The backup is of database "${manifest.database}"; restoring it into "${live}" as allowed by allow-other-database.`);
+    state.note(
+      `The backup is of database "${manifest.database}"; restoring it into "${live}" as allowed by allow-other-database.`,
+    );
   }
   const names = rollbackNames(live, manifest.backupId);
   state.names = names;
@@ -59,9 +67,12 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
     failed: await databaseInfo(c, names.failed),
     side: await databaseInfo(c, names.side),
   }));
-  if (!found.live) throw new SafetyError(`Database "${live}" does not exist on the server: nothing to roll back.`);
+  if (!found.live)
+    throw new SafetyError(`Database "${live}" does not exist on the server: nothing to roll back.`);
   if (manifest.server?.major && manifest.server.major !== found.info.major) {
-    state.note(`The backup was taken on PostgreSQL ${manifest.server.major}; the server is ${found.info.major}.`);
+    state.note(
+      `The backup was taken on PostgreSQL ${manifest.server.major}; the server is ${found.info.major}.`,
+    );
   }
   const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
   if (commit) core.info(`previous-ref ${inputs.previousRef} is commit ${commit}.`);
@@ -77,9 +88,19 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
     resume = true;
     state.swapped = true;
     state.failedDatabase = names.failed;
-    state.note(`An earlier run already swapped the database ("${names.failed}" exists and "${live}" matches the backup): resuming after the swap.`);
+    state.note(
+      `An earlier run already swapped the database ("${names.failed}" exists and "${live}" matches the backup): resuming after the swap.`,
+    );
   }
-  return { manifest, names, live: found.live, serverMajor: found.info.major, commit, resume, sideExists: Boolean(found.side) };
+  return {
+    manifest,
+    names,
+    live: found.live,
+    serverMajor: found.info.major,
+    commit,
+    resume,
+    sideExists: Boolean(found.side),
+  };
 }
 
 /** Fetches the dump, compares its sha256 and size with the manifest and proves pg_restore can read it. */
@@ -94,9 +115,13 @@ export async function verifyDump(inputs: Inputs, v: Verified, state: RunState): 
     );
   }
   if (v.manifest.dump.sizeBytes && dump.bytes !== v.manifest.dump.sizeBytes) {
-    throw new SafetyError(`Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`);
+    throw new SafetyError(
+      `Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`,
+    );
   }
   const entries = await listArchive(tools, dump.file);
-  core.info(`Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`);
+  core.info(
+    `Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`,
+  );
   return { dump, tools, entries };
 }

@@ -1,0 +1,123 @@
+import { existsSync } from 'node:fs';
+
+import { withClient } from '../../src/postgres/client';
+import { connectionFromUrl } from '../../src/postgres/connection';
+import { acquireLock } from '../../src/postgres/lock';
+import { runAction } from '../harness/action';
+import { startPostgres, type PostgresCluster } from '../harness/postgres';
+
+import { expectNoSecret, filesIn, markerHooks, seedShop, tempDir, wrapperBinDir } from './backup-fixture';
+
+let cluster: PostgresCluster;
+
+beforeAll(async () => {
+  cluster = await startPostgres('backup-faults');
+  await seedShop(cluster, 'shop', 20000);
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+/** Nothing with a final name, no manifest, no partial file. */
+function expectNoBackup(out: string): void {
+  expect(filesIn(out)).toEqual([]);
+}
+
+test.each([
+  ['cut short with exit code 0 (a lying pipe)', '"$REAL" "$@" | head -c 20000'],
+  ['killed by SIGKILL midway', '"$REAL" "$@" | head -c 20000; kill -KILL $$'],
+])('pg_dump %s: no backup is left and the start-command ran', async (_name, body) => {
+  const out = tempDir('out');
+  const hooks = markerHooks(tempDir('hooks'));
+  const result = await runAction('backup', {
+    'database-url': cluster.url('shop'),
+    'output-dir': out,
+    'pg-bin-dir': wrapperBinDir(cluster.binDir, body),
+    ...hooks,
+  });
+  expect(result.exitCode).toBe(1);
+  expect(result.errors.join('\n')).toMatch(/The archive does not read back whole|pg_dump failed: pg_dump --format=custom was killed by SIGKILL/);
+  expectNoBackup(out);
+  expect(existsSync(hooks.stopped)).toBe(true);
+  expect(existsSync(hooks.started)).toBe(true);
+  expect(result.outputs['backup-path']).toBeUndefined();
+  expect(result.summary).toContain('started again');
+  expectNoSecret(result);
+});
+
+test('a role that may not read a table: a clear refusal before anything is stopped', async () => {
+  const password = 'r3ad:er@/%#?&= x';
+  await cluster.query(`CREATE ROLE reader LOGIN PASSWORD '${password}'`);
+  await cluster.query('GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO reader', 'shop');
+  await cluster.query('REVOKE SELECT ON order_items FROM reader', 'shop');
+  const out = tempDir('out');
+  const hooks = markerHooks(tempDir('hooks'));
+  const result = await runAction('backup', { 'database-url': cluster.url('shop', 'reader', password), 'output-dir': out, ...hooks });
+  expect(result.exitCode).toBe(1);
+  expect(result.errors.join('\n')).toMatch(/Role "reader" may not read 1 relation\(s\) of shop: public\.order_items/);
+  expect(existsSync(hooks.stopped)).toBe(false);
+  expectNoBackup(out);
+  expectNoSecret(result, password);
+});
+
+test('a failing stop-command still runs the start-command', async () => {
+  const out = tempDir('out');
+  const hooks = markerHooks(tempDir('hooks'));
+  const result = await runAction('backup', {
+    'database-url': cluster.url('shop'),
+    'output-dir': out,
+    'stop-command': 'echo stopping celery; exit 3',
+    'start-command': hooks['start-command'],
+  });
+  expect(result.exitCode).toBe(1);
+  expect(result.errors.join('\n')).toContain('stop-command failed: echo stopping celery; exit 3 exited with code 3');
+  expect(existsSync(hooks.started)).toBe(true);
+  expect(result.summary).toContain('started again');
+  expectNoBackup(out);
+});
+
+test('two runs at once: the second fails fast, naming the holder, and stops nothing', async () => {
+  const lock = await acquireLock(connectionFromUrl(cluster.url('shop')), { holder: 'migrate run 77 by alice' });
+  try {
+    const out = tempDir('out');
+    const hooks = markerHooks(tempDir('hooks'));
+    const result = await runAction('backup', { 'database-url': cluster.url('shop'), 'output-dir': out, ...hooks });
+    expect(result.exitCode).toBe(1);
+    expect(result.errors.join('\n')).toMatch(/Another run is working on database "shop": the migration-guard lock is held by "migration-guard: migrate run 77 by alice"/);
+    expect(existsSync(hooks.stopped)).toBe(false);
+    expectNoBackup(out);
+  } finally {
+    await lock.release();
+  }
+});
+
+test('SIGTERM during the dump: the start-command runs, no backup is left', async () => {
+  const out = tempDir('out');
+  const hooks = markerHooks(tempDir('hooks'));
+  // The dump writes some bytes, then stalls until the run is cancelled.
+  const slow = '"$REAL" "$@" | { head -c 5000; sleep 60; cat; }';
+  const result = await runAction(
+    'backup',
+    { 'database-url': cluster.url('shop'), 'output-dir': out, 'pg-bin-dir': wrapperBinDir(cluster.binDir, slow), ...hooks },
+    {
+      onStart: (child) => {
+        const timer = setInterval(() => {
+          if (filesIn(out).some((f) => f.endsWith('.partial'))) {
+            clearInterval(timer);
+            setTimeout(() => child.kill('SIGTERM'), 300);
+          }
+        }, 50);
+      },
+    },
+  );
+  expect(result.exitCode).toBe(143);
+  expect(result.logs).toContain('Received SIGTERM');
+  expect(existsSync(hooks.started)).toBe(true);
+  expectNoBackup(out);
+  // The exported-snapshot session and pg_dump are gone: nothing of the run is left on the server.
+  await new Promise((r) => setTimeout(r, 500));
+  const left = await withClient(connectionFromUrl(cluster.url('postgres')), (c) =>
+    c.query(`SELECT pid FROM pg_stat_activity WHERE datname = 'shop' AND pid <> pg_backend_pid()`),
+  );
+  expect(left.rows).toEqual([]);
+});

@@ -1,0 +1,170 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+
+import { runAction, type ActionResult } from '../harness/action';
+import {
+  databasesLike,
+  fingerprintsOf,
+  leakedSecret,
+  makeBackup,
+  migrateShop,
+  seedShop,
+  type MadeBackup,
+} from '../harness/make-backup';
+import { startPostgres, type PostgresCluster } from '../harness/postgres';
+import { startS3, type S3Server } from '../harness/s3';
+
+const PROTECTED = ['public.orders', 'public.order_items'];
+let cluster: PostgresCluster;
+let s3: S3Server;
+let dir: string;
+let appDir: string;
+let backup: MadeBackup;
+let migrated: unknown;
+
+beforeAll(async () => {
+  [cluster, s3] = await Promise.all([startPostgres('rollback-refusals'), startS3()]);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'mg-rollback-refusals-'));
+  appDir = mkdtempSync(path.join(os.tmpdir(), 'mg-rollback-app-'));
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, { cwd: appDir, encoding: 'utf8' }).trim();
+  git('init', '-q');
+  writeFileSync(path.join(appDir, 'app.txt'), 'v1\n');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '--allow-empty', '-m', 'v1');
+  git('tag', 'v1');
+  await seedShop(cluster, 'shop');
+  await seedShop(cluster, 'other');
+  backup = await makeBackup(cluster, 'shop', {
+    dir,
+    protectedTables: PROTECTED,
+    s3: { server: s3, prefix: 'prod/' },
+  });
+  await migrateShop(cluster, 'shop');
+  migrated = await fingerprintsOf(cluster, 'shop', PROTECTED);
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  await s3?.stop();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(appDir, { recursive: true, force: true });
+});
+
+async function rollback(extra: Record<string, string>, database = 'shop'): Promise<ActionResult> {
+  const result = await runAction(
+    'rollback',
+    {
+      'database-url': cluster.url(database),
+      's3-endpoint': s3.endpoint,
+      'checksum-mode': 'when-required',
+      'app-dir': appDir,
+      ...extra,
+    },
+    { env: s3.env },
+  );
+  expect(leakedSecret(result, cluster.password)).toBe(false);
+  return result;
+}
+
+/** Production untouched: same fingerprints, no side or failed database, connections allowed. */
+async function expectUntouched(): Promise<void> {
+  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(migrated);
+  expect(await databasesLike(cluster, 'shop_')).toEqual([]);
+  const [row] = await cluster.query<{ a: boolean }>(
+    "SELECT datallowconn AS a FROM pg_database WHERE datname = 'shop'",
+  );
+  expect(row?.a).toBe(true);
+}
+
+test('a dump altered in S3 (one byte flipped) is refused before any change', async () => {
+  const key = backup.dumpKey!;
+  const original = Buffer.from(
+    await (
+      await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))
+    ).Body!.transformToByteArray(),
+  );
+  const flipped = Buffer.from(original);
+  const at = Math.floor(flipped.length / 2);
+  flipped[at] = (flipped[at] ?? 0) ^ 0x01;
+  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: flipped }));
+  try {
+    const result = await rollback({ manifest: backup.manifestUri! });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.outputs.verdict).toBe('refused');
+    expect(result.errors.join('\n')).toMatch(
+      /Checksum mismatch: s3:\/\/backups\/prod\/.*\.dump has sha256 [0-9a-f]{64}, the manifest says/,
+    );
+    expect(result.summary).toContain('Refused');
+    await expectUntouched();
+  } finally {
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: original }));
+  }
+});
+
+test('a backup of another database is refused', async () => {
+  const result = await rollback({ manifest: backup.manifestFile }, 'other');
+  expect(result.exitCode).not.toBe(0);
+  expect(result.outputs.verdict).toBe('refused');
+  expect(result.errors.join('\n')).toMatch(/is of database "shop", not of "other": refused/);
+  expect(await databasesLike(cluster, 'other_')).toEqual([]);
+});
+
+test('a previous-ref that does not exist is refused before the swap', async () => {
+  const result = await rollback({ manifest: backup.manifestFile, 'previous-ref': 'v0.9-missing' });
+  expect(result.exitCode).not.toBe(0);
+  expect(result.outputs.verdict).toBe('refused');
+  expect(result.errors.join('\n')).toMatch(/previous-ref "v0.9-missing" is not a commit/);
+  await expectUntouched();
+});
+
+test.each(['--upload-pack=x', 'a;b', '../x', 'v1\nmain'])(
+  'a malicious previous-ref %j is refused as an input',
+  async (ref) => {
+    const result = await rollback({ manifest: backup.manifestFile, 'previous-ref': ref });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.errors.join('\n')).toMatch(/Input "previous-ref"/);
+    await expectUntouched();
+  },
+);
+
+test('strategy in-place without allow-destructive is refused as an input', async () => {
+  const result = await rollback({ manifest: backup.manifestFile, strategy: 'in-place' });
+  expect(result.exitCode).not.toBe(0);
+  expect(result.errors.join('\n')).toMatch(/set allow-destructive: true/);
+  await expectUntouched();
+});
+
+test('a missing manifest is refused, naming it', async () => {
+  const result = await rollback({ manifest: path.join(dir, 'nope.manifest.json') });
+  expect(result.exitCode).not.toBe(0);
+  expect(result.outputs.verdict).toBe('refused');
+  expect(result.errors.join('\n')).toMatch(/nope\.manifest\.json does not exist/);
+});
+
+test('a snapshot rollback without a snapshot is refused (no fallback)', async () => {
+  const result = await rollback({ manifest: backup.manifestFile, strategy: 'snapshot' });
+  expect(result.exitCode).not.toBe(0);
+  expect(result.outputs.verdict).toBe('refused');
+  expect(result.errors.join('\n')).toMatch(
+    /Snapshot rollback refused: the manifest names no snapshot database/,
+  );
+  await expectUntouched();
+});
+
+test('the existing tag resolves and the restore goes through in-place when allowed', async () => {
+  const result = await rollback({
+    manifest: backup.manifestFile,
+    strategy: 'in-place',
+    'allow-destructive': 'true',
+    'previous-ref': 'v1',
+  });
+  expect(result.errors).toEqual([]);
+  expect(result.outputs.verdict).toBe('restored');
+  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(await databasesLike(cluster, 'shop_')).toEqual([]);
+  expect(result.outputs['failed-database']).toBe('');
+});

@@ -1,0 +1,130 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import type { ChildProcess } from 'node:child_process';
+
+import { runAction } from '../harness/action';
+import {
+  databasesLike,
+  fingerprintsOf,
+  leakedSecret,
+  makeBackup,
+  migrateShop,
+  seedShop,
+} from '../harness/make-backup';
+import { startPostgres, type PostgresCluster } from '../harness/postgres';
+
+const PROTECTED = ['public.orders', 'public.order_items'];
+let cluster: PostgresCluster;
+let dir: string;
+
+beforeAll(async () => {
+  cluster = await startPostgres('rollback-resume');
+  dir = mkdtempSync(path.join(os.tmpdir(), 'mg-rollback-resume-'));
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A pg-bin-dir whose pg_restore (except --list/--version) writes its pid and sleeps before the real one runs. */
+function slowRestoreDir(pidFile: string): string {
+  const bin = mkdtempSync(path.join(dir, 'bin-'));
+  const real = path.join(cluster.binDir, 'pg_restore');
+  writeFileSync(
+    path.join(bin, 'pg_restore'),
+    `#!/bin/sh\nfor a in "$@"; do case "$a" in --list|--version) exec ${real} "$@";; esac; done\necho $$ > ${pidFile}\nsleep 60\nexec ${real} "$@"\n`,
+  );
+  chmodSync(path.join(bin, 'pg_restore'), 0o755);
+  return bin;
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('a rollback killed during the restore leaves production untouched; a second run meanwhile fails fast; a rerun finishes', async () => {
+  await seedShop(cluster, 'shop');
+  const backup = await makeBackup(cluster, 'shop', { dir, protectedTables: PROTECTED });
+  await migrateShop(cluster, 'shop');
+  const migrated = await fingerprintsOf(cluster, 'shop', PROTECTED);
+  const pidFile = path.join(dir, 'restore.pid');
+  const inputs = { 'database-url': cluster.url('shop'), manifest: backup.manifestFile };
+
+  let first: ChildProcess | undefined;
+  const firstRun = runAction(
+    'rollback',
+    { ...inputs, 'pg-bin-dir': slowRestoreDir(pidFile) },
+    { onStart: (c) => (first = c) },
+  );
+  await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+
+  const second = await runAction('rollback', inputs);
+  expect(second.exitCode).not.toBe(0);
+  expect(second.outputs.verdict).toBe('refused');
+  expect(second.errors.join('\n')).toMatch(
+    /migration-guard lock is held by "migration-guard: rollback run 4242\.1 by octocat"/,
+  );
+
+  first!.kill('SIGKILL');
+  // The runner kills the whole process tree of a cancelled step; the sleeping pg_restore is part of it.
+  process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
+  const killed = await firstRun;
+  expect(killed.signal).toBe('SIGKILL');
+  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(migrated);
+  const stray = await databasesLike(cluster, 'shop_restore_');
+  expect(stray).toHaveLength(1);
+
+  const rerun = await runAction('rollback', inputs);
+  expect(rerun.errors).toEqual([]);
+  expect(rerun.outputs.verdict).toBe('restored');
+  expect(rerun.logs).toContain(`Dropping "${stray[0]}", left by an interrupted rollback`);
+  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(await databasesLike(cluster, 'shop_restore_')).toEqual([]);
+  expect(await databasesLike(cluster, 'shop_failed_')).toEqual([rerun.outputs['failed-database']]);
+  for (const r of [second, killed, rerun]) expect(leakedSecret(r, cluster.password)).toBe(false);
+});
+
+test('a code revert failing after the swap keeps the app stopped; a rerun resumes after the swap without swapping twice', async () => {
+  await seedShop(cluster, 'web');
+  const backup = await makeBackup(cluster, 'web', { dir, protectedTables: PROTECTED });
+  await migrateShop(cluster, 'web');
+  const marker = path.join(dir, 'web-started');
+  const inputs = {
+    'database-url': cluster.url('web'),
+    manifest: backup.manifestFile,
+    'app-dir': dir,
+    'stop-command': 'echo stopped',
+    'start-command': `touch ${marker}`,
+  };
+
+  const failed = await runAction('rollback', { ...inputs, 'revert-command': 'echo cannot deploy; exit 3' });
+  expect(failed.exitCode).not.toBe(0);
+  expect(failed.outputs.verdict).toBe('failed');
+  expect(failed.errors.join('\n')).toMatch(/revert-command failed: .*exited with code 3/);
+  expect(existsSync(marker)).toBe(false);
+  expect(failed.summary).toContain('The application is left stopped');
+  expect(failed.summary).toContain('How to swap back');
+  expect(failed.summary).toContain(`ALTER DATABASE "${failed.outputs['failed-database']}" RENAME TO "web";`);
+  expect(await fingerprintsOf(cluster, 'web', PROTECTED)).toEqual(backup.manifest.fingerprints);
+
+  const resumed = await runAction('rollback', { ...inputs, 'revert-command': 'echo deployed' });
+  expect(resumed.errors).toEqual([]);
+  expect(resumed.outputs.verdict).toBe('restored');
+  expect(resumed.summary).toContain('resuming after the swap');
+  const phases = JSON.parse(resumed.outputs['phases-json'] ?? '{}') as {
+    phases: { name: string; status: string }[];
+  };
+  expect(phases.phases.filter((p) => p.status === 'skipped').map((p) => p.name)).toEqual(
+    expect.arrayContaining(['restore', 'swap']),
+  );
+  expect(existsSync(marker)).toBe(true);
+  expect(await databasesLike(cluster, 'web_')).toEqual([failed.outputs['failed-database']]);
+  expect(await fingerprintsOf(cluster, 'web', PROTECTED)).toEqual(backup.manifest.fingerprints);
+});
