@@ -48269,7 +48269,8 @@ function setOutput(name, value) {
 
 /** `postgres://user:password@host:port/database` of the settings, every part percent-encoded. */
 function databaseUrl(settings) {
-    const auth = encodeURIComponent(settings.user) + (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
+    const auth = encodeURIComponent(settings.user) +
+        (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
     const socket = settings.host.startsWith('/');
     const host = socket ? 'localhost' : settings.host.includes(':') ? `[${settings.host}]` : settings.host;
     const params = new URLSearchParams();
@@ -48296,7 +48297,14 @@ function sessionOptions(lockTimeoutMs, statementTimeoutMs, existing = process.en
 function commandEnvironment(settings, lockTimeoutMs, statementTimeoutMs) {
     const url = databaseUrl(settings);
     registerSecret(url);
-    return { ...childEnv(settings), DATABASE_URL: url, PGOPTIONS: sessionOptions(lockTimeoutMs, statementTimeoutMs) };
+    // The action's own inputs (INPUT_*) are no business of the commands: they get what they need below.
+    const inputs = Object.keys(process.env).filter((k) => k.startsWith('INPUT_'));
+    return {
+        ...Object.fromEntries(inputs.map((k) => [k, undefined])),
+        ...childEnv(settings),
+        DATABASE_URL: url,
+        PGOPTIONS: sessionOptions(lockTimeoutMs, statementTimeoutMs),
+    };
 }
 
 ;// CONCATENATED MODULE: external "node:fs"
@@ -48608,7 +48616,9 @@ function validatePlan(steps, source, context) {
         if (step.run.length > MAX_RUN || step.run.includes('\0')) {
             throw new errors_ConfigurationError(`${where}: the command is too long or holds a NUL character (at most ${MAX_RUN} characters).`);
         }
-        if (step.timeoutMs !== undefined && context.maxTimeoutMs !== undefined && step.timeoutMs > context.maxTimeoutMs) {
+        if (step.timeoutMs !== undefined &&
+            context.maxTimeoutMs !== undefined &&
+            step.timeoutMs > context.maxTimeoutMs) {
             throw new errors_ConfigurationError(`${where}: timeout ${step.timeoutMs / 1000}s is longer than ${context.maxTimeoutMs / 1000}s.`);
         }
         for (const [key, value] of Object.entries(step.env)) {
@@ -48622,7 +48632,9 @@ function validatePlan(steps, source, context) {
                 throw new errors_ConfigurationError(`${where}: env ${showValue(key)} is too long or holds a NUL character (at most ${MAX_ENV_VALUE}).`);
             }
         }
-        const workingDirectory = step.workingDirectory === undefined ? undefined : resolveWorkingDirectory(where, step.workingDirectory, context.workspace, context.baseDirectory);
+        const workingDirectory = step.workingDirectory === undefined
+            ? undefined
+            : resolveWorkingDirectory(where, step.workingDirectory, context.workspace, context.baseDirectory);
         return { ...step, workingDirectory };
     });
 }
@@ -48673,17 +48685,28 @@ function getInputs() {
     const workspace = external_node_path_default().resolve(process.env.GITHUB_WORKSPACE || process.cwd());
     const connection = getConnectionInput();
     const wdInput = getSingleLineInput('working-directory');
-    const workingDirectory = wdInput === undefined ? workspace : resolveWorkingDirectory('Input "working-directory"', wdInput, workspace);
+    const workingDirectory = wdInput === undefined
+        ? workspace
+        : resolveWorkingDirectory('Input "working-directory"', wdInput, workspace);
     if (!(0,external_node_fs_namespaceObject.existsSync)(workingDirectory))
         throw new errors_ConfigurationError(`Input "working-directory": ${showValue(wdInput ?? '')} does not exist.`);
     const stepsText = getOptionalInput('steps');
     const planFile = getSingleLineInput('plan-file');
-    if ((stepsText === undefined) === (planFile === undefined)) {
-        throw new errors_ConfigurationError('Give the plan as exactly one of the inputs "steps" (name: command lines) or "plan-file" (YAML).');
+    if (stepsText === undefined && planFile === undefined) {
+        throw new errors_ConfigurationError('Input required and not supplied: steps (name: command lines) or plan-file (YAML).');
+    }
+    if (stepsText !== undefined && planFile !== undefined) {
+        throw new errors_ConfigurationError('Give the plan as exactly one of the inputs "steps" and "plan-file", not both.');
     }
     const stepTimeoutMs = getDurationInput('step-timeout', '30m', DAY_MS);
-    const plan = stepsText !== undefined ? { steps: parseStepsText(stepsText), source: 'Input "steps"' } : readPlanFile(planFile ?? '', workspace);
-    const steps = validatePlan(plan.steps, plan.source, { workspace, baseDirectory: workingDirectory, maxTimeoutMs: DAY_MS });
+    const plan = stepsText !== undefined
+        ? { steps: parseStepsText(stepsText), source: 'Input "steps"' }
+        : readPlanFile(planFile ?? '', workspace);
+    const steps = validatePlan(plan.steps, plan.source, {
+        workspace,
+        baseDirectory: workingDirectory,
+        maxTimeoutMs: DAY_MS,
+    });
     const hooks = {
         maintenanceOn: getOptionalInput('maintenance-on-command'),
         maintenanceOff: getOptionalInput('maintenance-off-command'),
@@ -48772,7 +48795,11 @@ async function manage(options, args) {
         timeoutMs: options.timeoutMs ?? 120_000,
     });
     if (result.exitCode !== 0 || result.signal || result.timedOut) {
-        const why = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited with code ${String(result.exitCode)}`;
+        const why = result.timedOut
+            ? 'timed out'
+            : result.signal
+                ? `was killed by ${result.signal}`
+                : `exited with code ${String(result.exitCode)}`;
         const tail = result.stderr.trim().split('\n').slice(-3).join(' | ');
         throw new Error(`manage.py ${args.join(' ')} ${why}${tail ? `: ${tail}` : ''}`);
     }
@@ -48788,7 +48815,9 @@ async function djangoPendingMigrations(options) {
 }
 /** Applied migrations as `app.name`, from `django_migrations`; `[]` when the table does not exist yet. */
 async function appliedMigrationNames(settings) {
-    const rows = await withClient(settings, readDjangoMigrations, { applicationName: 'migration-guard migrate' });
+    const rows = await withClient(settings, readDjangoMigrations, {
+        applicationName: 'migration-guard migrate',
+    });
     return (rows ?? []).map((r) => `${r.app}.${r.name}`);
 }
 /** The migrations in `after` that were not in `before`, in `after`'s order. */
@@ -48934,11 +48963,24 @@ class RunRecord {
     }
     /** Every step of the plan with how it ended; steps never reached are `not-run`. */
     allSteps() {
-        return this.plan.map((step, i) => this.steps[i] ?? { name: step.name, kind: 'step', status: 'not-run', exitCode: null, signal: null, seconds: 0, detail: 'not run' });
+        return this.plan.map((step, i) => this.steps[i] ?? {
+            name: step.name,
+            kind: 'step',
+            status: 'not-run',
+            exitCode: null,
+            signal: null,
+            seconds: 0,
+            detail: 'not run',
+        });
     }
     /** The steps as the `steps-json` output. */
     stepsJson() {
-        return this.allSteps().map((s) => ({ name: s.name, status: s.status, exitCode: s.exitCode, seconds: Math.round(s.seconds * 100) / 100 }));
+        return this.allSteps().map((s) => ({
+            name: s.name,
+            status: s.status,
+            exitCode: s.exitCode,
+            seconds: Math.round(s.seconds * 100) / 100,
+        }));
     }
     /** The timeline as summary phases (steps not reached shown as skipped). */
     phases() {
@@ -48947,7 +48989,7 @@ class RunRecord {
             name: o.kind === 'step' ? `step: ${o.name}` : o.name,
             seconds: o.seconds,
             status: o.status === 'succeeded' ? 'ok' : o.status === 'not-run' ? 'skipped' : 'failed',
-            detail: o.detail,
+            detail: o.status === 'succeeded' ? 'exit code 0' : o.detail,
         }));
     }
 }
@@ -48977,22 +49019,19 @@ function leftDown(record, hasMaintenance) {
     return lines;
 }
 function list(s, title, items) {
-    s.addRaw(`**${title}:** `, false);
-    if (items === undefined)
-        s.addRaw('unknown', true);
-    else if (items.length === 0)
-        s.addRaw('none', true);
-    else
-        s.addEOL().addList([...items]);
+    const text = items === undefined ? 'unknown' : items.length === 0 ? 'none' : '';
+    s.addRaw(`<p><b>${title}:</b> ${text}</p>`, true);
+    if (items && items.length > 0)
+        s.addList(items.map(escapeHtml));
 }
 function migrations(s, diff, dryRun) {
     if (!diff.planned && !diff.appliedNow && !diff.pending && !diff.warning)
         return;
     s.addHeading('Django migrations', 3);
     if (diff.warning)
-        s.addRaw(`⚠️ ${diff.warning}`, true);
+        s.addRaw(`<p>⚠️ ${escapeHtml(diff.warning)}</p>`, true);
     if (dryRun || !diff.appliedNow) {
-        list(s, 'Planned (unapplied before the run)', diff.planned?.map((p) => (p.operations.length > 0 ? `${p.migration} — ${p.operations.join('; ')}` : p.migration)));
+        list(s, 'Planned (unapplied before the run)', diff.planned?.map((p) => p.operations.length > 0 ? `${p.migration} — ${p.operations.join('; ')}` : p.migration));
         if (dryRun)
             return;
     }
@@ -49001,9 +49040,13 @@ function migrations(s, diff, dryRun) {
 }
 /** The summary of a real run: verdict, what is left down, the timeline, the migration diff. */
 function describeRun(s, record, inputs, target, hasMaintenance) {
-    const verdict = record.succeeded ? '✅ succeeded' : record.cancelled ? `❌ cancelled (${record.cancelled})` : '❌ failed';
+    const verdict = record.succeeded
+        ? '✅ succeeded'
+        : record.cancelled
+            ? `❌ cancelled (${record.cancelled})`
+            : '❌ failed';
     s.addHeading(`Migration window: ${verdict}`, 2);
-    s.addRaw(`Target ${target}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.`, true);
+    s.addRaw(`<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`, true);
     if (record.failed)
         s.addRaw(`<p>Stopped at <b>${record.failed.name}</b>: ${record.failed.status}, ${record.failed.detail}.</p>`, true);
     const down = leftDown(record, hasMaintenance);
@@ -49019,7 +49062,7 @@ function describeRun(s, record, inputs, target, hasMaintenance) {
 /** The summary of a dry run: the plan, each step, the pending migrations; nothing was run. */
 function describeDryRun(s, inputs, diff, target) {
     s.addHeading('Migration window: dry run (nothing was run)', 2);
-    s.addRaw(`Target ${target}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.`, true);
+    s.addRaw(`<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`, true);
     const hooks = inputs.hooks;
     const rows = [
         [
@@ -49032,7 +49075,13 @@ function describeDryRun(s, inputs, diff, target) {
     ];
     const add = (name, command, timeoutMs, dir = inputs.workingDirectory) => {
         if (command !== undefined)
-            rows.push([String(rows.length), name, formatSeconds(timeoutMs / 1000), dir, `<code>${escapeHtml(command)}</code>`].map((data) => ({ data, header: false })));
+            rows.push([
+                String(rows.length),
+                name,
+                formatSeconds(timeoutMs / 1000),
+                escapeHtml(dir),
+                `<code>${escapeHtml(command)}</code>`,
+            ].map((data) => ({ data, header: false })));
     };
     add('maintenance-on', hooks.maintenanceOn, inputs.hookTimeoutMs);
     add('stop', hooks.stop, inputs.hookTimeoutMs);
@@ -49049,6 +49098,7 @@ function escapeHtml(text) {
 }
 
 ;// CONCATENATED MODULE: ./src/process/steps.ts
+
 
 
 
@@ -49075,9 +49125,23 @@ function outcomeOf(name, kind, result, timeoutMs) {
     }
     return { name, kind, status, exitCode: result.exitCode, signal: result.signal, seconds, detail };
 }
+function isDirectory(dir) {
+    try {
+        return (0,external_node_fs_namespaceObject.statSync)(dir).isDirectory();
+    }
+    catch {
+        return false;
+    }
+}
 /** Runs one command (a step or a hook) in its own log group and reports how it ended. */
 async function runCommand(name, kind, command, options) {
     const timeoutMs = options.timeoutMs ?? options.defaultTimeoutMs;
+    if (!isDirectory(options.cwd)) {
+        // bash would fail with a confusing "spawn ENOENT"; say what is missing instead.
+        const detail = `working directory ${options.cwd} does not exist`;
+        core.error(`${options.title}: failed (${detail})`);
+        return { name, kind, status: 'failed', exitCode: null, signal: null, seconds: 0, detail };
+    }
     const result = await runShell(command, {
         cwd: options.cwd,
         env: { ...options.env, ...options.stepEnv },
@@ -49150,7 +49214,11 @@ async function runWindow(inputs, env, record) {
         if (interruptedBy())
             return false;
         record.current = { name, kind: 'hook', started: Date.now() };
-        const outcome = await runCommand(name, 'hook', command, { ...options, title: `Hook: ${name}`, timeoutMs: inputs.hookTimeoutMs });
+        const outcome = await runCommand(name, 'hook', command, {
+            ...options,
+            title: `Hook: ${name}`,
+            timeoutMs: inputs.hookTimeoutMs,
+        });
         record.record(outcome);
         return outcome.status === 'succeeded';
     };
@@ -49199,6 +49267,14 @@ async function runWindow(inputs, env, record) {
 
 
 
+
+const NOTHING_RAN = {
+    failedStep: '',
+    applied: [],
+    pending: [],
+    rollback: false,
+    maintenance: false,
+};
 function setOutputs(o) {
     setOutput('status', o.status);
     setOutput('failed-step', o.failedStep);
@@ -49211,7 +49287,7 @@ function setOutputs(o) {
 function logPlan(inputs) {
     inputs.steps.forEach((step, i) => {
         const timeout = formatSeconds((step.timeoutMs ?? inputs.stepTimeoutMs) / 1000);
-        core.info(`  ${i + 1}. ${step.name} (timeout ${timeout}, in ${step.workingDirectory ?? inputs.workingDirectory}): ${step.run}`);
+        core.info(scrub(`  ${i + 1}. ${step.name} (timeout ${timeout}, in ${step.workingDirectory ?? inputs.workingDirectory}): ${step.run}`));
     });
 }
 /** One line for the failure: where it stopped, what is left down, what to do next. */
@@ -49230,13 +49306,10 @@ async function dryRun(inputs, env, target) {
     core.info('Dry run: nothing will be run, no lock is taken.');
     const diff = inputs.django ? await inspectPlan(inputs.django, env) : {};
     setOutputs({
+        ...NOTHING_RAN,
         status: 'dry-run',
-        failedStep: '',
-        steps: inputs.steps.map((s) => ({ name: s.name, status: 'not-run', exitCode: null, seconds: 0 })),
-        applied: [],
+        steps: new RunRecord(inputs.steps).stepsJson(),
         pending: diff.pending ?? [],
-        rollback: false,
-        maintenance: false,
     });
     await writeSummary((s) => describeDryRun(s, inputs, diff, target));
 }
@@ -49244,14 +49317,20 @@ async function dryRun(inputs, env, target) {
 async function run() {
     const inputs = getInputs();
     const env = commandEnvironment(inputs.connection, inputs.lockTimeoutMs, inputs.statementTimeoutMs);
-    const info = await withClient(inputs.connection, serverInfo, { applicationName: 'migration-guard migrate' });
+    const info = await withClient(inputs.connection, serverInfo, {
+        applicationName: 'migration-guard migrate',
+    });
     const target = `${describeConnection(inputs.connection)} (PostgreSQL ${info.version})`;
     core.info(`Target ${target}. Plan from ${inputs.planSource}:`);
     logPlan(inputs);
     if (inputs.dryRun)
         return dryRun(inputs, env, target);
-    const lock = await acquireLock(inputs.connection, { holder: runHolder('migrate') });
     const record = new RunRecord(inputs.steps);
+    const lock = await acquireLock(inputs.connection, { holder: runHolder('migrate') }).catch((error) => {
+        // Nothing ran: the next job must see a failure that needs no rollback.
+        setOutputs({ ...NOTHING_RAN, status: 'failed', steps: record.stepsJson() });
+        throw error;
+    });
     const hasMaintenance = inputs.hooks.maintenanceOn !== undefined;
     let reported = false;
     // Registered as a cleanup so a cancelled run (SIGTERM) still reports where it stopped.

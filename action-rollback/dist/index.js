@@ -72948,14 +72948,21 @@ const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', GIT_DIR: undefined
  * never a leading `-` (it would be read as an option, e.g. `--upload-pack=…`), never `..`.
  */
 function checkGitRef(input, value) {
-    if (value.startsWith('-') || !/^[A-Za-z0-9._/-]+$/.test(value) || value.includes('..') || value.length > 255) {
+    if (value.startsWith('-') ||
+        !/^[A-Za-z0-9._/-]+$/.test(value) ||
+        value.includes('..') ||
+        value.length > 255) {
         throw new errors_ConfigurationError(`Input "${input}" must be a tag, branch or commit (letters, digits, . _ / -, no leading "-", no ".."), got ${showValue(value)}.`);
     }
     return value;
 }
 async function git(appDir, args, echo = false) {
     const r = await runProcess('git', args, { cwd: appDir, env: GIT_ENV, echo, timeoutMs: 120000 });
-    return { ok: succeeded(r), stdout: r.stdout.trim(), why: `${describeExit(r)}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` };
+    return {
+        ok: succeeded(r),
+        stdout: r.stdout.trim(),
+        why: `${describeExit(r)}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`,
+    };
 }
 /** Resolves `ref` to a commit sha in `appDir`, or refuses (before anything is changed). */
 async function resolveCommit(appDir, ref) {
@@ -73068,7 +73075,10 @@ async function waitHealthy(urls, timeoutMs, intervalMs = 1000) {
     for (;;) {
         for (const url of [...pending.keys()]) {
             try {
-                const r = await fetch(url, { signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - Date.now()))), redirect: 'manual' });
+                const r = await fetch(url, {
+                    signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - Date.now()))),
+                    redirect: 'manual',
+                });
                 await r.body?.cancel().catch(() => undefined);
                 if (r.status >= 200 && r.status < 300)
                     pending.delete(url);
@@ -73092,16 +73102,20 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 
 
 /**
- * The row-hash aggregate. Each row's text form is hashed with md5 and the two 64-bit halves are
- * summed: a sum (unlike xor) does not depend on row order, sees a changed value, a lost row and
- * a duplicated row, and streams in the server with constant memory — no `string_agg`.
+ * The row-hash aggregate. Each row's text form is hashed twice with PostgreSQL's 64-bit
+ * `hashtextextended` (two seeds: 128 bits) and the hashes are summed (int128 accumulators): a sum,
+ * unlike xor, does not depend on row order, sees a changed value, a lost row and a duplicated row,
+ * and streams in the server with constant memory — no `string_agg`. `hashtextextended` is the hash
+ * behind hash partitioning, so it is stable across server versions; it is ~2.5× cheaper than `md5`
+ * here, which keeps a fingerprint close to the cost of reading the table once (docs/benchmarks.md).
+ * It guards against accidents, not against an adversary choosing collisions.
  * The session must use stable output settings (see `withClient({ stableOutput: true })`).
  */
 function fingerprintSql(table) {
-    return `SELECT count(*)::bigint::text AS rows,
-    coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text AS a,
-    coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text AS b
-  FROM (SELECT md5(t::text) AS h FROM ${client_quoteTable(table)} AS t) AS s`;
+    return `SELECT count(*)::text AS rows,
+    coalesce(sum(hashtextextended(x, 0)), 0)::text AS a,
+    coalesce(sum(hashtextextended(x, 1)), 0)::text AS b
+  FROM (SELECT t::text AS x FROM ${client_quoteTable(table)} AS t OFFSET 0) AS s`;
 }
 /** `name type` of every live column, in order, so a dropped or retyped column changes the hash. */
 async function columnSignature(client, table) {
@@ -73180,7 +73194,11 @@ function dbnameArg(database) {
  * version, compression). Returns the number of entries; refuses an unreadable or empty archive.
  */
 async function listArchive(tools, dumpFile) {
-    const r = await runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], { echo: false, timeoutMs: 300000, keepBytes: 1 << 20 });
+    const r = await runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
+        echo: false,
+        timeoutMs: 300000,
+        keepBytes: 1 << 20,
+    });
     if (!succeeded(r)) {
         throw new SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     }
@@ -73213,7 +73231,9 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
     if (!options.keepOwners)
         args.push('--no-owner');
     args.push('--', dumpFile);
-    const r = await runProcess(tools.paths.pg_restore, args, { env: childEnv(withDatabase(settings, database)) });
+    const r = await runProcess(tools.paths.pg_restore, args, {
+        env: childEnv(withDatabase(settings, database)),
+    });
     if (!succeeded(r)) {
         const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
         throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
@@ -73232,43 +73252,58 @@ function describeCheck(check) {
 function checkPassed(check) {
     return check.countDiffs.length === 0 && check.fingerprintDiffs.length === 0;
 }
+/** Runs `tasks` on up to `connections` clients of `settings`, each client opened and closed once. */
+async function onClients(settings, connections, tasks) {
+    const results = new Array(tasks.length);
+    let next = 0;
+    const worker = (client) => (async () => {
+        for (let i = next++; i < tasks.length; i = next++)
+            results[i] = await tasks[i]()(client);
+    })();
+    const n = Math.max(1, Math.min(connections, tasks.length));
+    await Promise.all(Array.from({ length: n }, () => withClient(settings, worker, { stableOutput: true, applicationName: 'migration-guard rollback' })));
+    return results;
+}
 /**
- * Compares a database with the manifest: the exact row count of every table it lists (unless
- * `countRows` is false) and the fingerprints of its protected tables, in one snapshot.
+ * Compares a database with the manifest: the fingerprints of its protected tables (which include
+ * their row counts) and the exact row count of every other table it lists (unless `countRows` is
+ * false). Tables are read in parallel on up to `connections` sessions: the database compared is
+ * one nothing else writes to (a side database, or the live one behind a stopped application).
  */
 async function checkDatabase(settings, database, manifest, options = {}) {
-    return withClient(withDatabase(settings, database), async (client) => {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        try {
-            const exists = async (table) => Boolean((await client.query('SELECT to_regclass($1)::text AS t', [client_quoteTable(table)])).rows[0]?.t);
-            const countDiffs = [];
-            const counted = options.countRows === false ? [] : Object.entries(manifest.rowCounts);
-            for (const [table, expected] of counted) {
-                if (!(await exists(table))) {
-                    countDiffs.push({ table, expected, actual: undefined });
-                    continue;
-                }
-                const r = await client.query(`SELECT count(*)::text AS n FROM ${client_quoteTable(table)}`);
-                const actual = Number(r.rows[0]?.n ?? -1);
-                if (actual !== expected)
-                    countDiffs.push({ table, expected, actual });
-            }
-            const present = [];
-            const fingerprintDiffs = [];
-            for (const f of manifest.fingerprints) {
-                if (await exists(f.table))
-                    present.push(f.table);
-                else
-                    fingerprintDiffs.push({ table: normalizeTableName(f.table), expected: f, reason: 'missing' });
-            }
-            fingerprintDiffs.push(...compareFingerprints(manifest.fingerprints.filter((f) => present.includes(f.table)), await fingerprintTables(client, present)));
-            lib_core.info(`Checked "${database}": ${counted.length} row counts, ${manifest.fingerprints.length} fingerprints, ${countDiffs.length + fingerprintDiffs.length} difference(s).`);
-            return { countDiffs, fingerprintDiffs, tables: counted.length };
+    const target = withDatabase(settings, database);
+    const fingerprinted = new Set(manifest.fingerprints.map((f) => normalizeTableName(f.table)));
+    const counted = options.countRows === false ? [] : Object.entries(manifest.rowCounts);
+    const exists = async (client, table) => Boolean((await client.query('SELECT to_regclass($1)::text AS t', [client_quoteTable(table)]))
+        .rows[0]?.t);
+    const tasks = [
+        ...manifest.fingerprints.map((f) => () => async (client) => {
+            if (!(await exists(client, f.table)))
+                return { fingerprint: [{ table: normalizeTableName(f.table), expected: f, reason: 'missing' }] };
+            return { fingerprint: compareFingerprints([f], [await fingerprintTable(client, f.table)]) };
+        }),
+        ...counted
+            .filter(([table]) => !fingerprinted.has(normalizeTableName(table)))
+            .map(([table, expected]) => () => async (client) => {
+            if (!(await exists(client, table)))
+                return { count: { table, expected, actual: undefined } };
+            const r = await client.query(`SELECT count(*)::text AS n FROM ${client_quoteTable(table)}`);
+            const actual = Number(r.rows[0]?.n ?? -1);
+            return actual === expected ? {} : { count: { table, expected, actual } };
+        }),
+    ];
+    const outcomes = await onClients(target, options.connections ?? 2, tasks);
+    const countDiffs = outcomes.flatMap((o) => (o.count ? [o.count] : []));
+    const fingerprintDiffs = outcomes.flatMap((o) => o.fingerprint ?? []);
+    // A protected table's count is in its fingerprint; the manifest's own count of it must agree too.
+    for (const f of manifest.fingerprints) {
+        const listed = manifest.rowCounts[normalizeTableName(f.table)];
+        if (options.countRows !== false && listed !== undefined && listed !== f.rows) {
+            countDiffs.push({ table: f.table, expected: listed, actual: f.rows });
         }
-        finally {
-            await client.query('ROLLBACK').catch(() => undefined);
-        }
-    }, { stableOutput: true, applicationName: 'migration-guard rollback' });
+    }
+    lib_core.info(`Checked "${database}": ${counted.length} row counts, ${manifest.fingerprints.length} fingerprints, ${countDiffs.length + fingerprintDiffs.length} difference(s).`);
+    return { countDiffs, fingerprintDiffs, tables: counted.length };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/database.ts
@@ -73280,7 +73315,7 @@ async function checkDatabase(settings, database, manifest, options = {}) {
 
 /**
  * Restores the dump into the side database `<db>_restore_<short>` (dropping one an interrupted run
- * left), then ANALYZE. Until the swap, the side database is dropped on every exit path.
+ * left). Until the swap, the side database is dropped on every exit path.
  * Returns a function that keeps it (called once it has been swapped in).
  */
 async function restoreSide(inputs, v, d, note) {
@@ -73301,19 +73336,24 @@ async function restoreSide(inputs, v, d, note) {
         lib_core.info(`Dropped the side database "${side}"; the live database was not touched.`);
     });
     await restoreDump(d.tools, inputs.connection, side, d.dump.file, { jobs: inputs.jobs, keepOwners });
-    await analyzeDatabase(inputs.connection, side);
     note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}`);
     return () => {
         keep = true;
     };
 }
-/** Compares a restored database with the manifest; refuses (throws) on any difference. */
+/**
+ * Compares a restored database with the manifest (row counts and fingerprints), refusing (throwing)
+ * on any difference; ANALYZE runs alongside, so the planner has statistics from the first query.
+ */
 async function checkRestored(inputs, database, v, note) {
-    const check = await checkDatabase(inputs.connection, database, v.manifest);
+    const [check] = await Promise.all([
+        checkDatabase(inputs.connection, database, v.manifest, { connections: inputs.jobs }),
+        analyzeDatabase(inputs.connection, database),
+    ]);
     if (!checkPassed(check)) {
         throw new SafetyError(`The restored database "${database}" does not match the backup's manifest: ${describeCheck(check)}. Not swapped; the live database was not touched.`);
     }
-    note(`${check.tables} row counts and ${v.manifest.fingerprints.length} fingerprints equal the manifest`);
+    note(`${check.tables} row counts and ${v.manifest.fingerprints.length} fingerprints equal the manifest; analyzed`);
 }
 /**
  * The snapshot named by the manifest, when it still exists and its fingerprints match; otherwise
@@ -73324,7 +73364,9 @@ async function snapshotReady(inputs, v, state, note) {
     let problem;
     if (!snap)
         problem = 'the manifest names no snapshot database';
-    const info = snap ? await withClient(maintenance(inputs.connection), (c) => databaseInfo(c, snap)) : undefined;
+    const info = snap
+        ? await withClient(maintenance(inputs.connection), (c) => databaseInfo(c, snap))
+        : undefined;
     if (snap && !info)
         problem = `the snapshot database "${snap}" no longer exists`;
     if (snap && info) {
@@ -73332,7 +73374,10 @@ async function snapshotReady(inputs, v, state, note) {
         if (!info.allowConnections)
             await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, true));
         try {
-            const check = await checkDatabase(inputs.connection, snap, v.manifest, { countRows: false });
+            const check = await checkDatabase(inputs.connection, snap, v.manifest, {
+                countRows: false,
+                connections: inputs.jobs,
+            });
             if (!checkPassed(check))
                 problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
         }
@@ -73369,7 +73414,6 @@ async function restoreInPlace(inputs, v, d, state, beforeDrop) {
     });
     state.note(`in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`);
     await restoreDump(d.tools, inputs.connection, live, d.dump.file, { jobs: inputs.jobs, keepOwners });
-    await analyzeDatabase(inputs.connection, live);
 }
 
 // EXTERNAL MODULE: external "node:os"
@@ -73655,7 +73699,10 @@ async function fetchDump(location, manifest, options) {
     });
     const { body, length } = await getObject(options.s3(), location, manifest.dump.s3VersionId);
     const hash = (0,external_node_crypto_.createHash)('sha256');
-    const progress = new Progress({ label: `Downloading ${describeLocation(location)}`, expectedBytes: length ?? manifest.dump.sizeBytes });
+    const progress = new Progress({
+        label: `Downloading ${describeLocation(location)}`,
+        expectedBytes: length ?? manifest.dump.sizeBytes,
+    });
     const hasher = new external_node_stream_.Transform({
         transform(chunk, _encoding, done) {
             hash.update(chunk);
@@ -73853,7 +73900,9 @@ async function report(inputs, state, app) {
     setOutput('phases-json', t.toJson());
     let kept = [];
     try {
-        kept = await withClient(maintenance(inputs.connection), (c) => keptDatabases(c, state.database), { connectTimeoutMs: 5000 });
+        kept = await withClient(maintenance(inputs.connection), (c) => keptDatabases(c, state.database), {
+            connectTimeoutMs: 5000,
+        });
     }
     catch (error) {
         state.note(`Could not list the kept databases: ${errorMessage(error)}`);
@@ -73862,14 +73911,20 @@ async function report(inputs, state, app) {
         ? swapBackStatements(state.names.live, state.failedDatabase, state.names.side)
         : undefined;
     if (state.leftStopped)
-        lib_core.error(`The application is left stopped: ${state.leftStopped}.`, { title: 'Application left stopped' });
+        lib_core.error(`The application is left stopped: ${state.leftStopped}.`, {
+            title: 'Application left stopped',
+        });
     await writeSummary((s) => {
         s.addHeading(`${VERDICT_ICON[verdict]} Rollback of ${state.database}: ${verdict}`, 2);
         const facts = [
             `Strategy: ${inputs.strategy}`,
-            state.manifest ? `Backup: ${state.manifest.backupId} (taken ${state.manifest.finishedAt})` : 'Backup: not loaded',
+            state.manifest
+                ? `Backup: ${state.manifest.backupId} (taken ${state.manifest.finishedAt})`
+                : 'Backup: not loaded',
             `Recovery time: ${formatSeconds(t.totalSeconds)} (max-duration ${formatSeconds(inputs.maxDurationMs / 1000)})`,
-            t.downtimeMs === undefined ? 'Database downtime: none' : `Database downtime: ${formatSeconds(t.downtimeMs / 1000)}`,
+            t.downtimeMs === undefined
+                ? 'Database downtime: none'
+                : `Database downtime: ${formatSeconds(t.downtimeMs / 1000)}`,
         ];
         if (state.swapped && state.restoredFrom)
             facts.push(`Restored from: ${state.restoredFrom}`);
@@ -73882,7 +73937,9 @@ async function report(inputs, state, app) {
             s.addRaw(`\n**The application is left stopped:** ${state.leftStopped}.\n`, true);
         else if (app.isStopped)
             s.addRaw('\n**The application is stopped.**\n', true);
-        s.addHeading('Timeline', 3).addTable(phaseRows(t.phases())).addCodeBlock(timelineChart(t.phases()), 'text');
+        s.addHeading('Timeline', 3)
+            .addTable(phaseRows(t.phases()))
+            .addCodeBlock(timelineChart(t.phases()), 'text');
         if (state.terminated.length > 0) {
             s.addHeading('Sessions terminated at the swap', 3).addList(state.terminated.map(describeSession));
         }
@@ -73894,7 +73951,11 @@ async function report(inputs, state, app) {
         if (kept.length > 0) {
             s.addHeading('Kept databases (they cost disk; never dropped automatically)', 3);
             s.addTable([
-                [{ data: 'Database', header: true }, { data: 'Size', header: true }, { data: 'Connections', header: true }],
+                [
+                    { data: 'Database', header: true },
+                    { data: 'Size', header: true },
+                    { data: 'Connections', header: true },
+                ],
                 ...kept.map((k) => [k.name, formatBytes(k.sizeBytes), k.allowConnections ? 'allowed' : 'blocked']),
             ]);
             s.addRaw(`Drop one with \`DROP DATABASE "<name>"\` once it is no longer needed.\n`, true);
@@ -73944,10 +74005,11 @@ class Timeline {
         if (!this.done.has(name))
             this.done.set(name, { name, seconds: 0, status: 'skipped', detail });
     }
-    warn(name, detail) {
+    /** Changes the outcome of a phase that returned normally (a health check that timed out, say). */
+    mark(name, status, detail) {
         const prev = this.done.get(name);
         if (prev)
-            this.done.set(name, { ...prev, status: 'warning', detail });
+            this.done.set(name, { ...prev, status, detail });
     }
     finish() {
         this.finishedAt ??= Date.now();
@@ -74181,7 +74243,15 @@ async function verifyBackup(inputs, state) {
         state.failedDatabase = names.failed;
         state.note(`An earlier run already swapped the database ("${names.failed}" exists and "${live}" matches the backup): resuming after the swap.`);
     }
-    return { manifest, names, live: found.live, serverMajor: found.info.major, commit, resume, sideExists: Boolean(found.side) };
+    return {
+        manifest,
+        names,
+        live: found.live,
+        serverMajor: found.info.major,
+        commit,
+        resume,
+        sideExists: Boolean(found.side),
+    };
 }
 /** Fetches the dump, compares its sha256 and size with the manifest and proves pg_restore can read it. */
 async function verifyDump(inputs, v, state) {
@@ -74254,7 +74324,9 @@ async function rollback(inputs, state, app) {
 }
 async function swap(inputs, state, app, v) {
     const t = state.timeline;
-    let replacement = inputs.strategy === 'snapshot' ? await t.phase('checks', (note) => snapshotReady(inputs, v, state, note)) : undefined;
+    let replacement = inputs.strategy === 'snapshot'
+        ? await t.phase('checks', (note) => snapshotReady(inputs, v, state, note))
+        : undefined;
     let keepSide;
     if (!replacement) {
         const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
@@ -74304,7 +74376,8 @@ async function afterSwap(inputs, state, app, v) {
             await t.phase('revert', async (note) => note(await app.revert(v.commit)));
         }
         catch (error) {
-            state.leftStopped = 'the code revert failed after the database swap, so the application was NOT started (its code would not match the restored database)';
+            state.leftStopped =
+                'the code revert failed after the database swap, so the application was NOT started (its code would not match the restored database)';
             throw error;
         }
     }
@@ -74321,12 +74394,14 @@ async function afterSwap(inputs, state, app, v) {
     else {
         const failing = await t.phase('health', async (note) => {
             const pending = await waitHealthy(inputs.healthUrls, inputs.healthTimeoutMs);
-            note(pending.size === 0 ? `${inputs.healthUrls.length} URL(s) answered 2xx` : [...pending].map(([u, why]) => `${u}: ${why}`).join('; '));
+            note(pending.size === 0
+                ? `${inputs.healthUrls.length} URL(s) answered 2xx`
+                : [...pending].map(([u, why]) => `${u}: ${why}`).join('; '));
             return pending;
         });
         if (failing.size > 0) {
             state.verdict = 'unhealthy';
-            t.warn('health', [...failing].map(([u, why]) => `${u}: ${why}`).join('; '));
+            t.mark('health', 'failed', [...failing].map(([u, why]) => `${u}: ${why}`).join('; '));
             state.leftStopped = `the health check failed; ${await app.stopAgain()}; maintenance stays on`;
             throw new SafetyError(`Health check failed after the rollback (${[...failing.keys()].join(', ')}). The previous database is kept as "${v.names.failed}"; see the summary for how to swap back.`);
         }

@@ -6,7 +6,14 @@ import { ConfigurationError } from '../common/errors';
 
 import { FieldReader, lineOf, type ProblemSink } from './fields';
 import { KINDS } from './kinds';
-import { DEFAULT_ON_FAILURE, ON_FAILURE, PHASES, SEVERITIES, type CheckDefinition, type Phase } from './types';
+import {
+  DEFAULT_ON_FAILURE,
+  ON_FAILURE,
+  PHASES,
+  SEVERITIES,
+  type CheckDefinition,
+  type Phase,
+} from './types';
 
 /** A validated checks file: the checks of each phase, in file order. */
 export interface ChecksFile {
@@ -18,10 +25,18 @@ const CHECK_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const COMMON_FIELDS = ['id', 'kind', 'severity', 'on-failure', 'description', 'timeout'];
 const MAX_PROBLEMS = 25;
 
-function parseCheck(sink: ProblemSink, node: Node, phase: Phase, index: number, seen: Map<string, number>): CheckDefinition | undefined {
+function parseCheck(
+  sink: ProblemSink,
+  node: Node,
+  phase: Phase,
+  index: number,
+  seen: Map<string, number>,
+): CheckDefinition | undefined {
   const line = lineOf(sink, node);
   if (!isMap(node)) {
-    sink.problems.push(`${sink.file}:${line}: ${phase}[${index}]: a check must be a mapping (id:, kind:, severity:, …)`);
+    sink.problems.push(
+      `${sink.file}:${line}: ${phase}[${index}]: a check must be a mapping (id:, kind:, severity:, …)`,
+    );
     return undefined;
   }
   const probe = new FieldReader(sink, node, `${phase}[${index}]`, line);
@@ -29,12 +44,15 @@ function parseCheck(sink: ProblemSink, node: Node, phase: Phase, index: number, 
   const where = rawId === undefined ? `${phase}[${index}]` : `check "${rawId}"`;
   const fields = new FieldReader(sink, node, where, line);
   const id = fields.string('id', { required: true, template: false });
-  if (id !== undefined && !CHECK_ID.test(id)) fields.problem('id', `must be lower-case letters, digits, - and _ (got "${id}")`);
-  if (id !== undefined && seen.has(id)) fields.problem('id', `"${id}" is already used on line ${seen.get(id) ?? 0}`);
+  if (id !== undefined && !CHECK_ID.test(id))
+    fields.problem('id', `must be lower-case letters, digits, - and _ (got "${id}")`);
+  if (id !== undefined && seen.has(id))
+    fields.problem('id', `"${id}" is already used on line ${seen.get(id) ?? 0}`);
   if (id !== undefined) seen.set(id, line);
   const kindName = fields.string('kind', { required: true, template: false });
   const kind = kindName === undefined ? undefined : KINDS.get(kindName);
-  if (kindName !== undefined && !kind) fields.problemAt('kind', `unknown kind "${kindName}" (one of ${[...KINDS.keys()].join(', ')})`);
+  if (kindName !== undefined && !kind)
+    fields.problemAt('kind', `unknown kind "${kindName}" (one of ${[...KINDS.keys()].join(', ')})`);
   const severity = fields.oneOf('severity', SEVERITIES, { required: true });
   const onFailure = fields.oneOf('on-failure', ON_FAILURE);
   const description = fields.string('description', { template: false });
@@ -42,7 +60,14 @@ function parseCheck(sink: ProblemSink, node: Node, phase: Phase, index: number, 
   const before = sink.problems.length;
   const spec = kind ? kind.parse(fields) : undefined;
   if (kind) fields.reportUnknown(COMMON_FIELDS);
-  if (!kind || spec === undefined || id === undefined || severity === undefined || sink.problems.length > before) return undefined;
+  if (
+    !kind ||
+    spec === undefined ||
+    id === undefined ||
+    severity === undefined ||
+    sink.problems.length > before
+  )
+    return undefined;
   return {
     id,
     kind: kind.kind,
@@ -58,7 +83,11 @@ function parseCheck(sink: ProblemSink, node: Node, phase: Phase, index: number, 
 }
 
 /** References must name a check that runs earlier in the same phase, so its value exists. */
-function checkReferences(sink: ProblemSink, checks: readonly CheckDefinition[], all: ReadonlyMap<string, Phase>): void {
+function checkReferences(
+  sink: ProblemSink,
+  checks: readonly CheckDefinition[],
+  all: ReadonlyMap<string, Phase>,
+): void {
   const earlier = new Map<Phase, Set<string>>(PHASES.map((p) => [p, new Set<string>()]));
   for (const c of checks) {
     const done = earlier.get(c.phase) ?? new Set<string>();
@@ -66,7 +95,13 @@ function checkReferences(sink: ProblemSink, checks: readonly CheckDefinition[], 
       if (done.has(ref)) continue;
       const phase = all.get(ref);
       const why =
-        phase === undefined ? 'no check has this id' : phase !== c.phase ? `it belongs to phase ${phase}` : ref === c.id ? 'a check cannot use its own value' : 'it comes later in the file';
+        phase === undefined
+          ? 'no check has this id'
+          : phase !== c.phase
+            ? `it belongs to phase ${phase}`
+            : ref === c.id
+              ? 'a check cannot use its own value'
+              : 'it comes later in the file';
       sink.problems.push(`${sink.file}:${c.line}: check "${c.id}": \${checks.${ref}} cannot be used: ${why}`);
     }
     done.add(c.id);
@@ -83,13 +118,17 @@ export function parseChecksFile(text: string, file: string): ChecksFile {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const sink: ProblemSink = { file, lineCounter, problems: [] };
   for (const e of doc.errors) {
-    sink.problems.push(`${file}:${lineCounter.linePos(e.pos[0]).line}: YAML: ${e.message.split('\n')[0] ?? ''}`);
+    sink.problems.push(
+      `${file}:${lineCounter.linePos(e.pos[0]).line}: YAML: ${e.message.split('\n')[0] ?? ''}`,
+    );
   }
   const checks: CheckDefinition[] = [];
   if (sink.problems.length === 0) {
     const root = doc.contents as Node | null;
     if (!isMap(root)) {
-      sink.problems.push(`${file}:1: the checks file must be a mapping with the phases as keys (pre:, post:, watch:)`);
+      sink.problems.push(
+        `${file}:1: the checks file must be a mapping with the phases as keys (pre:, post:, watch:)`,
+      );
     } else {
       const seen = new Map<string, number>();
       for (const item of root.items) {
@@ -97,11 +136,16 @@ export function parseChecksFile(text: string, file: string): ChecksFile {
         const line = lineOf(sink, item.key as Node);
         if (key === 'version') {
           const v = isScalar(item.value) ? item.value.value : undefined;
-          if (v !== 1) sink.problems.push(`${file}:${line}: version: only version 1 is known, got ${JSON.stringify(v ?? null)}`);
+          if (v !== 1)
+            sink.problems.push(
+              `${file}:${line}: version: only version 1 is known, got ${JSON.stringify(v ?? null)}`,
+            );
           continue;
         }
         if (!(PHASES as readonly string[]).includes(key)) {
-          sink.problems.push(`${file}:${line}: unknown top-level key "${key}" (expected version, ${PHASES.join(', ')})`);
+          sink.problems.push(
+            `${file}:${line}: unknown top-level key "${key}" (expected version, ${PHASES.join(', ')})`,
+          );
           continue;
         }
         const list = item.value as Node | null;
@@ -115,8 +159,10 @@ export function parseChecksFile(text: string, file: string): ChecksFile {
           if (check) checks.push(check);
         });
       }
-      if (sink.problems.length === 0) checkReferences(sink, checks, new Map(checks.map((c) => [c.id, c.phase])));
-      if (sink.problems.length === 0 && checks.length === 0) sink.problems.push(`${file}:1: the file defines no checks`);
+      if (sink.problems.length === 0)
+        checkReferences(sink, checks, new Map(checks.map((c) => [c.id, c.phase])));
+      if (sink.problems.length === 0 && checks.length === 0)
+        sink.problems.push(`${file}:1: the file defines no checks`);
     }
   }
   if (sink.problems.length > 0) {

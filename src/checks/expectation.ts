@@ -40,7 +40,9 @@ function parseOperand(token: string, text: string): Operand {
   if (t === 'true' || t === 'false') return t === 'true';
   if (t === 'null') return null;
   if (/^[^\s"'<>=!]+$/.test(t)) return t;
-  throw new Error(`expectation "${text}" has an unreadable value ${JSON.stringify(t)} (quote strings: == "ok")`);
+  throw new Error(
+    `expectation "${text}" has an unreadable value ${JSON.stringify(t)} (quote strings: == "ok")`,
+  );
 }
 
 /**
@@ -59,19 +61,23 @@ export function parseExpectation(text: string): Expectation {
   if (between) {
     const low = parseOperand(between[1] ?? '', text);
     const high = parseOperand(between[2] ?? '', text);
-    if (typeof low !== 'number' || typeof high !== 'number') throw new Error(`expectation "${text}": between needs two numbers`);
+    if (typeof low !== 'number' || typeof high !== 'number')
+      throw new Error(`expectation "${text}": between needs two numbers`);
     if (low > high) throw new Error(`expectation "${text}": ${low} is greater than ${high}`);
     return { text: text.trim(), length, op: 'between', operands: [low, high] };
   }
   const op = OPERATORS.find((o) => rest.startsWith(o));
   if (!op) {
-    throw new Error(`expectation "${text}" must start with one of ${OPERATORS.join(' ')}, "between" or "length" (e.g. ">= 20")`);
+    throw new Error(
+      `expectation "${text}" must start with one of ${OPERATORS.join(' ')}, "between" or "length" (e.g. ">= 20")`,
+    );
   }
   const operand = parseOperand(rest.slice(op.length), text);
   if (op !== '==' && op !== '!=' && typeof operand !== 'number') {
     throw new Error(`expectation "${text}": ${op} compares numbers, got ${JSON.stringify(operand)}`);
   }
-  if (length && typeof operand !== 'number') throw new Error(`expectation "${text}": a length compares with a number`);
+  if (length && typeof operand !== 'number')
+    throw new Error(`expectation "${text}": a length compares with a number`);
   return { text: text.trim(), length, op, operands: [operand] };
 }
 
@@ -86,9 +92,14 @@ function asNumber(value: unknown): number | undefined {
 /** The observed value as one short line for summaries and messages. */
 export function showObserved(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return value.length > 120 ? `${JSON.stringify(value.slice(0, 120))}…` : JSON.stringify(value);
-  const json = JSON.stringify(value) ?? String(value);
+  if (typeof value === 'string')
+    return value.length > 120 ? `${JSON.stringify(value.slice(0, 120))}…` : JSON.stringify(value);
+  const json = JSON.stringify(value) ?? typeof value;
   return json.length > 120 ? `${json.slice(0, 120)}…` : json;
+}
+
+function textOf(value: unknown): string {
+  return typeof value === 'string' ? value : (JSON.stringify(value) ?? typeof value);
 }
 
 function compare(op: Operator, a: number, b: number): boolean {
@@ -122,7 +133,9 @@ export function evaluate(expectation: Expectation, observed: unknown): Evaluatio
   if (expectation.op === 'between') {
     const n = asNumber(value);
     const ok = n !== undefined && n >= (first as number) && n <= (second as number);
-    return ok ? { passed: true } : { passed: false, reason: `${shown} is not between ${String(first)} and ${String(second)}` };
+    return ok
+      ? { passed: true }
+      : { passed: false, reason: `${shown} is not between ${String(first)} and ${String(second)}` };
   }
   const op = expectation.op;
   let passed: boolean;
@@ -131,8 +144,15 @@ export function evaluate(expectation: Expectation, observed: unknown): Evaluatio
     passed = n !== undefined && compare(op, n, first);
     if (n === undefined) return { passed: false, reason: `${shown} is not a number` };
   } else {
-    const same = first === null ? value === null || value === undefined : typeof first === 'boolean' ? value === first : String(value) === first;
+    const same =
+      first === null
+        ? value === null || value === undefined
+        : typeof first === 'boolean'
+          ? value === first
+          : textOf(value) === first;
     passed = op === '==' ? same : !same;
   }
-  return passed ? { passed } : { passed, reason: `${shown} is not ${expectation.text.replace(/^length\s+/, '')}` };
+  return passed
+    ? { passed }
+    : { passed, reason: `${shown} is not ${expectation.text.replace(/^length\s+/, '')}` };
 }

@@ -12,6 +12,14 @@ export interface ProblemSink {
   problems: string[];
 }
 
+/** The text of a YAML scalar (a string, number or boolean as written). */
+function scalarText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return value.toString();
+  return JSON.stringify(value) ?? '';
+}
+
 export function lineOf(sink: ProblemSink, node: Node | null | undefined, fallback = 1): number {
   const offset = node?.range?.[0];
   return offset === undefined ? fallback : sink.lineCounter.linePos(offset).line;
@@ -74,7 +82,7 @@ export class FieldReader {
       this.problem(key, 'must be a single value (text)');
       return undefined;
     }
-    const text = String(p.value.value);
+    const text = scalarText(p.value.value);
     this.checkTemplates(key, text, options.template ?? true);
     return text;
   }
@@ -90,7 +98,11 @@ export class FieldReader {
   }
 
   /** One of a fixed set of words. */
-  oneOf<T extends string>(key: string, allowed: readonly T[], options: { required?: boolean } = {}): T | undefined {
+  oneOf<T extends string>(
+    key: string,
+    allowed: readonly T[],
+    options: { required?: boolean } = {},
+  ): T | undefined {
     const value = this.string(key, { required: options.required, template: false });
     if (value === undefined) return undefined;
     if (!(allowed as readonly string[]).includes(value)) {
@@ -118,7 +130,10 @@ export class FieldReader {
     if (text === undefined) return undefined;
     const ms = parseDuration(text);
     if (ms === undefined || ms <= 0 || ms > maxMs) {
-      this.problem(key, `must be a duration like 500ms, 30s, 15m or 24h (at most ${maxMs / 1000}s), got "${text}"`);
+      this.problem(
+        key,
+        `must be a duration like 500ms, 30s, 15m or 24h (at most ${maxMs / 1000}s), got "${text}"`,
+      );
       return undefined;
     }
     return ms;
@@ -152,10 +167,12 @@ export class FieldReader {
     const out: string[] = [];
     for (const item of p.value.items) {
       if (!isScalar(item) || item.value === null || typeof item.value === 'object') {
-        this.sink.problems.push(`${this.sink.file}:${lineOf(this.sink, item as Node, this.line(key))}: ${this.where}: ${key}: every item must be a single value`);
+        this.sink.problems.push(
+          `${this.sink.file}:${lineOf(this.sink, item as Node, this.line(key))}: ${this.where}: ${key}: every item must be a single value`,
+        );
         continue;
       }
-      const text = String(item.value);
+      const text = scalarText(item.value);
       this.checkTemplates(key, text, true);
       out.push(text);
     }
@@ -177,7 +194,9 @@ export class FieldReader {
 
   /** The keys of this mapping, in order. */
   keys(): string[] {
-    return this.map.items.map((item) => (isScalar(item.key) ? String(item.key.value) : '')).filter((k) => k !== '');
+    return this.map.items
+      .map((item) => (isScalar(item.key) ? String(item.key.value) : ''))
+      .filter((k) => k !== '');
   }
 
   /** Reports every key that no getter asked for. */
@@ -186,7 +205,9 @@ export class FieldReader {
       const key = isScalar(item.key) ? String(item.key.value) : '';
       if (this.used.has(key) || known.includes(key)) continue;
       const allowed = [...new Set([...known, ...this.used])].join(', ');
-      this.sink.problems.push(`${this.sink.file}:${lineOf(this.sink, item.key as Node, this.fallbackLine)}: ${this.where}: unknown field "${key}" (known: ${allowed})`);
+      this.sink.problems.push(
+        `${this.sink.file}:${lineOf(this.sink, item.key as Node, this.fallbackLine)}: ${this.where}: unknown field "${key}" (known: ${allowed})`,
+      );
     }
   }
 

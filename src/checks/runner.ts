@@ -8,7 +8,11 @@ import type { CheckContext, CheckDefinition, CheckResult, Outcome } from './type
 /** Called after each check, e.g. to log it as it completes. */
 export type OnResult = (result: CheckResult) => void;
 
-async function runOne(check: CheckDefinition, context: CheckContext, values: Map<string, unknown>): Promise<{ outcome: Outcome; expected: string }> {
+async function runOne(
+  check: CheckDefinition,
+  context: CheckContext,
+  values: Map<string, unknown>,
+): Promise<{ outcome: Outcome; expected: string }> {
   const kind = KINDS.get(check.kind);
   if (!kind) throw new Error(`unknown kind "${check.kind}"`);
   let expected = kind.describe(check.spec);
@@ -31,7 +35,11 @@ async function runOne(check: CheckDefinition, context: CheckContext, values: Map
  * Runs the given checks in order. Each check's value is available to the checks after it as
  * `${checks.<id>}`; every outcome is scrubbed of secrets before it is kept.
  */
-export async function runChecks(checks: readonly CheckDefinition[], context: CheckContext, onResult?: OnResult): Promise<CheckResult[]> {
+export async function runChecks(
+  checks: readonly CheckDefinition[],
+  context: CheckContext,
+  onResult?: OnResult,
+): Promise<CheckResult[]> {
   const values = new Map<string, unknown>();
   const results: CheckResult[] = [];
   for (const check of checks) {
@@ -50,7 +58,10 @@ export async function runChecks(checks: readonly CheckDefinition[], context: Che
       observed: scrub(outcome.observed),
       seconds: Math.round(performance.now() - start) / 1000,
       message: outcome.message === undefined ? undefined : scrub(outcome.message),
-      details: outcome.details && { title: scrub(outcome.details.title), rows: outcome.details.rows.map((r) => r.map(scrub)) },
+      details: outcome.details && {
+        title: scrub(outcome.details.title),
+        rows: outcome.details.rows.map((r) => r.map(scrub)),
+      },
     };
     results.push(result);
     onResult?.(result);

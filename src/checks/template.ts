@@ -5,7 +5,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CHECK_ID = /^[a-z0-9][a-z0-9_-]*$/;
 
 /** Environment variable names whose values are treated as secrets. */
-const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|_KEY$|DSN|DATABASE_URL)/i;
+const SECRET_NAME =
+  /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|_KEY$|DSN|DATABASE_URL)/i;
 
 /** `${checks.<id>}` references and syntax problems in a template string. */
 export function templateProblems(text: string): { references: string[]; problems: string[] } {

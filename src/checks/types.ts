@@ -14,7 +14,11 @@ export const ON_FAILURE = ['rollback', 'monitor', 'hotfix', 'none'] as const;
 export type OnFailure = (typeof ON_FAILURE)[number];
 
 /** Without `on-failure`, the severity decides: the story's matrix (critical → rollback, high → monitor, low → hotfix). */
-export const DEFAULT_ON_FAILURE: Record<Severity, OnFailure> = { critical: 'rollback', high: 'monitor', low: 'hotfix' };
+export const DEFAULT_ON_FAILURE: Record<Severity, OnFailure> = {
+  critical: 'rollback',
+  high: 'monitor',
+  low: 'hotfix',
+};
 
 /** The fields every check has; `spec` holds the kind's own fields, validated by the kind. */
 export interface CheckDefinition<S = unknown> {

@@ -39,8 +39,18 @@ export function decide(results: readonly CheckResult[]): Decision {
     }
   }
   const row = decidedBy
-    ? { problem: decidedBy.description ?? `check "${decidedBy.id}" failed`, severity: decidedBy.severity, action: verdict }
-    : { problem: failed.length ? `${failed.length} failed check(s), none changes the verdict` : 'every check passed', severity: '—', action: verdict };
+    ? {
+        problem: decidedBy.description ?? `check "${decidedBy.id}" failed`,
+        severity: decidedBy.severity,
+        action: verdict,
+      }
+    : {
+        problem: failed.length
+          ? `${failed.length} failed check(s), none changes the verdict`
+          : 'every check passed',
+        severity: '—',
+        action: verdict,
+      };
   const text = decidedBy
     ? `${row.problem} (${row.severity}) → ${verdict}: check "${decidedBy.id}": ${decidedBy.message ?? decidedBy.observed}`
     : `${row.problem} → ${verdict}`;

@@ -82,7 +82,11 @@ export class ElementCounter {
 
   /** Feeds the next chunk of the file; chunks may split a tag or a character anywhere. */
   write(chunk: Buffer): void {
-    if (this.offset === 0 && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
+    if (
+      this.offset === 0 &&
+      chunk.length >= 2 &&
+      ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))
+    ) {
       throw new MalformedXmlError('the file is UTF-16; CommerceML files are expected in UTF-8');
     }
     const n = chunk.length;
@@ -167,7 +171,10 @@ export class ElementCounter {
         } else if (this.bangPrefix === '[CDATA[') {
           this.matched = 0;
           this.state = State.Cdata;
-        } else if (this.bangPrefix.length >= 7 || !('--'.startsWith(this.bangPrefix) || '[CDATA['.startsWith(this.bangPrefix))) {
+        } else if (
+          this.bangPrefix.length >= 7 ||
+          !('--'.startsWith(this.bangPrefix) || '[CDATA['.startsWith(this.bangPrefix))
+        ) {
           this.matched = 0;
           this.state = b === GT ? State.Text : State.Declaration;
         }
@@ -206,7 +213,8 @@ export class ElementCounter {
   }
 
   private pushNameByte(b: number): void {
-    if (this.nameLength >= MAX_NAME) throw new MalformedXmlError(`an element name longer than ${MAX_NAME} bytes`);
+    if (this.nameLength >= MAX_NAME)
+      throw new MalformedXmlError(`an element name longer than ${MAX_NAME} bytes`);
     this.name[this.nameLength] = b;
     this.nameLength += 1;
   }
@@ -218,9 +226,13 @@ export class ElementCounter {
   private startTag(selfClosing: boolean): void {
     const local = localName(this.currentName());
     if (this.root === undefined) this.root = local;
-    else if (this.stack.length === 0) throw new MalformedXmlError(`a second root element <${local}> after <${this.root}>`);
+    else if (this.stack.length === 0)
+      throw new MalformedXmlError(`a second root element <${local}> after <${this.root}>`);
     const count = this.counts.get(local);
-    if (count !== undefined && (this.options.within === undefined || this.stack[this.stack.length - 1] === this.options.within)) {
+    if (
+      count !== undefined &&
+      (this.options.within === undefined || this.stack[this.stack.length - 1] === this.options.within)
+    ) {
       this.counts.set(local, count + 1);
     }
     if (!selfClosing) this.stack.push(local);
@@ -232,7 +244,9 @@ export class ElementCounter {
     const open = this.stack.pop();
     if (open !== local) {
       throw new MalformedXmlError(
-        open === undefined ? `an end tag </${local}> with no open element at byte ${at}` : `</${local}> closes <${open}> at byte ${at}`,
+        open === undefined
+          ? `an end tag </${local}> with no open element at byte ${at}`
+          : `</${local}> closes <${open}> at byte ${at}`,
       );
     }
     this.state = State.Text;
@@ -240,18 +254,26 @@ export class ElementCounter {
 
   /** Ends the input: a file cut short (an open element or tag) is an error, never a smaller count. */
   end(): ElementCounts {
-    if (this.state !== State.Text) throw new MalformedXmlError(`the file ends inside markup (truncated?) after ${this.offset} bytes`);
+    if (this.state !== State.Text)
+      throw new MalformedXmlError(`the file ends inside markup (truncated?) after ${this.offset} bytes`);
     if (this.root === undefined) throw new MalformedXmlError('no XML element in the file');
     if (this.stack.length > 0) {
-      throw new MalformedXmlError(`the file ends with <${this.stack[this.stack.length - 1] ?? ''}> still open (truncated?) after ${this.offset} bytes`);
+      throw new MalformedXmlError(
+        `the file ends with <${this.stack[this.stack.length - 1] ?? ''}> still open (truncated?) after ${this.offset} bytes`,
+      );
     }
     return { root: this.root, counts: Object.fromEntries(this.counts), bytes: this.offset };
   }
 }
 
 /** Counts elements by local name in an XML file, streamed in 1 MiB chunks. */
-export async function countElements(file: string, names: readonly string[], options: CountOptions = {}): Promise<ElementCounts> {
+export async function countElements(
+  file: string,
+  names: readonly string[],
+  options: CountOptions = {},
+): Promise<ElementCounts> {
   const counter = new ElementCounter(names, options);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) counter.write(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
+    counter.write(chunk as Buffer);
   return counter.end();
 }

@@ -27,16 +27,30 @@ export async function dumpWithEvidence<T>(
     settings,
     async (client) => {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const r = await client.query<{ id: string; at: Date }>('SELECT pg_export_snapshot() AS id, now() AS at');
+      const r = await client.query<{ id: string; at: Date }>(
+        'SELECT pg_export_snapshot() AS id, now() AS at',
+      );
       const row = r.rows[0];
       if (!row) throw new Error('The server exported no snapshot.');
       const collect = async (): Promise<BackupEvidence> => {
         const started = Date.now();
-        const tables = await listTables(client);
-        const rowCounts = await countRows(client, tables);
         const fingerprints = await fingerprintTables(client, protectedTables);
+        // A fingerprint already carries its table's row count: those tables are not scanned twice.
+        const counted = new Map(fingerprints.map((f) => [f.table, f.rows]));
+        const tables = await listTables(client);
+        const others = await countRows(
+          client,
+          tables.filter((t) => !counted.has(t)),
+        );
+        const rowCounts = Object.fromEntries(tables.map((t) => [t, counted.get(t) ?? others[t] ?? 0]));
         const djangoMigrations = await readDjangoMigrations(client);
-        return { snapshotTakenAt: row.at.toISOString(), rowCounts, fingerprints, djangoMigrations, durationMs: Date.now() - started };
+        return {
+          snapshotTakenAt: row.at.toISOString(),
+          rowCounts,
+          fingerprints,
+          djangoMigrations,
+          durationMs: Date.now() - started,
+        };
       };
       const [dumped, collected] = await Promise.allSettled([dump(row.id), collect()]);
       await client.query('ROLLBACK').catch(() => undefined);

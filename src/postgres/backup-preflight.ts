@@ -45,7 +45,13 @@ export async function backupPreflight(options: {
   const { settings } = options;
   const facts = await withClient(settings, async (client) => {
     const server = await serverInfo(client);
-    const role = await client.query<{ name: string; superuser: boolean; createdb: boolean; owner: boolean; bytes: string }>(
+    const role = await client.query<{
+      name: string;
+      superuser: boolean;
+      createdb: boolean;
+      owner: boolean;
+      bytes: string;
+    }>(
       `SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
               pg_has_role(d.datdba, 'USAGE') AS owner,
               (SELECT coalesce(sum(pg_table_size(c.oid)), 0)::text FROM pg_class c
@@ -76,10 +82,15 @@ export async function backupPreflight(options: {
     );
   }
   if (missing.length > 0) {
-    throw new ConfigurationError(`Input "protected-tables" names tables that do not exist in ${settings.database}: ${missing.join(', ')}.`);
+    throw new ConfigurationError(
+      `Input "protected-tables" names tables that do not exist in ${settings.database}: ${missing.join(', ')}.`,
+    );
   }
   if (options.snapshot) {
-    if (server.inRecovery) throw new ConfigurationError('Input "snapshot" is true, but the server is a standby: CREATE DATABASE needs the primary.');
+    if (server.inRecovery)
+      throw new ConfigurationError(
+        'Input "snapshot" is true, but the server is a standby: CREATE DATABASE needs the primary.',
+      );
     if (!role.superuser && !(role.createdb && role.owner)) {
       throw new ConfigurationError(
         `Input "snapshot" is true, but role "${role.name}" may not copy ${settings.database} (needs CREATEDB and ownership of the database, or superuser).`,

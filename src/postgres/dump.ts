@@ -39,7 +39,10 @@ export function parseCompression(text: string): CompressionSpec | undefined {
  * has it (16 and later), gzip level 1 before — the story's default gzip level spends most of the
  * dump's time compressing. lz4/zstd on an older client is refused, naming the input.
  */
-export function compressionArgs(spec: CompressionSpec, clientMajor: number): { args: string[]; label: string } {
+export function compressionArgs(
+  spec: CompressionSpec,
+  clientMajor: number,
+): { args: string[]; label: string } {
   const method = spec.method === 'auto' ? (clientMajor >= 16 ? 'lz4' : 'gzip') : spec.method;
   const level = spec.method === 'auto' && method === 'gzip' ? 1 : spec.level;
   if (method === 'none') return { args: ['--compress=0'], label: 'none' };
@@ -111,7 +114,7 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
       onStdout: (chunk) => {
         if (writeError) return;
         try {
-          for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+          for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
           hash.update(chunk);
           progress.add(chunk.length);
           options.growing?.grew(chunk.length);
@@ -128,8 +131,10 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
     closeSync(fd);
   }
   if (writeError) throw new SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
-  if (!succeeded(result)) throw new SafetyError(`pg_dump failed: ${describeExit(result)}${stderrTail(result)}`);
-  if (progress.total === 0) throw new SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
+  if (!succeeded(result))
+    throw new SafetyError(`pg_dump failed: ${describeExit(result)}${stderrTail(result)}`);
+  if (progress.total === 0)
+    throw new SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
   return { sizeBytes: progress.total, sha256: hash.digest('hex'), durationMs: result.durationMs, flags };
 }
 
@@ -138,15 +143,24 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
  * dump killed midway passes `--list` but not this), while the file is re-hashed in parallel and
  * compared with the sha256 taken as it was written.
  */
-export async function verifyArchive(tools: ClientTools, file: string, sha256: string, timeoutMs: number): Promise<void> {
+export async function verifyArchive(
+  tools: ClientTools,
+  file: string,
+  sha256: string,
+  timeoutMs: number,
+): Promise<void> {
   const [restore, actual] = await Promise.all([
     runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], { timeoutMs, echo: false }),
     sha256File(file),
   ]);
   if (!succeeded(restore)) {
-    throw new SafetyError(`The archive does not read back whole: ${describeExit(restore)}${stderrTail(restore)}`);
+    throw new SafetyError(
+      `The archive does not read back whole: ${describeExit(restore)}${stderrTail(restore)}`,
+    );
   }
   if (actual !== sha256) {
-    throw new SafetyError(`The archive changed on disk after it was written: sha256 ${actual}, written as ${sha256}.`);
+    throw new SafetyError(
+      `The archive changed on disk after it was written: sha256 ${actual}, written as ${sha256}.`,
+    );
   }
 }

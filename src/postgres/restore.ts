@@ -6,7 +6,7 @@ import type { BackupManifest } from '../storage/manifest';
 
 import { normalizeTableName, quoteIdent, quoteTable, withClient, type Client } from './client';
 import { childEnv, withDatabase, type ConnectionSettings } from './connection';
-import { compareFingerprints, fingerprintTables, type FingerprintDifference } from './fingerprint';
+import { compareFingerprints, fingerprintTable, type FingerprintDifference } from './fingerprint';
 import type { DatabaseInfo } from './swap';
 import type { ClientTools } from './tools';
 
@@ -106,60 +106,76 @@ export function checkPassed(check: DatabaseCheck): boolean {
   return check.countDiffs.length === 0 && check.fingerprintDiffs.length === 0;
 }
 
+/** Runs `tasks` on up to `connections` clients of `settings`, each client opened and closed once. */
+async function onClients<T>(
+  settings: ConnectionSettings,
+  connections: number,
+  tasks: readonly (() => (client: Client) => Promise<T>)[],
+): Promise<T[]> {
+  const results: T[] = new Array<T>(tasks.length);
+  let next = 0;
+  const worker = (client: Client): Promise<void> =>
+    (async () => {
+      for (let i = next++; i < tasks.length; i = next++)
+        results[i] = await (tasks[i] as () => (c: Client) => Promise<T>)()(client);
+    })();
+  const n = Math.max(1, Math.min(connections, tasks.length));
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      withClient(settings, worker, { stableOutput: true, applicationName: 'migration-guard rollback' }),
+    ),
+  );
+  return results;
+}
+
 /**
- * Compares a database with the manifest: the exact row count of every table it lists (unless
- * `countRows` is false) and the fingerprints of its protected tables, in one snapshot.
+ * Compares a database with the manifest: the fingerprints of its protected tables (which include
+ * their row counts) and the exact row count of every other table it lists (unless `countRows` is
+ * false). Tables are read in parallel on up to `connections` sessions: the database compared is
+ * one nothing else writes to (a side database, or the live one behind a stopped application).
  */
 export async function checkDatabase(
   settings: ConnectionSettings,
   database: string,
   manifest: BackupManifest,
-  options: { countRows?: boolean } = {},
+  options: { countRows?: boolean; connections?: number } = {},
 ): Promise<DatabaseCheck> {
-  return withClient(
-    withDatabase(settings, database),
-    async (client) => {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      try {
-        const exists = async (table: string): Promise<boolean> =>
-          Boolean(
-            (
-              await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [
-                quoteTable(table),
-              ])
-            ).rows[0]?.t,
-          );
-        const countDiffs: DatabaseCheck['countDiffs'] = [];
-        const counted = options.countRows === false ? [] : Object.entries(manifest.rowCounts);
-        for (const [table, expected] of counted) {
-          if (!(await exists(table))) {
-            countDiffs.push({ table, expected, actual: undefined });
-            continue;
-          }
-          const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteTable(table)}`);
-          const actual = Number(r.rows[0]?.n ?? -1);
-          if (actual !== expected) countDiffs.push({ table, expected, actual });
-        }
-        const present: string[] = [];
-        const fingerprintDiffs: FingerprintDifference[] = [];
-        for (const f of manifest.fingerprints) {
-          if (await exists(f.table)) present.push(f.table);
-          else fingerprintDiffs.push({ table: normalizeTableName(f.table), expected: f, reason: 'missing' });
-        }
-        fingerprintDiffs.push(
-          ...compareFingerprints(
-            manifest.fingerprints.filter((f) => present.includes(f.table)),
-            await fingerprintTables(client, present),
-          ),
-        );
-        core.info(
-          `Checked "${database}": ${counted.length} row counts, ${manifest.fingerprints.length} fingerprints, ${countDiffs.length + fingerprintDiffs.length} difference(s).`,
-        );
-        return { countDiffs, fingerprintDiffs, tables: counted.length };
-      } finally {
-        await client.query('ROLLBACK').catch(() => undefined);
-      }
-    },
-    { stableOutput: true, applicationName: 'migration-guard rollback' },
+  const target = withDatabase(settings, database);
+  const fingerprinted = new Set(manifest.fingerprints.map((f) => normalizeTableName(f.table)));
+  const counted = options.countRows === false ? [] : Object.entries(manifest.rowCounts);
+  const exists = async (client: Client, table: string): Promise<boolean> =>
+    Boolean(
+      (await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [quoteTable(table)]))
+        .rows[0]?.t,
+    );
+  type Outcome = { count?: DatabaseCheck['countDiffs'][number]; fingerprint?: FingerprintDifference[] };
+  const tasks: (() => (client: Client) => Promise<Outcome>)[] = [
+    ...manifest.fingerprints.map((f) => () => async (client: Client): Promise<Outcome> => {
+      if (!(await exists(client, f.table)))
+        return { fingerprint: [{ table: normalizeTableName(f.table), expected: f, reason: 'missing' }] };
+      return { fingerprint: compareFingerprints([f], [await fingerprintTable(client, f.table)]) };
+    }),
+    ...counted
+      .filter(([table]) => !fingerprinted.has(normalizeTableName(table)))
+      .map(([table, expected]) => () => async (client: Client): Promise<Outcome> => {
+        if (!(await exists(client, table))) return { count: { table, expected, actual: undefined } };
+        const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteTable(table)}`);
+        const actual = Number(r.rows[0]?.n ?? -1);
+        return actual === expected ? {} : { count: { table, expected, actual } };
+      }),
+  ];
+  const outcomes = await onClients(target, options.connections ?? 2, tasks);
+  const countDiffs = outcomes.flatMap((o) => (o.count ? [o.count] : []));
+  const fingerprintDiffs = outcomes.flatMap((o) => o.fingerprint ?? []);
+  // A protected table's count is in its fingerprint; the manifest's own count of it must agree too.
+  for (const f of manifest.fingerprints) {
+    const listed = manifest.rowCounts[normalizeTableName(f.table)];
+    if (options.countRows !== false && listed !== undefined && listed !== f.rows) {
+      countDiffs.push({ table: f.table, expected: listed, actual: f.rows });
+    }
+  }
+  core.info(
+    `Checked "${database}": ${counted.length} row counts, ${manifest.fingerprints.length} fingerprints, ${countDiffs.length + fingerprintDiffs.length} difference(s).`,
   );
+  return { countDiffs, fingerprintDiffs, tables: counted.length };
 }

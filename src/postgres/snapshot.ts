@@ -17,7 +17,10 @@ export const MAX_IDENTIFIER_BYTES = 63;
  */
 export function sideDatabaseName(database: string, suffix: string): string {
   const base = database.replace(/[^A-Za-z0-9_]/g, '_');
-  return `${base.slice(0, Math.max(1, MAX_IDENTIFIER_BYTES - suffix.length))}${suffix}`.slice(0, MAX_IDENTIFIER_BYTES);
+  return `${base.slice(0, Math.max(1, MAX_IDENTIFIER_BYTES - suffix.length))}${suffix}`.slice(
+    0,
+    MAX_IDENTIFIER_BYTES,
+  );
 }
 
 export interface SessionInfo {
@@ -42,7 +45,8 @@ export async function createSnapshotDatabase(
   const db = quoteIdent(settings.database);
   return withClient(withDatabase(settings, 'postgres'), async (client) => {
     const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (existing.rowCount) throw new SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
+    if (existing.rowCount)
+      throw new SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
     await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS false`);
     const allow = onCleanup(`allow connections to ${settings.database} again`, async () => {
       await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`);
@@ -61,7 +65,11 @@ export async function createSnapshotDatabase(
       }
       // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
       await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${db}`);
-      return { name, terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })), durationMs: Date.now() - started };
+      return {
+        name,
+        terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
+        durationMs: Date.now() - started,
+      };
     } finally {
       await allow();
     }

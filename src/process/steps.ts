@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+
 import * as core from '@actions/core';
 
 import { formatSeconds } from '../report/format';
@@ -55,6 +57,14 @@ function outcomeOf(
   return { name, kind, status, exitCode: result.exitCode, signal: result.signal, seconds, detail };
 }
 
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Runs one command (a step or a hook) in its own log group and reports how it ended. */
 export async function runCommand(
   name: string,
@@ -63,6 +73,12 @@ export async function runCommand(
   options: ExecOptions & { title: string; timeoutMs?: number; stepEnv?: Record<string, string> },
 ): Promise<StepOutcome> {
   const timeoutMs = options.timeoutMs ?? options.defaultTimeoutMs;
+  if (!isDirectory(options.cwd)) {
+    // bash would fail with a confusing "spawn ENOENT"; say what is missing instead.
+    const detail = `working directory ${options.cwd} does not exist`;
+    core.error(`${options.title}: failed (${detail})`);
+    return { name, kind, status: 'failed', exitCode: null, signal: null, seconds: 0, detail };
+  }
   const result = await runShell(command, {
     cwd: options.cwd,
     env: { ...options.env, ...options.stepEnv },

@@ -56,7 +56,11 @@ export async function assertKeyAbsent(client: S3Client, bucket: string, key: str
  * the target keys are free, and a multipart upload can be opened (then aborted, so nothing is
  * left behind and no DeleteObject permission is needed).
  */
-export async function checkOffsiteWritable(client: S3Client, bucket: string, keys: readonly string[]): Promise<void> {
+export async function checkOffsiteWritable(
+  client: S3Client,
+  bucket: string,
+  keys: readonly string[],
+): Promise<void> {
   await client.send(new HeadBucketCommand({ Bucket: bucket }));
   for (const key of keys) await assertKeyAbsent(client, bucket, key);
   const key = keys[0] ?? 'probe';
@@ -69,7 +73,12 @@ export async function checkOffsiteWritable(client: S3Client, bucket: string, key
  * implement the abort: the incomplete upload is invisible (no object), and a lifecycle rule for
  * incomplete multipart uploads removes its parts, so that is a warning, not a failure.
  */
-export async function abortUpload(client: S3Client, bucket: string, key: string, uploadId: string | undefined): Promise<void> {
+export async function abortUpload(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  uploadId: string | undefined,
+): Promise<void> {
   try {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
   } catch (error) {
@@ -117,13 +126,18 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
     // Small enough for one request: kept in memory (at most one part) and put on completion.
     const body = first ?? Buffer.alloc(0);
     return {
-      bucket, key, sizeBytes: body.length, parts: 1,
+      bucket,
+      key,
+      sizeBytes: body.length,
+      parts: 1,
       complete: async () => {
         await assertKeyAbsent(client, bucket, key);
-        const r = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*' }));
+        const r = await client.send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*' }),
+        );
         return { eTag: r.ETag, versionId: r.VersionId };
       },
-      abort: async () => undefined,
+      abort: () => Promise.resolve(),
     };
   }
   const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
@@ -140,7 +154,15 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
     const send = (body: Buffer, partNumber: number): void => {
       sizeBytes += body.length;
       const p = client
-        .send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }))
+        .send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+          }),
+        )
         .then((r) => {
           parts.push({ PartNumber: partNumber, ETag: r.ETag });
         })
@@ -163,11 +185,20 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
   }
   parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
   return {
-    bucket, key, sizeBytes, parts: parts.length,
+    bucket,
+    key,
+    sizeBytes,
+    parts: parts.length,
     complete: async () => {
       await assertKeyAbsent(client, bucket, key);
       const r = await client.send(
-        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, IfNoneMatch: '*' }),
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+          IfNoneMatch: '*',
+        }),
       );
       // Completed: running the cleanup now only unregisters it.
       completed = true;
@@ -179,13 +210,30 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
 }
 
 /** Puts a small object (the manifest), never over an existing key. */
-export async function putNew(client: S3Client, bucket: string, key: string, body: string | Buffer): Promise<void> {
+export async function putNew(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  body: string | Buffer,
+): Promise<void> {
   await assertKeyAbsent(client, bucket, key);
-  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*', ContentType: 'application/json' }));
+  await client.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: body,
+      IfNoneMatch: '*',
+      ContentType: 'application/json',
+    }),
+  );
 }
 
 /** Reads a stored object back, streaming, and returns its sha256 and size. */
-export async function hashObject(client: S3Client, bucket: string, key: string): Promise<{ sha256: string; sizeBytes: number }> {
+export async function hashObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ sha256: string; sizeBytes: number }> {
   const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const hash = createHash('sha256');
   let sizeBytes = 0;

@@ -36,7 +36,9 @@ test.each([
     ...hooks,
   });
   expect(result.exitCode).toBe(1);
-  expect(result.errors.join('\n')).toMatch(/The archive does not read back whole|pg_dump failed: pg_dump --format=custom was killed by SIGKILL/);
+  expect(result.errors.join('\n')).toMatch(
+    /The archive does not read back whole|pg_dump failed: pg_dump --format=custom was killed by SIGKILL/,
+  );
   expectNoBackup(out);
   expect(existsSync(hooks.stopped)).toBe(true);
   expect(existsSync(hooks.started)).toBe(true);
@@ -48,13 +50,22 @@ test.each([
 test('a role that may not read a table: a clear refusal before anything is stopped', async () => {
   const password = 'r3ad:er@/%#?&= x';
   await cluster.query(`CREATE ROLE reader LOGIN PASSWORD '${password}'`);
-  await cluster.query('GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO reader', 'shop');
+  await cluster.query(
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO reader',
+    'shop',
+  );
   await cluster.query('REVOKE SELECT ON order_items FROM reader', 'shop');
   const out = tempDir('out');
   const hooks = markerHooks(tempDir('hooks'));
-  const result = await runAction('backup', { 'database-url': cluster.url('shop', 'reader', password), 'output-dir': out, ...hooks });
+  const result = await runAction('backup', {
+    'database-url': cluster.url('shop', 'reader', password),
+    'output-dir': out,
+    ...hooks,
+  });
   expect(result.exitCode).toBe(1);
-  expect(result.errors.join('\n')).toMatch(/Role "reader" may not read 1 relation\(s\) of shop: public\.order_items/);
+  expect(result.errors.join('\n')).toMatch(
+    /Role "reader" may not read 1 relation\(s\) of shop: public\.order_items/,
+  );
   expect(existsSync(hooks.stopped)).toBe(false);
   expectNoBackup(out);
   expectNoSecret(result, password);
@@ -70,20 +81,30 @@ test('a failing stop-command still runs the start-command', async () => {
     'start-command': hooks['start-command'],
   });
   expect(result.exitCode).toBe(1);
-  expect(result.errors.join('\n')).toContain('stop-command failed: echo stopping celery; exit 3 exited with code 3');
+  expect(result.errors.join('\n')).toContain(
+    'stop-command failed: echo stopping celery; exit 3 exited with code 3',
+  );
   expect(existsSync(hooks.started)).toBe(true);
   expect(result.summary).toContain('started again');
   expectNoBackup(out);
 });
 
 test('two runs at once: the second fails fast, naming the holder, and stops nothing', async () => {
-  const lock = await acquireLock(connectionFromUrl(cluster.url('shop')), { holder: 'migrate run 77 by alice' });
+  const lock = await acquireLock(connectionFromUrl(cluster.url('shop')), {
+    holder: 'migrate run 77 by alice',
+  });
   try {
     const out = tempDir('out');
     const hooks = markerHooks(tempDir('hooks'));
-    const result = await runAction('backup', { 'database-url': cluster.url('shop'), 'output-dir': out, ...hooks });
+    const result = await runAction('backup', {
+      'database-url': cluster.url('shop'),
+      'output-dir': out,
+      ...hooks,
+    });
     expect(result.exitCode).toBe(1);
-    expect(result.errors.join('\n')).toMatch(/Another run is working on database "shop": the migration-guard lock is held by "migration-guard: migrate run 77 by alice"/);
+    expect(result.errors.join('\n')).toMatch(
+      /Another run is working on database "shop": the migration-guard lock is held by "migration-guard: migrate run 77 by alice"/,
+    );
     expect(existsSync(hooks.stopped)).toBe(false);
     expectNoBackup(out);
   } finally {
@@ -98,7 +119,12 @@ test('SIGTERM during the dump: the start-command runs, no backup is left', async
   const slow = '"$REAL" "$@" | { head -c 5000; sleep 60; cat; }';
   const result = await runAction(
     'backup',
-    { 'database-url': cluster.url('shop'), 'output-dir': out, 'pg-bin-dir': wrapperBinDir(cluster.binDir, slow), ...hooks },
+    {
+      'database-url': cluster.url('shop'),
+      'output-dir': out,
+      'pg-bin-dir': wrapperBinDir(cluster.binDir, slow),
+      ...hooks,
+    },
     {
       onStart: (child) => {
         const timer = setInterval(() => {

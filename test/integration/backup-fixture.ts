@@ -35,7 +35,10 @@ export function wrapperBinDir(realBinDir: string, pgDumpBody?: string): string {
   for (const tool of ['pg_dump', 'pg_restore', 'psql']) {
     const body = tool === 'pg_dump' && pgDumpBody ? pgDumpBody : `exec "${realBinDir}/${tool}" "$@"`;
     const file = path.join(dir, tool);
-    writeFileSync(file, `#!/bin/bash\nREAL="${realBinDir}/${tool}"\nif [ "$1" = "--version" ]; then exec "$REAL" --version; fi\n${body}\n`);
+    writeFileSync(
+      file,
+      `#!/bin/bash\nREAL="${realBinDir}/${tool}"\nif [ "$1" = "--version" ]; then exec "$REAL" --version; fi\n${body}\n`,
+    );
     chmodSync(file, 0o755);
   }
   return dir;
@@ -51,7 +54,12 @@ export function filesIn(dir: string): string[] {
 }
 
 /** Hooks that leave marker files, so a test sees that they ran. */
-export function markerHooks(dir: string): { 'stop-command': string; 'start-command': string; stopped: string; started: string } {
+export function markerHooks(dir: string): {
+  'stop-command': string;
+  'start-command': string;
+  stopped: string;
+  started: string;
+} {
   mkdirSync(dir, { recursive: true });
   const stopped = path.join(dir, 'stopped');
   const started = path.join(dir, 'started');

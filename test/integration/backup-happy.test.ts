@@ -72,24 +72,37 @@ test('a backup with offsite copy and snapshot database leaves evidence that re-v
   expect(manifest.dump.uri).toBe(o['backup-uri']);
   expect(manifest.dump.compression).toBe('gzip:1');
   expect(manifest.codeRef).toBe('v1.4.2');
-  expect(manifest.djangoMigrations?.map((m) => m.name)).toEqual(['0001_initial', '0001_initial', '0002_variants']);
+  expect(manifest.djangoMigrations?.map((m) => m.name)).toEqual([
+    '0001_initial',
+    '0001_initial',
+    '0002_variants',
+  ]);
   expect(manifest.snapshotDatabase).toBe(o['snapshot-database']);
   expect(o['snapshot-database']).toMatch(/^shop_snap_\d{8}t\d{6}_[0-9a-f]{4}$/);
 
   const tables = ['public.orders', 'public.order_items', 'public.products'];
   const source = await withClient(
     connectionFromUrl(cluster.url('shop')),
-    async (c) => ({ counts: await countRows(c, await listTables(c)), prints: await fingerprintTables(c, tables) }),
+    async (c) => ({
+      counts: await countRows(c, await listTables(c)),
+      prints: await fingerprintTables(c, tables),
+    }),
     { stableOutput: true },
   );
   expect(manifest.rowCounts).toEqual(source.counts);
   expect(manifest.rowCounts['public.order_items']).toBe(4000);
   expect(manifest.fingerprints).toEqual(source.prints);
-  const snapshot = await withClient(connectionFromUrl(cluster.url(o['snapshot-database'])), (c) => fingerprintTables(c, tables), {
-    stableOutput: true,
-  });
+  const snapshot = await withClient(
+    connectionFromUrl(cluster.url(o['snapshot-database'])),
+    (c) => fingerprintTables(c, tables),
+    {
+      stableOutput: true,
+    },
+  );
   expect(snapshot).toEqual(source.prints);
-  const allowed = await cluster.query<{ datallowconn: boolean }>(`SELECT datallowconn FROM pg_database WHERE datname = 'shop'`);
+  const allowed = await cluster.query<{ datallowconn: boolean }>(
+    `SELECT datallowconn FROM pg_database WHERE datname = 'shop'`,
+  );
   expect(allowed[0]?.datallowconn).toBe(true);
 
   expect(result.summary).toContain('writes after');
@@ -108,7 +121,9 @@ test('verify: restore proves the dump in a scratch database and drops it', async
   });
   expect(result.errors).toEqual([]);
   expect(result.exitCode).toBe(0);
-  expect(result.summary).toMatch(/restored into shop_verify_\d{8}t\d{6}_[0-9a-f]{4}: 4 tables, row counts equal/);
+  expect(result.summary).toMatch(
+    /restored into shop_verify_\d{8}t\d{6}_[0-9a-f]{4}: 4 tables, row counts equal/,
+  );
   const left = await cluster.query(`SELECT datname FROM pg_database WHERE datname LIKE 'shop_verify_%'`);
   expect(left).toEqual([]);
   const manifest = await readManifestFile(result.outputs['manifest-path'] as string);

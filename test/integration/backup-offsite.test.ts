@@ -31,7 +31,13 @@ afterAll(async () => {
 });
 
 function inputs(out: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { 'database-url': cluster.url('shop'), 'output-dir': out, 's3-uri': `s3://${s3.bucket}/prod`, 's3-endpoint': s3.endpoint, ...extra };
+  return {
+    'database-url': cluster.url('shop'),
+    'output-dir': out,
+    's3-uri': `s3://${s3.bucket}/prod`,
+    's3-endpoint': s3.endpoint,
+    ...extra,
+  };
 }
 
 async function keys(): Promise<string[]> {
@@ -51,7 +57,11 @@ async function startProxy(): Promise<{ endpoint: string; child: ChildProcess }> 
 
 test('a dump of several parts is uploaded as multipart and reads back with the same sha256', async () => {
   const out = tempDir('out');
-  const result = await runAction('backup', inputs(out, { compression: 'none', 'checksum-mode': 'when-required' }), { env: s3.env });
+  const result = await runAction(
+    'backup',
+    inputs(out, { compression: 'none', 'checksum-mode': 'when-required' }),
+    { env: s3.env },
+  );
   expect(result.errors).toEqual([]);
   expect(result.exitCode).toBe(0);
   expect(result.summary).toMatch(/3 part\(s\), read back and sha256 equal/);
@@ -60,7 +70,9 @@ test('a dump of several parts is uploaded as multipart and reads back with the s
   expect(await sha256File(result.outputs['backup-path'] as string)).toBe(manifest.dump.sha256);
   const key = `prod/${result.outputs['backup-id']}.manifest.json`;
   const stored = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
-  expect(JSON.parse(await (stored.Body as { transformToString(): Promise<string> }).transformToString())).toEqual(manifest);
+  expect(
+    JSON.parse(await (stored.Body as { transformToString(): Promise<string> }).transformToString()),
+  ).toEqual(manifest);
   expectNoSecret(result);
 });
 
@@ -70,7 +82,9 @@ test('S3 unreachable from the start: refused before anything is stopped or writt
   const closed = `http://127.0.0.1:${await freePort()}`;
   const result = await runAction('backup', inputs(out, { 's3-endpoint': closed, ...hooks }), { env: s3.env });
   expect(result.exitCode).toBe(1);
-  expect(result.errors.join('\n')).toMatch(/Offsite store s3:\/\/backups\/prod\/ is not usable: .*Nothing was stopped/);
+  expect(result.errors.join('\n')).toMatch(
+    /Offsite store s3:\/\/backups\/prod\/ is not usable: .*Nothing was stopped/,
+  );
   expect(existsSync(hooks.stopped)).toBe(false);
   expect(filesIn(out)).toEqual([]);
   expectNoSecret(result);
@@ -79,10 +93,14 @@ test('S3 unreachable from the start: refused before anything is stopped or writt
 test('offsite: optional with S3 unreachable: a local backup and a warning', async () => {
   const out = tempDir('out');
   const closed = `http://127.0.0.1:${await freePort()}`;
-  const result = await runAction('backup', inputs(out, { 's3-endpoint': closed, offsite: 'optional' }), { env: s3.env });
+  const result = await runAction('backup', inputs(out, { 's3-endpoint': closed, offsite: 'optional' }), {
+    env: s3.env,
+  });
   expect(result.errors).toEqual([]);
   expect(result.exitCode).toBe(0);
-  expect(result.logs).toMatch(/::warning title=Offsite copy failed \(offsite is optional\)::s3:\/\/backups\/prod\/ is not usable/);
+  expect(result.logs).toMatch(
+    /::warning title=Offsite copy failed \(offsite is optional\)::s3:\/\/backups\/prod\/ is not usable/,
+  );
   expect(result.outputs['backup-uri']).toBe('');
   expect(existsSync(result.outputs['backup-path'] as string)).toBe(true);
   expect(existsSync(result.outputs['manifest-path'] as string)).toBe(true);
@@ -96,12 +114,18 @@ test('S3 lost during the run: the verified local backup is kept and reported, th
   const before = await keys();
   const result = await runAction(
     'backup',
-    inputs(out, { 's3-endpoint': proxy.endpoint, 'stop-command': `kill ${proxy.child.pid}`, 'start-command': hooks['start-command'] }),
+    inputs(out, {
+      's3-endpoint': proxy.endpoint,
+      'stop-command': `kill ${proxy.child.pid}`,
+      'start-command': hooks['start-command'],
+    }),
     { env: s3.env },
   );
   proxy.child.kill();
   expect(result.exitCode).toBe(1);
-  expect(result.errors.join('\n')).toMatch(/Offsite copy failed: .*The verified local backup is kept: .*\.dump \(sha256 [0-9a-f]{64}\)/);
+  expect(result.errors.join('\n')).toMatch(
+    /Offsite copy failed: .*The verified local backup is kept: .*\.dump \(sha256 [0-9a-f]{64}\)/,
+  );
   const dump = result.outputs['backup-path'] as string;
   expect(path.dirname(dump)).toBe(out);
   const manifest = await readManifestFile(result.outputs['manifest-path'] as string);
@@ -114,13 +138,17 @@ test('S3 lost during the run: the verified local backup is kept and reported, th
 });
 
 test('an existing key is never overwritten', async () => {
-  const client = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, checksumMode: 'when-required' });
+  const client = createS3Client({
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    checksumMode: 'when-required',
+  });
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
   await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'keep/x.dump', Body: 'precious' }));
-  await expect(checkOffsiteWritable(client, s3.bucket, ['keep/x.dump', 'keep/x.manifest.json'])).rejects.toThrow(
-    's3://backups/keep/x.dump already exists; a backup is never overwritten.',
-  );
+  await expect(
+    checkOffsiteWritable(client, s3.bucket, ['keep/x.dump', 'keep/x.manifest.json']),
+  ).rejects.toThrow('s3://backups/keep/x.dump already exists; a backup is never overwritten.');
   await expect(putNew(client, s3.bucket, 'keep/x.dump', 'replacement')).rejects.toThrow(/already exists/);
   const kept = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'keep/x.dump' }));
   expect(await (kept.Body as { transformToString(): Promise<string> }).transformToString()).toBe('precious');

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 
 import { runAction } from '../harness/action';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
@@ -11,7 +11,9 @@ const ODD_PASSWORD = 'b@ck:up/%41?#&=+ "x"';
 beforeAll(async () => {
   cluster = await startPostgres('backup-preflight');
   await seedShop(cluster);
-  await cluster.query(`CREATE ROLE backup_role LOGIN CREATEDB PASSWORD '${ODD_PASSWORD.replace(/'/g, "''")}'`);
+  await cluster.query(
+    `CREATE ROLE backup_role LOGIN CREATEDB PASSWORD '${ODD_PASSWORD.replace(/'/g, "''")}'`,
+  );
   await cluster.query('ALTER DATABASE shop OWNER TO backup_role; GRANT pg_read_all_data TO backup_role');
 });
 afterAll(async () => {
@@ -21,7 +23,11 @@ afterAll(async () => {
 test('a wrong database name: a clear error, nothing stopped', async () => {
   const out = tempDir('out');
   const hooks = markerHooks(tempDir('hooks'));
-  const result = await runAction('backup', { 'database-url': cluster.url('shopp', 'backup_role', ODD_PASSWORD), 'output-dir': out, ...hooks });
+  const result = await runAction('backup', {
+    'database-url': cluster.url('shopp', 'backup_role', ODD_PASSWORD),
+    'output-dir': out,
+    ...hooks,
+  });
   expect(result.exitCode).toBe(1);
   expect(result.errors.join('\n')).toContain('Cannot connect to backup_role@127.0.0.1:');
   expect(result.errors.join('\n')).toContain('database "shopp" does not exist');
@@ -35,8 +41,13 @@ test('client tools of another major are refused before any side effect', async (
   const hooks = markerHooks(tempDir('hooks'));
   const bin = wrapperBinDir(cluster.binDir);
   const fake = `${bin}/pg_dump`;
-  require('node:fs').writeFileSync(fake, '#!/bin/bash\necho "pg_dump (PostgreSQL) 13.4"\n');
-  const result = await runAction('backup', { 'database-url': cluster.url('shop'), 'output-dir': out, 'pg-bin-dir': bin, ...hooks });
+  writeFileSync(fake, '#!/bin/bash\necho "pg_dump (PostgreSQL) 13.4"\n');
+  const result = await runAction('backup', {
+    'database-url': cluster.url('shop'),
+    'output-dir': out,
+    'pg-bin-dir': bin,
+    ...hooks,
+  });
   expect(result.exitCode).toBe(1);
   expect(result.errors.join('\n')).toContain(`No pg_dump/pg_restore/psql of PostgreSQL ${cluster.major}`);
   expect(result.errors.join('\n')).toContain('pg_dump (13.4)');
@@ -47,7 +58,10 @@ test('client tools of another major are refused before any side effect', async (
 test.each([
   [{ compression: 'lz4' }, /Input "compression" is "lz4", but pg_dump 15 only compresses with gzip/],
   [{ compression: 'brotli' }, /Input "compression" must be auto, none, gzip\[:1-9\]/],
-  [{ 'protected-tables': 'orders, nope' }, /Input "protected-tables" names tables that do not exist in shop: nope/],
+  [
+    { 'protected-tables': 'orders, nope' },
+    /Input "protected-tables" names tables that do not exist in shop: nope/,
+  ],
   [{ 'protected-tables': 'orders; DROP TABLE x' }, /Input "protected-tables" must list tables/],
   [{ 's3-uri': 'https://bucket/x' }, /Input "s3-uri" must look like s3:\/\/bucket\/prefix\//],
   [{ verify: 'maybe' }, /Input "verify" must be one of read, restore/],
@@ -57,7 +71,12 @@ test.each([
 ])('bad input %j is refused naming the input', async (extra, message) => {
   const out = tempDir('out');
   const hooks = markerHooks(tempDir('hooks'));
-  const result = await runAction('backup', { 'database-url': cluster.url('shop'), 'output-dir': out, ...hooks, ...extra });
+  const result = await runAction('backup', {
+    'database-url': cluster.url('shop'),
+    'output-dir': out,
+    ...hooks,
+    ...extra,
+  });
   expect(result.exitCode).toBe(1);
   expect(result.errors.join('\n')).toMatch(message);
   expect(existsSync(hooks.stopped)).toBe(false);

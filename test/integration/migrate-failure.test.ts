@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 
@@ -176,5 +177,22 @@ test('a cancelled run (SIGTERM) is a failure: the step is stopped, maintenance s
   ]);
   expect(result.summary).toContain('cancelled (SIGTERM)');
   expect(result.summary).toContain('Workers are still STOPPED');
+  expectNoSecret(result);
+});
+
+test('a step whose working directory does not exist fails with that reason, not a spawn error', async () => {
+  const db = await freshDatabase(cluster);
+  const mark = markerDir();
+  const planFile = `${mark}/plan.yml`;
+  writeFileSync(
+    planFile,
+    '- name: elsewhere\n  run: touch "$MARK/ran"\n  working-directory: test/not-there-yet\n',
+  );
+  const result = await runMigrate({ 'database-url': cluster.url(db), 'plan-file': planFile }, mark);
+  expect(result.exitCode).toBe(1);
+  expect(marker(mark, 'ran')).toBe(false);
+  expect(result.errors.join('\n')).toMatch(
+    /Step "elsewhere" failed: working directory \S+test\/not-there-yet does not exist/,
+  );
   expectNoSecret(result);
 });

@@ -83,9 +83,9 @@ const cases: Case[] = [
   [
     'both steps and plan-file',
     { steps: `a: ${touch}`, 'plan-file': 'newline' },
-    ['exactly one of the inputs "steps"', '"plan-file"'],
+    ['exactly one of the inputs "steps" and "plan-file", not both'],
   ],
-  ['no plan', {}, ['exactly one of the inputs "steps"']],
+  ['no plan', {}, ['Input required and not supplied: steps', 'plan-file']],
   [
     'a bad lock-timeout',
     { steps: `a: ${touch}`, 'lock-timeout': '$(reboot)' },

@@ -91,6 +91,9 @@ test('two runs at once: the second fails fast naming the holder and runs nothing
   expect(message).toContain(`Another run is working on database "${db}"`);
   expect(message).toContain('migrate run 4242.1 by octocat');
   for (const name of ['started', 'on', 'off', 'done']) expect(marker(second, name)).toBe(false);
+  expect(blocked.outputs.status).toBe('failed');
+  expect(blocked.outputs['rollback-recommended']).toBe('false');
+  expect(blocked.outputs.maintenance).toBe('off');
   expectNoSecret(blocked);
 
   expect(finished.exitCode).toBe(0);

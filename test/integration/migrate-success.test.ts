@@ -141,6 +141,7 @@ test('a step that echoes DATABASE_URL and PGPASSWORD has its output scrubbed', a
       steps: [
         'leak: echo "url=$DATABASE_URL"; echo "pw=$PGPASSWORD"; echo "err=$PGPASSWORD" >&2',
         'use it: psql "$DATABASE_URL" -Atc "SELECT current_database()" > "$MARK/db"',
+        'names: env | cut -d= -f1 > "$MARK/names"',
       ].join('\n'),
     },
     mark,
@@ -152,5 +153,9 @@ test('a step that echoes DATABASE_URL and PGPASSWORD has its output scrubbed', a
   expect(result.logs).toContain('pw=***');
   expect(result.logs).toContain('err=***');
   expect(result.logs).not.toContain(SUPERUSER_PASSWORD);
+  // The commands get the database by DATABASE_URL and PG*, not the action's own INPUT_* variables.
+  const names = readFileSync(path.join(mark, 'names'), 'utf8').split('\n');
+  expect(names).toEqual(expect.arrayContaining(['DATABASE_URL', 'PGPASSWORD', 'PGOPTIONS', 'MARK']));
+  expect(names.filter((n) => n.startsWith('INPUT_'))).toEqual([]);
   expectNoSecret(result);
 });

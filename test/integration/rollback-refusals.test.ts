@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -155,6 +155,21 @@ test('a snapshot rollback without a snapshot is refused (no fallback)', async ()
   await expectUntouched();
 });
 
+test('a restored copy that does not match the manifest is not swapped in; the side database is dropped', async () => {
+  const manifest = JSON.parse(readFileSync(backup.manifestFile, 'utf8')) as MadeBackup['manifest'];
+  manifest.rowCounts['public.products'] = (manifest.rowCounts['public.products'] ?? 0) + 1;
+  const altered = path.join(dir, `${manifest.backupId}.altered.manifest.json`);
+  writeFileSync(altered, JSON.stringify(manifest));
+  const result = await rollback({ manifest: altered });
+  expect(result.exitCode).not.toBe(0);
+  expect(result.outputs.verdict).toBe('refused');
+  expect(result.errors.join('\n')).toMatch(
+    /does not match the backup's manifest: public\.products: 300 rows, manifest 301\. Not swapped/,
+  );
+  expect(result.logs).toMatch(/Dropped the side database "shop_restore_/);
+  await expectUntouched();
+});
+
 test('the existing tag resolves and the restore goes through in-place when allowed', async () => {
   const result = await rollback({
     manifest: backup.manifestFile,
@@ -167,4 +182,8 @@ test('the existing tag resolves and the restore goes through in-place when allow
   expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
   expect(await databasesLike(cluster, 'shop_')).toEqual([]);
   expect(result.outputs['failed-database']).toBe('');
+  // Slower than max-duration with on-slow warn (the default): a warning, not a failure.
+  expect(result.logs).toMatch(
+    /::warning title=Rollback slower than max-duration::The rollback took [\d.]+s, over max-duration \(0.001s\)/,
+  );
 });

@@ -1,8 +1,7 @@
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-
-import type { ChildProcess } from 'node:child_process';
 
 import { runAction } from '../harness/action';
 import {

@@ -52,16 +52,34 @@ beforeAll(async () => {
   cluster = await startPostgres('validate-db');
   dir = mkdtempSync(path.join(os.tmpdir(), 'mg-validate-db-'));
   for (const f of ['goods.xml', 'offers.xml']) copyFileSync(path.join(FIXTURES, f), path.join(dir, f));
-  for (const f of ['prices.xml', 'rests.xml']) copyFileSync(path.join(FIXTURES, 'offers.xml'), path.join(dir, f));
+  for (const f of ['prices.xml', 'rests.xml'])
+    copyFileSync(path.join(FIXTURES, 'offers.xml'), path.join(dir, f));
   await freshShop('shop');
-  const settings = { host: '127.0.0.1', port: cluster.port, user: 'postgres', password: cluster.password, database: 'shop' };
-  const fingerprints = await withClient(settings, (c) => fingerprintTables(c, PROTECTED), { stableOutput: true });
+  const settings = {
+    host: '127.0.0.1',
+    port: cluster.port,
+    user: 'postgres',
+    password: cluster.password,
+    database: 'shop',
+  };
+  const fingerprints = await withClient(settings, (c) => fingerprintTables(c, PROTECTED), {
+    stableOutput: true,
+  });
   const manifest: BackupManifest = {
     format: MANIFEST_FORMAT,
     backupId: 'shop-20251202T020000Z-ab12',
     database: 'shop',
     server: { version: '15', major: 15, host: '127.0.0.1', port: cluster.port },
-    dump: { tool: 'pg_dump', toolVersion: '15', format: 'custom', compression: 'none', flags: [], file: 'shop.dump', sizeBytes: 1, sha256: 'a'.repeat(64) },
+    dump: {
+      tool: 'pg_dump',
+      toolVersion: '15',
+      format: 'custom',
+      compression: 'none',
+      flags: [],
+      file: 'shop.dump',
+      sizeBytes: 1,
+      sha256: 'a'.repeat(64),
+    },
     startedAt: '2025-12-02T02:00:00Z',
     finishedAt: '2025-12-02T02:00:05Z',
     snapshotTakenAt: '2025-12-02T02:00:00Z',
@@ -74,7 +92,9 @@ beforeAll(async () => {
   const product = { slug: 'model-1', variants: [{ retail_price: '1000.00' }] };
   api = await startServer({
     '/api/health/': { body: { status: 'ok', database: true } },
-    '/api/v1/products/': { body: { count: 3, results: [{ slug: 'model-1' }, { slug: 'model-2' }, { slug: 'model-3' }] } },
+    '/api/v1/products/': {
+      body: { count: 3, results: [{ slug: 'model-1' }, { slug: 'model-2' }, { slug: 'model-3' }] },
+    },
     '/api/v1/products/model-1/': { body: product },
     '/api/v1/categories/': { body: [{ slug: 'shoes' }] },
   });
@@ -86,7 +106,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function validate(checksFile: string, phase: string, extra: Record<string, string> = {}, db = 'shop'): ReturnType<typeof runAction> {
+function validate(
+  checksFile: string,
+  phase: string,
+  extra: Record<string, string> = {},
+  db = 'shop',
+): ReturnType<typeof runAction> {
   return runAction(
     'validate',
     { 'checks-file': checksFile, phase, 'database-url': cluster.url(db), manifest: manifestFile, ...extra },
@@ -101,8 +126,14 @@ test('the story example, post phase, passes on a correct v2 shop: counts from th
   expect(r.outputs.verdict).toBe('pass');
   expect(r.outputs['failed-checks']).toBe('');
   const results = resultsOf(r);
-  expect(results.find((x) => x.id === 'products-imported')).toMatchObject({ expected: '== 3', observed: '3' });
-  expect(results.find((x) => x.id === 'variants-imported')).toMatchObject({ expected: '== 6', observed: '6' });
+  expect(results.find((x) => x.id === 'products-imported')).toMatchObject({
+    expected: '== 3',
+    observed: '3',
+  });
+  expect(results.find((x) => x.id === 'variants-imported')).toMatchObject({
+    expected: '== 6',
+    observed: '6',
+  });
   expect(r.summary).toContain('Verdict: pass');
   expect(r.summary).toContain('Phase post');
   expect(r.summary).toContain('Protected tables against backup shop-20251202T020000Z-ab12');
@@ -125,7 +156,10 @@ describe('decision matrix rows', () => {
   beforeAll(async () => freshShop('matrix'));
 
   test('Django migration failed → rollback: an unapplied migration, the old column still there; the step fails', async () => {
-    await cluster.query(`DELETE FROM django_migrations WHERE name = '0003_productvariant'; ALTER TABLE products ADD COLUMN retail_price numeric`, 'matrix');
+    await cluster.query(
+      `DELETE FROM django_migrations WHERE name = '0003_productvariant'; ALTER TABLE products ADD COLUMN retail_price numeric`,
+      'matrix',
+    );
     const r = await validate(EXAMPLE, 'post', {}, 'matrix');
     expect(r.outputs.verdict).toBe('rollback');
     expect(r.exitCode).toBe(1);
@@ -133,20 +167,32 @@ describe('decision matrix rows', () => {
     expect(failed).toEqual(expect.arrayContaining(['migrations-applied', 'old-columns-gone']));
     const migrations = resultsOf(r).find((x) => x.id === 'migrations-applied');
     expect(migrations?.message).toBe('unapplied migrations: products.0003_productvariant');
-    expect(resultsOf(r).find((x) => x.id === 'old-columns-gone')?.observed).toBe('still present: products.retail_price');
+    expect(resultsOf(r).find((x) => x.id === 'old-columns-gone')?.observed).toBe(
+      'still present: products.retail_price',
+    );
     expect(r.summary).toContain('Django migration failed');
-    expect(r.errors.join('\n')).toMatch(/::error title=Check "migrations-applied" failed → rollback,file=.*checks\.yml,line=\d+::/);
+    expect(r.errors.join('\n')).toMatch(
+      /::error title=Check "migrations-applied" failed → rollback,file=.*checks\.yml,line=\d+::/,
+    );
     expect(r.errors.join('\n')).toMatch(/Verdict rollback \(fail-on: rollback\)/);
     expect(leaks(r, cluster.password)).toBe(false);
   });
 
   test('1C import failed → rollback: fewer products than goods.xml; with fail-on never the step passes but says rollback', async () => {
-    await cluster.query(`DELETE FROM product_variants WHERE product_id = 3; DELETE FROM products WHERE id = 3`, 'matrix');
+    await cluster.query(
+      `DELETE FROM product_variants WHERE product_id = 3; DELETE FROM products WHERE id = 3`,
+      'matrix',
+    );
     const r = await validate(EXAMPLE, 'post', { 'fail-on': 'never' }, 'matrix');
     expect(r.exitCode).toBe(0);
     expect(r.outputs.verdict).toBe('rollback');
     const imported = resultsOf(r).find((x) => x.id === 'products-imported');
-    expect(imported).toMatchObject({ passed: false, expected: '== 3', observed: '2', message: '2 is not == 3' });
+    expect(imported).toMatchObject({
+      passed: false,
+      expected: '== 3',
+      observed: '2',
+      message: '2 is not == 3',
+    });
     expect(r.summary).toContain('1C import failed (Product count differs from goods.xml)');
   });
 
@@ -162,8 +208,13 @@ describe('decision matrix rows', () => {
   });
 
   test('protected tables: a changed value and a lost row are both seen', async () => {
-    await cluster.query(`UPDATE orders SET total = total + 0.01 WHERE id = 7; DELETE FROM cart_items WHERE id = 2`, 'matrix');
-    const checks = writeChecks(`post:\n  - {id: protected, kind: unchanged, severity: critical, tables: [orders, order_items, cart_items, auth_user]}\n`);
+    await cluster.query(
+      `UPDATE orders SET total = total + 0.01 WHERE id = 7; DELETE FROM cart_items WHERE id = 2`,
+      'matrix',
+    );
+    const checks = writeChecks(
+      `post:\n  - {id: protected, kind: unchanged, severity: critical, tables: [orders, order_items, cart_items, auth_user]}\n`,
+    );
     const r = await validate(checks, 'post', {}, 'matrix');
     const result = resultsOf(r)[0];
     expect(result?.passed).toBe(false);
@@ -188,22 +239,36 @@ test('sql runs read-only: a write or a second statement fails the check and chan
   expect(byId.get('slow')?.message).toMatch(/statement timeout/);
   expect(byId.get('not-scalar')?.message).toBe('the query must return exactly one row with one column');
   expect(byId.get('orders')).toMatchObject({ passed: true, observed: '50' });
-  expect((await cluster.query<{ n: string }>('SELECT count(*)::text AS n FROM orders', 'shop'))[0]?.n).toBe('50');
+  expect((await cluster.query<{ n: string }>('SELECT count(*)::text AS n FROM orders', 'shop'))[0]?.n).toBe(
+    '50',
+  );
 });
 
 test('a wrong password makes the database checks fail, not the action crash, and the password stays out of the logs', async () => {
-  const checks = writeChecks(`post:\n  - {id: colors, kind: sql, severity: low, query: "SELECT count(*) FROM color_mappings", expect: ">= 20"}\n`);
+  const checks = writeChecks(
+    `post:\n  - {id: colors, kind: sql, severity: low, query: "SELECT count(*) FROM color_mappings", expect: ">= 20"}\n`,
+  );
   const wrong = 'n0t:the@pass/word%';
-  const r = await runAction('validate', { 'checks-file': checks, phase: 'post', 'database-url': cluster.url('shop', 'postgres', wrong) });
+  const r = await runAction('validate', {
+    'checks-file': checks,
+    phase: 'post',
+    'database-url': cluster.url('shop', 'postgres', wrong),
+  });
   expect(r.outputs.verdict).toBe('hotfix');
   expect(resultsOf(r)[0]?.message).toMatch(/password authentication failed/);
   expect(leaks(r, wrong)).toBe(false);
 });
 
 test('inputs: a phase whose checks need the manifest without one is refused before any check runs', async () => {
-  const r = await runAction('validate', { 'checks-file': EXAMPLE, phase: 'post', 'database-url': cluster.url('shop') });
+  const r = await runAction('validate', {
+    'checks-file': EXAMPLE,
+    phase: 'post',
+    'database-url': cluster.url('shop'),
+  });
   expect(r.exitCode).toBe(1);
-  expect(r.errors.join('\n')).toContain('Input required and not supplied: manifest (check "protected-tables"');
+  expect(r.errors.join('\n')).toContain(
+    'Input required and not supplied: manifest (check "protected-tables"',
+  );
   expect(r.outputs.verdict).toBeUndefined();
   expect(leaks(r, cluster.password)).toBe(false);
 });

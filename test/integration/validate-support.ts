@@ -75,6 +75,14 @@ export async function startServer(routes: Record<string, Route> = {}): Promise<T
 }
 
 /** The results-json output, parsed. */
-export function resultsOf(result: ActionResult): { id: string; passed: boolean; observed: string; message?: string; expected: string }[] {
-  return JSON.parse(result.outputs['results-json'] ?? '[]') as { id: string; passed: boolean; observed: string; message?: string; expected: string }[];
+export function resultsOf(
+  result: ActionResult,
+): { id: string; passed: boolean; observed: string; message?: string; expected: string }[] {
+  return JSON.parse(result.outputs['results-json'] ?? '[]') as {
+    id: string;
+    passed: boolean;
+    observed: string;
+    message?: string;
+    expected: string;
+  }[];
 }

@@ -9,13 +9,16 @@ import { choosePartSize, MAX_PARTS } from '../../src/storage/upload';
 const MIB = 1024 * 1024;
 
 describe('choosePartSize', () => {
-  test.each([0, 1, 40 * MIB, 870 * MIB, 50 * 1024 * MIB, 2 * 1024 * 1024 * MIB])('fits four times %d bytes in 10,000 parts', (bytes) => {
-    const size = choosePartSize(bytes);
-    expect(size % MIB).toBe(0);
-    expect(size).toBeGreaterThanOrEqual(8 * MIB);
-    expect(size).toBeLessThanOrEqual(5 * 1024 * MIB);
-    if (bytes * 4 <= MAX_PARTS * 5 * 1024 * MIB) expect(size * MAX_PARTS).toBeGreaterThanOrEqual(bytes * 4);
-  });
+  test.each([0, 1, 40 * MIB, 870 * MIB, 50 * 1024 * MIB, 2 * 1024 * 1024 * MIB])(
+    'fits four times %d bytes in 10,000 parts',
+    (bytes) => {
+      const size = choosePartSize(bytes);
+      expect(size % MIB).toBe(0);
+      expect(size).toBeGreaterThanOrEqual(8 * MIB);
+      expect(size).toBeLessThanOrEqual(5 * 1024 * MIB);
+      if (bytes * 4 <= MAX_PARTS * 5 * 1024 * MIB) expect(size * MAX_PARTS).toBeGreaterThanOrEqual(bytes * 4);
+    },
+  );
   test('small dumps use the minimum part', () => expect(choosePartSize(100 * MIB)).toBe(8 * MIB));
   test('100 GiB gets 41 MiB parts', () => expect(choosePartSize(100 * 1024 * MIB)).toBe(41 * MIB));
 });
@@ -55,19 +58,28 @@ describe('compression', () => {
     expect(compressionArgs({ method: 'auto' }, 16)).toEqual({ args: ['--compress=lz4'], label: 'lz4' });
     expect(compressionArgs({ method: 'auto' }, 17)).toEqual({ args: ['--compress=lz4'], label: 'lz4' });
     expect(compressionArgs({ method: 'none' }, 15)).toEqual({ args: ['--compress=0'], label: 'none' });
-    expect(compressionArgs({ method: 'gzip', level: 4 }, 15)).toEqual({ args: ['--compress=4'], label: 'gzip:4' });
+    expect(compressionArgs({ method: 'gzip', level: 4 }, 15)).toEqual({
+      args: ['--compress=4'],
+      label: 'gzip:4',
+    });
     expect(compressionArgs({ method: 'gzip' }, 15)).toEqual({ args: ['--compress=6'], label: 'gzip:6' });
-    expect(compressionArgs({ method: 'zstd', level: 3 }, 16)).toEqual({ args: ['--compress=zstd:3'], label: 'zstd:3' });
-    expect(() => compressionArgs({ method: 'lz4' }, 15)).toThrow(/Input "compression" is "lz4", but pg_dump 15/);
+    expect(compressionArgs({ method: 'zstd', level: 3 }, 16)).toEqual({
+      args: ['--compress=zstd:3'],
+      label: 'zstd:3',
+    });
+    expect(() => compressionArgs({ method: 'lz4' }, 15)).toThrow(
+      /Input "compression" is "lz4", but pg_dump 15/,
+    );
   });
 });
 
 test('estimate, row-count comparison and recovery point', () => {
   expect(estimateDumpBytes(1000, true)).toBe(600);
   expect(estimateDumpBytes(1000, false)).toBe(1200);
-  expect(compareRowCounts({ 'public.a': 1, 'public.b': 2 }, { 'public.a': 1, 'public.b': 3, 'public.c': 0 })).toEqual([
-    'public.b: 2 rows recorded, 3 restored',
-    'public.c: not in the source',
-  ]);
-  expect(recoveryPoint('2024-05-01T02:03:04.567Z')).toBe('writes after 02:03:04 UTC (2024-05-01) are not in this backup');
+  expect(
+    compareRowCounts({ 'public.a': 1, 'public.b': 2 }, { 'public.a': 1, 'public.b': 3, 'public.c': 0 }),
+  ).toEqual(['public.b: 2 rows recorded, 3 restored', 'public.c: not in the source']);
+  expect(recoveryPoint('2024-05-01T02:03:04.567Z')).toBe(
+    'writes after 02:03:04 UTC (2024-05-01) are not in this backup',
+  );
 });

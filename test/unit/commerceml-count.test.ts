@@ -20,7 +20,12 @@ function saxCount(text: string, name: string): number {
 }
 
 /** Feeds a buffer in pieces of `size` bytes, so every boundary (inside names, UTF-8 characters, terminators) is crossed. */
-function countInPieces(bytes: Buffer, size: number, names: string[], within?: string): Record<string, number> {
+function countInPieces(
+  bytes: Buffer,
+  size: number,
+  names: string[],
+  within?: string,
+): Record<string, number> {
   const counter = new ElementCounter(names, { within });
   for (let i = 0; i < bytes.length; i += size) counter.write(bytes.subarray(i, i + size));
   return counter.end().counts;
@@ -58,7 +63,9 @@ describe('ElementCounter', () => {
   });
 
   test('a truncated file is an error, never a smaller count', async () => {
-    await expect(countElements(fixture('truncated.xml'), ['Товар'])).rejects.toThrow(/still open \(truncated\?\)/);
+    await expect(countElements(fixture('truncated.xml'), ['Товар'])).rejects.toThrow(
+      /still open \(truncated\?\)/,
+    );
   });
 
   test.each([
@@ -82,7 +89,9 @@ describe('ElementCounter', () => {
   });
 
   test('a file without a BOM or namespace counts the same', () => {
-    const text = readFileSync(fixture('goods.xml'), 'utf8').replace(/^\uFEFF/, '').replace(/ xmlns(:xs)?="[^"]*"/g, '');
+    const text = readFileSync(fixture('goods.xml'), 'utf8')
+      .replace(/^\uFEFF/, '')
+      .replace(/ xmlns(:xs)?="[^"]*"/g, '');
     expect(countInPieces(Buffer.from(text), 5, ['Товар']).Товар).toBe(3);
   });
 });

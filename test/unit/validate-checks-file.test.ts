@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
 import { checksOfPhase, parseChecksFile } from '../../src/checks/checks-file';
 import { ConfigurationError } from '../../src/common/errors';
 
@@ -65,7 +68,12 @@ describe('parseChecksFile', () => {
     expect(products?.timeoutMs).toBe(5000);
     expect(again?.onFailure).toBe('monitor');
     expect(again?.references).toEqual(['products']);
-    expect(goods?.spec).toEqual({ file: '${env.ONEC_DIR}/goods.xml', element: 'Товар', within: undefined, expect: '>= 1' });
+    expect(goods?.spec).toEqual({
+      file: '${env.ONEC_DIR}/goods.xml',
+      element: 'Товар',
+      within: undefined,
+      expect: '>= 1',
+    });
     expect(checksOfPhase(file, 'watch').map((c) => c.id)).toEqual(['api']);
   });
 
@@ -75,17 +83,53 @@ describe('parseChecksFile', () => {
   });
 
   test.each([
-    ['severity: low', 'severity: medium', 'checks.yml:12: check "colors": severity: must be one of critical, high, low, got "medium"'],
-    ["expect: '>= 20'", "expect: '=> 20'", 'checks.yml:14: check "colors": expect: expectation "=> 20" must start with'],
+    [
+      'severity: low',
+      'severity: medium',
+      'checks.yml:12: check "colors": severity: must be one of critical, high, low, got "medium"',
+    ],
+    [
+      "expect: '>= 20'",
+      "expect: '=> 20'",
+      'checks.yml:14: check "colors": expect: expectation "=> 20" must start with',
+    ],
     ['timeout: 5s', 'timeout: soon', 'checks.yml:20: check "products": timeout: must be a duration'],
-    ['on-failure: rollback', 'on-failure: panic', 'checks.yml:19: check "products": on-failure: must be one of rollback, monitor, hotfix, none'],
-    ['    samples: 20\n', '    samples: 0\n', 'checks.yml:33: check "api": samples: must be an integer from 1 to 10000'],
-    ['    p95: < 500ms\n', '    p95: < 500ms\n    colour: red\n', 'checks.yml:37: check "api": unknown field "colour"'],
-    ['id: colors', 'id: goods-count', 'checks.yml:10: check "goods-count": id: "goods-count" is already used on line 3'],
+    [
+      'on-failure: rollback',
+      'on-failure: panic',
+      'checks.yml:19: check "products": on-failure: must be one of rollback, monitor, hotfix, none',
+    ],
+    [
+      '    samples: 20\n',
+      '    samples: 0\n',
+      'checks.yml:33: check "api": samples: must be an integer from 1 to 10000',
+    ],
+    [
+      '    p95: < 500ms\n',
+      '    p95: < 500ms\n    colour: red\n',
+      'checks.yml:37: check "api": unknown field "colour"',
+    ],
+    [
+      'id: colors',
+      'id: goods-count',
+      'checks.yml:10: check "goods-count": id: "goods-count" is already used on line 3',
+    ],
     ['id: colors', 'id: Colors!', 'checks.yml:10: check "Colors!": id: must be lower-case'],
-    ['query: SELECT count(*) FROM color_mappings', 'query: DELETE FROM color_mappings', 'checks.yml:13: check "colors": query: must be a SELECT'],
-    ['query: SELECT count(*) FROM color_mappings', 'query: SELECT ${env.X}', 'checks.yml:13: check "colors": query: cannot contain ${…}'],
-    ['${checks.products}', '${checks.nope}', 'checks.yml:23: check "products-again": ${checks.nope} cannot be used: no check has this id'],
+    [
+      'query: SELECT count(*) FROM color_mappings',
+      'query: DELETE FROM color_mappings',
+      'checks.yml:13: check "colors": query: must be a SELECT',
+    ],
+    [
+      'query: SELECT count(*) FROM color_mappings',
+      'query: SELECT ${env.X}',
+      'checks.yml:13: check "colors": query: cannot contain ${…}',
+    ],
+    [
+      '${checks.products}',
+      '${checks.nope}',
+      'checks.yml:23: check "products-again": ${checks.nope} cannot be used: no check has this id',
+    ],
     ['${checks.products}', '${checks.colors}', 'it belongs to phase pre'],
     ['${env.APP_URL}', '${APP_URL}', 'checks.yml:32: check "api": url: "${APP_URL}" is not a reference'],
     ['    error-rate: < 1%\n    p95: < 500ms\n', '', 'with "samples", set error-rate and/or p95'],
@@ -104,7 +148,9 @@ describe('parseChecksFile', () => {
 
   test('YAML syntax errors carry their line', () => {
     expect(problems('pre:\n  - id: a\n    kind: sql\n   bad: [\n')).toMatch(/checks\.yml:\d+: YAML: /);
-    expect(problems('pre:\n  - id: a\n  - id: a\n    id: b\n')).toMatch(/checks\.yml:4: YAML: Map keys must be unique/);
+    expect(problems('pre:\n  - id: a\n  - id: a\n    id: b\n')).toMatch(
+      /checks\.yml:4: YAML: Map keys must be unique/,
+    );
   });
 
   test('a file that is not a mapping or has no checks is refused', () => {
@@ -113,7 +159,10 @@ describe('parseChecksFile', () => {
   });
 
   test('every problem is listed, not only the first', () => {
-    const text = GOOD.replace('kind: commerceml-count', 'kind: sqll').replace('severity: low', 'severity: mild');
+    const text = GOOD.replace('kind: commerceml-count', 'kind: sqll').replace(
+      'severity: low',
+      'severity: mild',
+    );
     const message = problems(text);
     expect(message).toContain('2 problem(s)');
     expect(message).toContain('checks.yml:4:');
@@ -141,4 +190,21 @@ describe('parseChecksFile', () => {
     expect(message).toContain('checks.yml:7: check "a": min: must be an integer from 1 to 20');
     expect(message).toContain('checks.yml:8: check "x": element: "<Товар>" is not an element name');
   });
+});
+
+test('the story example (examples/freesport/checks.yml) is a valid checks file', () => {
+  const text = readFileSync(path.join(__dirname, '..', '..', 'examples', 'freesport', 'checks.yml'), 'utf8');
+  const file = parseChecksFile(text, 'checks.yml');
+  expect(checksOfPhase(file, 'pre').map((c) => c.id)).toEqual([
+    'onec-reachable',
+    'onec-files',
+    'color-mappings',
+  ]);
+  expect(checksOfPhase(file, 'watch').map((c) => c.onFailure)).toEqual([
+    'rollback',
+    'monitor',
+    'monitor',
+    'none',
+  ]);
+  expect(file.checks.find((c) => c.id === 'products-imported')?.references).toEqual(['expected-products']);
 });

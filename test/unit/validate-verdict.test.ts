@@ -1,8 +1,26 @@
 import type { CheckResult, OnFailure, Severity } from '../../src/checks/types';
 import { decide, shouldFail, type FailOn, type Verdict } from '../../src/checks/verdict';
 
-function result(id: string, passed: boolean, onFailure: OnFailure, severity: Severity = 'critical', description?: string): CheckResult {
-  return { id, kind: 'sql', phase: 'post', severity, 'on-failure': onFailure, description, passed, expected: '== 1', observed: passed ? '1' : '0', seconds: 0.1, message: passed ? undefined : 'boom' };
+function result(
+  id: string,
+  passed: boolean,
+  onFailure: OnFailure,
+  severity: Severity = 'critical',
+  description?: string,
+): CheckResult {
+  return {
+    id,
+    kind: 'sql',
+    phase: 'post',
+    severity,
+    'on-failure': onFailure,
+    description,
+    passed,
+    expected: '== 1',
+    observed: passed ? '1' : '0',
+    seconds: 0.1,
+    message: passed ? undefined : 'boom',
+  };
 }
 
 describe('decide: the worst failed action wins', () => {

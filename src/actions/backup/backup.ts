@@ -7,15 +7,19 @@ import { SafetyError } from '../../common/errors';
 import { dumpWithEvidence, type BackupEvidence } from '../../postgres/backup-evidence';
 import { backupPreflight } from '../../postgres/backup-preflight';
 import { verifyByRestore } from '../../postgres/backup-verify';
-import { withDatabase } from '../../postgres/connection';
 import { compressionArgs, runDump, verifyArchive, type DumpResult } from '../../postgres/dump';
 import { acquireLock, runHolder } from '../../postgres/lock';
 import { createSnapshotDatabase, sideDatabaseName } from '../../postgres/snapshot';
 import { onCleanup } from '../../process/cleanup';
-import { annotate } from '../../report/summary';
 import { formatBytes } from '../../report/format';
+import { annotate } from '../../report/summary';
 import { GrowingFile, promote, removeFile } from '../../storage/local';
-import { MANIFEST_FORMAT, manifestNameFor, writeManifestFile, type BackupManifest } from '../../storage/manifest';
+import {
+  MANIFEST_FORMAT,
+  manifestNameFor,
+  writeManifestFile,
+  type BackupManifest,
+} from '../../storage/manifest';
 import { createS3Client, formatS3Uri } from '../../storage/s3';
 import {
   checkOffsiteWritable,
@@ -57,7 +61,12 @@ interface Offsite {
  * Preflight → lock → stop services → dump (with row counts, fingerprints and the upload running
  * alongside) → snapshot → start services → verify → final name → offsite → manifest.
  */
-export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceHooks, state: BackupState): Promise<void> {
+export async function takeBackup(
+  inputs: Inputs,
+  phases: Phases,
+  hooks: ServiceHooks,
+  state: BackupState,
+): Promise<void> {
   const settings = inputs.connection;
   const startedAt = new Date();
   const pre = await phases.run(
@@ -75,8 +84,17 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
   state.id = id;
   const offsite = await checkOffsite(inputs, id, phases, state);
 
-  const lock = await phases.run('Lock', () => acquireLock(settings, { holder: runHolder('backup') }), (l) => l.holder);
-  if (inputs.stopCommand || inputs.startCommand) await phases.run('Stop services', () => hooks.stop(), () => hooks.state);
+  const lock = await phases.run(
+    'Lock',
+    () => acquireLock(settings, { holder: runHolder('backup') }),
+    (l) => l.holder,
+  );
+  if (inputs.stopCommand || inputs.startCommand)
+    await phases.run(
+      'Stop services',
+      () => hooks.stop(),
+      () => hooks.state,
+    );
 
   await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
   const finalPath = path.join(inputs.outputDir, `${id}.dump`);
@@ -87,7 +105,13 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
   if (offsite) {
     const reader = growing.reader();
     const partSize = choosePartSize(pre.estimateBytes);
-    staging = stageUpload({ client: offsite.client, bucket: offsite.bucket, key: offsite.dumpKey, partSize, next: reader.next });
+    staging = stageUpload({
+      client: offsite.client,
+      bucket: offsite.bucket,
+      key: offsite.dumpKey,
+      partSize,
+      next: (size) => reader.next(size),
+    });
     staging = staging.finally(() => reader.close());
     staging.catch(() => undefined);
   }
@@ -98,8 +122,15 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
         dumpWithEvidence(settings, inputs.protectedTables, async (snapshotId) => {
           try {
             const r = await runDump({
-              tools: pre.tools, settings, file: partial, snapshotId, compression: pre.compression.args,
-              lockWaitTimeoutMs: inputs.lockWaitTimeoutMs, timeoutMs: inputs.timeoutMs, expectedBytes: pre.estimateBytes, growing,
+              tools: pre.tools,
+              settings,
+              file: partial,
+              snapshotId,
+              compression: pre.compression.args,
+              lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
+              timeoutMs: inputs.timeoutMs,
+              expectedBytes: pre.estimateBytes,
+              growing,
             });
             growing.finish();
             return r;
@@ -115,13 +146,20 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
     state.evidence = evidence;
     if (inputs.snapshot) {
       const name = sideDatabaseName(settings.database, `_snap_${shortStamp(id)}`);
-      const snap = await phases.run('Snapshot', () => createSnapshotDatabase(settings, name), (s) =>
-        `${s.name}${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`,
+      const snap = await phases.run(
+        'Snapshot',
+        () => createSnapshotDatabase(settings, name),
+        (s) => `${s.name}${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`,
       );
       state.snapshotDatabase = snap.name;
     }
     // The services need to be down only while the data is read: start them before the slower checks.
-    if (inputs.startCommand) await phases.run('Start services', () => hooks.start(), () => hooks.state);
+    if (inputs.startCommand)
+      await phases.run(
+        'Start services',
+        () => hooks.start(),
+        () => hooks.state,
+      );
     await phases.run(
       'Verify',
       async () => {
@@ -129,8 +167,12 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
         if (inputs.verify !== 'restore') return 'archive read whole by pg_restore, sha256 matches';
         const target = inputs.verifyConnection ?? settings;
         const r = await verifyByRestore({
-          tools: pre.tools, settings: target, scratchName: sideDatabaseName(settings.database, `_verify_${shortStamp(id)}`),
-          file: partial, expectedCounts: evidence.rowCounts, timeoutMs: inputs.timeoutMs,
+          tools: pre.tools,
+          settings: target,
+          scratchName: sideDatabaseName(settings.database, `_verify_${shortStamp(id)}`),
+          file: partial,
+          expectedCounts: evidence.rowCounts,
+          timeoutMs: inputs.timeoutMs,
         });
         return `archive read whole, sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
       },
@@ -144,16 +186,33 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
     throw error;
   }
   const manifest: BackupManifest = {
-    format: MANIFEST_FORMAT, backupId: id, database: settings.database,
-    server: { version: pre.server.version, major: pre.server.major, host: settings.host, port: settings.port },
-    dump: {
-      tool: 'pg_dump', toolVersion: pre.tools.versions.pg_dump, format: 'custom', compression: pre.compression.label,
-      flags: state.dump.flags.filter((f) => !f.startsWith('--snapshot=')), file: path.basename(finalPath),
-      sizeBytes: state.dump.sizeBytes, sha256: state.dump.sha256,
+    format: MANIFEST_FORMAT,
+    backupId: id,
+    database: settings.database,
+    server: {
+      version: pre.server.version,
+      major: pre.server.major,
+      host: settings.host,
+      port: settings.port,
     },
-    startedAt: startedAt.toISOString(), finishedAt: '', snapshotTakenAt: state.evidence.snapshotTakenAt,
-    rowCounts: state.evidence.rowCounts, fingerprints: state.evidence.fingerprints,
-    djangoMigrations: state.evidence.djangoMigrations, codeRef: inputs.codeRef, snapshotDatabase: state.snapshotDatabase,
+    dump: {
+      tool: 'pg_dump',
+      toolVersion: pre.tools.versions.pg_dump,
+      format: 'custom',
+      compression: pre.compression.label,
+      flags: state.dump.flags.filter((f) => !f.startsWith('--snapshot=')),
+      file: path.basename(finalPath),
+      sizeBytes: state.dump.sizeBytes,
+      sha256: state.dump.sha256,
+    },
+    startedAt: startedAt.toISOString(),
+    finishedAt: '',
+    snapshotTakenAt: state.evidence.snapshotTakenAt,
+    rowCounts: state.evidence.rowCounts,
+    fingerprints: state.evidence.fingerprints,
+    djangoMigrations: state.evidence.djangoMigrations,
+    codeRef: inputs.codeRef,
+    snapshotDatabase: state.snapshotDatabase,
     timings: {},
   };
   state.manifest = manifest;
@@ -163,7 +222,12 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
   state.manifestPath = path.join(inputs.outputDir, manifestNameFor(manifest.dump.file));
   await writeManifestFile(state.manifestPath, manifest);
   if (offsite && state.uri) {
-    await putNew(offsite.client, offsite.bucket, offsite.manifestKey, `${JSON.stringify(manifest, null, 2)}\n`).then(
+    await putNew(
+      offsite.client,
+      offsite.bucket,
+      offsite.manifestKey,
+      `${JSON.stringify(manifest, null, 2)}\n`,
+    ).then(
       () => (state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey })),
       (error: unknown) => (state.offsiteError = `manifest upload failed: ${describeS3Error(error)}`),
     );
@@ -174,14 +238,34 @@ export async function takeBackup(inputs: Inputs, phases: Phases, hooks: ServiceH
     );
   }
   await lock.release();
-  if (state.offsiteError) annotate('warning', 'Offsite copy failed (offsite is optional)', `${state.offsiteError}; kept locally: ${finalPath}.`);
+  if (state.offsiteError)
+    annotate(
+      'warning',
+      'Offsite copy failed (offsite is optional)',
+      `${state.offsiteError}; kept locally: ${finalPath}.`,
+    );
 }
 
-async function checkOffsite(inputs: Inputs, id: string, phases: Phases, state: BackupState): Promise<Offsite | undefined> {
+async function checkOffsite(
+  inputs: Inputs,
+  id: string,
+  phases: Phases,
+  state: BackupState,
+): Promise<Offsite | undefined> {
   const o = inputs.offsite;
   if (!o) return undefined;
-  const client = createS3Client({ endpoint: o.endpoint, region: o.region, forcePathStyle: o.forcePathStyle, checksumMode: o.checksumMode });
-  const offsite = { client, bucket: o.location.bucket, dumpKey: `${o.location.key}${id}.dump`, manifestKey: `${o.location.key}${id}.manifest.json` };
+  const client = createS3Client({
+    endpoint: o.endpoint,
+    region: o.region,
+    forcePathStyle: o.forcePathStyle,
+    checksumMode: o.checksumMode,
+  });
+  const offsite = {
+    client,
+    bucket: o.location.bucket,
+    dumpKey: `${o.location.key}${id}.dump`,
+    manifestKey: `${o.location.key}${id}.manifest.json`,
+  };
   const where = formatS3Uri({ bucket: offsite.bucket, key: o.location.key });
   const started = Date.now();
   try {
@@ -192,9 +276,15 @@ async function checkOffsite(inputs: Inputs, id: string, phases: Phases, state: B
     const why = `${where} is not usable: ${describeS3Error(error)}`;
     if (o.required) {
       phases.note('Offsite check', 'failed', why, (Date.now() - started) / 1000);
-      throw new SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
+      throw new SafetyError(
+        `Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`,
+      );
     }
-    phases.note('Offsite check', 'warning', `${why}; continuing with a local backup only (offsite: optional)`);
+    phases.note(
+      'Offsite check',
+      'warning',
+      `${why}; continuing with a local backup only (offsite: optional)`,
+    );
     state.offsiteError = why;
     return undefined;
   }
@@ -217,7 +307,9 @@ async function sendOffsite(
         const stored = await staged.complete();
         const back = await hashObject(offsite.client, offsite.bucket, offsite.dumpKey);
         if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
-          throw new SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+          throw new SafetyError(
+            `the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`,
+          );
         }
         Object.assign(manifest.dump, { uri, s3ETag: stored.eTag, s3VersionId: stored.versionId });
         state.uri = uri;

@@ -32,7 +32,9 @@ export class ServiceHooks {
       this.state = `stop-command failed (${describeExit(r)})`;
       throw new SafetyError(`stop-command failed: ${describeExit(r)}.`);
     }
-    this.state = this.startCommand ? 'stopped; start-command pending' : 'stopped (no start-command given: left stopped)';
+    this.state = this.startCommand
+      ? 'stopped; start-command pending'
+      : 'stopped (no start-command given: left stopped)';
   }
 
   /** Runs the start-command now (once), if it is pending. */
@@ -45,7 +47,9 @@ export class ServiceHooks {
     const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
     if (!succeeded(r)) {
       this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
-      core.error(`start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`);
+      core.error(
+        `start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`,
+      );
       throw new SafetyError(`start-command failed: ${describeExit(r)}; the services may still be stopped.`);
     }
     this.state = 'started again (start-command succeeded)';

@@ -50,7 +50,11 @@ function getOffsite(): OffsiteInputs | undefined {
   const endpoint = getSingleLineInput('s3-endpoint');
   const region = getSingleLineInput('s3-region');
   const forcePathStyle = getBooleanInput('s3-force-path-style', Boolean(endpoint));
-  const checksumMode = getEnumInput('checksum-mode', ['when-supported', 'when-required'] as const, 'when-supported');
+  const checksumMode = getEnumInput(
+    'checksum-mode',
+    ['when-supported', 'when-required'] as const,
+    'when-supported',
+  );
   const offsite = getEnumInput('offsite', ['required', 'optional'] as const, 'required');
   if (!uri) return undefined;
   const location = parseS3Uri(uri);
@@ -70,7 +74,8 @@ export function getInputs(): Inputs {
   const connection = getConnectionInput();
   const pgBinDir = getSingleLineInput('pg-bin-dir');
   const outputDirText =
-    getSingleLineInput('output-dir') ?? path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'migration-guard-backups');
+    getSingleLineInput('output-dir') ??
+    path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'migration-guard-backups');
   const compressionText = getSingleLineInput('compression') ?? 'auto';
   const compression = parseCompression(compressionText);
   if (!compression) {
@@ -81,7 +86,9 @@ export function getInputs(): Inputs {
   const protectedTables = getListInput('protected-tables', { commas: true });
   for (const table of protectedTables) {
     if (!TABLE.test(table)) {
-      throw new ConfigurationError(`Input "protected-tables" must list tables as table or schema.table, got ${showValue(table)}.`);
+      throw new ConfigurationError(
+        `Input "protected-tables" must list tables as table or schema.table, got ${showValue(table)}.`,
+      );
     }
   }
   const codeRef = getSingleLineInput('code-ref');

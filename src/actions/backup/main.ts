@@ -48,6 +48,11 @@ export async function run(): Promise<void> {
   if (state.path && state.evidence) {
     core.info(`Backup ${state.id ?? ''}: ${state.path}; ${recoveryPoint(state.evidence.snapshotTakenAt)}.`);
   }
-  await writeBackupSummary(phases.list, state, hooks.state, failure === undefined ? undefined : scrub(errorMessage(failure)));
-  if (failure !== undefined) throw failure;
+  await writeBackupSummary(
+    phases.list,
+    state,
+    hooks.state,
+    failure === undefined ? undefined : scrub(errorMessage(failure)),
+  );
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }

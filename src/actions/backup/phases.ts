@@ -16,7 +16,12 @@ export class Phases {
       this.list.push({ name, seconds: (Date.now() - started) / 1000, status: 'ok', detail: detail?.(value) });
       return value;
     } catch (error) {
-      this.list.push({ name, seconds: (Date.now() - started) / 1000, status: 'failed', detail: errorMessage(error) });
+      this.list.push({
+        name,
+        seconds: (Date.now() - started) / 1000,
+        status: 'failed',
+        detail: errorMessage(error),
+      });
       throw error;
     }
   }
@@ -28,6 +33,8 @@ export class Phases {
 
   /** Seconds per phase, for the manifest. */
   timings(): Record<string, number> {
-    return Object.fromEntries(this.list.map((p) => [p.name.toLowerCase(), Math.round(p.seconds * 1000) / 1000]));
+    return Object.fromEntries(
+      this.list.map((p) => [p.name.toLowerCase(), Math.round(p.seconds * 1000) / 1000]),
+    );
   }
 }

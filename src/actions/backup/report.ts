@@ -1,6 +1,6 @@
+import { clockTime, formatBytes } from '../../report/format';
 import type { Phase } from '../../report/summary';
 import { phaseRows, timelineChart, writeSummary } from '../../report/summary';
-import { clockTime, formatBytes } from '../../report/format';
 
 import type { BackupState } from './backup';
 
@@ -20,7 +20,11 @@ export async function writeBackupSummary(
   await writeSummary((s) => {
     s.addHeading(`${failure ? '❌' : '✅'} Backup ${state.id ?? ''}`, 2);
     if (failure) s.addRaw(`<p><strong>Failed:</strong> ${escape(failure)}</p>`, true);
-    if (state.evidence) s.addRaw(`<p><strong>Recovery point:</strong> ${recoveryPoint(state.evidence.snapshotTakenAt)}.</p>`, true);
+    if (state.evidence)
+      s.addRaw(
+        `<p><strong>Recovery point:</strong> ${recoveryPoint(state.evidence.snapshotTakenAt)}.</p>`,
+        true,
+      );
     s.addTable(phaseRows(phases));
     const facts: [string, string][] = [
       ['Local file', state.path ?? (state.dump ? 'none (not verified: removed)' : 'none')],
@@ -33,13 +37,20 @@ export async function writeBackupSummary(
       ['Services', services],
     ];
     s.addHeading('Backup', 3).addTable([
-      [{ data: 'What', header: true }, { data: 'Value', header: true }],
+      [
+        { data: 'What', header: true },
+        { data: 'Value', header: true },
+      ],
       ...facts.map(([k, v]) => [k, escape(v)]),
     ]);
     const fingerprints = state.evidence?.fingerprints ?? [];
     if (fingerprints.length > 0) {
       s.addHeading('Fingerprints of the protected tables', 3).addTable([
-        [{ data: 'Table', header: true }, { data: 'Rows', header: true }, { data: 'Content hash', header: true }],
+        [
+          { data: 'Table', header: true },
+          { data: 'Rows', header: true },
+          { data: 'Content hash', header: true },
+        ],
         ...fingerprints.map((f) => [f.table, String(f.rows), `<code>${f.hash}</code>`]),
       ]);
     }

@@ -38,7 +38,10 @@ export function commandEnvironment(
 ): Record<string, string | undefined> {
   const url = databaseUrl(settings);
   registerSecret(url);
+  // The action's own inputs (INPUT_*) are no business of the commands: they get what they need below.
+  const inputs = Object.keys(process.env).filter((k) => k.startsWith('INPUT_'));
   return {
+    ...Object.fromEntries(inputs.map((k) => [k, undefined])),
     ...childEnv(settings),
     DATABASE_URL: url,
     PGOPTIONS: sessionOptions(lockTimeoutMs, statementTimeoutMs),

@@ -100,9 +100,14 @@ export function getInputs(): Inputs {
 
   const stepsText = getOptionalInput('steps');
   const planFile = getSingleLineInput('plan-file');
-  if ((stepsText === undefined) === (planFile === undefined)) {
+  if (stepsText === undefined && planFile === undefined) {
     throw new ConfigurationError(
-      'Give the plan as exactly one of the inputs "steps" (name: command lines) or "plan-file" (YAML).',
+      'Input required and not supplied: steps (name: command lines) or plan-file (YAML).',
+    );
+  }
+  if (stepsText !== undefined && planFile !== undefined) {
+    throw new ConfigurationError(
+      'Give the plan as exactly one of the inputs "steps" and "plan-file", not both.',
     );
   }
   const stepTimeoutMs = getDurationInput('step-timeout', '30m', DAY_MS);

@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 
 import { errorMessage } from '../../common/errors';
+import { scrub } from '../../common/secrets';
 import { serverInfo, withClient } from '../../postgres/client';
 import { describeConnection } from '../../postgres/connection';
 import { acquireLock, runHolder } from '../../postgres/lock';
@@ -25,6 +26,14 @@ interface Outputs {
   maintenance: boolean;
 }
 
+const NOTHING_RAN: Omit<Outputs, 'status' | 'steps'> = {
+  failedStep: '',
+  applied: [],
+  pending: [],
+  rollback: false,
+  maintenance: false,
+};
+
 function setOutputs(o: Outputs): void {
   setOutput('status', o.status);
   setOutput('failed-step', o.failedStep);
@@ -39,7 +48,9 @@ function logPlan(inputs: Inputs): void {
   inputs.steps.forEach((step, i) => {
     const timeout = formatSeconds((step.timeoutMs ?? inputs.stepTimeoutMs) / 1000);
     core.info(
-      `  ${i + 1}. ${step.name} (timeout ${timeout}, in ${step.workingDirectory ?? inputs.workingDirectory}): ${step.run}`,
+      scrub(
+        `  ${i + 1}. ${step.name} (timeout ${timeout}, in ${step.workingDirectory ?? inputs.workingDirectory}): ${step.run}`,
+      ),
     );
   });
 }
@@ -65,13 +76,10 @@ async function dryRun(
   core.info('Dry run: nothing will be run, no lock is taken.');
   const diff: MigrationDiff = inputs.django ? await inspectPlan(inputs.django, env) : {};
   setOutputs({
+    ...NOTHING_RAN,
     status: 'dry-run',
-    failedStep: '',
-    steps: inputs.steps.map((s) => ({ name: s.name, status: 'not-run', exitCode: null, seconds: 0 })),
-    applied: [],
+    steps: new RunRecord(inputs.steps).stepsJson(),
     pending: diff.pending ?? [],
-    rollback: false,
-    maintenance: false,
   });
   await writeSummary((s) => describeDryRun(s, inputs, diff, target));
 }
@@ -88,8 +96,14 @@ export async function run(): Promise<void> {
   logPlan(inputs);
   if (inputs.dryRun) return dryRun(inputs, env, target);
 
-  const lock = await acquireLock(inputs.connection, { holder: runHolder('migrate') });
   const record = new RunRecord(inputs.steps);
+  const lock = await acquireLock(inputs.connection, { holder: runHolder('migrate') }).catch(
+    (error: unknown) => {
+      // Nothing ran: the next job must see a failure that needs no rollback.
+      setOutputs({ ...NOTHING_RAN, status: 'failed', steps: record.stepsJson() });
+      throw error;
+    },
+  );
   const hasMaintenance = inputs.hooks.maintenanceOn !== undefined;
   let reported = false;
   // Registered as a cleanup so a cancelled run (SIGTERM) still reports where it stopped.

@@ -26,7 +26,7 @@ import type { Verified, VerifiedDump } from './verify';
 
 /**
  * Restores the dump into the side database `<db>_restore_<short>` (dropping one an interrupted run
- * left), then ANALYZE. Until the swap, the side database is dropped on every exit path.
+ * left). Until the swap, the side database is dropped on every exit path.
  * Returns a function that keeps it (called once it has been swapped in).
  */
 export async function restoreSide(
@@ -53,27 +53,34 @@ export async function restoreSide(
     core.info(`Dropped the side database "${side}"; the live database was not touched.`);
   });
   await restoreDump(d.tools, inputs.connection, side, d.dump.file, { jobs: inputs.jobs, keepOwners });
-  await analyzeDatabase(inputs.connection, side);
   note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}`);
   return () => {
     keep = true;
   };
 }
 
-/** Compares a restored database with the manifest; refuses (throws) on any difference. */
+/**
+ * Compares a restored database with the manifest (row counts and fingerprints), refusing (throwing)
+ * on any difference; ANALYZE runs alongside, so the planner has statistics from the first query.
+ */
 export async function checkRestored(
   inputs: Inputs,
   database: string,
   v: Verified,
   note: (s: string) => void,
 ): Promise<void> {
-  const check = await checkDatabase(inputs.connection, database, v.manifest);
+  const [check] = await Promise.all([
+    checkDatabase(inputs.connection, database, v.manifest, { connections: inputs.jobs }),
+    analyzeDatabase(inputs.connection, database),
+  ]);
   if (!checkPassed(check)) {
     throw new SafetyError(
       `The restored database "${database}" does not match the backup's manifest: ${describeCheck(check)}. Not swapped; the live database was not touched.`,
     );
   }
-  note(`${check.tables} row counts and ${v.manifest.fingerprints.length} fingerprints equal the manifest`);
+  note(
+    `${check.tables} row counts and ${v.manifest.fingerprints.length} fingerprints equal the manifest; analyzed`,
+  );
 }
 
 /**
@@ -98,7 +105,10 @@ export async function snapshotReady(
     if (!info.allowConnections)
       await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, true));
     try {
-      const check = await checkDatabase(inputs.connection, snap, v.manifest, { countRows: false });
+      const check = await checkDatabase(inputs.connection, snap, v.manifest, {
+        countRows: false,
+        connections: inputs.jobs,
+      });
       if (!checkPassed(check))
         problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
     } catch (error) {
@@ -146,5 +156,4 @@ export async function restoreInPlace(
     `in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`,
   );
   await restoreDump(d.tools, inputs.connection, live, d.dump.file, { jobs: inputs.jobs, keepOwners });
-  await analyzeDatabase(inputs.connection, live);
 }

@@ -5,7 +5,15 @@ import { KINDS } from '../../checks/kinds';
 import { PHASES, type CheckDefinition, type Phase } from '../../checks/types';
 import { FAIL_ON, type FailOn } from '../../checks/verdict';
 import { ConfigurationError } from '../../common/errors';
-import { checkPath, getConnectionInput, getEnumInput, getOptionalInput, getRequiredInput, getSingleLineInput, showValue } from '../../common/inputs';
+import {
+  checkPath,
+  getConnectionInput,
+  getEnumInput,
+  getOptionalInput,
+  getRequiredInput,
+  getSingleLineInput,
+  showValue,
+} from '../../common/inputs';
 import { registerSecret } from '../../common/secrets';
 import type { ConnectionSettings } from '../../postgres/connection';
 import { readManifestFile, type BackupManifest } from '../../storage/manifest';
@@ -42,12 +50,15 @@ export async function getInputs(): Promise<Inputs> {
   const checksFile = checkPath('checks-file', getRequiredInput('checks-file'));
   const phaseText = getRequiredInput('phase');
   if (!(PHASES as readonly string[]).includes(phaseText)) {
-    throw new ConfigurationError(`Input "phase" must be one of ${PHASES.join(', ')}, got ${showValue(phaseText)}.`);
+    throw new ConfigurationError(
+      `Input "phase" must be one of ${PHASES.join(', ')}, got ${showValue(phaseText)}.`,
+    );
   }
   const phase = phaseText as Phase;
   const failOn = getEnumInput('fail-on', FAIL_ON, 'rollback');
   const manifestInput = getSingleLineInput('manifest');
-  const manifestPath = manifestInput === undefined ? undefined : path.resolve(cwd, checkPath('manifest', manifestInput));
+  const manifestPath =
+    manifestInput === undefined ? undefined : path.resolve(cwd, checkPath('manifest', manifestInput));
   const file = await readChecksFile(path.resolve(cwd, checksFile), checksFile);
   const checks = checksOfPhase(file, phase);
   if (checks.length === 0) {
@@ -60,16 +71,22 @@ export async function getInputs(): Promise<Inputs> {
     try {
       settings = getConnectionInput();
     } catch {
-      throw new ConfigurationError(`Input required and not supplied: database-url (check "${dbCheck}" reads the database).`);
+      throw new ConfigurationError(
+        `Input required and not supplied: database-url (check "${dbCheck}" reads the database).`,
+      );
     }
   }
   const manifestCheck = needed.get('manifest');
   if (manifestCheck !== undefined && manifestPath === undefined) {
-    throw new ConfigurationError(`Input required and not supplied: manifest (check "${manifestCheck}" compares tables with the backup manifest).`);
+    throw new ConfigurationError(
+      `Input required and not supplied: manifest (check "${manifestCheck}" compares tables with the backup manifest).`,
+    );
   }
   const tokenCheck = needed.get('github-token');
   if (tokenCheck !== undefined && githubToken === undefined) {
-    throw new ConfigurationError(`Input required and not supplied: github-token (check "${tokenCheck}" reads the run's approvals).`);
+    throw new ConfigurationError(
+      `Input required and not supplied: github-token (check "${tokenCheck}" reads the run's approvals).`,
+    );
   }
   let manifest: BackupManifest | undefined;
   if (manifestPath !== undefined) {
@@ -77,9 +94,20 @@ export async function getInputs(): Promise<Inputs> {
       manifest = await readManifestFile(manifestPath);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code) throw new ConfigurationError(`Input "manifest": cannot read ${manifestInput ?? ''} (${code}).`);
+      if (code)
+        throw new ConfigurationError(`Input "manifest": cannot read ${manifestInput ?? ''} (${code}).`);
       throw error;
     }
   }
-  return { checksFile, phase, checks, connection: settings, manifest, manifestPath, failOn, githubToken, cwd };
+  return {
+    checksFile,
+    phase,
+    checks,
+    connection: settings,
+    manifest,
+    manifestPath,
+    failOn,
+    githubToken,
+    cwd,
+  };
 }

@@ -39,8 +39,15 @@ export async function run(): Promise<void> {
   const decision = decide(results);
   const lines = new Map(inputs.checks.map((c) => [c.id, c.line]));
   for (const r of decision.failed) {
-    const level = r['on-failure'] === 'rollback' ? 'error' : r['on-failure'] === 'none' ? 'notice' : 'warning';
-    annotate(level, `Check "${r.id}" failed → ${r['on-failure']}`, `${r.description ? `${r.description}: ` : ''}${r.message ?? r.observed} (expected ${r.expected})`, inputs.checksFile, lines.get(r.id));
+    const level =
+      r['on-failure'] === 'rollback' ? 'error' : r['on-failure'] === 'none' ? 'notice' : 'warning';
+    annotate(
+      level,
+      `Check "${r.id}" failed → ${r['on-failure']}`,
+      `${r.description ? `${r.description}: ` : ''}${r.message ?? r.observed} (expected ${r.expected})`,
+      inputs.checksFile,
+      lines.get(r.id),
+    );
   }
   setOutput('verdict', decision.verdict);
   setOutput(

@@ -12,12 +12,22 @@ interface Approval {
   environments?: { name?: string }[];
 }
 
+/** The part of @actions/github used here (its Octokit types come from ES modules). */
+interface GitHubModule {
+  getOctokit(
+    token: string,
+    options: { baseUrl: string },
+  ): { request(route: string, parameters: Record<string, unknown>): Promise<{ data: unknown }> };
+}
+
 /** `owner/name` and the run id of this workflow run, from the runner's environment. */
 function runCoordinates(env: NodeJS.ProcessEnv): { owner: string; repo: string; runId: number } {
   const [owner, repo] = (env.GITHUB_REPOSITORY ?? '').split('/');
   const runId = Number(env.GITHUB_RUN_ID);
-  if (!owner || !repo) throw new Error('GITHUB_REPOSITORY is not set (owner/name); approvals are read for a workflow run');
-  if (!Number.isInteger(runId) || runId <= 0) throw new Error('GITHUB_RUN_ID is not set; approvals are read for a workflow run');
+  if (!owner || !repo)
+    throw new Error('GITHUB_REPOSITORY is not set (owner/name); approvals are read for a workflow run');
+  if (!Number.isInteger(runId) || runId <= 0)
+    throw new Error('GITHUB_RUN_ID is not set; approvals are read for a workflow run');
   return { owner, repo, runId };
 }
 
@@ -35,14 +45,17 @@ export const approvalsKind: KindDefinition<ApprovalsSpec> = {
     const min = fields.integer('min', 1, 20) ?? 1;
     return environment === undefined ? undefined : { environment, min };
   },
-  describe: (spec) => `≥ ${spec.min} approver(s) of "${spec.environment}" other than the one who started the run`,
+  describe: (spec) =>
+    `≥ ${spec.min} approver(s) of "${spec.environment}" other than the one who started the run`,
   async run(spec, context, timeoutMs): Promise<Outcome> {
     if (!context.githubToken) throw new Error('no GitHub token (set the github-token input)');
     const { owner, repo, runId } = runCoordinates(context.env);
     const starter = context.env.GITHUB_TRIGGERING_ACTOR || context.env.GITHUB_ACTOR || '';
     // Loaded on first use: the Octokit packages are ES modules, bundled for the action.
-    const { getOctokit } = await import('@actions/github');
-    const octokit = getOctokit(context.githubToken, { baseUrl: context.env.GITHUB_API_URL || 'https://api.github.com' });
+    const github = (await import('@actions/github')) as unknown as GitHubModule;
+    const octokit = github.getOctokit(context.githubToken, {
+      baseUrl: context.env.GITHUB_API_URL || 'https://api.github.com',
+    });
     const response = await octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals', {
       owner,
       repo,
@@ -60,15 +73,27 @@ export const approvalsKind: KindDefinition<ApprovalsSpec> = {
       const counted = a.state === 'approved' && !self && login !== '';
       if (counted) approvers.add(login.toLowerCase());
       const why = counted ? 'yes' : self ? 'no (started the run)' : `no (${a.state ?? 'unknown'})`;
-      rows.push([login, a.state ?? '', spec.environment, why, (a.comment ?? '').replace(/\s+/g, ' ').slice(0, 200)]);
+      rows.push([
+        login,
+        a.state ?? '',
+        spec.environment,
+        why,
+        (a.comment ?? '').replace(/\s+/g, ' ').slice(0, 200),
+      ]);
     }
     const names = [...approvers];
     return {
       passed: names.length >= spec.min,
       observed: names.length ? `${names.length} approver(s): ${names.join(', ')}` : 'no approver',
       value: names.length,
-      message: names.length < spec.min ? `${names.length} distinct approver(s) of "${spec.environment}" other than ${starter || 'the starter'}, ${spec.min} needed` : undefined,
-      details: { title: `Approvals of this run for "${spec.environment}" (started by ${starter || 'unknown'})`, rows },
+      message:
+        names.length < spec.min
+          ? `${names.length} distinct approver(s) of "${spec.environment}" other than ${starter || 'the starter'}, ${spec.min} needed`
+          : undefined,
+      details: {
+        title: `Approvals of this run for "${spec.environment}" (started by ${starter || 'unknown'})`,
+        rows,
+      },
     };
   },
 };

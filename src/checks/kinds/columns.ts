@@ -25,13 +25,21 @@ export const columnsKind: KindDefinition<ColumnsSpec> = {
   parse(fields) {
     const present = fields.stringList('present') ?? [];
     const absent = fields.stringList('absent') ?? [];
-    if (present.length + absent.length === 0) fields.problem(undefined, 'list columns under "present" and/or "absent" (table.column)');
+    if (present.length + absent.length === 0)
+      fields.problem(undefined, 'list columns under "present" and/or "absent" (table.column)');
     const bad = [...present, ...absent].filter((c) => !COLUMN.test(c));
-    for (const c of bad) fields.problem(present.includes(c) ? 'present' : 'absent', `"${c}" is not table.column or schema.table.column`);
+    for (const c of bad)
+      fields.problem(
+        present.includes(c) ? 'present' : 'absent',
+        `"${c}" is not table.column or schema.table.column`,
+      );
     return bad.length > 0 || present.length + absent.length === 0 ? undefined : { present, absent };
   },
   describe: (spec) =>
-    [spec.present.length ? `present: ${spec.present.join(', ')}` : '', spec.absent.length ? `absent: ${spec.absent.join(', ')}` : '']
+    [
+      spec.present.length ? `present: ${spec.present.join(', ')}` : '',
+      spec.absent.length ? `absent: ${spec.absent.join(', ')}` : '',
+    ]
       .filter(Boolean)
       .join('; '),
   async run(spec, context, timeoutMs): Promise<Outcome> {

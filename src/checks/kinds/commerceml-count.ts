@@ -25,18 +25,35 @@ export const commercemlCountKind: KindDefinition<CommercemlCountSpec> = {
     const element = fields.string('element', { required: true, template: false });
     const within = fields.string('within', { template: false });
     const expect = fields.expectation('expect');
-    for (const [key, value] of [['element', element], ['within', within]] as const) {
+    for (const [key, value] of [
+      ['element', element],
+      ['within', within],
+    ] as const) {
       if (value !== undefined && !NAME.test(value)) fields.problem(key, `"${value}" is not an element name`);
     }
-    if (file === undefined || element === undefined || (element && !NAME.test(element)) || (within && !NAME.test(within))) return undefined;
-    return { file, element: localName(element), within: within === undefined ? undefined : localName(within), expect };
+    if (
+      file === undefined ||
+      element === undefined ||
+      (element && !NAME.test(element)) ||
+      (within && !NAME.test(within))
+    )
+      return undefined;
+    return {
+      file,
+      element: localName(element),
+      within: within === undefined ? undefined : localName(within),
+      expect,
+    };
   },
-  describe: (spec) => `count of <${spec.element}>${spec.within ? ` in <${spec.within}>` : ''} ${spec.expect ?? ''}`.trim(),
+  describe: (spec) =>
+    `count of <${spec.element}>${spec.within ? ` in <${spec.within}>` : ''} ${spec.expect ?? ''}`.trim(),
   async run(spec, context): Promise<Outcome> {
     const file = path.resolve(context.cwd, spec.file);
     const result = await countElements(file, [spec.element], { within: spec.within });
     const count = result.counts[spec.element] ?? 0;
-    const verdict = spec.expect ? evaluate(parseExpectation(spec.expect), count) : { passed: true, reason: undefined };
+    const verdict = spec.expect
+      ? evaluate(parseExpectation(spec.expect), count)
+      : { passed: true, reason: undefined };
     return {
       passed: verdict.passed,
       observed: `${count} <${spec.element}> in ${path.basename(file)}`,

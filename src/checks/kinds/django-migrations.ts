@@ -65,12 +65,20 @@ export const djangoMigrationsKind: KindDefinition<DjangoMigrationsSpec> = {
       expected.push(...names.map((n) => `${app}.${n}`));
     }
     const applied = await readOnly(context, timeoutMs, readDjangoMigrations);
-    if (!applied) return { passed: false, observed: 'no django_migrations table', message: 'the database has no django_migrations table' };
+    if (!applied)
+      return {
+        passed: false,
+        observed: 'no django_migrations table',
+        message: 'the database has no django_migrations table',
+      };
     const done = new Set(applied.map((m) => `${m.app}.${m.name}`));
     const pending = expected.filter((m) => !done.has(m));
     return {
       passed: pending.length === 0,
-      observed: pending.length === 0 ? `${expected.length} applied` : `${expected.length - pending.length}/${expected.length} applied; unapplied: ${pending.join(', ')}`,
+      observed:
+        pending.length === 0
+          ? `${expected.length} applied`
+          : `${expected.length - pending.length}/${expected.length} applied; unapplied: ${pending.join(', ')}`,
       value: pending.length,
       message: pending.length ? `unapplied migrations: ${pending.join(', ')}` : undefined,
     };

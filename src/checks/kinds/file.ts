@@ -47,11 +47,17 @@ export const fileKind: KindDefinition<FileSpec> = {
         const ageMs = Math.max(0, Date.now() - s.mtimeMs);
         const bad: string[] = [];
         if (s.size < spec.minBytes) bad.push(`${formatBytes(s.size)} < ${formatBytes(spec.minBytes)}`);
-        if (spec.maxAgeMs !== undefined && ageMs > spec.maxAgeMs) bad.push(`modified ${formatSeconds(ageMs / 1000)} ago`);
+        if (spec.maxAgeMs !== undefined && ageMs > spec.maxAgeMs)
+          bad.push(`modified ${formatSeconds(ageMs / 1000)} ago`);
         smallest = Math.min(smallest ?? s.size, s.size);
         oldest = Math.max(oldest, ageMs);
         if (bad.length) problems.push(`${p}: ${bad.join(', ')}`);
-        rows.push([p, formatBytes(s.size), formatSeconds(ageMs / 1000), bad.length ? `❌ ${bad.join(', ')}` : '✅']);
+        rows.push([
+          p,
+          formatBytes(s.size),
+          formatSeconds(ageMs / 1000),
+          bad.length ? `❌ ${bad.join(', ')}` : '✅',
+        ]);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         const why = code === 'ENOENT' ? 'missing' : code ? `unreadable (${code})` : (error as Error).message;
@@ -60,7 +66,9 @@ export const fileKind: KindDefinition<FileSpec> = {
       }
     }
     const summary =
-      smallest === undefined ? 'no file found' : `${spec.paths.length} file(s), smallest ${formatBytes(smallest)}, oldest ${formatSeconds(oldest / 1000)}`;
+      smallest === undefined
+        ? 'no file found'
+        : `${spec.paths.length} file(s), smallest ${formatBytes(smallest)}, oldest ${formatSeconds(oldest / 1000)}`;
     return {
       passed: problems.length === 0,
       observed: problems.length ? problems.join('; ') : summary,

@@ -21,7 +21,12 @@ function describeFetchError(error: unknown, timeoutMs: number): string {
 }
 
 /** One GET with a time limit (Node's fetch with AbortSignal.timeout); never throws. */
-export async function request(url: string, headers: Record<string, string>, timeoutMs: number, parseJson: boolean): Promise<Response> {
+export async function request(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  parseJson: boolean,
+): Promise<Response> {
   const start = performance.now();
   try {
     const res = await fetch(url, {
@@ -90,5 +95,11 @@ export async function measureWindow(
       lastError = r.error ?? `status ${r.status}`;
     }
   }
-  return { taken, errors, errorRate: taken ? (errors / taken) * 100 : 100, p95: percentile(latencies, 95), lastError };
+  return {
+    taken,
+    errors,
+    errorRate: taken ? (errors / taken) * 100 : 100,
+    p95: percentile(latencies, 95),
+    lastError,
+  };
 }

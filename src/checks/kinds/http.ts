@@ -23,7 +23,8 @@ export function jsonPath(value: unknown, path: string): unknown {
   let current = value;
   for (const part of path.split('.')) {
     if (Array.isArray(current) && /^\d+$/.test(part)) current = current[Number(part)];
-    else if (current && typeof current === 'object' && !Array.isArray(current)) current = (current as Record<string, unknown>)[part];
+    else if (current && typeof current === 'object' && !Array.isArray(current))
+      current = (current as Record<string, unknown>)[part];
     else return undefined;
   }
   return current;
@@ -60,7 +61,8 @@ export const httpKind: KindDefinition<HttpSpec> = {
   defaultTimeoutMs: 10_000,
   parse(fields) {
     const url = fields.string('url', { required: true });
-    if (url && !/^(https?:\/\/|\$\{)/i.test(url)) fields.problem('url', `must be an http:// or https:// URL, got "${redactUrl(url)}"`);
+    if (url && !/^(https?:\/\/|\$\{)/i.test(url))
+      fields.problem('url', `must be an http:// or https:// URL, got "${redactUrl(url)}"`);
     const spec: HttpSpec = {
       url: url ?? '',
       headers: readMap(fields, 'headers', false),
@@ -73,18 +75,32 @@ export const httpKind: KindDefinition<HttpSpec> = {
       p95: fields.expectation('p95'),
     };
     const sampled = spec.samples !== undefined;
-    if (!sampled && (spec.errorRate || spec.p95 || spec.durationMs)) fields.problem(undefined, 'error-rate, p95 and duration need "samples"');
-    if (sampled && (Object.keys(spec.json).length || spec.latency)) fields.problem(undefined, 'json and latency apply to one request; with "samples" use error-rate and p95');
-    if (sampled && !spec.errorRate && !spec.p95) fields.problem(undefined, 'with "samples", set error-rate and/or p95');
+    if (!sampled && (spec.errorRate || spec.p95 || spec.durationMs))
+      fields.problem(undefined, 'error-rate, p95 and duration need "samples"');
+    if (sampled && (Object.keys(spec.json).length || spec.latency))
+      fields.problem(
+        undefined,
+        'json and latency apply to one request; with "samples" use error-rate and p95',
+      );
+    if (sampled && !spec.errorRate && !spec.p95)
+      fields.problem(undefined, 'with "samples", set error-rate and/or p95');
     return url === undefined ? undefined : spec;
   },
   describe: (spec) => {
     if (spec.samples !== undefined) {
-      return [spec.errorRate ? `error rate ${spec.errorRate}` : '', spec.p95 ? `p95 ${spec.p95}` : '', `over ${spec.samples} requests`]
+      return [
+        spec.errorRate ? `error rate ${spec.errorRate}` : '',
+        spec.p95 ? `p95 ${spec.p95}` : '',
+        `over ${spec.samples} requests`,
+      ]
         .filter(Boolean)
         .join(', ');
     }
-    return [`status ${spec.status.join('/')}`, ...Object.entries(spec.json).map(([p, e]) => `${p} ${e}`), spec.latency ? `latency ${spec.latency}` : '']
+    return [
+      `status ${spec.status.join('/')}`,
+      ...Object.entries(spec.json).map(([p, e]) => `${p} ${e}`),
+      spec.latency ? `latency ${spec.latency}` : '',
+    ]
       .filter(Boolean)
       .join(', ');
   },
@@ -96,10 +112,12 @@ export const httpKind: KindDefinition<HttpSpec> = {
 async function single(spec: HttpSpec, timeoutMs: number): Promise<Outcome> {
   const wantsJson = Object.keys(spec.json).length > 0;
   const r = await request(spec.url, spec.headers, timeoutMs, wantsJson);
-  if (r.error !== undefined) return { passed: false, observed: r.error, message: `GET ${redactUrl(spec.url)}: ${r.error}` };
+  if (r.error !== undefined)
+    return { passed: false, observed: r.error, message: `GET ${redactUrl(spec.url)}: ${r.error}` };
   const problems: string[] = [];
   const observed = [`${r.status} in ${Math.round(r.ms)}ms`];
-  if (!spec.status.includes(r.status ?? 0)) problems.push(`status ${r.status} is not ${spec.status.join('/')}`);
+  if (!spec.status.includes(r.status ?? 0))
+    problems.push(`status ${r.status} is not ${spec.status.join('/')}`);
   let value: unknown = r.status;
   let first = true;
   for (const [path, expect] of Object.entries(spec.json)) {
@@ -118,10 +136,19 @@ async function single(spec: HttpSpec, timeoutMs: number): Promise<Outcome> {
     const e = evaluate(parseExpectation(spec.latency), Math.round(r.ms));
     if (!e.passed) problems.push(`latency ${Math.round(r.ms)}ms is not ${spec.latency}`);
   }
-  return { passed: problems.length === 0, observed: observed.join('; '), value, message: problems.join('; ') || undefined };
+  return {
+    passed: problems.length === 0,
+    observed: observed.join('; '),
+    value,
+    message: problems.join('; ') || undefined,
+  };
 }
 
-async function sampled(spec: HttpSpec, memo: Map<string, Promise<unknown>>, timeoutMs: number): Promise<Outcome> {
+async function sampled(
+  spec: HttpSpec,
+  memo: Map<string, Promise<unknown>>,
+  timeoutMs: number,
+): Promise<Outcome> {
   const samples = spec.samples ?? 1;
   const key = JSON.stringify([spec.url, spec.headers, spec.status, samples, spec.durationMs ?? 0, timeoutMs]);
   let pending = memo.get(key) as ReturnType<typeof measureWindow> | undefined;
@@ -141,7 +168,12 @@ async function sampled(spec: HttpSpec, memo: Map<string, Promise<unknown>>, time
   }
   if (spec.p95) {
     const e = evaluate(parseExpectation(spec.p95), w.p95 === undefined ? undefined : Math.round(w.p95));
-    if (!e.passed) problems.push(w.p95 === undefined ? 'no successful response to measure p95' : `p95 ${Math.round(w.p95)}ms is not ${spec.p95}`);
+    if (!e.passed)
+      problems.push(
+        w.p95 === undefined
+          ? 'no successful response to measure p95'
+          : `p95 ${Math.round(w.p95)}ms is not ${spec.p95}`,
+      );
   }
   const note = w.errors > 0 && w.lastError ? `last error: ${w.lastError}` : undefined;
   return {

@@ -11,7 +11,14 @@ import { unchangedKind } from './unchanged';
 
 /** Every check kind by name. */
 export const KINDS: ReadonlyMap<string, KindDefinition<unknown>> = new Map(
-  [sqlKind, columnsKind, unchangedKind, fileKind, httpKind, commercemlCountKind, djangoMigrationsKind, approvalsKind].map(
-    (k) => [k.kind, k as KindDefinition<unknown>],
-  ),
+  [
+    sqlKind,
+    columnsKind,
+    unchangedKind,
+    fileKind,
+    httpKind,
+    commercemlCountKind,
+    djangoMigrationsKind,
+    approvalsKind,
+  ].map((k) => [k.kind, k as KindDefinition<unknown>]),
 );

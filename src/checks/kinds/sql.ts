@@ -21,7 +21,9 @@ export async function readOnly<T>(
   return withClient(
     context.connection,
     async (client) => {
-      await client.query(`BEGIN TRANSACTION ISOLATION LEVEL ${options.repeatableRead ? 'REPEATABLE READ' : 'READ COMMITTED'} READ ONLY`);
+      await client.query(
+        `BEGIN TRANSACTION ISOLATION LEVEL ${options.repeatableRead ? 'REPEATABLE READ' : 'READ COMMITTED'} READ ONLY`,
+      );
       try {
         await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
         await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
@@ -30,7 +32,11 @@ export async function readOnly<T>(
         await client.query('ROLLBACK').catch(() => undefined);
       }
     },
-    { applicationName: 'migration-guard validate', stableOutput: options.stableOutput, connectTimeoutMs: Math.min(timeoutMs, 15000) },
+    {
+      applicationName: 'migration-guard validate',
+      stableOutput: options.stableOutput,
+      connectTimeoutMs: Math.min(timeoutMs, 15000),
+    },
   );
 }
 
@@ -60,7 +66,9 @@ export const sqlKind: KindDefinition<SqlSpec> = {
     const expectation = parseExpectation(spec.expect);
     // The extended protocol refuses several statements, so "SELECT 1; COMMIT; DELETE …" cannot escape the transaction.
     const config = { text: spec.query, queryMode: 'extended' };
-    const result = await readOnly(context, timeoutMs, (client) => client.query<Record<string, unknown>>(config));
+    const result = await readOnly(context, timeoutMs, (client) =>
+      client.query<Record<string, unknown>>(config),
+    );
     if (result.rows.length !== 1 || result.fields.length !== 1) {
       return {
         passed: false,

@@ -38,7 +38,9 @@ export const unchangedKind: KindDefinition<UnchangedSpec> = {
         message: `the manifest has no fingerprint of ${notInManifest.join(', ')} (protect them at backup time)`,
       };
     }
-    const expected = spec.tables.map((t) => byTable.get(normalizeTableName(t))).filter((f) => f !== undefined);
+    const expected = spec.tables
+      .map((t) => byTable.get(normalizeTableName(t)))
+      .filter((f) => f !== undefined);
     const present = await readOnly(
       context,
       timeoutMs,
@@ -49,7 +51,10 @@ export const unchangedKind: KindDefinition<UnchangedSpec> = {
           [expected.map((f) => normalizeTableName(f.table))],
         );
         const names = new Set(r.rows.map((row) => row.name));
-        return fingerprintTables(client, expected.map((f) => normalizeTableName(f.table)).filter((t) => names.has(t)));
+        return fingerprintTables(
+          client,
+          expected.map((f) => normalizeTableName(f.table)).filter((t) => names.has(t)),
+        );
       },
       { stableOutput: true, repeatableRead: true },
     );
@@ -62,10 +67,18 @@ export const unchangedKind: KindDefinition<UnchangedSpec> = {
     const total = present.reduce((s, f) => s + f.rows, 0);
     return {
       passed: diffs.length === 0,
-      observed: diffs.length === 0 ? `${expected.length} tables unchanged (${total} rows)` : diffs.map((d) => `${d.table}: ${d.reason}`).join('; '),
+      observed:
+        diffs.length === 0
+          ? `${expected.length} tables unchanged (${total} rows)`
+          : diffs.map((d) => `${d.table}: ${d.reason}`).join('; '),
       value: diffs.length === 0,
-      message: diffs.length ? `changed since backup ${manifest.backupId}: ${diffs.map((d) => `${d.table} (${d.reason})`).join(', ')}` : undefined,
-      details: { title: `Protected tables against backup ${manifest.backupId}`, rows: [['table', 'rows at backup', 'rows now', 'result'], ...rows] },
+      message: diffs.length
+        ? `changed since backup ${manifest.backupId}: ${diffs.map((d) => `${d.table} (${d.reason})`).join(', ')}`
+        : undefined,
+      details: {
+        title: `Protected tables against backup ${manifest.backupId}`,
+        rows: [['table', 'rows at backup', 'rows now', 'result'], ...rows],
+      },
     };
   },
 };

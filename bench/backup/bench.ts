@@ -1,0 +1,159 @@
+// Backup, side by side on one generated database, in one run:
+//   the story's way: pg_dump -Fc (default gzip), pg_restore --list, sha256sum, upload (AWS SDK);
+//   this action (bundled, offsite to s3rver, fingerprints of the protected tables);
+//   the floor: pg_dump -Fc -Z0 to a file.
+// Also: the fingerprint of the protected tables vs `COPY t TO STDOUT | sha256sum` of the same tables.
+// Usage (through run.mjs): node bench/backup/run.mjs [--size-mb 200]
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { Upload } from '@aws-sdk/lib-storage';
+
+import { withClient } from '../../src/postgres/client';
+import { connectionFromUrl } from '../../src/postgres/connection';
+import { fingerprintTables } from '../../src/postgres/fingerprint';
+import { readManifestFile, type BackupManifest } from '../../src/storage/manifest';
+import { runAction, ROOT } from '../../test/harness/action';
+import { startPostgres, SUPERUSER_PASSWORD, type PostgresCluster } from '../../test/harness/postgres';
+import { startS3 } from '../../test/harness/s3';
+
+const PROTECTED = ['public.orders', 'public.order_items'];
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** A shop-like database of about `sizeMb` MB, generated set-based. */
+async function generate(cluster: PostgresCluster, db: string, sizeMb: number): Promise<void> {
+  const n = (perMb: number): number => Math.max(1000, Math.round(perMb * sizeMb));
+  await cluster.query(`CREATE DATABASE ${db}`);
+  await cluster.query(
+    `CREATE TABLE products (id serial PRIMARY KEY, slug text UNIQUE NOT NULL, name text, description text, price numeric(10,2));
+     CREATE TABLE orders (id bigserial PRIMARY KEY, customer text NOT NULL, total numeric(12,2), placed timestamptz, note text);
+     CREATE TABLE order_items (id bigserial PRIMARY KEY, order_id bigint, product_id int, qty int, price numeric(10,2));
+     INSERT INTO products (slug, name, description, price)
+       SELECT 'p-' || g, 'Product ' || g, repeat(md5(g::text), 6), (g % 1000) * 1.5 FROM generate_series(1, ${n(250)}) g;
+     INSERT INTO orders (customer, total, placed, note)
+       SELECT 'customer-' || (g % 5000), (g % 10000) * 1.25, timestamptz '2024-01-01' + g * interval '1 minute', md5(g::text)
+         FROM generate_series(1, ${n(4000)}) g;
+     INSERT INTO order_items (order_id, product_id, qty, price)
+       SELECT 1 + g / 2, 1 + g % ${n(250)}, 1 + g % 5, (g % 700) * 0.75 FROM generate_series(1, ${n(7000)}) g;`,
+    db,
+  );
+  await cluster.query('VACUUM ANALYZE', db);
+}
+
+function time<T>(fn: () => T): [T, number] {
+  const t = process.hrtime.bigint();
+  const value = fn();
+  return [value, Number(process.hrtime.bigint() - t) / 1e9];
+}
+
+async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t = process.hrtime.bigint();
+  const value = await fn();
+  return [value, Number(process.hrtime.bigint() - t) / 1e9];
+}
+
+async function main(): Promise<void> {
+  const sizeMb = arg('size-mb', 200);
+  const [cluster, s3] = await Promise.all([startPostgres('bench-backup'), startS3()]);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'mg-bench-backup-'));
+  try {
+    console.log(`Generating a ~${sizeMb} MB database…`);
+    const [, genSeconds] = await timeAsync(() => generate(cluster, 'shop', sizeMb));
+    const size = Number((await cluster.query<{ s: string }>(`SELECT pg_database_size('shop')::text AS s`))[0]?.s);
+    console.log(`Generated ${(size / 1e6).toFixed(0)} MB in ${genSeconds.toFixed(1)}s.`);
+    const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: SUPERUSER_PASSWORD, PGDATABASE: 'shop' };
+    const bin = (tool: string): string => path.join(cluster.binDir, tool);
+    const sh = (command: string): void => {
+      execFileSync('/bin/bash', ['-o', 'pipefail', '-c', command], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    };
+
+    // Warm the cache the same way for everyone.
+    sh(`"${bin('pg_dump')}" -Fc -Z0 > /dev/null`);
+
+    const floorFile = path.join(work, 'floor.dump');
+    const [, floor] = time(() => sh(`"${bin('pg_dump')}" -Fc -Z0 -f "${floorFile}"`));
+
+    const storyFile = path.join(work, 'story.dump');
+    const [, storyDump] = time(() => sh(`"${bin('pg_dump')}" -Fc -f "${storyFile}"`));
+    const [, storyList] = time(() => sh(`"${bin('pg_restore')}" --list "${storyFile}" > /dev/null`));
+    const [, storySha] = time(() => sh(`sha256sum "${storyFile}" > /dev/null`));
+    const [, storyUpload] = await timeAsync(() =>
+      new Upload({ client: s3.client, params: { Bucket: s3.bucket, Key: 'story/story.dump', Body: createReadStream(storyFile) } }).done(),
+    );
+    const story = storyDump + storyList + storySha + storyUpload;
+
+    const runBackup = async (name: string, extra: Record<string, string> = {}): Promise<[BackupManifest, number]> => {
+      const out = path.join(work, name);
+      mkdirSync(out);
+      const [result, seconds] = await timeAsync(() =>
+        runAction(
+          'backup',
+          {
+            'database-url': cluster.url('shop'),
+            'output-dir': out,
+            's3-uri': `s3://${s3.bucket}/${name}/`,
+            's3-endpoint': s3.endpoint,
+            'protected-tables': PROTECTED.join(','),
+            ...extra,
+          },
+          { env: s3.env, timeoutMs: 3_600_000 },
+        ),
+      );
+      if (result.exitCode !== 0) throw new Error(`The action failed: ${result.errors.join('\n')}`);
+      return [await readManifestFile(result.outputs['manifest-path'] as string), seconds];
+    };
+    const [manifest, action] = await runBackup('action');
+    const [manifestNone, actionNone] = await runBackup('action-none', { compression: 'none' });
+    const [, pgDumpZ1] = time(() => sh(`"${bin('pg_dump')}" -Fc -Z1 -f "${path.join(work, 'z1.dump')}"`));
+
+    const settings = connectionFromUrl(cluster.url('shop'));
+    const [, fingerprint] = await timeAsync(() => withClient(settings, (c) => fingerprintTables(c, PROTECTED), { stableOutput: true }));
+    const [, copySha] = time(() => {
+      for (const t of PROTECTED) sh(`"${bin('psql')}" -X -q -c "COPY ${t} TO STDOUT" | sha256sum > /dev/null`);
+    });
+
+    const rows = [
+      ['database size', `${(size / 1e6).toFixed(0)} MB`],
+      ['floor: pg_dump -Fc -Z0 to file', `${floor.toFixed(2)}s (${(statSync(floorFile).size / 1e6).toFixed(0)} MB)`],
+      [
+        "story's way: dump + list + sha256sum + upload",
+        `${story.toFixed(2)}s (dump ${storyDump.toFixed(2)}, list ${storyList.toFixed(2)}, sha256 ${storySha.toFixed(2)}, upload ${storyUpload.toFixed(2)}; ${(statSync(storyFile).size / 1e6).toFixed(0)} MB)`,
+      ],
+      [
+        'action: preflight → dump → verify → offsite (verified) → manifest',
+        `${action.toFixed(2)}s (${(manifest.dump.sizeBytes / 1e6).toFixed(0)} MB, ${manifest.dump.compression}; phases ${JSON.stringify(manifest.timings)})`,
+      ],
+      ['action / story', (action / story).toFixed(2)],
+      ['action / floor', (action / floor).toFixed(2)],
+      [
+        'action with compression: none',
+        `${actionNone.toFixed(2)}s (${(manifestNone.dump.sizeBytes / 1e6).toFixed(0)} MB; phases ${JSON.stringify(manifestNone.timings)})`,
+      ],
+      ['action (none) / story', (actionNone / story).toFixed(2)],
+      ['action (none) / floor', (actionNone / floor).toFixed(2)],
+      ['pg_dump -Fc -Z1 to file alone (the default compression on pg_dump 15)', `${pgDumpZ1.toFixed(2)}s`],
+      ['fingerprint of ' + PROTECTED.join(', '), `${fingerprint.toFixed(2)}s`],
+      ['COPY … TO STDOUT | sha256sum of the same', `${copySha.toFixed(2)}s`],
+      ['fingerprint / COPY+sha256sum', (fingerprint / copySha).toFixed(2)],
+    ];
+    console.log('\n| measure | value |\n|---|---|');
+    for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+    const resultsDir = path.join(ROOT, 'bench', 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(path.join(resultsDir, `backup-${sizeMb}mb.json`), `${JSON.stringify(Object.fromEntries(rows), null, 2)}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    await Promise.all([cluster.stop(), s3.stop()]);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
