@@ -73007,6 +73007,7 @@ class Application {
     stopped = false;
     /** False once the database was swapped: from then on only `start()` may start the app. */
     restartOnExit = true;
+    restart;
     constructor(inputs) {
         this.inputs = inputs;
     }
@@ -73020,8 +73021,8 @@ class Application {
         const { stopCommand, startCommand, appDir } = this.inputs;
         if (!stopCommand)
             return;
-        if (!this.stopped && startCommand) {
-            onCleanup('start the application again', async () => {
+        if (!this.restart && startCommand) {
+            this.restart = onCleanup('start the application again', async () => {
                 if (!this.stopped || !this.restartOnExit)
                     return;
                 lib_core.warning('The rollback did not swap the database: starting the application again on its current code and database.');
@@ -73030,6 +73031,10 @@ class Application {
         }
         this.stopped = true;
         await shell('stop-command', stopCommand, appDir);
+    }
+    /** Before the swap: starts the stopped application again now (it also runs on any exit path). */
+    async restartIfAllowed() {
+        await this.restart?.();
     }
     /** Called once the database is swapped: the old code must not be started on it any more. */
     holdAfterSwap() {
@@ -74209,6 +74214,9 @@ async function verifyBackup(inputs, state) {
     const manifest = await loadManifest(inputs.manifest, s3For(inputs));
     state.manifest = manifest;
     const live = inputs.connection.database;
+    if (live === MAINTENANCE_DB) {
+        throw new SafetyError(`Database "${live}" is the maintenance database the swap runs from; it cannot be rolled back by this action.`);
+    }
     if (manifest.database !== live) {
         if (!inputs.allowOtherDatabase) {
             throw new SafetyError(`Backup ${manifest.backupId} is of database "${manifest.database}", not of "${live}": refused (set allow-other-database: true if this is intended).`);
@@ -74281,21 +74289,32 @@ async function verifyDump(inputs, v, state) {
 
 
 
+
 /** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
 async function run() {
     const inputs = getInputs();
     const state = new RunState(inputs.connection.database);
     const app = new Application(inputs);
+    // Registered first, so on a cancellation it runs last: after the side database is dropped and the app restarted.
+    const writeReport = onCleanup('write the rollback report', async () => {
+        const signal = interruptedBy();
+        if (signal)
+            state.fail(new Error(`The rollback was cancelled (${signal}).`));
+        state.timeline.finish();
+        await report(inputs, state, app);
+    });
     try {
         await rollback(inputs, state, app);
     }
     catch (error) {
         state.fail(error);
+        await app
+            .restartIfAllowed()
+            .catch((e) => state.note(`Starting the application again failed: ${errorMessage(e)}`));
         throw error;
     }
     finally {
-        state.timeline.finish();
-        await report(inputs, state, app);
+        await writeReport();
     }
 }
 async function rollback(inputs, state, app) {

@@ -65,12 +65,24 @@ async function main(): Promise<void> {
   try {
     console.log(`Generating a ~${sizeMb} MB database…`);
     const [, genSeconds] = await timeAsync(() => generate(cluster, 'shop', sizeMb));
-    const size = Number((await cluster.query<{ s: string }>(`SELECT pg_database_size('shop')::text AS s`))[0]?.s);
+    const size = Number(
+      (await cluster.query<{ s: string }>(`SELECT pg_database_size('shop')::text AS s`))[0]?.s,
+    );
     console.log(`Generated ${(size / 1e6).toFixed(0)} MB in ${genSeconds.toFixed(1)}s.`);
-    const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: SUPERUSER_PASSWORD, PGDATABASE: 'shop' };
+    const env = {
+      ...process.env,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(cluster.port),
+      PGUSER: 'postgres',
+      PGPASSWORD: SUPERUSER_PASSWORD,
+      PGDATABASE: 'shop',
+    };
     const bin = (tool: string): string => path.join(cluster.binDir, tool);
     const sh = (command: string): void => {
-      execFileSync('/bin/bash', ['-o', 'pipefail', '-c', command], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      execFileSync('/bin/bash', ['-o', 'pipefail', '-c', command], {
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
     };
 
     // Warm the cache the same way for everyone.
@@ -84,11 +96,17 @@ async function main(): Promise<void> {
     const [, storyList] = time(() => sh(`"${bin('pg_restore')}" --list "${storyFile}" > /dev/null`));
     const [, storySha] = time(() => sh(`sha256sum "${storyFile}" > /dev/null`));
     const [, storyUpload] = await timeAsync(() =>
-      new Upload({ client: s3.client, params: { Bucket: s3.bucket, Key: 'story/story.dump', Body: createReadStream(storyFile) } }).done(),
+      new Upload({
+        client: s3.client,
+        params: { Bucket: s3.bucket, Key: 'story/story.dump', Body: createReadStream(storyFile) },
+      }).done(),
     );
     const story = storyDump + storyList + storySha + storyUpload;
 
-    const runBackup = async (name: string, extra: Record<string, string> = {}): Promise<[BackupManifest, number]> => {
+    const runBackup = async (
+      name: string,
+      extra: Record<string, string> = {},
+    ): Promise<[BackupManifest, number]> => {
       const out = path.join(work, name);
       mkdirSync(out);
       const [result, seconds] = await timeAsync(() =>
@@ -113,14 +131,20 @@ async function main(): Promise<void> {
     const [, pgDumpZ1] = time(() => sh(`"${bin('pg_dump')}" -Fc -Z1 -f "${path.join(work, 'z1.dump')}"`));
 
     const settings = connectionFromUrl(cluster.url('shop'));
-    const [, fingerprint] = await timeAsync(() => withClient(settings, (c) => fingerprintTables(c, PROTECTED), { stableOutput: true }));
+    const [, fingerprint] = await timeAsync(() =>
+      withClient(settings, (c) => fingerprintTables(c, PROTECTED), { stableOutput: true }),
+    );
     const [, copySha] = time(() => {
-      for (const t of PROTECTED) sh(`"${bin('psql')}" -X -q -c "COPY ${t} TO STDOUT" | sha256sum > /dev/null`);
+      for (const t of PROTECTED)
+        sh(`"${bin('psql')}" -X -q -c "COPY ${t} TO STDOUT" | sha256sum > /dev/null`);
     });
 
     const rows = [
       ['database size', `${(size / 1e6).toFixed(0)} MB`],
-      ['floor: pg_dump -Fc -Z0 to file', `${floor.toFixed(2)}s (${(statSync(floorFile).size / 1e6).toFixed(0)} MB)`],
+      [
+        'floor: pg_dump -Fc -Z0 to file',
+        `${floor.toFixed(2)}s (${(statSync(floorFile).size / 1e6).toFixed(0)} MB)`,
+      ],
       [
         "story's way: dump + list + sha256sum + upload",
         `${story.toFixed(2)}s (dump ${storyDump.toFixed(2)}, list ${storyList.toFixed(2)}, sha256 ${storySha.toFixed(2)}, upload ${storyUpload.toFixed(2)}; ${(statSync(storyFile).size / 1e6).toFixed(0)} MB)`,
@@ -146,7 +170,10 @@ async function main(): Promise<void> {
     for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
     const resultsDir = path.join(ROOT, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(path.join(resultsDir, `backup-${sizeMb}mb.json`), `${JSON.stringify(Object.fromEntries(rows), null, 2)}\n`);
+    writeFileSync(
+      path.join(resultsDir, `backup-${sizeMb}mb.json`),
+      `${JSON.stringify(Object.fromEntries(rows), null, 2)}\n`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
     await Promise.all([cluster.stop(), s3.stop()]);

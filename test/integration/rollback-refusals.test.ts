@@ -176,6 +176,7 @@ test('the existing tag resolves and the restore goes through in-place when allow
     strategy: 'in-place',
     'allow-destructive': 'true',
     'previous-ref': 'v1',
+    'max-duration': '1ms',
   });
   expect(result.errors).toEqual([]);
   expect(result.outputs.verdict).toBe('restored');

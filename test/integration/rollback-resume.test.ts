@@ -90,6 +90,34 @@ test('a rollback killed during the restore leaves production untouched; a second
   for (const r of [second, killed, rerun]) expect(leakedSecret(r, cluster.password)).toBe(false);
 });
 
+test('a rollback cancelled (SIGTERM) during the restore drops its side database, releases the lock and exits non-zero', async () => {
+  await seedShop(cluster, 'cancel');
+  const backup = await makeBackup(cluster, 'cancel', { dir, protectedTables: PROTECTED });
+  await migrateShop(cluster, 'cancel');
+  const migrated = await fingerprintsOf(cluster, 'cancel', PROTECTED);
+  const pidFile = path.join(dir, 'cancel.pid');
+  const inputs = { 'database-url': cluster.url('cancel'), manifest: backup.manifestFile };
+  let child: ChildProcess | undefined;
+  const run = runAction(
+    'rollback',
+    { ...inputs, 'pg-bin-dir': slowRestoreDir(pidFile) },
+    { onStart: (c) => (child = c) },
+  );
+  await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+  expect(await databasesLike(cluster, 'cancel_restore_')).toHaveLength(1);
+  child!.kill('SIGTERM');
+  const result = await run;
+  expect(result.exitCode).toBe(143);
+  expect(result.logs).toContain('Received SIGTERM');
+  expect(result.outputs.verdict).toBe('failed');
+  expect(result.summary).toContain('The rollback was cancelled (SIGTERM)');
+  expect(await databasesLike(cluster, 'cancel_')).toEqual([]);
+  expect(await fingerprintsOf(cluster, 'cancel', PROTECTED)).toEqual(migrated);
+  const locks = await cluster.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'");
+  expect(locks).toEqual([]);
+  expect(leakedSecret(result, cluster.password)).toBe(false);
+});
+
 test('a code revert failing after the swap keeps the app stopped; a rerun resumes after the swap without swapping twice', async () => {
   await seedShop(cluster, 'web');
   const backup = await makeBackup(cluster, 'web', { dir, protectedTables: PROTECTED });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -123,10 +123,15 @@ test('with terminate-sessions false, a connected session makes the swap refused 
   await migrateShop(cluster, 'busy');
   const before = await fingerprintsOf(cluster, 'busy', PROTECTED);
   const web = await holdConnection('busy');
+  const events = path.join(dir, 'busy-events');
   try {
     const result = await runAction(
       'rollback',
-      inputs('busy', backup.manifestFile, { 'terminate-sessions': 'false' }),
+      inputs('busy', backup.manifestFile, {
+        'terminate-sessions': 'false',
+        'stop-command': `echo stop >> ${events}`,
+        'start-command': `echo start >> ${events}`,
+      }),
     );
     expect(result.exitCode).not.toBe(0);
     expect(result.outputs.verdict).toBe('refused');
@@ -134,6 +139,9 @@ test('with terminate-sessions false, a connected session makes the swap refused 
       /session\(s\) still connected to "busy".*shop-web.*terminate-sessions is false/,
     );
     expect((await web.query('SELECT 1 AS one')).rows[0]).toEqual({ one: 1 });
+    // Stopped for the swap, started again when the swap was refused (old code, old database).
+    expect(readFileSync(events, 'utf8').split('\n').filter(Boolean)).toEqual(['stop', 'start']);
+    expect(result.summary).not.toContain('application is stopped');
     expect(await fingerprintsOf(cluster, 'busy', PROTECTED)).toEqual(before);
     expect(await databasesLike(cluster, 'busy_')).toEqual([]);
     const [allow] = await cluster.query<{ a: boolean }>(

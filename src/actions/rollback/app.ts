@@ -21,6 +21,7 @@ export class Application {
   private stopped = false;
   /** False once the database was swapped: from then on only `start()` may start the app. */
   private restartOnExit = true;
+  private restart?: () => Promise<void>;
 
   constructor(private readonly inputs: Inputs) {}
 
@@ -35,8 +36,8 @@ export class Application {
   async stop(): Promise<void> {
     const { stopCommand, startCommand, appDir } = this.inputs;
     if (!stopCommand) return;
-    if (!this.stopped && startCommand) {
-      onCleanup('start the application again', async () => {
+    if (!this.restart && startCommand) {
+      this.restart = onCleanup('start the application again', async () => {
         if (!this.stopped || !this.restartOnExit) return;
         core.warning(
           'The rollback did not swap the database: starting the application again on its current code and database.',
@@ -46,6 +47,11 @@ export class Application {
     }
     this.stopped = true;
     await shell('stop-command', stopCommand, appDir);
+  }
+
+  /** Before the swap: starts the stopped application again now (it also runs on any exit path). */
+  async restartIfAllowed(): Promise<void> {
+    await this.restart?.();
   }
 
   /** Called once the database is swapped: the old code must not be started on it any more. */

@@ -1,8 +1,7 @@
-import * as core from '@actions/core';
-
-import { SafetyError } from '../../common/errors';
+import { SafetyError, errorMessage } from '../../common/errors';
 import { acquireLock, runHolder } from '../../postgres/lock';
 import { swapDatabases } from '../../postgres/swap';
+import { interruptedBy, onCleanup } from '../../process/cleanup';
 
 import { Application, waitHealthy } from './app';
 import { checkRestored, restoreInPlace, restoreSide, snapshotReady } from './database';
@@ -16,14 +15,23 @@ export async function run(): Promise<void> {
   const inputs = getInputs();
   const state = new RunState(inputs.connection.database);
   const app = new Application(inputs);
+  // Registered first, so on a cancellation it runs last: after the side database is dropped and the app restarted.
+  const writeReport = onCleanup('write the rollback report', async () => {
+    const signal = interruptedBy();
+    if (signal) state.fail(new Error(`The rollback was cancelled (${signal}).`));
+    state.timeline.finish();
+    await report(inputs, state, app);
+  });
   try {
     await rollback(inputs, state, app);
   } catch (error) {
     state.fail(error);
+    await app
+      .restartIfAllowed()
+      .catch((e: unknown) => state.note(`Starting the application again failed: ${errorMessage(e)}`));
     throw error;
   } finally {
-    state.timeline.finish();
-    await report(inputs, state, app);
+    await writeReport();
   }
 }
 
@@ -136,11 +144,5 @@ async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: V
     }
   }
   state.verdict = 'restored';
-  const total = t.totalSeconds;
-  if (total * 1000 > inputs.maxDurationMs) {
-    const message = `The rollback took ${total.toFixed(1)}s, over max-duration (${inputs.maxDurationMs / 1000}s).`;
-    if (inputs.onSlow === 'fail') throw new SafetyError(message);
-    core.warning(message, { title: 'Rollback slower than max-duration' });
-    state.note(message);
-  }
+  state.checkDuration(inputs.maxDurationMs, inputs.onSlow);
 }

@@ -1,3 +1,5 @@
+import * as core from '@actions/core';
+
 import { SafetyError, ConfigurationError, errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
 import type { RollbackNames } from '../../postgres/rollback-names';
@@ -30,6 +32,16 @@ export class RunState {
 
   note(text: string): void {
     this.notes.push(scrub(text));
+  }
+
+  /** The recovery time against max-duration: a warning, or (on-slow: fail) a thrown refusal. */
+  checkDuration(maxMs: number, onSlow: 'fail' | 'warn'): void {
+    const total = this.timeline.totalSeconds;
+    if (total * 1000 <= maxMs) return;
+    const message = `The rollback took ${total.toFixed(1)}s, over max-duration (${maxMs / 1000}s).`;
+    if (onSlow === 'fail') throw new SafetyError(message);
+    core.warning(message, { title: 'Rollback slower than max-duration' });
+    this.note(message);
   }
 
   /** Records a thrown error: before any change it is a refusal, after one a failure. */

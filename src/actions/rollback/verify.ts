@@ -5,7 +5,7 @@ import { SafetyError } from '../../common/errors';
 import { serverInfo, withClient } from '../../postgres/client';
 import { describeCheck, checkDatabase, checkPassed, listArchive } from '../../postgres/restore';
 import { rollbackNames, type RollbackNames } from '../../postgres/rollback-names';
-import { databaseInfo, maintenance, type DatabaseInfo } from '../../postgres/swap';
+import { MAINTENANCE_DB, databaseInfo, maintenance, type DatabaseInfo } from '../../postgres/swap';
 import { discoverTools, type ClientTools } from '../../postgres/tools';
 import { resolveCommit } from '../../process/git';
 import { formatBytes } from '../../report/format';
@@ -49,6 +49,11 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
   const manifest = await loadManifest(inputs.manifest, s3For(inputs));
   state.manifest = manifest;
   const live = inputs.connection.database;
+  if (live === MAINTENANCE_DB) {
+    throw new SafetyError(
+      `Database "${live}" is the maintenance database the swap runs from; it cannot be rolled back by this action.`,
+    );
+  }
   if (manifest.database !== live) {
     if (!inputs.allowOtherDatabase) {
       throw new SafetyError(
