@@ -74040,6 +74040,7 @@ class Timeline {
 
 
 
+
 /** What the run did so far: the report is written from it on every exit path. */
 class RunState {
     database;
@@ -74063,6 +74064,17 @@ class RunState {
     }
     note(text) {
         this.notes.push(secrets_scrub(text));
+    }
+    /** The recovery time against max-duration: a warning, or (on-slow: fail) a thrown refusal. */
+    checkDuration(maxMs, onSlow) {
+        const total = this.timeline.totalSeconds;
+        if (total * 1000 <= maxMs)
+            return;
+        const message = `The rollback took ${total.toFixed(1)}s, over max-duration (${maxMs / 1000}s).`;
+        if (onSlow === 'fail')
+            throw new SafetyError(message);
+        lib_core.warning(message, { title: 'Rollback slower than max-duration' });
+        this.note(message);
     }
     /** Records a thrown error: before any change it is a refusal, after one a failure. */
     fail(error) {
@@ -74289,7 +74301,6 @@ async function verifyDump(inputs, v, state) {
 
 
 
-
 /** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
 async function run() {
     const inputs = getInputs();
@@ -74426,14 +74437,7 @@ async function afterSwap(inputs, state, app, v) {
         }
     }
     state.verdict = 'restored';
-    const total = t.totalSeconds;
-    if (total * 1000 > inputs.maxDurationMs) {
-        const message = `The rollback took ${total.toFixed(1)}s, over max-duration (${inputs.maxDurationMs / 1000}s).`;
-        if (inputs.onSlow === 'fail')
-            throw new SafetyError(message);
-        lib_core.warning(message, { title: 'Rollback slower than max-duration' });
-        state.note(message);
-    }
+    state.checkDuration(inputs.maxDurationMs, inputs.onSlow);
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/index.ts

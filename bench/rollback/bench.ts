@@ -50,9 +50,17 @@ async function main(): Promise<void> {
   try {
     const db = 'shop';
     await generate(cluster, db, sizeMb);
-    const [size] = await cluster.query<{ s: string }>(`SELECT pg_size_pretty(pg_database_size('${db}')) AS s`);
+    const [size] = await cluster.query<{ s: string }>(
+      `SELECT pg_size_pretty(pg_database_size('${db}')) AS s`,
+    );
     const backup = await makeBackup(cluster, db, { dir, protectedTables: PROTECTED, snapshot: true });
-    const env = { ...process.env, PGHOST: cluster.host, PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.password };
+    const env = {
+      ...process.env,
+      PGHOST: cluster.host,
+      PGPORT: String(cluster.port),
+      PGUSER: 'postgres',
+      PGPASSWORD: cluster.password,
+    };
     const bin = (tool: string): string => path.join(cluster.binDir, tool);
     const results: { method: string; totalSeconds: number; downtimeSeconds: number; detail: string }[] = [];
 
@@ -62,19 +70,39 @@ async function main(): Promise<void> {
     const create = timed(() => execFileSync(bin('createdb'), [db], { env }));
     const restore = timed(() => execFileSync(bin('pg_restore'), ['-d', db, backup.dumpFile], { env }));
     const story = drop + create + restore;
-    results.push({ method: 'story: dropdb + createdb + pg_restore', totalSeconds: story, downtimeSeconds: story, detail: `drop ${drop.toFixed(2)}s, create ${create.toFixed(2)}s, restore ${restore.toFixed(2)}s (no verification)` });
+    results.push({
+      method: 'story: dropdb + createdb + pg_restore',
+      totalSeconds: story,
+      downtimeSeconds: story,
+      detail: `drop ${drop.toFixed(2)}s, create ${create.toFixed(2)}s, restore ${restore.toFixed(2)}s (no verification)`,
+    });
 
     // 2. The action, strategy swap (the default): restore beside, verify, rename.
-    for (const [method, strategy] of [['action: swap (restore beside + verify + rename)', 'swap'], ['action: snapshot swap', 'snapshot']] as const) {
+    for (const [method, strategy] of [
+      ['action: swap (restore beside + verify + rename)', 'swap'],
+      ['action: snapshot swap', 'snapshot'],
+    ] as const) {
       await migrateShop(cluster, db);
-      const r = await runAction('rollback', { 'database-url': cluster.url(db), manifest: backup.manifestFile, strategy }, { timeoutMs: 3_600_000 });
-      if (r.outputs.verdict !== 'restored') throw new Error(`${strategy}: ${r.outputs.verdict} ${r.errors.join(' ')}`);
-      const phases = JSON.parse(r.outputs['phases-json'] ?? '{}') as { phases: { name: string; seconds: number; status: string }[]; downtime: number; total: number };
+      const r = await runAction(
+        'rollback',
+        { 'database-url': cluster.url(db), manifest: backup.manifestFile, strategy },
+        { timeoutMs: 3_600_000 },
+      );
+      if (r.outputs.verdict !== 'restored')
+        throw new Error(`${strategy}: ${r.outputs.verdict} ${r.errors.join(' ')}`);
+      const phases = JSON.parse(r.outputs['phases-json'] ?? '{}') as {
+        phases: { name: string; seconds: number; status: string }[];
+        downtime: number;
+        total: number;
+      };
       results.push({
         method,
         totalSeconds: phases.total,
         downtimeSeconds: phases.downtime,
-        detail: phases.phases.filter((p) => p.status !== 'skipped').map((p) => `${p.name} ${p.seconds.toFixed(2)}s`).join(', '),
+        detail: phases.phases
+          .filter((p) => p.status !== 'skipped')
+          .map((p) => `${p.name} ${p.seconds.toFixed(2)}s`)
+          .join(', '),
       });
       await cluster.query(`DROP DATABASE "${r.outputs['failed-database']}"`);
     }
@@ -84,12 +112,18 @@ async function main(): Promise<void> {
       '',
       '| method | whole time | database downtime | detail |',
       '|---|---|---|---|',
-      ...results.map((r) => `| ${r.method} | ${r.totalSeconds.toFixed(2)} s | ${r.downtimeSeconds.toFixed(3)} s | ${r.detail} |`),
+      ...results.map(
+        (r) =>
+          `| ${r.method} | ${r.totalSeconds.toFixed(2)} s | ${r.downtimeSeconds.toFixed(3)} s | ${r.detail} |`,
+      ),
     ];
     console.log(lines.join('\n'));
     const out = path.resolve(__dirname, '..', '..', 'bench', 'results');
     mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, `rollback-${sizeMb}mb.json`), JSON.stringify({ sizeMb, databaseSize: size?.s, results }, null, 2));
+    writeFileSync(
+      path.join(out, `rollback-${sizeMb}mb.json`),
+      JSON.stringify({ sizeMb, databaseSize: size?.s, results }, null, 2),
+    );
   } finally {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });

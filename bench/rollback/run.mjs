@@ -7,8 +7,23 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = path.join(root, '.tmp', 'bench-rollback');
-execFileSync(process.execPath, [path.join(root, 'node_modules/@vercel/ncc/dist/ncc/cli.js'), 'build', 'bench/rollback/bench.ts', '-o', out, '-q', '--transpile-only'], {
+execFileSync(
+  process.execPath,
+  [
+    path.join(root, 'node_modules/@vercel/ncc/dist/ncc/cli.js'),
+    'build',
+    'bench/rollback/bench.ts',
+    '-o',
+    out,
+    '-q',
+    '--transpile-only',
+  ],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
+execFileSync(process.execPath, [path.join(out, 'index.js'), ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
 });
-execFileSync(process.execPath, [path.join(out, 'index.js'), ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });

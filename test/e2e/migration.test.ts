@@ -74,6 +74,7 @@ describe('production migration of the reference shop, failure, rollback and stag
       {
         'database-url': url,
         'django-manage': path.join(target.dir, 'manage.py'),
+        python: '/usr/bin/python3',
         'maintenance-on-command': target.commands.maintenanceOn,
         'maintenance-off-command': target.commands.maintenanceOff,
         'stop-command': target.commands.stop,
@@ -116,7 +117,8 @@ describe('production migration of the reference shop, failure, rollback and stag
         'previous-ref': 'v1.0',
         'app-dir': target.dir,
         'stop-command': target.commands.stop,
-        'start-command': target.commands.start,
+        // Bringing the application back includes leaving the maintenance a failed migration left on.
+        'start-command': `${target.commands.maintenanceOff} && ${target.commands.start}`,
         'health-urls': `${target.url}/api/health/`,
         'health-timeout': '60s',
       },
