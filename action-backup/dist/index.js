@@ -36761,6 +36761,1090 @@ parse.parseIntoClientConfig = parseIntoClientConfig
 
 /***/ }),
 
+/***/ 3874:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+module.exports = function (txt, options) {
+  return new CopyStreamQuery(txt, options)
+}
+
+const { Duplex } = __nccwpck_require__(2203)
+const assert = __nccwpck_require__(2613)
+const BufferList = __nccwpck_require__(1147)
+const code = __nccwpck_require__(5983)
+
+// Readable decoder states
+const PG_CODE = 0
+const PG_LENGTH = 1
+const PG_MESSAGE = 2
+
+class CopyStreamQuery extends Duplex {
+  constructor(text, options) {
+    super(options)
+    this.text = text
+
+    // Readable side
+    this._state = PG_CODE
+    this._buffer = new BufferList()
+    this._unreadMessageContentLength = 0
+    this._copyDataChunks = new BufferList()
+    this._pgDataHandler = null
+    this._drained = false
+    this._forwarding = false
+    this._onReadableEvent = this._onReadable.bind(this)
+    this.alignOnCopyDataFrame = options ? options.alignOnCopyDataFrame === true : false
+
+    // Writable side
+    this._gotCopyInResponse = false
+    this.chunks = []
+    this.cb = null
+    this.cork()
+  }
+
+  submit(connection) {
+    this.connection = connection
+    this._attach()
+    connection.query(this.text)
+  }
+
+  /* Readable implementation */
+  _attach() {
+    const connectionStream = this.connection.stream
+    const pgDataListeners = connectionStream.listeners('data')
+    assert(pgDataListeners.length == 1)
+    this._pgDataHandler = pgDataListeners.pop()
+    connectionStream.removeListener('data', this._pgDataHandler)
+    connectionStream.pause()
+    this._forward()
+    connectionStream.on('readable', this._onReadableEvent)
+  }
+
+  _detach() {
+    const connectionStream = this.connection.stream
+    const unreadBuffer = this._buffer.take(this._buffer.size)
+    connectionStream.removeListener('readable', this._onReadableEvent)
+    connectionStream.addListener('data', this._pgDataHandler)
+    this._pgDataHandler(unreadBuffer)
+
+    // unpipe can pause the stream but also underlying onData event can potentially pause the stream because of hitting
+    // the highWaterMark and pausing the stream, so we resume the stream in the next tick after the underlying onData
+    // event has finished
+    process.nextTick(function () {
+      connectionStream.resume()
+    })
+  }
+
+  _cleanup() {
+    this._buffer = null
+    this._copyDataChunks = null
+    this._pgDataHandler = null
+    this._onReadableEvent = null
+  }
+
+  _onReadable() {
+    this._forward()
+  }
+
+  _read() {
+    this._drained = true
+    this._forward()
+  }
+
+  _forward() {
+    if (this._forwarding || !this._drained || !this.connection) return
+    this._forwarding = true
+    const connectionStream = this.connection.stream
+    let chunk
+    while (this._drained && (chunk = connectionStream.read()) !== null) {
+      this._drained = this._parse(chunk)
+    }
+    this._forwarding = false
+  }
+
+  _parse(chunk) {
+    let done = false
+    let drained = true
+    this._buffer.push(chunk)
+
+    while (!done && this._buffer.size > 0) {
+      if (PG_CODE === this._state) {
+        if (!this._buffer.has(1)) break
+        this._code = this._buffer.peekUInt8()
+        if (this._code === code.ErrorResponse) {
+          // ErrorResponse Interception
+          // We must let pg parse future messages and handle their consequences on
+          // the ActiveQuery
+          this._detach()
+          return
+        }
+        this._buffer.readUInt8()
+        this._state = PG_LENGTH
+      }
+
+      if (PG_LENGTH === this._state) {
+        if (!this._buffer.has(4)) break
+        this._unreadMessageContentLength = this._buffer.readUInt32BE() - 4
+        this._state = PG_MESSAGE
+      }
+
+      if (PG_MESSAGE === this._state) {
+        if (this._unreadMessageContentLength > 0 && this._buffer.size > 0) {
+          const n = Math.min(this._buffer.size, this._unreadMessageContentLength)
+          const messageContentChunk = this._buffer.take(n)
+          this._unreadMessageContentLength -= n
+          if (this._code === code.CopyData) {
+            this._copyDataChunks.push(messageContentChunk)
+          }
+        }
+
+        if (this._unreadMessageContentLength === 0) {
+          // a full message has been captured
+          switch (this._code) {
+            case code.CopyBothResponse:
+              this._startCopyIn()
+              break
+            case code.CopyData:
+              if (this.alignOnCopyDataFrame) {
+                drained = this._flushCopyData()
+              }
+              break
+            // standard interspersed messages.
+            // see https://www.postgresql.org/docs/9.6/protocol-flow.html#PROTOCOL-COPY
+            case code.ParameterStatus:
+            case code.NoticeResponse:
+            case code.NotificationResponse:
+              break
+            case code.CopyDone:
+            default:
+              done = true
+              break
+          }
+          this._state = PG_CODE
+        }
+      }
+    }
+
+    // When we are not in alignOnCopyDataFrame, copyData payload is not buffered
+    // Forward payload bytes as they arrive
+    if (!this.alignOnCopyDataFrame) {
+      drained = this._flushCopyData()
+    }
+
+    if (done) {
+      this._detach()
+      this.push(null)
+      this._cleanup()
+    }
+
+    return drained
+  }
+
+  _flushCopyData() {
+    let drained = true
+    const len = this._copyDataChunks.size
+    if (len > 0) {
+      drained = this.push(this._copyDataChunks.take(len))
+    }
+    return drained
+  }
+
+  /* Writable implementation */
+  _write(chunk, enc, cb) {
+    this.chunks.push({ chunk: chunk, encoding: enc })
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb = cb
+  }
+
+  _writev(chunks, cb) {
+    this.chunks.push(...chunks)
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb = cb
+  }
+
+  _final(cb) {
+    this.flush()
+    const Int32Len = 4
+    const finBuffer = Buffer.from([code.CopyDone, 0, 0, 0, Int32Len])
+    this.connection.stream.write(finBuffer)
+    this.cb_flush = cb
+  }
+
+  flush(callback) {
+    let chunk
+    let ok = true
+    while (ok && (chunk = this.chunks.shift())) {
+      ok = this.flushChunk(chunk.chunk)
+    }
+    if (callback) {
+      if (ok) {
+        callback()
+      } else {
+        if (this.chunks.length) {
+          this.connection.stream.once('drain', this.flush.bind(this, callback))
+        } else {
+          this.connection.stream.once('drain', callback)
+        }
+      }
+    }
+  }
+
+  flushChunk(chunk) {
+    const Int32Len = 4
+    const lenBuffer = Buffer.from([code.CopyData, 0, 0, 0, 0])
+    lenBuffer.writeUInt32BE(chunk.length + Int32Len, 1)
+    this.connection.stream.write(lenBuffer)
+    return this.connection.stream.write(chunk)
+  }
+
+  _startCopyIn() {
+    this._gotCopyInResponse = true
+    this.uncork()
+    this.flush()
+    if (this.cb) {
+      const { cb } = this
+      this.cb = null
+      cb()
+    }
+  }
+
+  handleError(err) {
+    this.emit('error', err)
+    this._cleanup()
+  }
+
+  handleCopyData(chunk) {
+    // an out of band copyData message
+    // is received after copyDone
+    // this is currently discarded
+  }
+
+  handleCommandComplete() {}
+
+  handleReadyForQuery() {
+    this.connection = null
+    this.cb_flush()
+  }
+}
+
+
+/***/ }),
+
+/***/ 6473:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+module.exports = function (txt, options) {
+  return new CopyStreamQuery(txt, options)
+}
+
+const { Writable } = __nccwpck_require__(2203)
+const code = __nccwpck_require__(5983)
+
+class CopyStreamQuery extends Writable {
+  constructor(text, options) {
+    super(options)
+    this.text = text
+    this.rowCount = 0
+    this._gotCopyInResponse = false
+    this.chunks = []
+    this.cb_CopyInResponse = null
+    this.cb_ReadyForQuery = null
+    this.cb_destroy = null
+    this.cork()
+  }
+
+  submit(connection) {
+    this.connection = connection
+    connection.query(this.text)
+  }
+
+  callback() {
+    // this callback is empty but defining it allows
+    // `pg` to discover it and overwrite it
+    // with its timeout mechanism when query_timeout config is set
+  }
+
+  _write(chunk, enc, cb) {
+    this.chunks.push({ chunk: chunk, encoding: enc })
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb_CopyInResponse = cb
+  }
+
+  _writev(chunks, cb) {
+    // this.chunks.push(...chunks)
+    // => issue #136, RangeError: Maximum call stack size exceeded
+    // Using hybrid approach as advised on https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Function/apply
+    if (this.chunks.length == 0) {
+      this.chunks = chunks
+    } else {
+      // https://stackoverflow.com/questions/22747068/is-there-a-max-number-of-arguments-javascript-functions-can-accept
+      // 100K seems to be a reasonable size for v8
+      const QUANTUM = 125000
+      for (let i = 0; i < chunks.length; i += QUANTUM) {
+        this.chunks.push(...chunks.slice(i, Math.min(i + QUANTUM, chunks.length)))
+      }
+    }
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb_CopyInResponse = cb
+  }
+
+  _destroy(err, cb) {
+    // writable.destroy([error]) was called.
+    // send a CopyFail message that will rollback the COPY operation.
+    // the cb will be called only after the ErrorResponse message is received
+    // from the backend
+    if (this.cb_ReadyForQuery) return cb(err)
+    this.cb_destroy = cb
+    const msg = err ? err.message : 'NODE-PG-COPY-STREAMS destroy() was called'
+    const self = this
+    const done = function () {
+      self.connection.sendCopyFail(msg)
+    }
+
+    this.chunks = []
+    if (this._gotCopyInResponse) {
+      return this.flush(done)
+    }
+    this.cb_CopyInResponse = done
+  }
+
+  _final(cb) {
+    this.cb_ReadyForQuery = cb
+    const self = this
+    const done = function () {
+      const Int32Len = 4
+      const finBuffer = Buffer.from([code.CopyDone, 0, 0, 0, Int32Len])
+      self.connection.stream.write(finBuffer)
+    }
+
+    if (this._gotCopyInResponse) {
+      return this.flush(done)
+    }
+    this.cb_CopyInResponse = done
+  }
+
+  flush(callback) {
+    let chunk
+    let ok = true
+    while (ok && (chunk = this.chunks.shift())) {
+      ok = this.flushChunk(chunk.chunk)
+    }
+    if (callback) {
+      if (ok) {
+        callback()
+      } else {
+        if (this.chunks.length) {
+          this.connection.stream.once('drain', this.flush.bind(this, callback))
+        } else {
+          this.connection.stream.once('drain', callback)
+        }
+      }
+    }
+  }
+
+  flushChunk(chunk) {
+    const Int32Len = 4
+    const lenBuffer = Buffer.from([code.CopyData, 0, 0, 0, 0])
+    lenBuffer.writeUInt32BE(chunk.length + Int32Len, 1)
+    this.connection.stream.write(lenBuffer)
+    return this.connection.stream.write(chunk)
+  }
+
+  handleError(e) {
+    // clear `pg` timeout mechanism
+    this.callback()
+
+    if (this.cb_destroy) {
+      const cb = this.cb_destroy
+      this.cb_destroy = null
+      cb(e)
+    } else {
+      this.emit('error', e)
+    }
+    this.connection = null
+  }
+
+  handleCopyInResponse(connection) {
+    this._gotCopyInResponse = true
+    if (!this.destroyed) {
+      this.uncork()
+    }
+    const cb = this.cb_CopyInResponse || function () {}
+    this.cb_CopyInResponse = null
+    this.flush(cb)
+  }
+
+  handleCommandComplete(msg) {
+    // Parse affected row count as in
+    // https://github.com/brianc/node-postgres/blob/35e5567f86774f808c2a8518dd312b8aa3586693/lib/result.js#L37
+    const match = /COPY (\d+)/.exec((msg || {}).text)
+    if (match) {
+      this.rowCount = parseInt(match[1], 10)
+    }
+  }
+
+  handleReadyForQuery() {
+    // triggered after ReadyForQuery
+    // we delay the _final callback so that the 'finish' event is
+    // sent only when the ingested data is visible inside postgres and
+    // after the postgres connection is ready for a new query
+
+    // Note: `pg` currently does not call this callback when the backend
+    // sends an ErrorResponse message during the query (for example during
+    // a CopyFail)
+
+    // clear `pg` timeout mechanism
+    this.callback()
+
+    this.cb_ReadyForQuery()
+    this.connection = null
+  }
+}
+
+
+/***/ }),
+
+/***/ 4820:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+module.exports = function (txt, options) {
+  return new CopyStreamQuery(txt, options)
+}
+
+const { Readable } = __nccwpck_require__(2203)
+const assert = __nccwpck_require__(2613)
+const BufferList = __nccwpck_require__(1147)
+const code = __nccwpck_require__(5983)
+
+// decoder states
+const PG_CODE = 0
+const PG_LENGTH = 1
+const PG_MESSAGE = 2
+
+class CopyStreamQuery extends Readable {
+  constructor(text, options) {
+    super(options)
+    this.text = text
+    this.rowCount = 0
+    this._state = PG_CODE
+    this._buffer = new BufferList()
+    this._unreadMessageContentLength = 0
+    this._copyDataChunks = new BufferList()
+    this._pgDataHandler = null
+    this._drained = false
+    this._forwarding = false
+    this._onReadableEvent = this._onReadable.bind(this)
+  }
+
+  submit(connection) {
+    this.connection = connection
+    this._attach()
+    connection.query(this.text)
+  }
+
+  _attach() {
+    const connectionStream = this.connection.stream
+    const pgDataListeners = connectionStream.listeners('data')
+    assert(pgDataListeners.length == 1)
+    this._pgDataHandler = pgDataListeners.pop()
+    connectionStream.removeListener('data', this._pgDataHandler)
+    connectionStream.pause()
+    this._forward()
+    connectionStream.on('readable', this._onReadableEvent)
+  }
+
+  _detach() {
+    const connectionStream = this.connection.stream
+    const unreadBuffer = this._buffer.take(this._buffer.size)
+    //connectionStream.unpipe(this)
+    connectionStream.removeListener('readable', this._onReadableEvent)
+    connectionStream.addListener('data', this._pgDataHandler)
+    this._pgDataHandler(unreadBuffer)
+
+    // unpipe can pause the stream but also underlying onData event can potentially pause the stream because of hitting
+    // the highWaterMark and pausing the stream, so we resume the stream in the next tick after the underlying onData
+    // event has finished
+    process.nextTick(function () {
+      connectionStream.resume()
+    })
+  }
+
+  _cleanup() {
+    this._buffer = null
+    this._copyDataChunks = null
+    this._pgDataHandler = null
+    this._onReadableEvent = null
+  }
+
+  _onReadable() {
+    this._forward()
+  }
+
+  _read() {
+    this._drained = true
+    this._forward()
+  }
+
+  _forward() {
+    if (this._forwarding || !this._drained || !this.connection) return
+    this._forwarding = true
+    const connectionStream = this.connection.stream
+    let chunk
+    while (this._drained && (chunk = connectionStream.read()) !== null) {
+      this._drained = this._parse(chunk)
+    }
+    this._forwarding = false
+  }
+
+  _parse(chunk) {
+    let done = false
+    let drained = true
+    this._buffer.push(chunk)
+
+    while (!done && this._buffer.size > 0) {
+      if (PG_CODE === this._state) {
+        if (!this._buffer.has(1)) break
+        this._code = this._buffer.peekUInt8()
+        if (this._code === code.ErrorResponse) {
+          // ErrorResponse Interception
+          // We must let pg parse future messages and handle their consequences on
+          // the ActiveQuery
+          this._detach()
+          return
+        }
+        this._buffer.readUInt8()
+        this._state = PG_LENGTH
+      }
+
+      if (PG_LENGTH === this._state) {
+        if (!this._buffer.has(4)) break
+        this._unreadMessageContentLength = this._buffer.readUInt32BE() - 4
+        this._state = PG_MESSAGE
+      }
+
+      if (PG_MESSAGE === this._state) {
+        if (this._unreadMessageContentLength > 0 && this._buffer.size > 0) {
+          const n = Math.min(this._buffer.size, this._unreadMessageContentLength)
+          const messageContentChunk = this._buffer.take(n)
+          this._unreadMessageContentLength -= n
+          if (this._code === code.CopyData) {
+            this._copyDataChunks.push(messageContentChunk)
+          }
+        }
+
+        if (this._unreadMessageContentLength === 0) {
+          // a full message has been captured
+          switch (this._code) {
+            case code.CopyOutResponse:
+            case code.CopyData:
+            // standard interspersed messages.
+            // see https://www.postgresql.org/docs/9.6/protocol-flow.html#PROTOCOL-COPY
+            case code.ParameterStatus:
+            case code.NoticeResponse:
+            case code.NotificationResponse:
+              break
+            case code.CopyDone:
+            default:
+              done = true
+              break
+          }
+          this._state = PG_CODE
+        }
+      }
+    }
+
+    // flush data if any data has been captured
+    const len = this._copyDataChunks.size
+    if (len > 0) {
+      drained = this.push(this._copyDataChunks.take(len))
+    }
+
+    if (done) {
+      this._detach()
+      this.push(null)
+      this._cleanup()
+    }
+
+    return drained
+  }
+
+  handleError(err) {
+    this.emit('error', err)
+    this._cleanup()
+  }
+
+  handleCommandComplete(msg) {
+    const match = /COPY (\d+)/.exec((msg || {}).text)
+    if (match) {
+      this.rowCount = parseInt(match[1], 10)
+    }
+  }
+
+  handleReadyForQuery() {}
+}
+
+
+/***/ }),
+
+/***/ 6901:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+var __webpack_unused_export__;
+
+
+const CopyToQueryStream = __nccwpck_require__(4820)
+const CopyFromQueryStream = __nccwpck_require__(6473)
+const CopyBothQueryStream = __nccwpck_require__(3874)
+
+exports.to = function copyTo(txt, options) {
+  return new CopyToQueryStream(txt, options)
+}
+
+__webpack_unused_export__ = function copyFrom(txt, options) {
+  return new CopyFromQueryStream(txt, options)
+}
+
+__webpack_unused_export__ = function copyBoth(txt, options) {
+  return new CopyBothQueryStream(txt, options)
+}
+
+
+/***/ }),
+
+/***/ 5983:
+/***/ ((module) => {
+
+/**
+ * The COPY feature uses the following protocol codes.
+ * The codes for the most recent protocol version are documented on
+ * https://www.postgresql.org/docs/current/static/protocol-message-formats.html
+ *
+ * The protocol flow itself is described on
+ * https://www.postgresql.org/docs/current/static/protocol-flow.html
+ */
+module.exports = {
+  ErrorResponse: 0x45, // E
+  CopyInResponse: 0x47, // G
+  CopyOutResponse: 0x48, // H
+  CopyBothResponse: 0x57, // W
+  CopyDone: 0x63, // c
+  CopyData: 0x64, // d
+  CopyFail: 0x66, // f
+  CommandComplete: 0x43, // C
+  ReadyForQuery: 0x5a, // Z
+
+  // It is possible for NoticeResponse and ParameterStatus messages to be interspersed between CopyData messages;
+  // frontends must handle these cases, and should be prepared for other asynchronous message types as well
+  // (see Section 50.2.6).
+  // Otherwise, any message type other than CopyData or CopyDone may be treated as terminating copy-out mode.
+  NotificationResponse: 0x41, // A
+  NoticeResponse: 0x4e, // N
+  ParameterStatus: 0x53, // S
+}
+
+
+/***/ }),
+
+/***/ 1147:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+const Buffer = (__nccwpck_require__(181).Buffer)
+
+function OffsetBuffer() {
+  this.offset = 0
+  this.size = 0
+  this.buffers = []
+}
+module.exports = OffsetBuffer
+
+OffsetBuffer.prototype.isEmpty = function isEmpty() {
+  return this.size === 0
+}
+
+OffsetBuffer.prototype.clone = function clone(size) {
+  const r = new OffsetBuffer()
+  r.offset = this.offset
+  r.size = size
+  r.buffers = this.buffers.slice()
+  return r
+}
+
+OffsetBuffer.prototype.toChunks = function toChunks() {
+  if (this.size === 0) return []
+
+  // We are going to slice it anyway
+  if (this.offset !== 0) {
+    this.buffers[0] = this.buffers[0].slice(this.offset)
+    this.offset = 0
+  }
+
+  const chunks = []
+  let off = 0
+  let i
+  for (i = 0; off <= this.size && i < this.buffers.length; i++) {
+    let buf = this.buffers[i]
+    off += buf.length
+
+    // Slice off last buffer
+    if (off > this.size) {
+      buf = buf.slice(0, buf.length - (off - this.size))
+      this.buffers[i] = buf
+    }
+
+    chunks.push(buf)
+  }
+
+  // If some buffers were skipped - trim length
+  if (i < this.buffers.length) this.buffers.length = i
+
+  return chunks
+}
+
+OffsetBuffer.prototype.toString = function toString(enc) {
+  return this.toChunks()
+    .map(function (c) {
+      return c.toString(enc)
+    })
+    .join('')
+}
+
+OffsetBuffer.prototype.use = function use(buf, off, n) {
+  this.buffers = [buf]
+  this.offset = off
+  this.size = n
+}
+
+OffsetBuffer.prototype.push = function push(data) {
+  // Ignore empty writes
+  if (data.length === 0) return
+
+  this.size += data.length
+  this.buffers.push(data)
+}
+
+OffsetBuffer.prototype.has = function has(n) {
+  return this.size >= n
+}
+
+OffsetBuffer.prototype.skip = function skip(n) {
+  if (this.size === 0) return
+
+  this.size -= n
+
+  // Fast case, skip bytes in a first buffer
+  if (this.offset + n < this.buffers[0].length) {
+    this.offset += n
+    return
+  }
+
+  let left = n - (this.buffers[0].length - this.offset)
+  this.offset = 0
+  let shift
+  for (shift = 1; left > 0 && shift < this.buffers.length; shift++) {
+    const buf = this.buffers[shift]
+    if (buf.length > left) {
+      this.offset = left
+      break
+    }
+    left -= buf.length
+  }
+  this.buffers = this.buffers.slice(shift)
+}
+
+OffsetBuffer.prototype.copy = function copy(target, targetOff, off, n) {
+  if (this.size === 0) return
+  if (off !== 0) throw new Error('Unsupported offset in .copy()')
+
+  let toff = targetOff
+  const first = this.buffers[0]
+  const toCopy = Math.min(n, first.length - this.offset)
+  first.copy(target, toff, this.offset, this.offset + toCopy)
+
+  toff += toCopy
+  let left = n - toCopy
+  for (let i = 1; left > 0 && i < this.buffers.length; i++) {
+    const buf = this.buffers[i]
+    const toCopy = Math.min(left, buf.length)
+
+    buf.copy(target, toff, 0, toCopy)
+
+    toff += toCopy
+    left -= toCopy
+  }
+}
+
+OffsetBuffer.prototype.take = function take(n) {
+  if (n === 0) return Buffer.alloc(0)
+
+  this.size -= n
+
+  // Fast cases
+  const first = this.buffers[0].length - this.offset
+  if (first === n) {
+    let r = this.buffers.shift()
+    if (this.offset !== 0) {
+      r = r.slice(this.offset)
+      this.offset = 0
+    }
+    return r
+  } else if (first > n) {
+    const r = this.buffers[0].slice(this.offset, this.offset + n)
+    this.offset += n
+    return r
+  }
+
+  // Allocate and fill buffer
+  const out = Buffer.alloc(n)
+  let toOff = 0
+  let startOff = this.offset
+  let i
+  for (i = 0; toOff !== n && i < this.buffers.length; i++) {
+    const buf = this.buffers[i]
+    const toCopy = Math.min(buf.length - startOff, n - toOff)
+
+    buf.copy(out, toOff, startOff, startOff + toCopy)
+    if (startOff + toCopy < buf.length) {
+      this.offset = startOff + toCopy
+      break
+    } else {
+      toOff += toCopy
+      startOff = 0
+    }
+  }
+
+  this.buffers = this.buffers.slice(i)
+  if (this.buffers.length === 0) this.offset = 0
+
+  return out
+}
+
+OffsetBuffer.prototype.peekUInt8 = function peekUInt8() {
+  return this.buffers[0][this.offset]
+}
+
+OffsetBuffer.prototype.readUInt8 = function readUInt8() {
+  this.size -= 1
+  const first = this.buffers[0]
+  const r = first[this.offset]
+  if (++this.offset === first.length) {
+    this.offset = 0
+    this.buffers.shift()
+  }
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt16LE = function readUInt16LE() {
+  const first = this.buffers[0]
+  this.size -= 2
+
+  let r
+  let shift
+
+  // Fast case - first buffer has all bytes
+  if (first.length - this.offset >= 2) {
+    r = first.readUInt16LE(this.offset)
+    shift = 0
+    this.offset += 2
+
+    // One byte here - one byte there
+  } else {
+    r = first[this.offset] | (this.buffers[1][0] << 8)
+    shift = 1
+    this.offset = 1
+  }
+
+  if (this.offset === this.buffers[shift].length) {
+    this.offset = 0
+    shift++
+  }
+  if (shift !== 0) this.buffers = this.buffers.slice(shift)
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt24LE = function readUInt24LE() {
+  const first = this.buffers[0]
+
+  let r
+  let shift
+  const firstHas = first.length - this.offset
+
+  // Fast case - first buffer has all bytes
+  if (firstHas >= 3) {
+    r = first.readUInt16LE(this.offset) | (first[this.offset + 2] << 16)
+    shift = 0
+    this.offset += 3
+
+    // First buffer has 2 of 3 bytes
+  } else if (firstHas >= 2) {
+    r = first.readUInt16LE(this.offset) | (this.buffers[1][0] << 16)
+    shift = 1
+    this.offset = 1
+
+    // Slow case: First buffer has 1 of 3 bytes
+  } else {
+    r = first[this.offset]
+    this.offset = 0
+    this.buffers.shift()
+    this.size -= 1
+
+    r |= this.readUInt16LE() << 8
+    return r
+  }
+
+  this.size -= 3
+  if (this.offset === this.buffers[shift].length) {
+    this.offset = 0
+    shift++
+  }
+  if (shift !== 0) this.buffers = this.buffers.slice(shift)
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt32LE = function readUInt32LE() {
+  const first = this.buffers[0]
+
+  let r
+  let shift
+  const firstHas = first.length - this.offset
+
+  // Fast case - first buffer has all bytes
+  if (firstHas >= 4) {
+    r = first.readUInt32LE(this.offset)
+    shift = 0
+    this.offset += 4
+
+    // First buffer has 3 of 4 bytes
+  } else if (firstHas >= 3) {
+    r = (first.readUInt16LE(this.offset) | (first[this.offset + 2] << 16)) + this.buffers[1][0] * 0x1000000
+    shift = 1
+    this.offset = 1
+
+    // Slow case: First buffer has 2 of 4 bytes
+  } else if (firstHas >= 2) {
+    r = first.readUInt16LE(this.offset)
+    this.offset = 0
+    this.buffers.shift()
+    this.size -= 2
+
+    r += this.readUInt16LE() * 0x10000
+    return r
+
+    // Slow case: First buffer has 1 of 4 bytes
+  } else {
+    r = first[this.offset]
+    this.offset = 0
+    this.buffers.shift()
+    this.size -= 1
+
+    r += this.readUInt24LE() * 0x100
+    return r
+  }
+
+  this.size -= 4
+  if (this.offset === this.buffers[shift].length) {
+    this.offset = 0
+    shift++
+  }
+  if (shift !== 0) this.buffers = this.buffers.slice(shift)
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt16BE = function readUInt16BE() {
+  const r = this.readUInt16LE()
+
+  return ((r & 0xff) << 8) | (r >> 8)
+}
+
+OffsetBuffer.prototype.readUInt24BE = function readUInt24BE() {
+  const r = this.readUInt24LE()
+
+  return ((r & 0xff) << 16) | (((r >> 8) & 0xff) << 8) | (r >> 16)
+}
+
+OffsetBuffer.prototype.readUInt32BE = function readUInt32BE() {
+  const r = this.readUInt32LE()
+
+  return (((r & 0xff) << 24) | (((r >>> 8) & 0xff) << 16) | (((r >>> 16) & 0xff) << 8) | (r >>> 24)) >>> 0
+}
+
+// Signed number APIs
+
+function signedInt8(num) {
+  if (num >= 0x80) return -(0xff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.peekInt8 = function peekInt8() {
+  return signedInt8(this.peekUInt8())
+}
+
+OffsetBuffer.prototype.readInt8 = function readInt8() {
+  return signedInt8(this.readUInt8())
+}
+
+function signedInt16(num) {
+  if (num >= 0x8000) return -(0xffff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.readInt16BE = function readInt16BE() {
+  return signedInt16(this.readUInt16BE())
+}
+
+OffsetBuffer.prototype.readInt16LE = function readInt16LE() {
+  return signedInt16(this.readUInt16LE())
+}
+
+function signedInt24(num) {
+  if (num >= 0x800000) return -(0xffffff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.readInt24BE = function readInt24BE() {
+  return signedInt24(this.readUInt24BE())
+}
+
+OffsetBuffer.prototype.readInt24LE = function readInt24LE() {
+  return signedInt24(this.readUInt24LE())
+}
+
+function signedInt32(num) {
+  if (num >= 0x80000000) return -(0xffffffff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.readInt32BE = function readInt32BE() {
+  return signedInt32(this.readUInt32BE())
+}
+
+OffsetBuffer.prototype.readInt32LE = function readInt32LE() {
+  return signedInt32(this.readUInt32LE())
+}
+
+
+/***/ }),
+
 /***/ 2299:
 /***/ ((module) => {
 
@@ -71619,6 +72703,14 @@ module.exports = require("assert");
 
 /***/ }),
 
+/***/ 181:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("buffer");
+
+/***/ }),
+
 /***/ 5317:
 /***/ ((module) => {
 
@@ -72145,7 +73237,7 @@ var external_node_child_process_ = __nccwpck_require__(1421);
 
 const active = new Set();
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
-function describeExit(result) {
+function runner_describeExit(result) {
     if (result.timedOut)
         return `${result.command} timed out after ${Math.round(result.durationMs / 1000)}s`;
     if (result.signal)
@@ -72153,7 +73245,7 @@ function describeExit(result) {
     return `${result.command} exited with code ${String(result.exitCode)}`;
 }
 /** True when the process exited by itself with code 0. */
-function succeeded(result) {
+function runner_succeeded(result) {
     return result.exitCode === 0 && !result.signal && !result.timedOut;
 }
 class Tail {
@@ -72194,7 +73286,7 @@ function lineEcho(write) {
  * Runs `file` with an argument array (never through a shell), in its own process group so a
  * timeout or a cancellation stops its children too. Exit code and signal are always reported.
  */
-async function runProcess(file, args, options = {}) {
+async function runner_runProcess(file, args, options = {}) {
     const display = [file.split('/').pop() ?? file, ...args.slice(0, 1)].join(' ');
     const env = { ...process.env };
     for (const [k, v] of Object.entries(options.env ?? {})) {
@@ -72213,9 +73305,10 @@ async function runProcess(file, args, options = {}) {
                 cwd: options.cwd,
                 env,
                 detached: true,
-                stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+                stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
             });
             active.add(child);
+            options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
             const err = new Tail(options.keepBytes ?? 65536);
             const outEcho = lineEcho((l) => core.info(l));
@@ -72278,7 +73371,7 @@ async function runProcess(file, args, options = {}) {
  * Only the user's own text goes to the shell; values of ours go by environment variables.
  */
 async function runShell(command, options = {}) {
-    const result = await runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
+    const result = await runner_runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
     const firstLine = command.split('\n')[0] ?? '';
     return { ...result, command: scrub(firstLine.length > 60 ? `${firstLine.slice(0, 60)}…` : firstLine) };
 }
@@ -72483,6 +73576,363 @@ var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+;// CONCATENATED MODULE: ./src/postgres/archive-reader.ts
+
+class ArchiveFormatError extends Error {
+}
+const V = (major, minor, rev = 0) => (major * 256 + minor) * 256 + rev;
+const MIN_VERSION = V(1, 12);
+const MAX_VERSION = V(1, 16, 255);
+const BLK_DATA = 1;
+const BLK_BLOBS = 3;
+/** Compressed bytes gathered before one inflate call (the archive's chunks are ~4 KiB). */
+const INFLATE_BATCH = 256 * 1024;
+/** Signals "not enough bytes yet" while parsing the header and the TOC. */
+const NEED_MORE = Symbol('need more');
+class Cursor {
+    buf;
+    intSize;
+    pos = 0;
+    constructor(buf, intSize) {
+        this.buf = buf;
+        this.intSize = intSize;
+    }
+    need(n) {
+        if (this.pos + n > this.buf.length)
+            throw NEED_MORE;
+    }
+    byte() {
+        this.need(1);
+        return this.buf[this.pos++];
+    }
+    int() {
+        this.need(1 + this.intSize);
+        const sign = this.buf[this.pos];
+        let value = 0;
+        for (let b = 0; b < this.intSize; b++)
+            value += this.buf[this.pos + 1 + b] * 2 ** (8 * b);
+        this.pos += 1 + this.intSize;
+        return sign ? -value : value;
+    }
+    str() {
+        const len = this.int();
+        if (len < 0)
+            return undefined;
+        this.need(len);
+        const s = this.buf.toString('utf8', this.pos, this.pos + len);
+        this.pos += len;
+        return s;
+    }
+    skip(n) {
+        this.need(n);
+        this.pos += n;
+    }
+}
+/**
+ * Push-parses the archive. `push()` is synchronous and never copies a data chunk; gzip-compressed
+ * table data is inflated on libuv's thread pool. `end()` resolves when every sink has had all its
+ * data, and rejects when the archive stopped short or is malformed.
+ */
+class ArchiveReader {
+    options;
+    header;
+    entries = [];
+    byId = new Map();
+    state = 'toc';
+    head = Buffer.alloc(0);
+    tocCount = -1;
+    tocPos = 0;
+    leftover;
+    remaining = 0;
+    blockType = 0;
+    block;
+    blocksSeen = new Set();
+    inflating = [];
+    failure;
+    backlogWaiters = [];
+    inflateBacklog = 0;
+    /** Bytes of the archive seen so far. */
+    bytes = 0;
+    constructor(options) {
+        this.options = options;
+    }
+    /** The first error met, if any (the reader then ignores the rest of the stream). */
+    get error() {
+        return this.failure;
+    }
+    /** Compressed bytes handed to inflaters and not inflated yet: the caller pauses the producer above a limit. */
+    get backlog() {
+        return this.inflateBacklog;
+    }
+    /** Resolves when the backlog is at most `limit` bytes (or the reader failed). */
+    async whenBacklogBelow(limit) {
+        while (this.inflateBacklog > limit && !this.failure) {
+            await new Promise((resolve) => this.backlogWaiters.push(resolve));
+        }
+    }
+    push(chunk) {
+        if (this.state === 'failed' || chunk.length === 0)
+            return;
+        this.bytes += chunk.length;
+        try {
+            this.consume(chunk);
+        }
+        catch (error) {
+            this.fail(error);
+        }
+    }
+    fail(error) {
+        if (this.failure)
+            return;
+        this.failure = error;
+        if (this.state === 'toc')
+            this.options.onToc?.({ error });
+        this.state = 'failed';
+        this.block?.inflater?.destroy();
+        this.wakeBacklog();
+    }
+    wakeBacklog() {
+        const waiters = this.backlogWaiters;
+        this.backlogWaiters = [];
+        for (const w of waiters)
+            w();
+    }
+    consume(chunk) {
+        let data = chunk;
+        if (this.state === 'toc') {
+            this.head = this.head.length ? Buffer.concat([this.head, chunk]) : chunk;
+            const end = this.readToc();
+            if (end < 0)
+                return;
+            data = this.head.subarray(end);
+            this.head = Buffer.alloc(0);
+            this.state = 'blockType';
+        }
+        else if (this.leftover) {
+            data = Buffer.concat([this.leftover, chunk]);
+            this.leftover = undefined;
+        }
+        const intLen = 1 + this.header.intSize;
+        let pos = 0;
+        while (pos < data.length) {
+            if (this.state === 'chunk') {
+                const n = Math.min(this.remaining, data.length - pos);
+                this.data(data, pos, pos + n);
+                pos += n;
+                this.remaining -= n;
+                if (this.remaining === 0)
+                    this.state = 'chunkLen';
+                continue;
+            }
+            if (this.state === 'blockType') {
+                this.blockType = data[pos++];
+                if (this.blockType !== BLK_DATA && this.blockType !== BLK_BLOBS)
+                    throw new ArchiveFormatError(`unexpected block type ${this.blockType} at byte ${this.bytes - data.length + pos - 1}`);
+                this.state = 'blockId';
+                continue;
+            }
+            if (data.length - pos < intLen) {
+                this.leftover = Buffer.from(data.subarray(pos));
+                return;
+            }
+            const value = readInt(data, pos, intLen - 1);
+            pos += intLen;
+            if (this.state === 'blockId') {
+                this.openBlock(value);
+                this.state = this.blockType === BLK_BLOBS ? 'blobOid' : 'chunkLen';
+            }
+            else if (this.state === 'blobOid') {
+                this.state = value === 0 ? 'blockType' : 'chunkLen';
+                if (value === 0)
+                    this.closeBlock();
+            }
+            else if (value === 0) {
+                // chunkLen 0: the end of a table's data, or of one large object.
+                if (this.blockType === BLK_BLOBS)
+                    this.state = 'blobOid';
+                else {
+                    this.closeBlock();
+                    this.state = 'blockType';
+                }
+            }
+            else {
+                if (value < 0)
+                    throw new ArchiveFormatError(`negative chunk length ${value}`);
+                this.remaining = value;
+                this.state = 'chunk';
+            }
+        }
+    }
+    /** Parses as much of the header and TOC as the bytes allow; returns the end offset, or -1 for "more". */
+    readToc() {
+        try {
+            if (!this.header) {
+                const c = new Cursor(this.head, 4);
+                c.need(5);
+                if (this.head.toString('latin1', 0, 5) !== 'PGDMP')
+                    throw new ArchiveFormatError('not a custom-format archive (no PGDMP magic)');
+                c.skip(5);
+                const [maj, min, rev] = [c.byte(), c.byte(), c.byte()];
+                const versionNum = V(maj, min, rev);
+                if (versionNum < MIN_VERSION || versionNum > MAX_VERSION)
+                    throw new ArchiveFormatError(`archive version ${maj}.${min}.${rev} is not one this reader knows`);
+                const intSize = c.byte();
+                const offSize = c.byte();
+                const format = c.byte();
+                if (format !== 1)
+                    throw new ArchiveFormatError(`archive format ${format} is not custom (1)`);
+                const ic = new Cursor(this.head, intSize);
+                ic.pos = c.pos;
+                let compression;
+                if (versionNum >= V(1, 15)) {
+                    compression = ['none', 'gzip', 'lz4', 'zstd'][ic.byte()] ?? 'unknown';
+                }
+                else {
+                    compression = ic.int() === 0 ? 'none' : 'gzip';
+                }
+                for (let i = 0; i < 7; i++)
+                    ic.int(); // creation time: sec, min, hour, mday, mon, year, isdst
+                const database = ic.str() ?? '';
+                const serverVersion = ic.str() ?? '';
+                const dumpVersion = ic.str() ?? '';
+                this.tocCount = ic.int();
+                this.tocPos = ic.pos;
+                this.header = {
+                    version: `${maj}.${min}.${rev}`,
+                    versionNum,
+                    intSize,
+                    offSize,
+                    compression,
+                    database,
+                    serverVersion,
+                    dumpVersion,
+                };
+            }
+            const h = this.header;
+            while (this.entries.length < this.tocCount) {
+                const c = new Cursor(this.head, h.intSize);
+                c.pos = this.tocPos;
+                const dumpId = c.int();
+                const hadDumper = c.int() !== 0;
+                c.str(); // table oid
+                c.str(); // oid
+                const tag = c.str() ?? '';
+                const desc = c.str() ?? '';
+                c.int(); // section
+                c.str(); // defn
+                c.str(); // dropStmt
+                const copyStmt = c.str() ?? '';
+                const namespace = c.str() ?? '';
+                c.str(); // tablespace
+                if (h.versionNum >= V(1, 14))
+                    c.str(); // tableam
+                if (h.versionNum >= V(1, 16))
+                    c.int(); // relkind
+                const owner = c.str() ?? '';
+                c.str(); // "false": WITH OIDS, no longer supported
+                while (c.str() !== undefined)
+                    ; // dependencies, ended by a NULL string
+                c.skip(1 + h.offSize); // custom format: data offset flag + offset (not set in a pipe)
+                const entry = { dumpId, hadDumper, tag, desc, namespace, copyStmt, owner };
+                this.entries.push(entry);
+                this.byId.set(dumpId, entry);
+                this.tocPos = c.pos;
+            }
+        }
+        catch (error) {
+            if (error === NEED_MORE)
+                return -1;
+            throw error;
+        }
+        this.options.onToc?.({ header: this.header, entries: this.entries });
+        return this.tocPos;
+    }
+    openBlock(dumpId) {
+        const entry = this.byId.get(dumpId);
+        if (!entry)
+            throw new ArchiveFormatError(`data block for dump id ${dumpId}, which is not in the TOC`);
+        if (this.blocksSeen.has(dumpId))
+            throw new ArchiveFormatError(`a second data block for dump id ${dumpId}`);
+        this.blocksSeen.add(dumpId);
+        const header = this.header;
+        const sink = this.blockType === BLK_DATA && entry.desc === 'TABLE DATA'
+            ? this.options.sinkFor(entry, header)
+            : undefined;
+        this.block = { entry, sink, pending: [], pendingBytes: 0 };
+        if (sink && header.compression === 'gzip')
+            this.block.inflater = this.startInflate(sink);
+        else if (sink && header.compression !== 'none')
+            throw new ArchiveFormatError(`cannot read ${header.compression}-compressed data`);
+    }
+    startInflate(sink) {
+        const inflater = external_node_zlib_default().createInflate({ chunkSize: 256 * 1024 });
+        inflater.on('data', (out) => sink.update(out, 0, out.length));
+        this.inflating.push(new Promise((resolve, reject) => {
+            inflater.on('close', resolve);
+            inflater.on('error', (error) => reject(new ArchiveFormatError(`inflating table data failed: ${error.message}`)));
+        }).catch((error) => this.fail(error)));
+        return inflater;
+    }
+    data(buf, start, end) {
+        const block = this.block;
+        if (!block?.sink)
+            return;
+        if (!block.inflater) {
+            block.sink.update(buf, start, end);
+            return;
+        }
+        block.pending.push(buf.subarray(start, end));
+        block.pendingBytes += end - start;
+        if (block.pendingBytes >= INFLATE_BATCH)
+            this.flushInflate(block);
+    }
+    flushInflate(block) {
+        if (!block.inflater || block.pendingBytes === 0)
+            return;
+        const batch = block.pending.length === 1 ? block.pending[0] : Buffer.concat(block.pending);
+        block.pending = [];
+        block.pendingBytes = 0;
+        this.inflateBacklog += batch.length;
+        block.inflater.write(batch, () => {
+            this.inflateBacklog -= batch.length;
+            this.wakeBacklog();
+        });
+    }
+    closeBlock() {
+        const block = this.block;
+        this.block = undefined;
+        if (block?.inflater) {
+            this.flushInflate(block);
+            block.inflater.end();
+        }
+    }
+    /**
+     * The stream is over: resolves when every sink has all its data; rejects when the archive
+     * stopped inside the TOC or a block, misses a table's data block, or was malformed.
+     */
+    async end() {
+        await Promise.all(this.inflating);
+        if (this.failure)
+            throw this.failure;
+        if (this.state === 'toc')
+            throw new ArchiveFormatError(`the archive ends inside its table of contents (${this.bytes} bytes)`);
+        if (this.state !== 'blockType' || this.leftover)
+            throw new ArchiveFormatError(`the archive ends inside a data block (${this.bytes} bytes)`);
+        const missing = this.entries.filter((e) => e.hadDumper && !this.blocksSeen.has(e.dumpId));
+        if (missing.length)
+            throw new ArchiveFormatError(`the archive ends before the data of ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} (first: ${missing[0]?.desc} ${missing[0]?.namespace}.${missing[0]?.tag})`);
+    }
+}
+function readInt(buf, pos, intSize) {
+    let value = 0;
+    for (let b = 0; b < intSize; b++)
+        value += buf[pos + 1 + b] * 2 ** (8 * b);
+    return buf[pos] ? -value : value;
+}
+
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
 var lib = __nccwpck_require__(3273);
 ;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
@@ -72602,45 +74052,248 @@ async function readDjangoMigrations(client) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./node_modules/pg-copy-streams/index.js
+var pg_copy_streams = __nccwpck_require__(6901);
 ;// CONCATENATED MODULE: ./src/postgres/fingerprint.ts
 
 
+
+/** The last row hash, as four unsigned 32-bit words (h1..h4), so hashing a row allocates nothing. */
+const MURMUR_OUT = new Uint32Array(4);
+const C1 = 0x239b961b;
+const C2 = 0xab0e9789;
+const C3 = 0x38b34ae5;
+const C4 = 0xa1e38b93;
+function rotl(x, r) {
+    return (x << r) | (x >>> (32 - r));
+}
+function fmix(h) {
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+}
+/** MurmurHash3 x86_128 of `b[start, end)` into `MURMUR_OUT`. */
+function murmur3x86x128(b, start, end, seed = 0) {
+    const len = end - start;
+    let h1 = seed | 0;
+    let h2 = h1;
+    let h3 = h1;
+    let h4 = h1;
+    let i = start;
+    for (const blocks = start + (len & ~15); i < blocks; i += 16) {
+        let k1 = b[i] |
+            (b[i + 1] << 8) |
+            (b[i + 2] << 16) |
+            (b[i + 3] << 24);
+        let k2 = b[i + 4] |
+            (b[i + 5] << 8) |
+            (b[i + 6] << 16) |
+            (b[i + 7] << 24);
+        let k3 = b[i + 8] |
+            (b[i + 9] << 8) |
+            (b[i + 10] << 16) |
+            (b[i + 11] << 24);
+        let k4 = b[i + 12] |
+            (b[i + 13] << 8) |
+            (b[i + 14] << 16) |
+            (b[i + 15] << 24);
+        k1 = Math.imul(rotl(Math.imul(k1, C1), 15), C2);
+        h1 ^= k1;
+        h1 = (Math.imul(rotl(h1, 19) + h2, 5) + 0x561ccd1b) | 0;
+        k2 = Math.imul(rotl(Math.imul(k2, C2), 16), C3);
+        h2 ^= k2;
+        h2 = (Math.imul(rotl(h2, 17) + h3, 5) + 0x0bcaa747) | 0;
+        k3 = Math.imul(rotl(Math.imul(k3, C3), 17), C4);
+        h3 ^= k3;
+        h3 = (Math.imul(rotl(h3, 15) + h4, 5) + 0x96cd1c35) | 0;
+        k4 = Math.imul(rotl(Math.imul(k4, C4), 18), C1);
+        h4 ^= k4;
+        h4 = (Math.imul(rotl(h4, 13) + h1, 5) + 0x32ac3b17) | 0;
+    }
+    const rest = len & 15;
+    if (rest > 12) {
+        let k4 = 0;
+        for (let j = rest - 1; j >= 12; j--)
+            k4 = (k4 << 8) | b[i + j];
+        h4 ^= Math.imul(rotl(Math.imul(k4, C4), 18), C1);
+    }
+    if (rest > 8) {
+        let k3 = 0;
+        for (let j = Math.min(rest, 12) - 1; j >= 8; j--)
+            k3 = (k3 << 8) | b[i + j];
+        h3 ^= Math.imul(rotl(Math.imul(k3, C3), 17), C4);
+    }
+    if (rest > 4) {
+        let k2 = 0;
+        for (let j = Math.min(rest, 8) - 1; j >= 4; j--)
+            k2 = (k2 << 8) | b[i + j];
+        h2 ^= Math.imul(rotl(Math.imul(k2, C2), 16), C3);
+    }
+    if (rest > 0) {
+        let k1 = 0;
+        for (let j = Math.min(rest, 4) - 1; j >= 0; j--)
+            k1 = (k1 << 8) | b[i + j];
+        h1 ^= Math.imul(rotl(Math.imul(k1, C1), 15), C2);
+    }
+    h1 ^= len;
+    h2 ^= len;
+    h3 ^= len;
+    h4 ^= len;
+    h1 = (h1 + h2 + h3 + h4) | 0;
+    h2 = (h2 + h1) | 0;
+    h3 = (h3 + h1) | 0;
+    h4 = (h4 + h1) | 0;
+    h1 = fmix(h1);
+    h2 = fmix(h2);
+    h3 = fmix(h3);
+    h4 = fmix(h4);
+    h1 = (h1 + h2 + h3 + h4) | 0;
+    MURMUR_OUT[0] = h1;
+    MURMUR_OUT[1] = h2 + h1;
+    MURMUR_OUT[2] = h3 + h1;
+    MURMUR_OUT[3] = h4 + h1;
+}
+const TWO32 = 2 ** 32;
+/** Accumulators stay exact numbers: 2^20 additions of < 2^32 each stay far below 2^53. */
+const NORMALISE_EVERY = 2 ** 20;
+const NEWLINE = 0x0a;
 /**
- * The row-hash aggregate. Each row's text form is hashed twice with PostgreSQL's 64-bit
- * `hashtextextended` (two seeds: 128 bits) and the hashes are summed (int128 accumulators): a sum,
- * unlike xor, does not depend on row order, sees a changed value, a lost row and a duplicated row,
- * and streams in the server with constant memory — no `string_agg`. `hashtextextended` is the hash
- * behind hash partitioning, so it is stable across server versions; it is ~2.5× cheaper than `md5`
- * here, which keeps a fingerprint close to the cost of reading the table once (docs/benchmarks.md).
- * It guards against accidents, not against an adversary choosing collisions.
- * The session must use stable output settings (see `withClient({ stableOutput: true })`).
+ * Hashes the text lines of `COPY … TO STDOUT` (text format) as they stream, in any chunking: each
+ * line (without its newline) gets a 128-bit MurmurHash3 (x86_128, seed 0) and the hashes are added
+ * as four 32-bit words into exact accumulators, i.e. summed mod 2^128. A sum, unlike xor, does not
+ * depend on row order, sees a changed value, a lost row and a duplicated row, and needs constant
+ * memory. It guards against accidents, not against an adversary choosing collisions.
+ *
+ * A line `\.` ends the data (pg_dump's archive carries that terminator after a table's rows; a data
+ * line can never be `\.`, since COPY escapes a backslash); whatever follows it is ignored. With
+ * `hash: false` the lines are only counted (cheap: a native newline search).
  */
-function fingerprintSql(table) {
-    return `SELECT count(*)::text AS rows,
-    coalesce(sum(hashtextextended(x, 0)), 0)::text AS a,
-    coalesce(sum(hashtextextended(x, 1)), 0)::text AS b
-  FROM (SELECT t::text AS x FROM ${quoteTable(table)} AS t OFFSET 0) AS s`;
+class RowHasher {
+    hash;
+    rowCount = 0;
+    a0 = 0;
+    a1 = 0;
+    a2 = 0;
+    a3 = 0;
+    sinceNormalise = 0;
+    carry;
+    ended = false;
+    constructor(hash = true) {
+        this.hash = hash;
+    }
+    get rows() {
+        return this.rowCount;
+    }
+    /** Feeds `chunk[start, end)`. */
+    update(chunk, start = 0, end = chunk.length) {
+        if (this.ended || start >= end)
+            return;
+        let pos = start;
+        if (this.carry) {
+            const nl = chunk.indexOf(NEWLINE, pos);
+            if (nl < 0 || nl >= end) {
+                this.carry = Buffer.concat([this.carry, chunk.subarray(pos, end)]);
+                return;
+            }
+            const line = Buffer.concat([this.carry, chunk.subarray(pos, nl)]);
+            this.carry = undefined;
+            this.line(line, 0, line.length);
+            pos = nl + 1;
+        }
+        while (pos < end && !this.ended) {
+            const nl = chunk.indexOf(NEWLINE, pos);
+            if (nl < 0 || nl >= end) {
+                this.carry = Buffer.from(chunk.subarray(pos, end));
+                return;
+            }
+            this.line(chunk, pos, nl);
+            pos = nl + 1;
+        }
+    }
+    line(buf, start, end) {
+        if (end - start === 2 && buf[start] === 0x5c && buf[start + 1] === 0x2e) {
+            this.ended = true;
+            return;
+        }
+        this.rowCount++;
+        if (!this.hash)
+            return;
+        murmur3x86x128(buf, start, end);
+        this.a0 += MURMUR_OUT[0];
+        this.a1 += MURMUR_OUT[1];
+        this.a2 += MURMUR_OUT[2];
+        this.a3 += MURMUR_OUT[3];
+        if (++this.sinceNormalise >= NORMALISE_EVERY)
+            this.normalise();
+    }
+    normalise() {
+        let c = Math.floor(this.a0 / TWO32);
+        this.a0 -= c * TWO32;
+        this.a1 += c;
+        c = Math.floor(this.a1 / TWO32);
+        this.a1 -= c * TWO32;
+        this.a2 += c;
+        c = Math.floor(this.a2 / TWO32);
+        this.a2 -= c * TWO32;
+        this.a3 += c;
+        this.a3 %= TWO32;
+        this.sinceNormalise = 0;
+    }
+    /**
+     * Ends the stream: a last line without a newline counts too. Returns the row count and the sum
+     * (32 hex digits, most significant word first).
+     */
+    finish() {
+        if (this.carry && this.carry.length > 0)
+            this.line(this.carry, 0, this.carry.length);
+        this.carry = undefined;
+        this.ended = true;
+        this.normalise();
+        const hex = (n) => n.toString(16).padStart(8, '0');
+        return { rows: this.rowCount, sum: hex(this.a3) + hex(this.a2) + hex(this.a1) + hex(this.a0) };
+    }
 }
-/** `name type` of every live column, in order, so a dropped or retyped column changes the hash. */
-async function columnSignature(client, table) {
+/**
+ * The column signature and kind of a table. The signature lists exactly the columns that COPY and
+ * pg_dump emit (not dropped, not generated), so a dropped or retyped column changes the hash.
+ */
+async function tableShape(client, table) {
     const { schema, table: name } = splitTableName(table);
-    const r = await client.query(`SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS sig
+    const r = await client.query(`SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS sig,
+            array_agg(quote_ident(a.attname) ORDER BY a.attnum) AS cols,
+            bool_and(c.relkind = 'r' AND NOT c.relhassubclass) AS plain
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`, [schema, name]);
-    const sig = r.rows[0]?.sig;
-    if (!sig)
-        throw new Error(`Table "${table}" does not exist (or has no columns) in the database.`);
-    return sig;
-}
-/** Fingerprints one table on the given client (inside the caller's snapshot, if any). */
-async function fingerprintTable(client, table) {
-    const signature = await columnSignature(client, table);
-    const r = await client.query(fingerprintSql(table));
+      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`, [schema, name]);
     const row = r.rows[0];
-    if (!row)
-        throw new Error(`No fingerprint for "${table}".`);
-    const hash = (0,external_node_crypto_.createHash)('sha256').update(`${signature}\n${row.rows}\n${row.a}\n${row.b}`).digest('hex');
-    return { table: client_normalizeTableName(table), rows: Number(row.rows), hash };
+    if (!row?.sig || !row.cols)
+        throw new Error(`Table "${table}" does not exist (or has no columns) in the database.`);
+    return { table: client_normalizeTableName(table), signature: row.sig, columns: row.cols, plain: row.plain };
+}
+/** The fingerprint of a table from its shape and the finished row hasher. */
+function fingerprintOf(shape, result) {
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(`${shape.signature}\n${result.rows}\n${result.sum}`).digest('hex');
+    return { table: shape.table, rows: result.rows, hash };
+}
+/** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
+function copySql(shape) {
+    return shape.plain
+        ? `COPY ${quoteTable(shape.table)} TO STDOUT`
+        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${quoteTable(shape.table)}) TO STDOUT`;
+}
+/**
+ * Fingerprints one table on the given client (inside the caller's snapshot, if any), streaming
+ * `COPY … TO STDOUT` through the row hasher. The client must use stable output settings
+ * (`withClient({ stableOutput: true })`), so the text equals what pg_dump writes.
+ */
+async function fingerprintTable(client, table) {
+    const shape = await tableShape(client, table);
+    const hasher = new RowHasher();
+    const stream = client.query((0,pg_copy_streams.to)(copySql(shape)));
+    for await (const chunk of stream)
+        hasher.update(chunk);
+    return fingerprintOf(shape, hasher.finish());
 }
 /** Fingerprints several tables, one after the other, on one client (one snapshot). */
 async function fingerprintTables(client, tables) {
@@ -72686,44 +74339,161 @@ async function countRows(client, tables) {
 
 
 
+
+async function readCatalog(client) {
+    const listed = await listTables(client);
+    const rels = await client.query(`SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind,
+            EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS ext
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`);
+    const tree = await client.query(`WITH RECURSIVE t(root, rel) AS (
+       SELECT inhparent, inhrelid FROM pg_inherits
+       UNION ALL SELECT t.root, i.inhrelid FROM t JOIN pg_inherits i ON i.inhparent = t.rel)
+     SELECT rn.nspname || '.' || r.relname AS root, cn.nspname || '.' || c.relname AS child
+       FROM t JOIN pg_class r ON r.oid = t.root JOIN pg_namespace rn ON rn.oid = r.relnamespace
+              JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace cn ON cn.oid = c.relnamespace`);
+    const descendants = new Map();
+    for (const { root, child } of tree.rows)
+        descendants.set(root, [...(descendants.get(root) ?? []), child]);
+    return {
+        listed,
+        kind: new Map(rels.rows.map((r) => [r.name, r.kind])),
+        descendants,
+        extensionMembers: new Set(rels.rows.filter((r) => r.ext).map((r) => r.name)),
+    };
+}
+/** The old way, and the fallback: count every table and fingerprint the protected ones in the snapshot. */
+async function scanSnapshot(client, tables, protectedTables) {
+    const fingerprints = await fingerprintTables(client, protectedTables);
+    // A fingerprint already carries its table's row count: those tables are not scanned twice.
+    const counted = new Map(fingerprints.map((f) => [f.table, f.rows]));
+    const others = await countRows(client, tables.filter((t) => !counted.has(t)));
+    return {
+        rowCounts: Object.fromEntries(tables.map((t) => [t, counted.get(t) ?? others[t] ?? 0])),
+        fingerprints,
+    };
+}
 /**
- * Opens a REPEATABLE READ transaction, exports its snapshot, and runs `dump(snapshotId)` while the
- * same transaction counts every table's rows and fingerprints the protected tables. pg_dump imports
- * the snapshot, so the counts and fingerprints are exactly the dump's contents — not those of a
- * moment before or after it. The transaction stays open until both are done.
+ * Opens a REPEATABLE READ transaction, exports its snapshot, and runs `dump(snapshotId, reader)`;
+ * pg_dump imports the snapshot, so what the reader sees is exactly the dump's contents. The reader
+ * counts every table's rows and hashes the protected tables' rows from the archive as it streams:
+ * the data is read once. Only what the archive cannot tell is read in the snapshot, while pg_dump
+ * runs: tables whose data is not in the archive as plain COPY data (extension members, a table
+ * without a data entry), protected tables with partitions or inheritance children, and everything
+ * when the archive's compression cannot be read here (lz4, zstd) or the reader fails — `log` says so.
+ * The transaction stays open until both are done.
  */
-async function dumpWithEvidence(settings, protectedTables, dump) {
+async function dumpWithEvidence(settings, protectedTables, dump, log = () => undefined) {
     return withClient(settings, async (client) => {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         const r = await client.query('SELECT pg_export_snapshot() AS id, now() AS at');
         const row = r.rows[0];
         if (!row)
             throw new Error('The server exported no snapshot.');
-        const collect = async () => {
-            const started = Date.now();
-            const fingerprints = await fingerprintTables(client, protectedTables);
-            // A fingerprint already carries its table's row count: those tables are not scanned twice.
-            const counted = new Map(fingerprints.map((f) => [f.table, f.rows]));
-            const tables = await listTables(client);
-            const others = await countRows(client, tables.filter((t) => !counted.has(t)));
-            const rowCounts = Object.fromEntries(tables.map((t) => [t, counted.get(t) ?? others[t] ?? 0]));
+        const started = Date.now();
+        const catalog = await readCatalog(client);
+        const shapes = new Map();
+        for (const t of protectedTables) {
+            const shape = await tableShape(client, t);
+            shapes.set(shape.table, shape);
+        }
+        const hashers = new Map();
+        let tocDone = () => undefined;
+        const toc = new Promise((resolve) => (tocDone = resolve));
+        const reader = new ArchiveReader({
+            onToc: (result) => tocDone(result),
+            sinkFor: (entry) => {
+                const name = `${entry.namespace}.${entry.tag}`;
+                const hasher = new RowHasher(shapes.get(name)?.plain === true);
+                hashers.set(name, hasher);
+                return hasher;
+            },
+        });
+        const dumping = dump(row.id, reader);
+        dumping.then(() => tocDone({ error: new Error('the archive has no table of contents') }), (error) => tocDone({ error }));
+        /** What the snapshot must still read, decided once the TOC is known; runs while pg_dump streams. */
+        const collectInSnapshot = async () => {
+            const t = await toc;
+            const reason = 'error' in t
+                ? `the archive could not be read as it streamed (${t.error.message})`
+                : t.header.compression !== 'none' && t.header.compression !== 'gzip'
+                    ? `${t.header.compression}-compressed archives are not read as they stream`
+                    : undefined;
+            if (reason || 'error' in t) {
+                return {
+                    scanned: await scanSnapshot(client, catalog.listed, [...shapes.keys()]),
+                    counts: {},
+                    prints: [],
+                    reason,
+                };
+            }
+            const inArchive = new Set(t.entries
+                .filter((e) => e.desc === 'TABLE DATA' && e.hadDumper)
+                .map((e) => `${e.namespace}.${e.tag}`));
+            const readable = (x) => !catalog.extensionMembers.has(x) && (catalog.kind.get(x) === 'p' || inArchive.has(x));
+            const covered = (x) => readable(x) && (catalog.descendants.get(x) ?? []).every(readable);
+            const counts = await countRows(client, catalog.listed.filter((x) => !covered(x)));
+            const prints = await fingerprintTables(client, [...shapes.values()].filter((s) => !s.plain || !covered(s.table)).map((s) => s.table));
+            return { counts, prints };
+        };
+        let readerFailure;
+        const [dumped, collected] = await Promise.allSettled([
+            dumping.then(async (value) => {
+                await reader.end().catch((error) => (readerFailure = error));
+                return value;
+            }),
+            collectInSnapshot(),
+        ]);
+        try {
+            // The dump's own error explains more (pg_dump's message) than a count that failed with it.
+            if (dumped.status === 'rejected')
+                throw dumped.reason;
+            if (collected.status === 'rejected')
+                throw collected.reason;
+            const c = collected.value;
+            let source = 'dump stream';
+            let reason = c.reason;
+            let rowCounts;
+            let fingerprints;
+            if (c.scanned || readerFailure) {
+                // The dump itself verified (pg_restore read it whole); only this reader failed on it.
+                if (readerFailure)
+                    reason ??= `the archive reader failed: ${readerFailure.message}`;
+                const scanned = c.scanned ?? (await scanSnapshot(client, catalog.listed, [...shapes.keys()]));
+                rowCounts = scanned.rowCounts;
+                fingerprints = scanned.fingerprints;
+                source = 'snapshot';
+                log(`Row counts and fingerprints were read in the snapshot: ${reason}.`);
+            }
+            else {
+                const rows = (x) => hashers.get(x)?.rows ?? 0;
+                const finished = new Map([...hashers].map(([name, h]) => [name, h.finish()]));
+                rowCounts = Object.fromEntries(catalog.listed.map((x) => [
+                    x,
+                    c.counts[x] ??
+                        rows(x) + (catalog.descendants.get(x) ?? []).reduce((sum, d) => sum + rows(d), 0),
+                ]));
+                const fromSnapshot = new Map(c.prints.map((f) => [f.table, f]));
+                fingerprints = [...shapes.values()].map((s) => fromSnapshot.get(s.table) ??
+                    fingerprintOf(s, finished.get(s.table) ?? { rows: 0, sum: '0'.repeat(32) }));
+            }
             const djangoMigrations = await readDjangoMigrations(client);
             return {
-                snapshotTakenAt: row.at.toISOString(),
-                rowCounts,
-                fingerprints,
-                djangoMigrations,
-                durationMs: Date.now() - started,
+                dump: dumped.value,
+                evidence: {
+                    snapshotTakenAt: row.at.toISOString(),
+                    rowCounts,
+                    fingerprints,
+                    djangoMigrations,
+                    durationMs: Date.now() - started,
+                    source,
+                    fallbackReason: source === 'snapshot' ? reason : undefined,
+                },
             };
-        };
-        const [dumped, collected] = await Promise.allSettled([dump(row.id), collect()]);
-        await client.query('ROLLBACK').catch(() => undefined);
-        // The dump's own error explains more (pg_dump's message) than a count that failed with it.
-        if (dumped.status === 'rejected')
-            throw dumped.reason;
-        if (collected.status === 'rejected')
-            throw collected.reason;
-        return { dump: dumped.value, evidence: collected.value };
+        }
+        finally {
+            await client.query('ROLLBACK').catch(() => undefined);
+        }
     }, { stableOutput: true, applicationName: 'migration-guard backup snapshot' });
 }
 
@@ -72962,7 +74732,7 @@ async function isExecutable(file) {
     }
 }
 async function versionOf(file) {
-    const r = await runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
+    const r = await runner_runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
     return r.exitCode === 0 ? parseToolVersion(r.stdout) : undefined;
 }
 /** The directories searched, in order: the explicit one, the Debian and RPM layouts, then PATH. */
@@ -73189,14 +74959,15 @@ function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
 /** sha256 of a file, streamed. */
-async function sha256File(file) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
+async function manifest_sha256File(file) {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
         hash.update(chunk);
     return hash.digest('hex');
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/dump.ts
+
 
 
 
@@ -73249,15 +75020,43 @@ function stderrTail(result, lines = 5) {
     return tail ? `: ${tail}` : '';
 }
 /**
+ * The environment that makes pg_dump write values exactly as a `withClient({ stableOutput: true })`
+ * session reads them with COPY, so a fingerprint taken from the dump stream equals one of the live
+ * table: pg_dump itself sets DateStyle ISO, IntervalStyle postgres and extra_float_digits 3; the
+ * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
+ */
+function dumpEnv(settings) {
+    const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
+    return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: `${inherited}-c bytea_output=hex` };
+}
+/** Backpressure: pauses a stream while any of several waits is pending. */
+function pauser(stream) {
+    let waits = 0;
+    return (until) => {
+        if (!stream)
+            return;
+        if (waits++ === 0)
+            stream.pause();
+        void until.finally(() => {
+            if (--waits === 0)
+                stream.resume();
+        });
+    };
+}
+/**
  * Runs pg_dump in custom format to stdout and writes the bytes to `file` while hashing them, so
- * the sha256 costs no second read. Writes are synchronous on purpose: while one is in progress
- * Node reads no more from the pipe, so pg_dump waits (backpressure) instead of memory filling up.
- * A non-zero exit, a signal, a timeout or an empty archive is an error; the caller removes the file.
+ * the sha256 costs no second read. The same bytes go, as they arrive, to the archive reader and to
+ * `pg_restore -f /dev/null` on its stdin, which reads the whole archive (a dump killed midway
+ * passes `--list`, not this). Writes to the file are synchronous: while one is in progress Node
+ * reads no more from the pipe, so pg_dump waits (backpressure); a slow pg_restore or inflater
+ * pauses the pipe too. A non-zero exit, a signal, a timeout, an empty archive or a failed read-back
+ * is an error; the caller removes the file.
  */
 async function runDump(options) {
     const flags = [
         '--format=custom',
         ...options.compression,
+        '--encoding=UTF8',
         `--lock-wait-timeout=${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`,
         '--no-password',
         ...(options.snapshotId ? [`--snapshot=${options.snapshotId}`] : []),
@@ -73266,11 +75065,30 @@ async function runDump(options) {
     const hash = (0,external_node_crypto_.createHash)('sha256');
     const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
     let writeError;
+    let restoreIn = null;
+    let restoreGone = Promise.resolve();
+    let pause = () => undefined;
+    const readBack = options.readBack
+        ? runner_runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
+            timeoutMs: options.timeoutMs,
+            echo: false,
+            pipeStdin: true,
+            onSpawn: (child) => {
+                restoreIn = child.stdin;
+                // pg_restore may stop reading early (a broken archive): its exit code tells, not EPIPE.
+                restoreIn?.on('error', () => undefined);
+                restoreGone = new Promise((resolve) => child.on('close', () => resolve()));
+            },
+        })
+        : undefined;
     let result;
     try {
-        result = await runProcess(options.tools.paths.pg_dump, flags, {
-            env: childEnv(options.settings),
+        result = await runner_runProcess(options.tools.paths.pg_dump, flags, {
+            env: dumpEnv(options.settings),
             timeoutMs: options.timeoutMs,
+            onSpawn: (child) => {
+                pause = pauser(child.stdout);
+            },
             onStdout: (chunk) => {
                 if (writeError)
                     return;
@@ -73278,13 +75096,25 @@ async function runDump(options) {
                     for (let done = 0; done < chunk.length;)
                         done += (0,external_node_fs_.writeSync)(fd, chunk, done);
                     hash.update(chunk);
+                    options.digest?.update(chunk);
                     progress.add(chunk.length);
                     options.growing?.grew(chunk.length);
                 }
                 catch (error) {
                     writeError = error;
-                    // The only child running now is pg_dump: stop it rather than dump into a full disk.
+                    // Stop pg_dump (and the read-back) rather than dump into a full disk.
                     killActiveChildren('SIGTERM');
+                    return;
+                }
+                const reader = options.reader;
+                if (reader) {
+                    reader.push(chunk);
+                    if (reader.backlog > 16 * 1024 * 1024)
+                        pause(reader.whenBacklogBelow(4 * 1024 * 1024));
+                }
+                const sink = restoreIn;
+                if (sink && !sink.destroyed && !sink.write(chunk)) {
+                    pause(Promise.race([new Promise((resolve) => sink.once('drain', resolve)), restoreGone]));
                 }
             },
         });
@@ -73292,16 +75122,35 @@ async function runDump(options) {
             (0,external_node_fs_.fsyncSync)(fd);
     }
     finally {
+        restoreIn?.end();
         progress.stop();
         (0,external_node_fs_.closeSync)(fd);
     }
+    options.digest?.finish();
+    const restored = readBack ? await readBack : undefined;
     if (writeError)
         throw new errors_SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
-    if (!succeeded(result))
-        throw new errors_SafetyError(`pg_dump failed: ${describeExit(result)}${stderrTail(result)}`);
+    if (!runner_succeeded(result))
+        throw new errors_SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
     if (progress.total === 0)
         throw new errors_SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
-    return { sizeBytes: progress.total, sha256: hash.digest('hex'), durationMs: result.durationMs, flags };
+    if (restored && !runner_succeeded(restored)) {
+        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
+    }
+    return {
+        sizeBytes: progress.total,
+        sha256: hash.digest('hex'),
+        durationMs: result.durationMs,
+        flags,
+        readBack: Boolean(restored),
+    };
+}
+/** Cheap proof that the closed file is the one streamed: its size equals the bytes written. */
+async function checkFileSize(file, sizeBytes) {
+    const actual = (await (0,promises_.stat)(file)).size;
+    if (actual !== sizeBytes) {
+        throw new errors_SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
+    }
 }
 /**
  * Proves the archive is whole and unchanged: `pg_restore -f /dev/null` reads every byte of it (a
@@ -73314,10 +75163,10 @@ async function verifyArchive(tools, file, sha256, timeoutMs) {
         sha256File(file),
     ]);
     if (!succeeded(restore)) {
-        throw new errors_SafetyError(`The archive does not read back whole: ${describeExit(restore)}${stderrTail(restore)}`);
+        throw new SafetyError(`The archive does not read back whole: ${describeExit(restore)}${stderrTail(restore)}`);
     }
     if (actual !== sha256) {
-        throw new errors_SafetyError(`The archive changed on disk after it was written: sha256 ${actual}, written as ${sha256}.`);
+        throw new SafetyError(`The archive changed on disk after it was written: sha256 ${actual}, written as ${sha256}.`);
     }
 }
 
@@ -73356,7 +75205,7 @@ async function verifyByRestore(options) {
         await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(options.scratchName)} WITH (FORCE)`));
     });
     try {
-        const restore = await runProcess(options.tools.paths.pg_restore, [
+        const restore = await runner_runProcess(options.tools.paths.pg_restore, [
             '--exit-on-error',
             '--no-owner',
             '--no-privileges',
@@ -73369,8 +75218,8 @@ async function verifyByRestore(options) {
             timeoutMs: options.timeoutMs,
             group: `pg_restore into ${options.scratchName}`,
         });
-        if (!succeeded(restore))
-            throw new errors_SafetyError(`The test restore failed: ${describeExit(restore)}${stderrTail(restore)}`);
+        if (!runner_succeeded(restore))
+            throw new errors_SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
         const actual = await withClient(scratch, async (c) => countRows(c, await listTables(c)));
         const problems = compareRowCounts(options.expectedCounts, actual);
         if (problems.length > 0) {
@@ -73571,6 +75420,65 @@ function choosePartSize(expectedBytes) {
     const needed = Math.ceil((Math.max(expectedBytes, 0) * 4) / MAX_PARTS);
     return Math.min(MAX_PART, Math.max(MIN_PART, Math.ceil(needed / MIB) * MIB));
 }
+/**
+ * The MD5 of every part of a multipart upload, computed over a stream as it is produced, and the
+ * object's ETag that S3 derives from them: md5 of the concatenated binary part digests plus
+ * `-<parts>`, or the plain md5 for an object sent in one request. Sent as each part's Content-MD5,
+ * the digests make the store verify every part on receipt.
+ */
+class MultipartDigest {
+    partSize;
+    digests = [];
+    current = (0,external_node_crypto_.createHash)('md5');
+    inPart = 0;
+    total = 0;
+    constructor(partSize) {
+        this.partSize = partSize;
+    }
+    update(chunk) {
+        let pos = 0;
+        while (pos < chunk.length) {
+            const n = Math.min(this.partSize - this.inPart, chunk.length - pos);
+            this.current.update(chunk.subarray(pos, pos + n));
+            this.inPart += n;
+            this.total += n;
+            pos += n;
+            if (this.inPart === this.partSize) {
+                this.digests.push(this.current.digest());
+                this.current = (0,external_node_crypto_.createHash)('md5');
+                this.inPart = 0;
+            }
+        }
+    }
+    /** Ends the stream (the last, shorter part). */
+    finish() {
+        if (this.inPart > 0 || this.total === 0)
+            this.digests.push(this.current.digest());
+        this.inPart = 0;
+    }
+    /** The MD5 of part `n` (1-based) once all its bytes went through, else undefined. */
+    part(n) {
+        return this.digests[n - 1];
+    }
+    get parts() {
+        return this.digests.length;
+    }
+    /** The ETag S3 gives the object (without quotes): multipart when it is larger than one part. */
+    eTag() {
+        if (this.total <= this.partSize)
+            return this.digests[0].toString('hex');
+        return `${(0,external_node_crypto_.createHash)('md5').update(Buffer.concat(this.digests)).digest('hex')}-${this.digests.length}`;
+    }
+}
+/**
+ * Whether a store's ETag has the form S3 gives unencrypted objects, the same form as `expected`:
+ * an md5 for a single request, `md5-N` for a multipart upload. Some stores (SSE-KMS, several
+ * S3-compatible servers) give other values, which prove nothing about the bytes.
+ */
+function isMd5ETag(eTag, expected) {
+    const m = /^"?[0-9a-f]{32}(-\d+)?"?$/i.exec(eTag ?? '');
+    return Boolean(m) && (m?.[1] !== undefined) === expected.includes('-');
+}
 function statusOf(error) {
     return error.$metadata?.httpStatusCode;
 }
@@ -73634,7 +75542,13 @@ async function stageUpload(options) {
             parts: 1,
             complete: async () => {
                 await assertKeyAbsent(client, bucket, key);
-                const r = await client.send(new dist_cjs/* PutObjectCommand */.wKZ({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*' }));
+                const r = await client.send(new dist_cjs/* PutObjectCommand */.wKZ({
+                    Bucket: bucket,
+                    Key: key,
+                    Body: body,
+                    IfNoneMatch: '*',
+                    ContentMD5: options.partMd5?.(1)?.toString('base64'),
+                }));
                 return { eTag: r.ETag, versionId: r.VersionId };
             },
             abort: () => Promise.resolve(),
@@ -73662,6 +75576,7 @@ async function stageUpload(options) {
                 UploadId: uploadId,
                 PartNumber: partNumber,
                 Body: body,
+                ContentMD5: options.partMd5?.(partNumber)?.toString('base64'),
             }))
                 .then((r) => {
                 parts.push({ PartNumber: partNumber, ETag: r.ETag });
@@ -73720,6 +75635,11 @@ async function putNew(client, bucket, key, body) {
         IfNoneMatch: '*',
         ContentType: 'application/json',
     }));
+}
+/** The stored object's ETag (HeadObject). */
+async function headETag(client, bucket, key) {
+    const r = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key }));
+    return r.ETag;
 }
 /** Reads a stored object back, streaming, and returns its sha256 and size. */
 async function hashObject(client, bucket, key) {
@@ -73784,6 +75704,7 @@ function shortStamp(backupId) {
 
 
 
+
 /**
  * Preflight → lock → stop services → dump (with row counts, fingerprints and the upload running
  * alongside) → snapshot → start services → verify → final name → offsite → manifest.
@@ -73809,27 +75730,34 @@ async function takeBackup(inputs, phases, hooks, state) {
     const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
     const growing = new GrowingFile(partial);
     let staging;
+    let digest;
     if (offsite) {
         const reader = growing.reader();
         const partSize = choosePartSize(pre.estimateBytes);
+        const parts = new MultipartDigest(partSize);
+        digest = parts;
         staging = stageUpload({
             client: offsite.client,
             bucket: offsite.bucket,
             key: offsite.dumpKey,
             partSize,
             next: (size) => reader.next(size),
+            partMd5: (n) => parts.part(n),
         });
         staging = staging.finally(() => reader.close());
         staging.catch(() => undefined);
     }
     try {
-        const { dump, evidence } = await phases.run('Dump', () => dumpWithEvidence(settings, inputs.protectedTables, async (snapshotId) => {
+        const { dump, evidence } = await phases.run('Dump', () => dumpWithEvidence(settings, inputs.protectedTables, async (snapshotId, reader) => {
             try {
                 const r = await runDump({
                     tools: pre.tools,
                     settings,
                     file: partial,
                     snapshotId,
+                    reader,
+                    digest,
+                    readBack: true,
                     compression: pre.compression.args,
                     lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
                     timeoutMs: inputs.timeoutMs,
@@ -73843,7 +75771,8 @@ async function takeBackup(inputs, phases, hooks, state) {
                 growing.fail(error);
                 throw error;
             }
-        }), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), ${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted`);
+        }, (message) => core.info(message)), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole by pg_restore as it streamed; ` +
+            `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`);
         state.dump = dump;
         state.evidence = evidence;
         if (inputs.snapshot) {
@@ -73855,9 +75784,11 @@ async function takeBackup(inputs, phases, hooks, state) {
         if (inputs.startCommand)
             await phases.run('Start services', () => hooks.start(), () => hooks.state);
         await phases.run('Verify', async () => {
-            await verifyArchive(pre.tools, partial, dump.sha256, inputs.timeoutMs);
+            // pg_restore read the stream whole and the sha256 was taken of the same bytes: the file on
+            // disk must have exactly that many bytes (the offsite check proves the stored copy).
+            await checkFileSize(partial, dump.sizeBytes);
             if (inputs.verify !== 'restore')
-                return 'archive read whole by pg_restore, sha256 matches';
+                return 'archive read whole by pg_restore as it streamed, file size matches';
             const target = inputs.verifyConnection ?? settings;
             const r = await verifyByRestore({
                 tools: pre.tools,
@@ -73867,7 +75798,7 @@ async function takeBackup(inputs, phases, hooks, state) {
                 expectedCounts: evidence.rowCounts,
                 timeoutMs: inputs.timeoutMs,
             });
-            return `archive read whole, sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+            return `archive read whole, file size matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
         }, (detail) => detail);
         await promote(partial, finalPath);
         await removePartial();
@@ -73909,7 +75840,7 @@ async function takeBackup(inputs, phases, hooks, state) {
     };
     state.manifest = manifest;
     if (offsite && staging)
-        await sendOffsite(offsite, staging, manifest, phases, state, inputs);
+        await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs);
     manifest.finishedAt = new Date().toISOString();
     manifest.timings = phases.timings();
     state.manifestPath = external_node_path_default().join(inputs.outputDir, manifestNameFor(manifest.dump.file));
@@ -73958,19 +75889,36 @@ async function checkOffsite(inputs, id, phases, state) {
         return undefined;
     }
 }
-async function sendOffsite(offsite, staging, manifest, phases, state, inputs) {
+async function sendOffsite(offsite, staging, digest, manifest, phases, state, inputs) {
     const uri = formatS3Uri({ bucket: offsite.bucket, key: offsite.dumpKey });
     try {
         await phases.run('Offsite', async () => {
             const staged = await staging;
             const stored = await staged.complete();
-            const back = await hashObject(offsite.client, offsite.bucket, offsite.dumpKey);
-            if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
-                throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+            let how;
+            const expected = digest?.eTag();
+            const head = inputs.offsite?.verify === 'etag' && expected
+                ? await headETag(offsite.client, offsite.bucket, offsite.dumpKey)
+                : undefined;
+            if (expected && isMd5ETag(stored.eTag, expected) && isMd5ETag(head, expected)) {
+                // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
+                // each on receipt), and the object's ETag is derived from exactly those digests.
+                const unquote = (e) => (e ?? '').replace(/"/g, '').toLowerCase();
+                if (unquote(stored.eTag) !== expected || unquote(head) !== expected) {
+                    throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head)} (on completion ${unquote(stored.eTag)}), not the dump's ${expected}`);
+                }
+                how = `ETag ${expected} equals the dump's part digests`;
+            }
+            else {
+                const back = await hashObject(offsite.client, offsite.bucket, offsite.dumpKey);
+                if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
+                    throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+                }
+                how = `read back and sha256 equal${inputs.offsite?.verify === 'etag' ? ` (the store's ETag ${String(head ?? stored.eTag)} is not an MD5 digest)` : ''}`;
             }
             Object.assign(manifest.dump, { uri, s3ETag: stored.eTag, s3VersionId: stored.versionId });
             state.uri = uri;
-            return `${uri}: ${staged.parts} part(s), read back and sha256 equal`;
+            return `${uri}: ${staged.parts} part(s), ${how}`;
         }, (detail) => detail);
     }
     catch (error) {
@@ -74010,9 +75958,9 @@ class ServiceHooks {
             return;
         this.state = 'stopping';
         const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
-        if (!succeeded(r)) {
-            this.state = `stop-command failed (${describeExit(r)})`;
-            throw new errors_SafetyError(`stop-command failed: ${describeExit(r)}.`);
+        if (!runner_succeeded(r)) {
+            this.state = `stop-command failed (${runner_describeExit(r)})`;
+            throw new errors_SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
         }
         this.state = this.startCommand
             ? 'stopped; start-command pending'
@@ -74026,10 +75974,10 @@ class ServiceHooks {
         if (!this.startCommand)
             return;
         const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
-        if (!succeeded(r)) {
-            this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
-            core.error(`start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new errors_SafetyError(`start-command failed: ${describeExit(r)}; the services may still be stopped.`);
+        if (!runner_succeeded(r)) {
+            this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
+            core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
+            throw new errors_SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
         }
         this.state = 'started again (start-command succeeded)';
     }
@@ -74187,6 +76135,7 @@ function getOffsite() {
     const forcePathStyle = getBooleanInput('s3-force-path-style', Boolean(endpoint));
     const checksumMode = getEnumInput('checksum-mode', ['when-supported', 'when-required'], 'when-supported');
     const offsite = getEnumInput('offsite', ['required', 'optional'], 'required');
+    const verify = getEnumInput('offsite-verify', ['etag', 'read-back'], 'etag');
     if (!uri)
         return undefined;
     const location = parseS3Uri(uri);
@@ -74199,7 +76148,15 @@ function getOffsite() {
     if (region && !/^[a-z0-9-]{1,40}$/.test(region)) {
         throw new errors_ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(region)}.`);
     }
-    return { location, endpoint, region, forcePathStyle, checksumMode, required: offsite === 'required' };
+    return {
+        location,
+        endpoint,
+        region,
+        forcePathStyle,
+        checksumMode,
+        required: offsite === 'required',
+        verify,
+    };
 }
 /** Parses and validates every input before any side effect. */
 function getInputs() {

@@ -1,11 +1,16 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
 
 import { ConfigurationError, SafetyError } from '../common/errors';
 import { describeExit, killActiveChildren, runProcess, succeeded, type RunResult } from '../process/runner';
 import { Progress } from '../report/progress';
 import type { GrowingFile } from '../storage/local';
 import { sha256File } from '../storage/manifest';
+import type { MultipartDigest } from '../storage/upload';
+
+import type { ArchiveReader } from './archive-reader';
 
 import { childEnv, type ConnectionSettings } from './connection';
 import type { ClientTools } from './tools';
@@ -73,6 +78,12 @@ export interface DumpOptions {
   expectedBytes?: number;
   /** Told about every byte on disk, so a reader can follow the file. */
   growing?: GrowingFile;
+  /** Reads the archive as it streams (row counts, fingerprints). */
+  reader?: ArchiveReader;
+  /** Per-part MD5s of the stream, for the offsite upload's Content-MD5 and ETag. */
+  digest?: MultipartDigest;
+  /** Feed the stream to `pg_restore -f /dev/null` as well: the archive is read whole while it is written. */
+  readBack?: boolean;
 }
 
 export interface DumpResult {
@@ -80,6 +91,8 @@ export interface DumpResult {
   sha256: string;
   durationMs: number;
   flags: string[];
+  /** True when pg_restore read the whole archive as it streamed. */
+  readBack: boolean;
 }
 
 /** The last lines of a tool's stderr, for an error message. */
@@ -89,15 +102,42 @@ export function stderrTail(result: RunResult, lines = 5): string {
 }
 
 /**
+ * The environment that makes pg_dump write values exactly as a `withClient({ stableOutput: true })`
+ * session reads them with COPY, so a fingerprint taken from the dump stream equals one of the live
+ * table: pg_dump itself sets DateStyle ISO, IntervalStyle postgres and extra_float_digits 3; the
+ * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
+ */
+export function dumpEnv(settings: ConnectionSettings): Record<string, string | undefined> {
+  const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
+  return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: `${inherited}-c bytea_output=hex` };
+}
+
+/** Backpressure: pauses a stream while any of several waits is pending. */
+function pauser(stream: Readable | null): (until: Promise<unknown>) => void {
+  let waits = 0;
+  return (until) => {
+    if (!stream) return;
+    if (waits++ === 0) stream.pause();
+    void until.finally(() => {
+      if (--waits === 0) stream.resume();
+    });
+  };
+}
+
+/**
  * Runs pg_dump in custom format to stdout and writes the bytes to `file` while hashing them, so
- * the sha256 costs no second read. Writes are synchronous on purpose: while one is in progress
- * Node reads no more from the pipe, so pg_dump waits (backpressure) instead of memory filling up.
- * A non-zero exit, a signal, a timeout or an empty archive is an error; the caller removes the file.
+ * the sha256 costs no second read. The same bytes go, as they arrive, to the archive reader and to
+ * `pg_restore -f /dev/null` on its stdin, which reads the whole archive (a dump killed midway
+ * passes `--list`, not this). Writes to the file are synchronous: while one is in progress Node
+ * reads no more from the pipe, so pg_dump waits (backpressure); a slow pg_restore or inflater
+ * pauses the pipe too. A non-zero exit, a signal, a timeout, an empty archive or a failed read-back
+ * is an error; the caller removes the file.
  */
 export async function runDump(options: DumpOptions): Promise<DumpResult> {
   const flags = [
     '--format=custom',
     ...options.compression,
+    '--encoding=UTF8',
     `--lock-wait-timeout=${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`,
     '--no-password',
     ...(options.snapshotId ? [`--snapshot=${options.snapshotId}`] : []),
@@ -106,36 +146,90 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
   const hash = createHash('sha256');
   const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
   let writeError: Error | undefined;
+  let restoreIn: Writable | null = null;
+  let restoreGone: Promise<void> = Promise.resolve();
+  let pause: (until: Promise<unknown>) => void = () => undefined;
+  const readBack = options.readBack
+    ? runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
+        timeoutMs: options.timeoutMs,
+        echo: false,
+        pipeStdin: true,
+        onSpawn: (child) => {
+          restoreIn = child.stdin;
+          // pg_restore may stop reading early (a broken archive): its exit code tells, not EPIPE.
+          restoreIn?.on('error', () => undefined);
+          restoreGone = new Promise((resolve) => child.on('close', () => resolve()));
+        },
+      })
+    : undefined;
   let result: RunResult;
   try {
     result = await runProcess(options.tools.paths.pg_dump, flags, {
-      env: childEnv(options.settings),
+      env: dumpEnv(options.settings),
       timeoutMs: options.timeoutMs,
+      onSpawn: (child) => {
+        pause = pauser(child.stdout);
+      },
       onStdout: (chunk) => {
         if (writeError) return;
         try {
           for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
           hash.update(chunk);
+          options.digest?.update(chunk);
           progress.add(chunk.length);
           options.growing?.grew(chunk.length);
         } catch (error) {
           writeError = error as Error;
-          // The only child running now is pg_dump: stop it rather than dump into a full disk.
+          // Stop pg_dump (and the read-back) rather than dump into a full disk.
           killActiveChildren('SIGTERM');
+          return;
+        }
+        const reader = options.reader;
+        if (reader) {
+          reader.push(chunk);
+          if (reader.backlog > 16 * 1024 * 1024) pause(reader.whenBacklogBelow(4 * 1024 * 1024));
+        }
+        const sink = restoreIn as Writable | null;
+        if (sink && !sink.destroyed && !sink.write(chunk)) {
+          pause(Promise.race([new Promise((resolve) => sink.once('drain', resolve)), restoreGone]));
         }
       },
     });
     if (!writeError) fsyncSync(fd);
   } finally {
+    (restoreIn as Writable | null)?.end();
     progress.stop();
     closeSync(fd);
   }
+  options.digest?.finish();
+  const restored = readBack ? await readBack : undefined;
   if (writeError) throw new SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
   if (!succeeded(result))
     throw new SafetyError(`pg_dump failed: ${describeExit(result)}${stderrTail(result)}`);
   if (progress.total === 0)
     throw new SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
-  return { sizeBytes: progress.total, sha256: hash.digest('hex'), durationMs: result.durationMs, flags };
+  if (restored && !succeeded(restored)) {
+    throw new SafetyError(
+      `The archive does not read back whole: ${describeExit(restored)}${stderrTail(restored)}`,
+    );
+  }
+  return {
+    sizeBytes: progress.total,
+    sha256: hash.digest('hex'),
+    durationMs: result.durationMs,
+    flags,
+    readBack: Boolean(restored),
+  };
+}
+
+/** Cheap proof that the closed file is the one streamed: its size equals the bytes written. */
+export async function checkFileSize(file: string, sizeBytes: number): Promise<void> {
+  const actual = (await stat(file)).size;
+  if (actual !== sizeBytes) {
+    throw new SafetyError(
+      `The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`,
+    );
+  }
 }
 
 /**

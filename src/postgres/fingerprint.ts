@@ -42,10 +42,26 @@ export function murmur3x86x128(b: Uint8Array, start: number, end: number, seed =
   let h4 = h1;
   let i = start;
   for (const blocks = start + (len & ~15); i < blocks; i += 16) {
-    let k1 = (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
-    let k2 = (b[i + 4] as number) | ((b[i + 5] as number) << 8) | ((b[i + 6] as number) << 16) | ((b[i + 7] as number) << 24);
-    let k3 = (b[i + 8] as number) | ((b[i + 9] as number) << 8) | ((b[i + 10] as number) << 16) | ((b[i + 11] as number) << 24);
-    let k4 = (b[i + 12] as number) | ((b[i + 13] as number) << 8) | ((b[i + 14] as number) << 16) | ((b[i + 15] as number) << 24);
+    let k1 =
+      (b[i] as number) |
+      ((b[i + 1] as number) << 8) |
+      ((b[i + 2] as number) << 16) |
+      ((b[i + 3] as number) << 24);
+    let k2 =
+      (b[i + 4] as number) |
+      ((b[i + 5] as number) << 8) |
+      ((b[i + 6] as number) << 16) |
+      ((b[i + 7] as number) << 24);
+    let k3 =
+      (b[i + 8] as number) |
+      ((b[i + 9] as number) << 8) |
+      ((b[i + 10] as number) << 16) |
+      ((b[i + 11] as number) << 24);
+    let k4 =
+      (b[i + 12] as number) |
+      ((b[i + 13] as number) << 8) |
+      ((b[i + 14] as number) << 16) |
+      ((b[i + 15] as number) << 24);
     k1 = Math.imul(rotl(Math.imul(k1, C1), 15), C2);
     h1 ^= k1;
     h1 = (Math.imul(rotl(h1, 19) + h2, 5) + 0x561ccd1b) | 0;

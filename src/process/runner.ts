@@ -21,6 +21,10 @@ export interface RunOptions {
   onStdout?: (chunk: Buffer) => void;
   /** Text written to stdin, then closed. */
   input?: string;
+  /** Leave stdin as a pipe for the caller (see `onSpawn`) to stream into. */
+  pipeStdin?: boolean;
+  /** Called with the child right after it is spawned (e.g. to stream into its stdin, or pause its stdout). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface RunResult {
@@ -102,9 +106,10 @@ export async function runProcess(
         cwd: options.cwd,
         env,
         detached: true,
-        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       });
       active.add(child);
+      options.onSpawn?.(child);
       const out = new Tail(options.keepBytes ?? 65536);
       const err = new Tail(options.keepBytes ?? 65536);
       const outEcho = lineEcho((l) => core.info(l));

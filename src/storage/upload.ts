@@ -36,6 +36,68 @@ export function choosePartSize(expectedBytes: number): number {
   return Math.min(MAX_PART, Math.max(MIN_PART, Math.ceil(needed / MIB) * MIB));
 }
 
+/**
+ * The MD5 of every part of a multipart upload, computed over a stream as it is produced, and the
+ * object's ETag that S3 derives from them: md5 of the concatenated binary part digests plus
+ * `-<parts>`, or the plain md5 for an object sent in one request. Sent as each part's Content-MD5,
+ * the digests make the store verify every part on receipt.
+ */
+export class MultipartDigest {
+  private readonly digests: Buffer[] = [];
+  private current = createHash('md5');
+  private inPart = 0;
+  private total = 0;
+
+  constructor(readonly partSize: number) {}
+
+  update(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const n = Math.min(this.partSize - this.inPart, chunk.length - pos);
+      this.current.update(chunk.subarray(pos, pos + n));
+      this.inPart += n;
+      this.total += n;
+      pos += n;
+      if (this.inPart === this.partSize) {
+        this.digests.push(this.current.digest());
+        this.current = createHash('md5');
+        this.inPart = 0;
+      }
+    }
+  }
+
+  /** Ends the stream (the last, shorter part). */
+  finish(): void {
+    if (this.inPart > 0 || this.total === 0) this.digests.push(this.current.digest());
+    this.inPart = 0;
+  }
+
+  /** The MD5 of part `n` (1-based) once all its bytes went through, else undefined. */
+  part(n: number): Buffer | undefined {
+    return this.digests[n - 1];
+  }
+
+  get parts(): number {
+    return this.digests.length;
+  }
+
+  /** The ETag S3 gives the object (without quotes): multipart when it is larger than one part. */
+  eTag(): string {
+    if (this.total <= this.partSize) return (this.digests[0] as Buffer).toString('hex');
+    return `${createHash('md5').update(Buffer.concat(this.digests)).digest('hex')}-${this.digests.length}`;
+  }
+}
+
+/**
+ * Whether a store's ETag has the form S3 gives unencrypted objects, the same form as `expected`:
+ * an md5 for a single request, `md5-N` for a multipart upload. Some stores (SSE-KMS, several
+ * S3-compatible servers) give other values, which prove nothing about the bytes.
+ */
+export function isMd5ETag(eTag: string | undefined, expected: string): boolean {
+  const m = /^"?[0-9a-f]{32}(-\d+)?"?$/i.exec(eTag ?? '');
+  return Boolean(m) && (m?.[1] !== undefined) === expected.includes('-');
+}
+
 function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 }
@@ -111,6 +173,8 @@ export interface StageOptions {
   next(size: number): Promise<Buffer | undefined>;
   /** Parts in flight at once. */
   concurrency?: number;
+  /** The MD5 of part `n` of the bytes as produced: sent as Content-MD5, so the store checks each part. */
+  partMd5?: (partNumber: number) => Buffer | undefined;
 }
 
 /**
@@ -133,7 +197,13 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
       complete: async () => {
         await assertKeyAbsent(client, bucket, key);
         const r = await client.send(
-          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*' }),
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            IfNoneMatch: '*',
+            ContentMD5: options.partMd5?.(1)?.toString('base64'),
+          }),
         );
         return { eTag: r.ETag, versionId: r.VersionId };
       },
@@ -161,6 +231,7 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
             UploadId: uploadId,
             PartNumber: partNumber,
             Body: body,
+            ContentMD5: options.partMd5?.(partNumber)?.toString('base64'),
           }),
         )
         .then((r) => {
@@ -226,6 +297,12 @@ export async function putNew(
       ContentType: 'application/json',
     }),
   );
+}
+
+/** The stored object's ETag (HeadObject). */
+export async function headETag(client: S3Client, bucket: string, key: string): Promise<string | undefined> {
+  const r = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  return r.ETag;
 }
 
 /** Reads a stored object back, streaming, and returns its sha256 and size. */

@@ -1,13 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
+import * as core from '@actions/core';
+
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
 import { dumpWithEvidence, type BackupEvidence } from '../../postgres/backup-evidence';
 import { backupPreflight } from '../../postgres/backup-preflight';
 import { verifyByRestore } from '../../postgres/backup-verify';
-import { compressionArgs, runDump, verifyArchive, type DumpResult } from '../../postgres/dump';
+import { checkFileSize, compressionArgs, runDump, type DumpResult } from '../../postgres/dump';
 import { acquireLock, runHolder } from '../../postgres/lock';
 import { createSnapshotDatabase, sideDatabaseName } from '../../postgres/snapshot';
 import { onCleanup } from '../../process/cleanup';
@@ -26,6 +28,9 @@ import {
   choosePartSize,
   describeS3Error,
   hashObject,
+  headETag,
+  isMd5ETag,
+  MultipartDigest,
   putNew,
   stageUpload,
   type StagedUpload,
@@ -102,15 +107,19 @@ export async function takeBackup(
   const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
   const growing = new GrowingFile(partial);
   let staging: Promise<StagedUpload> | undefined;
+  let digest: MultipartDigest | undefined;
   if (offsite) {
     const reader = growing.reader();
     const partSize = choosePartSize(pre.estimateBytes);
+    const parts = new MultipartDigest(partSize);
+    digest = parts;
     staging = stageUpload({
       client: offsite.client,
       bucket: offsite.bucket,
       key: offsite.dumpKey,
       partSize,
       next: (size) => reader.next(size),
+      partMd5: (n) => parts.part(n),
     });
     staging = staging.finally(() => reader.close());
     staging.catch(() => undefined);
@@ -119,28 +128,37 @@ export async function takeBackup(
     const { dump, evidence } = await phases.run(
       'Dump',
       () =>
-        dumpWithEvidence(settings, inputs.protectedTables, async (snapshotId) => {
-          try {
-            const r = await runDump({
-              tools: pre.tools,
-              settings,
-              file: partial,
-              snapshotId,
-              compression: pre.compression.args,
-              lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
-              timeoutMs: inputs.timeoutMs,
-              expectedBytes: pre.estimateBytes,
-              growing,
-            });
-            growing.finish();
-            return r;
-          } catch (error) {
-            growing.fail(error as Error);
-            throw error;
-          }
-        }),
+        dumpWithEvidence(
+          settings,
+          inputs.protectedTables,
+          async (snapshotId, reader) => {
+            try {
+              const r = await runDump({
+                tools: pre.tools,
+                settings,
+                file: partial,
+                snapshotId,
+                reader,
+                digest,
+                readBack: true,
+                compression: pre.compression.args,
+                lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
+                timeoutMs: inputs.timeoutMs,
+                expectedBytes: pre.estimateBytes,
+                growing,
+              });
+              growing.finish();
+              return r;
+            } catch (error) {
+              growing.fail(error as Error);
+              throw error;
+            }
+          },
+          (message) => core.info(message),
+        ),
       ({ dump: d, evidence: e }) =>
-        `${formatBytes(d.sizeBytes)} (${pre.compression.label}), ${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted`,
+        `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole by pg_restore as it streamed; ` +
+        `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`,
     );
     state.dump = dump;
     state.evidence = evidence;
@@ -163,8 +181,11 @@ export async function takeBackup(
     await phases.run(
       'Verify',
       async () => {
-        await verifyArchive(pre.tools, partial, dump.sha256, inputs.timeoutMs);
-        if (inputs.verify !== 'restore') return 'archive read whole by pg_restore, sha256 matches';
+        // pg_restore read the stream whole and the sha256 was taken of the same bytes: the file on
+        // disk must have exactly that many bytes (the offsite check proves the stored copy).
+        await checkFileSize(partial, dump.sizeBytes);
+        if (inputs.verify !== 'restore')
+          return 'archive read whole by pg_restore as it streamed, file size matches';
         const target = inputs.verifyConnection ?? settings;
         const r = await verifyByRestore({
           tools: pre.tools,
@@ -174,7 +195,7 @@ export async function takeBackup(
           expectedCounts: evidence.rowCounts,
           timeoutMs: inputs.timeoutMs,
         });
-        return `archive read whole, sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+        return `archive read whole, file size matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
       },
       (detail) => detail,
     );
@@ -216,7 +237,7 @@ export async function takeBackup(
     timings: {},
   };
   state.manifest = manifest;
-  if (offsite && staging) await sendOffsite(offsite, staging, manifest, phases, state, inputs);
+  if (offsite && staging) await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs);
   manifest.finishedAt = new Date().toISOString();
   manifest.timings = phases.timings();
   state.manifestPath = path.join(inputs.outputDir, manifestNameFor(manifest.dump.file));
@@ -293,6 +314,7 @@ async function checkOffsite(
 async function sendOffsite(
   offsite: Offsite,
   staging: Promise<StagedUpload>,
+  digest: MultipartDigest | undefined,
   manifest: BackupManifest,
   phases: Phases,
   state: BackupState,
@@ -305,15 +327,34 @@ async function sendOffsite(
       async () => {
         const staged = await staging;
         const stored = await staged.complete();
-        const back = await hashObject(offsite.client, offsite.bucket, offsite.dumpKey);
-        if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
-          throw new SafetyError(
-            `the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`,
-          );
+        let how: string;
+        const expected = digest?.eTag();
+        const head =
+          inputs.offsite?.verify === 'etag' && expected && isMd5ETag(stored.eTag, expected)
+            ? await headETag(offsite.client, offsite.bucket, offsite.dumpKey)
+            : undefined;
+        if (expected && isMd5ETag(stored.eTag, expected) && isMd5ETag(head, expected)) {
+          // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
+          // each on receipt), and the object's ETag is derived from exactly those digests.
+          const unquote = (e: string | undefined): string => (e ?? '').replace(/"/g, '').toLowerCase();
+          if (unquote(stored.eTag) !== expected || unquote(head) !== expected) {
+            throw new SafetyError(
+              `the stored object ${uri} has ETag ${unquote(head)} (on completion ${unquote(stored.eTag)}), not the dump's ${expected}`,
+            );
+          }
+          how = `ETag ${expected} equals the dump's part digests`;
+        } else {
+          const back = await hashObject(offsite.client, offsite.bucket, offsite.dumpKey);
+          if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
+            throw new SafetyError(
+              `the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`,
+            );
+          }
+          how = `read back and sha256 equal${inputs.offsite?.verify === 'etag' ? ` (the store's ETag ${String(stored.eTag)} is not one derived from the part digests)` : ''}`;
         }
         Object.assign(manifest.dump, { uri, s3ETag: stored.eTag, s3VersionId: stored.versionId });
         state.uri = uri;
-        return `${uri}: ${staged.parts} part(s), read back and sha256 equal`;
+        return `${uri}: ${staged.parts} part(s), ${how}`;
       },
       (detail) => detail,
     );

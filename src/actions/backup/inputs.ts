@@ -24,6 +24,8 @@ export interface OffsiteInputs {
   forcePathStyle: boolean;
   checksumMode: ChecksumMode;
   required: boolean;
+  /** How the stored copy is proven: by its ETag (per-part MD5s) or by reading it back. */
+  verify: 'etag' | 'read-back';
 }
 
 export interface Inputs {
@@ -56,6 +58,7 @@ function getOffsite(): OffsiteInputs | undefined {
     'when-supported',
   );
   const offsite = getEnumInput('offsite', ['required', 'optional'] as const, 'required');
+  const verify = getEnumInput('offsite-verify', ['etag', 'read-back'] as const, 'etag');
   if (!uri) return undefined;
   const location = parseS3Uri(uri);
   // The prefix is a folder: `s3://bucket/backups` means `backups/<backup-id>.dump`.
@@ -66,7 +69,15 @@ function getOffsite(): OffsiteInputs | undefined {
   if (region && !/^[a-z0-9-]{1,40}$/.test(region)) {
     throw new ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(region)}.`);
   }
-  return { location, endpoint, region, forcePathStyle, checksumMode, required: offsite === 'required' };
+  return {
+    location,
+    endpoint,
+    region,
+    forcePathStyle,
+    checksumMode,
+    required: offsite === 'required',
+    verify,
+  };
 }
 
 /** Parses and validates every input before any side effect. */

@@ -21,7 +21,10 @@ import { checkGitRef } from '../../process/git';
 import { parseLocation, type Location } from '../../storage/download';
 import type { ChecksumMode, S3Options } from '../../storage/s3';
 
-export type Strategy = 'swap' | 'snapshot' | 'in-place';
+const STRATEGIES = ['swap', 'snapshot', 'in-place'] as const;
+const CHECKSUM_MODES: readonly ChecksumMode[] = ['when-supported', 'when-required'];
+
+export type Strategy = (typeof STRATEGIES)[number];
 
 export interface Inputs {
   connection: ConnectionSettings;
@@ -82,7 +85,7 @@ export function getInputs(): Inputs {
       : undefined;
   if (backupUri && backup?.kind !== 's3')
     throw new ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
-  const strategy = getEnumInput<Strategy>('strategy', ['swap', 'snapshot', 'in-place'], 'swap');
+  const strategy = getEnumInput('strategy', STRATEGIES, 'swap');
   const allowDestructive = getBooleanInput('allow-destructive', false);
   if (strategy === 'in-place' && !allowDestructive) {
     throw new ConfigurationError(
@@ -120,11 +123,7 @@ export function getInputs(): Inputs {
       endpoint,
       region,
       forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
-      checksumMode: getEnumInput<ChecksumMode>(
-        'checksum-mode',
-        ['when-supported', 'when-required'],
-        'when-supported',
-      ),
+      checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
     },
     stopCommand,
     startCommand,
