@@ -73590,8 +73590,8 @@ const BLK_DATA = 1;
 const BLK_BLOBS = 3;
 /** Compressed bytes gathered before one inflate call (the archive's chunks are ~4 KiB). */
 const INFLATE_BATCH = 256 * 1024;
-/** Signals "not enough bytes yet" while parsing the header and the TOC. */
-const NEED_MORE = Symbol('need more');
+/** Signals "not enough bytes yet" while parsing the header and the TOC (never escapes the reader). */
+const NEED_MORE = new Error('need more bytes');
 class Cursor {
     buf;
     intSize;
@@ -73914,6 +73914,9 @@ class ArchiveReader {
      * stopped inside the TOC or a block, misses a table's data block, or was malformed.
      */
     async end() {
+        // A block still open means the archive stopped inside it: its inflater will get no more input.
+        if (this.block?.inflater && this.state !== 'failed')
+            this.block.inflater.destroy();
         await Promise.all(this.inflating);
         if (this.failure)
             throw this.failure;
@@ -73927,9 +73930,18 @@ class ArchiveReader {
     }
 }
 function readInt(buf, pos, intSize) {
-    let value = 0;
-    for (let b = 0; b < intSize; b++)
-        value += buf[pos + 1 + b] * 2 ** (8 * b);
+    let value;
+    if (intSize === 4) {
+        // The common case (every platform pg_dump runs on), kept cheap: one int per row of COPY data.
+        value =
+            (buf[pos + 1] | (buf[pos + 2] << 8) | (buf[pos + 3] << 16)) +
+                buf[pos + 4] * 16777216;
+    }
+    else {
+        value = 0;
+        for (let b = intSize, f = 2 ** (8 * (intSize - 1)); b >= 1; b--, f /= 256)
+            value += buf[pos + b] * f;
+    }
     return buf[pos] ? -value : value;
 }
 
@@ -74995,12 +75007,14 @@ function parseCompression(text) {
     return level >= min && level <= max ? { method, level } : undefined;
 }
 /**
- * pg_dump's compression flag for a client major. The default (`auto`) is fast: lz4 where pg_dump
- * has it (16 and later), gzip level 1 before — the story's default gzip level spends most of the
- * dump's time compressing. lz4/zstd on an older client is refused, naming the input.
+ * pg_dump's compression flag for a client major. The default (`auto`) is gzip level 1 on every
+ * version: measured end to end (bench/backup, docs/benchmarks.md) it beats no compression here, the
+ * story's default level spends most of the dump's time compressing, and unlike lz4/zstd the archive
+ * reader can inflate it, so counts and fingerprints come from the dump stream instead of a second
+ * read of the tables. lz4/zstd on an older client is refused, naming the input.
  */
 function compressionArgs(spec, clientMajor) {
-    const method = spec.method === 'auto' ? (clientMajor >= 16 ? 'lz4' : 'gzip') : spec.method;
+    const method = spec.method === 'auto' ? 'gzip' : spec.method;
     const level = spec.method === 'auto' && method === 'gzip' ? 1 : spec.level;
     if (method === 'none')
         return { args: ['--compress=0'], label: 'none' };
@@ -75065,7 +75079,7 @@ async function runDump(options) {
     const hash = (0,external_node_crypto_.createHash)('sha256');
     const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
     let writeError;
-    let restoreIn = null;
+    const restore = { stdin: null };
     let restoreGone = Promise.resolve();
     let pause = () => undefined;
     const readBack = options.readBack
@@ -75074,9 +75088,9 @@ async function runDump(options) {
             echo: false,
             pipeStdin: true,
             onSpawn: (child) => {
-                restoreIn = child.stdin;
+                restore.stdin = child.stdin;
                 // pg_restore may stop reading early (a broken archive): its exit code tells, not EPIPE.
-                restoreIn?.on('error', () => undefined);
+                child.stdin?.on('error', () => undefined);
                 restoreGone = new Promise((resolve) => child.on('close', () => resolve()));
             },
         })
@@ -75112,7 +75126,7 @@ async function runDump(options) {
                     if (reader.backlog > 16 * 1024 * 1024)
                         pause(reader.whenBacklogBelow(4 * 1024 * 1024));
                 }
-                const sink = restoreIn;
+                const sink = restore.stdin;
                 if (sink && !sink.destroyed && !sink.write(chunk)) {
                     pause(Promise.race([new Promise((resolve) => sink.once('drain', resolve)), restoreGone]));
                 }
@@ -75122,7 +75136,7 @@ async function runDump(options) {
             (0,external_node_fs_.fsyncSync)(fd);
     }
     finally {
-        restoreIn?.end();
+        restore.stdin?.end();
         progress.stop();
         (0,external_node_fs_.closeSync)(fd);
     }
@@ -75897,7 +75911,7 @@ async function sendOffsite(offsite, staging, digest, manifest, phases, state, in
             const stored = await staged.complete();
             let how;
             const expected = digest?.eTag();
-            const head = inputs.offsite?.verify === 'etag' && expected
+            const head = inputs.offsite?.verify === 'etag' && expected && isMd5ETag(stored.eTag, expected)
                 ? await headETag(offsite.client, offsite.bucket, offsite.dumpKey)
                 : undefined;
             if (expected && isMd5ETag(stored.eTag, expected) && isMd5ETag(head, expected)) {
@@ -75914,7 +75928,7 @@ async function sendOffsite(offsite, staging, digest, manifest, phases, state, in
                 if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
                     throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
                 }
-                how = `read back and sha256 equal${inputs.offsite?.verify === 'etag' ? ` (the store's ETag ${String(head ?? stored.eTag)} is not an MD5 digest)` : ''}`;
+                how = `read back and sha256 equal${inputs.offsite?.verify === 'etag' ? ` (the store's ETag ${String(stored.eTag)} is not one derived from the part digests)` : ''}`;
             }
             Object.assign(manifest.dump, { uri, s3ETag: stored.eTag, s3VersionId: stored.versionId });
             state.uri = uri;

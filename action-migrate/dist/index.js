@@ -47715,9 +47715,10 @@ async function runProcess(file, args, options = {}) {
                 cwd: options.cwd,
                 env,
                 detached: true,
-                stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+                stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
             });
             active.add(child);
+            options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
             const err = new Tail(options.keepBytes ?? 65536);
             const outEcho = lineEcho((l) => core.info(l));

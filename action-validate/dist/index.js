@@ -3705,6 +3705,1090 @@ parse.parseIntoClientConfig = parseIntoClientConfig
 
 /***/ }),
 
+/***/ 3874:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+module.exports = function (txt, options) {
+  return new CopyStreamQuery(txt, options)
+}
+
+const { Duplex } = __nccwpck_require__(2203)
+const assert = __nccwpck_require__(2613)
+const BufferList = __nccwpck_require__(1147)
+const code = __nccwpck_require__(5983)
+
+// Readable decoder states
+const PG_CODE = 0
+const PG_LENGTH = 1
+const PG_MESSAGE = 2
+
+class CopyStreamQuery extends Duplex {
+  constructor(text, options) {
+    super(options)
+    this.text = text
+
+    // Readable side
+    this._state = PG_CODE
+    this._buffer = new BufferList()
+    this._unreadMessageContentLength = 0
+    this._copyDataChunks = new BufferList()
+    this._pgDataHandler = null
+    this._drained = false
+    this._forwarding = false
+    this._onReadableEvent = this._onReadable.bind(this)
+    this.alignOnCopyDataFrame = options ? options.alignOnCopyDataFrame === true : false
+
+    // Writable side
+    this._gotCopyInResponse = false
+    this.chunks = []
+    this.cb = null
+    this.cork()
+  }
+
+  submit(connection) {
+    this.connection = connection
+    this._attach()
+    connection.query(this.text)
+  }
+
+  /* Readable implementation */
+  _attach() {
+    const connectionStream = this.connection.stream
+    const pgDataListeners = connectionStream.listeners('data')
+    assert(pgDataListeners.length == 1)
+    this._pgDataHandler = pgDataListeners.pop()
+    connectionStream.removeListener('data', this._pgDataHandler)
+    connectionStream.pause()
+    this._forward()
+    connectionStream.on('readable', this._onReadableEvent)
+  }
+
+  _detach() {
+    const connectionStream = this.connection.stream
+    const unreadBuffer = this._buffer.take(this._buffer.size)
+    connectionStream.removeListener('readable', this._onReadableEvent)
+    connectionStream.addListener('data', this._pgDataHandler)
+    this._pgDataHandler(unreadBuffer)
+
+    // unpipe can pause the stream but also underlying onData event can potentially pause the stream because of hitting
+    // the highWaterMark and pausing the stream, so we resume the stream in the next tick after the underlying onData
+    // event has finished
+    process.nextTick(function () {
+      connectionStream.resume()
+    })
+  }
+
+  _cleanup() {
+    this._buffer = null
+    this._copyDataChunks = null
+    this._pgDataHandler = null
+    this._onReadableEvent = null
+  }
+
+  _onReadable() {
+    this._forward()
+  }
+
+  _read() {
+    this._drained = true
+    this._forward()
+  }
+
+  _forward() {
+    if (this._forwarding || !this._drained || !this.connection) return
+    this._forwarding = true
+    const connectionStream = this.connection.stream
+    let chunk
+    while (this._drained && (chunk = connectionStream.read()) !== null) {
+      this._drained = this._parse(chunk)
+    }
+    this._forwarding = false
+  }
+
+  _parse(chunk) {
+    let done = false
+    let drained = true
+    this._buffer.push(chunk)
+
+    while (!done && this._buffer.size > 0) {
+      if (PG_CODE === this._state) {
+        if (!this._buffer.has(1)) break
+        this._code = this._buffer.peekUInt8()
+        if (this._code === code.ErrorResponse) {
+          // ErrorResponse Interception
+          // We must let pg parse future messages and handle their consequences on
+          // the ActiveQuery
+          this._detach()
+          return
+        }
+        this._buffer.readUInt8()
+        this._state = PG_LENGTH
+      }
+
+      if (PG_LENGTH === this._state) {
+        if (!this._buffer.has(4)) break
+        this._unreadMessageContentLength = this._buffer.readUInt32BE() - 4
+        this._state = PG_MESSAGE
+      }
+
+      if (PG_MESSAGE === this._state) {
+        if (this._unreadMessageContentLength > 0 && this._buffer.size > 0) {
+          const n = Math.min(this._buffer.size, this._unreadMessageContentLength)
+          const messageContentChunk = this._buffer.take(n)
+          this._unreadMessageContentLength -= n
+          if (this._code === code.CopyData) {
+            this._copyDataChunks.push(messageContentChunk)
+          }
+        }
+
+        if (this._unreadMessageContentLength === 0) {
+          // a full message has been captured
+          switch (this._code) {
+            case code.CopyBothResponse:
+              this._startCopyIn()
+              break
+            case code.CopyData:
+              if (this.alignOnCopyDataFrame) {
+                drained = this._flushCopyData()
+              }
+              break
+            // standard interspersed messages.
+            // see https://www.postgresql.org/docs/9.6/protocol-flow.html#PROTOCOL-COPY
+            case code.ParameterStatus:
+            case code.NoticeResponse:
+            case code.NotificationResponse:
+              break
+            case code.CopyDone:
+            default:
+              done = true
+              break
+          }
+          this._state = PG_CODE
+        }
+      }
+    }
+
+    // When we are not in alignOnCopyDataFrame, copyData payload is not buffered
+    // Forward payload bytes as they arrive
+    if (!this.alignOnCopyDataFrame) {
+      drained = this._flushCopyData()
+    }
+
+    if (done) {
+      this._detach()
+      this.push(null)
+      this._cleanup()
+    }
+
+    return drained
+  }
+
+  _flushCopyData() {
+    let drained = true
+    const len = this._copyDataChunks.size
+    if (len > 0) {
+      drained = this.push(this._copyDataChunks.take(len))
+    }
+    return drained
+  }
+
+  /* Writable implementation */
+  _write(chunk, enc, cb) {
+    this.chunks.push({ chunk: chunk, encoding: enc })
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb = cb
+  }
+
+  _writev(chunks, cb) {
+    this.chunks.push(...chunks)
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb = cb
+  }
+
+  _final(cb) {
+    this.flush()
+    const Int32Len = 4
+    const finBuffer = Buffer.from([code.CopyDone, 0, 0, 0, Int32Len])
+    this.connection.stream.write(finBuffer)
+    this.cb_flush = cb
+  }
+
+  flush(callback) {
+    let chunk
+    let ok = true
+    while (ok && (chunk = this.chunks.shift())) {
+      ok = this.flushChunk(chunk.chunk)
+    }
+    if (callback) {
+      if (ok) {
+        callback()
+      } else {
+        if (this.chunks.length) {
+          this.connection.stream.once('drain', this.flush.bind(this, callback))
+        } else {
+          this.connection.stream.once('drain', callback)
+        }
+      }
+    }
+  }
+
+  flushChunk(chunk) {
+    const Int32Len = 4
+    const lenBuffer = Buffer.from([code.CopyData, 0, 0, 0, 0])
+    lenBuffer.writeUInt32BE(chunk.length + Int32Len, 1)
+    this.connection.stream.write(lenBuffer)
+    return this.connection.stream.write(chunk)
+  }
+
+  _startCopyIn() {
+    this._gotCopyInResponse = true
+    this.uncork()
+    this.flush()
+    if (this.cb) {
+      const { cb } = this
+      this.cb = null
+      cb()
+    }
+  }
+
+  handleError(err) {
+    this.emit('error', err)
+    this._cleanup()
+  }
+
+  handleCopyData(chunk) {
+    // an out of band copyData message
+    // is received after copyDone
+    // this is currently discarded
+  }
+
+  handleCommandComplete() {}
+
+  handleReadyForQuery() {
+    this.connection = null
+    this.cb_flush()
+  }
+}
+
+
+/***/ }),
+
+/***/ 6473:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+module.exports = function (txt, options) {
+  return new CopyStreamQuery(txt, options)
+}
+
+const { Writable } = __nccwpck_require__(2203)
+const code = __nccwpck_require__(5983)
+
+class CopyStreamQuery extends Writable {
+  constructor(text, options) {
+    super(options)
+    this.text = text
+    this.rowCount = 0
+    this._gotCopyInResponse = false
+    this.chunks = []
+    this.cb_CopyInResponse = null
+    this.cb_ReadyForQuery = null
+    this.cb_destroy = null
+    this.cork()
+  }
+
+  submit(connection) {
+    this.connection = connection
+    connection.query(this.text)
+  }
+
+  callback() {
+    // this callback is empty but defining it allows
+    // `pg` to discover it and overwrite it
+    // with its timeout mechanism when query_timeout config is set
+  }
+
+  _write(chunk, enc, cb) {
+    this.chunks.push({ chunk: chunk, encoding: enc })
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb_CopyInResponse = cb
+  }
+
+  _writev(chunks, cb) {
+    // this.chunks.push(...chunks)
+    // => issue #136, RangeError: Maximum call stack size exceeded
+    // Using hybrid approach as advised on https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Function/apply
+    if (this.chunks.length == 0) {
+      this.chunks = chunks
+    } else {
+      // https://stackoverflow.com/questions/22747068/is-there-a-max-number-of-arguments-javascript-functions-can-accept
+      // 100K seems to be a reasonable size for v8
+      const QUANTUM = 125000
+      for (let i = 0; i < chunks.length; i += QUANTUM) {
+        this.chunks.push(...chunks.slice(i, Math.min(i + QUANTUM, chunks.length)))
+      }
+    }
+    if (this._gotCopyInResponse) {
+      return this.flush(cb)
+    }
+    this.cb_CopyInResponse = cb
+  }
+
+  _destroy(err, cb) {
+    // writable.destroy([error]) was called.
+    // send a CopyFail message that will rollback the COPY operation.
+    // the cb will be called only after the ErrorResponse message is received
+    // from the backend
+    if (this.cb_ReadyForQuery) return cb(err)
+    this.cb_destroy = cb
+    const msg = err ? err.message : 'NODE-PG-COPY-STREAMS destroy() was called'
+    const self = this
+    const done = function () {
+      self.connection.sendCopyFail(msg)
+    }
+
+    this.chunks = []
+    if (this._gotCopyInResponse) {
+      return this.flush(done)
+    }
+    this.cb_CopyInResponse = done
+  }
+
+  _final(cb) {
+    this.cb_ReadyForQuery = cb
+    const self = this
+    const done = function () {
+      const Int32Len = 4
+      const finBuffer = Buffer.from([code.CopyDone, 0, 0, 0, Int32Len])
+      self.connection.stream.write(finBuffer)
+    }
+
+    if (this._gotCopyInResponse) {
+      return this.flush(done)
+    }
+    this.cb_CopyInResponse = done
+  }
+
+  flush(callback) {
+    let chunk
+    let ok = true
+    while (ok && (chunk = this.chunks.shift())) {
+      ok = this.flushChunk(chunk.chunk)
+    }
+    if (callback) {
+      if (ok) {
+        callback()
+      } else {
+        if (this.chunks.length) {
+          this.connection.stream.once('drain', this.flush.bind(this, callback))
+        } else {
+          this.connection.stream.once('drain', callback)
+        }
+      }
+    }
+  }
+
+  flushChunk(chunk) {
+    const Int32Len = 4
+    const lenBuffer = Buffer.from([code.CopyData, 0, 0, 0, 0])
+    lenBuffer.writeUInt32BE(chunk.length + Int32Len, 1)
+    this.connection.stream.write(lenBuffer)
+    return this.connection.stream.write(chunk)
+  }
+
+  handleError(e) {
+    // clear `pg` timeout mechanism
+    this.callback()
+
+    if (this.cb_destroy) {
+      const cb = this.cb_destroy
+      this.cb_destroy = null
+      cb(e)
+    } else {
+      this.emit('error', e)
+    }
+    this.connection = null
+  }
+
+  handleCopyInResponse(connection) {
+    this._gotCopyInResponse = true
+    if (!this.destroyed) {
+      this.uncork()
+    }
+    const cb = this.cb_CopyInResponse || function () {}
+    this.cb_CopyInResponse = null
+    this.flush(cb)
+  }
+
+  handleCommandComplete(msg) {
+    // Parse affected row count as in
+    // https://github.com/brianc/node-postgres/blob/35e5567f86774f808c2a8518dd312b8aa3586693/lib/result.js#L37
+    const match = /COPY (\d+)/.exec((msg || {}).text)
+    if (match) {
+      this.rowCount = parseInt(match[1], 10)
+    }
+  }
+
+  handleReadyForQuery() {
+    // triggered after ReadyForQuery
+    // we delay the _final callback so that the 'finish' event is
+    // sent only when the ingested data is visible inside postgres and
+    // after the postgres connection is ready for a new query
+
+    // Note: `pg` currently does not call this callback when the backend
+    // sends an ErrorResponse message during the query (for example during
+    // a CopyFail)
+
+    // clear `pg` timeout mechanism
+    this.callback()
+
+    this.cb_ReadyForQuery()
+    this.connection = null
+  }
+}
+
+
+/***/ }),
+
+/***/ 4820:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+module.exports = function (txt, options) {
+  return new CopyStreamQuery(txt, options)
+}
+
+const { Readable } = __nccwpck_require__(2203)
+const assert = __nccwpck_require__(2613)
+const BufferList = __nccwpck_require__(1147)
+const code = __nccwpck_require__(5983)
+
+// decoder states
+const PG_CODE = 0
+const PG_LENGTH = 1
+const PG_MESSAGE = 2
+
+class CopyStreamQuery extends Readable {
+  constructor(text, options) {
+    super(options)
+    this.text = text
+    this.rowCount = 0
+    this._state = PG_CODE
+    this._buffer = new BufferList()
+    this._unreadMessageContentLength = 0
+    this._copyDataChunks = new BufferList()
+    this._pgDataHandler = null
+    this._drained = false
+    this._forwarding = false
+    this._onReadableEvent = this._onReadable.bind(this)
+  }
+
+  submit(connection) {
+    this.connection = connection
+    this._attach()
+    connection.query(this.text)
+  }
+
+  _attach() {
+    const connectionStream = this.connection.stream
+    const pgDataListeners = connectionStream.listeners('data')
+    assert(pgDataListeners.length == 1)
+    this._pgDataHandler = pgDataListeners.pop()
+    connectionStream.removeListener('data', this._pgDataHandler)
+    connectionStream.pause()
+    this._forward()
+    connectionStream.on('readable', this._onReadableEvent)
+  }
+
+  _detach() {
+    const connectionStream = this.connection.stream
+    const unreadBuffer = this._buffer.take(this._buffer.size)
+    //connectionStream.unpipe(this)
+    connectionStream.removeListener('readable', this._onReadableEvent)
+    connectionStream.addListener('data', this._pgDataHandler)
+    this._pgDataHandler(unreadBuffer)
+
+    // unpipe can pause the stream but also underlying onData event can potentially pause the stream because of hitting
+    // the highWaterMark and pausing the stream, so we resume the stream in the next tick after the underlying onData
+    // event has finished
+    process.nextTick(function () {
+      connectionStream.resume()
+    })
+  }
+
+  _cleanup() {
+    this._buffer = null
+    this._copyDataChunks = null
+    this._pgDataHandler = null
+    this._onReadableEvent = null
+  }
+
+  _onReadable() {
+    this._forward()
+  }
+
+  _read() {
+    this._drained = true
+    this._forward()
+  }
+
+  _forward() {
+    if (this._forwarding || !this._drained || !this.connection) return
+    this._forwarding = true
+    const connectionStream = this.connection.stream
+    let chunk
+    while (this._drained && (chunk = connectionStream.read()) !== null) {
+      this._drained = this._parse(chunk)
+    }
+    this._forwarding = false
+  }
+
+  _parse(chunk) {
+    let done = false
+    let drained = true
+    this._buffer.push(chunk)
+
+    while (!done && this._buffer.size > 0) {
+      if (PG_CODE === this._state) {
+        if (!this._buffer.has(1)) break
+        this._code = this._buffer.peekUInt8()
+        if (this._code === code.ErrorResponse) {
+          // ErrorResponse Interception
+          // We must let pg parse future messages and handle their consequences on
+          // the ActiveQuery
+          this._detach()
+          return
+        }
+        this._buffer.readUInt8()
+        this._state = PG_LENGTH
+      }
+
+      if (PG_LENGTH === this._state) {
+        if (!this._buffer.has(4)) break
+        this._unreadMessageContentLength = this._buffer.readUInt32BE() - 4
+        this._state = PG_MESSAGE
+      }
+
+      if (PG_MESSAGE === this._state) {
+        if (this._unreadMessageContentLength > 0 && this._buffer.size > 0) {
+          const n = Math.min(this._buffer.size, this._unreadMessageContentLength)
+          const messageContentChunk = this._buffer.take(n)
+          this._unreadMessageContentLength -= n
+          if (this._code === code.CopyData) {
+            this._copyDataChunks.push(messageContentChunk)
+          }
+        }
+
+        if (this._unreadMessageContentLength === 0) {
+          // a full message has been captured
+          switch (this._code) {
+            case code.CopyOutResponse:
+            case code.CopyData:
+            // standard interspersed messages.
+            // see https://www.postgresql.org/docs/9.6/protocol-flow.html#PROTOCOL-COPY
+            case code.ParameterStatus:
+            case code.NoticeResponse:
+            case code.NotificationResponse:
+              break
+            case code.CopyDone:
+            default:
+              done = true
+              break
+          }
+          this._state = PG_CODE
+        }
+      }
+    }
+
+    // flush data if any data has been captured
+    const len = this._copyDataChunks.size
+    if (len > 0) {
+      drained = this.push(this._copyDataChunks.take(len))
+    }
+
+    if (done) {
+      this._detach()
+      this.push(null)
+      this._cleanup()
+    }
+
+    return drained
+  }
+
+  handleError(err) {
+    this.emit('error', err)
+    this._cleanup()
+  }
+
+  handleCommandComplete(msg) {
+    const match = /COPY (\d+)/.exec((msg || {}).text)
+    if (match) {
+      this.rowCount = parseInt(match[1], 10)
+    }
+  }
+
+  handleReadyForQuery() {}
+}
+
+
+/***/ }),
+
+/***/ 6901:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+var __webpack_unused_export__;
+
+
+const CopyToQueryStream = __nccwpck_require__(4820)
+const CopyFromQueryStream = __nccwpck_require__(6473)
+const CopyBothQueryStream = __nccwpck_require__(3874)
+
+exports.to = function copyTo(txt, options) {
+  return new CopyToQueryStream(txt, options)
+}
+
+__webpack_unused_export__ = function copyFrom(txt, options) {
+  return new CopyFromQueryStream(txt, options)
+}
+
+__webpack_unused_export__ = function copyBoth(txt, options) {
+  return new CopyBothQueryStream(txt, options)
+}
+
+
+/***/ }),
+
+/***/ 5983:
+/***/ ((module) => {
+
+/**
+ * The COPY feature uses the following protocol codes.
+ * The codes for the most recent protocol version are documented on
+ * https://www.postgresql.org/docs/current/static/protocol-message-formats.html
+ *
+ * The protocol flow itself is described on
+ * https://www.postgresql.org/docs/current/static/protocol-flow.html
+ */
+module.exports = {
+  ErrorResponse: 0x45, // E
+  CopyInResponse: 0x47, // G
+  CopyOutResponse: 0x48, // H
+  CopyBothResponse: 0x57, // W
+  CopyDone: 0x63, // c
+  CopyData: 0x64, // d
+  CopyFail: 0x66, // f
+  CommandComplete: 0x43, // C
+  ReadyForQuery: 0x5a, // Z
+
+  // It is possible for NoticeResponse and ParameterStatus messages to be interspersed between CopyData messages;
+  // frontends must handle these cases, and should be prepared for other asynchronous message types as well
+  // (see Section 50.2.6).
+  // Otherwise, any message type other than CopyData or CopyDone may be treated as terminating copy-out mode.
+  NotificationResponse: 0x41, // A
+  NoticeResponse: 0x4e, // N
+  ParameterStatus: 0x53, // S
+}
+
+
+/***/ }),
+
+/***/ 1147:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+const Buffer = (__nccwpck_require__(181).Buffer)
+
+function OffsetBuffer() {
+  this.offset = 0
+  this.size = 0
+  this.buffers = []
+}
+module.exports = OffsetBuffer
+
+OffsetBuffer.prototype.isEmpty = function isEmpty() {
+  return this.size === 0
+}
+
+OffsetBuffer.prototype.clone = function clone(size) {
+  const r = new OffsetBuffer()
+  r.offset = this.offset
+  r.size = size
+  r.buffers = this.buffers.slice()
+  return r
+}
+
+OffsetBuffer.prototype.toChunks = function toChunks() {
+  if (this.size === 0) return []
+
+  // We are going to slice it anyway
+  if (this.offset !== 0) {
+    this.buffers[0] = this.buffers[0].slice(this.offset)
+    this.offset = 0
+  }
+
+  const chunks = []
+  let off = 0
+  let i
+  for (i = 0; off <= this.size && i < this.buffers.length; i++) {
+    let buf = this.buffers[i]
+    off += buf.length
+
+    // Slice off last buffer
+    if (off > this.size) {
+      buf = buf.slice(0, buf.length - (off - this.size))
+      this.buffers[i] = buf
+    }
+
+    chunks.push(buf)
+  }
+
+  // If some buffers were skipped - trim length
+  if (i < this.buffers.length) this.buffers.length = i
+
+  return chunks
+}
+
+OffsetBuffer.prototype.toString = function toString(enc) {
+  return this.toChunks()
+    .map(function (c) {
+      return c.toString(enc)
+    })
+    .join('')
+}
+
+OffsetBuffer.prototype.use = function use(buf, off, n) {
+  this.buffers = [buf]
+  this.offset = off
+  this.size = n
+}
+
+OffsetBuffer.prototype.push = function push(data) {
+  // Ignore empty writes
+  if (data.length === 0) return
+
+  this.size += data.length
+  this.buffers.push(data)
+}
+
+OffsetBuffer.prototype.has = function has(n) {
+  return this.size >= n
+}
+
+OffsetBuffer.prototype.skip = function skip(n) {
+  if (this.size === 0) return
+
+  this.size -= n
+
+  // Fast case, skip bytes in a first buffer
+  if (this.offset + n < this.buffers[0].length) {
+    this.offset += n
+    return
+  }
+
+  let left = n - (this.buffers[0].length - this.offset)
+  this.offset = 0
+  let shift
+  for (shift = 1; left > 0 && shift < this.buffers.length; shift++) {
+    const buf = this.buffers[shift]
+    if (buf.length > left) {
+      this.offset = left
+      break
+    }
+    left -= buf.length
+  }
+  this.buffers = this.buffers.slice(shift)
+}
+
+OffsetBuffer.prototype.copy = function copy(target, targetOff, off, n) {
+  if (this.size === 0) return
+  if (off !== 0) throw new Error('Unsupported offset in .copy()')
+
+  let toff = targetOff
+  const first = this.buffers[0]
+  const toCopy = Math.min(n, first.length - this.offset)
+  first.copy(target, toff, this.offset, this.offset + toCopy)
+
+  toff += toCopy
+  let left = n - toCopy
+  for (let i = 1; left > 0 && i < this.buffers.length; i++) {
+    const buf = this.buffers[i]
+    const toCopy = Math.min(left, buf.length)
+
+    buf.copy(target, toff, 0, toCopy)
+
+    toff += toCopy
+    left -= toCopy
+  }
+}
+
+OffsetBuffer.prototype.take = function take(n) {
+  if (n === 0) return Buffer.alloc(0)
+
+  this.size -= n
+
+  // Fast cases
+  const first = this.buffers[0].length - this.offset
+  if (first === n) {
+    let r = this.buffers.shift()
+    if (this.offset !== 0) {
+      r = r.slice(this.offset)
+      this.offset = 0
+    }
+    return r
+  } else if (first > n) {
+    const r = this.buffers[0].slice(this.offset, this.offset + n)
+    this.offset += n
+    return r
+  }
+
+  // Allocate and fill buffer
+  const out = Buffer.alloc(n)
+  let toOff = 0
+  let startOff = this.offset
+  let i
+  for (i = 0; toOff !== n && i < this.buffers.length; i++) {
+    const buf = this.buffers[i]
+    const toCopy = Math.min(buf.length - startOff, n - toOff)
+
+    buf.copy(out, toOff, startOff, startOff + toCopy)
+    if (startOff + toCopy < buf.length) {
+      this.offset = startOff + toCopy
+      break
+    } else {
+      toOff += toCopy
+      startOff = 0
+    }
+  }
+
+  this.buffers = this.buffers.slice(i)
+  if (this.buffers.length === 0) this.offset = 0
+
+  return out
+}
+
+OffsetBuffer.prototype.peekUInt8 = function peekUInt8() {
+  return this.buffers[0][this.offset]
+}
+
+OffsetBuffer.prototype.readUInt8 = function readUInt8() {
+  this.size -= 1
+  const first = this.buffers[0]
+  const r = first[this.offset]
+  if (++this.offset === first.length) {
+    this.offset = 0
+    this.buffers.shift()
+  }
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt16LE = function readUInt16LE() {
+  const first = this.buffers[0]
+  this.size -= 2
+
+  let r
+  let shift
+
+  // Fast case - first buffer has all bytes
+  if (first.length - this.offset >= 2) {
+    r = first.readUInt16LE(this.offset)
+    shift = 0
+    this.offset += 2
+
+    // One byte here - one byte there
+  } else {
+    r = first[this.offset] | (this.buffers[1][0] << 8)
+    shift = 1
+    this.offset = 1
+  }
+
+  if (this.offset === this.buffers[shift].length) {
+    this.offset = 0
+    shift++
+  }
+  if (shift !== 0) this.buffers = this.buffers.slice(shift)
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt24LE = function readUInt24LE() {
+  const first = this.buffers[0]
+
+  let r
+  let shift
+  const firstHas = first.length - this.offset
+
+  // Fast case - first buffer has all bytes
+  if (firstHas >= 3) {
+    r = first.readUInt16LE(this.offset) | (first[this.offset + 2] << 16)
+    shift = 0
+    this.offset += 3
+
+    // First buffer has 2 of 3 bytes
+  } else if (firstHas >= 2) {
+    r = first.readUInt16LE(this.offset) | (this.buffers[1][0] << 16)
+    shift = 1
+    this.offset = 1
+
+    // Slow case: First buffer has 1 of 3 bytes
+  } else {
+    r = first[this.offset]
+    this.offset = 0
+    this.buffers.shift()
+    this.size -= 1
+
+    r |= this.readUInt16LE() << 8
+    return r
+  }
+
+  this.size -= 3
+  if (this.offset === this.buffers[shift].length) {
+    this.offset = 0
+    shift++
+  }
+  if (shift !== 0) this.buffers = this.buffers.slice(shift)
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt32LE = function readUInt32LE() {
+  const first = this.buffers[0]
+
+  let r
+  let shift
+  const firstHas = first.length - this.offset
+
+  // Fast case - first buffer has all bytes
+  if (firstHas >= 4) {
+    r = first.readUInt32LE(this.offset)
+    shift = 0
+    this.offset += 4
+
+    // First buffer has 3 of 4 bytes
+  } else if (firstHas >= 3) {
+    r = (first.readUInt16LE(this.offset) | (first[this.offset + 2] << 16)) + this.buffers[1][0] * 0x1000000
+    shift = 1
+    this.offset = 1
+
+    // Slow case: First buffer has 2 of 4 bytes
+  } else if (firstHas >= 2) {
+    r = first.readUInt16LE(this.offset)
+    this.offset = 0
+    this.buffers.shift()
+    this.size -= 2
+
+    r += this.readUInt16LE() * 0x10000
+    return r
+
+    // Slow case: First buffer has 1 of 4 bytes
+  } else {
+    r = first[this.offset]
+    this.offset = 0
+    this.buffers.shift()
+    this.size -= 1
+
+    r += this.readUInt24LE() * 0x100
+    return r
+  }
+
+  this.size -= 4
+  if (this.offset === this.buffers[shift].length) {
+    this.offset = 0
+    shift++
+  }
+  if (shift !== 0) this.buffers = this.buffers.slice(shift)
+
+  return r
+}
+
+OffsetBuffer.prototype.readUInt16BE = function readUInt16BE() {
+  const r = this.readUInt16LE()
+
+  return ((r & 0xff) << 8) | (r >> 8)
+}
+
+OffsetBuffer.prototype.readUInt24BE = function readUInt24BE() {
+  const r = this.readUInt24LE()
+
+  return ((r & 0xff) << 16) | (((r >> 8) & 0xff) << 8) | (r >> 16)
+}
+
+OffsetBuffer.prototype.readUInt32BE = function readUInt32BE() {
+  const r = this.readUInt32LE()
+
+  return (((r & 0xff) << 24) | (((r >>> 8) & 0xff) << 16) | (((r >>> 16) & 0xff) << 8) | (r >>> 24)) >>> 0
+}
+
+// Signed number APIs
+
+function signedInt8(num) {
+  if (num >= 0x80) return -(0xff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.peekInt8 = function peekInt8() {
+  return signedInt8(this.peekUInt8())
+}
+
+OffsetBuffer.prototype.readInt8 = function readInt8() {
+  return signedInt8(this.readUInt8())
+}
+
+function signedInt16(num) {
+  if (num >= 0x8000) return -(0xffff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.readInt16BE = function readInt16BE() {
+  return signedInt16(this.readUInt16BE())
+}
+
+OffsetBuffer.prototype.readInt16LE = function readInt16LE() {
+  return signedInt16(this.readUInt16LE())
+}
+
+function signedInt24(num) {
+  if (num >= 0x800000) return -(0xffffff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.readInt24BE = function readInt24BE() {
+  return signedInt24(this.readUInt24BE())
+}
+
+OffsetBuffer.prototype.readInt24LE = function readInt24LE() {
+  return signedInt24(this.readUInt24LE())
+}
+
+function signedInt32(num) {
+  if (num >= 0x80000000) return -(0xffffffff ^ num) - 1
+  else return num
+}
+
+OffsetBuffer.prototype.readInt32BE = function readInt32BE() {
+  return signedInt32(this.readUInt32BE())
+}
+
+OffsetBuffer.prototype.readInt32LE = function readInt32LE() {
+  return signedInt32(this.readUInt32LE())
+}
+
+
+/***/ }),
+
 /***/ 2299:
 /***/ ((module) => {
 
@@ -47823,9 +48907,10 @@ async function runProcess(file, args, options = {}) {
                 cwd: options.cwd,
                 env,
                 detached: true,
-                stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+                stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
             });
             active.add(child);
+            options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
             const err = new Tail(options.keepBytes ?? 65536);
             const outEcho = lineEcho((l) => core.info(l));
@@ -49539,45 +50624,248 @@ async function sampled(spec, memo, timeoutMs) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./node_modules/pg-copy-streams/index.js
+var pg_copy_streams = __nccwpck_require__(6901);
 ;// CONCATENATED MODULE: ./src/postgres/fingerprint.ts
 
 
+
+/** The last row hash, as four unsigned 32-bit words (h1..h4), so hashing a row allocates nothing. */
+const MURMUR_OUT = new Uint32Array(4);
+const C1 = 0x239b961b;
+const C2 = 0xab0e9789;
+const C3 = 0x38b34ae5;
+const C4 = 0xa1e38b93;
+function rotl(x, r) {
+    return (x << r) | (x >>> (32 - r));
+}
+function fmix(h) {
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+}
+/** MurmurHash3 x86_128 of `b[start, end)` into `MURMUR_OUT`. */
+function murmur3x86x128(b, start, end, seed = 0) {
+    const len = end - start;
+    let h1 = seed | 0;
+    let h2 = h1;
+    let h3 = h1;
+    let h4 = h1;
+    let i = start;
+    for (const blocks = start + (len & ~15); i < blocks; i += 16) {
+        let k1 = b[i] |
+            (b[i + 1] << 8) |
+            (b[i + 2] << 16) |
+            (b[i + 3] << 24);
+        let k2 = b[i + 4] |
+            (b[i + 5] << 8) |
+            (b[i + 6] << 16) |
+            (b[i + 7] << 24);
+        let k3 = b[i + 8] |
+            (b[i + 9] << 8) |
+            (b[i + 10] << 16) |
+            (b[i + 11] << 24);
+        let k4 = b[i + 12] |
+            (b[i + 13] << 8) |
+            (b[i + 14] << 16) |
+            (b[i + 15] << 24);
+        k1 = Math.imul(rotl(Math.imul(k1, C1), 15), C2);
+        h1 ^= k1;
+        h1 = (Math.imul(rotl(h1, 19) + h2, 5) + 0x561ccd1b) | 0;
+        k2 = Math.imul(rotl(Math.imul(k2, C2), 16), C3);
+        h2 ^= k2;
+        h2 = (Math.imul(rotl(h2, 17) + h3, 5) + 0x0bcaa747) | 0;
+        k3 = Math.imul(rotl(Math.imul(k3, C3), 17), C4);
+        h3 ^= k3;
+        h3 = (Math.imul(rotl(h3, 15) + h4, 5) + 0x96cd1c35) | 0;
+        k4 = Math.imul(rotl(Math.imul(k4, C4), 18), C1);
+        h4 ^= k4;
+        h4 = (Math.imul(rotl(h4, 13) + h1, 5) + 0x32ac3b17) | 0;
+    }
+    const rest = len & 15;
+    if (rest > 12) {
+        let k4 = 0;
+        for (let j = rest - 1; j >= 12; j--)
+            k4 = (k4 << 8) | b[i + j];
+        h4 ^= Math.imul(rotl(Math.imul(k4, C4), 18), C1);
+    }
+    if (rest > 8) {
+        let k3 = 0;
+        for (let j = Math.min(rest, 12) - 1; j >= 8; j--)
+            k3 = (k3 << 8) | b[i + j];
+        h3 ^= Math.imul(rotl(Math.imul(k3, C3), 17), C4);
+    }
+    if (rest > 4) {
+        let k2 = 0;
+        for (let j = Math.min(rest, 8) - 1; j >= 4; j--)
+            k2 = (k2 << 8) | b[i + j];
+        h2 ^= Math.imul(rotl(Math.imul(k2, C2), 16), C3);
+    }
+    if (rest > 0) {
+        let k1 = 0;
+        for (let j = Math.min(rest, 4) - 1; j >= 0; j--)
+            k1 = (k1 << 8) | b[i + j];
+        h1 ^= Math.imul(rotl(Math.imul(k1, C1), 15), C2);
+    }
+    h1 ^= len;
+    h2 ^= len;
+    h3 ^= len;
+    h4 ^= len;
+    h1 = (h1 + h2 + h3 + h4) | 0;
+    h2 = (h2 + h1) | 0;
+    h3 = (h3 + h1) | 0;
+    h4 = (h4 + h1) | 0;
+    h1 = fmix(h1);
+    h2 = fmix(h2);
+    h3 = fmix(h3);
+    h4 = fmix(h4);
+    h1 = (h1 + h2 + h3 + h4) | 0;
+    MURMUR_OUT[0] = h1;
+    MURMUR_OUT[1] = h2 + h1;
+    MURMUR_OUT[2] = h3 + h1;
+    MURMUR_OUT[3] = h4 + h1;
+}
+const TWO32 = 2 ** 32;
+/** Accumulators stay exact numbers: 2^20 additions of < 2^32 each stay far below 2^53. */
+const NORMALISE_EVERY = 2 ** 20;
+const NEWLINE = 0x0a;
 /**
- * The row-hash aggregate. Each row's text form is hashed twice with PostgreSQL's 64-bit
- * `hashtextextended` (two seeds: 128 bits) and the hashes are summed (int128 accumulators): a sum,
- * unlike xor, does not depend on row order, sees a changed value, a lost row and a duplicated row,
- * and streams in the server with constant memory — no `string_agg`. `hashtextextended` is the hash
- * behind hash partitioning, so it is stable across server versions; it is ~2.5× cheaper than `md5`
- * here, which keeps a fingerprint close to the cost of reading the table once (docs/benchmarks.md).
- * It guards against accidents, not against an adversary choosing collisions.
- * The session must use stable output settings (see `withClient({ stableOutput: true })`).
+ * Hashes the text lines of `COPY … TO STDOUT` (text format) as they stream, in any chunking: each
+ * line (without its newline) gets a 128-bit MurmurHash3 (x86_128, seed 0) and the hashes are added
+ * as four 32-bit words into exact accumulators, i.e. summed mod 2^128. A sum, unlike xor, does not
+ * depend on row order, sees a changed value, a lost row and a duplicated row, and needs constant
+ * memory. It guards against accidents, not against an adversary choosing collisions.
+ *
+ * A line `\.` ends the data (pg_dump's archive carries that terminator after a table's rows; a data
+ * line can never be `\.`, since COPY escapes a backslash); whatever follows it is ignored. With
+ * `hash: false` the lines are only counted (cheap: a native newline search).
  */
-function fingerprintSql(table) {
-    return `SELECT count(*)::text AS rows,
-    coalesce(sum(hashtextextended(x, 0)), 0)::text AS a,
-    coalesce(sum(hashtextextended(x, 1)), 0)::text AS b
-  FROM (SELECT t::text AS x FROM ${client_quoteTable(table)} AS t OFFSET 0) AS s`;
+class RowHasher {
+    hash;
+    rowCount = 0;
+    a0 = 0;
+    a1 = 0;
+    a2 = 0;
+    a3 = 0;
+    sinceNormalise = 0;
+    carry;
+    ended = false;
+    constructor(hash = true) {
+        this.hash = hash;
+    }
+    get rows() {
+        return this.rowCount;
+    }
+    /** Feeds `chunk[start, end)`. */
+    update(chunk, start = 0, end = chunk.length) {
+        if (this.ended || start >= end)
+            return;
+        let pos = start;
+        if (this.carry) {
+            const nl = chunk.indexOf(NEWLINE, pos);
+            if (nl < 0 || nl >= end) {
+                this.carry = Buffer.concat([this.carry, chunk.subarray(pos, end)]);
+                return;
+            }
+            const line = Buffer.concat([this.carry, chunk.subarray(pos, nl)]);
+            this.carry = undefined;
+            this.line(line, 0, line.length);
+            pos = nl + 1;
+        }
+        while (pos < end && !this.ended) {
+            const nl = chunk.indexOf(NEWLINE, pos);
+            if (nl < 0 || nl >= end) {
+                this.carry = Buffer.from(chunk.subarray(pos, end));
+                return;
+            }
+            this.line(chunk, pos, nl);
+            pos = nl + 1;
+        }
+    }
+    line(buf, start, end) {
+        if (end - start === 2 && buf[start] === 0x5c && buf[start + 1] === 0x2e) {
+            this.ended = true;
+            return;
+        }
+        this.rowCount++;
+        if (!this.hash)
+            return;
+        murmur3x86x128(buf, start, end);
+        this.a0 += MURMUR_OUT[0];
+        this.a1 += MURMUR_OUT[1];
+        this.a2 += MURMUR_OUT[2];
+        this.a3 += MURMUR_OUT[3];
+        if (++this.sinceNormalise >= NORMALISE_EVERY)
+            this.normalise();
+    }
+    normalise() {
+        let c = Math.floor(this.a0 / TWO32);
+        this.a0 -= c * TWO32;
+        this.a1 += c;
+        c = Math.floor(this.a1 / TWO32);
+        this.a1 -= c * TWO32;
+        this.a2 += c;
+        c = Math.floor(this.a2 / TWO32);
+        this.a2 -= c * TWO32;
+        this.a3 += c;
+        this.a3 %= TWO32;
+        this.sinceNormalise = 0;
+    }
+    /**
+     * Ends the stream: a last line without a newline counts too. Returns the row count and the sum
+     * (32 hex digits, most significant word first).
+     */
+    finish() {
+        if (this.carry && this.carry.length > 0)
+            this.line(this.carry, 0, this.carry.length);
+        this.carry = undefined;
+        this.ended = true;
+        this.normalise();
+        const hex = (n) => n.toString(16).padStart(8, '0');
+        return { rows: this.rowCount, sum: hex(this.a3) + hex(this.a2) + hex(this.a1) + hex(this.a0) };
+    }
 }
-/** `name type` of every live column, in order, so a dropped or retyped column changes the hash. */
-async function columnSignature(client, table) {
+/**
+ * The column signature and kind of a table. The signature lists exactly the columns that COPY and
+ * pg_dump emit (not dropped, not generated), so a dropped or retyped column changes the hash.
+ */
+async function tableShape(client, table) {
     const { schema, table: name } = splitTableName(table);
-    const r = await client.query(`SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS sig
+    const r = await client.query(`SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS sig,
+            array_agg(quote_ident(a.attname) ORDER BY a.attnum) AS cols,
+            bool_and(c.relkind = 'r' AND NOT c.relhassubclass) AS plain
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`, [schema, name]);
-    const sig = r.rows[0]?.sig;
-    if (!sig)
-        throw new Error(`Table "${table}" does not exist (or has no columns) in the database.`);
-    return sig;
-}
-/** Fingerprints one table on the given client (inside the caller's snapshot, if any). */
-async function fingerprintTable(client, table) {
-    const signature = await columnSignature(client, table);
-    const r = await client.query(fingerprintSql(table));
+      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`, [schema, name]);
     const row = r.rows[0];
-    if (!row)
-        throw new Error(`No fingerprint for "${table}".`);
-    const hash = (0,external_node_crypto_.createHash)('sha256').update(`${signature}\n${row.rows}\n${row.a}\n${row.b}`).digest('hex');
-    return { table: normalizeTableName(table), rows: Number(row.rows), hash };
+    if (!row?.sig || !row.cols)
+        throw new Error(`Table "${table}" does not exist (or has no columns) in the database.`);
+    return { table: normalizeTableName(table), signature: row.sig, columns: row.cols, plain: row.plain };
+}
+/** The fingerprint of a table from its shape and the finished row hasher. */
+function fingerprintOf(shape, result) {
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(`${shape.signature}\n${result.rows}\n${result.sum}`).digest('hex');
+    return { table: shape.table, rows: result.rows, hash };
+}
+/** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
+function copySql(shape) {
+    return shape.plain
+        ? `COPY ${client_quoteTable(shape.table)} TO STDOUT`
+        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${client_quoteTable(shape.table)}) TO STDOUT`;
+}
+/**
+ * Fingerprints one table on the given client (inside the caller's snapshot, if any), streaming
+ * `COPY … TO STDOUT` through the row hasher. The client must use stable output settings
+ * (`withClient({ stableOutput: true })`), so the text equals what pg_dump writes.
+ */
+async function fingerprintTable(client, table) {
+    const shape = await tableShape(client, table);
+    const hasher = new RowHasher();
+    const stream = client.query((0,pg_copy_streams.to)(copySql(shape)));
+    for await (const chunk of stream)
+        hasher.update(chunk);
+    return fingerprintOf(shape, hasher.finish());
 }
 /** Fingerprints several tables, one after the other, on one client (one snapshot). */
 async function fingerprintTables(client, tables) {

@@ -47,8 +47,8 @@ const BLK_BLOBS = 3;
 /** Compressed bytes gathered before one inflate call (the archive's chunks are ~4 KiB). */
 const INFLATE_BATCH = 256 * 1024;
 
-/** Signals "not enough bytes yet" while parsing the header and the TOC. */
-const NEED_MORE = Symbol('need more');
+/** Signals "not enough bytes yet" while parsing the header and the TOC (never escapes the reader). */
+const NEED_MORE = new Error('need more bytes');
 
 class Cursor {
   pos = 0;
@@ -378,6 +378,8 @@ export class ArchiveReader {
    * stopped inside the TOC or a block, misses a table's data block, or was malformed.
    */
   async end(): Promise<void> {
+    // A block still open means the archive stopped inside it: its inflater will get no more input.
+    if (this.block?.inflater && this.state !== 'failed') this.block.inflater.destroy();
     await Promise.all(this.inflating);
     if (this.failure) throw this.failure;
     if (this.state === 'toc')
@@ -393,7 +395,16 @@ export class ArchiveReader {
 }
 
 function readInt(buf: Buffer, pos: number, intSize: number): number {
-  let value = 0;
-  for (let b = 0; b < intSize; b++) value += (buf[pos + 1 + b] as number) * 2 ** (8 * b);
+  let value: number;
+  if (intSize === 4) {
+    // The common case (every platform pg_dump runs on), kept cheap: one int per row of COPY data.
+    value =
+      ((buf[pos + 1] as number) | ((buf[pos + 2] as number) << 8) | ((buf[pos + 3] as number) << 16)) +
+      (buf[pos + 4] as number) * 16777216;
+  } else {
+    value = 0;
+    for (let b = intSize, f = 2 ** (8 * (intSize - 1)); b >= 1; b--, f /= 256)
+      value += (buf[pos + b] as number) * f;
+  }
   return buf[pos] ? -value : value;
 }

@@ -11,7 +11,6 @@ import { sha256File } from '../storage/manifest';
 import type { MultipartDigest } from '../storage/upload';
 
 import type { ArchiveReader } from './archive-reader';
-
 import { childEnv, type ConnectionSettings } from './connection';
 import type { ClientTools } from './tools';
 
@@ -40,15 +39,17 @@ export function parseCompression(text: string): CompressionSpec | undefined {
 }
 
 /**
- * pg_dump's compression flag for a client major. The default (`auto`) is fast: lz4 where pg_dump
- * has it (16 and later), gzip level 1 before — the story's default gzip level spends most of the
- * dump's time compressing. lz4/zstd on an older client is refused, naming the input.
+ * pg_dump's compression flag for a client major. The default (`auto`) is gzip level 1 on every
+ * version: measured end to end (bench/backup, docs/benchmarks.md) it beats no compression here, the
+ * story's default level spends most of the dump's time compressing, and unlike lz4/zstd the archive
+ * reader can inflate it, so counts and fingerprints come from the dump stream instead of a second
+ * read of the tables. lz4/zstd on an older client is refused, naming the input.
  */
 export function compressionArgs(
   spec: CompressionSpec,
   clientMajor: number,
 ): { args: string[]; label: string } {
-  const method = spec.method === 'auto' ? (clientMajor >= 16 ? 'lz4' : 'gzip') : spec.method;
+  const method = spec.method === 'auto' ? 'gzip' : spec.method;
   const level = spec.method === 'auto' && method === 'gzip' ? 1 : spec.level;
   if (method === 'none') return { args: ['--compress=0'], label: 'none' };
   if (clientMajor < 16) {
@@ -146,7 +147,7 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
   const hash = createHash('sha256');
   const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
   let writeError: Error | undefined;
-  let restoreIn: Writable | null = null;
+  const restore: { stdin: Writable | null } = { stdin: null };
   let restoreGone: Promise<void> = Promise.resolve();
   let pause: (until: Promise<unknown>) => void = () => undefined;
   const readBack = options.readBack
@@ -155,9 +156,9 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
         echo: false,
         pipeStdin: true,
         onSpawn: (child) => {
-          restoreIn = child.stdin;
+          restore.stdin = child.stdin;
           // pg_restore may stop reading early (a broken archive): its exit code tells, not EPIPE.
-          restoreIn?.on('error', () => undefined);
+          child.stdin?.on('error', () => undefined);
           restoreGone = new Promise((resolve) => child.on('close', () => resolve()));
         },
       })
@@ -189,7 +190,7 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
           reader.push(chunk);
           if (reader.backlog > 16 * 1024 * 1024) pause(reader.whenBacklogBelow(4 * 1024 * 1024));
         }
-        const sink = restoreIn as Writable | null;
+        const sink = restore.stdin;
         if (sink && !sink.destroyed && !sink.write(chunk)) {
           pause(Promise.race([new Promise((resolve) => sink.once('drain', resolve)), restoreGone]));
         }
@@ -197,7 +198,7 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
     });
     if (!writeError) fsyncSync(fd);
   } finally {
-    (restoreIn as Writable | null)?.end();
+    restore.stdin?.end();
     progress.stop();
     closeSync(fd);
   }

@@ -16,7 +16,7 @@ let pg: PostgresCluster;
 let tools: ClientTools;
 let stdout: jest.SpyInstance;
 const settings = () => connectionFromUrl(pg.url('odd'));
-const ODD = 'Schéma ü."odd ""name"" with space ✓"';
+const ODD = 'Schéma ü.odd "name" with space ✓';
 
 beforeAll(async () => {
   pg = await startPostgres('backup-archive');

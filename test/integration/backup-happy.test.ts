@@ -105,6 +105,9 @@ test('a backup with offsite copy and snapshot database leaves evidence that re-v
   );
   expect(allowed[0]?.datallowconn).toBe(true);
 
+  // Counts and fingerprints came from the dump stream; the one-part object is proven by its ETag.
+  expect(result.summary).toMatch(/tables counted, 3 fingerprinted from the dump stream/);
+  expect(result.summary).toMatch(/1 part\(s\), ETag [0-9a-f]{32} equals the dump's part digests/);
   expect(result.summary).toContain('writes after');
   expect(result.summary).toContain(manifest.fingerprints[0]?.hash as string);
   expect(result.summary).toContain('started again');

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
+
 import { buildBackupId, compactUtc, shortStamp } from '../../src/actions/backup/names';
 import { recoveryPoint } from '../../src/actions/backup/report';
 import { estimateDumpBytes } from '../../src/postgres/backup-preflight';
 import { compareRowCounts } from '../../src/postgres/backup-verify';
 import { compressionArgs, parseCompression } from '../../src/postgres/dump';
 import { sideDatabaseName } from '../../src/postgres/snapshot';
-import { choosePartSize, MAX_PARTS } from '../../src/storage/upload';
+import { choosePartSize, isMd5ETag, MAX_PARTS, MultipartDigest } from '../../src/storage/upload';
 
 const MIB = 1024 * 1024;
 
@@ -55,8 +57,9 @@ describe('compression', () => {
   });
   test('flag by client major', () => {
     expect(compressionArgs({ method: 'auto' }, 15)).toEqual({ args: ['--compress=1'], label: 'gzip:1' });
-    expect(compressionArgs({ method: 'auto' }, 16)).toEqual({ args: ['--compress=lz4'], label: 'lz4' });
-    expect(compressionArgs({ method: 'auto' }, 17)).toEqual({ args: ['--compress=lz4'], label: 'lz4' });
+    // gzip:1 everywhere: the archive reader inflates it (lz4/zstd would mean a second read of the tables).
+    expect(compressionArgs({ method: 'auto' }, 16)).toEqual({ args: ['--compress=gzip:1'], label: 'gzip:1' });
+    expect(compressionArgs({ method: 'auto' }, 17)).toEqual({ args: ['--compress=gzip:1'], label: 'gzip:1' });
     expect(compressionArgs({ method: 'none' }, 15)).toEqual({ args: ['--compress=0'], label: 'none' });
     expect(compressionArgs({ method: 'gzip', level: 4 }, 15)).toEqual({
       args: ['--compress=4'],
@@ -82,4 +85,39 @@ test('estimate, row-count comparison and recovery point', () => {
   expect(recoveryPoint('2024-05-01T02:03:04.567Z')).toBe(
     'writes after 02:03:04 UTC (2024-05-01) are not in this backup',
   );
+});
+
+describe('multipart ETag from the stream', () => {
+  const md5 = (b: Buffer): Buffer => createHash('md5').update(b).digest();
+  const data = Buffer.from(Array.from({ length: 25 }, (_, i) => `line ${i}\n`).join(''));
+  test('parts at part-size boundaries in any chunking; S3 form md5-of-digests-N', () => {
+    const d = new MultipartDigest(64);
+    for (let i = 0; i < data.length; i += 7) d.update(data.subarray(i, i + 7));
+    d.finish();
+    const parts = [0, 64, 128, 192].map((at) => data.subarray(at, at + 64)).filter((p) => p.length > 0);
+    expect(d.parts).toBe(parts.length);
+    parts.forEach((p, i) => expect(d.part(i + 1)).toEqual(md5(p)));
+    expect(d.eTag()).toBe(
+      `${createHash('md5')
+        .update(Buffer.concat(parts.map(md5)))
+        .digest('hex')}-${parts.length}`,
+    );
+  });
+  test('one part: the plain md5 of the object', () => {
+    const d = new MultipartDigest(1024);
+    d.update(data);
+    d.finish();
+    expect(d.eTag()).toBe(md5(data).toString('hex'));
+    const empty = new MultipartDigest(1024);
+    empty.finish();
+    expect(empty.eTag()).toBe(md5(Buffer.alloc(0)).toString('hex'));
+  });
+  test('only an ETag of the same form proves anything', () => {
+    const multi = `${'a'.repeat(32)}-3`;
+    expect(isMd5ETag(`"${'b'.repeat(32)}-3"`, multi)).toBe(true);
+    expect(isMd5ETag(`"${'b'.repeat(32)}"`, multi)).toBe(false);
+    expect(isMd5ETag(`"${'b'.repeat(32)}"`, 'a'.repeat(32))).toBe(true);
+    expect(isMd5ETag('"kms-opaque-value"', 'a'.repeat(32))).toBe(false);
+    expect(isMd5ETag(undefined, 'a'.repeat(32))).toBe(false);
+  });
 });

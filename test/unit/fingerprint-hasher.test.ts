@@ -31,7 +31,10 @@ function hashOf(chunks: Buffer[], hash = true): { rows: number; sum: string } {
   return h.finish();
 }
 
-const text = Array.from({ length: 5000 }, (_, i) => `${i}\tname ${i}\t\\N\t2024-01-0${i % 9} 10:00:00+00\n`).join('');
+const text = Array.from(
+  { length: 5000 },
+  (_, i) => `${i}\tname ${i}\t\\N\t2024-01-0${i % 9} 10:00:00+00\n`,
+).join('');
 
 test('the row hash sum is independent of chunking and of row order', () => {
   const whole = hashOf([Buffer.from(text)]);
@@ -82,7 +85,8 @@ test('the sum is exact across accumulator normalisation (mod 2^128)', () => {
   const row = 'r\t1';
   murmur3x86x128(Buffer.from(row), 0, Buffer.byteLength(row));
   const w = [...MURMUR_OUT].map(BigInt);
-  const one = ((w[3] as bigint) << 96n) | ((w[2] as bigint) << 64n) | ((w[1] as bigint) << 32n) | (w[0] as bigint);
+  const one =
+    ((w[3] as bigint) << 96n) | ((w[2] as bigint) << 64n) | ((w[1] as bigint) << 32n) | (w[0] as bigint);
   const chunk = Buffer.from(`${row}\n`.repeat(4096));
   const h = new RowHasher();
   let left = n;

@@ -75,18 +75,20 @@ describe.each(WORKFLOWS)('workflow %s', (file) => {
 
   it('never expands inputs inside run scripts (they would be shell-injected)', () => {
     for (const job of Object.values(wf.jobs)) {
-      for (const step of job.steps ?? []) expect(step.run ?? '').not.toMatch(/\$\{\{\s*(inputs|github\.event)\./);
+      for (const step of job.steps ?? [])
+        expect(step.run ?? '').not.toMatch(/\$\{\{\s*(inputs|github\.event)\./);
     }
   });
 
-  it("gives each local action only inputs it declares, and every required one", () => {
+  it('gives each local action only inputs it declares, and every required one', () => {
     for (const [jobName, job] of Object.entries(wf.jobs)) {
       for (const step of job.steps ?? []) {
         if (!step.uses?.startsWith('./action-')) continue;
         const meta = action(step.uses);
         const declared = Object.keys(meta.inputs ?? {});
         for (const key of Object.keys(step.with ?? {})) {
-          if (!declared.includes(key)) throw new Error(`${file} job ${jobName}: ${step.uses} has no input "${key}"`);
+          if (!declared.includes(key))
+            throw new Error(`${file} job ${jobName}: ${step.uses} has no input "${key}"`);
         }
         for (const [name, spec] of Object.entries(meta.inputs ?? {})) {
           if (spec.required && spec.default === undefined && !(name in (step.with ?? {}))) {
@@ -107,11 +109,13 @@ describe.each(WORKFLOWS)('workflow %s', (file) => {
         const outputs = step.uses?.startsWith('./action-')
           ? new Set(Object.keys(action(step.uses).outputs ?? {}))
           : runStepOutputs(step.run ?? '');
-        if (!outputs.has(output)) throw new Error(`${file} job ${jobName}: ${ref} is not an output of step "${id}"`);
+        if (!outputs.has(output))
+          throw new Error(`${file} job ${jobName}: ${ref} is not an output of step "${id}"`);
       }
       for (const m of jobText.matchAll(/needs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)/g)) {
         const [ref, needed, output] = m as unknown as [string, string, string];
-        if (!(output in (wf.jobs[needed]?.outputs ?? {}))) throw new Error(`${file} job ${jobName}: ${ref} does not exist`);
+        if (!(output in (wf.jobs[needed]?.outputs ?? {})))
+          throw new Error(`${file} job ${jobName}: ${ref} does not exist`);
       }
     }
   });
@@ -127,7 +131,9 @@ describe.each(WORKFLOWS)('workflow %s', (file) => {
 describe('workflows that touch the production database', () => {
   it('share one concurrency group', () => {
     const groups = ['production-migration.yml', 'rollback.yml'].map(
-      (f) => (parse(readFileSync(path.join(DIR, f), 'utf8')) as { concurrency?: { group?: string } }).concurrency?.group,
+      (f) =>
+        (parse(readFileSync(path.join(DIR, f), 'utf8')) as { concurrency?: { group?: string } }).concurrency
+          ?.group,
     );
     expect(groups).toEqual(['database-production', 'database-production']);
   });

@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import * as core from '@actions/core';
-
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
