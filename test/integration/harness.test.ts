@@ -50,12 +50,14 @@ describe('test harness', () => {
     const parts: number[] = [];
     upload.on('httpUploadProgress', (p) => parts.push(p.part ?? 0));
     const result = await upload.done();
-    expect(result.ETag).toMatch(/-7"?$/); // a multipart ETag names its part count
+    expect(result.ETag).toBeTruthy();
     const got = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'harness/blob.bin' }));
     const hash = createHash('sha256');
     for await (const chunk of got.Body as Readable) hash.update(chunk as Buffer);
     expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
-    expect(new Set(parts).size).toBeGreaterThan(1);
+    // 50 MiB in 8 MiB parts: seven parts went up (s3rver's ETag is the whole object's md5, so the
+    // part count is read from the upload's progress events, not from the ETag).
+    expect(new Set(parts).size).toBe(7);
   });
 
   it('runs a bundled action as the runner does and reads back its outputs and summary', async () => {
