@@ -73237,7 +73237,7 @@ var external_node_child_process_ = __nccwpck_require__(1421);
 
 const active = new Set();
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
-function runner_describeExit(result) {
+function describeExit(result) {
     if (result.timedOut)
         return `${result.command} timed out after ${Math.round(result.durationMs / 1000)}s`;
     if (result.signal)
@@ -73245,7 +73245,7 @@ function runner_describeExit(result) {
     return `${result.command} exited with code ${String(result.exitCode)}`;
 }
 /** True when the process exited by itself with code 0. */
-function runner_succeeded(result) {
+function succeeded(result) {
     return result.exitCode === 0 && !result.signal && !result.timedOut;
 }
 class Tail {
@@ -73286,7 +73286,7 @@ function lineEcho(write) {
  * Runs `file` with an argument array (never through a shell), in its own process group so a
  * timeout or a cancellation stops its children too. Exit code and signal are always reported.
  */
-async function runner_runProcess(file, args, options = {}) {
+async function runProcess(file, args, options = {}) {
     const display = [file.split('/').pop() ?? file, ...args.slice(0, 1)].join(' ');
     const env = { ...process.env };
     for (const [k, v] of Object.entries(options.env ?? {})) {
@@ -73371,7 +73371,7 @@ async function runner_runProcess(file, args, options = {}) {
  * Only the user's own text goes to the shell; values of ours go by environment variables.
  */
 async function runShell(command, options = {}) {
-    const result = await runner_runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
+    const result = await runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
     const firstLine = command.split('\n')[0] ?? '';
     return { ...result, command: scrub(firstLine.length > 60 ? `${firstLine.slice(0, 60)}…` : firstLine) };
 }
@@ -74395,9 +74395,12 @@ async function scanSnapshot(client, tables, protectedTables) {
  * when the archive's compression cannot be read here (lz4, zstd) or the reader fails — `log` says so.
  * The transaction stays open until both are done.
  */
-async function dumpWithEvidence(settings, protectedTables, dump, log = () => undefined) {
+async function dumpWithEvidence(settings, protectedTables, dump, log = () => undefined, lockTimeoutMs = 0) {
     return withClient(settings, async (client) => {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        // A scan in the snapshot waits for a table lock no longer than pg_dump does.
+        if (lockTimeoutMs > 0)
+            await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
         const r = await client.query('SELECT pg_export_snapshot() AS id, now() AS at');
         const row = r.rows[0];
         if (!row)
@@ -74744,7 +74747,7 @@ async function isExecutable(file) {
     }
 }
 async function versionOf(file) {
-    const r = await runner_runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
+    const r = await runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
     return r.exitCode === 0 ? parseToolVersion(r.stdout) : undefined;
 }
 /** The directories searched, in order: the explicit one, the Debian and RPM layouts, then PATH. */
@@ -74821,6 +74824,8 @@ async function backupPreflight(options) {
     const { settings } = options;
     const facts = await withClient(settings, async (client) => {
         const server = await serverInfo(client);
+        // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
+        await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`);
         const role = await client.query(`SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
               pg_has_role(d.datdba, 'USAGE') AS owner,
               (SELECT coalesce(sum(pg_table_size(c.oid)), 0)::text FROM pg_class c
@@ -74838,6 +74843,11 @@ async function backupPreflight(options) {
         }
         return { server, role: role.rows[0], unreadable: unreadable.rows.map((r) => r.name), missing };
     }).catch((error) => {
+        if (error.code === '55P03') {
+            throw new errors_SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
+                `${settings.database}: another session holds an exclusive lock (ALTER TABLE, LOCK TABLE, VACUUM FULL). ` +
+                'Nothing was stopped; retry when it is released.');
+        }
         throw new errors_SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
     });
     const { server, role, unreadable, missing } = facts;
@@ -74971,9 +74981,9 @@ function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
 /** sha256 of a file, streamed. */
-async function manifest_sha256File(file) {
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
+async function sha256File(file) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
         hash.update(chunk);
     return hash.digest('hex');
 }
@@ -75083,7 +75093,7 @@ async function runDump(options) {
     let restoreGone = Promise.resolve();
     let pause = () => undefined;
     const readBack = options.readBack
-        ? runner_runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
+        ? runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
             timeoutMs: options.timeoutMs,
             echo: false,
             pipeStdin: true,
@@ -75097,7 +75107,7 @@ async function runDump(options) {
         : undefined;
     let result;
     try {
-        result = await runner_runProcess(options.tools.paths.pg_dump, flags, {
+        result = await runProcess(options.tools.paths.pg_dump, flags, {
             env: dumpEnv(options.settings),
             timeoutMs: options.timeoutMs,
             onSpawn: (child) => {
@@ -75144,12 +75154,12 @@ async function runDump(options) {
     const restored = readBack ? await readBack : undefined;
     if (writeError)
         throw new errors_SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
-    if (!runner_succeeded(result))
-        throw new errors_SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
+    if (!succeeded(result))
+        throw new errors_SafetyError(`pg_dump failed: ${describeExit(result)}${stderrTail(result)}`);
     if (progress.total === 0)
         throw new errors_SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
-    if (restored && !runner_succeeded(restored)) {
-        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
+    if (restored && !succeeded(restored)) {
+        throw new errors_SafetyError(`The archive does not read back whole: ${describeExit(restored)}${stderrTail(restored)}`);
     }
     return {
         sizeBytes: progress.total,
@@ -75159,28 +75169,19 @@ async function runDump(options) {
         readBack: Boolean(restored),
     };
 }
-/** Cheap proof that the closed file is the one streamed: its size equals the bytes written. */
-async function checkFileSize(file, sizeBytes) {
+/**
+ * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
+ * pg_dump wrote (and pg_restore read whole). Re-reading comes from the page cache; it catches a file
+ * altered on disk between the dump and its final name, which a size check alone would miss.
+ */
+async function checkFileUnchanged(file, sizeBytes, sha256) {
     const actual = (await (0,promises_.stat)(file)).size;
     if (actual !== sizeBytes) {
         throw new errors_SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
     }
-}
-/**
- * Proves the archive is whole and unchanged: `pg_restore -f /dev/null` reads every byte of it (a
- * dump killed midway passes `--list` but not this), while the file is re-hashed in parallel and
- * compared with the sha256 taken as it was written.
- */
-async function verifyArchive(tools, file, sha256, timeoutMs) {
-    const [restore, actual] = await Promise.all([
-        runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], { timeoutMs, echo: false }),
-        sha256File(file),
-    ]);
-    if (!succeeded(restore)) {
-        throw new SafetyError(`The archive does not read back whole: ${describeExit(restore)}${stderrTail(restore)}`);
-    }
-    if (actual !== sha256) {
-        throw new SafetyError(`The archive changed on disk after it was written: sha256 ${actual}, written as ${sha256}.`);
+    const hash = await sha256File(file);
+    if (hash !== sha256) {
+        throw new errors_SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
     }
 }
 
@@ -75219,7 +75220,7 @@ async function verifyByRestore(options) {
         await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(options.scratchName)} WITH (FORCE)`));
     });
     try {
-        const restore = await runner_runProcess(options.tools.paths.pg_restore, [
+        const restore = await runProcess(options.tools.paths.pg_restore, [
             '--exit-on-error',
             '--no-owner',
             '--no-privileges',
@@ -75232,8 +75233,8 @@ async function verifyByRestore(options) {
             timeoutMs: options.timeoutMs,
             group: `pg_restore into ${options.scratchName}`,
         });
-        if (!runner_succeeded(restore))
-            throw new errors_SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
+        if (!succeeded(restore))
+            throw new errors_SafetyError(`The test restore failed: ${describeExit(restore)}${stderrTail(restore)}`);
         const actual = await withClient(scratch, async (c) => countRows(c, await listTables(c)));
         const problems = compareRowCounts(options.expectedCounts, actual);
         if (problems.length > 0) {
@@ -75785,7 +75786,7 @@ async function takeBackup(inputs, phases, hooks, state) {
                 growing.fail(error);
                 throw error;
             }
-        }, (message) => core.info(message)), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole by pg_restore as it streamed; ` +
+        }, (message) => core.info(message), inputs.lockWaitTimeoutMs), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole by pg_restore as it streamed; ` +
             `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`);
         state.dump = dump;
         state.evidence = evidence;
@@ -75799,10 +75800,10 @@ async function takeBackup(inputs, phases, hooks, state) {
             await phases.run('Start services', () => hooks.start(), () => hooks.state);
         await phases.run('Verify', async () => {
             // pg_restore read the stream whole and the sha256 was taken of the same bytes: the file on
-            // disk must have exactly that many bytes (the offsite check proves the stored copy).
-            await checkFileSize(partial, dump.sizeBytes);
+            // disk must be exactly those bytes (the offsite check proves the stored copy).
+            await checkFileUnchanged(partial, dump.sizeBytes, dump.sha256);
             if (inputs.verify !== 'restore')
-                return 'archive read whole by pg_restore as it streamed, file size matches';
+                return 'archive read whole by pg_restore as it streamed, file sha256 matches';
             const target = inputs.verifyConnection ?? settings;
             const r = await verifyByRestore({
                 tools: pre.tools,
@@ -75812,7 +75813,7 @@ async function takeBackup(inputs, phases, hooks, state) {
                 expectedCounts: evidence.rowCounts,
                 timeoutMs: inputs.timeoutMs,
             });
-            return `archive read whole, file size matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+            return `archive read whole, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
         }, (detail) => detail);
         await promote(partial, finalPath);
         await removePartial();
@@ -75972,9 +75973,9 @@ class ServiceHooks {
             return;
         this.state = 'stopping';
         const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
-        if (!runner_succeeded(r)) {
-            this.state = `stop-command failed (${runner_describeExit(r)})`;
-            throw new errors_SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
+        if (!succeeded(r)) {
+            this.state = `stop-command failed (${describeExit(r)})`;
+            throw new errors_SafetyError(`stop-command failed: ${describeExit(r)}.`);
         }
         this.state = this.startCommand
             ? 'stopped; start-command pending'
@@ -75988,10 +75989,10 @@ class ServiceHooks {
         if (!this.startCommand)
             return;
         const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
-        if (!runner_succeeded(r)) {
-            this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
-            core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new errors_SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
+        if (!succeeded(r)) {
+            this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
+            core.error(`start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`);
+            throw new errors_SafetyError(`start-command failed: ${describeExit(r)}; the services may still be stopped.`);
         }
         this.state = 'started again (start-command succeeded)';
     }

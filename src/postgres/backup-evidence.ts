@@ -96,11 +96,15 @@ export async function dumpWithEvidence<T>(
   protectedTables: readonly string[],
   dump: (snapshotId: string, reader: ArchiveReader) => Promise<T>,
   log: (message: string) => void = () => undefined,
+  lockTimeoutMs = 0,
 ): Promise<{ dump: T; evidence: BackupEvidence }> {
   return withClient(
     settings,
     async (client) => {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // A scan in the snapshot waits for a table lock no longer than pg_dump does.
+      if (lockTimeoutMs > 0)
+        await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
       const r = await client.query<{ id: string; at: Date }>(
         'SELECT pg_export_snapshot() AS id, now() AS at',
       );

@@ -41,10 +41,14 @@ export async function backupPreflight(options: {
   protectedTables: readonly string[];
   snapshot: boolean;
   compressed: boolean;
+  /** How long a size query may wait behind another session's table lock (`lock-wait-timeout`). */
+  lockWaitTimeoutMs: number;
 }): Promise<BackupPreflight> {
   const { settings } = options;
   const facts = await withClient(settings, async (client) => {
     const server = await serverInfo(client);
+    // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
+    await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`);
     const role = await client.query<{
       name: string;
       superuser: boolean;
@@ -71,6 +75,13 @@ export async function backupPreflight(options: {
     }
     return { server, role: role.rows[0], unreadable: unreadable.rows.map((r) => r.name), missing };
   }).catch((error: unknown) => {
+    if ((error as { code?: string }).code === '55P03') {
+      throw new SafetyError(
+        `Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
+          `${settings.database}: another session holds an exclusive lock (ALTER TABLE, LOCK TABLE, VACUUM FULL). ` +
+          'Nothing was stopped; retry when it is released.',
+      );
+    }
     throw new SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
   });
   const { server, role, unreadable, missing } = facts;

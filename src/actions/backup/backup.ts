@@ -8,7 +8,7 @@ import { SafetyError } from '../../common/errors';
 import { dumpWithEvidence, type BackupEvidence } from '../../postgres/backup-evidence';
 import { backupPreflight } from '../../postgres/backup-preflight';
 import { verifyByRestore } from '../../postgres/backup-verify';
-import { checkFileSize, compressionArgs, runDump, type DumpResult } from '../../postgres/dump';
+import { checkFileUnchanged, compressionArgs, runDump, type DumpResult } from '../../postgres/dump';
 import { acquireLock, runHolder } from '../../postgres/lock';
 import { createSnapshotDatabase, sideDatabaseName } from '../../postgres/snapshot';
 import { onCleanup } from '../../process/cleanup';
@@ -154,6 +154,7 @@ export async function takeBackup(
             }
           },
           (message) => core.info(message),
+          inputs.lockWaitTimeoutMs,
         ),
       ({ dump: d, evidence: e }) =>
         `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole by pg_restore as it streamed; ` +
@@ -181,10 +182,10 @@ export async function takeBackup(
       'Verify',
       async () => {
         // pg_restore read the stream whole and the sha256 was taken of the same bytes: the file on
-        // disk must have exactly that many bytes (the offsite check proves the stored copy).
-        await checkFileSize(partial, dump.sizeBytes);
+        // disk must be exactly those bytes (the offsite check proves the stored copy).
+        await checkFileUnchanged(partial, dump.sizeBytes, dump.sha256);
         if (inputs.verify !== 'restore')
-          return 'archive read whole by pg_restore as it streamed, file size matches';
+          return 'archive read whole by pg_restore as it streamed, file sha256 matches';
         const target = inputs.verifyConnection ?? settings;
         const r = await verifyByRestore({
           tools: pre.tools,
@@ -194,7 +195,7 @@ export async function takeBackup(
           expectedCounts: evidence.rowCounts,
           timeoutMs: inputs.timeoutMs,
         });
-        return `archive read whole, file size matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+        return `archive read whole, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
       },
       (detail) => detail,
     );
