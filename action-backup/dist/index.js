@@ -75185,7 +75185,59 @@ async function checkFileUnchanged(file, sizeBytes, sha256) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/postgres/side-names.ts
+
+/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
+const MAX_NAME_BYTES = 63;
+/**
+ * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
+ * `20250101t020304z_ab12`. Ids that do not follow the convention get 12 hex digits of their sha256,
+ * so the same backup always gives the same names (a rerun finds what an interrupted run left).
+ */
+function backupShortId(backupId) {
+    const match = /-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/i.exec(backupId);
+    if (match?.[1] && match[2])
+        return `${match[1]}_${match[2]}`.toLowerCase();
+    return (0,external_node_crypto_.createHash)('sha256').update(backupId).digest('hex').slice(0, 12);
+}
+/**
+ * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
+ * 8-hex hash of the full database name is added, so two long names never share a side database.
+ */
+function databaseNameFor(database, kind, short) {
+    const suffix = `_${kind}_${short}`;
+    const full = `${database}${suffix}`;
+    if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
+        return full;
+    const tag = `~${(0,external_node_crypto_.createHash)('sha256').update(database).digest('hex').slice(0, 8)}`;
+    const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + tag, 'utf8');
+    let head = '';
+    for (const ch of database) {
+        if (Buffer.byteLength(head + ch, 'utf8') > room)
+            break;
+        head += ch;
+    }
+    return `${head}${tag}${suffix}`;
+}
+function rollbackNames(database, backupId) {
+    const short = backupShortId(backupId);
+    return {
+        live: database,
+        side: databaseNameFor(database, 'restore', short),
+        failed: databaseNameFor(database, 'failed', short),
+        short,
+    };
+}
+/**
+ * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
+ * PostgreSQL) is never read as a connection string.
+ */
+function dbnameArg(database) {
+    return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/backup-verify.ts
+
 
 
 
@@ -75225,7 +75277,7 @@ async function verifyByRestore(options) {
             '--no-owner',
             '--no-privileges',
             '--jobs=2',
-            `--dbname=${options.scratchName}`,
+            dbnameArg(options.scratchName),
             '--',
             options.file,
         ], {
@@ -75330,18 +75382,6 @@ function runHolder(action, env = process.env) {
 
 
 
-/** PostgreSQL's identifier limit, in bytes. */
-const MAX_IDENTIFIER_BYTES = 63;
-/**
- * `<db><suffix>` for a side database (snapshot, scratch restore): characters other than letters,
- * digits and `_` become `_` (the name also travels in pg_restore's argv, where `=` would make it a
- * connection string), and the base is cut so the whole fits in 63 bytes — PostgreSQL would
- * silently truncate a longer name, and two long names could then collide.
- */
-function sideDatabaseName(database, suffix) {
-    const base = database.replace(/[^A-Za-z0-9_]/g, '_');
-    return `${base.slice(0, Math.max(1, MAX_IDENTIFIER_BYTES - suffix.length))}${suffix}`.slice(0, MAX_IDENTIFIER_BYTES);
-}
 /**
  * Copies a database with `CREATE DATABASE <name> TEMPLATE <db>` — a file-level copy, far faster
  * than a restore. The template must have no other session, so new connections are held off
@@ -75695,13 +75735,9 @@ function buildBackupId(database, date, hex = (0,external_node_crypto_.randomByte
         .slice(0, 40) || 'db';
     return `${safe}-${compactUtc(date)}-${hex}`;
 }
-/** The short unique part of side database names: `20240501t020304_ab12` (lower case, fits `[a-z0-9_]`). */
-function shortStamp(backupId) {
-    const m = /-(\d{8}T\d{6})Z-([0-9a-f]{4})$/.exec(backupId);
-    return m ? `${m[1]}_${m[2]}`.toLowerCase() : backupId.slice(-12).replace(/[^A-Za-z0-9_]/g, '_');
-}
 
 ;// CONCATENATED MODULE: ./src/actions/backup/backup.ts
+
 
 
 
@@ -75791,7 +75827,7 @@ async function takeBackup(inputs, phases, hooks, state) {
         state.dump = dump;
         state.evidence = evidence;
         if (inputs.snapshot) {
-            const name = sideDatabaseName(settings.database, `_snap_${shortStamp(id)}`);
+            const name = databaseNameFor(settings.database, 'snap', backupShortId(id));
             const snap = await phases.run('Snapshot', () => createSnapshotDatabase(settings, name), (s) => `${s.name}${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`);
             state.snapshotDatabase = snap.name;
         }
@@ -75808,7 +75844,7 @@ async function takeBackup(inputs, phases, hooks, state) {
             const r = await verifyByRestore({
                 tools: pre.tools,
                 settings: target,
-                scratchName: sideDatabaseName(settings.database, `_verify_${shortStamp(id)}`),
+                scratchName: databaseNameFor(settings.database, 'verify', backupShortId(id)),
                 file: partial,
                 expectedCounts: evidence.rowCounts,
                 timeoutMs: inputs.timeoutMs,

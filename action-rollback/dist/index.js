@@ -74479,6 +74479,57 @@ async function countRows(client, tables) {
     return counts;
 }
 
+;// CONCATENATED MODULE: ./src/postgres/side-names.ts
+
+/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
+const MAX_NAME_BYTES = 63;
+/**
+ * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
+ * `20250101t020304z_ab12`. Ids that do not follow the convention get 12 hex digits of their sha256,
+ * so the same backup always gives the same names (a rerun finds what an interrupted run left).
+ */
+function backupShortId(backupId) {
+    const match = /-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/i.exec(backupId);
+    if (match?.[1] && match[2])
+        return `${match[1]}_${match[2]}`.toLowerCase();
+    return (0,external_node_crypto_.createHash)('sha256').update(backupId).digest('hex').slice(0, 12);
+}
+/**
+ * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
+ * 8-hex hash of the full database name is added, so two long names never share a side database.
+ */
+function databaseNameFor(database, kind, short) {
+    const suffix = `_${kind}_${short}`;
+    const full = `${database}${suffix}`;
+    if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
+        return full;
+    const tag = `~${(0,external_node_crypto_.createHash)('sha256').update(database).digest('hex').slice(0, 8)}`;
+    const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + tag, 'utf8');
+    let head = '';
+    for (const ch of database) {
+        if (Buffer.byteLength(head + ch, 'utf8') > room)
+            break;
+        head += ch;
+    }
+    return `${head}${tag}${suffix}`;
+}
+function rollbackNames(database, backupId) {
+    const short = backupShortId(backupId);
+    return {
+        live: database,
+        side: databaseNameFor(database, 'restore', short),
+        failed: databaseNameFor(database, 'failed', short),
+        short,
+    };
+}
+/**
+ * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
+ * PostgreSQL) is never read as a connection string.
+ */
+function dbnameArg(database) {
+    return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/restore.ts
 
 
@@ -74486,10 +74537,7 @@ async function countRows(client, tables) {
 
 
 
-/** A libpq conninfo naming only the database, so a name with `=` is never read as a connection string. */
-function dbnameArg(database) {
-    return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
+
 /**
  * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
  * version, compression). Returns the number of entries; refuses an unreadable or empty archive.
@@ -75382,50 +75430,6 @@ class RunState {
         const refusal = error instanceof SafetyError || error instanceof errors_ConfigurationError;
         this.verdict = !this.swapped && !this.touched && refusal ? 'refused' : 'failed';
     }
-}
-
-;// CONCATENATED MODULE: ./src/postgres/rollback-names.ts
-
-/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
-const MAX_NAME_BYTES = 63;
-/**
- * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
- * `20250101t020304z_ab12`. Ids that do not follow the convention get 12 hex digits of their sha256,
- * so the same backup always gives the same names (a rerun finds what an interrupted run left).
- */
-function backupShortId(backupId) {
-    const match = /-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/i.exec(backupId);
-    if (match?.[1] && match[2])
-        return `${match[1]}_${match[2]}`.toLowerCase();
-    return (0,external_node_crypto_.createHash)('sha256').update(backupId).digest('hex').slice(0, 12);
-}
-/**
- * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
- * 8-hex hash of the full database name is added, so two long names never share a side database.
- */
-function databaseNameFor(database, kind, short) {
-    const suffix = `_${kind}_${short}`;
-    const full = `${database}${suffix}`;
-    if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
-        return full;
-    const tag = `~${(0,external_node_crypto_.createHash)('sha256').update(database).digest('hex').slice(0, 8)}`;
-    const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + tag, 'utf8');
-    let head = '';
-    for (const ch of database) {
-        if (Buffer.byteLength(head + ch, 'utf8') > room)
-            break;
-        head += ch;
-    }
-    return `${head}${tag}${suffix}`;
-}
-function rollbackNames(database, backupId) {
-    const short = backupShortId(backupId);
-    return {
-        live: database,
-        side: databaseNameFor(database, 'restore', short),
-        failed: databaseNameFor(database, 'failed', short),
-        short,
-    };
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/tools.ts

@@ -6,6 +6,7 @@ import { quoteIdent, withClient } from './client';
 import { childEnv, withDatabase, type ConnectionSettings } from './connection';
 import { stderrTail } from './dump';
 import { countRows, listTables } from './fingerprint';
+import { dbnameArg } from './side-names';
 import type { ClientTools } from './tools';
 
 /** Tables whose row count differs between the source (as recorded) and a restored copy. */
@@ -52,7 +53,7 @@ export async function verifyByRestore(options: {
         '--no-owner',
         '--no-privileges',
         '--jobs=2',
-        `--dbname=${options.scratchName}`,
+        dbnameArg(options.scratchName),
         '--',
         options.file,
       ],

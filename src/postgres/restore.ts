@@ -7,13 +7,9 @@ import type { BackupManifest } from '../storage/manifest';
 import { normalizeTableName, quoteIdent, quoteTable, withClient, type Client } from './client';
 import { childEnv, withDatabase, type ConnectionSettings } from './connection';
 import { compareFingerprints, fingerprintTable, type FingerprintDifference } from './fingerprint';
+import { dbnameArg } from './side-names';
 import type { DatabaseInfo } from './swap';
 import type { ClientTools } from './tools';
-
-/** A libpq conninfo naming only the database, so a name with `=` is never read as a connection string. */
-function dbnameArg(database: string): string {
-  return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
 
 /**
  * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,

@@ -6,23 +6,6 @@ import { onCleanup } from '../process/cleanup';
 import { quoteIdent, withClient } from './client';
 import { withDatabase, type ConnectionSettings } from './connection';
 
-/** PostgreSQL's identifier limit, in bytes. */
-export const MAX_IDENTIFIER_BYTES = 63;
-
-/**
- * `<db><suffix>` for a side database (snapshot, scratch restore): characters other than letters,
- * digits and `_` become `_` (the name also travels in pg_restore's argv, where `=` would make it a
- * connection string), and the base is cut so the whole fits in 63 bytes — PostgreSQL would
- * silently truncate a longer name, and two long names could then collide.
- */
-export function sideDatabaseName(database: string, suffix: string): string {
-  const base = database.replace(/[^A-Za-z0-9_]/g, '_');
-  return `${base.slice(0, Math.max(1, MAX_IDENTIFIER_BYTES - suffix.length))}${suffix}`.slice(
-    0,
-    MAX_IDENTIFIER_BYTES,
-  );
-}
-
 export interface SessionInfo {
   pid: number;
   user: string | null;

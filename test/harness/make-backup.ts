@@ -9,7 +9,7 @@ import { serverInfo, withClient } from '../../src/postgres/client';
 import type { ConnectionSettings } from '../../src/postgres/connection';
 import { readDjangoMigrations } from '../../src/postgres/django';
 import { countRows, fingerprintTables, listTables } from '../../src/postgres/fingerprint';
-import { databaseNameFor, backupShortId } from '../../src/postgres/rollback-names';
+import { databaseNameFor, backupShortId } from '../../src/postgres/side-names';
 import {
   MANIFEST_FORMAT,
   sha256File,

@@ -78,7 +78,7 @@ test('a backup with offsite copy and snapshot database leaves evidence that re-v
     '0002_variants',
   ]);
   expect(manifest.snapshotDatabase).toBe(o['snapshot-database']);
-  expect(o['snapshot-database']).toMatch(/^shop_snap_\d{8}t\d{6}_[0-9a-f]{4}$/);
+  expect(o['snapshot-database']).toMatch(/^shop_snap_\d{8}t\d{6}z_[0-9a-f]{4}$/);
 
   const tables = ['public.orders', 'public.order_items', 'public.products'];
   const source = await withClient(
@@ -125,7 +125,7 @@ test('verify: restore proves the dump in a scratch database and drops it', async
   expect(result.errors).toEqual([]);
   expect(result.exitCode).toBe(0);
   expect(result.summary).toMatch(
-    /restored into shop_verify_\d{8}t\d{6}_[0-9a-f]{4}: 4 tables, row counts equal/,
+    /restored into shop_verify_\d{8}t\d{6}z_[0-9a-f]{4}: 4 tables, row counts equal/,
   );
   const left = await cluster.query(`SELECT datname FROM pg_database WHERE datname LIKE 'shop_verify_%'`);
   expect(left).toEqual([]);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 
-import { buildBackupId, compactUtc, shortStamp } from '../../src/actions/backup/names';
+import { buildBackupId, compactUtc } from '../../src/actions/backup/names';
 import { recoveryPoint } from '../../src/actions/backup/report';
 import { estimateDumpBytes } from '../../src/postgres/backup-preflight';
 import { compareRowCounts } from '../../src/postgres/backup-verify';
 import { compressionArgs, parseCompression } from '../../src/postgres/dump';
-import { sideDatabaseName } from '../../src/postgres/snapshot';
+import { backupShortId, databaseNameFor, dbnameArg } from '../../src/postgres/side-names';
 import { choosePartSize, isMd5ETag, MAX_PARTS, MultipartDigest } from '../../src/storage/upload';
 
 const MIB = 1024 * 1024;
@@ -35,14 +35,11 @@ describe('names', () => {
     expect(buildBackupId('x'.repeat(100), date, '0000')).toHaveLength(40 + 22);
     expect(buildBackupId('freesport', date)).toMatch(/^freesport-20240501T020304Z-[0-9a-f]{4}$/);
   });
-  test('side database names stay within 63 bytes and plain characters', () => {
-    const stamp = shortStamp('shop-20240501T020304Z-ab12');
-    expect(stamp).toBe('20240501t020304_ab12');
-    expect(sideDatabaseName('shop', `_snap_${stamp}`)).toBe('shop_snap_20240501t020304_ab12');
-    const long = sideDatabaseName('d'.repeat(80), `_snap_${stamp}`);
-    expect(Buffer.byteLength(long)).toBe(63);
-    expect(long.endsWith(`_snap_${stamp}`)).toBe(true);
-    expect(sideDatabaseName('магазин=1', '_verify_x')).toBe('________1_verify_x');
+  test('the snapshot and scratch databases are named like the side databases of a rollback', () => {
+    const short = backupShortId('shop-20240501T020304Z-ab12');
+    expect(databaseNameFor('shop', 'snap', short)).toBe('shop_snap_20240501t020304z_ab12');
+    expect(databaseNameFor('my-db', 'verify', short)).toBe('my-db_verify_20240501t020304z_ab12');
+    expect(dbnameArg("a=b'c")).toBe("--dbname=dbname='a=b\\'c'");
   });
 });
 

@@ -10,7 +10,8 @@ import { backupPreflight } from '../../postgres/backup-preflight';
 import { verifyByRestore } from '../../postgres/backup-verify';
 import { checkFileUnchanged, compressionArgs, runDump, type DumpResult } from '../../postgres/dump';
 import { acquireLock, runHolder } from '../../postgres/lock';
-import { createSnapshotDatabase, sideDatabaseName } from '../../postgres/snapshot';
+import { backupShortId, databaseNameFor } from '../../postgres/side-names';
+import { createSnapshotDatabase } from '../../postgres/snapshot';
 import { onCleanup } from '../../process/cleanup';
 import { formatBytes } from '../../report/format';
 import { annotate } from '../../report/summary';
@@ -37,7 +38,7 @@ import {
 
 import type { ServiceHooks } from './hooks';
 import type { Inputs } from './inputs';
-import { buildBackupId, shortStamp } from './names';
+import { buildBackupId } from './names';
 import type { Phases } from './phases';
 
 /** What the run produced so far: filled in phase by phase, read by the summary even after a failure. */
@@ -163,7 +164,7 @@ export async function takeBackup(
     state.dump = dump;
     state.evidence = evidence;
     if (inputs.snapshot) {
-      const name = sideDatabaseName(settings.database, `_snap_${shortStamp(id)}`);
+      const name = databaseNameFor(settings.database, 'snap', backupShortId(id));
       const snap = await phases.run(
         'Snapshot',
         () => createSnapshotDatabase(settings, name),
@@ -190,7 +191,7 @@ export async function takeBackup(
         const r = await verifyByRestore({
           tools: pre.tools,
           settings: target,
-          scratchName: sideDatabaseName(settings.database, `_verify_${shortStamp(id)}`),
+          scratchName: databaseNameFor(settings.database, 'verify', backupShortId(id)),
           file: partial,
           expectedCounts: evidence.rowCounts,
           timeoutMs: inputs.timeoutMs,

@@ -20,9 +20,3 @@ export function buildBackupId(database: string, date: Date, hex = randomBytes(2)
       .slice(0, 40) || 'db';
   return `${safe}-${compactUtc(date)}-${hex}`;
 }
-
-/** The short unique part of side database names: `20240501t020304_ab12` (lower case, fits `[a-z0-9_]`). */
-export function shortStamp(backupId: string): string {
-  const m = /-(\d{8}T\d{6})Z-([0-9a-f]{4})$/.exec(backupId);
-  return m ? `${m[1]}_${m[2]}`.toLowerCase() : backupId.slice(-12).replace(/[^A-Za-z0-9_]/g, '_');
-}

@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 
 import { SafetyError, ConfigurationError, errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
-import type { RollbackNames } from '../../postgres/rollback-names';
+import type { RollbackNames } from '../../postgres/side-names';
 import type { Session } from '../../postgres/swap';
 import type { BackupManifest } from '../../storage/manifest';
 

@@ -4,7 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { SafetyError } from '../../common/errors';
 import { serverInfo, withClient } from '../../postgres/client';
 import { describeCheck, checkDatabase, checkPassed, listArchive } from '../../postgres/restore';
-import { rollbackNames, type RollbackNames } from '../../postgres/rollback-names';
+import { rollbackNames, type RollbackNames } from '../../postgres/side-names';
 import { MAINTENANCE_DB, databaseInfo, maintenance, type DatabaseInfo } from '../../postgres/swap';
 import { discoverTools, type ClientTools } from '../../postgres/tools';
 import { resolveCommit } from '../../process/git';

@@ -1,9 +1,4 @@
-import {
-  backupShortId,
-  databaseNameFor,
-  MAX_NAME_BYTES,
-  rollbackNames,
-} from '../../src/postgres/rollback-names';
+import { backupShortId, databaseNameFor, MAX_NAME_BYTES, rollbackNames } from '../../src/postgres/side-names';
 import { swapBackStatements } from '../../src/postgres/swap';
 import { checkGitRef } from '../../src/process/git';
 

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 /** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
 export const MAX_NAME_BYTES = 63;
 
-export type DatabaseKind = 'restore' | 'failed' | 'snap';
+/** Side databases of one backup: its snapshot, a scratch restore that proves it, a rollback's restore and the kept failed one. */
+export type DatabaseKind = 'restore' | 'failed' | 'snap' | 'verify';
 
 /**
  * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
@@ -50,4 +51,12 @@ export function rollbackNames(database: string, backupId: string): RollbackNames
     failed: databaseNameFor(database, 'failed', short),
     short,
   };
+}
+
+/**
+ * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
+ * PostgreSQL) is never read as a connection string.
+ */
+export function dbnameArg(database: string): string {
+  return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
