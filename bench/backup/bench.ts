@@ -3,7 +3,7 @@
 //   this action (bundled, offsite to s3rver, fingerprints of the protected tables);
 //   the floor: pg_dump -Fc -Z0 to a file.
 // Also: the fingerprint of the protected tables vs `COPY t TO STDOUT | sha256sum` of the same tables.
-// Usage (through run.mjs): node bench/backup/run.mjs [--size-mb 200]
+// Usage (through run.mjs): node bench/run.mjs backup [--size-mb 200]
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

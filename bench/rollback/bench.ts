@@ -1,6 +1,6 @@
 // Rollback, side by side on one generated database: the story's dropdb + createdb + pg_restore,
 // the action's swap (restore beside, verify, rename) and the action's snapshot swap.
-// Usage (through run.mjs): node bench/rollback/run.mjs [--size-mb 200]
+// Usage (through run.mjs): node bench/run.mjs rollback [--size-mb 200]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

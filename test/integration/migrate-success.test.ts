@@ -7,6 +7,7 @@ import {
   expectNoSecret,
   freshDatabase,
   listOutput,
+  ORDER_HOOKS,
   marker,
   markerDir,
   MINI,
@@ -26,12 +27,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const hooks = {
-  'maintenance-on-command': 'echo maintenance-on >> "$MARK/order"',
-  'stop-command': 'echo stop >> "$MARK/order"',
-  'start-command': 'echo start >> "$MARK/order"',
-  'maintenance-off-command': 'echo maintenance-off >> "$MARK/order"',
-};
+const hooks = ORDER_HOOKS;
 
 test('a plan that succeeds runs hooks and steps in order, applies the migrations and reports them', async () => {
   const db = await freshDatabase(cluster);

@@ -74,3 +74,11 @@ export function stepsOf(result: ActionResult): StepJson[] {
 export function listOutput(result: ActionResult, name: string): string[] {
   return JSON.parse(result.outputs[name] ?? 'null') as string[];
 }
+
+/** Hooks that append their name to `$MARK/order`, so a test sees what ran and in which order. */
+export const ORDER_HOOKS = {
+  'maintenance-on-command': 'echo maintenance-on >> "$MARK/order"',
+  'stop-command': 'echo stop >> "$MARK/order"',
+  'start-command': 'echo start >> "$MARK/order"',
+  'maintenance-off-command': 'echo maintenance-off >> "$MARK/order"',
+};
