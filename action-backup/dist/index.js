@@ -75712,7 +75712,9 @@ function describeS3Error(error) {
     const status = statusOf(error);
     const name = error.name;
     const text = errorMessage(error) || name || 'unknown error';
-    return status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
+    const line = status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
+    // A HEAD answered 403 carries no body, so the SDK cannot name the code: say what 403 means.
+    return status === 403 ? `access denied: ${line}; check the credentials and the bucket policy` : line;
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/names.ts

@@ -326,5 +326,7 @@ export function describeS3Error(error: unknown): string {
   const status = statusOf(error);
   const name = (error as { name?: string }).name;
   const text = errorMessage(error) || name || 'unknown error';
-  return status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
+  const line = status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
+  // A HEAD answered 403 carries no body, so the SDK cannot name the code: say what 403 means.
+  return status === 403 ? `access denied: ${line}; check the credentials and the bucket policy` : line;
 }
