@@ -172,3 +172,20 @@ export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
     },
   };
 }
+
+/**
+ * One throwaway cluster and work directory for a test file: started before its tests, stopped and
+ * removed after them. Read `fixture.cluster` / `fixture.dir` inside tests (they are set by then).
+ */
+export function useCluster(name: string): { cluster: PostgresCluster; dir: string } {
+  const fixture = {} as { cluster: PostgresCluster; dir: string };
+  beforeAll(async () => {
+    fixture.cluster = await startPostgres(name);
+    fixture.dir = mkdtempSync(path.join(os.tmpdir(), `mg-${name}-work-`));
+  });
+  afterAll(async () => {
+    await fixture.cluster?.stop();
+    if (fixture.dir) rmSync(fixture.dir, { recursive: true, force: true });
+  });
+  return fixture;
+}

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 
-import { startPostgres, type PostgresCluster } from '../harness/postgres';
+import { useCluster } from '../harness/postgres';
 
 import {
   expectNoSecret,
@@ -17,24 +17,16 @@ import {
   stepsOf,
 } from './migrate-support';
 
-let cluster: PostgresCluster;
-
-beforeAll(async () => {
-  cluster = await startPostgres('migrate-fail');
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-});
+const fx = useCluster('migrate-fail');
 
 const hooks = ORDER_HOOKS;
 
 test('a migration failing halfway stops the plan, leaves maintenance on and workers stopped, and reports applied vs pending', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const result = await runMigrate(
     {
-      'database-url': cluster.url(db),
+      'database-url': fx.cluster.url(db),
       'working-directory': MINI,
       'django-manage': 'manage.py',
       python: PYTHON,
@@ -78,12 +70,12 @@ test('a migration failing halfway stops the plan, leaves maintenance on and work
 });
 
 test('a step past its timeout is killed, reported as timed out, and the plan stops there', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const tag = `${process.pid}${Date.now() % 100000}`;
   const result = await runMigrate(
     {
-      'database-url': cluster.url(db),
+      'database-url': fx.cluster.url(db),
       'step-timeout': '1s',
       steps: [
         `slow: echo slow >> "$MARK/order"; sleep 9${tag}; echo late >> "$MARK/order"`,
@@ -113,11 +105,11 @@ test('a step past its timeout is killed, reported as timed out, and the plan sto
 });
 
 test('a failing stop-command before any step: nothing is migrated, workers started again, maintenance turned off', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const result = await runMigrate(
     {
-      'database-url': cluster.url(db),
+      'database-url': fx.cluster.url(db),
       steps: 'migrate: echo migrate >> "$MARK/order"',
       ...hooks,
       'stop-command': 'echo stop >> "$MARK/order"; exit 3',
@@ -135,11 +127,11 @@ test('a failing stop-command before any step: nothing is migrated, workers start
 });
 
 test('a cancelled run (SIGTERM) is a failure: the step is stopped, maintenance stays on, the outputs say roll back', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const result = await runMigrate(
     {
-      'database-url': cluster.url(db),
+      'database-url': fx.cluster.url(db),
       steps: [
         'long: touch "$MARK/started"; sleep 30; touch "$MARK/finished"',
         'after: touch "$MARK/after"',
@@ -177,14 +169,14 @@ test('a cancelled run (SIGTERM) is a failure: the step is stopped, maintenance s
 });
 
 test('a step whose working directory does not exist fails with that reason, not a spawn error', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const planFile = `${mark}/plan.yml`;
   writeFileSync(
     planFile,
     '- name: elsewhere\n  run: touch "$MARK/ran"\n  working-directory: test/not-there-yet\n',
   );
-  const result = await runMigrate({ 'database-url': cluster.url(db), 'plan-file': planFile }, mark);
+  const result = await runMigrate({ 'database-url': fx.cluster.url(db), 'plan-file': planFile }, mark);
   expect(result.exitCode).toBe(1);
   expect(marker(mark, 'ran')).toBe(false);
   expect(result.errors.join('\n')).toMatch(

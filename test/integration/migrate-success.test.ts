@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { startPostgres, SUPERUSER_PASSWORD, type PostgresCluster } from '../harness/postgres';
+import { SUPERUSER_PASSWORD, useCluster } from '../harness/postgres';
 
 import {
   expectNoSecret,
@@ -17,24 +17,16 @@ import {
   stepsOf,
 } from './migrate-support';
 
-let cluster: PostgresCluster;
-
-beforeAll(async () => {
-  cluster = await startPostgres('migrate-ok');
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-});
+const fx = useCluster('migrate-ok');
 
 const hooks = ORDER_HOOKS;
 
 test('a plan that succeeds runs hooks and steps in order, applies the migrations and reports them', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const result = await runMigrate(
     {
-      'database-url': cluster.url(db),
+      'database-url': fx.cluster.url(db),
       'working-directory': MINI,
       'django-manage': 'manage.py',
       python: PYTHON,
@@ -78,7 +70,7 @@ test('a plan that succeeds runs hooks and steps in order, applies the migrations
 
   // The session guards reached the steps' sessions through PGOPTIONS.
   expect(readFileSync(path.join(mark, 'guards'), 'utf8').trim().split('\n')).toEqual(['10s', '5min']);
-  const rows = await cluster.query<{ name: string }>('SELECT name FROM django_migrations ORDER BY id', db);
+  const rows = await fx.cluster.query<{ name: string }>('SELECT name FROM django_migrations ORDER BY id', db);
   expect(rows.map((r) => r.name)).toEqual(all.map((m) => m.slice('shop.'.length)));
 
   expect(result.logs).toContain('::group::Step 2/3: migrate');
@@ -94,7 +86,7 @@ test('a plan that succeeds runs hooks and steps in order, applies the migrations
 });
 
 test('a plan file passes env, working directory and timeouts; values reach the step as data, never as code', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const planFile = path.join(mark, 'plan.yml');
   const hostile = `$(touch ${mark}/pwned); \`touch ${mark}/pwned2\` "'; rm -rf /nonexistent`;
@@ -114,7 +106,7 @@ test('a plan file passes env, working directory and timeouts; values reach the s
       '    env: { COUNT: 7 }',
     ].join('\n'),
   );
-  const result = await runMigrate({ 'database-url': cluster.url(db), 'plan-file': planFile }, mark);
+  const result = await runMigrate({ 'database-url': fx.cluster.url(db), 'plan-file': planFile }, mark);
   expect(result.errors).toEqual([]);
   expect(result.exitCode).toBe(0);
   expect(readFileSync(path.join(mark, 'value'), 'utf8')).toBe(hostile);
@@ -129,11 +121,11 @@ test('a plan file passes env, working directory and timeouts; values reach the s
 });
 
 test('a step that echoes DATABASE_URL and PGPASSWORD has its output scrubbed', async () => {
-  const db = await freshDatabase(cluster);
+  const db = await freshDatabase(fx.cluster);
   const mark = markerDir();
   const result = await runMigrate(
     {
-      'database-url': cluster.url(db),
+      'database-url': fx.cluster.url(db),
       steps: [
         'leak: echo "url=$DATABASE_URL"; echo "pw=$PGPASSWORD"; echo "err=$PGPASSWORD" >&2',
         'use it: psql "$DATABASE_URL" -Atc "SELECT current_database()" > "$MARK/db"',

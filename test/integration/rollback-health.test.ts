@@ -1,6 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 
 import { runAction } from '../harness/action';
@@ -12,27 +11,16 @@ import {
   migrateShop,
   seedShop,
 } from '../harness/make-backup';
-import { freePort, startPostgres, type PostgresCluster } from '../harness/postgres';
+import { freePort, useCluster } from '../harness/postgres';
 
 const PROTECTED = ['public.orders', 'public.order_items'];
-let cluster: PostgresCluster;
-let dir: string;
-
-beforeAll(async () => {
-  cluster = await startPostgres('rollback-health');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mg-rollback-health-'));
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const fx = useCluster('rollback-health');
 
 function appInputs(database: string, manifest: string, events: string): Record<string, string> {
   return {
-    'database-url': cluster.url(database),
+    'database-url': fx.cluster.url(database),
     manifest,
-    'app-dir': dir,
+    'app-dir': fx.dir,
     'stop-command': `echo stop >> ${events}`,
     'start-command': `echo start >> ${events}`,
     'revert-command': `echo revert >> ${events}`,
@@ -40,10 +28,10 @@ function appInputs(database: string, manifest: string, events: string): Record<s
 }
 
 test('a failing health check: verdict unhealthy, app stopped again, migrated database kept, swap-back statements shown', async () => {
-  await seedShop(cluster, 'shop');
-  const backup = await makeBackup(cluster, 'shop', { dir, protectedTables: PROTECTED });
-  await migrateShop(cluster, 'shop');
-  const events = path.join(dir, 'shop-events');
+  await seedShop(fx.cluster, 'shop');
+  const backup = await makeBackup(fx.cluster, 'shop', { dir: fx.dir, protectedTables: PROTECTED });
+  await migrateShop(fx.cluster, 'shop');
+  const events = path.join(fx.dir, 'shop-events');
   const closed = await freePort();
 
   const result = await runAction('rollback', {
@@ -60,20 +48,20 @@ test('a failing health check: verdict unhealthy, app stopped again, migrated dat
     'stop',
   ]);
   const failed = result.outputs['failed-database'] ?? '';
-  expect(await databasesLike(cluster, 'shop_')).toEqual([failed]);
+  expect(await databasesLike(fx.cluster, 'shop_')).toEqual([failed]);
   expect(result.summary).toContain('How to swap back');
   expect(result.summary).toContain(`ALTER DATABASE "${failed}" RENAME TO "shop";`);
   expect(result.summary).toContain('maintenance stays on');
   expect(result.errors.join('\n')).toMatch(/Health check failed after the rollback/);
-  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
-  expect(leakedSecret(result, cluster.password)).toBe(false);
+  expect(await fingerprintsOf(fx.cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(leakedSecret(result, fx.cluster.password)).toBe(false);
 });
 
 test('a health URL answering 200 after the start gives verdict restored', async () => {
-  await seedShop(cluster, 'api');
-  const backup = await makeBackup(cluster, 'api', { dir, protectedTables: PROTECTED });
-  await migrateShop(cluster, 'api');
-  const events = path.join(dir, 'api-events');
+  await seedShop(fx.cluster, 'api');
+  const backup = await makeBackup(fx.cluster, 'api', { dir: fx.dir, protectedTables: PROTECTED });
+  await migrateShop(fx.cluster, 'api');
+  const events = path.join(fx.dir, 'api-events');
   let calls = 0;
   const server = http.createServer((_req, res) => {
     calls += 1;

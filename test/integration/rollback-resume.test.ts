@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { runAction } from '../harness/action';
@@ -12,26 +11,15 @@ import {
   migrateShop,
   seedShop,
 } from '../harness/make-backup';
-import { startPostgres, type PostgresCluster } from '../harness/postgres';
+import { useCluster } from '../harness/postgres';
 
 const PROTECTED = ['public.orders', 'public.order_items'];
-let cluster: PostgresCluster;
-let dir: string;
-
-beforeAll(async () => {
-  cluster = await startPostgres('rollback-resume');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mg-rollback-resume-'));
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const fx = useCluster('rollback-resume');
 
 /** A pg-bin-dir whose pg_restore (except --list/--version) writes its pid and sleeps before the real one runs. */
 function slowRestoreDir(pidFile: string): string {
-  const bin = mkdtempSync(path.join(dir, 'bin-'));
-  const real = path.join(cluster.binDir, 'pg_restore');
+  const bin = mkdtempSync(path.join(fx.dir, 'bin-'));
+  const real = path.join(fx.cluster.binDir, 'pg_restore');
   writeFileSync(
     path.join(bin, 'pg_restore'),
     `#!/bin/sh\nfor a in "$@"; do case "$a" in --list|--version) exec ${real} "$@";; esac; done\necho $$ > ${pidFile}\nsleep 60\nexec ${real} "$@"\n`,
@@ -49,12 +37,12 @@ async function waitFor(check: () => boolean, timeoutMs = 30000): Promise<void> {
 }
 
 test('a rollback killed during the restore leaves production untouched; a second run meanwhile fails fast; a rerun finishes', async () => {
-  await seedShop(cluster, 'shop');
-  const backup = await makeBackup(cluster, 'shop', { dir, protectedTables: PROTECTED });
-  await migrateShop(cluster, 'shop');
-  const migrated = await fingerprintsOf(cluster, 'shop', PROTECTED);
-  const pidFile = path.join(dir, 'restore.pid');
-  const inputs = { 'database-url': cluster.url('shop'), manifest: backup.manifestFile };
+  await seedShop(fx.cluster, 'shop');
+  const backup = await makeBackup(fx.cluster, 'shop', { dir: fx.dir, protectedTables: PROTECTED });
+  await migrateShop(fx.cluster, 'shop');
+  const migrated = await fingerprintsOf(fx.cluster, 'shop', PROTECTED);
+  const pidFile = path.join(fx.dir, 'restore.pid');
+  const inputs = { 'database-url': fx.cluster.url('shop'), manifest: backup.manifestFile };
 
   let first: ChildProcess | undefined;
   const firstRun = runAction(
@@ -76,27 +64,27 @@ test('a rollback killed during the restore leaves production untouched; a second
   process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
   const killed = await firstRun;
   expect(killed.signal).toBe('SIGKILL');
-  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(migrated);
-  const stray = await databasesLike(cluster, 'shop_restore_');
+  expect(await fingerprintsOf(fx.cluster, 'shop', PROTECTED)).toEqual(migrated);
+  const stray = await databasesLike(fx.cluster, 'shop_restore_');
   expect(stray).toHaveLength(1);
 
   const rerun = await runAction('rollback', inputs);
   expect(rerun.errors).toEqual([]);
   expect(rerun.outputs.verdict).toBe('restored');
   expect(rerun.logs).toContain(`Dropping "${stray[0]}", left by an interrupted rollback`);
-  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
-  expect(await databasesLike(cluster, 'shop_restore_')).toEqual([]);
-  expect(await databasesLike(cluster, 'shop_failed_')).toEqual([rerun.outputs['failed-database']]);
-  for (const r of [second, killed, rerun]) expect(leakedSecret(r, cluster.password)).toBe(false);
+  expect(await fingerprintsOf(fx.cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(await databasesLike(fx.cluster, 'shop_restore_')).toEqual([]);
+  expect(await databasesLike(fx.cluster, 'shop_failed_')).toEqual([rerun.outputs['failed-database']]);
+  for (const r of [second, killed, rerun]) expect(leakedSecret(r, fx.cluster.password)).toBe(false);
 });
 
 test('a rollback cancelled (SIGTERM) during the restore drops its side database, releases the lock and exits non-zero', async () => {
-  await seedShop(cluster, 'cancel');
-  const backup = await makeBackup(cluster, 'cancel', { dir, protectedTables: PROTECTED });
-  await migrateShop(cluster, 'cancel');
-  const migrated = await fingerprintsOf(cluster, 'cancel', PROTECTED);
-  const pidFile = path.join(dir, 'cancel.pid');
-  const inputs = { 'database-url': cluster.url('cancel'), manifest: backup.manifestFile };
+  await seedShop(fx.cluster, 'cancel');
+  const backup = await makeBackup(fx.cluster, 'cancel', { dir: fx.dir, protectedTables: PROTECTED });
+  await migrateShop(fx.cluster, 'cancel');
+  const migrated = await fingerprintsOf(fx.cluster, 'cancel', PROTECTED);
+  const pidFile = path.join(fx.dir, 'cancel.pid');
+  const inputs = { 'database-url': fx.cluster.url('cancel'), manifest: backup.manifestFile };
   let child: ChildProcess | undefined;
   const run = runAction(
     'rollback',
@@ -104,29 +92,29 @@ test('a rollback cancelled (SIGTERM) during the restore drops its side database,
     { onStart: (c) => (child = c) },
   );
   await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
-  expect(await databasesLike(cluster, 'cancel_restore_')).toHaveLength(1);
+  expect(await databasesLike(fx.cluster, 'cancel_restore_')).toHaveLength(1);
   child!.kill('SIGTERM');
   const result = await run;
   expect(result.exitCode).toBe(143);
   expect(result.logs).toContain('Received SIGTERM');
   expect(result.outputs.verdict).toBe('failed');
   expect(result.summary).toContain('The rollback was cancelled (SIGTERM)');
-  expect(await databasesLike(cluster, 'cancel_')).toEqual([]);
-  expect(await fingerprintsOf(cluster, 'cancel', PROTECTED)).toEqual(migrated);
-  const locks = await cluster.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'");
+  expect(await databasesLike(fx.cluster, 'cancel_')).toEqual([]);
+  expect(await fingerprintsOf(fx.cluster, 'cancel', PROTECTED)).toEqual(migrated);
+  const locks = await fx.cluster.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'");
   expect(locks).toEqual([]);
-  expect(leakedSecret(result, cluster.password)).toBe(false);
+  expect(leakedSecret(result, fx.cluster.password)).toBe(false);
 });
 
 test('a code revert failing after the swap keeps the app stopped; a rerun resumes after the swap without swapping twice', async () => {
-  await seedShop(cluster, 'web');
-  const backup = await makeBackup(cluster, 'web', { dir, protectedTables: PROTECTED });
-  await migrateShop(cluster, 'web');
-  const marker = path.join(dir, 'web-started');
+  await seedShop(fx.cluster, 'web');
+  const backup = await makeBackup(fx.cluster, 'web', { dir: fx.dir, protectedTables: PROTECTED });
+  await migrateShop(fx.cluster, 'web');
+  const marker = path.join(fx.dir, 'web-started');
   const inputs = {
-    'database-url': cluster.url('web'),
+    'database-url': fx.cluster.url('web'),
     manifest: backup.manifestFile,
-    'app-dir': dir,
+    'app-dir': fx.dir,
     'stop-command': 'echo stopped',
     'start-command': `touch ${marker}`,
   };
@@ -139,7 +127,7 @@ test('a code revert failing after the swap keeps the app stopped; a rerun resume
   expect(failed.summary).toContain('The application is left stopped');
   expect(failed.summary).toContain('How to swap back');
   expect(failed.summary).toContain(`ALTER DATABASE "${failed.outputs['failed-database']}" RENAME TO "web";`);
-  expect(await fingerprintsOf(cluster, 'web', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(await fingerprintsOf(fx.cluster, 'web', PROTECTED)).toEqual(backup.manifest.fingerprints);
 
   const resumed = await runAction('rollback', { ...inputs, 'revert-command': 'echo deployed' });
   expect(resumed.errors).toEqual([]);
@@ -152,6 +140,6 @@ test('a code revert failing after the swap keeps the app stopped; a rerun resume
     expect.arrayContaining(['restore', 'swap']),
   );
   expect(existsSync(marker)).toBe(true);
-  expect(await databasesLike(cluster, 'web_')).toEqual([failed.outputs['failed-database']]);
-  expect(await fingerprintsOf(cluster, 'web', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(await databasesLike(fx.cluster, 'web_')).toEqual([failed.outputs['failed-database']]);
+  expect(await fingerprintsOf(fx.cluster, 'web', PROTECTED)).toEqual(backup.manifest.fingerprints);
 });

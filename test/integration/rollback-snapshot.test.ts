@@ -1,7 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
 import { runAction } from '../harness/action';
 import {
   databasesLike,
@@ -11,31 +7,24 @@ import {
   migrateShop,
   seedShop,
 } from '../harness/make-backup';
-import { startPostgres, type PostgresCluster } from '../harness/postgres';
+import { useCluster } from '../harness/postgres';
 
 const PROTECTED = ['public.orders', 'public.order_items'];
-let cluster: PostgresCluster;
-let dir: string;
-
-beforeAll(async () => {
-  cluster = await startPostgres('rollback-snapshot');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mg-rollback-snapshot-'));
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const fx = useCluster('rollback-snapshot');
 
 test('a snapshot that matches the manifest is swapped in without a restore', async () => {
-  await seedShop(cluster, 'shop');
-  const backup = await makeBackup(cluster, 'shop', { dir, protectedTables: PROTECTED, snapshot: true });
+  await seedShop(fx.cluster, 'shop');
+  const backup = await makeBackup(fx.cluster, 'shop', {
+    dir: fx.dir,
+    protectedTables: PROTECTED,
+    snapshot: true,
+  });
   const snap = backup.manifest.snapshotDatabase!;
-  expect(await databasesLike(cluster, 'shop_snap_')).toEqual([snap]);
-  await migrateShop(cluster, 'shop');
+  expect(await databasesLike(fx.cluster, 'shop_snap_')).toEqual([snap]);
+  await migrateShop(fx.cluster, 'shop');
 
   const result = await runAction('rollback', {
-    'database-url': cluster.url('shop'),
+    'database-url': fx.cluster.url('shop'),
     manifest: backup.manifestFile,
     strategy: 'snapshot',
   });
@@ -48,21 +37,29 @@ test('a snapshot that matches the manifest is swapped in without a restore', asy
   };
   expect(phases.phases.find((p) => p.name === 'restore')?.status).toBe('skipped');
   expect(phases.downtime).toBeGreaterThanOrEqual(0);
-  expect(await fingerprintsOf(cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(await fingerprintsOf(fx.cluster, 'shop', PROTECTED)).toEqual(backup.manifest.fingerprints);
   // The snapshot became the live database; the migrated one is kept.
-  expect(await databasesLike(cluster, 'shop_')).toEqual([result.outputs['failed-database']]);
+  expect(await databasesLike(fx.cluster, 'shop_')).toEqual([result.outputs['failed-database']]);
   expect(result.summary).toContain(result.outputs['failed-database']);
-  expect(leakedSecret(result, cluster.password)).toBe(false);
+  expect(leakedSecret(result, fx.cluster.password)).toBe(false);
 });
 
 test('a snapshot that no longer matches is refused, or replaced by a restore from the dump with fallback-to-swap', async () => {
-  await seedShop(cluster, 'cart');
-  const backup = await makeBackup(cluster, 'cart', { dir, protectedTables: PROTECTED, snapshot: true });
+  await seedShop(fx.cluster, 'cart');
+  const backup = await makeBackup(fx.cluster, 'cart', {
+    dir: fx.dir,
+    protectedTables: PROTECTED,
+    snapshot: true,
+  });
   const snap = backup.manifest.snapshotDatabase!;
-  await cluster.query('UPDATE orders SET total = total + 1 WHERE id = 7', snap);
-  await migrateShop(cluster, 'cart');
-  const migrated = await fingerprintsOf(cluster, 'cart', PROTECTED);
-  const inputs = { 'database-url': cluster.url('cart'), manifest: backup.manifestFile, strategy: 'snapshot' };
+  await fx.cluster.query('UPDATE orders SET total = total + 1 WHERE id = 7', snap);
+  await migrateShop(fx.cluster, 'cart');
+  const migrated = await fingerprintsOf(fx.cluster, 'cart', PROTECTED);
+  const inputs = {
+    'database-url': fx.cluster.url('cart'),
+    manifest: backup.manifestFile,
+    strategy: 'snapshot',
+  };
 
   const refused = await runAction('rollback', inputs);
   expect(refused.exitCode).not.toBe(0);
@@ -72,16 +69,18 @@ test('a snapshot that no longer matches is refused, or replaced by a restore fro
       `the snapshot "${snap}" does not match the manifest \\(public.orders: fingerprint content changed\\)`,
     ),
   );
-  expect(await fingerprintsOf(cluster, 'cart', PROTECTED)).toEqual(migrated);
-  expect(await databasesLike(cluster, 'cart_')).toEqual([snap]);
+  expect(await fingerprintsOf(fx.cluster, 'cart', PROTECTED)).toEqual(migrated);
+  expect(await databasesLike(fx.cluster, 'cart_')).toEqual([snap]);
 
   const fallback = await runAction('rollback', { ...inputs, 'fallback-to-swap': 'true' });
   expect(fallback.errors).toEqual([]);
   expect(fallback.outputs.verdict).toBe('restored');
   expect(fallback.outputs['restored-from']).toBe(backup.dumpFile);
   expect(fallback.summary).toContain('Snapshot not usable');
-  expect(await fingerprintsOf(cluster, 'cart', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(await fingerprintsOf(fx.cluster, 'cart', PROTECTED)).toEqual(backup.manifest.fingerprints);
   // The mismatching snapshot is listed, never dropped silently.
-  expect(await databasesLike(cluster, 'cart_')).toEqual([fallback.outputs['failed-database'], snap].sort());
+  expect(await databasesLike(fx.cluster, 'cart_')).toEqual(
+    [fallback.outputs['failed-database'], snap].sort(),
+  );
   expect(fallback.summary).toContain(snap);
 });
