@@ -74449,7 +74449,8 @@ async function dumpWithEvidence(settings, protectedTables, dump, log = () => und
             const covered = (x) => readable(x) && (catalog.descendants.get(x) ?? []).every(readable);
             const counts = await countRows(client, catalog.listed.filter((x) => !covered(x)));
             const prints = await fingerprintTables(client, [...shapes.values()].filter((s) => !s.plain || !covered(s.table)).map((s) => s.table));
-            return { counts, prints };
+            const allTableData = t.entries.every((e) => !e.hadDumper || e.desc === 'TABLE DATA');
+            return { counts, prints, allTableData };
         };
         let readerFailure;
         const [dumped, collected] = await Promise.allSettled([
@@ -74503,6 +74504,7 @@ async function dumpWithEvidence(settings, protectedTables, dump, log = () => und
                     durationMs: Date.now() - started,
                     source,
                     fallbackReason: source === 'snapshot' ? reason : undefined,
+                    readWhole: source === 'dump stream' && c.allTableData === true,
                 },
             };
         }
@@ -75170,6 +75172,19 @@ async function runDump(options) {
     };
 }
 /**
+ * Has pg_restore read the archive file: its header and table of contents (`list`, milliseconds), or
+ * every byte of it (`whole`, as a restore would, the output discarded). A failure is a SafetyError
+ * quoting pg_restore.
+ */
+async function readArchiveFile(tools, file, how, timeoutMs) {
+    const result = await runProcess(tools.paths.pg_restore, [how === 'list' ? '--list' : '--file=/dev/null', '--', file], { timeoutMs, echo: false });
+    if (!succeeded(result)) {
+        throw new errors_SafetyError(how === 'list'
+            ? `pg_restore cannot read the archive's table of contents: ${describeExit(result)}${stderrTail(result)}`
+            : `The archive does not read back whole: ${describeExit(result)}${stderrTail(result)}`);
+    }
+}
+/**
  * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
  * pg_dump wrote (and pg_restore read whole). Re-reading comes from the page cache; it catches a file
  * altered on disk between the dump and its final name, which a size check alone would miss.
@@ -75461,6 +75476,7 @@ function createS3Client(options = {}) {
 
 
 
+
 const MIB = 1024 * 1024;
 /** S3's limits: at most 10,000 parts, each 5 MiB to 5 GiB (the last one may be smaller). */
 const MAX_PARTS = 10_000;
@@ -75691,10 +75707,65 @@ async function putNew(client, bucket, key, body) {
         ContentType: 'application/json',
     }));
 }
-/** The stored object's ETag (HeadObject). */
-async function headETag(client, bucket, key) {
+/** The stored object's ETag and size (HeadObject). */
+async function headObject(client, bucket, key) {
     const r = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key }));
-    return r.ETag;
+    return { eTag: r.ETag, sizeBytes: r.ContentLength };
+}
+/**
+ * `parts`: the form S3 gives an unencrypted object (`isMd5ETag`), compared with the part digests.
+ * `whole-md5`: a plain md5 for an object sent in several parts — some S3-compatible stores (s3rver
+ * among them) give a multipart object the md5 of its whole content. `opaque`: anything else.
+ */
+function eTagForm(eTag, partsETag) {
+    if (isMd5ETag(eTag, partsETag))
+        return 'parts';
+    if (partsETag.includes('-') && /^"?[0-9a-f]{32}"?$/i.test(eTag ?? ''))
+        return 'whole-md5';
+    return 'opaque';
+}
+const unquote = (e) => (e ?? '').replace(/"/g, '').toLowerCase();
+async function md5File(file) {
+    const hash = (0,external_node_crypto_.createHash)('md5');
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+/**
+ * Proves the stored object holds exactly the dump's bytes, the cheapest way the store allows, and
+ * says how. With `useETag`: an ETag in S3's form must equal the part digests (on completion and on
+ * HeadObject; a difference is an error); a whole-object md5 ETag is compared with the md5 of the
+ * local file, which was proven equal to the stream. Otherwise — `read-back`, an opaque ETag, or an
+ * md5-looking ETag that is not the content's (SSE-KMS) — the object is read back and its sha256 and
+ * size compared.
+ */
+async function checkStoredObject(o) {
+    const uri = formatS3Uri({ bucket: o.bucket, key: o.key });
+    const form = o.useETag ? eTagForm(o.eTagOnCompletion, o.partsETag) : 'opaque';
+    if (form === 'parts') {
+        const head = await headObject(o.client, o.bucket, o.key);
+        if (eTagForm(head.eTag, o.partsETag) === 'parts') {
+            // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
+            // each on receipt), and the object's ETag is derived from exactly those digests.
+            if (unquote(o.eTagOnCompletion) !== o.partsETag || unquote(head.eTag) !== o.partsETag) {
+                throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
+            }
+            return `ETag ${o.partsETag} equals the dump's part digests`;
+        }
+    }
+    else if (form === 'whole-md5') {
+        const [head, md5] = await Promise.all([headObject(o.client, o.bucket, o.key), md5File(o.localFile)]);
+        if (unquote(o.eTagOnCompletion) === md5 &&
+            unquote(head.eTag) === md5 &&
+            (head.sizeBytes === undefined || head.sizeBytes === o.sizeBytes)) {
+            return `ETag ${md5} equals the md5 of the whole dump (this store's ETag for a multipart object)`;
+        }
+    }
+    const back = await hashObject(o.client, o.bucket, o.key);
+    if (back.sha256 !== o.sha256 || back.sizeBytes !== o.sizeBytes) {
+        throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+    }
+    return `read back and sha256 equal${o.useETag ? ` (the store's ETag ${String(o.eTagOnCompletion)} is not one derived from the dump's digests)` : ''}`;
 }
 /** Reads a stored object back, streaming, and returns its sha256 and size. */
 async function hashObject(client, bucket, key) {
@@ -75810,7 +75881,6 @@ async function takeBackup(inputs, phases, hooks, state) {
                     snapshotId,
                     reader,
                     digest,
-                    readBack: true,
                     compression: pre.compression.args,
                     lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
                     timeoutMs: inputs.timeoutMs,
@@ -75824,7 +75894,13 @@ async function takeBackup(inputs, phases, hooks, state) {
                 growing.fail(error);
                 throw error;
             }
-        }, (message) => core.info(message), inputs.lockWaitTimeoutMs), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole by pg_restore as it streamed; ` +
+        }, (message) => core.info(message), inputs.lockWaitTimeoutMs).then(async (r) => {
+            // The reader could not read every block (another compression, large objects, a reader
+            // failure): pg_restore reads the whole file before anything else trusts it.
+            if (!r.evidence.readWhole)
+                await readArchiveFile(pre.tools, partial, 'whole', inputs.timeoutMs);
+            return r;
+        }), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
             `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`);
         state.dump = dump;
         state.evidence = evidence;
@@ -75837,11 +75913,19 @@ async function takeBackup(inputs, phases, hooks, state) {
         if (inputs.startCommand)
             await phases.run('Start services', () => hooks.start(), () => hooks.state);
         await phases.run('Verify', async () => {
-            // pg_restore read the stream whole and the sha256 was taken of the same bytes: the file on
-            // disk must be exactly those bytes (the offsite check proves the stored copy).
+            // The sha256 was taken of the bytes as they streamed: the file on disk must be exactly those
+            // bytes (the offsite check proves the stored copy).
             await checkFileUnchanged(partial, dump.sizeBytes, dump.sha256);
+            // The archive was read whole in the dump phase (as it streamed: every table's data inflated
+            // to its zlib checksum and split into rows, none missing; or else by pg_restore). pg_restore
+            // reads the table of contents of the file itself too.
+            if (evidence.readWhole)
+                await readArchiveFile(pre.tools, partial, 'list', inputs.timeoutMs);
+            const read = evidence.readWhole
+                ? 'archive read whole as it streamed, pg_restore reads its TOC'
+                : 'archive read whole by pg_restore';
             if (inputs.verify !== 'restore')
-                return 'archive read whole by pg_restore as it streamed, file sha256 matches';
+                return `${read}, file sha256 matches`;
             const target = inputs.verifyConnection ?? settings;
             const r = await verifyByRestore({
                 tools: pre.tools,
@@ -75851,7 +75935,7 @@ async function takeBackup(inputs, phases, hooks, state) {
                 expectedCounts: evidence.rowCounts,
                 timeoutMs: inputs.timeoutMs,
             });
-            return `archive read whole, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+            return `${read}, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
         }, (detail) => detail);
         await promote(partial, finalPath);
         await removePartial();
@@ -75893,7 +75977,7 @@ async function takeBackup(inputs, phases, hooks, state) {
     };
     state.manifest = manifest;
     if (offsite && staging)
-        await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs);
+        await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, finalPath);
     manifest.finishedAt = new Date().toISOString();
     manifest.timings = phases.timings();
     state.manifestPath = external_node_path_default().join(inputs.outputDir, manifestNameFor(manifest.dump.file));
@@ -75942,33 +76026,23 @@ async function checkOffsite(inputs, id, phases, state) {
         return undefined;
     }
 }
-async function sendOffsite(offsite, staging, digest, manifest, phases, state, inputs) {
+async function sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, localFile) {
     const uri = formatS3Uri({ bucket: offsite.bucket, key: offsite.dumpKey });
     try {
         await phases.run('Offsite', async () => {
             const staged = await staging;
             const stored = await staged.complete();
-            let how;
-            const expected = digest?.eTag();
-            const head = inputs.offsite?.verify === 'etag' && expected && isMd5ETag(stored.eTag, expected)
-                ? await headETag(offsite.client, offsite.bucket, offsite.dumpKey)
-                : undefined;
-            if (expected && isMd5ETag(stored.eTag, expected) && isMd5ETag(head, expected)) {
-                // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
-                // each on receipt), and the object's ETag is derived from exactly those digests.
-                const unquote = (e) => (e ?? '').replace(/"/g, '').toLowerCase();
-                if (unquote(stored.eTag) !== expected || unquote(head) !== expected) {
-                    throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head)} (on completion ${unquote(stored.eTag)}), not the dump's ${expected}`);
-                }
-                how = `ETag ${expected} equals the dump's part digests`;
-            }
-            else {
-                const back = await hashObject(offsite.client, offsite.bucket, offsite.dumpKey);
-                if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
-                    throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
-                }
-                how = `read back and sha256 equal${inputs.offsite?.verify === 'etag' ? ` (the store's ETag ${String(stored.eTag)} is not one derived from the part digests)` : ''}`;
-            }
+            const how = await checkStoredObject({
+                client: offsite.client,
+                bucket: offsite.bucket,
+                key: offsite.dumpKey,
+                eTagOnCompletion: stored.eTag,
+                partsETag: digest?.eTag() ?? '',
+                useETag: inputs.offsite?.verify === 'etag' && digest !== undefined,
+                localFile,
+                sha256: manifest.dump.sha256,
+                sizeBytes: manifest.dump.sizeBytes,
+            });
             Object.assign(manifest.dump, { uri, s3ETag: stored.eTag, s3VersionId: stored.versionId });
             state.uri = uri;
             return `${uri}: ${staged.parts} part(s), ${how}`;

@@ -24,6 +24,12 @@ export interface BackupEvidence {
   source: 'dump stream' | 'snapshot';
   /** Why the snapshot was scanned instead of reading the dump stream, if it was. */
   fallbackReason?: string;
+  /**
+   * True when the archive reader read the whole stream to its end: every data block it holds is
+   * table data that was inflated (each zlib stream to its checksum) and split into rows, and no
+   * entry's data is missing. When false, something else must read the archive whole.
+   */
+  readWhole: boolean;
 }
 
 /** Every user table (partitions and inheritance children too), its parents, and extension membership. */
@@ -141,6 +147,8 @@ export async function dumpWithEvidence<T>(
         counts: Record<string, number>;
         prints: TableFingerprint[];
         reason?: string;
+        /** Every entry with data is table data the reader inflates (no large objects). */
+        allTableData?: boolean;
       }> => {
         const t = await toc;
         const reason =
@@ -174,7 +182,8 @@ export async function dumpWithEvidence<T>(
           client,
           [...shapes.values()].filter((s) => !s.plain || !covered(s.table)).map((s) => s.table),
         );
-        return { counts, prints };
+        const allTableData = t.entries.every((e) => !e.hadDumper || e.desc === 'TABLE DATA');
+        return { counts, prints, allTableData };
       };
 
       let readerFailure: Error | undefined;
@@ -230,6 +239,7 @@ export async function dumpWithEvidence<T>(
             durationMs: Date.now() - started,
             source,
             fallbackReason: source === 'snapshot' ? reason : undefined,
+            readWhole: source === 'dump stream' && c.allTableData === true,
           },
         };
       } finally {

@@ -224,6 +224,31 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
 }
 
 /**
+ * Has pg_restore read the archive file: its header and table of contents (`list`, milliseconds), or
+ * every byte of it (`whole`, as a restore would, the output discarded). A failure is a SafetyError
+ * quoting pg_restore.
+ */
+export async function readArchiveFile(
+  tools: ClientTools,
+  file: string,
+  how: 'list' | 'whole',
+  timeoutMs: number,
+): Promise<void> {
+  const result = await runProcess(
+    tools.paths.pg_restore,
+    [how === 'list' ? '--list' : '--file=/dev/null', '--', file],
+    { timeoutMs, echo: false },
+  );
+  if (!succeeded(result)) {
+    throw new SafetyError(
+      how === 'list'
+        ? `pg_restore cannot read the archive's table of contents: ${describeExit(result)}${stderrTail(result)}`
+        : `The archive does not read back whole: ${describeExit(result)}${stderrTail(result)}`,
+    );
+  }
+}
+
+/**
  * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
  * pg_dump wrote (and pg_restore read whole). Re-reading comes from the page cache; it catches a file
  * altered on disk between the dump and its final name, which a size check alone would miss.

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 import * as core from '@actions/core';
@@ -299,10 +300,91 @@ export async function putNew(
   );
 }
 
-/** The stored object's ETag (HeadObject). */
-export async function headETag(client: S3Client, bucket: string, key: string): Promise<string | undefined> {
+/** The stored object's ETag and size (HeadObject). */
+export async function headObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ eTag?: string; sizeBytes?: number }> {
   const r = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-  return r.ETag;
+  return { eTag: r.ETag, sizeBytes: r.ContentLength };
+}
+
+/** Which of our digests a store's ETag can be compared with. */
+export type ETagForm = 'parts' | 'whole-md5' | 'opaque';
+
+/**
+ * `parts`: the form S3 gives an unencrypted object (`isMd5ETag`), compared with the part digests.
+ * `whole-md5`: a plain md5 for an object sent in several parts — some S3-compatible stores (s3rver
+ * among them) give a multipart object the md5 of its whole content. `opaque`: anything else.
+ */
+export function eTagForm(eTag: string | undefined, partsETag: string): ETagForm {
+  if (isMd5ETag(eTag, partsETag)) return 'parts';
+  if (partsETag.includes('-') && /^"?[0-9a-f]{32}"?$/i.test(eTag ?? '')) return 'whole-md5';
+  return 'opaque';
+}
+
+const unquote = (e: string | undefined): string => (e ?? '').replace(/"/g, '').toLowerCase();
+
+async function md5File(file: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Proves the stored object holds exactly the dump's bytes, the cheapest way the store allows, and
+ * says how. With `useETag`: an ETag in S3's form must equal the part digests (on completion and on
+ * HeadObject; a difference is an error); a whole-object md5 ETag is compared with the md5 of the
+ * local file, which was proven equal to the stream. Otherwise — `read-back`, an opaque ETag, or an
+ * md5-looking ETag that is not the content's (SSE-KMS) — the object is read back and its sha256 and
+ * size compared.
+ */
+export async function checkStoredObject(o: {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  /** The ETag CompleteMultipartUpload (or PutObject) returned. */
+  eTagOnCompletion?: string;
+  /** `MultipartDigest.eTag()` of the stream. */
+  partsETag: string;
+  useETag: boolean;
+  /** The local copy, proven to be the bytes that were streamed. */
+  localFile: string;
+  sha256: string;
+  sizeBytes: number;
+}): Promise<string> {
+  const uri = formatS3Uri({ bucket: o.bucket, key: o.key });
+  const form = o.useETag ? eTagForm(o.eTagOnCompletion, o.partsETag) : 'opaque';
+  if (form === 'parts') {
+    const head = await headObject(o.client, o.bucket, o.key);
+    if (eTagForm(head.eTag, o.partsETag) === 'parts') {
+      // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
+      // each on receipt), and the object's ETag is derived from exactly those digests.
+      if (unquote(o.eTagOnCompletion) !== o.partsETag || unquote(head.eTag) !== o.partsETag) {
+        throw new SafetyError(
+          `the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`,
+        );
+      }
+      return `ETag ${o.partsETag} equals the dump's part digests`;
+    }
+  } else if (form === 'whole-md5') {
+    const [head, md5] = await Promise.all([headObject(o.client, o.bucket, o.key), md5File(o.localFile)]);
+    if (
+      unquote(o.eTagOnCompletion) === md5 &&
+      unquote(head.eTag) === md5 &&
+      (head.sizeBytes === undefined || head.sizeBytes === o.sizeBytes)
+    ) {
+      return `ETag ${md5} equals the md5 of the whole dump (this store's ETag for a multipart object)`;
+    }
+  }
+  const back = await hashObject(o.client, o.bucket, o.key);
+  if (back.sha256 !== o.sha256 || back.sizeBytes !== o.sizeBytes) {
+    throw new SafetyError(
+      `the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`,
+    );
+  }
+  return `read back and sha256 equal${o.useETag ? ` (the store's ETag ${String(o.eTagOnCompletion)} is not one derived from the dump's digests)` : ''}`;
 }
 
 /** Reads a stored object back, streaming, and returns its sha256 and size. */

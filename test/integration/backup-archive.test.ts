@@ -119,7 +119,7 @@ test.each(['none', 'gzip'] as const)(
   },
 );
 
-test('the reader gives the same result in any chunking, and refuses a truncated archive', async () => {
+test('the reader gives the same result in any chunking, and refuses a truncated or altered archive', async () => {
   const { file } = await backup('gzip', []);
   const bytes = readFileSync(file);
   const read = async (size: number, length = bytes.length) => {
@@ -143,6 +143,16 @@ test('the reader gives the same result in any chunking, and refuses a truncated 
   expect(await read(65536)).toEqual(whole);
   for (const cut of [3, 200, Math.floor(bytes.length / 2), bytes.length - 3])
     await expect(read(4096, cut)).rejects.toThrow(/the archive ends/);
+  // A byte changed inside table data: the zlib stream of that block fails (data or checksum),
+  // which is what lets the action trust a stream read whole without pg_restore reading it again.
+  const flipped = Buffer.from(bytes);
+  const at = Math.floor(bytes.length * 0.6);
+  flipped[at] = (flipped[at] as number) ^ 0x5a;
+  const broken = new ArchiveReader({ sinkFor: () => new RowHasher() });
+  for (let i = 0; i < flipped.length; i += 65536) broken.push(flipped.subarray(i, i + 65536));
+  await expect(broken.end()).rejects.toThrow(
+    /inflating table data failed|unexpected block type|chunk length|ends/,
+  );
   const garbage = new ArchiveReader({ sinkFor: () => undefined });
   garbage.push(Buffer.from('not an archive at all'));
   await expect(garbage.end()).rejects.toThrow('not a custom-format archive');

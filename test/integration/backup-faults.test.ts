@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
@@ -45,6 +45,50 @@ test.each([
   expect(result.outputs['backup-path']).toBeUndefined();
   expect(result.summary).toContain('started again');
   expectNoSecret(result);
+});
+
+describe('an archive with large objects (data the stream reader does not inflate)', () => {
+  beforeAll(async () => {
+    await cluster.query('CREATE DATABASE withlo');
+    await cluster.query(
+      `CREATE TABLE notes (id int PRIMARY KEY, body text);
+       INSERT INTO notes SELECT g, md5(g::text) FROM generate_series(1, 500) g;
+       SELECT lo_from_bytea(0, convert_to(string_agg(md5(g::text), ''), 'UTF8')) FROM generate_series(1, 400) g;`,
+      'withlo',
+    );
+  });
+
+  test('is read whole by pg_restore before it is trusted', async () => {
+    const out = tempDir('out');
+    const result = await runAction('backup', {
+      'database-url': cluster.url('withlo'),
+      'output-dir': out,
+      'protected-tables': 'notes',
+    });
+    expect(result.errors).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    expect(result.summary).toContain('read whole by pg_restore');
+    expect(result.summary).not.toContain('read whole as it streamed');
+    const manifest = JSON.parse(readFileSync(result.outputs['manifest-path'] as string, 'utf8')) as {
+      rowCounts: Record<string, number>;
+    };
+    expect(manifest.rowCounts['public.notes']).toBe(500);
+  });
+
+  test('a byte changed inside a large object is caught, and nothing is kept', async () => {
+    const out = tempDir('out');
+    // pg_dump exits 0, but one byte near the end of the stream (inside the last large object's
+    // compressed data, before the block terminators) is flipped on its way out.
+    const flip = `import sys; b = bytearray(sys.stdin.buffer.read()); b[-40] ^= 0xff; sys.stdout.buffer.write(b)`;
+    const result = await runAction('backup', {
+      'database-url': cluster.url('withlo'),
+      'output-dir': out,
+      'pg-bin-dir': wrapperBinDir(cluster.binDir, `"$REAL" "$@" | /usr/bin/python3 -c "${flip}"`),
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.errors.join('\n')).toMatch(/The archive does not read back whole: .*pg_restore/);
+    expectNoBackup(out);
+  });
 });
 
 test('a role that may not read a table: a clear refusal before anything is stopped', async () => {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -56,7 +56,7 @@ async function startProxy(): Promise<{ endpoint: string; child: ChildProcess }> 
   return { endpoint: `http://127.0.0.1:${port}`, child };
 }
 
-test('a dump of several parts is uploaded as multipart and reads back with the same sha256', async () => {
+test('a dump of several parts is uploaded as multipart; a whole-object md5 ETag is checked against the file', async () => {
   const out = tempDir('out');
   const result = await runAction(
     'backup',
@@ -65,9 +65,11 @@ test('a dump of several parts is uploaded as multipart and reads back with the s
   );
   expect(result.errors).toEqual([]);
   expect(result.exitCode).toBe(0);
-  expect(result.summary).toMatch(/3 part\(s\), read back and sha256 equal/);
-  // s3rver's multipart ETag is the md5 of the whole object, not one derived from the part digests.
-  expect(result.summary).toMatch(/is not one derived from the part digests/);
+  // s3rver's multipart ETag is the md5 of the whole object, not one derived from the part digests:
+  // compared with the md5 of the local file, it proves the same without a download.
+  const local = readFileSync(result.outputs['backup-path'] as string);
+  const md5 = createHash('md5').update(local).digest('hex');
+  expect(result.summary).toContain(`3 part(s), ETag ${md5} equals the md5 of the whole dump`);
   const manifest = await readManifestFile(result.outputs['manifest-path'] as string);
   expect(manifest.dump.sizeBytes).toBeGreaterThan(16 * 1024 * 1024);
   expect(await sha256File(result.outputs['backup-path'] as string)).toBe(manifest.dump.sha256);

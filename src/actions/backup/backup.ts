@@ -8,7 +8,13 @@ import { SafetyError } from '../../common/errors';
 import { dumpWithEvidence, type BackupEvidence } from '../../postgres/backup-evidence';
 import { backupPreflight } from '../../postgres/backup-preflight';
 import { verifyByRestore } from '../../postgres/backup-verify';
-import { checkFileUnchanged, compressionArgs, runDump, type DumpResult } from '../../postgres/dump';
+import {
+  checkFileUnchanged,
+  compressionArgs,
+  readArchiveFile,
+  runDump,
+  type DumpResult,
+} from '../../postgres/dump';
 import { acquireLock, runHolder } from '../../postgres/lock';
 import { backupShortId, databaseNameFor } from '../../postgres/side-names';
 import { createSnapshotDatabase } from '../../postgres/snapshot';
@@ -27,9 +33,7 @@ import {
   checkOffsiteWritable,
   choosePartSize,
   describeS3Error,
-  hashObject,
-  headETag,
-  isMd5ETag,
+  checkStoredObject,
   MultipartDigest,
   putNew,
   stageUpload,
@@ -140,7 +144,6 @@ export async function takeBackup(
                 snapshotId,
                 reader,
                 digest,
-                readBack: true,
                 compression: pre.compression.args,
                 lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
                 timeoutMs: inputs.timeoutMs,
@@ -156,9 +159,14 @@ export async function takeBackup(
           },
           (message) => core.info(message),
           inputs.lockWaitTimeoutMs,
-        ),
+        ).then(async (r) => {
+          // The reader could not read every block (another compression, large objects, a reader
+          // failure): pg_restore reads the whole file before anything else trusts it.
+          if (!r.evidence.readWhole) await readArchiveFile(pre.tools, partial, 'whole', inputs.timeoutMs);
+          return r;
+        }),
       ({ dump: d, evidence: e }) =>
-        `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole by pg_restore as it streamed; ` +
+        `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
         `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`,
     );
     state.dump = dump;
@@ -182,11 +190,17 @@ export async function takeBackup(
     await phases.run(
       'Verify',
       async () => {
-        // pg_restore read the stream whole and the sha256 was taken of the same bytes: the file on
-        // disk must be exactly those bytes (the offsite check proves the stored copy).
+        // The sha256 was taken of the bytes as they streamed: the file on disk must be exactly those
+        // bytes (the offsite check proves the stored copy).
         await checkFileUnchanged(partial, dump.sizeBytes, dump.sha256);
-        if (inputs.verify !== 'restore')
-          return 'archive read whole by pg_restore as it streamed, file sha256 matches';
+        // The archive was read whole in the dump phase (as it streamed: every table's data inflated
+        // to its zlib checksum and split into rows, none missing; or else by pg_restore). pg_restore
+        // reads the table of contents of the file itself too.
+        if (evidence.readWhole) await readArchiveFile(pre.tools, partial, 'list', inputs.timeoutMs);
+        const read = evidence.readWhole
+          ? 'archive read whole as it streamed, pg_restore reads its TOC'
+          : 'archive read whole by pg_restore';
+        if (inputs.verify !== 'restore') return `${read}, file sha256 matches`;
         const target = inputs.verifyConnection ?? settings;
         const r = await verifyByRestore({
           tools: pre.tools,
@@ -196,7 +210,7 @@ export async function takeBackup(
           expectedCounts: evidence.rowCounts,
           timeoutMs: inputs.timeoutMs,
         });
-        return `archive read whole, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+        return `${read}, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
       },
       (detail) => detail,
     );
@@ -238,7 +252,8 @@ export async function takeBackup(
     timings: {},
   };
   state.manifest = manifest;
-  if (offsite && staging) await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs);
+  if (offsite && staging)
+    await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, finalPath);
   manifest.finishedAt = new Date().toISOString();
   manifest.timings = phases.timings();
   state.manifestPath = path.join(inputs.outputDir, manifestNameFor(manifest.dump.file));
@@ -320,6 +335,7 @@ async function sendOffsite(
   phases: Phases,
   state: BackupState,
   inputs: Inputs,
+  localFile: string,
 ): Promise<void> {
   const uri = formatS3Uri({ bucket: offsite.bucket, key: offsite.dumpKey });
   try {
@@ -328,31 +344,17 @@ async function sendOffsite(
       async () => {
         const staged = await staging;
         const stored = await staged.complete();
-        let how: string;
-        const expected = digest?.eTag();
-        const head =
-          inputs.offsite?.verify === 'etag' && expected && isMd5ETag(stored.eTag, expected)
-            ? await headETag(offsite.client, offsite.bucket, offsite.dumpKey)
-            : undefined;
-        if (expected && isMd5ETag(stored.eTag, expected) && isMd5ETag(head, expected)) {
-          // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
-          // each on receipt), and the object's ETag is derived from exactly those digests.
-          const unquote = (e: string | undefined): string => (e ?? '').replace(/"/g, '').toLowerCase();
-          if (unquote(stored.eTag) !== expected || unquote(head) !== expected) {
-            throw new SafetyError(
-              `the stored object ${uri} has ETag ${unquote(head)} (on completion ${unquote(stored.eTag)}), not the dump's ${expected}`,
-            );
-          }
-          how = `ETag ${expected} equals the dump's part digests`;
-        } else {
-          const back = await hashObject(offsite.client, offsite.bucket, offsite.dumpKey);
-          if (back.sha256 !== manifest.dump.sha256 || back.sizeBytes !== manifest.dump.sizeBytes) {
-            throw new SafetyError(
-              `the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`,
-            );
-          }
-          how = `read back and sha256 equal${inputs.offsite?.verify === 'etag' ? ` (the store's ETag ${String(stored.eTag)} is not one derived from the part digests)` : ''}`;
-        }
+        const how = await checkStoredObject({
+          client: offsite.client,
+          bucket: offsite.bucket,
+          key: offsite.dumpKey,
+          eTagOnCompletion: stored.eTag,
+          partsETag: digest?.eTag() ?? '',
+          useETag: inputs.offsite?.verify === 'etag' && digest !== undefined,
+          localFile,
+          sha256: manifest.dump.sha256,
+          sizeBytes: manifest.dump.sizeBytes,
+        });
         Object.assign(manifest.dump, { uri, s3ETag: stored.eTag, s3VersionId: stored.versionId });
         state.uri = uri;
         return `${uri}: ${staged.parts} part(s), ${how}`;
