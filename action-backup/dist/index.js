@@ -75040,6 +75040,7 @@ function compressionArgs(spec, clientMajor) {
     const label = level === undefined ? method : `${method}:${level}`;
     return { args: [`--compress=${label}`], label };
 }
+const SYNC_EVERY = 32 * 1024 * 1024;
 /** The last lines of a tool's stderr, for an error message. */
 function stderrTail(result, lines = 5) {
     const tail = result.stderr.trim().split('\n').slice(-lines).join(' | ');
@@ -75094,6 +75095,10 @@ async function runDump(options) {
     const restore = { stdin: null };
     let restoreGone = Promise.resolve();
     let pause = () => undefined;
+    // Written bytes are flushed to disk as the dump goes (fdatasync on the thread pool every
+    // SYNC_EVERY bytes, one at a time), so the final fsync has little left to write.
+    let unsynced = 0;
+    let syncing;
     const readBack = options.readBack
         ? runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
             timeoutMs: options.timeoutMs,
@@ -75125,6 +75130,11 @@ async function runDump(options) {
                     options.digest?.update(chunk);
                     progress.add(chunk.length);
                     options.growing?.grew(chunk.length);
+                    unsynced += chunk.length;
+                    if (unsynced >= SYNC_EVERY && !syncing) {
+                        unsynced = 0;
+                        syncing = new Promise((resolve) => (0,external_node_fs_.fdatasync)(fd, () => resolve())).then(() => (syncing = undefined));
+                    }
                 }
                 catch (error) {
                     writeError = error;
@@ -75144,12 +75154,14 @@ async function runDump(options) {
                 }
             },
         });
+        await syncing;
         if (!writeError)
             (0,external_node_fs_.fsyncSync)(fd);
     }
     finally {
         restore.stdin?.end();
         progress.stop();
+        await syncing;
         (0,external_node_fs_.closeSync)(fd);
     }
     options.digest?.finish();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 
@@ -96,6 +96,8 @@ export interface DumpResult {
   readBack: boolean;
 }
 
+const SYNC_EVERY = 32 * 1024 * 1024;
+
 /** The last lines of a tool's stderr, for an error message. */
 export function stderrTail(result: RunResult, lines = 5): string {
   const tail = result.stderr.trim().split('\n').slice(-lines).join(' | ');
@@ -150,6 +152,10 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
   const restore: { stdin: Writable | null } = { stdin: null };
   let restoreGone: Promise<void> = Promise.resolve();
   let pause: (until: Promise<unknown>) => void = () => undefined;
+  // Written bytes are flushed to disk as the dump goes (fdatasync on the thread pool every
+  // SYNC_EVERY bytes, one at a time), so the final fsync has little left to write.
+  let unsynced = 0;
+  let syncing: Promise<void> | undefined;
   const readBack = options.readBack
     ? runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
         timeoutMs: options.timeoutMs,
@@ -179,6 +185,13 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
           options.digest?.update(chunk);
           progress.add(chunk.length);
           options.growing?.grew(chunk.length);
+          unsynced += chunk.length;
+          if (unsynced >= SYNC_EVERY && !syncing) {
+            unsynced = 0;
+            syncing = new Promise<void>((resolve) => fdatasync(fd, () => resolve())).then(
+              () => (syncing = undefined),
+            );
+          }
         } catch (error) {
           writeError = error as Error;
           // Stop pg_dump (and the read-back) rather than dump into a full disk.
@@ -196,10 +209,12 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
         }
       },
     });
+    await syncing;
     if (!writeError) fsyncSync(fd);
   } finally {
     restore.stdin?.end();
     progress.stop();
+    await syncing;
     closeSync(fd);
   }
   options.digest?.finish();
