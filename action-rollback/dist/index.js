@@ -73333,6 +73333,7 @@ async function runProcess(file, args, options = {}) {
                     outEcho(chunk);
             });
             child.stderr?.on('data', (chunk) => {
+                options.onStderr?.(chunk);
                 err.push(chunk);
                 if (echo)
                     errEcho(chunk);
@@ -74538,23 +74539,30 @@ function dbnameArg(database) {
 
 
 
+
 /**
  * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
- * version, compression). Returns the number of entries; refuses an unreadable or empty archive.
+ * version, compression). Returns the entries and which of them are table data; refuses an
+ * unreadable or empty archive.
  */
 async function listArchive(tools, dumpFile) {
     const r = await runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
         echo: false,
         timeoutMs: 300000,
-        keepBytes: 1 << 20,
+        keepBytes: 16 << 20,
     });
     if (!succeeded(r)) {
         throw new SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     }
-    const entries = r.stdout.split('\n').filter((line) => /^\d+;/.test(line)).length;
-    if (entries === 0)
+    const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
+    if (lines.length === 0)
         throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
-    return entries;
+    // "<dumpId>; <catalog oid> <oid> TABLE DATA <schema> <table> <owner>"
+    const tableData = lines.flatMap((line) => {
+        const m = /^(\d+); \d+ \d+ TABLE DATA /.exec(line);
+        return m ? [Number(m[1])] : [];
+    });
+    return { entries: lines.length, tableData };
 }
 /** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
 async function createDatabaseLike(client, name, like) {
@@ -74571,20 +74579,56 @@ async function canKeepOwners(client) {
     return r.rows[0]?.s === true;
 }
 /**
+ * pg_restore's --verbose progress messages, kept out of the log (errors and warnings are not).
+ * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
+ * text in separate writes, so two processes' lines can interleave.
+ */
+const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
+const FINISHED_DATA = /finished item (\d+) TABLE DATA /g;
+/**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
  * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
  * last lines of stderr.
  */
 async function restoreDump(tools, settings, database, dumpFile, options) {
+    const watch = options.jobs > 1 && options.dataLoaded && options.dataLoaded.tableData.length > 0;
     const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
+    if (watch)
+        args.push('--verbose');
     if (!options.keepOwners)
         args.push('--no-owner');
     args.push('--', dumpFile);
+    const waiting = new Set(watch ? options.dataLoaded?.tableData : []);
+    const said = [];
+    let pending = '';
+    const onLine = (line) => {
+        for (const m of line.matchAll(FINISHED_DATA))
+            if (waiting.delete(Number(m[1])) && waiting.size === 0)
+                options.dataLoaded?.then();
+        const text = line.replace(/pg_restore: /g, '').trim();
+        if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
+            lib_core.info(secrets_scrub(line));
+            said.push(secrets_scrub(line));
+            if (said.length > 20)
+                said.shift();
+        }
+    };
     const r = await runProcess(tools.paths.pg_restore, args, {
         env: childEnv(withDatabase(settings, database)),
+        echo: !watch,
+        onStderr: watch
+            ? (chunk) => {
+                pending += chunk.toString('utf8');
+                const lines = pending.split('\n');
+                pending = lines.pop() ?? '';
+                lines.forEach(onLine);
+            }
+            : undefined,
     });
+    if (pending)
+        onLine(pending);
     if (!succeeded(r)) {
-        const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
+        const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
         throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
     }
 }
@@ -74667,7 +74711,7 @@ async function checkDatabase(settings, database, manifest, options = {}) {
  * left). Until the swap, the side database is dropped on every exit path.
  * Returns a function that keeps it (called once it has been swapped in).
  */
-async function restoreSide(inputs, v, d, note) {
+async function restoreSide(inputs, v, d, note, early) {
     const side = v.names.side;
     let keep = false;
     const keepOwners = await withClient(maintenance(inputs.connection), async (c) => {
@@ -74684,19 +74728,56 @@ async function restoreSide(inputs, v, d, note) {
         await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
         lib_core.info(`Dropped the side database "${side}"; the live database was not touched.`);
     });
-    await restoreDump(d.tools, inputs.connection, side, d.dump.file, { jobs: inputs.jobs, keepOwners });
-    note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}`);
+    await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
+        jobs: inputs.jobs,
+        keepOwners,
+        dataLoaded: early && { tableData: d.tableData, then: () => void early.start() },
+    });
+    const overlap = early?.startedAt
+        ? `; checks began when the data was loaded, ${((Date.now() - early.startedAt) / 1000).toFixed(1)} s before the end`
+        : '';
+    note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}`);
     return () => {
         keep = true;
     };
 }
 /**
+ * The comparison of a restored database with the manifest, started at most once: as soon as the
+ * restore reports every table's data loaded (so it reads the tables while pg_restore still builds
+ * indexes and constraints), or else when the restore is over. The tables are only read, each in a
+ * transaction of its own, so the restore's `ALTER TABLE … ADD CONSTRAINT` at worst waits for one
+ * table's read (or the read for it); no lock is held across tables.
+ */
+class EarlyCheck {
+    inputs;
+    database;
+    v;
+    running;
+    startedAt;
+    constructor(inputs, database, v) {
+        this.inputs = inputs;
+        this.database = database;
+        this.v = v;
+    }
+    start() {
+        if (!this.running) {
+            this.startedAt = Date.now();
+            this.running = checkDatabase(this.inputs.connection, this.database, this.v.manifest, {
+                connections: this.inputs.jobs,
+            });
+            // A restore that fails meanwhile drops the database under it: that error is the restore's.
+            this.running.catch(() => undefined);
+        }
+        return this.running;
+    }
+}
+/**
  * Compares a restored database with the manifest (row counts and fingerprints), refusing (throwing)
  * on any difference; ANALYZE runs alongside, so the planner has statistics from the first query.
  */
-async function checkRestored(inputs, database, v, note) {
+async function checkRestored(inputs, database, v, note, early) {
     const [check] = await Promise.all([
-        checkDatabase(inputs.connection, database, v.manifest, { connections: inputs.jobs }),
+        (early ?? new EarlyCheck(inputs, database, v)).start(),
         analyzeDatabase(inputs.connection, database),
     ]);
     if (!checkPassed(check)) {
@@ -75587,9 +75668,9 @@ async function verifyDump(inputs, v, state) {
     if (v.manifest.dump.sizeBytes && dump.bytes !== v.manifest.dump.sizeBytes) {
         throw new SafetyError(`Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`);
     }
-    const entries = await listArchive(tools, dump.file);
+    const { entries, tableData } = await listArchive(tools, dump.file);
     lib_core.info(`Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`);
-    return { dump, tools, entries };
+    return { dump, tools, entries, tableData };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/main.ts
@@ -75662,8 +75743,9 @@ async function swap(inputs, state, app, v) {
     let keepSide;
     if (!replacement) {
         const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
-        keepSide = await t.phase('restore', (note) => restoreSide(inputs, v, dump, note));
-        await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note));
+        const early = new EarlyCheck(inputs, v.names.side, v);
+        keepSide = await t.phase('restore', (note) => restoreSide(inputs, v, dump, note, early));
+        await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note, early));
         replacement = v.names.side;
     }
     else {

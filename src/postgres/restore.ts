@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 
 import { SafetyError } from '../common/errors';
+import { scrub } from '../common/secrets';
 import { describeExit, runProcess, succeeded } from '../process/runner';
 import type { BackupManifest } from '../storage/manifest';
 
@@ -11,24 +12,37 @@ import { dbnameArg } from './side-names';
 import type { DatabaseInfo } from './swap';
 import type { ClientTools } from './tools';
 
+/** What `pg_restore --list` shows of an archive. */
+export interface ArchiveListing {
+  entries: number;
+  /** Dump ids of the archive's TABLE DATA entries. */
+  tableData: number[];
+}
+
 /**
  * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
- * version, compression). Returns the number of entries; refuses an unreadable or empty archive.
+ * version, compression). Returns the entries and which of them are table data; refuses an
+ * unreadable or empty archive.
  */
-export async function listArchive(tools: ClientTools, dumpFile: string): Promise<number> {
+export async function listArchive(tools: ClientTools, dumpFile: string): Promise<ArchiveListing> {
   const r = await runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
     echo: false,
     timeoutMs: 300000,
-    keepBytes: 1 << 20,
+    keepBytes: 16 << 20,
   });
   if (!succeeded(r)) {
     throw new SafetyError(
       `pg_restore ${tools.versions.pg_restore} cannot read the dump: ${describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`,
     );
   }
-  const entries = r.stdout.split('\n').filter((line) => /^\d+;/.test(line)).length;
-  if (entries === 0) throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
-  return entries;
+  const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
+  if (lines.length === 0) throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
+  // "<dumpId>; <catalog oid> <oid> TABLE DATA <schema> <table> <owner>"
+  const tableData = lines.flatMap((line) => {
+    const m = /^(\d+); \d+ \d+ TABLE DATA /.exec(line);
+    return m ? [Number(m[1])] : [];
+  });
+  return { entries: lines.length, tableData };
 }
 
 /** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
@@ -52,7 +66,22 @@ export async function canKeepOwners(client: Client): Promise<boolean> {
 export interface RestoreOptions {
   jobs: number;
   keepOwners: boolean;
+  /**
+   * Called once, while the restore goes on, when every one of these TABLE DATA entries (dump ids)
+   * has been loaded: the tables hold all their rows, and what remains is indexes, constraints and
+   * the like. Needs parallel mode (`jobs` > 1), which reports each finished item.
+   */
+  dataLoaded?: { tableData: readonly number[]; then: () => void };
 }
+
+/**
+ * pg_restore's --verbose progress messages, kept out of the log (errors and warnings are not).
+ * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
+ * text in separate writes, so two processes' lines can interleave.
+ */
+const PROGRESS =
+  /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
+const FINISHED_DATA = /finished item (\d+) TABLE DATA /g;
 
 /**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
@@ -66,14 +95,39 @@ export async function restoreDump(
   dumpFile: string,
   options: RestoreOptions,
 ): Promise<void> {
+  const watch = options.jobs > 1 && options.dataLoaded && options.dataLoaded.tableData.length > 0;
   const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
+  if (watch) args.push('--verbose');
   if (!options.keepOwners) args.push('--no-owner');
   args.push('--', dumpFile);
+  const waiting = new Set(watch ? options.dataLoaded?.tableData : []);
+  const said: string[] = [];
+  let pending = '';
+  const onLine = (line: string): void => {
+    for (const m of line.matchAll(FINISHED_DATA))
+      if (waiting.delete(Number(m[1])) && waiting.size === 0) options.dataLoaded?.then();
+    const text = line.replace(/pg_restore: /g, '').trim();
+    if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
+      core.info(scrub(line));
+      said.push(scrub(line));
+      if (said.length > 20) said.shift();
+    }
+  };
   const r = await runProcess(tools.paths.pg_restore, args, {
     env: childEnv(withDatabase(settings, database)),
+    echo: !watch,
+    onStderr: watch
+      ? (chunk) => {
+          pending += chunk.toString('utf8');
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          lines.forEach(onLine);
+        }
+      : undefined,
   });
+  if (pending) onLine(pending);
   if (!succeeded(r)) {
-    const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
+    const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
     throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
   }
 }

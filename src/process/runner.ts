@@ -19,6 +19,8 @@ export interface RunOptions {
   keepBytes?: number;
   /** Called with every stdout chunk (raw bytes), e.g. to hash or write a stream. When set, stdout is not echoed. */
   onStdout?: (chunk: Buffer) => void;
+  /** Called with every stderr chunk (raw bytes); stderr is still kept (and echoed unless `echo` is false). */
+  onStderr?: (chunk: Buffer) => void;
   /** Text written to stdin, then closed. */
   input?: string;
   /** Leave stdin as a pipe for the caller (see `onSpawn`) to stream into. */
@@ -133,6 +135,7 @@ export async function runProcess(
         if (echo) outEcho(chunk);
       });
       child.stderr?.on('data', (chunk: Buffer) => {
+        options.onStderr?.(chunk);
         err.push(chunk);
         if (echo) errEcho(chunk);
       });

@@ -4,6 +4,8 @@ import path from 'node:path';
 
 import pg from 'pg';
 
+import { listArchive, restoreDump } from '../../src/postgres/restore';
+import { discoverTools } from '../../src/postgres/tools';
 import { runAction } from '../harness/action';
 import {
   databasesLike,
@@ -12,6 +14,7 @@ import {
   makeBackup,
   migrateShop,
   seedShop,
+  settingsFor,
 } from '../harness/make-backup';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';
@@ -114,6 +117,8 @@ test('a rollback after a real migration brings every row and column back and kee
   expect(result.outputs['restored-from']).toBe(`s3://${s3.bucket}/${backup.dumpKey}`);
   expect(result.summary).toContain('Kept databases');
   expect(result.summary).toContain(failed);
+  // The checks read the side database while pg_restore still built its indexes and constraints.
+  expect(result.summary).toMatch(/checks began when the data was loaded, \d+\.\d s before the end/);
   expect(leakedSecret(result, cluster.password)).toBe(false);
 });
 
@@ -152,4 +157,47 @@ test('with terminate-sessions false, a connected session makes the swap refused 
   } finally {
     await web.end();
   }
+});
+
+test('the restore tells when every table holds its data, before indexes and constraints are done', async () => {
+  await seedShop(cluster, 'early', 3000);
+  const backup = await makeBackup(cluster, 'early', { dir, protectedTables: PROTECTED });
+  const tools = await discoverTools(cluster.major, { binDir: cluster.binDir });
+  const listing = await listArchive(tools, backup.dumpFile);
+  expect(listing.tableData.length).toBe(Object.keys(backup.manifest.rowCounts).length);
+  await cluster.query('CREATE DATABASE early_side');
+  const seen: Record<string, number>[] = [];
+  let reads: Promise<void> | undefined;
+  await restoreDump(tools, settingsFor(cluster, 'early_side'), 'early_side', backup.dumpFile, {
+    jobs: 2,
+    keepOwners: true,
+    dataLoaded: {
+      tableData: listing.tableData,
+      then: () => {
+        // Read every table at that moment, while pg_restore goes on.
+        reads = (async () => {
+          const counts: Record<string, number> = {};
+          for (const table of Object.keys(backup.manifest.rowCounts)) {
+            const [r] = await cluster.query<{ n: string }>(
+              `SELECT count(*)::text AS n FROM ${table}`,
+              'early_side',
+            );
+            counts[table] = Number(r?.n);
+          }
+          seen.push(counts);
+        })();
+      },
+    },
+  });
+  await reads;
+  expect(seen).toEqual([backup.manifest.rowCounts]);
+  // With one job pg_restore reports no finished items: nothing is announced early.
+  await cluster.query('CREATE DATABASE early_serial');
+  let called = false;
+  await restoreDump(tools, settingsFor(cluster, 'early_serial'), 'early_serial', backup.dumpFile, {
+    jobs: 1,
+    keepOwners: true,
+    dataLoaded: { tableData: listing.tableData, then: () => (called = true) },
+  });
+  expect(called).toBe(false);
 });

@@ -10,6 +10,7 @@ import {
   createDatabaseLike,
   describeCheck,
   restoreDump,
+  type DatabaseCheck,
 } from '../../postgres/restore';
 import {
   databaseInfo,
@@ -34,6 +35,7 @@ export async function restoreSide(
   v: Verified,
   d: VerifiedDump,
   note: (s: string) => void,
+  early?: EarlyCheck,
 ): Promise<() => void> {
   const side = v.names.side;
   let keep = false;
@@ -52,11 +54,50 @@ export async function restoreSide(
     await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
     core.info(`Dropped the side database "${side}"; the live database was not touched.`);
   });
-  await restoreDump(d.tools, inputs.connection, side, d.dump.file, { jobs: inputs.jobs, keepOwners });
-  note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}`);
+  await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
+    jobs: inputs.jobs,
+    keepOwners,
+    dataLoaded: early && { tableData: d.tableData, then: () => void early.start() },
+  });
+  const overlap = early?.startedAt
+    ? `; checks began when the data was loaded, ${((Date.now() - early.startedAt) / 1000).toFixed(1)} s before the end`
+    : '';
+  note(
+    `into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}`,
+  );
   return () => {
     keep = true;
   };
+}
+
+/**
+ * The comparison of a restored database with the manifest, started at most once: as soon as the
+ * restore reports every table's data loaded (so it reads the tables while pg_restore still builds
+ * indexes and constraints), or else when the restore is over. The tables are only read, each in a
+ * transaction of its own, so the restore's `ALTER TABLE … ADD CONSTRAINT` at worst waits for one
+ * table's read (or the read for it); no lock is held across tables.
+ */
+export class EarlyCheck {
+  private running: Promise<DatabaseCheck> | undefined;
+  startedAt: number | undefined;
+
+  constructor(
+    private readonly inputs: Inputs,
+    private readonly database: string,
+    private readonly v: Verified,
+  ) {}
+
+  start(): Promise<DatabaseCheck> {
+    if (!this.running) {
+      this.startedAt = Date.now();
+      this.running = checkDatabase(this.inputs.connection, this.database, this.v.manifest, {
+        connections: this.inputs.jobs,
+      });
+      // A restore that fails meanwhile drops the database under it: that error is the restore's.
+      this.running.catch(() => undefined);
+    }
+    return this.running;
+  }
 }
 
 /**
@@ -68,9 +109,10 @@ export async function checkRestored(
   database: string,
   v: Verified,
   note: (s: string) => void,
+  early?: EarlyCheck,
 ): Promise<void> {
   const [check] = await Promise.all([
-    checkDatabase(inputs.connection, database, v.manifest, { connections: inputs.jobs }),
+    (early ?? new EarlyCheck(inputs, database, v)).start(),
     analyzeDatabase(inputs.connection, database),
   ]);
   if (!checkPassed(check)) {

@@ -4,7 +4,7 @@ import { swapDatabases } from '../../postgres/swap';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
 
 import { Application, waitHealthy } from './app';
-import { checkRestored, restoreInPlace, restoreSide, snapshotReady } from './database';
+import { checkRestored, EarlyCheck, restoreInPlace, restoreSide, snapshotReady } from './database';
 import { getInputs, type Inputs } from './inputs';
 import { report } from './report';
 import { RunState } from './state';
@@ -67,8 +67,9 @@ async function swap(inputs: Inputs, state: RunState, app: Application, v: Verifi
   let keepSide: (() => void) | undefined;
   if (!replacement) {
     const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
-    keepSide = await t.phase('restore', (note) => restoreSide(inputs, v, dump, note));
-    await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note));
+    const early = new EarlyCheck(inputs, v.names.side, v);
+    keepSide = await t.phase('restore', (note) => restoreSide(inputs, v, dump, note, early));
+    await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note, early));
     replacement = v.names.side;
   } else {
     t.skip('restore', 'snapshot');

@@ -37,6 +37,8 @@ export interface VerifiedDump {
   dump: FetchedDump;
   tools: ClientTools;
   entries: number;
+  /** Dump ids of the archive's TABLE DATA entries. */
+  tableData: number[];
 }
 
 let s3Client: S3Client | undefined;
@@ -124,9 +126,9 @@ export async function verifyDump(inputs: Inputs, v: Verified, state: RunState): 
       `Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`,
     );
   }
-  const entries = await listArchive(tools, dump.file);
+  const { entries, tableData } = await listArchive(tools, dump.file);
   core.info(
     `Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`,
   );
-  return { dump, tools, entries };
+  return { dump, tools, entries, tableData };
 }
