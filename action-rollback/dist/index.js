@@ -74559,10 +74559,24 @@ async function listArchive(tools, dumpFile) {
         throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
     // "<dumpId>; <catalog oid> <oid> TABLE DATA <schema> <table> <owner>"
     const tableData = lines.flatMap((line) => {
-        const m = /^(\d+); \d+ \d+ TABLE DATA /.exec(line);
-        return m ? [Number(m[1])] : [];
+        const m = /^(\d+); \d+ \d+ TABLE DATA (.*)$/.exec(line);
+        return m ? [{ id: Number(m[1]), text: m[2] }] : [];
     });
     return { entries: lines.length, tableData };
+}
+/**
+ * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
+ * unquoted, so one with spaces may match several lines: such a table is left out).
+ */
+function tableDataIds(listing, tables) {
+    const out = new Map();
+    for (const t of tables) {
+        const { schema, table } = splitTableName(normalizeTableName(t));
+        const hits = listing.tableData.filter((e) => e.text.startsWith(`${schema} ${table} `));
+        if (hits.length === 1)
+            out.set(hits[0].id, normalizeTableName(t));
+    }
+    return out;
 }
 /** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
 async function createDatabaseLike(client, name, like) {
@@ -74591,20 +74605,26 @@ const FINISHED_DATA = /finished item (\d+) TABLE DATA /g;
  * last lines of stderr.
  */
 async function restoreDump(tools, settings, database, dumpFile, options) {
-    const watch = options.jobs > 1 && options.dataLoaded && options.dataLoaded.tableData.length > 0;
+    const progress = options.progress;
+    const watch = options.jobs > 1 && progress !== undefined && progress.tableData.length > 0;
     const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
     if (watch)
         args.push('--verbose');
     if (!options.keepOwners)
         args.push('--no-owner');
     args.push('--', dumpFile);
-    const waiting = new Set(watch ? options.dataLoaded?.tableData : []);
+    const waiting = new Set(watch ? progress.tableData : []);
     const said = [];
     let pending = '';
     const onLine = (line) => {
-        for (const m of line.matchAll(FINISHED_DATA))
-            if (waiting.delete(Number(m[1])) && waiting.size === 0)
-                options.dataLoaded?.then();
+        for (const m of line.matchAll(FINISHED_DATA)) {
+            const id = Number(m[1]);
+            if (!waiting.delete(id))
+                continue;
+            progress?.table?.(id);
+            if (waiting.size === 0)
+                progress?.all();
+        }
         const text = line.replace(/pg_restore: /g, '').trim();
         if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
             lib_core.info(secrets_scrub(line));
@@ -74645,58 +74665,149 @@ function describeCheck(check) {
 function checkPassed(check) {
     return check.countDiffs.length === 0 && check.fingerprintDiffs.length === 0;
 }
-/** Runs `tasks` on up to `connections` clients of `settings`, each client opened and closed once. */
-async function onClients(settings, connections, tasks) {
-    const results = new Array(tasks.length);
-    let next = 0;
-    const worker = (client) => (async () => {
-        for (let i = next++; i < tasks.length; i = next++)
-            results[i] = await tasks[i]()(client);
-    })();
-    const n = Math.max(1, Math.min(connections, tasks.length));
-    await Promise.all(Array.from({ length: n }, () => withClient(settings, worker, { stableOutput: true, applicationName: 'migration-guard rollback' })));
-    return results;
-}
 /**
  * Compares a database with the manifest: the fingerprints of its protected tables (which include
  * their row counts) and the exact row count of every other table it lists (unless `countRows` is
- * false). Tables are read in parallel on up to `connections` sessions: the database compared is
- * one nothing else writes to (a side database, or the live one behind a stopped application).
+ * false). Tables are read in parallel on up to `connections` sessions, each table in a transaction
+ * of its own (no lock is held across tables): the database compared is one nothing else writes to
+ * (a side database being restored or just restored, or the live one behind a stopped application).
+ *
+ * `early(table)` checks one table at once, if it is a plain table (no inheritance children, not a
+ * partition) — one whose rows are all in — else leaves it for `finish()`, which checks every table
+ * not checked yet and resolves with the result.
  */
-async function checkDatabase(settings, database, manifest, options = {}) {
-    const target = withDatabase(settings, database);
-    const fingerprinted = new Set(manifest.fingerprints.map((f) => normalizeTableName(f.table)));
-    const counted = options.countRows === false ? [] : Object.entries(manifest.rowCounts);
-    const exists = async (client, table) => Boolean((await client.query('SELECT to_regclass($1)::text AS t', [client_quoteTable(table)]))
-        .rows[0]?.t);
-    const tasks = [
-        ...manifest.fingerprints.map((f) => () => async (client) => {
-            if (!(await exists(client, f.table)))
-                return { fingerprint: [{ table: normalizeTableName(f.table), expected: f, reason: 'missing' }] };
-            return { fingerprint: compareFingerprints([f], [await fingerprintTable(client, f.table)]) };
-        }),
-        ...counted
-            .filter(([table]) => !fingerprinted.has(normalizeTableName(table)))
-            .map(([table, expected]) => () => async (client) => {
-            if (!(await exists(client, table)))
-                return { count: { table, expected, actual: undefined } };
-            const r = await client.query(`SELECT count(*)::text AS n FROM ${client_quoteTable(table)}`);
-            const actual = Number(r.rows[0]?.n ?? -1);
-            return actual === expected ? {} : { count: { table, expected, actual } };
-        }),
-    ];
-    const outcomes = await onClients(target, options.connections ?? 2, tasks);
-    const countDiffs = outcomes.flatMap((o) => (o.count ? [o.count] : []));
-    const fingerprintDiffs = outcomes.flatMap((o) => o.fingerprint ?? []);
-    // A protected table's count is in its fingerprint; the manifest's own count of it must agree too.
-    for (const f of manifest.fingerprints) {
-        const listed = manifest.rowCounts[normalizeTableName(f.table)];
-        if (options.countRows !== false && listed !== undefined && listed !== f.rows) {
-            countDiffs.push({ table: f.table, expected: listed, actual: f.rows });
+class DatabaseChecker {
+    database;
+    manifest;
+    options;
+    target;
+    fingerprints = new Map();
+    counts = new Map();
+    queue = [];
+    queued = new Set();
+    outcomes = [];
+    workers = [];
+    waiters = [];
+    closed = false;
+    /** Tables checked through `early()`. */
+    checkedEarly = 0;
+    constructor(settings, database, manifest, options = {}) {
+        this.database = database;
+        this.manifest = manifest;
+        this.options = options;
+        this.target = withDatabase(settings, database);
+        for (const f of manifest.fingerprints)
+            this.fingerprints.set(normalizeTableName(f.table), f);
+        if (options.countRows !== false)
+            for (const [table, rows] of Object.entries(manifest.rowCounts))
+                if (!this.fingerprints.has(normalizeTableName(table)))
+                    this.counts.set(normalizeTableName(table), rows);
+    }
+    /** Every table this check reads. */
+    get tables() {
+        return [...this.fingerprints.keys(), ...this.counts.keys()];
+    }
+    early(table) {
+        this.enqueue(normalizeTableName(table), true);
+    }
+    async finish() {
+        for (const table of this.tables)
+            this.enqueue(table, false);
+        this.closed = true;
+        this.wake();
+        await Promise.all(this.workers);
+        const countDiffs = this.outcomes.flatMap((o) => (o.count ? [o.count] : []));
+        const fingerprintDiffs = this.outcomes.flatMap((o) => o.fingerprint ?? []);
+        // A protected table's count is in its fingerprint; the manifest's own count of it must agree too.
+        for (const f of this.manifest.fingerprints) {
+            const listed = this.manifest.rowCounts[normalizeTableName(f.table)];
+            if (this.options.countRows !== false && listed !== undefined && listed !== f.rows) {
+                countDiffs.push({ table: f.table, expected: listed, actual: f.rows });
+            }
+        }
+        lib_core.info(`Checked "${this.database}": ${this.counts.size} row counts, ${this.fingerprints.size} fingerprints` +
+            `${this.checkedEarly ? ` (${this.checkedEarly} table(s) while the restore went on)` : ''}, ` +
+            `${countDiffs.length + fingerprintDiffs.length} difference(s).`);
+        return { countDiffs, fingerprintDiffs, tables: this.counts.size };
+    }
+    enqueue(table, onlyIfPlain) {
+        if (!this.fingerprints.has(table) && !this.counts.has(table))
+            return;
+        if (this.queued.has(table) || (this.closed && onlyIfPlain))
+            return;
+        this.queued.add(table);
+        this.queue.push({ table, onlyIfPlain });
+        if (this.workers.length === 0)
+            this.startWorkers();
+        this.wake();
+    }
+    wake() {
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w)
+            f();
+    }
+    startWorkers() {
+        const n = Math.max(1, this.options.connections ?? 2);
+        for (let i = 0; i < n; i++) {
+            const worker = withClient(this.target, (client) => this.work(client), {
+                stableOutput: true,
+                applicationName: 'migration-guard rollback',
+            });
+            // A restore that fails meanwhile drops the database under the early checks: the restore's
+            // error is the one reported; finish() rethrows this one if it is ever called.
+            worker.catch(() => undefined);
+            this.workers.push(worker);
         }
     }
-    lib_core.info(`Checked "${database}": ${counted.length} row counts, ${manifest.fingerprints.length} fingerprints, ${countDiffs.length + fingerprintDiffs.length} difference(s).`);
-    return { countDiffs, fingerprintDiffs, tables: counted.length };
+    async work(client) {
+        for (;;) {
+            const next = this.queue.shift();
+            if (!next) {
+                if (this.closed)
+                    return;
+                await new Promise((resolve) => this.waiters.push(resolve));
+                continue;
+            }
+            if (next.onlyIfPlain) {
+                if (!(await isPlain(client, next.table))) {
+                    // Its rows may still be coming (a parent, a partition): checked with the rest.
+                    this.queued.delete(next.table);
+                    if (this.closed)
+                        this.enqueue(next.table, false);
+                    continue;
+                }
+                this.checkedEarly++;
+            }
+            this.outcomes.push(await this.check(client, next.table));
+        }
+    }
+    async check(client, table) {
+        const exists = Boolean((await client.query('SELECT to_regclass($1)::text AS t', [client_quoteTable(table)]))
+            .rows[0]?.t);
+        const f = this.fingerprints.get(table);
+        if (f) {
+            if (!exists)
+                return { fingerprint: [{ table, expected: f, reason: 'missing' }] };
+            return { fingerprint: compareFingerprints([f], [await fingerprintTable(client, table)]) };
+        }
+        const expected = this.counts.get(table);
+        if (!exists)
+            return { count: { table, expected, actual: undefined } };
+        const r = await client.query(`SELECT count(*)::text AS n FROM ${client_quoteTable(table)}`);
+        const actual = Number(r.rows[0]?.n ?? -1);
+        return actual === expected ? {} : { count: { table, expected, actual } };
+    }
+}
+/** A table whose rows are exactly its own: ordinary, no inheritance children, not a partition. */
+async function isPlain(client, table) {
+    const r = await client.query(`SELECT c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition AS plain
+       FROM pg_class c WHERE c.oid = to_regclass($1)`, [client_quoteTable(table)]);
+    return r.rows[0]?.plain === true;
+}
+/** `DatabaseChecker` in one go. */
+async function checkDatabase(settings, database, manifest, options = {}) {
+    return new DatabaseChecker(settings, database, manifest, options).finish();
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/database.ts
@@ -74731,10 +74842,10 @@ async function restoreSide(inputs, v, d, note, early) {
     await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
         jobs: inputs.jobs,
         keepOwners,
-        dataLoaded: early && { tableData: d.tableData, then: () => void early.start() },
+        progress: early?.progress(d.listing),
     });
-    const overlap = early?.startedAt
-        ? `; checks began when the data was loaded, ${((Date.now() - early.startedAt) / 1000).toFixed(1)} s before the end`
+    const overlap = early?.allLoadedAt !== undefined
+        ? `; checks began as the data came in (${early.checkedEarly} table(s) at once), all of them ${((Date.now() - early.allLoadedAt) / 1000).toFixed(1)} s before the end`
         : '';
     note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}`);
     return () => {
@@ -74742,33 +74853,49 @@ async function restoreSide(inputs, v, d, note, early) {
     };
 }
 /**
- * The comparison of a restored database with the manifest, started at most once: as soon as the
- * restore reports every table's data loaded (so it reads the tables while pg_restore still builds
- * indexes and constraints), or else when the restore is over. The tables are only read, each in a
- * transaction of its own, so the restore's `ALTER TABLE … ADD CONSTRAINT` at worst waits for one
- * table's read (or the read for it); no lock is held across tables.
+ * The comparison of a restored database with the manifest, overlapped with the restore: each plain
+ * table is checked as soon as pg_restore reports its data loaded, and every other table once all
+ * the data is in, while pg_restore still builds indexes and constraints. Without parallel restore
+ * (one job) it all happens after the restore. The tables are only read, each in a transaction of
+ * its own, so a restore's `ALTER TABLE … ADD CONSTRAINT` at worst waits for one table's read (or
+ * the read for it); no lock is held across tables.
  */
 class EarlyCheck {
-    inputs;
-    database;
-    v;
-    running;
-    startedAt;
+    checker;
+    result;
+    /** When every table's data was reported loaded. */
+    allLoadedAt;
     constructor(inputs, database, v) {
-        this.inputs = inputs;
-        this.database = database;
-        this.v = v;
+        this.checker = new DatabaseChecker(inputs.connection, database, v.manifest, {
+            connections: inputs.jobs,
+        });
     }
-    start() {
-        if (!this.running) {
-            this.startedAt = Date.now();
-            this.running = checkDatabase(this.inputs.connection, this.database, this.v.manifest, {
-                connections: this.inputs.jobs,
-            });
+    /** What `restoreDump` reports to, for an archive with these TABLE DATA entries. */
+    progress(listing) {
+        const tables = tableDataIds(listing, this.checker.tables);
+        return {
+            tableData: listing.tableData.map((e) => e.id),
+            table: (id) => {
+                const table = tables.get(id);
+                if (table)
+                    this.checker.early(table);
+            },
+            all: () => {
+                this.allLoadedAt = Date.now();
+                void this.finish();
+            },
+        };
+    }
+    get checkedEarly() {
+        return this.checker.checkedEarly;
+    }
+    finish() {
+        if (!this.result) {
+            this.result = this.checker.finish();
             // A restore that fails meanwhile drops the database under it: that error is the restore's.
-            this.running.catch(() => undefined);
+            this.result.catch(() => undefined);
         }
-        return this.running;
+        return this.result;
     }
 }
 /**
@@ -74777,7 +74904,7 @@ class EarlyCheck {
  */
 async function checkRestored(inputs, database, v, note, early) {
     const [check] = await Promise.all([
-        (early ?? new EarlyCheck(inputs, database, v)).start(),
+        (early ?? new EarlyCheck(inputs, database, v)).finish(),
         analyzeDatabase(inputs.connection, database),
     ]);
     if (!checkPassed(check)) {
@@ -75668,9 +75795,10 @@ async function verifyDump(inputs, v, state) {
     if (v.manifest.dump.sizeBytes && dump.bytes !== v.manifest.dump.sizeBytes) {
         throw new SafetyError(`Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`);
     }
-    const { entries, tableData } = await listArchive(tools, dump.file);
+    const listing = await listArchive(tools, dump.file);
+    const entries = listing.entries;
     lib_core.info(`Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`);
-    return { dump, tools, entries, tableData };
+    return { dump, tools, entries, listing };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/main.ts

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import pg from 'pg';
 
-import { listArchive, restoreDump } from '../../src/postgres/restore';
+import { DatabaseChecker, listArchive, restoreDump, tableDataIds } from '../../src/postgres/restore';
 import { discoverTools } from '../../src/postgres/tools';
 import { runAction } from '../harness/action';
 import {
@@ -118,7 +118,12 @@ test('a rollback after a real migration brings every row and column back and kee
   expect(result.summary).toContain('Kept databases');
   expect(result.summary).toContain(failed);
   // The checks read the side database while pg_restore still built its indexes and constraints.
-  expect(result.summary).toMatch(/checks began when the data was loaded, \d+\.\d s before the end/);
+  // Every table of the shop is a plain one: each was checked as soon as its data was in.
+  const early =
+    /checks began as the data came in \((\d+) table\(s\) at once\), all of them \d+\.\d s before the end/.exec(
+      result.summary,
+    );
+  expect(Number(early?.[1])).toBe(Object.keys(backup.manifest.rowCounts).length);
   expect(leakedSecret(result, cluster.password)).toBe(false);
 });
 
@@ -159,45 +164,84 @@ test('with terminate-sessions false, a connected session makes the swap refused 
   }
 });
 
-test('the restore tells when every table holds its data, before indexes and constraints are done', async () => {
+test('the restore tells as each table holds its data, and when all do, before indexes and constraints are done', async () => {
   await seedShop(cluster, 'early', 3000);
   const backup = await makeBackup(cluster, 'early', { dir, protectedTables: PROTECTED });
   const tools = await discoverTools(cluster.major, { binDir: cluster.binDir });
   const listing = await listArchive(tools, backup.dumpFile);
-  expect(listing.tableData.length).toBe(Object.keys(backup.manifest.rowCounts).length);
+  const tables = Object.keys(backup.manifest.rowCounts);
+  expect(listing.tableData.length).toBe(tables.length);
+  const ids = tableDataIds(listing, tables);
+  expect([...ids.values()].sort()).toEqual([...tables].sort());
   await cluster.query('CREATE DATABASE early_side');
-  const seen: Record<string, number>[] = [];
-  let reads: Promise<void> | undefined;
+  const count = async (table: string): Promise<number> => {
+    const [r] = await cluster.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`, 'early_side');
+    return Number(r?.n);
+  };
+  // What each table holds when it is reported loaded, and every table when all are.
+  const reads: Promise<[string, number]>[] = [];
+  let all: Promise<number[]> | undefined;
+  let allCalls = 0;
   await restoreDump(tools, settingsFor(cluster, 'early_side'), 'early_side', backup.dumpFile, {
     jobs: 2,
     keepOwners: true,
-    dataLoaded: {
-      tableData: listing.tableData,
-      then: () => {
-        // Read every table at that moment, while pg_restore goes on.
-        reads = (async () => {
-          const counts: Record<string, number> = {};
-          for (const table of Object.keys(backup.manifest.rowCounts)) {
-            const [r] = await cluster.query<{ n: string }>(
-              `SELECT count(*)::text AS n FROM ${table}`,
-              'early_side',
-            );
-            counts[table] = Number(r?.n);
-          }
-          seen.push(counts);
-        })();
+    progress: {
+      tableData: listing.tableData.map((e) => e.id),
+      table: (id) => {
+        const table = ids.get(id) as string;
+        reads.push(count(table).then((n) => [table, n]));
+      },
+      all: () => {
+        allCalls++;
+        all = Promise.all(tables.map(count));
       },
     },
   });
-  await reads;
-  expect(seen).toEqual([backup.manifest.rowCounts]);
+  expect(Object.fromEntries(await Promise.all(reads))).toEqual(backup.manifest.rowCounts);
+  expect(allCalls).toBe(1);
+  expect(await all).toEqual(tables.map((t) => backup.manifest.rowCounts[t]));
   // With one job pg_restore reports no finished items: nothing is announced early.
   await cluster.query('CREATE DATABASE early_serial');
   let called = false;
   await restoreDump(tools, settingsFor(cluster, 'early_serial'), 'early_serial', backup.dumpFile, {
     jobs: 1,
     keepOwners: true,
-    dataLoaded: { tableData: listing.tableData, then: () => (called = true) },
+    progress: { tableData: listing.tableData.map((e) => e.id), all: () => (called = true) },
   });
   expect(called).toBe(false);
+});
+
+test('an early check reads only plain tables at once; the others wait for finish(), and a difference is found either way', async () => {
+  await cluster.query('CREATE DATABASE kinds');
+  await cluster.query(
+    `CREATE TABLE parent (id int, note text);
+     CREATE TABLE child (extra int) INHERITS (parent);
+     CREATE TABLE plain (id int PRIMARY KEY, note text);
+     INSERT INTO parent SELECT g, md5(g::text) FROM generate_series(1, 50) g;
+     INSERT INTO child SELECT g, md5(g::text), g FROM generate_series(51, 80) g;
+     INSERT INTO plain SELECT g, md5(g::text) FROM generate_series(1, 40) g;`,
+    'kinds',
+  );
+  const backup = await makeBackup(cluster, 'kinds', {
+    dir,
+    protectedTables: ['public.parent', 'public.plain'],
+  });
+  const manifest = structuredClone(backup.manifest);
+  const plain = manifest.fingerprints.find((f) => f.table === 'public.plain');
+  if (!plain) throw new Error('no fingerprint of public.plain');
+  plain.hash = '0'.repeat(64);
+  const checker = new DatabaseChecker(settingsFor(cluster, 'kinds'), 'kinds', manifest);
+  checker.early('public.plain');
+  checker.early('public.parent');
+  checker.early('public.not_in_the_manifest');
+  const result = await checker.finish();
+  expect(checker.checkedEarly).toBe(1);
+  expect(result.fingerprintDiffs.map((d) => [d.table, d.reason])).toEqual([
+    ['public.plain', 'content changed'],
+  ]);
+  expect(result.countDiffs).toEqual([]);
+  // Every table was read: the parent (80 rows with its child) matches its fingerprint.
+  const again = await new DatabaseChecker(settingsFor(cluster, 'kinds'), 'kinds', backup.manifest).finish();
+  expect(again.fingerprintDiffs).toEqual([]);
+  expect(again.tables).toBe(Object.keys(backup.manifest.rowCounts).length - 2);
 });

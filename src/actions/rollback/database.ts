@@ -8,9 +8,13 @@ import {
   checkDatabase,
   checkPassed,
   createDatabaseLike,
+  DatabaseChecker,
   describeCheck,
   restoreDump,
+  tableDataIds,
+  type ArchiveListing,
   type DatabaseCheck,
+  type RestoreOptions,
 } from '../../postgres/restore';
 import {
   databaseInfo,
@@ -57,11 +61,12 @@ export async function restoreSide(
   await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
     jobs: inputs.jobs,
     keepOwners,
-    dataLoaded: early && { tableData: d.tableData, then: () => void early.start() },
+    progress: early?.progress(d.listing),
   });
-  const overlap = early?.startedAt
-    ? `; checks began when the data was loaded, ${((Date.now() - early.startedAt) / 1000).toFixed(1)} s before the end`
-    : '';
+  const overlap =
+    early?.allLoadedAt !== undefined
+      ? `; checks began as the data came in (${early.checkedEarly} table(s) at once), all of them ${((Date.now() - early.allLoadedAt) / 1000).toFixed(1)} s before the end`
+      : '';
   note(
     `into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}`,
   );
@@ -71,32 +76,52 @@ export async function restoreSide(
 }
 
 /**
- * The comparison of a restored database with the manifest, started at most once: as soon as the
- * restore reports every table's data loaded (so it reads the tables while pg_restore still builds
- * indexes and constraints), or else when the restore is over. The tables are only read, each in a
- * transaction of its own, so the restore's `ALTER TABLE … ADD CONSTRAINT` at worst waits for one
- * table's read (or the read for it); no lock is held across tables.
+ * The comparison of a restored database with the manifest, overlapped with the restore: each plain
+ * table is checked as soon as pg_restore reports its data loaded, and every other table once all
+ * the data is in, while pg_restore still builds indexes and constraints. Without parallel restore
+ * (one job) it all happens after the restore. The tables are only read, each in a transaction of
+ * its own, so a restore's `ALTER TABLE … ADD CONSTRAINT` at worst waits for one table's read (or
+ * the read for it); no lock is held across tables.
  */
 export class EarlyCheck {
-  private running: Promise<DatabaseCheck> | undefined;
-  startedAt: number | undefined;
+  private readonly checker: DatabaseChecker;
+  private result: Promise<DatabaseCheck> | undefined;
+  /** When every table's data was reported loaded. */
+  allLoadedAt: number | undefined;
 
-  constructor(
-    private readonly inputs: Inputs,
-    private readonly database: string,
-    private readonly v: Verified,
-  ) {}
+  constructor(inputs: Inputs, database: string, v: Verified) {
+    this.checker = new DatabaseChecker(inputs.connection, database, v.manifest, {
+      connections: inputs.jobs,
+    });
+  }
 
-  start(): Promise<DatabaseCheck> {
-    if (!this.running) {
-      this.startedAt = Date.now();
-      this.running = checkDatabase(this.inputs.connection, this.database, this.v.manifest, {
-        connections: this.inputs.jobs,
-      });
+  /** What `restoreDump` reports to, for an archive with these TABLE DATA entries. */
+  progress(listing: ArchiveListing): NonNullable<RestoreOptions['progress']> {
+    const tables = tableDataIds(listing, this.checker.tables);
+    return {
+      tableData: listing.tableData.map((e) => e.id),
+      table: (id) => {
+        const table = tables.get(id);
+        if (table) this.checker.early(table);
+      },
+      all: () => {
+        this.allLoadedAt = Date.now();
+        void this.finish();
+      },
+    };
+  }
+
+  get checkedEarly(): number {
+    return this.checker.checkedEarly;
+  }
+
+  finish(): Promise<DatabaseCheck> {
+    if (!this.result) {
+      this.result = this.checker.finish();
       // A restore that fails meanwhile drops the database under it: that error is the restore's.
-      this.running.catch(() => undefined);
+      this.result.catch(() => undefined);
     }
-    return this.running;
+    return this.result;
   }
 }
 
@@ -112,7 +137,7 @@ export async function checkRestored(
   early?: EarlyCheck,
 ): Promise<void> {
   const [check] = await Promise.all([
-    (early ?? new EarlyCheck(inputs, database, v)).start(),
+    (early ?? new EarlyCheck(inputs, database, v)).finish(),
     analyzeDatabase(inputs.connection, database),
   ]);
   if (!checkPassed(check)) {

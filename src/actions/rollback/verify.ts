@@ -3,7 +3,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
 import { serverInfo, withClient } from '../../postgres/client';
-import { describeCheck, checkDatabase, checkPassed, listArchive } from '../../postgres/restore';
+import {
+  describeCheck,
+  checkDatabase,
+  checkPassed,
+  listArchive,
+  type ArchiveListing,
+} from '../../postgres/restore';
 import { rollbackNames, type RollbackNames } from '../../postgres/side-names';
 import { MAINTENANCE_DB, databaseInfo, maintenance, type DatabaseInfo } from '../../postgres/swap';
 import { discoverTools, type ClientTools } from '../../postgres/tools';
@@ -37,8 +43,7 @@ export interface VerifiedDump {
   dump: FetchedDump;
   tools: ClientTools;
   entries: number;
-  /** Dump ids of the archive's TABLE DATA entries. */
-  tableData: number[];
+  listing: ArchiveListing;
 }
 
 let s3Client: S3Client | undefined;
@@ -126,9 +131,10 @@ export async function verifyDump(inputs: Inputs, v: Verified, state: RunState): 
       `Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`,
     );
   }
-  const { entries, tableData } = await listArchive(tools, dump.file);
+  const listing = await listArchive(tools, dump.file);
+  const entries = listing.entries;
   core.info(
     `Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`,
   );
-  return { dump, tools, entries, tableData };
+  return { dump, tools, entries, listing };
 }
