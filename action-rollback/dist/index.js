@@ -74592,6 +74592,17 @@ async function canKeepOwners(client) {
     const r = await client.query('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user');
     return r.rows[0]?.s === true;
 }
+/** pg_restore's environment: the connection, and the index build workers of its sessions if given. */
+function restoreEnv(settings, database, indexWorkers) {
+    const env = childEnv(withDatabase(settings, database));
+    if (indexWorkers === undefined)
+        return env;
+    const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
+    return {
+        ...env,
+        PGOPTIONS: `${inherited}-c max_parallel_maintenance_workers=${Math.max(0, Math.floor(indexWorkers))}`,
+    };
+}
 /**
  * pg_restore's --verbose progress messages, kept out of the log (errors and warnings are not).
  * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
@@ -74634,7 +74645,7 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
         }
     };
     const r = await runProcess(tools.paths.pg_restore, args, {
-        env: childEnv(withDatabase(settings, database)),
+        env: restoreEnv(settings, database, options.indexWorkers),
         echo: !watch,
         onStderr: watch
             ? (chunk) => {
@@ -74842,6 +74853,7 @@ async function restoreSide(inputs, v, d, note, early) {
     await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
         jobs: inputs.jobs,
         keepOwners,
+        indexWorkers: inputs.indexWorkers,
         progress: early?.progress(d.listing),
     });
     const overlap = early?.allLoadedAt !== undefined
@@ -74970,7 +74982,11 @@ async function restoreInPlace(inputs, v, d, state, beforeDrop) {
         return canKeepOwners(c);
     });
     state.note(`in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`);
-    await restoreDump(d.tools, inputs.connection, live, d.dump.file, { jobs: inputs.jobs, keepOwners });
+    await restoreDump(d.tools, inputs.connection, live, d.dump.file, {
+        jobs: inputs.jobs,
+        keepOwners,
+        indexWorkers: inputs.indexWorkers,
+    });
 }
 
 // EXTERNAL MODULE: external "node:os"
@@ -75352,6 +75368,7 @@ function getInputs() {
         allowDestructive,
         allowOtherDatabase: getBooleanInput('allow-other-database', false),
         jobs: getIntegerInput('jobs', 2, 1, 64),
+        indexWorkers: getIntegerInput('index-workers', 0, 0, 64),
         terminateSessions: getBooleanInput('terminate-sessions', true),
         s3: {
             endpoint,

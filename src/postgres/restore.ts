@@ -92,12 +92,29 @@ export async function canKeepOwners(client: Client): Promise<boolean> {
 export interface RestoreOptions {
   jobs: number;
   keepOwners: boolean;
+  /** max_parallel_maintenance_workers for the restore's sessions (the server's setting when undefined). */
+  indexWorkers?: number;
   /**
    * Told, while the restore goes on, as each of these TABLE DATA entries (dump ids) is loaded
    * (`table`), and once all of them are (`all`): what remains then is indexes, constraints and the
    * like. Needs parallel mode (`jobs` > 1), which reports each finished item.
    */
   progress?: { tableData: readonly number[]; table?: (id: number) => void; all: () => void };
+}
+
+/** pg_restore's environment: the connection, and the index build workers of its sessions if given. */
+export function restoreEnv(
+  settings: ConnectionSettings,
+  database: string,
+  indexWorkers?: number,
+): Record<string, string | undefined> {
+  const env = childEnv(withDatabase(settings, database));
+  if (indexWorkers === undefined) return env;
+  const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
+  return {
+    ...env,
+    PGOPTIONS: `${inherited}-c max_parallel_maintenance_workers=${Math.max(0, Math.floor(indexWorkers))}`,
+  };
 }
 
 /**
@@ -145,7 +162,7 @@ export async function restoreDump(
     }
   };
   const r = await runProcess(tools.paths.pg_restore, args, {
-    env: childEnv(withDatabase(settings, database)),
+    env: restoreEnv(settings, database, options.indexWorkers),
     echo: !watch,
     onStderr: watch
       ? (chunk) => {

@@ -61,6 +61,7 @@ export async function restoreSide(
   await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
     jobs: inputs.jobs,
     keepOwners,
+    indexWorkers: inputs.indexWorkers,
     progress: early?.progress(d.listing),
   });
   const overlap =
@@ -222,5 +223,9 @@ export async function restoreInPlace(
   state.note(
     `in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`,
   );
-  await restoreDump(d.tools, inputs.connection, live, d.dump.file, { jobs: inputs.jobs, keepOwners });
+  await restoreDump(d.tools, inputs.connection, live, d.dump.file, {
+    jobs: inputs.jobs,
+    keepOwners,
+    indexWorkers: inputs.indexWorkers,
+  });
 }
