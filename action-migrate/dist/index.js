@@ -47743,6 +47743,7 @@ async function runProcess(file, args, options = {}) {
                     outEcho(chunk);
             });
             child.stderr?.on('data', (chunk) => {
+                options.onStderr?.(chunk);
                 err.push(chunk);
                 if (echo)
                     errEcho(chunk);

@@ -106,6 +106,7 @@ async function main(): Promise<void> {
     const runBackup = async (
       name: string,
       extra: Record<string, string> = {},
+      offsite = true,
     ): Promise<[BackupManifest, number]> => {
       const out = path.join(work, name);
       mkdirSync(out);
@@ -115,8 +116,7 @@ async function main(): Promise<void> {
           {
             'database-url': cluster.url('shop'),
             'output-dir': out,
-            's3-uri': `s3://${s3.bucket}/${name}/`,
-            's3-endpoint': s3.endpoint,
+            ...(offsite ? { 's3-uri': `s3://${s3.bucket}/${name}/`, 's3-endpoint': s3.endpoint } : {}),
             'protected-tables': PROTECTED.join(','),
             ...extra,
           },
@@ -128,6 +128,8 @@ async function main(): Promise<void> {
     };
     const [manifest, action] = await runBackup('action');
     const [manifestNone, actionNone] = await runBackup('action-none', { compression: 'none' });
+    // The same without the offsite copy: s3rver runs on the same two cores, where a real store does not.
+    const [manifestLocal, actionLocal] = await runBackup('action-local', {}, false);
     const [, pgDumpZ1] = time(() => sh(`"${bin('pg_dump')}" -Fc -Z1 -f "${path.join(work, 'z1.dump')}"`));
 
     const settings = connectionFromUrl(cluster.url('shop'));
@@ -161,6 +163,12 @@ async function main(): Promise<void> {
       ],
       ['action (none) / story', (actionNone / story).toFixed(2)],
       ['action (none) / floor', (actionNone / floor).toFixed(2)],
+      [
+        'action without offsite copy (local backup only)',
+        `${actionLocal.toFixed(2)}s (phases ${JSON.stringify(manifestLocal.timings)})`,
+      ],
+      ['action (local) / story', (actionLocal / story).toFixed(2)],
+      ['action (local) / floor', (actionLocal / floor).toFixed(2)],
       ['pg_dump -Fc -Z1 to file alone (the default compression on pg_dump 15)', `${pgDumpZ1.toFixed(2)}s`],
       ['fingerprint of ' + PROTECTED.join(', '), `${fingerprint.toFixed(2)}s`],
       ['COPY … TO STDOUT | sha256sum of the same', `${copySha.toFixed(2)}s`],
