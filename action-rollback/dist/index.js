@@ -75368,7 +75368,9 @@ function getInputs() {
         allowDestructive,
         allowOtherDatabase: getBooleanInput('allow-other-database', false),
         jobs: getIntegerInput('jobs', 2, 1, 64),
-        indexWorkers: getIntegerInput('index-workers', 0, 0, 64),
+        indexWorkers: getOptionalInput('index-workers') === undefined
+            ? undefined
+            : getIntegerInput('index-workers', 0, 0, 64),
         terminateSessions: getBooleanInput('terminate-sessions', true),
         s3: {
             endpoint,

@@ -78,14 +78,16 @@ async function main(): Promise<void> {
     });
 
     // 2. The action, strategy swap (the default): restore beside, verify, rename.
-    for (const [method, strategy] of [
-      ['action: swap (restore beside + verify + rename)', 'swap'],
-      ['action: snapshot swap', 'snapshot'],
+    // Also the swap with index builds left without parallel workers (index-workers 0).
+    for (const [method, strategy, extra] of [
+      ['action: swap (restore beside + verify + rename)', 'swap', {}],
+      ['action: swap, index-workers 0', 'swap', { 'index-workers': '0' }],
+      ['action: snapshot swap', 'snapshot', {}],
     ] as const) {
       await migrateShop(cluster, db);
       const r = await runAction(
         'rollback',
-        { 'database-url': cluster.url(db), manifest: backup.manifestFile, strategy },
+        { 'database-url': cluster.url(db), manifest: backup.manifestFile, strategy, ...extra },
         { timeoutMs: 3_600_000 },
       );
       if (r.outputs.verdict !== 'restored')

@@ -37,8 +37,8 @@ export interface Inputs {
   allowDestructive: boolean;
   allowOtherDatabase: boolean;
   jobs: number;
-  /** max_parallel_maintenance_workers for the restore's sessions. */
-  indexWorkers: number;
+  /** max_parallel_maintenance_workers for the restore's sessions; the server's setting when undefined. */
+  indexWorkers?: number;
   terminateSessions: boolean;
   s3: S3Options;
   stopCommand?: string;
@@ -120,7 +120,10 @@ export function getInputs(): Inputs {
     allowDestructive,
     allowOtherDatabase: getBooleanInput('allow-other-database', false),
     jobs: getIntegerInput('jobs', 2, 1, 64),
-    indexWorkers: getIntegerInput('index-workers', 0, 0, 64),
+    indexWorkers:
+      getOptionalInput('index-workers') === undefined
+        ? undefined
+        : getIntegerInput('index-workers', 0, 0, 64),
     terminateSessions: getBooleanInput('terminate-sessions', true),
     s3: {
       endpoint,
