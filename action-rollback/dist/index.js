@@ -74700,6 +74700,7 @@ class DatabaseChecker {
     workers = [];
     waiters = [];
     closed = false;
+    abandoned = false;
     /** Tables checked through `early()`. */
     checkedEarly = 0;
     constructor(settings, database, manifest, options = {}) {
@@ -74741,8 +74742,15 @@ class DatabaseChecker {
             `${countDiffs.length + fingerprintDiffs.length} difference(s).`);
         return { countDiffs, fingerprintDiffs, tables: this.counts.size };
     }
+    /** Stops the sessions (after the table each is reading): the database is going away. */
+    abandon() {
+        this.abandoned = true;
+        this.closed = true;
+        this.queue.length = 0;
+        this.wake();
+    }
     enqueue(table, onlyIfPlain) {
-        if (!this.fingerprints.has(table) && !this.counts.has(table))
+        if (this.abandoned || (!this.fingerprints.has(table) && !this.counts.has(table)))
             return;
         if (this.queued.has(table) || (this.closed && onlyIfPlain))
             return;
@@ -74773,6 +74781,8 @@ class DatabaseChecker {
     }
     async work(client) {
         for (;;) {
+            if (this.abandoned)
+                return;
             const next = this.queue.shift();
             if (!next) {
                 if (this.closed)
@@ -74850,12 +74860,18 @@ async function restoreSide(inputs, v, d, note, early) {
         await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
         lib_core.info(`Dropped the side database "${side}"; the live database was not touched.`);
     });
-    await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
-        jobs: inputs.jobs,
-        keepOwners,
-        indexWorkers: inputs.indexWorkers,
-        progress: early?.progress(d.listing),
-    });
+    try {
+        await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
+            jobs: inputs.jobs,
+            keepOwners,
+            indexWorkers: inputs.indexWorkers,
+            progress: early?.progress(d.listing),
+        });
+    }
+    catch (error) {
+        early?.abandon();
+        throw error;
+    }
     const overlap = early?.allLoadedAt !== undefined
         ? `; checks began as the data came in (${early.checkedEarly} table(s) at once), all of them ${((Date.now() - early.allLoadedAt) / 1000).toFixed(1)} s before the end`
         : '';
@@ -74897,6 +74913,10 @@ class EarlyCheck {
                 void this.finish();
             },
         };
+    }
+    /** The restore failed: the early checks stop, and their sessions close before the side database is dropped. */
+    abandon() {
+        this.checker.abandon();
     }
     get checkedEarly() {
         return this.checker.checkedEarly;

@@ -227,6 +227,7 @@ export class DatabaseChecker {
   private readonly workers: Promise<void>[] = [];
   private waiters: (() => void)[] = [];
   private closed = false;
+  private abandoned = false;
   /** Tables checked through `early()`. */
   checkedEarly = 0;
 
@@ -275,8 +276,16 @@ export class DatabaseChecker {
     return { countDiffs, fingerprintDiffs, tables: this.counts.size };
   }
 
+  /** Stops the sessions (after the table each is reading): the database is going away. */
+  abandon(): void {
+    this.abandoned = true;
+    this.closed = true;
+    this.queue.length = 0;
+    this.wake();
+  }
+
   private enqueue(table: string, onlyIfPlain: boolean): void {
-    if (!this.fingerprints.has(table) && !this.counts.has(table)) return;
+    if (this.abandoned || (!this.fingerprints.has(table) && !this.counts.has(table))) return;
     if (this.queued.has(table) || (this.closed && onlyIfPlain)) return;
     this.queued.add(table);
     this.queue.push({ table, onlyIfPlain });
@@ -306,6 +315,7 @@ export class DatabaseChecker {
 
   private async work(client: Client): Promise<void> {
     for (;;) {
+      if (this.abandoned) return;
       const next = this.queue.shift();
       if (!next) {
         if (this.closed) return;

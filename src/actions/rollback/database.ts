@@ -58,12 +58,17 @@ export async function restoreSide(
     await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
     core.info(`Dropped the side database "${side}"; the live database was not touched.`);
   });
-  await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
-    jobs: inputs.jobs,
-    keepOwners,
-    indexWorkers: inputs.indexWorkers,
-    progress: early?.progress(d.listing),
-  });
+  try {
+    await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
+      jobs: inputs.jobs,
+      keepOwners,
+      indexWorkers: inputs.indexWorkers,
+      progress: early?.progress(d.listing),
+    });
+  } catch (error) {
+    early?.abandon();
+    throw error;
+  }
   const overlap =
     early?.allLoadedAt !== undefined
       ? `; checks began as the data came in (${early.checkedEarly} table(s) at once), all of them ${((Date.now() - early.allLoadedAt) / 1000).toFixed(1)} s before the end`
@@ -110,6 +115,11 @@ export class EarlyCheck {
         void this.finish();
       },
     };
+  }
+
+  /** The restore failed: the early checks stop, and their sessions close before the side database is dropped. */
+  abandon(): void {
+    this.checker.abandon();
   }
 
   get checkedEarly(): number {
