@@ -73313,6 +73313,7 @@ async function runProcess(file, args, options = {}) {
             const err = new Tail(options.keepBytes ?? 65536);
             const outEcho = lineEcho((l) => core.info(l));
             const errEcho = lineEcho((l) => core.info(l));
+            const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
             let timedOut = false;
             let timer;
             let spawnError;
@@ -73333,7 +73334,7 @@ async function runProcess(file, args, options = {}) {
                     outEcho(chunk);
             });
             child.stderr?.on('data', (chunk) => {
-                options.onStderr?.(chunk);
+                errLines?.(chunk);
                 err.push(chunk);
                 if (echo)
                     errEcho(chunk);
@@ -73349,6 +73350,7 @@ async function runProcess(file, args, options = {}) {
                 active.delete(child);
                 outEcho.flush();
                 errEcho.flush();
+                errLines?.flush();
                 const stderr = spawnError ? `${err.text()}${spawnError.message}` : err.text();
                 resolve({
                     command: display,
@@ -74983,12 +74985,16 @@ async function writeManifestFile(file, manifest) {
 function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
-/** sha256 of a file, streamed. */
-async function sha256File(file) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
+/** A digest of a file (hex), streamed. */
+async function hashFile(file, algorithm) {
+    const hash = (0,external_node_crypto_.createHash)(algorithm);
     for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
         hash.update(chunk);
     return hash.digest('hex');
+}
+/** sha256 of a file, streamed. */
+function sha256File(file) {
+    return hashFile(file, 'sha256');
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/dump.ts
@@ -75738,12 +75744,6 @@ function eTagForm(eTag, partsETag) {
     return 'opaque';
 }
 const unquote = (e) => (e ?? '').replace(/"/g, '').toLowerCase();
-async function md5File(file) {
-    const hash = (0,external_node_crypto_.createHash)('md5');
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
-        hash.update(chunk);
-    return hash.digest('hex');
-}
 /**
  * Proves the stored object holds exactly the dump's bytes, the cheapest way the store allows, and
  * says how. With `useETag`: an ETag in S3's form must equal the part digests (on completion and on
@@ -75767,7 +75767,10 @@ async function checkStoredObject(o) {
         }
     }
     else if (form === 'whole-md5') {
-        const [head, md5] = await Promise.all([headObject(o.client, o.bucket, o.key), md5File(o.localFile)]);
+        const [head, md5] = await Promise.all([
+            headObject(o.client, o.bucket, o.key),
+            hashFile(o.localFile, 'md5'),
+        ]);
         if (unquote(o.eTagOnCompletion) === md5 &&
             unquote(head.eTag) === md5 &&
             (head.sizeBytes === undefined || head.sizeBytes === o.sizeBytes)) {

@@ -47723,6 +47723,7 @@ async function runProcess(file, args, options = {}) {
             const err = new Tail(options.keepBytes ?? 65536);
             const outEcho = lineEcho((l) => core.info(l));
             const errEcho = lineEcho((l) => core.info(l));
+            const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
             let timedOut = false;
             let timer;
             let spawnError;
@@ -47743,7 +47744,7 @@ async function runProcess(file, args, options = {}) {
                     outEcho(chunk);
             });
             child.stderr?.on('data', (chunk) => {
-                options.onStderr?.(chunk);
+                errLines?.(chunk);
                 err.push(chunk);
                 if (echo)
                     errEcho(chunk);
@@ -47759,6 +47760,7 @@ async function runProcess(file, args, options = {}) {
                 active.delete(child);
                 outEcho.flush();
                 errEcho.flush();
+                errLines?.flush();
                 const stderr = spawnError ? `${err.text()}${spawnError.message}` : err.text();
                 resolve({
                     command: display,

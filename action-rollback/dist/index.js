@@ -73313,6 +73313,7 @@ async function runProcess(file, args, options = {}) {
             const err = new Tail(options.keepBytes ?? 65536);
             const outEcho = lineEcho((l) => lib_core.info(l));
             const errEcho = lineEcho((l) => lib_core.info(l));
+            const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
             let timedOut = false;
             let timer;
             let spawnError;
@@ -73333,7 +73334,7 @@ async function runProcess(file, args, options = {}) {
                     outEcho(chunk);
             });
             child.stderr?.on('data', (chunk) => {
-                options.onStderr?.(chunk);
+                errLines?.(chunk);
                 err.push(chunk);
                 if (echo)
                     errEcho(chunk);
@@ -73349,6 +73350,7 @@ async function runProcess(file, args, options = {}) {
                 active.delete(child);
                 outEcho.flush();
                 errEcho.flush();
+                errLines?.flush();
                 const stderr = spawnError ? `${err.text()}${spawnError.message}` : err.text();
                 resolve({
                     command: display,
@@ -74539,7 +74541,6 @@ function dbnameArg(database) {
 
 
 
-
 /**
  * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
  * version, compression). Returns the entries and which of them are table data; refuses an
@@ -74626,7 +74627,7 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
     args.push('--', dumpFile);
     const waiting = new Set(watch ? progress.tableData : []);
     const said = [];
-    let pending = '';
+    /** Lines come scrubbed from the runner. */
     const onLine = (line) => {
         for (const m of line.matchAll(FINISHED_DATA)) {
             const id = Number(m[1]);
@@ -74638,8 +74639,8 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
         }
         const text = line.replace(/pg_restore: /g, '').trim();
         if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
-            lib_core.info(secrets_scrub(line));
-            said.push(secrets_scrub(line));
+            lib_core.info(line);
+            said.push(line);
             if (said.length > 20)
                 said.shift();
         }
@@ -74647,17 +74648,8 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
     const r = await runProcess(tools.paths.pg_restore, args, {
         env: restoreEnv(settings, database, options.indexWorkers),
         echo: !watch,
-        onStderr: watch
-            ? (chunk) => {
-                pending += chunk.toString('utf8');
-                const lines = pending.split('\n');
-                pending = lines.pop() ?? '';
-                lines.forEach(onLine);
-            }
-            : undefined,
+        onStderrLine: watch ? onLine : undefined,
     });
-    if (pending)
-        onLine(pending);
     if (!succeeded(r)) {
         const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
         throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
@@ -75151,12 +75143,16 @@ async function writeManifestFile(file, manifest) {
 function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
-/** sha256 of a file, streamed. */
-async function sha256File(file) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
+/** A digest of a file (hex), streamed. */
+async function hashFile(file, algorithm) {
+    const hash = (0,external_node_crypto_.createHash)(algorithm);
     for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
         hash.update(chunk);
     return hash.digest('hex');
+}
+/** sha256 of a file, streamed. */
+function sha256File(file) {
+    return hashFile(file, 'sha256');
 }
 
 ;// CONCATENATED MODULE: ./src/storage/s3.ts

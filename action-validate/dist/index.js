@@ -48915,6 +48915,7 @@ async function runProcess(file, args, options = {}) {
             const err = new Tail(options.keepBytes ?? 65536);
             const outEcho = lineEcho((l) => core.info(l));
             const errEcho = lineEcho((l) => core.info(l));
+            const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
             let timedOut = false;
             let timer;
             let spawnError;
@@ -48935,7 +48936,7 @@ async function runProcess(file, args, options = {}) {
                     outEcho(chunk);
             });
             child.stderr?.on('data', (chunk) => {
-                options.onStderr?.(chunk);
+                errLines?.(chunk);
                 err.push(chunk);
                 if (echo)
                     errEcho(chunk);
@@ -48951,6 +48952,7 @@ async function runProcess(file, args, options = {}) {
                 active.delete(child);
                 outEcho.flush();
                 errEcho.flush();
+                errLines?.flush();
                 const stderr = spawnError ? `${err.text()}${spawnError.message}` : err.text();
                 resolve({
                     command: display,
@@ -51587,12 +51589,16 @@ async function writeManifestFile(file, manifest) {
 function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
-/** sha256 of a file, streamed. */
-async function sha256File(file) {
-    const hash = createHash('sha256');
+/** A digest of a file (hex), streamed. */
+async function hashFile(file, algorithm) {
+    const hash = createHash(algorithm);
     for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
         hash.update(chunk);
     return hash.digest('hex');
+}
+/** sha256 of a file, streamed. */
+function sha256File(file) {
+    return hashFile(file, 'sha256');
 }
 
 ;// CONCATENATED MODULE: ./src/actions/validate/inputs.ts

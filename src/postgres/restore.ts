@@ -1,7 +1,6 @@
 import * as core from '@actions/core';
 
 import { SafetyError } from '../common/errors';
-import { scrub } from '../common/secrets';
 import { describeExit, runProcess, succeeded } from '../process/runner';
 import type { BackupManifest } from '../storage/manifest';
 
@@ -146,7 +145,7 @@ export async function restoreDump(
   args.push('--', dumpFile);
   const waiting = new Set(watch ? progress.tableData : []);
   const said: string[] = [];
-  let pending = '';
+  /** Lines come scrubbed from the runner. */
   const onLine = (line: string): void => {
     for (const m of line.matchAll(FINISHED_DATA)) {
       const id = Number(m[1]);
@@ -156,24 +155,16 @@ export async function restoreDump(
     }
     const text = line.replace(/pg_restore: /g, '').trim();
     if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
-      core.info(scrub(line));
-      said.push(scrub(line));
+      core.info(line);
+      said.push(line);
       if (said.length > 20) said.shift();
     }
   };
   const r = await runProcess(tools.paths.pg_restore, args, {
     env: restoreEnv(settings, database, options.indexWorkers),
     echo: !watch,
-    onStderr: watch
-      ? (chunk) => {
-          pending += chunk.toString('utf8');
-          const lines = pending.split('\n');
-          pending = lines.pop() ?? '';
-          lines.forEach(onLine);
-        }
-      : undefined,
+    onStderrLine: watch ? onLine : undefined,
   });
-  if (pending) onLine(pending);
   if (!succeeded(r)) {
     const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
     throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);

@@ -19,8 +19,8 @@ export interface RunOptions {
   keepBytes?: number;
   /** Called with every stdout chunk (raw bytes), e.g. to hash or write a stream. When set, stdout is not echoed. */
   onStdout?: (chunk: Buffer) => void;
-  /** Called with every stderr chunk (raw bytes); stderr is still kept (and echoed unless `echo` is false). */
-  onStderr?: (chunk: Buffer) => void;
+  /** Called with every line of stderr (scrubbed); stderr is still kept (and echoed unless `echo` is false). */
+  onStderrLine?: (line: string) => void;
   /** Text written to stdin, then closed. */
   input?: string;
   /** Leave stdin as a pipe for the caller (see `onSpawn`) to stream into. */
@@ -116,6 +116,7 @@ export async function runProcess(
       const err = new Tail(options.keepBytes ?? 65536);
       const outEcho = lineEcho((l) => core.info(l));
       const errEcho = lineEcho((l) => core.info(l));
+      const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
       let timedOut = false;
       let timer: NodeJS.Timeout | undefined;
       let spawnError: Error | undefined;
@@ -135,7 +136,7 @@ export async function runProcess(
         if (echo) outEcho(chunk);
       });
       child.stderr?.on('data', (chunk: Buffer) => {
-        options.onStderr?.(chunk);
+        errLines?.(chunk);
         err.push(chunk);
         if (echo) errEcho(chunk);
       });
@@ -148,6 +149,7 @@ export async function runProcess(
         active.delete(child);
         (outEcho as unknown as { flush(): void }).flush();
         (errEcho as unknown as { flush(): void }).flush();
+        (errLines as unknown as { flush(): void } | undefined)?.flush();
         const stderr = spawnError ? `${err.text()}${spawnError.message}` : err.text();
         resolve({
           command: display,

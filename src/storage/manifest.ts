@@ -91,9 +91,14 @@ export function manifestNameFor(dumpFile: string): string {
   return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
 
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
+/** A digest of a file (hex), streamed. */
+export async function hashFile(file: string, algorithm: 'sha256' | 'md5'): Promise<string> {
+  const hash = createHash(algorithm);
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** sha256 of a file, streamed. */
+export function sha256File(file: string): Promise<string> {
+  return hashFile(file, 'sha256');
 }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 import * as core from '@actions/core';
@@ -19,6 +18,7 @@ import {
 import { errorMessage, SafetyError } from '../common/errors';
 import { onCleanup } from '../process/cleanup';
 
+import { hashFile } from './manifest';
 import { formatS3Uri } from './s3';
 
 const MIB = 1024 * 1024;
@@ -326,12 +326,6 @@ export function eTagForm(eTag: string | undefined, partsETag: string): ETagForm 
 
 const unquote = (e: string | undefined): string => (e ?? '').replace(/"/g, '').toLowerCase();
 
-async function md5File(file: string): Promise<string> {
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /**
  * Proves the stored object holds exactly the dump's bytes, the cheapest way the store allows, and
  * says how. With `useETag`: an ETag in S3's form must equal the part digests (on completion and on
@@ -369,7 +363,10 @@ export async function checkStoredObject(o: {
       return `ETag ${o.partsETag} equals the dump's part digests`;
     }
   } else if (form === 'whole-md5') {
-    const [head, md5] = await Promise.all([headObject(o.client, o.bucket, o.key), md5File(o.localFile)]);
+    const [head, md5] = await Promise.all([
+      headObject(o.client, o.bucket, o.key),
+      hashFile(o.localFile, 'md5'),
+    ]);
     if (
       unquote(o.eTagOnCompletion) === md5 &&
       unquote(head.eTag) === md5 &&

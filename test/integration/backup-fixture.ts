@@ -28,20 +28,24 @@ export function tempDir(prefix: string): string {
 
 /**
  * A bin directory whose pg_dump / pg_restore / psql are wrapper scripts around the real ones, so a
- * test can change one tool's behaviour; `--version` still reaches the real tool.
+ * test can change one tool's behaviour (`body`, with the real tool as `$REAL`; pg_dump unless
+ * `tool` says otherwise); `--version` still reaches the real tool.
  */
-export function wrapperBinDir(realBinDir: string, pgDumpBody?: string): string {
+export function wrapperBinDir(realBinDir: string, body?: string, tool = 'pg_dump'): string {
   const dir = tempDir('bin');
-  for (const tool of ['pg_dump', 'pg_restore', 'psql']) {
-    const body = tool === 'pg_dump' && pgDumpBody ? pgDumpBody : `exec "${realBinDir}/${tool}" "$@"`;
-    const file = path.join(dir, tool);
-    writeFileSync(
-      file,
-      `#!/bin/bash\nREAL="${realBinDir}/${tool}"\nif [ "$1" = "--version" ]; then exec "$REAL" --version; fi\n${body}\n`,
-    );
-    chmodSync(file, 0o755);
+  for (const name of ['pg_dump', 'pg_restore', 'psql']) {
+    writeWrapper(dir, realBinDir, name, name === tool && body ? body : `exec "$REAL" "$@"`);
   }
   return dir;
+}
+
+function writeWrapper(dir: string, realBinDir: string, tool: string, body: string): void {
+  const file = path.join(dir, tool);
+  writeFileSync(
+    file,
+    `#!/bin/bash\nREAL="${realBinDir}/${tool}"\nif [ "$1" = "--version" ]; then exec "$REAL" --version; fi\n${body}\n`,
+  );
+  chmodSync(file, 0o755);
 }
 
 /** Files left in a directory (none when it does not exist). */

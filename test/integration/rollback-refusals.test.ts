@@ -18,6 +18,8 @@ import {
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';
 
+import { wrapperBinDir } from './backup-fixture';
+
 const PROTECTED = ['public.orders', 'public.order_items'];
 let cluster: PostgresCluster;
 let s3: S3Server;
@@ -173,27 +175,17 @@ test('a restored copy that does not match the manifest is not swapped in; the si
 test('a restore that fails while the early checks read: its own error, the side database dropped, production untouched', async () => {
   // pg_restore that dies right after reporting the first table's data loaded (the checks of that
   // table have begun, the other session waits for more).
-  const bin = mkdtempSync(path.join(os.tmpdir(), 'mg-rollback-bin-'));
-  for (const tool of ['pg_dump', 'pg_restore', 'psql']) {
-    const real = path.join(cluster.binDir, tool);
-    const body =
-      tool === 'pg_restore'
-        ? `case " $* " in *" --exit-on-error "*) ;; *) exec "${real}" "$@";; esac
-coproc R { "${real}" "$@" 2>&1 1>/dev/null; }
+  const bin = wrapperBinDir(
+    cluster.binDir,
+    `case " $* " in *" --exit-on-error "*) ;; *) exec "$REAL" "$@";; esac
+coproc R { "$REAL" "$@" 2>&1 1>/dev/null; }
 while IFS= read -r line <&"\${R[0]}"; do
   echo "$line" >&2
   case "$line" in *"finished item"*"TABLE DATA"*) sleep 0.2; kill -TERM "$R_PID" 2>/dev/null; echo "pg_restore: error: cut off by the test" >&2; exit 1;; esac
 done
-wait "$R_PID"`
-        : `exec "${real}" "$@"`;
-    writeFileSync(
-      path.join(bin, tool),
-      `#!/bin/bash\nif [ "$1" = "--version" ]; then exec "${real}" --version; fi\n${body}\n`,
-      {
-        mode: 0o755,
-      },
-    );
-  }
+wait "$R_PID"`,
+    'pg_restore',
+  );
   const result = await rollback({ manifest: backup.manifestFile, 'pg-bin-dir': bin });
   rmSync(bin, { recursive: true, force: true });
   expect(result.exitCode).not.toBe(0);
