@@ -73168,7 +73168,7 @@ var __webpack_exports__ = {};
 "use strict";
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js
-var core = __nccwpck_require__(7484);
+var lib_core = __nccwpck_require__(7484);
 ;// CONCATENATED MODULE: ./src/common/errors.ts
 /** A mistake in what the user asked for: reported as-is, without a stack trace. */
 class errors_ConfigurationError extends Error {
@@ -73212,7 +73212,7 @@ function registerSecret(value) {
         if (form.length === 0 || secrets.has(form))
             continue;
         secrets.add(form);
-        core.setSecret(form);
+        lib_core.setSecret(form);
     }
 }
 /** Replaces every registered secret in `text` by `***`. */
@@ -73237,7 +73237,7 @@ var external_node_child_process_ = __nccwpck_require__(1421);
 
 const active = new Set();
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
-function describeExit(result) {
+function runner_describeExit(result) {
     if (result.timedOut)
         return `${result.command} timed out after ${Math.round(result.durationMs / 1000)}s`;
     if (result.signal)
@@ -73245,7 +73245,7 @@ function describeExit(result) {
     return `${result.command} exited with code ${String(result.exitCode)}`;
 }
 /** True when the process exited by itself with code 0. */
-function succeeded(result) {
+function runner_succeeded(result) {
     return result.exitCode === 0 && !result.signal && !result.timedOut;
 }
 class Tail {
@@ -73286,7 +73286,7 @@ function lineEcho(write) {
  * Runs `file` with an argument array (never through a shell), in its own process group so a
  * timeout or a cancellation stops its children too. Exit code and signal are always reported.
  */
-async function runProcess(file, args, options = {}) {
+async function runner_runProcess(file, args, options = {}) {
     const display = [file.split('/').pop() ?? file, ...args.slice(0, 1)].join(' ');
     const env = { ...process.env };
     for (const [k, v] of Object.entries(options.env ?? {})) {
@@ -73298,7 +73298,7 @@ async function runProcess(file, args, options = {}) {
     const start = Date.now();
     const echo = options.echo ?? true;
     if (options.group)
-        core.startGroup(options.group);
+        lib_core.startGroup(options.group);
     try {
         return await new Promise((resolve) => {
             const child = (0,external_node_child_process_.spawn)(file, [...args], {
@@ -73311,8 +73311,8 @@ async function runProcess(file, args, options = {}) {
             options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
             const err = new Tail(options.keepBytes ?? 65536);
-            const outEcho = lineEcho((l) => core.info(l));
-            const errEcho = lineEcho((l) => core.info(l));
+            const outEcho = lineEcho((l) => lib_core.info(l));
+            const errEcho = lineEcho((l) => lib_core.info(l));
             const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
             let timedOut = false;
             let timer;
@@ -73366,7 +73366,7 @@ async function runProcess(file, args, options = {}) {
     }
     finally {
         if (options.group)
-            core.endGroup();
+            lib_core.endGroup();
     }
 }
 /**
@@ -73374,7 +73374,7 @@ async function runProcess(file, args, options = {}) {
  * Only the user's own text goes to the shell; values of ours go by environment variables.
  */
 async function runShell(command, options = {}) {
-    const result = await runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
+    const result = await runner_runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
     const firstLine = command.split('\n')[0] ?? '';
     return { ...result, command: scrub(firstLine.length > 60 ? `${firstLine.slice(0, 60)}…` : firstLine) };
 }
@@ -73432,7 +73432,7 @@ async function runCleanups() {
         }
         catch (error) {
             const message = `Cleanup "${hook.name}" failed: ${scrub(errorMessage(error))}`;
-            core.error(message);
+            lib_core.error(message);
             failures.push(message);
         }
     }
@@ -73451,7 +73451,7 @@ function installSignalHandlers() {
             if (signalled)
                 return;
             signalled = signal;
-            core.error(`Received ${signal}: stopping child processes and running cleanups before exit.`);
+            lib_core.error(`Received ${signal}: stopping child processes and running cleanups before exit.`);
             killActiveChildren();
             void runCleanups().finally(() => {
                 process.exit(signal === 'SIGTERM' ? 143 : 130);
@@ -73474,12 +73474,12 @@ async function runAction(run) {
         await run();
     }
     catch (error) {
-        core.setFailed(scrub(errorMessage(error)));
+        lib_core.setFailed(scrub(errorMessage(error)));
     }
     finally {
         const failures = await runCleanups();
         if (failures.length > 0 && process.exitCode !== 1) {
-            core.setFailed(failures.join('; '));
+            lib_core.setFailed(failures.join('; '));
         }
     }
 }
@@ -73547,31 +73547,31 @@ function timelineChart(phases, width = 40) {
 /** Writes the summary built by `build`, scrubbing secrets from the whole text on the way out. */
 async function writeSummary(build) {
     if (!process.env.GITHUB_STEP_SUMMARY) {
-        build(core.summary);
-        core.info(scrub(core.summary.stringify()));
-        core.summary.emptyBuffer();
+        build(lib_core.summary);
+        lib_core.info(scrub(lib_core.summary.stringify()));
+        lib_core.summary.emptyBuffer();
         return;
     }
-    build(core.summary);
-    const text = scrub(core.summary.stringify());
-    core.summary.emptyBuffer();
-    core.summary.addRaw(text, true);
-    await core.summary.write();
+    build(lib_core.summary);
+    const text = scrub(lib_core.summary.stringify());
+    lib_core.summary.emptyBuffer();
+    lib_core.summary.addRaw(text, true);
+    await lib_core.summary.write();
 }
 /** One annotation per finding, with a title; error or warning. */
 function annotate(level, title, message, file, line) {
     const props = { title: scrub(title), file, startLine: line };
     const text = scrub(message);
     if (level === 'error')
-        core.error(text, props);
+        lib_core.error(text, props);
     else if (level === 'warning')
-        core.warning(text, props);
+        lib_core.warning(text, props);
     else
-        core.notice(text, props);
+        lib_core.notice(text, props);
 }
 /** Sets an output; objects become JSON strings. */
 function setOutput(name, value) {
-    core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
+    lib_core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 // EXTERNAL MODULE: external "node:fs/promises"
@@ -73986,7 +73986,7 @@ const STABLE_SESSION = [
  * Opens a client, runs `fn`, and always closes it: a dangling socket keeps Node alive and a held
  * advisory lock would outlive the work it guards.
  */
-async function withClient(settings, fn, options = {}) {
+async function client_withClient(settings, fn, options = {}) {
     const client = new esm.Client({
         host: settings.host,
         port: settings.port,
@@ -74019,16 +74019,16 @@ function sslFor(mode) {
     return { rejectUnauthorized: true };
 }
 /** Quotes an identifier for SQL (`"my""db"`). */
-function quoteIdent(name) {
+function client_quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
 /** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
-function quoteTable(name) {
-    const parts = splitTableName(name);
-    return `${quoteIdent(parts.schema)}.${quoteIdent(parts.table)}`;
+function client_quoteTable(name) {
+    const parts = client_splitTableName(name);
+    return `${client_quoteIdent(parts.schema)}.${client_quoteIdent(parts.table)}`;
 }
 /** Splits `schema.table` (default schema `public`). */
-function splitTableName(name) {
+function client_splitTableName(name) {
     const dot = name.indexOf('.');
     return dot < 0
         ? { schema: 'public', table: name }
@@ -74036,7 +74036,7 @@ function splitTableName(name) {
 }
 /** `orders` → `public.orders`; `shop.orders` stays. The one spelling used in manifests. */
 function client_normalizeTableName(name) {
-    const { schema, table } = splitTableName(name);
+    const { schema, table } = client_splitTableName(name);
     return `${schema}.${table}`;
 }
 async function serverInfo(client) {
@@ -74275,7 +74275,7 @@ class RowHasher {
  * pg_dump emit (not dropped, not generated), so a dropped or retyped column changes the hash.
  */
 async function tableShape(client, table) {
-    const { schema, table: name } = splitTableName(table);
+    const { schema, table: name } = client_splitTableName(table);
     const r = await client.query(`SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS sig,
             array_agg(quote_ident(a.attname) ORDER BY a.attnum) AS cols,
             bool_and(c.relkind = 'r' AND NOT c.relhassubclass) AS plain
@@ -74294,15 +74294,15 @@ function fingerprintOf(shape, result) {
 /** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
 function copySql(shape) {
     return shape.plain
-        ? `COPY ${quoteTable(shape.table)} TO STDOUT`
-        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${quoteTable(shape.table)}) TO STDOUT`;
+        ? `COPY ${client_quoteTable(shape.table)} TO STDOUT`
+        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${client_quoteTable(shape.table)}) TO STDOUT`;
 }
 /**
  * Fingerprints one table on the given client (inside the caller's snapshot, if any), streaming
  * `COPY … TO STDOUT` through the row hasher. The client must use stable output settings
  * (`withClient({ stableOutput: true })`), so the text equals what pg_dump writes.
  */
-async function fingerprintTable(client, table) {
+async function fingerprint_fingerprintTable(client, table) {
     const shape = await tableShape(client, table);
     const hasher = new RowHasher();
     const stream = client.query((0,pg_copy_streams.to)(copySql(shape)));
@@ -74314,11 +74314,11 @@ async function fingerprintTable(client, table) {
 async function fingerprintTables(client, tables) {
     const out = [];
     for (const table of tables)
-        out.push(await fingerprintTable(client, table));
+        out.push(await fingerprint_fingerprintTable(client, table));
     return out;
 }
 /** Compares fingerprints table by table; an empty list means "unchanged". */
-function compareFingerprints(expected, actual) {
+function fingerprint_compareFingerprints(expected, actual) {
     const diffs = [];
     const byTable = new Map(actual.map((f) => [normalizeTableName(f.table), f]));
     for (const e of expected) {
@@ -74344,7 +74344,7 @@ async function listTables(client) {
 async function countRows(client, tables) {
     const counts = {};
     for (const table of tables) {
-        const r = await client.query(`SELECT count(*)::text AS n FROM ${quoteTable(table)}`);
+        const r = await client.query(`SELECT count(*)::text AS n FROM ${client_quoteTable(table)}`);
         counts[table] = Number(r.rows[0]?.n ?? 0);
     }
     return counts;
@@ -74399,7 +74399,7 @@ async function scanSnapshot(client, tables, protectedTables) {
  * The transaction stays open until both are done.
  */
 async function dumpWithEvidence(settings, protectedTables, dump, log = () => undefined, lockTimeoutMs = 0) {
-    return withClient(settings, async (client) => {
+    return client_withClient(settings, async (client) => {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         // A scan in the snapshot waits for a table lock no longer than pg_dump does.
         if (lockTimeoutMs > 0)
@@ -74703,7 +74703,7 @@ function resolveConnection(url, database) {
     return database ? { ...settings, database } : settings;
 }
 /** The same server, another database. */
-function withDatabase(settings, database) {
+function connection_withDatabase(settings, database) {
     return { ...settings, database };
 }
 /** `user@host:port/database`, never the password. */
@@ -74711,10 +74711,20 @@ function describeConnection(settings) {
     return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
 }
 /**
+ * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
+ * (those given later win); `undefined` when there is nothing to pass.
+ */
+function connection_pgOptions(settings, existing = process.env.PGOPTIONS) {
+    const parts = existing?.trim() ? [existing.trim()] : [];
+    for (const [name, value] of Object.entries(settings))
+        parts.push(`-c ${name}=${value}`);
+    return parts.length > 0 ? parts.join(' ') : undefined;
+}
+/**
  * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
  * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
  */
-function childEnv(settings) {
+function connection_childEnv(settings) {
     return {
         PGHOST: settings.host,
         PGPORT: String(settings.port),
@@ -74752,7 +74762,7 @@ async function isExecutable(file) {
     }
 }
 async function versionOf(file) {
-    const r = await runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
+    const r = await runner_runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
     return r.exitCode === 0 ? parseToolVersion(r.stdout) : undefined;
 }
 /** The directories searched, in order: the explicit one, the Debian and RPM layouts, then PATH. */
@@ -74827,7 +74837,7 @@ async function nearestExisting(dir) {
  */
 async function backupPreflight(options) {
     const { settings } = options;
-    const facts = await withClient(settings, async (client) => {
+    const facts = await client_withClient(settings, async (client) => {
         const server = await serverInfo(client);
         // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
         await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`);
@@ -74913,7 +74923,7 @@ class Progress {
         this.options = options;
         this.now = options.now ?? Date.now;
         this.started = this.now();
-        this.write = options.write ?? ((line) => core.info(line));
+        this.write = options.write ?? ((line) => lib_core.info(line));
         this.timer = setInterval(() => this.print(), options.intervalMs ?? 5000);
         this.timer.unref();
     }
@@ -75060,8 +75070,7 @@ function stderrTail(result, lines = 5) {
  * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
  */
 function dumpEnv(settings) {
-    const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
-    return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: `${inherited}-c bytea_output=hex` };
+    return { ...connection_childEnv(settings), PGTZ: 'UTC', PGOPTIONS: connection_pgOptions({ bytea_output: 'hex' }) };
 }
 /** Backpressure: pauses a stream while any of several waits is pending. */
 function pauser(stream) {
@@ -75107,7 +75116,7 @@ async function runDump(options) {
     let unsynced = 0;
     let syncing;
     const readBack = options.readBack
-        ? runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
+        ? runner_runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
             timeoutMs: options.timeoutMs,
             echo: false,
             pipeStdin: true,
@@ -75121,7 +75130,7 @@ async function runDump(options) {
         : undefined;
     let result;
     try {
-        result = await runProcess(options.tools.paths.pg_dump, flags, {
+        result = await runner_runProcess(options.tools.paths.pg_dump, flags, {
             env: dumpEnv(options.settings),
             timeoutMs: options.timeoutMs,
             onSpawn: (child) => {
@@ -75175,12 +75184,12 @@ async function runDump(options) {
     const restored = readBack ? await readBack : undefined;
     if (writeError)
         throw new errors_SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
-    if (!succeeded(result))
-        throw new errors_SafetyError(`pg_dump failed: ${describeExit(result)}${stderrTail(result)}`);
+    if (!runner_succeeded(result))
+        throw new errors_SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
     if (progress.total === 0)
         throw new errors_SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
-    if (restored && !succeeded(restored)) {
-        throw new errors_SafetyError(`The archive does not read back whole: ${describeExit(restored)}${stderrTail(restored)}`);
+    if (restored && !runner_succeeded(restored)) {
+        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
     }
     return {
         sizeBytes: progress.total,
@@ -75191,17 +75200,17 @@ async function runDump(options) {
     };
 }
 /**
- * Has pg_restore read the archive file: its header and table of contents (`list`, milliseconds), or
- * every byte of it (`whole`, as a restore would, the output discarded). A failure is a SafetyError
- * quoting pg_restore.
+ * Has pg_restore read every byte of the archive file, as a restore would, the output discarded
+ * (`pg_restore --list` reads only its table of contents: `listArchive`). A failure is a
+ * SafetyError quoting pg_restore.
  */
-async function readArchiveFile(tools, file, how, timeoutMs) {
-    const result = await runProcess(tools.paths.pg_restore, [how === 'list' ? '--list' : '--file=/dev/null', '--', file], { timeoutMs, echo: false });
-    if (!succeeded(result)) {
-        throw new errors_SafetyError(how === 'list'
-            ? `pg_restore cannot read the archive's table of contents: ${describeExit(result)}${stderrTail(result)}`
-            : `The archive does not read back whole: ${describeExit(result)}${stderrTail(result)}`);
-    }
+async function readArchiveWhole(tools, file, timeoutMs) {
+    const result = await runner_runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], {
+        timeoutMs,
+        echo: false,
+    });
+    if (!runner_succeeded(result))
+        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
 }
 /**
  * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
@@ -75266,7 +75275,7 @@ function rollbackNames(database, backupId) {
  * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
  * PostgreSQL) is never read as a connection string.
  */
-function dbnameArg(database) {
+function side_names_dbnameArg(database) {
     return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
@@ -75299,29 +75308,29 @@ function compareRowCounts(expected, actual) {
  */
 async function verifyByRestore(options) {
     const started = Date.now();
-    const admin = withDatabase(options.settings, 'postgres');
-    const scratch = withDatabase(options.settings, options.scratchName);
-    await withClient(admin, (c) => c.query(`CREATE DATABASE ${quoteIdent(options.scratchName)} TEMPLATE template0`));
+    const admin = connection_withDatabase(options.settings, 'postgres');
+    const scratch = connection_withDatabase(options.settings, options.scratchName);
+    await client_withClient(admin, (c) => c.query(`CREATE DATABASE ${client_quoteIdent(options.scratchName)} TEMPLATE template0`));
     const drop = onCleanup(`drop the scratch database ${options.scratchName}`, async () => {
-        await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(options.scratchName)} WITH (FORCE)`));
+        await client_withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${client_quoteIdent(options.scratchName)} WITH (FORCE)`));
     });
     try {
-        const restore = await runProcess(options.tools.paths.pg_restore, [
+        const restore = await runner_runProcess(options.tools.paths.pg_restore, [
             '--exit-on-error',
             '--no-owner',
             '--no-privileges',
             '--jobs=2',
-            dbnameArg(options.scratchName),
+            side_names_dbnameArg(options.scratchName),
             '--',
             options.file,
         ], {
-            env: childEnv(scratch),
+            env: connection_childEnv(scratch),
             timeoutMs: options.timeoutMs,
             group: `pg_restore into ${options.scratchName}`,
         });
-        if (!succeeded(restore))
-            throw new errors_SafetyError(`The test restore failed: ${describeExit(restore)}${stderrTail(restore)}`);
-        const actual = await withClient(scratch, async (c) => countRows(c, await listTables(c)));
+        if (!runner_succeeded(restore))
+            throw new errors_SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
+        const actual = await client_withClient(scratch, async (c) => countRows(c, await listTables(c)));
         const problems = compareRowCounts(options.expectedCounts, actual);
         if (problems.length > 0) {
             throw new errors_SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
@@ -75367,7 +75376,7 @@ async function acquireLock(settings, options) {
         port: settings.port,
         user: settings.user,
         password: settings.password,
-        database: withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
+        database: connection_withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
         application_name: appName,
         keepAlive: true,
         connectionTimeoutMillis: 15000,
@@ -75410,6 +75419,295 @@ function runHolder(action, env = process.env) {
     return `${action}${run}${actor}`;
 }
 
+;// CONCATENATED MODULE: ./src/postgres/restore.ts
+
+
+
+
+
+
+
+/**
+ * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
+ * version, compression). Returns the entries and which of them are table data; refuses an
+ * unreadable or empty archive.
+ */
+async function listArchive(tools, dumpFile) {
+    const r = await runner_runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
+        echo: false,
+        timeoutMs: 300000,
+        keepBytes: 16 << 20,
+    });
+    if (!runner_succeeded(r)) {
+        throw new errors_SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    }
+    const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
+    if (lines.length === 0)
+        throw new errors_SafetyError('pg_restore --list shows no entries: the dump is empty.');
+    // "<dumpId>; <catalog oid> <oid> TABLE DATA <schema> <table> <owner>"
+    const tableData = lines.flatMap((line) => {
+        const m = /^(\d+); \d+ \d+ TABLE DATA (.*)$/.exec(line);
+        return m ? [{ id: Number(m[1]), text: m[2] }] : [];
+    });
+    return { entries: lines.length, tableData };
+}
+/**
+ * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
+ * unquoted, so one with spaces may match several lines: such a table is left out).
+ */
+function tableDataIds(listing, tables) {
+    const out = new Map();
+    for (const t of tables) {
+        const { schema, table } = splitTableName(normalizeTableName(t));
+        const hits = listing.tableData.filter((e) => e.text.startsWith(`${schema} ${table} `));
+        if (hits.length === 1)
+            out.set(hits[0].id, normalizeTableName(t));
+    }
+    return out;
+}
+/** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
+async function createDatabaseLike(client, name, like) {
+    const lit = (v) => client.escapeLiteral(v);
+    let sql = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 OWNER ${quoteIdent(like.owner)} ENCODING ${lit(like.encoding)}`;
+    sql += ` LC_COLLATE ${lit(like.collate)} LC_CTYPE ${lit(like.ctype)}`;
+    if (like.localeProvider === 'i' && like.iculocale)
+        sql += ` LOCALE_PROVIDER icu ICU_LOCALE ${lit(like.iculocale)}`;
+    await client.query(sql);
+}
+/** Whether the role may keep the dump's owners (`ALTER … OWNER` to other roles needs a superuser). */
+async function canKeepOwners(client) {
+    const r = await client.query('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user');
+    return r.rows[0]?.s === true;
+}
+/** pg_restore's environment: the connection, and the index build workers of its sessions if given. */
+function restoreEnv(settings, database, indexWorkers) {
+    const env = childEnv(withDatabase(settings, database));
+    if (indexWorkers === undefined)
+        return env;
+    return {
+        ...env,
+        PGOPTIONS: pgOptions({ max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
+    };
+}
+/**
+ * pg_restore's --verbose progress messages, kept out of the log (errors and warnings are not).
+ * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
+ * text in separate writes, so two processes' lines can interleave.
+ */
+const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
+const FINISHED_DATA = /finished item (\d+) TABLE DATA /g;
+/**
+ * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
+ * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
+ * last lines of stderr.
+ */
+async function restoreDump(tools, settings, database, dumpFile, options) {
+    const progress = options.progress;
+    const watch = options.jobs > 1 && progress !== undefined && progress.tableData.length > 0;
+    const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
+    if (watch)
+        args.push('--verbose');
+    if (!options.keepOwners)
+        args.push('--no-owner');
+    args.push('--', dumpFile);
+    const waiting = new Set(watch ? progress.tableData : []);
+    const said = [];
+    /** Lines come scrubbed from the runner. */
+    const onLine = (line) => {
+        for (const m of line.matchAll(FINISHED_DATA)) {
+            const id = Number(m[1]);
+            if (!waiting.delete(id))
+                continue;
+            progress?.table?.(id);
+            if (waiting.size === 0)
+                progress?.all();
+        }
+        const text = line.replace(/pg_restore: /g, '').trim();
+        if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
+            core.info(line);
+            said.push(line);
+            if (said.length > 20)
+                said.shift();
+        }
+    };
+    const r = await runProcess(tools.paths.pg_restore, args, {
+        env: restoreEnv(settings, database, options.indexWorkers),
+        echo: !watch,
+        onStderrLine: watch ? onLine : undefined,
+    });
+    if (!succeeded(r)) {
+        const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
+        throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
+    }
+}
+async function analyzeDatabase(settings, database) {
+    await withClient(withDatabase(settings, database), (c) => c.query('ANALYZE'));
+}
+function describeCheck(check) {
+    const parts = [
+        ...check.countDiffs.map((d) => `${d.table}: ${d.actual === undefined ? 'missing' : `${d.actual} rows`}, manifest ${d.expected}`),
+        ...check.fingerprintDiffs.map((d) => `${d.table}: fingerprint ${d.reason}`),
+    ];
+    return parts.length > 8 ? `${parts.slice(0, 8).join('; ')}; … ${parts.length - 8} more` : parts.join('; ');
+}
+function checkPassed(check) {
+    return check.countDiffs.length === 0 && check.fingerprintDiffs.length === 0;
+}
+/**
+ * Compares a database with the manifest: the fingerprints of its protected tables (which include
+ * their row counts) and the exact row count of every other table it lists (unless `countRows` is
+ * false). Tables are read in parallel on up to `connections` sessions, each table in a transaction
+ * of its own (no lock is held across tables): the database compared is one nothing else writes to
+ * (a side database being restored or just restored, or the live one behind a stopped application).
+ *
+ * `early(table)` checks one table at once, if it is a plain table (no inheritance children, not a
+ * partition) — one whose rows are all in — else leaves it for `finish()`, which checks every table
+ * not checked yet and resolves with the result.
+ */
+class DatabaseChecker {
+    database;
+    manifest;
+    options;
+    target;
+    fingerprints = new Map();
+    counts = new Map();
+    queue = [];
+    queued = new Set();
+    outcomes = [];
+    workers = [];
+    waiters = [];
+    closed = false;
+    abandoned = false;
+    /** Tables checked through `early()`. */
+    checkedEarly = 0;
+    constructor(settings, database, manifest, options = {}) {
+        this.database = database;
+        this.manifest = manifest;
+        this.options = options;
+        this.target = withDatabase(settings, database);
+        for (const f of manifest.fingerprints)
+            this.fingerprints.set(normalizeTableName(f.table), f);
+        if (options.countRows !== false)
+            for (const [table, rows] of Object.entries(manifest.rowCounts))
+                if (!this.fingerprints.has(normalizeTableName(table)))
+                    this.counts.set(normalizeTableName(table), rows);
+    }
+    /** Every table this check reads. */
+    get tables() {
+        return [...this.fingerprints.keys(), ...this.counts.keys()];
+    }
+    early(table) {
+        this.enqueue(normalizeTableName(table), true);
+    }
+    async finish() {
+        for (const table of this.tables)
+            this.enqueue(table, false);
+        this.closed = true;
+        this.wake();
+        await Promise.all(this.workers);
+        const countDiffs = this.outcomes.flatMap((o) => (o.count ? [o.count] : []));
+        const fingerprintDiffs = this.outcomes.flatMap((o) => o.fingerprint ?? []);
+        // A protected table's count is in its fingerprint; the manifest's own count of it must agree too.
+        for (const f of this.manifest.fingerprints) {
+            const listed = this.manifest.rowCounts[normalizeTableName(f.table)];
+            if (this.options.countRows !== false && listed !== undefined && listed !== f.rows) {
+                countDiffs.push({ table: f.table, expected: listed, actual: f.rows });
+            }
+        }
+        core.info(`Checked "${this.database}": ${this.counts.size} row counts, ${this.fingerprints.size} fingerprints` +
+            `${this.checkedEarly ? ` (${this.checkedEarly} table(s) while the restore went on)` : ''}, ` +
+            `${countDiffs.length + fingerprintDiffs.length} difference(s).`);
+        return { countDiffs, fingerprintDiffs, tables: this.counts.size };
+    }
+    /** Stops the sessions (after the table each is reading): the database is going away. */
+    abandon() {
+        this.abandoned = true;
+        this.closed = true;
+        this.queue.length = 0;
+        this.wake();
+    }
+    enqueue(table, onlyIfPlain) {
+        if (this.abandoned || (!this.fingerprints.has(table) && !this.counts.has(table)))
+            return;
+        if (this.queued.has(table) || (this.closed && onlyIfPlain))
+            return;
+        this.queued.add(table);
+        this.queue.push({ table, onlyIfPlain });
+        if (this.workers.length === 0)
+            this.startWorkers();
+        this.wake();
+    }
+    wake() {
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w)
+            f();
+    }
+    startWorkers() {
+        const n = Math.max(1, Math.min(this.options.connections ?? 2, this.tables.length));
+        for (let i = 0; i < n; i++) {
+            const worker = withClient(this.target, (client) => this.work(client), {
+                stableOutput: true,
+                applicationName: 'migration-guard rollback',
+            });
+            // A restore that fails meanwhile drops the database under the early checks: the restore's
+            // error is the one reported; finish() rethrows this one if it is ever called.
+            worker.catch(() => undefined);
+            this.workers.push(worker);
+        }
+    }
+    async work(client) {
+        for (;;) {
+            if (this.abandoned)
+                return;
+            const next = this.queue.shift();
+            if (!next) {
+                if (this.closed)
+                    return;
+                await new Promise((resolve) => this.waiters.push(resolve));
+                continue;
+            }
+            if (next.onlyIfPlain) {
+                if (!(await isPlain(client, next.table))) {
+                    // Its rows may still be coming (a parent, a partition): checked with the rest.
+                    this.queued.delete(next.table);
+                    if (this.closed)
+                        this.enqueue(next.table, false);
+                    continue;
+                }
+                this.checkedEarly++;
+            }
+            this.outcomes.push(await this.check(client, next.table));
+        }
+    }
+    async check(client, table) {
+        const exists = Boolean((await client.query('SELECT to_regclass($1)::text AS t', [quoteTable(table)]))
+            .rows[0]?.t);
+        const f = this.fingerprints.get(table);
+        if (f) {
+            if (!exists)
+                return { fingerprint: [{ table, expected: f, reason: 'missing' }] };
+            return { fingerprint: compareFingerprints([f], [await fingerprintTable(client, table)]) };
+        }
+        const expected = this.counts.get(table);
+        if (!exists)
+            return { count: { table, expected, actual: undefined } };
+        const r = await client.query(`SELECT count(*)::text AS n FROM ${quoteTable(table)}`);
+        const actual = Number(r.rows[0]?.n ?? -1);
+        return actual === expected ? {} : { count: { table, expected, actual } };
+    }
+}
+/** A table whose rows are exactly its own: ordinary, no inheritance children, not a partition. */
+async function isPlain(client, table) {
+    const r = await client.query(`SELECT c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition AS plain
+       FROM pg_class c WHERE c.oid = to_regclass($1)`, [quoteTable(table)]);
+    return r.rows[0]?.plain === true;
+}
+/** `DatabaseChecker` in one go. */
+async function checkDatabase(settings, database, manifest, options = {}) {
+    return new DatabaseChecker(settings, database, manifest, options).finish();
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/snapshot.ts
 
 
@@ -75424,8 +75722,8 @@ function runHolder(action, env = process.env) {
  */
 async function createSnapshotDatabase(settings, name) {
     const started = Date.now();
-    const db = quoteIdent(settings.database);
-    return withClient(withDatabase(settings, 'postgres'), async (client) => {
+    const db = client_quoteIdent(settings.database);
+    return client_withClient(connection_withDatabase(settings, 'postgres'), async (client) => {
         const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
         if (existing.rowCount)
             throw new errors_SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
@@ -75438,10 +75736,10 @@ async function createSnapshotDatabase(settings, name) {
                 pg_terminate_backend(pid) AS terminated
            FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [settings.database]);
             for (const s of r.rows) {
-                core.warning(`Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`);
+                lib_core.warning(`Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`);
             }
             // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
-            await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${db}`);
+            await client.query(`CREATE DATABASE ${client_quoteIdent(name)} TEMPLATE ${db}`);
             return {
                 name,
                 terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
@@ -75609,7 +75907,7 @@ async function abortUpload(client, bucket, key, uploadId) {
     catch (error) {
         if (statusOf(error) === 404)
             return;
-        core.warning(`Could not abort the multipart upload of ${formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
+        lib_core.warning(`Could not abort the multipart upload of ${formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
             'no object is visible, but its parts stay stored until a lifecycle rule for incomplete uploads removes them.');
     }
 }
@@ -75845,6 +76143,7 @@ function buildBackupId(database, date, hex = (0,external_node_crypto_.randomByte
 
 
 
+
 /**
  * Preflight → lock → stop services → dump (with row counts, fingerprints and the upload running
  * alongside) → snapshot → start services → verify → final name → offsite → manifest.
@@ -75910,11 +76209,11 @@ async function takeBackup(inputs, phases, hooks, state) {
                 growing.fail(error);
                 throw error;
             }
-        }, (message) => core.info(message), inputs.lockWaitTimeoutMs).then(async (r) => {
+        }, (message) => lib_core.info(message), inputs.lockWaitTimeoutMs).then(async (r) => {
             // The reader could not read every block (another compression, large objects, a reader
             // failure): pg_restore reads the whole file before anything else trusts it.
             if (!r.evidence.readWhole)
-                await readArchiveFile(pre.tools, partial, 'whole', inputs.timeoutMs);
+                await readArchiveWhole(pre.tools, partial, inputs.timeoutMs);
             return r;
         }), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
             `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`);
@@ -75936,7 +76235,7 @@ async function takeBackup(inputs, phases, hooks, state) {
             // to its zlib checksum and split into rows, none missing; or else by pg_restore). pg_restore
             // reads the table of contents of the file itself too.
             if (evidence.readWhole)
-                await readArchiveFile(pre.tools, partial, 'list', inputs.timeoutMs);
+                await listArchive(pre.tools, partial);
             const read = evidence.readWhole
                 ? 'archive read whole as it streamed, pg_restore reads its TOC'
                 : 'archive read whole by pg_restore';
@@ -76101,9 +76400,9 @@ class ServiceHooks {
             return;
         this.state = 'stopping';
         const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
-        if (!succeeded(r)) {
-            this.state = `stop-command failed (${describeExit(r)})`;
-            throw new errors_SafetyError(`stop-command failed: ${describeExit(r)}.`);
+        if (!runner_succeeded(r)) {
+            this.state = `stop-command failed (${runner_describeExit(r)})`;
+            throw new errors_SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
         }
         this.state = this.startCommand
             ? 'stopped; start-command pending'
@@ -76117,10 +76416,10 @@ class ServiceHooks {
         if (!this.startCommand)
             return;
         const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
-        if (!succeeded(r)) {
-            this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
-            core.error(`start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new errors_SafetyError(`start-command failed: ${describeExit(r)}; the services may still be stopped.`);
+        if (!runner_succeeded(r)) {
+            this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
+            lib_core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
+            throw new errors_SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
         }
         this.state = 'started again (start-command succeeded)';
     }
@@ -76140,7 +76439,7 @@ function showValue(value) {
     return JSON.stringify(cut);
 }
 function raw(name) {
-    const value = core.getInput(name, { trimWhitespace: true });
+    const value = lib_core.getInput(name, { trimWhitespace: true });
     if (value === '')
         return undefined;
     if (value.length > MAX_INPUT_LENGTH) {
@@ -76350,7 +76649,7 @@ class Phases {
     /** Runs `fn` as the phase `name`; a throw marks the phase failed and is passed on. */
     async run(name, fn, detail) {
         const started = Date.now();
-        core.info(`▶ ${name}`);
+        lib_core.info(`▶ ${name}`);
         try {
             const value = await fn();
             this.list.push({ name, seconds: (Date.now() - started) / 1000, status: 'ok', detail: detail?.(value) });
@@ -76477,7 +76776,7 @@ async function run() {
     setOutput('snapshot-database', state.snapshotDatabase ?? '');
     setOutput('duration-seconds', seconds.toFixed(1));
     if (state.path && state.evidence) {
-        core.info(`Backup ${state.id ?? ''}: ${state.path}; ${recoveryPoint(state.evidence.snapshotTakenAt)}.`);
+        lib_core.info(`Backup ${state.id ?? ''}: ${state.path}; ${recoveryPoint(state.evidence.snapshotTakenAt)}.`);
     }
     await writeBackupSummary(phases.list, state, hooks.state, failure === undefined ? undefined : scrub(errorMessage(failure)));
     if (failure !== undefined)

@@ -48088,6 +48088,16 @@ function describeConnection(settings) {
     return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
 }
 /**
+ * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
+ * (those given later win); `undefined` when there is nothing to pass.
+ */
+function pgOptions(settings, existing = process.env.PGOPTIONS) {
+    const parts = existing?.trim() ? [existing.trim()] : [];
+    for (const [name, value] of Object.entries(settings))
+        parts.push(`-c ${name}=${value}`);
+    return parts.length > 0 ? parts.join(' ') : undefined;
+}
+/**
  * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
  * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
  */
@@ -48287,12 +48297,10 @@ function databaseUrl(settings) {
 }
 /** `-c lock_timeout=… -c statement_timeout=…` after whatever PGOPTIONS the runner already has. */
 function sessionOptions(lockTimeoutMs, statementTimeoutMs, existing = process.env.PGOPTIONS) {
-    const parts = existing?.trim() ? [existing.trim()] : [];
-    if (lockTimeoutMs > 0)
-        parts.push(`-c lock_timeout=${lockTimeoutMs}`);
-    if (statementTimeoutMs > 0)
-        parts.push(`-c statement_timeout=${statementTimeoutMs}`);
-    return parts.length > 0 ? parts.join(' ') : undefined;
+    return pgOptions({
+        ...(lockTimeoutMs > 0 ? { lock_timeout: lockTimeoutMs } : {}),
+        ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
+    }, existing);
 }
 /**
  * The environment of every command of the run: the target database as libpq variables and as

@@ -73595,6 +73595,16 @@ function describeConnection(settings) {
     return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
 }
 /**
+ * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
+ * (those given later win); `undefined` when there is nothing to pass.
+ */
+function pgOptions(settings, existing = process.env.PGOPTIONS) {
+    const parts = existing?.trim() ? [existing.trim()] : [];
+    for (const [name, value] of Object.entries(settings))
+        parts.push(`-c ${name}=${value}`);
+    return parts.length > 0 ? parts.join(' ') : undefined;
+}
+/**
  * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
  * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
  */
@@ -74598,10 +74608,9 @@ function restoreEnv(settings, database, indexWorkers) {
     const env = childEnv(withDatabase(settings, database));
     if (indexWorkers === undefined)
         return env;
-    const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
     return {
         ...env,
-        PGOPTIONS: `${inherited}-c max_parallel_maintenance_workers=${Math.max(0, Math.floor(indexWorkers))}`,
+        PGOPTIONS: pgOptions({ max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
     };
 }
 /**
@@ -74759,7 +74768,7 @@ class DatabaseChecker {
             f();
     }
     startWorkers() {
-        const n = Math.max(1, this.options.connections ?? 2);
+        const n = Math.max(1, Math.min(this.options.connections ?? 2, this.tables.length));
         for (let i = 0; i < n; i++) {
             const worker = withClient(this.target, (client) => this.work(client), {
                 stableOutput: true,

@@ -49356,6 +49356,16 @@ function describeConnection(settings) {
     return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
 }
 /**
+ * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
+ * (those given later win); `undefined` when there is nothing to pass.
+ */
+function pgOptions(settings, existing = process.env.PGOPTIONS) {
+    const parts = existing?.trim() ? [existing.trim()] : [];
+    for (const [name, value] of Object.entries(settings))
+        parts.push(`-c ${name}=${value}`);
+    return parts.length > 0 ? parts.join(' ') : undefined;
+}
+/**
  * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
  * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
  */

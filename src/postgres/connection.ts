@@ -107,6 +107,19 @@ export function describeConnection(settings: ConnectionSettings): string {
 }
 
 /**
+ * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
+ * (those given later win); `undefined` when there is nothing to pass.
+ */
+export function pgOptions(
+  settings: Record<string, string | number>,
+  existing = process.env.PGOPTIONS,
+): string | undefined {
+  const parts = existing?.trim() ? [existing.trim()] : [];
+  for (const [name, value] of Object.entries(settings)) parts.push(`-c ${name}=${value}`);
+  return parts.length > 0 ? parts.join(' ') : undefined;
+}
+
+/**
  * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
  * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
  */

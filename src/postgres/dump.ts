@@ -11,7 +11,7 @@ import { sha256File } from '../storage/manifest';
 import type { MultipartDigest } from '../storage/upload';
 
 import type { ArchiveReader } from './archive-reader';
-import { childEnv, type ConnectionSettings } from './connection';
+import { childEnv, pgOptions, type ConnectionSettings } from './connection';
 import type { ClientTools } from './tools';
 
 export type CompressionMethod = 'auto' | 'none' | 'gzip' | 'lz4' | 'zstd';
@@ -111,8 +111,7 @@ export function stderrTail(result: RunResult, lines = 5): string {
  * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
  */
 export function dumpEnv(settings: ConnectionSettings): Record<string, string | undefined> {
-  const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
-  return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: `${inherited}-c bytea_output=hex` };
+  return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: pgOptions({ bytea_output: 'hex' }) };
 }
 
 /** Backpressure: pauses a stream while any of several waits is pending. */
@@ -239,28 +238,19 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
 }
 
 /**
- * Has pg_restore read the archive file: its header and table of contents (`list`, milliseconds), or
- * every byte of it (`whole`, as a restore would, the output discarded). A failure is a SafetyError
- * quoting pg_restore.
+ * Has pg_restore read every byte of the archive file, as a restore would, the output discarded
+ * (`pg_restore --list` reads only its table of contents: `listArchive`). A failure is a
+ * SafetyError quoting pg_restore.
  */
-export async function readArchiveFile(
-  tools: ClientTools,
-  file: string,
-  how: 'list' | 'whole',
-  timeoutMs: number,
-): Promise<void> {
-  const result = await runProcess(
-    tools.paths.pg_restore,
-    [how === 'list' ? '--list' : '--file=/dev/null', '--', file],
-    { timeoutMs, echo: false },
-  );
-  if (!succeeded(result)) {
+export async function readArchiveWhole(tools: ClientTools, file: string, timeoutMs: number): Promise<void> {
+  const result = await runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], {
+    timeoutMs,
+    echo: false,
+  });
+  if (!succeeded(result))
     throw new SafetyError(
-      how === 'list'
-        ? `pg_restore cannot read the archive's table of contents: ${describeExit(result)}${stderrTail(result)}`
-        : `The archive does not read back whole: ${describeExit(result)}${stderrTail(result)}`,
+      `The archive does not read back whole: ${describeExit(result)}${stderrTail(result)}`,
     );
-  }
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   withClient,
   type Client,
 } from './client';
-import { childEnv, withDatabase, type ConnectionSettings } from './connection';
+import { childEnv, pgOptions, withDatabase, type ConnectionSettings } from './connection';
 import {
   compareFingerprints,
   fingerprintTable,
@@ -109,10 +109,9 @@ export function restoreEnv(
 ): Record<string, string | undefined> {
   const env = childEnv(withDatabase(settings, database));
   if (indexWorkers === undefined) return env;
-  const inherited = process.env.PGOPTIONS ? `${process.env.PGOPTIONS} ` : '';
   return {
     ...env,
-    PGOPTIONS: `${inherited}-c max_parallel_maintenance_workers=${Math.max(0, Math.floor(indexWorkers))}`,
+    PGOPTIONS: pgOptions({ max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
   };
 }
 
@@ -291,7 +290,7 @@ export class DatabaseChecker {
   }
 
   private startWorkers(): void {
-    const n = Math.max(1, this.options.connections ?? 2);
+    const n = Math.max(1, Math.min(this.options.connections ?? 2, this.tables.length));
     for (let i = 0; i < n; i++) {
       const worker = withClient(this.target, (client) => this.work(client), {
         stableOutput: true,

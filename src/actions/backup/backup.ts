@@ -11,11 +11,12 @@ import { verifyByRestore } from '../../postgres/backup-verify';
 import {
   checkFileUnchanged,
   compressionArgs,
-  readArchiveFile,
+  readArchiveWhole,
   runDump,
   type DumpResult,
 } from '../../postgres/dump';
 import { acquireLock, runHolder } from '../../postgres/lock';
+import { listArchive } from '../../postgres/restore';
 import { backupShortId, databaseNameFor } from '../../postgres/side-names';
 import { createSnapshotDatabase } from '../../postgres/snapshot';
 import { onCleanup } from '../../process/cleanup';
@@ -162,7 +163,7 @@ export async function takeBackup(
         ).then(async (r) => {
           // The reader could not read every block (another compression, large objects, a reader
           // failure): pg_restore reads the whole file before anything else trusts it.
-          if (!r.evidence.readWhole) await readArchiveFile(pre.tools, partial, 'whole', inputs.timeoutMs);
+          if (!r.evidence.readWhole) await readArchiveWhole(pre.tools, partial, inputs.timeoutMs);
           return r;
         }),
       ({ dump: d, evidence: e }) =>
@@ -196,7 +197,7 @@ export async function takeBackup(
         // The archive was read whole in the dump phase (as it streamed: every table's data inflated
         // to its zlib checksum and split into rows, none missing; or else by pg_restore). pg_restore
         // reads the table of contents of the file itself too.
-        if (evidence.readWhole) await readArchiveFile(pre.tools, partial, 'list', inputs.timeoutMs);
+        if (evidence.readWhole) await listArchive(pre.tools, partial);
         const read = evidence.readWhole
           ? 'archive read whole as it streamed, pg_restore reads its TOC'
           : 'archive read whole by pg_restore';

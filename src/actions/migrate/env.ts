@@ -1,5 +1,5 @@
 import { registerSecret } from '../../common/secrets';
-import { childEnv, type ConnectionSettings } from '../../postgres/connection';
+import { childEnv, pgOptions, type ConnectionSettings } from '../../postgres/connection';
 
 /** `postgres://user:password@host:port/database` of the settings, every part percent-encoded. */
 export function databaseUrl(settings: ConnectionSettings): string {
@@ -21,10 +21,13 @@ export function sessionOptions(
   statementTimeoutMs: number,
   existing = process.env.PGOPTIONS,
 ): string | undefined {
-  const parts = existing?.trim() ? [existing.trim()] : [];
-  if (lockTimeoutMs > 0) parts.push(`-c lock_timeout=${lockTimeoutMs}`);
-  if (statementTimeoutMs > 0) parts.push(`-c statement_timeout=${statementTimeoutMs}`);
-  return parts.length > 0 ? parts.join(' ') : undefined;
+  return pgOptions(
+    {
+      ...(lockTimeoutMs > 0 ? { lock_timeout: lockTimeoutMs } : {}),
+      ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
+    },
+    existing,
+  );
 }
 
 /**
