@@ -75,8 +75,9 @@ describe('an archive with large objects (data the stream reader does not inflate
     expect(manifest.rowCounts['public.notes']).toBe(500);
   });
 
-  test('a byte changed inside a large object is caught, and nothing is kept', async () => {
+  test('a byte changed inside a large object is caught, nothing is kept, and the workers are started again', async () => {
     const out = tempDir('out');
+    const hooks = markerHooks(tempDir('hooks'));
     // pg_dump exits 0, but one byte near the end of the stream (inside the last large object's
     // compressed data, before the block terminators) is flipped on its way out.
     const flip = `import sys; b = bytearray(sys.stdin.buffer.read()); b[-40] ^= 0xff; sys.stdout.buffer.write(b)`;
@@ -84,10 +85,15 @@ describe('an archive with large objects (data the stream reader does not inflate
       'database-url': cluster.url('withlo'),
       'output-dir': out,
       'pg-bin-dir': wrapperBinDir(cluster.binDir, `"$REAL" "$@" | /usr/bin/python3 -c "${flip}"`),
+      ...hooks,
     });
     expect(result.exitCode).toBe(1);
     expect(result.errors.join('\n')).toMatch(/The archive does not read back whole: .*pg_restore/);
     expectNoBackup(out);
+    expect(existsSync(hooks.stopped)).toBe(true);
+    expect(existsSync(hooks.started)).toBe(true);
+    expect(result.summary).toContain('started again');
+    expectNoSecret(result);
   });
 });
 
