@@ -36761,1090 +36761,6 @@ parse.parseIntoClientConfig = parseIntoClientConfig
 
 /***/ }),
 
-/***/ 3874:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-module.exports = function (txt, options) {
-  return new CopyStreamQuery(txt, options)
-}
-
-const { Duplex } = __nccwpck_require__(2203)
-const assert = __nccwpck_require__(2613)
-const BufferList = __nccwpck_require__(1147)
-const code = __nccwpck_require__(5983)
-
-// Readable decoder states
-const PG_CODE = 0
-const PG_LENGTH = 1
-const PG_MESSAGE = 2
-
-class CopyStreamQuery extends Duplex {
-  constructor(text, options) {
-    super(options)
-    this.text = text
-
-    // Readable side
-    this._state = PG_CODE
-    this._buffer = new BufferList()
-    this._unreadMessageContentLength = 0
-    this._copyDataChunks = new BufferList()
-    this._pgDataHandler = null
-    this._drained = false
-    this._forwarding = false
-    this._onReadableEvent = this._onReadable.bind(this)
-    this.alignOnCopyDataFrame = options ? options.alignOnCopyDataFrame === true : false
-
-    // Writable side
-    this._gotCopyInResponse = false
-    this.chunks = []
-    this.cb = null
-    this.cork()
-  }
-
-  submit(connection) {
-    this.connection = connection
-    this._attach()
-    connection.query(this.text)
-  }
-
-  /* Readable implementation */
-  _attach() {
-    const connectionStream = this.connection.stream
-    const pgDataListeners = connectionStream.listeners('data')
-    assert(pgDataListeners.length == 1)
-    this._pgDataHandler = pgDataListeners.pop()
-    connectionStream.removeListener('data', this._pgDataHandler)
-    connectionStream.pause()
-    this._forward()
-    connectionStream.on('readable', this._onReadableEvent)
-  }
-
-  _detach() {
-    const connectionStream = this.connection.stream
-    const unreadBuffer = this._buffer.take(this._buffer.size)
-    connectionStream.removeListener('readable', this._onReadableEvent)
-    connectionStream.addListener('data', this._pgDataHandler)
-    this._pgDataHandler(unreadBuffer)
-
-    // unpipe can pause the stream but also underlying onData event can potentially pause the stream because of hitting
-    // the highWaterMark and pausing the stream, so we resume the stream in the next tick after the underlying onData
-    // event has finished
-    process.nextTick(function () {
-      connectionStream.resume()
-    })
-  }
-
-  _cleanup() {
-    this._buffer = null
-    this._copyDataChunks = null
-    this._pgDataHandler = null
-    this._onReadableEvent = null
-  }
-
-  _onReadable() {
-    this._forward()
-  }
-
-  _read() {
-    this._drained = true
-    this._forward()
-  }
-
-  _forward() {
-    if (this._forwarding || !this._drained || !this.connection) return
-    this._forwarding = true
-    const connectionStream = this.connection.stream
-    let chunk
-    while (this._drained && (chunk = connectionStream.read()) !== null) {
-      this._drained = this._parse(chunk)
-    }
-    this._forwarding = false
-  }
-
-  _parse(chunk) {
-    let done = false
-    let drained = true
-    this._buffer.push(chunk)
-
-    while (!done && this._buffer.size > 0) {
-      if (PG_CODE === this._state) {
-        if (!this._buffer.has(1)) break
-        this._code = this._buffer.peekUInt8()
-        if (this._code === code.ErrorResponse) {
-          // ErrorResponse Interception
-          // We must let pg parse future messages and handle their consequences on
-          // the ActiveQuery
-          this._detach()
-          return
-        }
-        this._buffer.readUInt8()
-        this._state = PG_LENGTH
-      }
-
-      if (PG_LENGTH === this._state) {
-        if (!this._buffer.has(4)) break
-        this._unreadMessageContentLength = this._buffer.readUInt32BE() - 4
-        this._state = PG_MESSAGE
-      }
-
-      if (PG_MESSAGE === this._state) {
-        if (this._unreadMessageContentLength > 0 && this._buffer.size > 0) {
-          const n = Math.min(this._buffer.size, this._unreadMessageContentLength)
-          const messageContentChunk = this._buffer.take(n)
-          this._unreadMessageContentLength -= n
-          if (this._code === code.CopyData) {
-            this._copyDataChunks.push(messageContentChunk)
-          }
-        }
-
-        if (this._unreadMessageContentLength === 0) {
-          // a full message has been captured
-          switch (this._code) {
-            case code.CopyBothResponse:
-              this._startCopyIn()
-              break
-            case code.CopyData:
-              if (this.alignOnCopyDataFrame) {
-                drained = this._flushCopyData()
-              }
-              break
-            // standard interspersed messages.
-            // see https://www.postgresql.org/docs/9.6/protocol-flow.html#PROTOCOL-COPY
-            case code.ParameterStatus:
-            case code.NoticeResponse:
-            case code.NotificationResponse:
-              break
-            case code.CopyDone:
-            default:
-              done = true
-              break
-          }
-          this._state = PG_CODE
-        }
-      }
-    }
-
-    // When we are not in alignOnCopyDataFrame, copyData payload is not buffered
-    // Forward payload bytes as they arrive
-    if (!this.alignOnCopyDataFrame) {
-      drained = this._flushCopyData()
-    }
-
-    if (done) {
-      this._detach()
-      this.push(null)
-      this._cleanup()
-    }
-
-    return drained
-  }
-
-  _flushCopyData() {
-    let drained = true
-    const len = this._copyDataChunks.size
-    if (len > 0) {
-      drained = this.push(this._copyDataChunks.take(len))
-    }
-    return drained
-  }
-
-  /* Writable implementation */
-  _write(chunk, enc, cb) {
-    this.chunks.push({ chunk: chunk, encoding: enc })
-    if (this._gotCopyInResponse) {
-      return this.flush(cb)
-    }
-    this.cb = cb
-  }
-
-  _writev(chunks, cb) {
-    this.chunks.push(...chunks)
-    if (this._gotCopyInResponse) {
-      return this.flush(cb)
-    }
-    this.cb = cb
-  }
-
-  _final(cb) {
-    this.flush()
-    const Int32Len = 4
-    const finBuffer = Buffer.from([code.CopyDone, 0, 0, 0, Int32Len])
-    this.connection.stream.write(finBuffer)
-    this.cb_flush = cb
-  }
-
-  flush(callback) {
-    let chunk
-    let ok = true
-    while (ok && (chunk = this.chunks.shift())) {
-      ok = this.flushChunk(chunk.chunk)
-    }
-    if (callback) {
-      if (ok) {
-        callback()
-      } else {
-        if (this.chunks.length) {
-          this.connection.stream.once('drain', this.flush.bind(this, callback))
-        } else {
-          this.connection.stream.once('drain', callback)
-        }
-      }
-    }
-  }
-
-  flushChunk(chunk) {
-    const Int32Len = 4
-    const lenBuffer = Buffer.from([code.CopyData, 0, 0, 0, 0])
-    lenBuffer.writeUInt32BE(chunk.length + Int32Len, 1)
-    this.connection.stream.write(lenBuffer)
-    return this.connection.stream.write(chunk)
-  }
-
-  _startCopyIn() {
-    this._gotCopyInResponse = true
-    this.uncork()
-    this.flush()
-    if (this.cb) {
-      const { cb } = this
-      this.cb = null
-      cb()
-    }
-  }
-
-  handleError(err) {
-    this.emit('error', err)
-    this._cleanup()
-  }
-
-  handleCopyData(chunk) {
-    // an out of band copyData message
-    // is received after copyDone
-    // this is currently discarded
-  }
-
-  handleCommandComplete() {}
-
-  handleReadyForQuery() {
-    this.connection = null
-    this.cb_flush()
-  }
-}
-
-
-/***/ }),
-
-/***/ 6473:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-module.exports = function (txt, options) {
-  return new CopyStreamQuery(txt, options)
-}
-
-const { Writable } = __nccwpck_require__(2203)
-const code = __nccwpck_require__(5983)
-
-class CopyStreamQuery extends Writable {
-  constructor(text, options) {
-    super(options)
-    this.text = text
-    this.rowCount = 0
-    this._gotCopyInResponse = false
-    this.chunks = []
-    this.cb_CopyInResponse = null
-    this.cb_ReadyForQuery = null
-    this.cb_destroy = null
-    this.cork()
-  }
-
-  submit(connection) {
-    this.connection = connection
-    connection.query(this.text)
-  }
-
-  callback() {
-    // this callback is empty but defining it allows
-    // `pg` to discover it and overwrite it
-    // with its timeout mechanism when query_timeout config is set
-  }
-
-  _write(chunk, enc, cb) {
-    this.chunks.push({ chunk: chunk, encoding: enc })
-    if (this._gotCopyInResponse) {
-      return this.flush(cb)
-    }
-    this.cb_CopyInResponse = cb
-  }
-
-  _writev(chunks, cb) {
-    // this.chunks.push(...chunks)
-    // => issue #136, RangeError: Maximum call stack size exceeded
-    // Using hybrid approach as advised on https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Function/apply
-    if (this.chunks.length == 0) {
-      this.chunks = chunks
-    } else {
-      // https://stackoverflow.com/questions/22747068/is-there-a-max-number-of-arguments-javascript-functions-can-accept
-      // 100K seems to be a reasonable size for v8
-      const QUANTUM = 125000
-      for (let i = 0; i < chunks.length; i += QUANTUM) {
-        this.chunks.push(...chunks.slice(i, Math.min(i + QUANTUM, chunks.length)))
-      }
-    }
-    if (this._gotCopyInResponse) {
-      return this.flush(cb)
-    }
-    this.cb_CopyInResponse = cb
-  }
-
-  _destroy(err, cb) {
-    // writable.destroy([error]) was called.
-    // send a CopyFail message that will rollback the COPY operation.
-    // the cb will be called only after the ErrorResponse message is received
-    // from the backend
-    if (this.cb_ReadyForQuery) return cb(err)
-    this.cb_destroy = cb
-    const msg = err ? err.message : 'NODE-PG-COPY-STREAMS destroy() was called'
-    const self = this
-    const done = function () {
-      self.connection.sendCopyFail(msg)
-    }
-
-    this.chunks = []
-    if (this._gotCopyInResponse) {
-      return this.flush(done)
-    }
-    this.cb_CopyInResponse = done
-  }
-
-  _final(cb) {
-    this.cb_ReadyForQuery = cb
-    const self = this
-    const done = function () {
-      const Int32Len = 4
-      const finBuffer = Buffer.from([code.CopyDone, 0, 0, 0, Int32Len])
-      self.connection.stream.write(finBuffer)
-    }
-
-    if (this._gotCopyInResponse) {
-      return this.flush(done)
-    }
-    this.cb_CopyInResponse = done
-  }
-
-  flush(callback) {
-    let chunk
-    let ok = true
-    while (ok && (chunk = this.chunks.shift())) {
-      ok = this.flushChunk(chunk.chunk)
-    }
-    if (callback) {
-      if (ok) {
-        callback()
-      } else {
-        if (this.chunks.length) {
-          this.connection.stream.once('drain', this.flush.bind(this, callback))
-        } else {
-          this.connection.stream.once('drain', callback)
-        }
-      }
-    }
-  }
-
-  flushChunk(chunk) {
-    const Int32Len = 4
-    const lenBuffer = Buffer.from([code.CopyData, 0, 0, 0, 0])
-    lenBuffer.writeUInt32BE(chunk.length + Int32Len, 1)
-    this.connection.stream.write(lenBuffer)
-    return this.connection.stream.write(chunk)
-  }
-
-  handleError(e) {
-    // clear `pg` timeout mechanism
-    this.callback()
-
-    if (this.cb_destroy) {
-      const cb = this.cb_destroy
-      this.cb_destroy = null
-      cb(e)
-    } else {
-      this.emit('error', e)
-    }
-    this.connection = null
-  }
-
-  handleCopyInResponse(connection) {
-    this._gotCopyInResponse = true
-    if (!this.destroyed) {
-      this.uncork()
-    }
-    const cb = this.cb_CopyInResponse || function () {}
-    this.cb_CopyInResponse = null
-    this.flush(cb)
-  }
-
-  handleCommandComplete(msg) {
-    // Parse affected row count as in
-    // https://github.com/brianc/node-postgres/blob/35e5567f86774f808c2a8518dd312b8aa3586693/lib/result.js#L37
-    const match = /COPY (\d+)/.exec((msg || {}).text)
-    if (match) {
-      this.rowCount = parseInt(match[1], 10)
-    }
-  }
-
-  handleReadyForQuery() {
-    // triggered after ReadyForQuery
-    // we delay the _final callback so that the 'finish' event is
-    // sent only when the ingested data is visible inside postgres and
-    // after the postgres connection is ready for a new query
-
-    // Note: `pg` currently does not call this callback when the backend
-    // sends an ErrorResponse message during the query (for example during
-    // a CopyFail)
-
-    // clear `pg` timeout mechanism
-    this.callback()
-
-    this.cb_ReadyForQuery()
-    this.connection = null
-  }
-}
-
-
-/***/ }),
-
-/***/ 4820:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-module.exports = function (txt, options) {
-  return new CopyStreamQuery(txt, options)
-}
-
-const { Readable } = __nccwpck_require__(2203)
-const assert = __nccwpck_require__(2613)
-const BufferList = __nccwpck_require__(1147)
-const code = __nccwpck_require__(5983)
-
-// decoder states
-const PG_CODE = 0
-const PG_LENGTH = 1
-const PG_MESSAGE = 2
-
-class CopyStreamQuery extends Readable {
-  constructor(text, options) {
-    super(options)
-    this.text = text
-    this.rowCount = 0
-    this._state = PG_CODE
-    this._buffer = new BufferList()
-    this._unreadMessageContentLength = 0
-    this._copyDataChunks = new BufferList()
-    this._pgDataHandler = null
-    this._drained = false
-    this._forwarding = false
-    this._onReadableEvent = this._onReadable.bind(this)
-  }
-
-  submit(connection) {
-    this.connection = connection
-    this._attach()
-    connection.query(this.text)
-  }
-
-  _attach() {
-    const connectionStream = this.connection.stream
-    const pgDataListeners = connectionStream.listeners('data')
-    assert(pgDataListeners.length == 1)
-    this._pgDataHandler = pgDataListeners.pop()
-    connectionStream.removeListener('data', this._pgDataHandler)
-    connectionStream.pause()
-    this._forward()
-    connectionStream.on('readable', this._onReadableEvent)
-  }
-
-  _detach() {
-    const connectionStream = this.connection.stream
-    const unreadBuffer = this._buffer.take(this._buffer.size)
-    //connectionStream.unpipe(this)
-    connectionStream.removeListener('readable', this._onReadableEvent)
-    connectionStream.addListener('data', this._pgDataHandler)
-    this._pgDataHandler(unreadBuffer)
-
-    // unpipe can pause the stream but also underlying onData event can potentially pause the stream because of hitting
-    // the highWaterMark and pausing the stream, so we resume the stream in the next tick after the underlying onData
-    // event has finished
-    process.nextTick(function () {
-      connectionStream.resume()
-    })
-  }
-
-  _cleanup() {
-    this._buffer = null
-    this._copyDataChunks = null
-    this._pgDataHandler = null
-    this._onReadableEvent = null
-  }
-
-  _onReadable() {
-    this._forward()
-  }
-
-  _read() {
-    this._drained = true
-    this._forward()
-  }
-
-  _forward() {
-    if (this._forwarding || !this._drained || !this.connection) return
-    this._forwarding = true
-    const connectionStream = this.connection.stream
-    let chunk
-    while (this._drained && (chunk = connectionStream.read()) !== null) {
-      this._drained = this._parse(chunk)
-    }
-    this._forwarding = false
-  }
-
-  _parse(chunk) {
-    let done = false
-    let drained = true
-    this._buffer.push(chunk)
-
-    while (!done && this._buffer.size > 0) {
-      if (PG_CODE === this._state) {
-        if (!this._buffer.has(1)) break
-        this._code = this._buffer.peekUInt8()
-        if (this._code === code.ErrorResponse) {
-          // ErrorResponse Interception
-          // We must let pg parse future messages and handle their consequences on
-          // the ActiveQuery
-          this._detach()
-          return
-        }
-        this._buffer.readUInt8()
-        this._state = PG_LENGTH
-      }
-
-      if (PG_LENGTH === this._state) {
-        if (!this._buffer.has(4)) break
-        this._unreadMessageContentLength = this._buffer.readUInt32BE() - 4
-        this._state = PG_MESSAGE
-      }
-
-      if (PG_MESSAGE === this._state) {
-        if (this._unreadMessageContentLength > 0 && this._buffer.size > 0) {
-          const n = Math.min(this._buffer.size, this._unreadMessageContentLength)
-          const messageContentChunk = this._buffer.take(n)
-          this._unreadMessageContentLength -= n
-          if (this._code === code.CopyData) {
-            this._copyDataChunks.push(messageContentChunk)
-          }
-        }
-
-        if (this._unreadMessageContentLength === 0) {
-          // a full message has been captured
-          switch (this._code) {
-            case code.CopyOutResponse:
-            case code.CopyData:
-            // standard interspersed messages.
-            // see https://www.postgresql.org/docs/9.6/protocol-flow.html#PROTOCOL-COPY
-            case code.ParameterStatus:
-            case code.NoticeResponse:
-            case code.NotificationResponse:
-              break
-            case code.CopyDone:
-            default:
-              done = true
-              break
-          }
-          this._state = PG_CODE
-        }
-      }
-    }
-
-    // flush data if any data has been captured
-    const len = this._copyDataChunks.size
-    if (len > 0) {
-      drained = this.push(this._copyDataChunks.take(len))
-    }
-
-    if (done) {
-      this._detach()
-      this.push(null)
-      this._cleanup()
-    }
-
-    return drained
-  }
-
-  handleError(err) {
-    this.emit('error', err)
-    this._cleanup()
-  }
-
-  handleCommandComplete(msg) {
-    const match = /COPY (\d+)/.exec((msg || {}).text)
-    if (match) {
-      this.rowCount = parseInt(match[1], 10)
-    }
-  }
-
-  handleReadyForQuery() {}
-}
-
-
-/***/ }),
-
-/***/ 6901:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-var __webpack_unused_export__;
-
-
-const CopyToQueryStream = __nccwpck_require__(4820)
-const CopyFromQueryStream = __nccwpck_require__(6473)
-const CopyBothQueryStream = __nccwpck_require__(3874)
-
-exports.to = function copyTo(txt, options) {
-  return new CopyToQueryStream(txt, options)
-}
-
-__webpack_unused_export__ = function copyFrom(txt, options) {
-  return new CopyFromQueryStream(txt, options)
-}
-
-__webpack_unused_export__ = function copyBoth(txt, options) {
-  return new CopyBothQueryStream(txt, options)
-}
-
-
-/***/ }),
-
-/***/ 5983:
-/***/ ((module) => {
-
-/**
- * The COPY feature uses the following protocol codes.
- * The codes for the most recent protocol version are documented on
- * https://www.postgresql.org/docs/current/static/protocol-message-formats.html
- *
- * The protocol flow itself is described on
- * https://www.postgresql.org/docs/current/static/protocol-flow.html
- */
-module.exports = {
-  ErrorResponse: 0x45, // E
-  CopyInResponse: 0x47, // G
-  CopyOutResponse: 0x48, // H
-  CopyBothResponse: 0x57, // W
-  CopyDone: 0x63, // c
-  CopyData: 0x64, // d
-  CopyFail: 0x66, // f
-  CommandComplete: 0x43, // C
-  ReadyForQuery: 0x5a, // Z
-
-  // It is possible for NoticeResponse and ParameterStatus messages to be interspersed between CopyData messages;
-  // frontends must handle these cases, and should be prepared for other asynchronous message types as well
-  // (see Section 50.2.6).
-  // Otherwise, any message type other than CopyData or CopyDone may be treated as terminating copy-out mode.
-  NotificationResponse: 0x41, // A
-  NoticeResponse: 0x4e, // N
-  ParameterStatus: 0x53, // S
-}
-
-
-/***/ }),
-
-/***/ 1147:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-const Buffer = (__nccwpck_require__(181).Buffer)
-
-function OffsetBuffer() {
-  this.offset = 0
-  this.size = 0
-  this.buffers = []
-}
-module.exports = OffsetBuffer
-
-OffsetBuffer.prototype.isEmpty = function isEmpty() {
-  return this.size === 0
-}
-
-OffsetBuffer.prototype.clone = function clone(size) {
-  const r = new OffsetBuffer()
-  r.offset = this.offset
-  r.size = size
-  r.buffers = this.buffers.slice()
-  return r
-}
-
-OffsetBuffer.prototype.toChunks = function toChunks() {
-  if (this.size === 0) return []
-
-  // We are going to slice it anyway
-  if (this.offset !== 0) {
-    this.buffers[0] = this.buffers[0].slice(this.offset)
-    this.offset = 0
-  }
-
-  const chunks = []
-  let off = 0
-  let i
-  for (i = 0; off <= this.size && i < this.buffers.length; i++) {
-    let buf = this.buffers[i]
-    off += buf.length
-
-    // Slice off last buffer
-    if (off > this.size) {
-      buf = buf.slice(0, buf.length - (off - this.size))
-      this.buffers[i] = buf
-    }
-
-    chunks.push(buf)
-  }
-
-  // If some buffers were skipped - trim length
-  if (i < this.buffers.length) this.buffers.length = i
-
-  return chunks
-}
-
-OffsetBuffer.prototype.toString = function toString(enc) {
-  return this.toChunks()
-    .map(function (c) {
-      return c.toString(enc)
-    })
-    .join('')
-}
-
-OffsetBuffer.prototype.use = function use(buf, off, n) {
-  this.buffers = [buf]
-  this.offset = off
-  this.size = n
-}
-
-OffsetBuffer.prototype.push = function push(data) {
-  // Ignore empty writes
-  if (data.length === 0) return
-
-  this.size += data.length
-  this.buffers.push(data)
-}
-
-OffsetBuffer.prototype.has = function has(n) {
-  return this.size >= n
-}
-
-OffsetBuffer.prototype.skip = function skip(n) {
-  if (this.size === 0) return
-
-  this.size -= n
-
-  // Fast case, skip bytes in a first buffer
-  if (this.offset + n < this.buffers[0].length) {
-    this.offset += n
-    return
-  }
-
-  let left = n - (this.buffers[0].length - this.offset)
-  this.offset = 0
-  let shift
-  for (shift = 1; left > 0 && shift < this.buffers.length; shift++) {
-    const buf = this.buffers[shift]
-    if (buf.length > left) {
-      this.offset = left
-      break
-    }
-    left -= buf.length
-  }
-  this.buffers = this.buffers.slice(shift)
-}
-
-OffsetBuffer.prototype.copy = function copy(target, targetOff, off, n) {
-  if (this.size === 0) return
-  if (off !== 0) throw new Error('Unsupported offset in .copy()')
-
-  let toff = targetOff
-  const first = this.buffers[0]
-  const toCopy = Math.min(n, first.length - this.offset)
-  first.copy(target, toff, this.offset, this.offset + toCopy)
-
-  toff += toCopy
-  let left = n - toCopy
-  for (let i = 1; left > 0 && i < this.buffers.length; i++) {
-    const buf = this.buffers[i]
-    const toCopy = Math.min(left, buf.length)
-
-    buf.copy(target, toff, 0, toCopy)
-
-    toff += toCopy
-    left -= toCopy
-  }
-}
-
-OffsetBuffer.prototype.take = function take(n) {
-  if (n === 0) return Buffer.alloc(0)
-
-  this.size -= n
-
-  // Fast cases
-  const first = this.buffers[0].length - this.offset
-  if (first === n) {
-    let r = this.buffers.shift()
-    if (this.offset !== 0) {
-      r = r.slice(this.offset)
-      this.offset = 0
-    }
-    return r
-  } else if (first > n) {
-    const r = this.buffers[0].slice(this.offset, this.offset + n)
-    this.offset += n
-    return r
-  }
-
-  // Allocate and fill buffer
-  const out = Buffer.alloc(n)
-  let toOff = 0
-  let startOff = this.offset
-  let i
-  for (i = 0; toOff !== n && i < this.buffers.length; i++) {
-    const buf = this.buffers[i]
-    const toCopy = Math.min(buf.length - startOff, n - toOff)
-
-    buf.copy(out, toOff, startOff, startOff + toCopy)
-    if (startOff + toCopy < buf.length) {
-      this.offset = startOff + toCopy
-      break
-    } else {
-      toOff += toCopy
-      startOff = 0
-    }
-  }
-
-  this.buffers = this.buffers.slice(i)
-  if (this.buffers.length === 0) this.offset = 0
-
-  return out
-}
-
-OffsetBuffer.prototype.peekUInt8 = function peekUInt8() {
-  return this.buffers[0][this.offset]
-}
-
-OffsetBuffer.prototype.readUInt8 = function readUInt8() {
-  this.size -= 1
-  const first = this.buffers[0]
-  const r = first[this.offset]
-  if (++this.offset === first.length) {
-    this.offset = 0
-    this.buffers.shift()
-  }
-
-  return r
-}
-
-OffsetBuffer.prototype.readUInt16LE = function readUInt16LE() {
-  const first = this.buffers[0]
-  this.size -= 2
-
-  let r
-  let shift
-
-  // Fast case - first buffer has all bytes
-  if (first.length - this.offset >= 2) {
-    r = first.readUInt16LE(this.offset)
-    shift = 0
-    this.offset += 2
-
-    // One byte here - one byte there
-  } else {
-    r = first[this.offset] | (this.buffers[1][0] << 8)
-    shift = 1
-    this.offset = 1
-  }
-
-  if (this.offset === this.buffers[shift].length) {
-    this.offset = 0
-    shift++
-  }
-  if (shift !== 0) this.buffers = this.buffers.slice(shift)
-
-  return r
-}
-
-OffsetBuffer.prototype.readUInt24LE = function readUInt24LE() {
-  const first = this.buffers[0]
-
-  let r
-  let shift
-  const firstHas = first.length - this.offset
-
-  // Fast case - first buffer has all bytes
-  if (firstHas >= 3) {
-    r = first.readUInt16LE(this.offset) | (first[this.offset + 2] << 16)
-    shift = 0
-    this.offset += 3
-
-    // First buffer has 2 of 3 bytes
-  } else if (firstHas >= 2) {
-    r = first.readUInt16LE(this.offset) | (this.buffers[1][0] << 16)
-    shift = 1
-    this.offset = 1
-
-    // Slow case: First buffer has 1 of 3 bytes
-  } else {
-    r = first[this.offset]
-    this.offset = 0
-    this.buffers.shift()
-    this.size -= 1
-
-    r |= this.readUInt16LE() << 8
-    return r
-  }
-
-  this.size -= 3
-  if (this.offset === this.buffers[shift].length) {
-    this.offset = 0
-    shift++
-  }
-  if (shift !== 0) this.buffers = this.buffers.slice(shift)
-
-  return r
-}
-
-OffsetBuffer.prototype.readUInt32LE = function readUInt32LE() {
-  const first = this.buffers[0]
-
-  let r
-  let shift
-  const firstHas = first.length - this.offset
-
-  // Fast case - first buffer has all bytes
-  if (firstHas >= 4) {
-    r = first.readUInt32LE(this.offset)
-    shift = 0
-    this.offset += 4
-
-    // First buffer has 3 of 4 bytes
-  } else if (firstHas >= 3) {
-    r = (first.readUInt16LE(this.offset) | (first[this.offset + 2] << 16)) + this.buffers[1][0] * 0x1000000
-    shift = 1
-    this.offset = 1
-
-    // Slow case: First buffer has 2 of 4 bytes
-  } else if (firstHas >= 2) {
-    r = first.readUInt16LE(this.offset)
-    this.offset = 0
-    this.buffers.shift()
-    this.size -= 2
-
-    r += this.readUInt16LE() * 0x10000
-    return r
-
-    // Slow case: First buffer has 1 of 4 bytes
-  } else {
-    r = first[this.offset]
-    this.offset = 0
-    this.buffers.shift()
-    this.size -= 1
-
-    r += this.readUInt24LE() * 0x100
-    return r
-  }
-
-  this.size -= 4
-  if (this.offset === this.buffers[shift].length) {
-    this.offset = 0
-    shift++
-  }
-  if (shift !== 0) this.buffers = this.buffers.slice(shift)
-
-  return r
-}
-
-OffsetBuffer.prototype.readUInt16BE = function readUInt16BE() {
-  const r = this.readUInt16LE()
-
-  return ((r & 0xff) << 8) | (r >> 8)
-}
-
-OffsetBuffer.prototype.readUInt24BE = function readUInt24BE() {
-  const r = this.readUInt24LE()
-
-  return ((r & 0xff) << 16) | (((r >> 8) & 0xff) << 8) | (r >> 16)
-}
-
-OffsetBuffer.prototype.readUInt32BE = function readUInt32BE() {
-  const r = this.readUInt32LE()
-
-  return (((r & 0xff) << 24) | (((r >>> 8) & 0xff) << 16) | (((r >>> 16) & 0xff) << 8) | (r >>> 24)) >>> 0
-}
-
-// Signed number APIs
-
-function signedInt8(num) {
-  if (num >= 0x80) return -(0xff ^ num) - 1
-  else return num
-}
-
-OffsetBuffer.prototype.peekInt8 = function peekInt8() {
-  return signedInt8(this.peekUInt8())
-}
-
-OffsetBuffer.prototype.readInt8 = function readInt8() {
-  return signedInt8(this.readUInt8())
-}
-
-function signedInt16(num) {
-  if (num >= 0x8000) return -(0xffff ^ num) - 1
-  else return num
-}
-
-OffsetBuffer.prototype.readInt16BE = function readInt16BE() {
-  return signedInt16(this.readUInt16BE())
-}
-
-OffsetBuffer.prototype.readInt16LE = function readInt16LE() {
-  return signedInt16(this.readUInt16LE())
-}
-
-function signedInt24(num) {
-  if (num >= 0x800000) return -(0xffffff ^ num) - 1
-  else return num
-}
-
-OffsetBuffer.prototype.readInt24BE = function readInt24BE() {
-  return signedInt24(this.readUInt24BE())
-}
-
-OffsetBuffer.prototype.readInt24LE = function readInt24LE() {
-  return signedInt24(this.readUInt24LE())
-}
-
-function signedInt32(num) {
-  if (num >= 0x80000000) return -(0xffffffff ^ num) - 1
-  else return num
-}
-
-OffsetBuffer.prototype.readInt32BE = function readInt32BE() {
-  return signedInt32(this.readUInt32BE())
-}
-
-OffsetBuffer.prototype.readInt32LE = function readInt32LE() {
-  return signedInt32(this.readUInt32LE())
-}
-
-
-/***/ }),
-
 /***/ 2299:
 /***/ ((module) => {
 
@@ -72703,14 +71619,6 @@ module.exports = require("assert");
 
 /***/ }),
 
-/***/ 181:
-/***/ ((module) => {
-
-"use strict";
-module.exports = require("buffer");
-
-/***/ }),
-
 /***/ 5317:
 /***/ ((module) => {
 
@@ -74067,8 +72975,151 @@ async function readDjangoMigrations(client) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: ./node_modules/pg-copy-streams/index.js
-var pg_copy_streams = __nccwpck_require__(6901);
+;// CONCATENATED MODULE: ./src/postgres/copy-out.ts
+const COPY_DATA = 0x64; // 'd'
+const COPY_DONE = 0x63; // 'c'
+const COPY_OUT_RESPONSE = 0x48; // 'H'
+const NOTICE = 0x4e; // 'N'
+const PARAMETER_STATUS = 0x53; // 'S'
+const NOTIFICATION = 0x41; // 'A'
+/**
+ * `COPY … TO STDOUT` whose data goes to `onData(chunk, start, end)` straight from the socket's
+ * chunks, with no buffer made per row: the server sends one CopyData message per row, and a
+ * general-purpose stream allocates and joins a buffer for each of them, which costs more than
+ * hashing the row. A message may span chunks: `onData` then gets it in pieces, in order.
+ *
+ * From the query until CopyDone this reads the socket itself (pg's parser is set aside); at
+ * CopyDone, or at any message it does not expect (an ErrorResponse), it gives the rest of the
+ * stream back to pg's parser, which then reports the command's end or its error.
+ */
+class CopyOut {
+    text;
+    onData;
+    connection;
+    pgListener;
+    header = Buffer.alloc(5);
+    headerBytes = 0;
+    /** Body bytes still to come of the current message, and its type. */
+    bodyLeft = 0;
+    code = 0;
+    rows = -1;
+    failure;
+    settle;
+    done;
+    constructor(text, onData) {
+        this.text = text;
+        this.onData = onData;
+        this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    }
+    /** Called by pg's client when the query's turn comes. */
+    submit(connection) {
+        this.connection = connection;
+        const listeners = connection.stream.listeners('data');
+        if (listeners.length !== 1) {
+            throw new Error(`copy-out expects one reader on the connection, found ${listeners.length}`);
+        }
+        this.pgListener = listeners[0];
+        connection.stream.removeListener('data', this.pgListener);
+        connection.stream.on('data', this.read);
+        connection.query(this.text);
+    }
+    read = (chunk) => {
+        let pos = 0;
+        while (pos < chunk.length) {
+            if (this.bodyLeft > 0) {
+                const end = Math.min(chunk.length, pos + this.bodyLeft);
+                if (this.code === COPY_DATA && !this.failure) {
+                    try {
+                        this.onData(chunk, pos, end);
+                    }
+                    catch (error) {
+                        // The rest of the data is read and dropped; the error is reported at the end.
+                        this.failure = error instanceof Error ? error : new Error(String(error));
+                    }
+                }
+                this.bodyLeft -= end - pos;
+                pos = end;
+                continue;
+            }
+            if (this.headerBytes === 0 && !expected(chunk[pos])) {
+                this.handBack(chunk.subarray(pos));
+                return;
+            }
+            if (this.headerBytes === 0 && pos + 5 <= chunk.length) {
+                // The whole header in this chunk (nearly always): read in place.
+                this.code = chunk[pos];
+                this.bodyLeft = chunk.readUInt32BE(pos + 1) - 4;
+                pos += 5;
+            }
+            else {
+                // Split across chunks: gathered byte by byte.
+                while (this.headerBytes < 5 && pos < chunk.length)
+                    this.header[this.headerBytes++] = chunk[pos++];
+                if (this.headerBytes < 5)
+                    return;
+                this.headerBytes = 0;
+                this.code = this.header[0];
+                this.bodyLeft = this.header.readUInt32BE(1) - 4;
+            }
+            if (this.code === COPY_DONE) {
+                this.handBack(chunk.subarray(pos));
+                return;
+            }
+        }
+    };
+    handBack(rest) {
+        const connection = this.connection;
+        connection.stream.removeListener('data', this.read);
+        connection.stream.on('data', this.pgListener);
+        if (rest.length > 0)
+            this.pgListener(rest);
+    }
+    handleCommandComplete(msg) {
+        const m = /^COPY (\d+)/.exec(msg.text ?? '');
+        if (m)
+            this.rows = Number(m[1]);
+    }
+    handleError(error) {
+        this.failure ??= error;
+        // Left in copy mode by a lost connection: pg's reader is not needed any more.
+        if (this.connection && this.connection.stream.listeners('data').includes(this.read))
+            this.connection.stream.removeListener('data', this.read);
+        this.finish();
+    }
+    handleReadyForQuery() {
+        this.finish();
+    }
+    finish() {
+        const settle = this.settle;
+        this.settle = undefined;
+        if (!settle)
+            return;
+        if (this.failure)
+            settle.reject(this.failure);
+        else
+            settle.resolve(this.rows);
+    }
+}
+function expected(code) {
+    return (code === COPY_DATA ||
+        code === COPY_DONE ||
+        code === COPY_OUT_RESPONSE ||
+        code === NOTICE ||
+        code === PARAMETER_STATUS ||
+        code === NOTIFICATION);
+}
+/**
+ * Runs `COPY … TO STDOUT` on `client`, handing each piece of data to `onData` as it arrives: the
+ * bytes `chunk[start, end)` (the rest of `chunk` is protocol). Resolves with the row count the
+ * server reports; rejects with the server's error, a lost connection, or what `onData` threw.
+ */
+function copyOut(client, sql, onData) {
+    const copy = new CopyOut(sql, onData);
+    // A submittable: pg calls submit() when the client is free, and the handle* methods after.
+    client.query(copy);
+    return copy.done;
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/fingerprint.ts
 
 
@@ -74305,9 +73356,7 @@ function copySql(shape) {
 async function fingerprint_fingerprintTable(client, table) {
     const shape = await tableShape(client, table);
     const hasher = new RowHasher();
-    const stream = client.query((0,pg_copy_streams.to)(copySql(shape)));
-    for await (const chunk of stream)
-        hasher.update(chunk);
+    await copyOut(client, copySql(shape), (chunk, start, end) => hasher.update(chunk, start, end));
     return fingerprintOf(shape, hasher.finish());
 }
 /** Fingerprints several tables, one after the other, on one client (one snapshot). */
@@ -75427,6 +74476,7 @@ function runHolder(action, env = process.env) {
 
 
 
+const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
 /**
  * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
  * version, compression). Returns the entries and which of them are table data; refuses an
@@ -75444,12 +74494,21 @@ async function listArchive(tools, dumpFile) {
     const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
     if (lines.length === 0)
         throw new errors_SafetyError('pg_restore --list shows no entries: the dump is empty.');
-    // "<dumpId>; <catalog oid> <oid> TABLE DATA <schema> <table> <owner>"
-    const tableData = lines.flatMap((line) => {
-        const m = /^(\d+); \d+ \d+ TABLE DATA (.*)$/.exec(line);
+    // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
+    const matching = (pattern) => lines.flatMap((line) => {
+        const m = pattern.exec(line);
         return m ? [{ id: Number(m[1]), text: m[2] }] : [];
     });
-    return { entries: lines.length, tableData };
+    return {
+        entries: lines.length,
+        tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
+        exclusive: matching(EXCLUSIVE_ITEM),
+    };
+}
+/** The listed items that begin with a table's schema and name (names are printed unquoted). */
+function itemsOf(items, table) {
+    const { schema, table: name } = splitTableName(normalizeTableName(table));
+    return items.filter((e) => e.text.startsWith(`${schema} ${name} `));
 }
 /**
  * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
@@ -75458,12 +74517,18 @@ async function listArchive(tools, dumpFile) {
 function tableDataIds(listing, tables) {
     const out = new Map();
     for (const t of tables) {
-        const { schema, table } = splitTableName(normalizeTableName(t));
-        const hits = listing.tableData.filter((e) => e.text.startsWith(`${schema} ${table} `));
+        const hits = itemsOf(listing.tableData, t);
         if (hits.length === 1)
             out.set(hits[0].id, normalizeTableName(t));
     }
     return out;
+}
+/**
+ * Each table's exclusive-lock items (see `ArchiveListing.exclusive`). A name with spaces may also
+ * collect another table's items: a read then only waits longer than it had to.
+ */
+function exclusiveItemIds(listing, tables) {
+    return new Map(tables.map((t) => [normalizeTableName(t), new Set(itemsOf(listing.exclusive, t).map((e) => e.id))]));
 }
 /** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
 async function createDatabaseLike(client, name, like) {
@@ -75495,7 +74560,7 @@ function restoreEnv(settings, database, indexWorkers) {
  * text in separate writes, so two processes' lines can interleave.
  */
 const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
-const FINISHED_DATA = /finished item (\d+) TABLE DATA /g;
+const ITEM_EVENT = /(launching|finished) item (\d+) /g;
 /**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
  * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
@@ -75503,24 +74568,21 @@ const FINISHED_DATA = /finished item (\d+) TABLE DATA /g;
  */
 async function restoreDump(tools, settings, database, dumpFile, options) {
     const progress = options.progress;
-    const watch = options.jobs > 1 && progress !== undefined && progress.tableData.length > 0;
+    const watch = options.jobs > 1 && progress !== undefined;
     const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
     if (watch)
         args.push('--verbose');
     if (!options.keepOwners)
         args.push('--no-owner');
     args.push('--', dumpFile);
-    const waiting = new Set(watch ? progress.tableData : []);
     const said = [];
     /** Lines come scrubbed from the runner. */
     const onLine = (line) => {
-        for (const m of line.matchAll(FINISHED_DATA)) {
-            const id = Number(m[1]);
-            if (!waiting.delete(id))
-                continue;
-            progress?.table?.(id);
-            if (waiting.size === 0)
-                progress?.all();
+        for (const m of line.matchAll(ITEM_EVENT)) {
+            if (m[1] === 'launching')
+                progress?.launched(Number(m[2]));
+            else
+                progress?.finished(Number(m[2]));
         }
         const text = line.replace(/pg_restore: /g, '').trim();
         if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
@@ -75540,8 +74602,88 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
         throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
     }
 }
-async function analyzeDatabase(settings, database) {
-    await withClient(withDatabase(settings, database), (c) => c.query('ANALYZE'));
+/**
+ * Autovacuum kept off a database while it is restored. Its tables are loaded in bulk and analyzed
+ * after; meanwhile autovacuum would take CPU from the restore, and its lock would hold up the
+ * restore's indexes and foreign keys until it is cancelled, `deadlock_timeout` later. `pause()` sets
+ * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
+ * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
+ * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
+ */
+class AutovacuumPause {
+    target;
+    set = [];
+    pausing;
+    constructor(target) {
+        this.target = target;
+    }
+    /** Starts the pause (once the tables exist); errors are logged, not thrown. */
+    pause() {
+        this.pausing ??= withClient(this.target, (c) => this.pauseOn(c), {
+            applicationName: 'migration-guard rollback',
+        }).catch((error) => core.debug(`autovacuum not paused everywhere: ${String(error)}`));
+    }
+    /** Waits for the pause, then resets what it set. Returns how many tables it had paused. */
+    async resume() {
+        await this.pausing;
+        if (this.set.length === 0)
+            return 0;
+        await withClient(this.target, async (c) => {
+            for (const { table, options } of this.set)
+                await c.query(`ALTER TABLE ${table} RESET (${options.join(', ')})`);
+        });
+        return this.set.length;
+    }
+    async pauseOn(c) {
+        // Never queue behind the restore's own locks (and so never hold the restore up behind us).
+        await c.query("SET lock_timeout = '100ms'");
+        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+              NOT EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o LIKE 'autovacuum\\_enabled=%') AS main,
+              c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
+                           WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`);
+        for (const row of r.rows) {
+            const options = [
+                ...(row.main ? ['autovacuum_enabled'] : []),
+                ...(row.toast ? ['toast.autovacuum_enabled'] : []),
+            ];
+            if (options.length === 0)
+                continue;
+            // Noted first: a RESET of an option the table does not set changes nothing.
+            this.set.push({ table: row.name, options });
+            try {
+                await c.query(`ALTER TABLE ${row.name} SET (${options.map((o) => `${o} = false`).join(', ')})`);
+            }
+            catch (error) {
+                // Locked by the restore for longer than lock_timeout: that table keeps autovacuum.
+                core.debug(`autovacuum not paused on ${row.name}: ${String(error)}`);
+            }
+        }
+    }
+}
+/**
+ * ANALYZE of every table, materialized view and partitioned table outside the system schemas, the
+ * largest first, spread over up to `sessions` sessions.
+ */
+async function analyzeDatabase(settings, database, sessions = 1) {
+    const target = withDatabase(settings, database);
+    const names = await withClient(target, async (c) => {
+        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+        ORDER BY pg_total_relation_size(c.oid) DESC, 1`);
+        return r.rows.map((row) => row.name);
+    });
+    let next = 0;
+    const analyze = async (c) => {
+        for (let name = names[next++]; name !== undefined; name = names[next++])
+            await c.query(`ANALYZE ${name}`);
+    };
+    const n = Math.max(1, Math.min(sessions, names.length));
+    await Promise.all(Array.from({ length: n }, () => withClient(target, analyze)));
 }
 function describeCheck(check) {
     const parts = [
@@ -75561,8 +74703,9 @@ function checkPassed(check) {
  * (a side database being restored or just restored, or the live one behind a stopped application).
  *
  * `early(table)` checks one table at once, if it is a plain table (no inheritance children, not a
- * partition) — one whose rows are all in — else leaves it for `finish()`, which checks every table
- * not checked yet and resolves with the result.
+ * partition) — one whose rows are all in — else leaves it for `ready()` or `finish()`; `ready(table)`
+ * checks one table at once whatever its kind; `finish()` checks every table not checked yet and
+ * resolves with the result. `limit(n)` lets only n sessions read at a time until `finish()`.
  */
 class DatabaseChecker {
     database;
@@ -75575,11 +74718,16 @@ class DatabaseChecker {
     queued = new Set();
     outcomes = [];
     workers = [];
+    connections;
     waiters = [];
     closed = false;
     abandoned = false;
-    /** Tables checked through `early()`. */
+    allowed;
+    reading = 0;
+    /** Tables checked through `early()` or `ready()`, before `finish()`. */
     checkedEarly = 0;
+    /** The tables whose read has begun, in that order. */
+    started = [];
     constructor(settings, database, manifest, options = {}) {
         this.database = database;
         this.manifest = manifest;
@@ -75591,6 +74739,8 @@ class DatabaseChecker {
             for (const [table, rows] of Object.entries(manifest.rowCounts))
                 if (!this.fingerprints.has(normalizeTableName(table)))
                     this.counts.set(normalizeTableName(table), rows);
+        this.connections = Math.max(1, Math.min(options.connections ?? 2, this.tables.length));
+        this.allowed = this.connections;
     }
     /** Every table this check reads. */
     get tables() {
@@ -75599,10 +74749,21 @@ class DatabaseChecker {
     early(table) {
         this.enqueue(normalizeTableName(table), true);
     }
+    ready(table) {
+        this.enqueue(normalizeTableName(table), false);
+    }
+    /** How many sessions may read at once (at least none, at most `connections`), until `finish()`. */
+    limit(sessions) {
+        if (this.closed)
+            return;
+        this.allowed = Math.max(0, Math.min(this.connections, sessions));
+        this.wake();
+    }
     async finish() {
+        this.closed = true;
         for (const table of this.tables)
             this.enqueue(table, false);
-        this.closed = true;
+        this.allowed = this.connections;
         this.wake();
         await Promise.all(this.workers);
         const countDiffs = this.outcomes.flatMap((o) => (o.count ? [o.count] : []));
@@ -75632,7 +74793,7 @@ class DatabaseChecker {
         if (this.queued.has(table) || (this.closed && onlyIfPlain))
             return;
         this.queued.add(table);
-        this.queue.push({ table, onlyIfPlain });
+        this.queue.push({ table, onlyIfPlain, beforeFinish: !this.closed });
         if (this.workers.length === 0)
             this.startWorkers();
         this.wake();
@@ -75644,8 +74805,7 @@ class DatabaseChecker {
             f();
     }
     startWorkers() {
-        const n = Math.max(1, Math.min(this.options.connections ?? 2, this.tables.length));
-        for (let i = 0; i < n; i++) {
+        for (let i = 0; i < this.connections; i++) {
             const worker = withClient(this.target, (client) => this.work(client), {
                 stableOutput: true,
                 applicationName: 'migration-guard rollback',
@@ -75660,24 +74820,31 @@ class DatabaseChecker {
         for (;;) {
             if (this.abandoned)
                 return;
-            const next = this.queue.shift();
+            const next = this.reading < this.allowed ? this.queue.shift() : undefined;
             if (!next) {
-                if (this.closed)
+                if (this.closed && this.queue.length === 0)
                     return;
                 await new Promise((resolve) => this.waiters.push(resolve));
                 continue;
             }
-            if (next.onlyIfPlain) {
-                if (!(await isPlain(client, next.table))) {
+            this.reading++;
+            try {
+                if (next.onlyIfPlain && !(await isPlain(client, next.table))) {
                     // Its rows may still be coming (a parent, a partition): checked with the rest.
                     this.queued.delete(next.table);
                     if (this.closed)
                         this.enqueue(next.table, false);
                     continue;
                 }
-                this.checkedEarly++;
+                if (next.beforeFinish)
+                    this.checkedEarly++;
+                this.started.push(next.table);
+                this.outcomes.push(await this.check(client, next.table));
             }
-            this.outcomes.push(await this.check(client, next.table));
+            finally {
+                this.reading--;
+                this.wake();
+            }
         }
     }
     async check(client, table) {

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 
-import { to as copyTo } from 'pg-copy-streams';
-
 import type { Client } from './client';
 import { normalizeTableName, quoteTable, splitTableName } from './client';
+import { copyOut } from './copy-out';
 
 /** Row count + content hash of one table: the one definition of "unchanged" in the whole suite. */
 export interface TableFingerprint {
@@ -267,8 +266,7 @@ function copySql(shape: TableShape): string {
 export async function fingerprintTable(client: Client, table: string): Promise<TableFingerprint> {
   const shape = await tableShape(client, table);
   const hasher = new RowHasher();
-  const stream = client.query(copyTo(copySql(shape)));
-  for await (const chunk of stream) hasher.update(chunk as Buffer);
+  await copyOut(client, copySql(shape), (chunk, start, end) => hasher.update(chunk, start, end));
   return fingerprintOf(shape, hasher.finish());
 }
 

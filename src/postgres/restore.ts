@@ -23,12 +23,27 @@ import { dbnameArg } from './side-names';
 import type { DatabaseInfo } from './swap';
 import type { ClientTools } from './tools';
 
+/** One entry of `pg_restore --list`: its dump id and the rest of its line (`<schema> <tag> <owner>`). */
+export interface ListedItem {
+  id: number;
+  text: string;
+}
+
 /** What `pg_restore --list` shows of an archive. */
 export interface ArchiveListing {
   entries: number;
-  /** The archive's TABLE DATA entries: dump id, and the rest of the line (`<schema> <table> <owner>`). */
-  tableData: { id: number; text: string }[];
+  /** The archive's TABLE DATA entries (`<schema> <table> <owner>`). */
+  tableData: ListedItem[];
+  /**
+   * The entries restored after the data whose statement takes an ACCESS EXCLUSIVE lock on a table,
+   * which a read of that table would hold up: primary key, unique, exclusion and check constraints
+   * (`ALTER TABLE … ADD CONSTRAINT`), rules, policies and row security. Their tag begins with the
+   * table's name (`<schema> <table> <name> <owner>`).
+   */
+  exclusive: ListedItem[];
 }
+
+const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
 
 /**
  * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
@@ -48,12 +63,23 @@ export async function listArchive(tools: ClientTools, dumpFile: string): Promise
   }
   const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
   if (lines.length === 0) throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
-  // "<dumpId>; <catalog oid> <oid> TABLE DATA <schema> <table> <owner>"
-  const tableData = lines.flatMap((line) => {
-    const m = /^(\d+); \d+ \d+ TABLE DATA (.*)$/.exec(line);
-    return m ? [{ id: Number(m[1]), text: m[2] as string }] : [];
-  });
-  return { entries: lines.length, tableData };
+  // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
+  const matching = (pattern: RegExp): ListedItem[] =>
+    lines.flatMap((line) => {
+      const m = pattern.exec(line);
+      return m ? [{ id: Number(m[1]), text: m[2] as string }] : [];
+    });
+  return {
+    entries: lines.length,
+    tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
+    exclusive: matching(EXCLUSIVE_ITEM),
+  };
+}
+
+/** The listed items that begin with a table's schema and name (names are printed unquoted). */
+function itemsOf(items: readonly ListedItem[], table: string): ListedItem[] {
+  const { schema, table: name } = splitTableName(normalizeTableName(table));
+  return items.filter((e) => e.text.startsWith(`${schema} ${name} `));
 }
 
 /**
@@ -63,11 +89,23 @@ export async function listArchive(tools: ClientTools, dumpFile: string): Promise
 export function tableDataIds(listing: ArchiveListing, tables: readonly string[]): Map<number, string> {
   const out = new Map<number, string>();
   for (const t of tables) {
-    const { schema, table } = splitTableName(normalizeTableName(t));
-    const hits = listing.tableData.filter((e) => e.text.startsWith(`${schema} ${table} `));
-    if (hits.length === 1) out.set((hits[0] as { id: number }).id, normalizeTableName(t));
+    const hits = itemsOf(listing.tableData, t);
+    if (hits.length === 1) out.set((hits[0] as ListedItem).id, normalizeTableName(t));
   }
   return out;
+}
+
+/**
+ * Each table's exclusive-lock items (see `ArchiveListing.exclusive`). A name with spaces may also
+ * collect another table's items: a read then only waits longer than it had to.
+ */
+export function exclusiveItemIds(
+  listing: ArchiveListing,
+  tables: readonly string[],
+): Map<string, Set<number>> {
+  return new Map(
+    tables.map((t) => [normalizeTableName(t), new Set(itemsOf(listing.exclusive, t).map((e) => e.id))]),
+  );
 }
 
 /** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
@@ -94,11 +132,15 @@ export interface RestoreOptions {
   /** max_parallel_maintenance_workers for the restore's sessions (the server's setting when undefined). */
   indexWorkers?: number;
   /**
-   * Told, while the restore goes on, as each of these TABLE DATA entries (dump ids) is loaded
-   * (`table`), and once all of them are (`all`): what remains then is indexes, constraints and the
-   * like. Needs parallel mode (`jobs` > 1), which reports each finished item.
+   * Told, while the restore goes on, as pg_restore's workers take up (`launched`) and finish each
+   * item of the archive (by dump id). Needs parallel mode (`jobs` > 1), which reports them.
    */
-  progress?: { tableData: readonly number[]; table?: (id: number) => void; all: () => void };
+  progress?: RestoreProgress;
+}
+
+export interface RestoreProgress {
+  launched(id: number): void;
+  finished(id: number): void;
 }
 
 /** pg_restore's environment: the connection, and the index build workers of its sessions if given. */
@@ -122,7 +164,7 @@ export function restoreEnv(
  */
 const PROGRESS =
   /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
-const FINISHED_DATA = /finished item (\d+) TABLE DATA /g;
+const ITEM_EVENT = /(launching|finished) item (\d+) /g;
 
 /**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
@@ -137,20 +179,17 @@ export async function restoreDump(
   options: RestoreOptions,
 ): Promise<void> {
   const progress = options.progress;
-  const watch = options.jobs > 1 && progress !== undefined && progress.tableData.length > 0;
+  const watch = options.jobs > 1 && progress !== undefined;
   const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
   if (watch) args.push('--verbose');
   if (!options.keepOwners) args.push('--no-owner');
   args.push('--', dumpFile);
-  const waiting = new Set(watch ? progress.tableData : []);
   const said: string[] = [];
   /** Lines come scrubbed from the runner. */
   const onLine = (line: string): void => {
-    for (const m of line.matchAll(FINISHED_DATA)) {
-      const id = Number(m[1]);
-      if (!waiting.delete(id)) continue;
-      progress?.table?.(id);
-      if (waiting.size === 0) progress?.all();
+    for (const m of line.matchAll(ITEM_EVENT)) {
+      if (m[1] === 'launching') progress?.launched(Number(m[2]));
+      else progress?.finished(Number(m[2]));
     }
     const text = line.replace(/pg_restore: /g, '').trim();
     if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
@@ -170,8 +209,94 @@ export async function restoreDump(
   }
 }
 
-export async function analyzeDatabase(settings: ConnectionSettings, database: string): Promise<void> {
-  await withClient(withDatabase(settings, database), (c) => c.query('ANALYZE'));
+/**
+ * Autovacuum kept off a database while it is restored. Its tables are loaded in bulk and analyzed
+ * after; meanwhile autovacuum would take CPU from the restore, and its lock would hold up the
+ * restore's indexes and foreign keys until it is cancelled, `deadlock_timeout` later. `pause()` sets
+ * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
+ * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
+ * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
+ */
+export class AutovacuumPause {
+  private readonly set: { table: string; options: string[] }[] = [];
+  private pausing: Promise<void> | undefined;
+
+  constructor(private readonly target: ConnectionSettings) {}
+
+  /** Starts the pause (once the tables exist); errors are logged, not thrown. */
+  pause(): void {
+    this.pausing ??= withClient(this.target, (c) => this.pauseOn(c), {
+      applicationName: 'migration-guard rollback',
+    }).catch((error: unknown) => core.debug(`autovacuum not paused everywhere: ${String(error)}`));
+  }
+
+  /** Waits for the pause, then resets what it set. Returns how many tables it had paused. */
+  async resume(): Promise<number> {
+    await this.pausing;
+    if (this.set.length === 0) return 0;
+    await withClient(this.target, async (c) => {
+      for (const { table, options } of this.set)
+        await c.query(`ALTER TABLE ${table} RESET (${options.join(', ')})`);
+    });
+    return this.set.length;
+  }
+
+  private async pauseOn(c: Client): Promise<void> {
+    // Never queue behind the restore's own locks (and so never hold the restore up behind us).
+    await c.query("SET lock_timeout = '100ms'");
+    const r = await c.query<{ name: string; main: boolean; toast: boolean }>(
+      `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+              NOT EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o LIKE 'autovacuum\\_enabled=%') AS main,
+              c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
+                           WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`,
+    );
+    for (const row of r.rows) {
+      const options = [
+        ...(row.main ? ['autovacuum_enabled'] : []),
+        ...(row.toast ? ['toast.autovacuum_enabled'] : []),
+      ];
+      if (options.length === 0) continue;
+      // Noted first: a RESET of an option the table does not set changes nothing.
+      this.set.push({ table: row.name, options });
+      try {
+        await c.query(`ALTER TABLE ${row.name} SET (${options.map((o) => `${o} = false`).join(', ')})`);
+      } catch (error) {
+        // Locked by the restore for longer than lock_timeout: that table keeps autovacuum.
+        core.debug(`autovacuum not paused on ${row.name}: ${String(error)}`);
+      }
+    }
+  }
+}
+
+/**
+ * ANALYZE of every table, materialized view and partitioned table outside the system schemas, the
+ * largest first, spread over up to `sessions` sessions.
+ */
+export async function analyzeDatabase(
+  settings: ConnectionSettings,
+  database: string,
+  sessions = 1,
+): Promise<void> {
+  const target = withDatabase(settings, database);
+  const names = await withClient(target, async (c) => {
+    const r = await c.query<{ name: string }>(
+      `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+        ORDER BY pg_total_relation_size(c.oid) DESC, 1`,
+    );
+    return r.rows.map((row) => row.name);
+  });
+  let next = 0;
+  const analyze = async (c: Client): Promise<void> => {
+    for (let name = names[next++]; name !== undefined; name = names[next++]) await c.query(`ANALYZE ${name}`);
+  };
+  const n = Math.max(1, Math.min(sessions, names.length));
+  await Promise.all(Array.from({ length: n }, () => withClient(target, analyze)));
 }
 
 export interface DatabaseCheck {
@@ -204,22 +329,28 @@ type Outcome = { count?: DatabaseCheck['countDiffs'][number]; fingerprint?: Fing
  * (a side database being restored or just restored, or the live one behind a stopped application).
  *
  * `early(table)` checks one table at once, if it is a plain table (no inheritance children, not a
- * partition) — one whose rows are all in — else leaves it for `finish()`, which checks every table
- * not checked yet and resolves with the result.
+ * partition) — one whose rows are all in — else leaves it for `ready()` or `finish()`; `ready(table)`
+ * checks one table at once whatever its kind; `finish()` checks every table not checked yet and
+ * resolves with the result. `limit(n)` lets only n sessions read at a time until `finish()`.
  */
 export class DatabaseChecker {
   private readonly target: ConnectionSettings;
   private readonly fingerprints = new Map<string, TableFingerprint>();
   private readonly counts = new Map<string, number>();
-  private readonly queue: { table: string; onlyIfPlain: boolean }[] = [];
+  private readonly queue: { table: string; onlyIfPlain: boolean; beforeFinish: boolean }[] = [];
   private readonly queued = new Set<string>();
   private readonly outcomes: Outcome[] = [];
   private readonly workers: Promise<void>[] = [];
+  private readonly connections: number;
   private waiters: (() => void)[] = [];
   private closed = false;
   private abandoned = false;
-  /** Tables checked through `early()`. */
+  private allowed: number;
+  private reading = 0;
+  /** Tables checked through `early()` or `ready()`, before `finish()`. */
   checkedEarly = 0;
+  /** The tables whose read has begun, in that order. */
+  readonly started: string[] = [];
 
   constructor(
     settings: ConnectionSettings,
@@ -233,6 +364,8 @@ export class DatabaseChecker {
       for (const [table, rows] of Object.entries(manifest.rowCounts))
         if (!this.fingerprints.has(normalizeTableName(table)))
           this.counts.set(normalizeTableName(table), rows);
+    this.connections = Math.max(1, Math.min(options.connections ?? 2, this.tables.length));
+    this.allowed = this.connections;
   }
 
   /** Every table this check reads. */
@@ -244,9 +377,21 @@ export class DatabaseChecker {
     this.enqueue(normalizeTableName(table), true);
   }
 
+  ready(table: string): void {
+    this.enqueue(normalizeTableName(table), false);
+  }
+
+  /** How many sessions may read at once (at least none, at most `connections`), until `finish()`. */
+  limit(sessions: number): void {
+    if (this.closed) return;
+    this.allowed = Math.max(0, Math.min(this.connections, sessions));
+    this.wake();
+  }
+
   async finish(): Promise<DatabaseCheck> {
-    for (const table of this.tables) this.enqueue(table, false);
     this.closed = true;
+    for (const table of this.tables) this.enqueue(table, false);
+    this.allowed = this.connections;
     this.wake();
     await Promise.all(this.workers);
     const countDiffs = this.outcomes.flatMap((o) => (o.count ? [o.count] : []));
@@ -278,7 +423,7 @@ export class DatabaseChecker {
     if (this.abandoned || (!this.fingerprints.has(table) && !this.counts.has(table))) return;
     if (this.queued.has(table) || (this.closed && onlyIfPlain)) return;
     this.queued.add(table);
-    this.queue.push({ table, onlyIfPlain });
+    this.queue.push({ table, onlyIfPlain, beforeFinish: !this.closed });
     if (this.workers.length === 0) this.startWorkers();
     this.wake();
   }
@@ -290,8 +435,7 @@ export class DatabaseChecker {
   }
 
   private startWorkers(): void {
-    const n = Math.max(1, Math.min(this.options.connections ?? 2, this.tables.length));
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < this.connections; i++) {
       const worker = withClient(this.target, (client) => this.work(client), {
         stableOutput: true,
         applicationName: 'migration-guard rollback',
@@ -306,22 +450,27 @@ export class DatabaseChecker {
   private async work(client: Client): Promise<void> {
     for (;;) {
       if (this.abandoned) return;
-      const next = this.queue.shift();
+      const next = this.reading < this.allowed ? this.queue.shift() : undefined;
       if (!next) {
-        if (this.closed) return;
+        if (this.closed && this.queue.length === 0) return;
         await new Promise<void>((resolve) => this.waiters.push(resolve));
         continue;
       }
-      if (next.onlyIfPlain) {
-        if (!(await isPlain(client, next.table))) {
+      this.reading++;
+      try {
+        if (next.onlyIfPlain && !(await isPlain(client, next.table))) {
           // Its rows may still be coming (a parent, a partition): checked with the rest.
           this.queued.delete(next.table);
           if (this.closed) this.enqueue(next.table, false);
           continue;
         }
-        this.checkedEarly++;
+        if (next.beforeFinish) this.checkedEarly++;
+        this.started.push(next.table);
+        this.outcomes.push(await this.check(client, next.table));
+      } finally {
+        this.reading--;
+        this.wake();
       }
-      this.outcomes.push(await this.check(client, next.table));
     }
   }
 

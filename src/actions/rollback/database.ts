@@ -2,19 +2,22 @@ import * as core from '@actions/core';
 
 import { SafetyError, errorMessage } from '../../common/errors';
 import { withClient } from '../../postgres/client';
+import { withDatabase } from '../../postgres/connection';
 import {
   analyzeDatabase,
+  AutovacuumPause,
   canKeepOwners,
   checkDatabase,
   checkPassed,
   createDatabaseLike,
   DatabaseChecker,
   describeCheck,
+  exclusiveItemIds,
   restoreDump,
   tableDataIds,
   type ArchiveListing,
   type DatabaseCheck,
-  type RestoreOptions,
+  type RestoreProgress,
 } from '../../postgres/restore';
 import {
   databaseInfo,
@@ -58,23 +61,34 @@ export async function restoreSide(
     await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
     core.info(`Dropped the side database "${side}"; the live database was not touched.`);
   });
+  // Once pg_restore's workers start on the data, every table exists: autovacuum is kept off them.
+  const autovacuum = new AutovacuumPause(withDatabase(inputs.connection, side));
+  const checks = early?.progress(d.listing);
+  let paused = 0;
   try {
     await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
       jobs: inputs.jobs,
       keepOwners,
       indexWorkers: inputs.indexWorkers,
-      progress: early?.progress(d.listing),
+      progress: {
+        launched: (id) => {
+          autovacuum.pause();
+          checks?.launched(id);
+        },
+        finished: (id) => checks?.finished(id),
+      },
     });
+    paused = await autovacuum.resume();
   } catch (error) {
     early?.abandon();
     throw error;
   }
-  const overlap =
-    early?.allLoadedAt !== undefined
-      ? `; checks began as the data came in (${early.checkedEarly} table(s) at once), all of them ${((Date.now() - early.allLoadedAt) / 1000).toFixed(1)} s before the end`
-      : '';
+  const overlap = early?.overlapped
+    ? `; ${early.checkedEarly} of ${early.tables} table(s) checked meanwhile, on job slots the restore left idle`
+    : '';
+  const vacuum = paused ? `; autovacuum kept off its ${paused} table(s) while they loaded` : '';
   note(
-    `into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}`,
+    `into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}${vacuum}`,
   );
   return () => {
     keep = true;
@@ -82,43 +96,94 @@ export async function restoreSide(
 }
 
 /**
- * The comparison of a restored database with the manifest, overlapped with the restore: each plain
- * table is checked as soon as pg_restore reports its data loaded, and every other table once all
- * the data is in, while pg_restore still builds indexes and constraints. Without parallel restore
- * (one job) it all happens after the restore. The tables are only read, each in a transaction of
- * its own, so a restore's `ALTER TABLE … ADD CONSTRAINT` at worst waits for one table's read (or
- * the read for it); no lock is held across tables.
+ * The comparison of a restored database with the manifest, overlapped with the restore. It reads
+ * only on the job slots pg_restore leaves idle (as its workers report taking up and finishing items),
+ * so the rollback never keeps more than `jobs` sessions busy and the checks do not slow the loading of
+ * the data. A plain table is read once its data is in and its exclusive-lock items (primary key,
+ * unique and check constraints, …) are built: a read before would hold those up, and the rest of the
+ * restore behind them. Every other table (a parent, a partition) waits until all the data is in.
+ * Without parallel restore (one job) it all happens after the restore. Each table is read in a
+ * transaction of its own: no lock is held across tables.
  */
 export class EarlyCheck {
   private readonly checker: DatabaseChecker;
   private result: Promise<DatabaseCheck> | undefined;
-  /** When every table's data was reported loaded. */
-  allLoadedAt: number | undefined;
+  private running = 0;
+  private granted: number;
+  private timer: NodeJS.Timeout | undefined;
+  private allLoaded = false;
+  /** Whether the restore reported its progress (parallel mode), so the checks could overlap it. */
+  overlapped = false;
 
-  constructor(inputs: Inputs, database: string, v: Verified) {
+  constructor(
+    private readonly inputs: Inputs,
+    database: string,
+    v: Verified,
+  ) {
     this.checker = new DatabaseChecker(inputs.connection, database, v.manifest, {
       connections: inputs.jobs,
     });
+    this.granted = inputs.jobs;
   }
 
-  /** What `restoreDump` reports to, for an archive with these TABLE DATA entries. */
-  progress(listing: ArchiveListing): NonNullable<RestoreOptions['progress']> {
-    const tables = tableDataIds(listing, this.checker.tables);
+  /** What `restoreDump` reports to, for an archive with these entries (none without table data). */
+  progress(listing: ArchiveListing): RestoreProgress | undefined {
+    const tables = this.checker.tables;
+    const dataOf = tableDataIds(listing, tables);
+    const holds = exclusiveItemIds(listing, tables);
+    const pending = new Set(listing.tableData.map((e) => e.id));
+    if (pending.size === 0) return undefined;
+    const loaded = new Set<string>();
+    const release = (table: string): void => {
+      if ((holds.get(table)?.size ?? 0) > 0) return;
+      if (this.allLoaded) this.checker.ready(table);
+      else if (loaded.has(table)) this.checker.early(table);
+    };
+    this.grant(0);
     return {
-      tableData: listing.tableData.map((e) => e.id),
-      table: (id) => {
-        const table = tables.get(id);
-        if (table) this.checker.early(table);
+      launched: () => {
+        this.overlapped = true;
+        this.running++;
+        this.grant(this.inputs.jobs - this.running);
       },
-      all: () => {
-        this.allLoadedAt = Date.now();
-        void this.finish();
+      finished: (id) => {
+        this.running = Math.max(0, this.running - 1);
+        const table = dataOf.get(id);
+        if (table !== undefined) {
+          loaded.add(table);
+          release(table);
+        }
+        for (const [t, ids] of holds) if (ids.delete(id) && ids.size === 0) release(t);
+        if (pending.delete(id) && pending.size === 0) {
+          this.allLoaded = true;
+          for (const t of tables) release(t);
+        }
+        this.grant(this.inputs.jobs - this.running);
       },
     };
   }
 
+  /**
+   * Lets the checks read on `slots` sessions: fewer at once; more only once they have stayed free
+   * for IDLE_MS (pg_restore usually takes up its next item right after finishing one).
+   */
+  private grant(slots: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (slots <= this.granted) {
+      this.granted = slots;
+      this.checker.limit(slots);
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.granted = slots;
+      this.checker.limit(slots);
+    }, IDLE_MS);
+  }
+
   /** The restore failed: the early checks stop, and their sessions close before the side database is dropped. */
   abandon(): void {
+    clearTimeout(this.timer);
     this.checker.abandon();
   }
 
@@ -126,7 +191,18 @@ export class EarlyCheck {
     return this.checker.checkedEarly;
   }
 
+  /** How many tables the check reads. */
+  get tables(): number {
+    return this.checker.tables.length;
+  }
+
+  /** The tables whose read has begun, in that order. */
+  get started(): readonly string[] {
+    return this.checker.started;
+  }
+
   finish(): Promise<DatabaseCheck> {
+    clearTimeout(this.timer);
     if (!this.result) {
       this.result = this.checker.finish();
       // A restore that fails meanwhile drops the database under it: that error is the restore's.
@@ -135,6 +211,9 @@ export class EarlyCheck {
     return this.result;
   }
 }
+
+/** How long a job slot must stay idle before a check takes it. */
+const IDLE_MS = 50;
 
 /**
  * Compares a restored database with the manifest (row counts and fingerprints), refusing (throwing)
@@ -149,7 +228,7 @@ export async function checkRestored(
 ): Promise<void> {
   const [check] = await Promise.all([
     (early ?? new EarlyCheck(inputs, database, v)).finish(),
-    analyzeDatabase(inputs.connection, database),
+    analyzeDatabase(inputs.connection, database, inputs.jobs),
   ]);
   if (!checkPassed(check)) {
     throw new SafetyError(
