@@ -74627,6 +74627,7 @@ function getInputs() {
         throw new errors_ConfigurationError('Input "stop-command" is set but "start-command" is not: a stopped application must be started again.');
     }
     const pgBinDir = getSingleLineInput('pg-bin-dir');
+    const jobs = getIntegerInput('jobs', 2, 1, 64);
     const tempRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir();
     return {
         connection,
@@ -74637,9 +74638,11 @@ function getInputs() {
         fallbackToSwap: getBooleanInput('fallback-to-swap', false),
         allowDestructive,
         allowOtherDatabase: getBooleanInput('allow-other-database', false),
-        jobs: getIntegerInput('jobs', 2, 1, 64),
+        jobs,
         indexWorkers: getOptionalInput('index-workers') === undefined
-            ? undefined
+            ? jobs > 1
+                ? 0
+                : undefined
             : getIntegerInput('index-workers', 0, 0, 64),
         terminateSessions: getBooleanInput('terminate-sessions', true),
         s3: {

@@ -1,6 +1,7 @@
 // Rollback, side by side on one generated database: the story's dropdb + createdb + pg_restore,
 // the action's swap (restore beside, verify, rename) and the action's snapshot swap.
-// Usage (through run.mjs): node bench/run.mjs rollback [--size-mb 200]
+// Rounds alternate the methods, and each ratio is taken to the story's time in the same round.
+// Usage (through run.mjs): node bench/run.mjs rollback [--size-mb 200] [--rounds 3]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,16 @@ import { makeBackup, migrateShop } from '../../test/harness/make-backup';
 import { startPostgres, type PostgresCluster } from '../../test/harness/postgres';
 
 const PROTECTED = ['public.orders', 'public.order_items'];
+const STORY = 'story: dropdb + createdb + pg_restore';
+const SWAP = 'action: swap (restore beside + verify + rename)';
+
+interface Run {
+  round: number;
+  method: string;
+  totalSeconds: number;
+  downtimeSeconds: number;
+  detail: string;
+}
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,61 +73,95 @@ async function main(): Promise<void> {
       PGPASSWORD: cluster.password,
     };
     const bin = (tool: string): string => path.join(cluster.binDir, tool);
-    const results: { method: string; totalSeconds: number; downtimeSeconds: number; detail: string }[] = [];
+    const rounds = arg('rounds', 3);
+    const runs: Run[] = [];
 
-    // 1. The story's way: the live database is gone from dropdb until pg_restore ends.
-    await migrateShop(cluster, db);
-    const drop = timed(() => execFileSync(bin('dropdb'), ['--force', db], { env }));
-    const create = timed(() => execFileSync(bin('createdb'), [db], { env }));
-    const restore = timed(() => execFileSync(bin('pg_restore'), ['-d', db, backup.dumpFile], { env }));
-    const story = drop + create + restore;
-    results.push({
-      method: 'story: dropdb + createdb + pg_restore',
-      totalSeconds: story,
-      downtimeSeconds: story,
-      detail: `drop ${drop.toFixed(2)}s, create ${create.toFixed(2)}s, restore ${restore.toFixed(2)}s (no verification)`,
-    });
-
-    // 2. The action, strategy swap (the default): restore beside, verify, rename.
-    // Also the swap with index builds left without parallel workers (index-workers 0).
-    for (const [method, strategy, extra] of [
-      ['action: swap (restore beside + verify + rename)', 'swap', {}],
-      ['action: swap, index-workers 0', 'swap', { 'index-workers': '0' }],
-      ['action: snapshot swap', 'snapshot', {}],
-    ] as const) {
+    for (let round = 1; round <= rounds; round++) {
+      // 1. The story's way: the live database is gone from dropdb until pg_restore ends.
       await migrateShop(cluster, db);
-      const r = await runAction(
-        'rollback',
-        { 'database-url': cluster.url(db), manifest: backup.manifestFile, strategy, ...extra },
-        { timeoutMs: 3_600_000 },
-      );
-      if (r.outputs.verdict !== 'restored')
-        throw new Error(`${strategy}: ${r.outputs.verdict} ${r.errors.join(' ')}`);
-      const phases = JSON.parse(r.outputs['phases-json'] ?? '{}') as {
-        phases: { name: string; seconds: number; status: string }[];
-        downtime: number;
-        total: number;
-      };
-      results.push({
-        method,
-        totalSeconds: phases.total,
-        downtimeSeconds: phases.downtime,
-        detail: phases.phases
-          .filter((p) => p.status !== 'skipped')
-          .map((p) => `${p.name} ${p.seconds.toFixed(2)}s`)
-          .join(', '),
+      await cluster.query('CHECKPOINT');
+      const drop = timed(() => execFileSync(bin('dropdb'), ['--force', db], { env }));
+      const create = timed(() => execFileSync(bin('createdb'), [db], { env }));
+      const restore = timed(() => execFileSync(bin('pg_restore'), ['-d', db, backup.dumpFile], { env }));
+      const story = drop + create + restore;
+      runs.push({
+        round,
+        method: STORY,
+        totalSeconds: story,
+        downtimeSeconds: story,
+        detail: `drop ${drop.toFixed(2)}s, create ${create.toFixed(2)}s, restore ${restore.toFixed(2)}s (no verification)`,
       });
-      await cluster.query(`DROP DATABASE "${r.outputs['failed-database']}"`);
+
+      // 2. The action, strategy swap (the default): restore beside, verify, rename. Also the swap
+      // with index builds given the server's parallel workers (index-workers 2), and the snapshot.
+      for (const [method, strategy, extra] of [
+        [SWAP, 'swap', {}],
+        ['action: swap, index-workers 2 (the server setting)', 'swap', { 'index-workers': '2' }],
+        ['action: snapshot swap', 'snapshot', {}],
+      ] as const) {
+        await migrateShop(cluster, db);
+        await cluster.query('CHECKPOINT');
+        const r = await runAction(
+          'rollback',
+          { 'database-url': cluster.url(db), manifest: backup.manifestFile, strategy, ...extra },
+          { timeoutMs: 3_600_000 },
+        );
+        if (r.outputs.verdict !== 'restored')
+          throw new Error(`${strategy}: ${r.outputs.verdict} ${r.errors.join(' ')}`);
+        const phases = JSON.parse(r.outputs['phases-json'] ?? '{}') as {
+          phases: { name: string; seconds: number; status: string }[];
+          downtime: number;
+          total: number;
+        };
+        runs.push({
+          round,
+          method,
+          totalSeconds: phases.total,
+          downtimeSeconds: phases.downtime,
+          detail: phases.phases
+            .filter((p) => p.status !== 'skipped')
+            .map((p) => `${p.name} ${p.seconds.toFixed(2)}s`)
+            .join(', '),
+        });
+        await cluster.query(`DROP DATABASE "${r.outputs['failed-database']}"`);
+      }
     }
 
+    // Each round's ratio to the story's time in the same round; the median of them.
+    const storyOf = (round: number): number =>
+      runs.find((r) => r.round === round && r.method === STORY)?.totalSeconds ?? NaN;
+    const ratio = (r: Run): number => r.totalSeconds / storyOf(r.round);
+    const median = (xs: number[]): number => {
+      const s = [...xs].sort((a, b) => a - b);
+      const m = Math.floor(s.length / 2);
+      return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+    };
+    const methods = [...new Set(runs.map((r) => r.method))];
+    const results = methods.map((method) => {
+      const mine = runs.filter((r) => r.method === method);
+      return {
+        method,
+        totalSeconds: median(mine.map((r) => r.totalSeconds)),
+        downtimeSeconds: median(mine.map((r) => r.downtimeSeconds)),
+        ratioToStory: median(mine.map(ratio)),
+        ratios: mine.map(ratio),
+      };
+    });
     const lines = [
-      `Rollback of a ${size?.s ?? '?'} database (dump ${(backup.manifest.dump.sizeBytes / 1048576).toFixed(1)} MiB), PostgreSQL ${cluster.major}, ${os.cpus().length} cores`,
+      `Rollback of a ${size?.s ?? '?'} database (dump ${(backup.manifest.dump.sizeBytes / 1048576).toFixed(1)} MiB), PostgreSQL ${cluster.major}, ${os.cpus().length} cores, ${rounds} round(s)`,
       '',
-      '| method | whole time | database downtime | detail |',
-      '|---|---|---|---|',
+      '| method | round | whole time | database downtime | / story (same round) | detail |',
+      '|---|---|---|---|---|---|',
+      ...runs.map(
+        (r) =>
+          `| ${r.method} | ${r.round} | ${r.totalSeconds.toFixed(2)} s | ${r.downtimeSeconds.toFixed(3)} s | ${ratio(r).toFixed(2)} | ${r.detail} |`,
+      ),
+      '',
+      '| method | median whole time | median downtime | median ratio to the story | ratios |',
+      '|---|---|---|---|---|',
       ...results.map(
         (r) =>
-          `| ${r.method} | ${r.totalSeconds.toFixed(2)} s | ${r.downtimeSeconds.toFixed(3)} s | ${r.detail} |`,
+          `| ${r.method} | ${r.totalSeconds.toFixed(2)} s | ${r.downtimeSeconds.toFixed(3)} s | ${r.ratioToStory.toFixed(2)} | ${r.ratios.map((x) => x.toFixed(2)).join(', ')} |`,
       ),
     ];
     console.log(lines.join('\n'));
@@ -124,7 +169,7 @@ async function main(): Promise<void> {
     mkdirSync(out, { recursive: true });
     writeFileSync(
       path.join(out, `rollback-${sizeMb}mb.json`),
-      JSON.stringify({ sizeMb, databaseSize: size?.s, results }, null, 2),
+      JSON.stringify({ sizeMb, databaseSize: size?.s, rounds, results, runs }, null, 2),
     );
   } finally {
     await cluster.stop();

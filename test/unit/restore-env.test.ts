@@ -1,3 +1,4 @@
+import { getInputs } from '../../src/actions/rollback/inputs';
 import { restoreEnv } from '../../src/postgres/restore';
 
 const settings = { host: 'db', port: 5433, user: 'app', password: 'pw', database: 'shop' };
@@ -21,6 +22,43 @@ describe('restoreEnv', () => {
     process.env.PGOPTIONS = '-c statement_timeout=0';
     expect(restoreEnv(settings, 'x', 4).PGOPTIONS).toBe(
       '-c statement_timeout=0 -c max_parallel_maintenance_workers=4',
+    );
+  });
+});
+
+describe("the rollback's index build workers", () => {
+  let stdout: jest.SpyInstance;
+  beforeEach(() => {
+    stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  });
+  afterEach(() => stdout.mockRestore());
+
+  const indexWorkers = (inputs: Record<string, string>): number | undefined => {
+    const saved = { ...process.env };
+    const all = {
+      'database-url': 'postgres://app:pw@db/shop',
+      manifest: '/backups/shop.manifest.json',
+      ...inputs,
+    };
+    for (const [k, v] of Object.entries(all)) process.env[`INPUT_${k.toUpperCase()}`] = v;
+    try {
+      return getInputs().indexWorkers;
+    } finally {
+      process.env = saved;
+    }
+  };
+
+  test('default: none with parallel jobs (the jobs are the parallelism), the server setting with one job', () => {
+    expect(indexWorkers({})).toBe(0);
+    expect(indexWorkers({ jobs: '4' })).toBe(0);
+    expect(indexWorkers({ jobs: '1' })).toBeUndefined();
+  });
+
+  test('an explicit value is kept, and a bad one named', () => {
+    expect(indexWorkers({ jobs: '2', 'index-workers': '3' })).toBe(3);
+    expect(indexWorkers({ jobs: '1', 'index-workers': '0' })).toBe(0);
+    expect(() => indexWorkers({ 'index-workers': 'all' })).toThrow(
+      /"index-workers" must be an integer, got "all"/,
     );
   });
 });

@@ -37,7 +37,10 @@ export interface Inputs {
   allowDestructive: boolean;
   allowOtherDatabase: boolean;
   jobs: number;
-  /** max_parallel_maintenance_workers for the restore's sessions; the server's setting when undefined. */
+  /**
+   * max_parallel_maintenance_workers for the restore's sessions; the server's setting when undefined.
+   * Default: 0 with parallel jobs (pg_restore's jobs are the parallelism), the server's with one job.
+   */
   indexWorkers?: number;
   terminateSessions: boolean;
   s3: S3Options;
@@ -109,6 +112,7 @@ export function getInputs(): Inputs {
     );
   }
   const pgBinDir = getSingleLineInput('pg-bin-dir');
+  const jobs = getIntegerInput('jobs', 2, 1, 64);
   const tempRoot = process.env.RUNNER_TEMP || os.tmpdir();
   return {
     connection,
@@ -119,10 +123,12 @@ export function getInputs(): Inputs {
     fallbackToSwap: getBooleanInput('fallback-to-swap', false),
     allowDestructive,
     allowOtherDatabase: getBooleanInput('allow-other-database', false),
-    jobs: getIntegerInput('jobs', 2, 1, 64),
+    jobs,
     indexWorkers:
       getOptionalInput('index-workers') === undefined
-        ? undefined
+        ? jobs > 1
+          ? 0
+          : undefined
         : getIntegerInput('index-workers', 0, 0, 64),
     terminateSessions: getBooleanInput('terminate-sessions', true),
     s3: {
