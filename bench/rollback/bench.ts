@@ -99,6 +99,11 @@ async function main(): Promise<void> {
         ['action: swap, index-workers 2 (the server setting)', 'swap', { 'index-workers': '2' }],
         ['action: snapshot swap', 'snapshot', {}],
       ] as const) {
+        const snap = backup.manifest.snapshotDatabase;
+        if (strategy === 'snapshot' && round > 1 && snap) {
+          // The last round's snapshot swap made it the live database: taken again from the same state.
+          await cluster.query(`CREATE DATABASE "${snap}" TEMPLATE "${db}"`);
+        }
         await migrateShop(cluster, db);
         await cluster.query('CHECKPOINT');
         const r = await runAction(
