@@ -74505,10 +74505,27 @@ async function listArchive(tools, dumpFile) {
         exclusive: matching(EXCLUSIVE_ITEM),
     };
 }
-/** The listed items that begin with a table's schema and name (names are printed unquoted). */
-function itemsOf(items, table) {
-    const { schema, table: name } = splitTableName(normalizeTableName(table));
-    return items.filter((e) => e.text.startsWith(`${schema} ${name} `));
+/**
+ * The listed items of each table: those whose text begins with the table's schema and name. Names
+ * are printed unquoted, so each space of an item's text is tried as the end of a name (one pass over
+ * the listing, however many tables).
+ */
+function itemsByTable(items, tables) {
+    const prefixes = new Map();
+    for (const t of tables) {
+        const table = normalizeTableName(t);
+        const { schema, table: name } = splitTableName(table);
+        prefixes.set(`${schema} ${name} `, table);
+    }
+    const out = new Map([...prefixes.values()].map((t) => [t, []]));
+    for (const item of items) {
+        for (let space = item.text.indexOf(' '); space >= 0; space = item.text.indexOf(' ', space + 1)) {
+            const table = prefixes.get(item.text.slice(0, space + 1));
+            if (table !== undefined)
+                out.get(table)?.push(item);
+        }
+    }
+    return out;
 }
 /**
  * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
@@ -74516,11 +74533,9 @@ function itemsOf(items, table) {
  */
 function tableDataIds(listing, tables) {
     const out = new Map();
-    for (const t of tables) {
-        const hits = itemsOf(listing.tableData, t);
+    for (const [table, hits] of itemsByTable(listing.tableData, tables))
         if (hits.length === 1)
-            out.set(hits[0].id, normalizeTableName(t));
-    }
+            out.set(hits[0].id, table);
     return out;
 }
 /**
@@ -74528,7 +74543,10 @@ function tableDataIds(listing, tables) {
  * collect another table's items: a read then only waits longer than it had to.
  */
 function exclusiveItemIds(listing, tables) {
-    return new Map(tables.map((t) => [normalizeTableName(t), new Set(itemsOf(listing.exclusive, t).map((e) => e.id))]));
+    return new Map([...itemsByTable(listing.exclusive, tables)].map(([table, items]) => [
+        table,
+        new Set(items.map((e) => e.id)),
+    ]));
 }
 /** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
 async function createDatabaseLike(client, name, like) {
@@ -74602,6 +74620,7 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
         throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
     }
 }
+const RESUME_BATCH = 100;
 /**
  * Autovacuum kept off a database while it is restored. Its tables are loaded in bulk and analyzed
  * after; meanwhile autovacuum would take CPU from the restore, and its lock would hold up the
@@ -74628,9 +74647,11 @@ class AutovacuumPause {
         await this.pausing;
         if (this.set.length === 0)
             return 0;
+        // In batches: one round trip (and one transaction) per RESUME_BATCH tables, not per table.
+        const statements = this.set.map(({ table, options }) => `ALTER TABLE ${table} RESET (${options.join(', ')})`);
         await withClient(this.target, async (c) => {
-            for (const { table, options } of this.set)
-                await c.query(`ALTER TABLE ${table} RESET (${options.join(', ')})`);
+            for (let i = 0; i < statements.length; i += RESUME_BATCH)
+                await c.query(statements.slice(i, i + RESUME_BATCH).join(';\n'));
         });
         return this.set.length;
     }

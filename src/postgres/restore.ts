@@ -76,10 +76,26 @@ export async function listArchive(tools: ClientTools, dumpFile: string): Promise
   };
 }
 
-/** The listed items that begin with a table's schema and name (names are printed unquoted). */
-function itemsOf(items: readonly ListedItem[], table: string): ListedItem[] {
-  const { schema, table: name } = splitTableName(normalizeTableName(table));
-  return items.filter((e) => e.text.startsWith(`${schema} ${name} `));
+/**
+ * The listed items of each table: those whose text begins with the table's schema and name. Names
+ * are printed unquoted, so each space of an item's text is tried as the end of a name (one pass over
+ * the listing, however many tables).
+ */
+function itemsByTable(items: readonly ListedItem[], tables: readonly string[]): Map<string, ListedItem[]> {
+  const prefixes = new Map<string, string>();
+  for (const t of tables) {
+    const table = normalizeTableName(t);
+    const { schema, table: name } = splitTableName(table);
+    prefixes.set(`${schema} ${name} `, table);
+  }
+  const out = new Map<string, ListedItem[]>([...prefixes.values()].map((t) => [t, []]));
+  for (const item of items) {
+    for (let space = item.text.indexOf(' '); space >= 0; space = item.text.indexOf(' ', space + 1)) {
+      const table = prefixes.get(item.text.slice(0, space + 1));
+      if (table !== undefined) out.get(table)?.push(item);
+    }
+  }
+  return out;
 }
 
 /**
@@ -88,10 +104,8 @@ function itemsOf(items: readonly ListedItem[], table: string): ListedItem[] {
  */
 export function tableDataIds(listing: ArchiveListing, tables: readonly string[]): Map<number, string> {
   const out = new Map<number, string>();
-  for (const t of tables) {
-    const hits = itemsOf(listing.tableData, t);
-    if (hits.length === 1) out.set((hits[0] as ListedItem).id, normalizeTableName(t));
-  }
+  for (const [table, hits] of itemsByTable(listing.tableData, tables))
+    if (hits.length === 1) out.set((hits[0] as ListedItem).id, table);
   return out;
 }
 
@@ -104,7 +118,10 @@ export function exclusiveItemIds(
   tables: readonly string[],
 ): Map<string, Set<number>> {
   return new Map(
-    tables.map((t) => [normalizeTableName(t), new Set(itemsOf(listing.exclusive, t).map((e) => e.id))]),
+    [...itemsByTable(listing.exclusive, tables)].map(([table, items]) => [
+      table,
+      new Set(items.map((e) => e.id)),
+    ]),
   );
 }
 
@@ -209,6 +226,8 @@ export async function restoreDump(
   }
 }
 
+const RESUME_BATCH = 100;
+
 /**
  * Autovacuum kept off a database while it is restored. Its tables are loaded in bulk and analyzed
  * after; meanwhile autovacuum would take CPU from the restore, and its lock would hold up the
@@ -234,9 +253,13 @@ export class AutovacuumPause {
   async resume(): Promise<number> {
     await this.pausing;
     if (this.set.length === 0) return 0;
+    // In batches: one round trip (and one transaction) per RESUME_BATCH tables, not per table.
+    const statements = this.set.map(
+      ({ table, options }) => `ALTER TABLE ${table} RESET (${options.join(', ')})`,
+    );
     await withClient(this.target, async (c) => {
-      for (const { table, options } of this.set)
-        await c.query(`ALTER TABLE ${table} RESET (${options.join(', ')})`);
+      for (let i = 0; i < statements.length; i += RESUME_BATCH)
+        await c.query(statements.slice(i, i + RESUME_BATCH).join(';\n'));
     });
     return this.set.length;
   }

@@ -1,5 +1,5 @@
 import { getInputs } from '../../src/actions/rollback/inputs';
-import { restoreEnv } from '../../src/postgres/restore';
+import { exclusiveItemIds, restoreEnv, tableDataIds } from '../../src/postgres/restore';
 
 const settings = { host: 'db', port: 5433, user: 'app', password: 'pw', database: 'shop' };
 
@@ -60,5 +60,48 @@ describe("the rollback's index build workers", () => {
     expect(() => indexWorkers({ 'index-workers': 'all' })).toThrow(
       /"index-workers" must be an integer, got "all"/,
     );
+  });
+});
+
+describe("the archive listing's items, table by table", () => {
+  const listing = {
+    entries: 9,
+    tableData: [
+      { id: 10, text: 'public orders postgres' },
+      { id: 11, text: 'public order items postgres' },
+      { id: 12, text: 'public order postgres' },
+      { id: 13, text: 'sales orders postgres' },
+    ],
+    exclusive: [
+      { id: 20, text: 'public orders orders_pkey postgres' },
+      { id: 21, text: 'public orders orders_total_check postgres' },
+      { id: 22, text: 'public order items order items_pkey postgres' },
+      { id: 23, text: 'sales orders orders_pkey postgres' },
+    ],
+  };
+  const tables = [
+    'public.orders',
+    'orders',
+    'public.order items',
+    'public.order',
+    'sales.orders',
+    'public.none',
+  ];
+
+  test('each table gets its TABLE DATA entry; a name that begins another listed name is left out', () => {
+    expect([...tableDataIds(listing, tables)].sort()).toEqual([
+      [10, 'public.orders'],
+      [11, 'public.order items'],
+      [13, 'sales.orders'],
+    ]);
+  });
+
+  test("each table gets its exclusive-lock items, in its own schema; a prefix's items go to both", () => {
+    const items = exclusiveItemIds(listing, tables);
+    expect([...(items.get('public.orders') ?? [])]).toEqual([20, 21]);
+    expect([...(items.get('sales.orders') ?? [])]).toEqual([23]);
+    expect([...(items.get('public.order items') ?? [])]).toEqual([22]);
+    expect([...(items.get('public.order') ?? [])]).toEqual([22]);
+    expect([...(items.get('public.none') ?? [])]).toEqual([]);
   });
 });

@@ -133,6 +133,10 @@ export class EarlyCheck {
     const holds = exclusiveItemIds(listing, tables);
     const pending = new Set(listing.tableData.map((e) => e.id));
     if (pending.size === 0) return undefined;
+    /** Which tables each exclusive-lock item holds back. */
+    const holding = new Map<number, string[]>();
+    for (const [table, ids] of holds)
+      for (const id of ids) holding.set(id, [...(holding.get(id) ?? []), table]);
     const loaded = new Set<string>();
     const release = (table: string): void => {
       if ((holds.get(table)?.size ?? 0) > 0) return;
@@ -153,7 +157,10 @@ export class EarlyCheck {
           loaded.add(table);
           release(table);
         }
-        for (const [t, ids] of holds) if (ids.delete(id) && ids.size === 0) release(t);
+        for (const t of holding.get(id) ?? []) {
+          const ids = holds.get(t);
+          if (ids?.delete(id) && ids.size === 0) release(t);
+        }
         if (pending.delete(id) && pending.size === 0) {
           this.allLoaded = true;
           for (const t of tables) release(t);
