@@ -74084,9 +74084,9 @@ async function restoreSide(inputs, v, d, note, early) {
 }
 /**
  * The comparison of a restored database with the manifest, overlapped with the restore. It reads
- * only on the job slots pg_restore leaves idle (as its workers report taking up and finishing items),
- * so the rollback never keeps more than `jobs` sessions busy and the checks do not slow the loading of
- * the data. A plain table is read once its data is in and its exclusive-lock items (primary key,
+ * only on the job slots pg_restore leaves idle (as its workers report taking up and finishing
+ * items), so while pg_restore runs no more than `jobs` sessions are busy and the checks do not slow
+ * the loading of the data. A plain table is read once its data is in and its exclusive-lock items (primary key,
  * unique and check constraints, …) are built: a read before would hold those up, and the rest of the
  * restore behind them. Every other table (a parent, a partition) waits until all the data is in.
  * Without parallel restore (one job) it all happens after the restore. Each table is read in a
