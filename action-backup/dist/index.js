@@ -72927,6 +72927,11 @@ function sslFor(mode) {
     return { rejectUnauthorized: true };
 }
 /** Quotes an identifier for SQL (`"my""db"`). */
+/**
+ * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
+ * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ */
+const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
 function client_quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
@@ -73384,7 +73389,7 @@ function fingerprint_compareFingerprints(expected, actual) {
 /** Every ordinary user table (`schema.table`), for per-table row counts. */
 async function listTables(client) {
     const r = await client.query(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      WHERE c.relkind IN ('r', 'p') AND ${client_USER_SCHEMA}
         AND NOT c.relispartition
       ORDER BY 1`);
     return r.rows.map((row) => row.name);
@@ -73409,7 +73414,7 @@ async function readCatalog(client) {
     const rels = await client.query(`SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind,
             EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS ext
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`);
+      WHERE c.relkind IN ('r', 'p') AND ${client_USER_SCHEMA}`);
     const tree = await client.query(`WITH RECURSIVE t(root, rel) AS (
        SELECT inhparent, inhrelid FROM pg_inherits
        UNION ALL SELECT t.root, i.inhrelid FROM t JOIN pg_inherits i ON i.inhparent = t.rel)
@@ -74503,6 +74508,7 @@ async function listArchive(tools, dumpFile) {
         entries: lines.length,
         tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
         exclusive: matching(EXCLUSIVE_ITEM),
+        eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
     };
 }
 /**
@@ -74628,6 +74634,8 @@ const RESUME_BATCH = 100;
  * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
  * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
  * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
+ * Not for an archive with event triggers: they exist once pg_restore ends, and the reset would fire
+ * them (a DDL audit trigger would write rows into the copy just checked).
  */
 class AutovacuumPause {
     target;
@@ -74663,8 +74671,7 @@ class AutovacuumPause {
               c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
                            WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`);
+        WHERE c.relkind = 'r' AND ${USER_SCHEMA}`);
         for (const row of r.rows) {
             const options = [
                 ...(row.main ? ['autovacuum_enabled'] : []),
@@ -74693,8 +74700,7 @@ async function analyzeDatabase(settings, database, sessions = 1) {
     const names = await withClient(target, async (c) => {
         const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+        WHERE c.relkind IN ('r', 'm', 'p') AND ${USER_SCHEMA}
         ORDER BY pg_total_relation_size(c.oid) DESC, 1`);
         return r.rows.map((row) => row.name);
     });

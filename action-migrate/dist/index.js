@@ -47965,6 +47965,11 @@ function sslFor(mode) {
     return { rejectUnauthorized: true };
 }
 /** Quotes an identifier for SQL (`"my""db"`). */
+/**
+ * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
+ * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ */
+const USER_SCHEMA = (/* unused pure expression or super */ null && (`n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`));
 function quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }

@@ -72650,6 +72650,11 @@ function sslFor(mode) {
     return { rejectUnauthorized: true };
 }
 /** Quotes an identifier for SQL (`"my""db"`). */
+/**
+ * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
+ * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ */
+const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
 function quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
@@ -73526,7 +73531,7 @@ function compareFingerprints(expected, actual) {
 /** Every ordinary user table (`schema.table`), for per-table row counts. */
 async function listTables(client) {
     const r = await client.query(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}
         AND NOT c.relispartition
       ORDER BY 1`);
     return r.rows.map((row) => row.name);
@@ -73627,6 +73632,7 @@ async function listArchive(tools, dumpFile) {
         entries: lines.length,
         tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
         exclusive: matching(EXCLUSIVE_ITEM),
+        eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
     };
 }
 /**
@@ -73752,6 +73758,8 @@ const RESUME_BATCH = 100;
  * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
  * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
  * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
+ * Not for an archive with event triggers: they exist once pg_restore ends, and the reset would fire
+ * them (a DDL audit trigger would write rows into the copy just checked).
  */
 class AutovacuumPause {
     target;
@@ -73787,8 +73795,7 @@ class AutovacuumPause {
               c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
                            WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`);
+        WHERE c.relkind = 'r' AND ${client_USER_SCHEMA}`);
         for (const row of r.rows) {
             const options = [
                 ...(row.main ? ['autovacuum_enabled'] : []),
@@ -73817,8 +73824,7 @@ async function analyzeDatabase(settings, database, sessions = 1) {
     const names = await withClient(target, async (c) => {
         const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+        WHERE c.relkind IN ('r', 'm', 'p') AND ${client_USER_SCHEMA}
         ORDER BY pg_total_relation_size(c.oid) DESC, 1`);
         return r.rows.map((row) => row.name);
     });
@@ -74050,8 +74056,11 @@ async function restoreSide(inputs, v, d, note, early) {
         await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
         lib_core.info(`Dropped the side database "${side}"; the live database was not touched.`);
     });
-    // Once pg_restore's workers start on the data, every table exists: autovacuum is kept off them.
-    const autovacuum = new AutovacuumPause(withDatabase(inputs.connection, side));
+    // Once pg_restore's workers start on the data, every table exists: autovacuum is kept off them
+    // (unless the archive has event triggers, which the reset after the restore would fire).
+    const autovacuum = d.listing.eventTriggers
+        ? undefined
+        : new AutovacuumPause(withDatabase(inputs.connection, side));
     const checks = early?.progress(d.listing);
     let paused = 0;
     try {
@@ -74061,13 +74070,13 @@ async function restoreSide(inputs, v, d, note, early) {
             indexWorkers: inputs.indexWorkers,
             progress: {
                 launched: (id) => {
-                    autovacuum.pause();
+                    autovacuum?.pause();
                     checks?.launched(id);
                 },
                 finished: (id) => checks?.finished(id),
             },
         });
-        paused = await autovacuum.resume();
+        paused = (await autovacuum?.resume()) ?? 0;
     }
     catch (error) {
         early?.abandon();

@@ -48149,6 +48149,11 @@ function sslFor(mode) {
     return { rejectUnauthorized: true };
 }
 /** Quotes an identifier for SQL (`"my""db"`). */
+/**
+ * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
+ * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ */
+const client_USER_SCHEMA = (/* unused pure expression or super */ null && (`n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`));
 function quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
@@ -49962,7 +49967,7 @@ function compareFingerprints(expected, actual) {
 /** Every ordinary user table (`schema.table`), for per-table row counts. */
 async function listTables(client) {
     const r = await client.query(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}
         AND NOT c.relispartition
       ORDER BY 1`);
     return r.rows.map((row) => row.name);

@@ -1,5 +1,5 @@
 import { ArchiveReader, type ArchiveHeader, type TocEntry } from './archive-reader';
-import { withClient, type Client } from './client';
+import { USER_SCHEMA, withClient, type Client } from './client';
 import type { ConnectionSettings } from './connection';
 import { readDjangoMigrations, type AppliedMigration } from './django';
 import {
@@ -46,7 +46,7 @@ async function readCatalog(client: Client): Promise<Catalog> {
     `SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind,
             EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS ext
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`,
+      WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}`,
   );
   const tree = await client.query<{ root: string; child: string }>(
     `WITH RECURSIVE t(root, rel) AS (

@@ -59,6 +59,12 @@ function sslFor(mode: string | undefined): pg.ClientConfig['ssl'] {
 }
 
 /** Quotes an identifier for SQL (`"my""db"`). */
+/**
+ * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
+ * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ */
+export const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }

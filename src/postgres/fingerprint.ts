@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import type { Client } from './client';
-import { normalizeTableName, quoteTable, splitTableName } from './client';
+import { normalizeTableName, quoteTable, splitTableName, USER_SCHEMA } from './client';
 import { copyOut } from './copy-out';
 
 /** Row count + content hash of one table: the one definition of "unchanged" in the whole suite. */
@@ -309,7 +309,7 @@ export function compareFingerprints(
 export async function listTables(client: Client): Promise<string[]> {
   const r = await client.query<{ name: string }>(
     `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}
         AND NOT c.relispartition
       ORDER BY 1`,
   );

@@ -9,6 +9,7 @@ import {
   quoteIdent,
   quoteTable,
   splitTableName,
+  USER_SCHEMA,
   withClient,
   type Client,
 } from './client';
@@ -41,6 +42,8 @@ export interface ArchiveListing {
    * table's name (`<schema> <table> <name> <owner>`).
    */
   exclusive: ListedItem[];
+  /** Whether the archive creates event triggers (pg_restore creates them last). */
+  eventTriggers: boolean;
 }
 
 const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
@@ -73,6 +76,7 @@ export async function listArchive(tools: ClientTools, dumpFile: string): Promise
     entries: lines.length,
     tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
     exclusive: matching(EXCLUSIVE_ITEM),
+    eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
   };
 }
 
@@ -235,6 +239,8 @@ const RESUME_BATCH = 100;
  * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
  * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
  * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
+ * Not for an archive with event triggers: they exist once pg_restore ends, and the reset would fire
+ * them (a DDL audit trigger would write rows into the copy just checked).
  */
 export class AutovacuumPause {
   private readonly set: { table: string; options: string[] }[] = [];
@@ -273,8 +279,7 @@ export class AutovacuumPause {
               c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
                            WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`,
+        WHERE c.relkind = 'r' AND ${USER_SCHEMA}`,
     );
     for (const row of r.rows) {
       const options = [
@@ -308,8 +313,7 @@ export async function analyzeDatabase(
     const r = await c.query<{ name: string }>(
       `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+        WHERE c.relkind IN ('r', 'm', 'p') AND ${USER_SCHEMA}
         ORDER BY pg_total_relation_size(c.oid) DESC, 1`,
     );
     return r.rows.map((row) => row.name);

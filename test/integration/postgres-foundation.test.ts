@@ -94,7 +94,16 @@ describe('postgres foundation on a real cluster', () => {
     await pg.query('ALTER TABLE orders DROP COLUMN extra', 'shop');
   });
 
-  it('lists tables and counts rows', async () => {
+  it("lists tables and counts rows, leaving out another session's temporary table", async () => {
+    await withClient(settings(), async (other) => {
+      await other.query('CREATE TEMP TABLE scratch (id int)');
+      await withClient(settings(), async (c) => {
+        const tables = await listTables(c);
+        expect(tables).toContain('public.orders');
+        expect(tables.filter((t) => t.includes('scratch'))).toEqual([]);
+        expect(await countRows(c, tables)).toEqual({ 'public.orders': 5000 });
+      });
+    });
     await withClient(settings(), async (c) => {
       const tables = await listTables(c);
       expect(tables).toContain('public.orders');

@@ -380,3 +380,36 @@ test('autovacuum is paused on the tables that do not set it themselves, and give
   expect(await pause.resume()).toBe(154);
   expect(await tableOptions(cluster, 'vac')).toEqual(before);
 });
+
+test('a database with a DDL audit event trigger is restored without autovacuum paused: no audit row is added', async () => {
+  await cluster.query('CREATE DATABASE audited');
+  await cluster.query(
+    `CREATE TABLE items (id int PRIMARY KEY, note text);
+     INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g;
+     CREATE TABLE ddl_audit (id serial PRIMARY KEY, tag text, at timestamptz DEFAULT now());
+     CREATE FUNCTION audit_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+       BEGIN INSERT INTO public.ddl_audit (tag) VALUES (tg_tag); END $$;
+     CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION audit_ddl();
+     ALTER TABLE items ALTER COLUMN note SET DEFAULT '';`,
+    'audited',
+  );
+  const backup = await makeBackup(cluster, 'audited', {
+    dir,
+    protectedTables: ['public.items', 'public.ddl_audit'],
+  });
+  expect(backup.manifest.rowCounts['public.ddl_audit']).toBe(1);
+  await cluster.query('ALTER TABLE items ADD COLUMN extra int; DELETE FROM items WHERE id > 1000', 'audited');
+
+  const result = await runAction('rollback', inputs('audited', backup.manifestFile));
+
+  expect(result.errors).toEqual([]);
+  expect(result.outputs.verdict).toBe('restored');
+  // pg_restore creates event triggers last; a storage-option reset after it would have fired the
+  // trigger and added audit rows, and the restored copy would no longer equal the manifest.
+  expect(result.summary).not.toContain('autovacuum kept off');
+  expect(await fingerprintsOf(cluster, 'audited', ['public.items', 'public.ddl_audit'])).toEqual(
+    backup.manifest.fingerprints,
+  );
+  expect(await tableOptions(cluster, 'audited')).toEqual([]);
+  expect(leakedSecret(result, cluster.password)).toBe(false);
+});

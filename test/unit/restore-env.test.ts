@@ -78,6 +78,7 @@ describe("the archive listing's items, table by table", () => {
       { id: 22, text: 'public order items order items_pkey postgres' },
       { id: 23, text: 'sales orders orders_pkey postgres' },
     ],
+    eventTriggers: false,
   };
   const tables = [
     'public.orders',

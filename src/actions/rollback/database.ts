@@ -61,8 +61,11 @@ export async function restoreSide(
     await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
     core.info(`Dropped the side database "${side}"; the live database was not touched.`);
   });
-  // Once pg_restore's workers start on the data, every table exists: autovacuum is kept off them.
-  const autovacuum = new AutovacuumPause(withDatabase(inputs.connection, side));
+  // Once pg_restore's workers start on the data, every table exists: autovacuum is kept off them
+  // (unless the archive has event triggers, which the reset after the restore would fire).
+  const autovacuum = d.listing.eventTriggers
+    ? undefined
+    : new AutovacuumPause(withDatabase(inputs.connection, side));
   const checks = early?.progress(d.listing);
   let paused = 0;
   try {
@@ -72,13 +75,13 @@ export async function restoreSide(
       indexWorkers: inputs.indexWorkers,
       progress: {
         launched: (id) => {
-          autovacuum.pause();
+          autovacuum?.pause();
           checks?.launched(id);
         },
         finished: (id) => checks?.finished(id),
       },
     });
-    paused = await autovacuum.resume();
+    paused = (await autovacuum?.resume()) ?? 0;
   } catch (error) {
     early?.abandon();
     throw error;
