@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const [name, ...args] = process.argv.slice(2);
 if (!name || !existsSync(path.join(root, 'bench', name, 'bench.ts'))) {
-  console.error('usage: node bench/run.mjs <backup|rollback> [--size-mb N]');
+  console.error('usage: node bench/run.mjs <backup|rollback|closed-window> [--size-mb N]');
   process.exit(2);
 }
 const out = path.join(root, '.tmp', `bench-${name}`);

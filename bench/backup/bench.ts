@@ -16,47 +16,11 @@ import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
 import { readManifestFile, type BackupManifest } from '../../src/storage/manifest';
 import { runAction, ROOT } from '../../test/harness/action';
-import { startPostgres, SUPERUSER_PASSWORD, type PostgresCluster } from '../../test/harness/postgres';
+import { startPostgres, SUPERUSER_PASSWORD } from '../../test/harness/postgres';
 import { startS3 } from '../../test/harness/s3';
+import { arg, generate, time, timeAsync } from '../shared';
 
 const PROTECTED = ['public.orders', 'public.order_items'];
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-/** A shop-like database of about `sizeMb` MB, generated set-based. */
-async function generate(cluster: PostgresCluster, db: string, sizeMb: number): Promise<void> {
-  const n = (perMb: number): number => Math.max(1000, Math.round(perMb * sizeMb));
-  await cluster.query(`CREATE DATABASE ${db}`);
-  await cluster.query(
-    `CREATE TABLE products (id serial PRIMARY KEY, slug text UNIQUE NOT NULL, name text, description text, price numeric(10,2));
-     CREATE TABLE orders (id bigserial PRIMARY KEY, customer text NOT NULL, total numeric(12,2), placed timestamptz, note text);
-     CREATE TABLE order_items (id bigserial PRIMARY KEY, order_id bigint, product_id int, qty int, price numeric(10,2));
-     INSERT INTO products (slug, name, description, price)
-       SELECT 'p-' || g, 'Product ' || g, repeat(md5(g::text), 6), (g % 1000) * 1.5 FROM generate_series(1, ${n(250)}) g;
-     INSERT INTO orders (customer, total, placed, note)
-       SELECT 'customer-' || (g % 5000), (g % 10000) * 1.25, timestamptz '2024-01-01' + g * interval '1 minute', md5(g::text)
-         FROM generate_series(1, ${n(4000)}) g;
-     INSERT INTO order_items (order_id, product_id, qty, price)
-       SELECT 1 + g / 2, 1 + g % ${n(250)}, 1 + g % 5, (g % 700) * 0.75 FROM generate_series(1, ${n(7000)}) g;`,
-    db,
-  );
-  await cluster.query('VACUUM ANALYZE', db);
-}
-
-function time<T>(fn: () => T): [T, number] {
-  const t = process.hrtime.bigint();
-  const value = fn();
-  return [value, Number(process.hrtime.bigint() - t) / 1e9];
-}
-
-async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t = process.hrtime.bigint();
-  const value = await fn();
-  return [value, Number(process.hrtime.bigint() - t) / 1e9];
-}
 
 async function main(): Promise<void> {
   const sizeMb = arg('size-mb', 200);
