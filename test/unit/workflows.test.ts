@@ -143,3 +143,18 @@ describe('workflows that touch the production database', () => {
     expect(wf.jobs.migrate?.environment).toBe('production');
   });
 });
+
+describe('the migration guide', () => {
+  it('lists every variable and secret the workflows read', () => {
+    const guide = readFileSync(path.join(ROOT, 'docs', 'migration-guide.md'), 'utf8');
+    const names = new Set<string>();
+    for (const file of WORKFLOWS) {
+      const text = readFileSync(path.join(DIR, file), 'utf8');
+      for (const m of text.matchAll(/\b(?:vars|secrets)\.([A-Z_][A-Z0-9_]*)/g)) names.add(m[1] as string);
+    }
+    names.delete('GITHUB_TOKEN');
+    expect(names.size).toBeGreaterThan(20);
+    const missing = [...names].filter((n) => !guide.includes(`\`${n}\``));
+    expect(missing).toEqual([]);
+  });
+});
