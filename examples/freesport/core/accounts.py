@@ -38,7 +38,7 @@ class SignedTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed('Authorization: Token <token> expected.')
-        max_age = getattr(settings, 'FREESPORT_TOKEN_MAX_AGE', 86400)
+        max_age = settings.FREESPORT_TOKEN_MAX_AGE
         try:
             data = signing.loads(parts[1], salt=TOKEN_SALT, max_age=max_age)
         except signing.SignatureExpired:

@@ -193,6 +193,13 @@ class AccountApiTests(TestCase):
         user.save()
         self.assertEqual(self.client.get('/api/v1/orders/', HTTP_AUTHORIZATION='Token ' + token).status_code, 401)
 
+    def test_an_expired_token_is_refused(self):
+        token = accounts.issue_token(User.objects.create_user('anna', '', 'right'))
+        with override_settings(FREESPORT_TOKEN_MAX_AGE=-1):
+            response = self.client.get('/api/v1/cart/', HTTP_AUTHORIZATION='Token ' + token)
+        self.assertEqual(response.status_code, 401)
+        self.assertIn('expired', response.json()['detail'])
+
     def test_an_empty_cart_places_no_order(self):
         user = User.objects.create_user('anna', '', 'right')
         response = self.post('/api/v1/orders/', {}, HTTP_AUTHORIZATION='Token ' + accounts.issue_token(user))
