@@ -16,12 +16,12 @@ class CustomerV2Tests(TestCase):
         red = ColorMapping.objects.get(name='Красный')
         self.product = Product.objects.create(onec_id='p-1', name='Кроссовки', slug='krossovki', article='A-1',
                                               category=category, brand=brand)
-        self.small = ProductVariant.objects.create(product=self.product, onec_id='p-1#s', sku='K-S', color=red,
-                                                   color_name='Красный', size='S', retail_price=Decimal('1990.00'),
-                                                   opt_price=Decimal('1393.00'), stock_quantity=5)
-        self.large = ProductVariant.objects.create(product=self.product, onec_id='p-1#l', sku='K-L', color=red,
-                                                   color_name='Красный', size='L', retail_price=Decimal('2190.00'),
-                                                   opt_price=Decimal('1533.00'), stock_quantity=5)
+        self.small = ProductVariant.objects.create(
+            product=self.product, onec_id='p-1#s', sku='K-S', color=red, color_name='Красный', size='S',
+            retail_price=Decimal('1990.00'), opt_price=Decimal('1393.00'), stock_quantity=5)
+        self.large = ProductVariant.objects.create(
+            product=self.product, onec_id='p-1#l', sku='K-L', color=red, color_name='Красный', size='L',
+            retail_price=Decimal('2190.00'), opt_price=Decimal('1533.00'), stock_quantity=5)
         other = Product.objects.create(onec_id='p-2', name='Мяч', slug='myach', category=category, brand=brand)
         self.other_variant = ProductVariant.objects.create(product=other, onec_id='p-2#1', sku='M-1',
                                                            retail_price=Decimal('990.00'))
