@@ -61,6 +61,11 @@ STATIC_URL = '/static/'
 # Maintenance mode is a flag file in this directory, shared by every instance of the app.
 FREESPORT_MAINTENANCE_DIR = os.environ.get('FREESPORT_MAINTENANCE_DIR', str(BASE_DIR / 'var'))
 FREESPORT_RETRY_AFTER = int(os.environ.get('FREESPORT_RETRY_AFTER', '600'))
+# A request with the header `X-Maintenance-Bypass: <this token>` passes the maintenance mode (the
+# validation of a release while the shop is still closed). Empty: nothing passes.
+FREESPORT_MAINTENANCE_BYPASS_TOKEN = os.environ.get('FREESPORT_MAINTENANCE_BYPASS_TOKEN', '')
+# Lifetime in seconds of the API token a customer gets at login (POST /api/v1/auth/login/).
+FREESPORT_TOKEN_MAX_AGE = int(os.environ.get('FREESPORT_TOKEN_MAX_AGE', '86400'))
 
 REST_FRAMEWORK = {
     'DEFAULT_PAGINATION_CLASS': 'rest_framework.pagination.PageNumberPagination',

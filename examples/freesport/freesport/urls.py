@@ -7,4 +7,6 @@ urlpatterns = [
     path('admin/', admin.site.urls),
     path('api/health/', health, name='health'),
     path('api/v1/', include('products.urls')),
+    path('api/v1/', include('core.urls')),
+    path('api/v1/', include('orders.urls')),
 ]

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""GET a URL and check the answer: http_check.py URL STATUS [PYTHON-EXPRESSION over `body`, `headers`].
+"""GET a URL and check the answer:
+  http_check.py [-H 'Name: value']... URL STATUS [PYTHON-EXPRESSION over `body`, `headers`]...
 
 Prints the JSON body on failure and exits 1. Used by the release checks.
 """
@@ -10,10 +11,16 @@ import urllib.request
 
 
 def main():
-    url, expected = sys.argv[1], int(sys.argv[2])
-    checks = sys.argv[3:]
+    args = sys.argv[1:]
+    request_headers = {}
+    while len(args) >= 2 and args[0] == '-H':
+        name, _, value = args[1].partition(':')
+        request_headers[name.strip()] = value.strip()
+        args = args[2:]
+    url, expected = args[0], int(args[1])
+    checks = args[2:]
     try:
-        response = urllib.request.urlopen(url, timeout=10)
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=request_headers), timeout=10)
     except urllib.error.HTTPError as exc:
         response = exc
     raw = response.read().decode('utf-8')
@@ -24,7 +31,8 @@ def main():
     if failed:
         print('FAIL %s: %s\n%s' % (url, '; '.join(failed), raw[:2000]), file=sys.stderr)
         sys.exit(1)
-    print('ok   %s %s' % (url, ' '.join(checks)))
+    shown = ' (with %s)' % ', '.join(sorted(request_headers)) if request_headers else ''
+    print('ok   %s%s %s' % (url, shown, ' '.join(checks)))
 
 
 if __name__ == '__main__':
