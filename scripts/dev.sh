@@ -44,7 +44,26 @@ run_tests() {
     console.log(`freesport app tests: ${appFailed ? "FAILED" : "passed"}`);
     console.log(`${r.numPassedTests} passed, ${r.numFailedTests + appFailed} failed, ${r.numPendingTests} skipped`);
   ' "$app_status"
-  [ "$status" -eq 0 ] && [ "$app_status" -eq 0 ]
+  local node24_status=0
+  run_on_node24 || node24_status=$?
+  [ "$status" -eq 0 ] && [ "$app_status" -eq 0 ] && [ "$node24_status" -eq 0 ]
+}
+
+# action.yml declares node24: the bundles' own tests run again on Node 24 (from the npm registry's
+# `node` package), beside the Node that runs jest.
+NODE24_TESTS=(
+  test/integration/check-dist.test.ts
+  test/integration/backup-happy.test.ts
+  test/integration/migrate-success.test.ts
+  test/integration/validate-database.test.ts
+  test/integration/rollback-snapshot.test.ts
+  test/e2e/workflow-production.test.ts
+)
+run_on_node24() {
+  local node24
+  node24=$(npx --yes node@24 -p process.execPath)
+  echo "The bundles again on Node $("$node24" --version): ${NODE24_TESTS[*]}"
+  MG_ACTION_NODE="$node24" npx jest --ci -t '^(?!.*fresh build)' "${NODE24_TESTS[@]}"
 }
 
 case "${1:-test}" in

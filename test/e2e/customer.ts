@@ -27,6 +27,9 @@ export interface CustomerOptions {
   headers?: Record<string, string>;
   /** Quantity of each cart line. Default 1. */
   quantity?: number;
+  /** Stop at the first maintenance answer (503), as a customer who gives up: nothing they do lands
+   * after the shop closed, so the database at the end can be compared with the recovery point. */
+  stopAtMaintenance?: boolean;
 }
 
 export interface AcceptedOrder {
@@ -154,6 +157,7 @@ export function startCustomer(baseUrl: string, options: CustomerOptions = {}): C
     }
     if (response.status === 503) {
       state.maintenanceResponses += 1;
+      if (options.stopAtMaintenance) stopping = true;
       choice = null; // the release may change while the shop is closed
       throw new VisitEnded();
     }

