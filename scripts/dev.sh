@@ -75,8 +75,10 @@ case "${1:-test}" in
   demo)
     install_system
     install_node
-    # The demo is the end-to-end scenario, printing each phase's job summary as it goes.
-    MG_DEMO=1 npx jest --ci --selectProjects e2e --verbose
+    # The demo runs .github/workflows/production-migration.yml itself with the workflow runner against
+    # the reference shop (rejected, dry run, a held lock, an import failing halfway and its rollback,
+    # approved and live, then the manual Rollback workflow), printing each job's summary as it goes.
+    MG_DEMO=1 npx jest --ci --selectProjects e2e --verbose test/e2e/workflow-production.test.ts
     ;;
   *)
     echo "usage: bash scripts/dev.sh [test|demo]" >&2
