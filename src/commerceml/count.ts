@@ -264,7 +264,13 @@ export class ElementCounter {
   }
 
   private currentName(): string {
-    return this.name.toString('utf8', 0, this.nameLength);
+    const name = this.name.toString('utf8', 0, this.nameLength);
+    // An undeclared windows-1251 file read as UTF-8 would match no name: refuse it, never count 0.
+    if (name.includes('\ufffd'))
+      throw new MalformedXmlError(
+        `an element name that is not valid ${this.encodingName} at byte ${this.offset} (a file in another encoding, e.g. windows-1251, without an encoding declaration?)`,
+      );
+    return name;
   }
 
   private startTag(selfClosing: boolean): void {

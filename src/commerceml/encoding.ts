@@ -43,11 +43,16 @@ export function decideEncoding(head: Buffer, final: boolean): EncodingDecision {
       reason: 'the file looks like UTF-16 (no BOM); CommerceML files are expected in UTF-8 or windows-1251',
     };
   const bom = UTF8_BOM.every((b, i) => head[i] === b);
-  const text = head.subarray(bom ? 3 : 0).toString('latin1');
+  // Blank lines before the declaration are not XML, but some exporters write them: read past them.
+  const text = head
+    .subarray(bom ? 3 : 0)
+    .toString('latin1')
+    .replace(/^[ \t\r\n]+/, '');
   const prefix = '<?xml';
   if (!text.startsWith(prefix)) {
     // Not (yet) a declaration: wait only while the bytes read could still begin one.
-    return !final && prefix.startsWith(text) ? { kind: 'need-more' } : { kind: 'utf-8' };
+    const open = !final && head.length < DECLARATION_LIMIT && prefix.startsWith(text);
+    return open ? { kind: 'need-more' } : { kind: 'utf-8' };
   }
   const declaration = DECLARATION.exec(text)?.[0];
   if (declaration === undefined) {

@@ -55,6 +55,14 @@ describe('encodings', () => {
     expect(count(utf8, 3, ['Товар'])).toMatchObject({ counts: { Товар: 3 }, encoding: 'utf-8' });
   });
 
+  test('an undeclared windows-1251 file is refused, not counted as 0; blank lines before a declaration are read past', () => {
+    const undeclared = cp1251(GOODS.replace(' encoding="windows-1251"', ''));
+    expect(() => count(undeclared, 64, ['Товар'])).toThrow(
+      /an element name that is not valid utf-8 at byte \d+ \(a file in another encoding, e.g. windows-1251, without an encoding declaration\?\)/,
+    );
+    expect(count(cp1251(`\r\n  ${GOODS}`), 2, ['Товар']).counts.Товар).toBe(3);
+  });
+
   test.each([
     ['Shift_JIS', /declares encoding "Shift_JIS"; CommerceML files are read in UTF-8, windows-1251/],
     ['x-no-such', /declares encoding "x-no-such", which is not known here/],
