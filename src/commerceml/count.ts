@@ -1,4 +1,7 @@
 import { createReadStream } from 'node:fs';
+import { TextDecoder } from 'node:util';
+
+import { decideEncoding, type EncodingDecision } from './encoding';
 
 /** What a count of elements found. */
 export interface ElementCounts {
@@ -7,12 +10,19 @@ export interface ElementCounts {
   /** Start tags (self-closing included) per requested local name. */
   counts: Record<string, number>;
   bytes: number;
+  /** The encoding the file was read in (`utf-8`, `windows-1251`, …). */
+  encoding: string;
 }
 
 export interface CountOptions {
   /** Count only elements whose parent has this local name (e.g. `Товар` within `Товары`). */
   within?: string;
+  /** Deepest nesting accepted (default 256): a deeper file is refused, not counted. */
+  maxDepth?: number;
 }
+
+/** CommerceML nests a few levels deep; anything near this is not an export. */
+export const MAX_DEPTH = 256;
 
 /** The file is not well-formed enough to trust a count taken from it. */
 export class MalformedXmlError extends Error {
@@ -42,6 +52,7 @@ const SLASH = 0x2f;
 const BANG = 0x21;
 const QUESTION = 0x3f;
 const MAX_NAME = 1024;
+const NO_DECISION: EncodingDecision = { kind: 'need-more' };
 
 function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
@@ -56,8 +67,10 @@ export function localName(name: string): string {
 /**
  * A streaming counter of XML elements by local name: a small byte-level state machine that
  * skips text, attributes, comments, CDATA, declarations and processing instructions, checks that
- * end tags match, and holds only the stack of open element names — memory stays constant
- * whatever the file size. A UTF-8 BOM is skipped like any text before the root.
+ * end tags match, and holds only the stack of open element names (at most `maxDepth`) — memory
+ * stays constant whatever the file size. A UTF-8 BOM is skipped like any text before the root. The
+ * encoding comes from the BOM or the XML declaration: UTF-8 is scanned as it is, a single-byte
+ * encoding (windows-1251) is decoded to UTF-8 first, anything else is refused.
  */
 export class ElementCounter {
   private state = State.Text;
@@ -72,23 +85,54 @@ export class ElementCounter {
   private readonly counts = new Map<string, number>();
   private root: string | undefined;
   private offset = 0;
+  private fileBytes = 0;
+  private readonly maxDepth: number;
+  /** Until the encoding is known: the first bytes of the file. */
+  private head: Buffer | undefined = Buffer.alloc(0);
+  private decision = NO_DECISION;
+  private decoder: TextDecoder | undefined;
 
   constructor(
     names: readonly string[],
     private readonly options: CountOptions = {},
   ) {
     for (const n of names) this.counts.set(n, 0);
+    this.maxDepth = options.maxDepth ?? MAX_DEPTH;
   }
 
   /** Feeds the next chunk of the file; chunks may split a tag or a character anywhere. */
   write(chunk: Buffer): void {
-    if (
-      this.offset === 0 &&
-      chunk.length >= 2 &&
-      ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))
-    ) {
-      throw new MalformedXmlError('the file is UTF-16; CommerceML files are expected in UTF-8');
+    this.fileBytes += chunk.length;
+    if (this.head) {
+      this.head = Buffer.concat([this.head, chunk]);
+      if (!this.decide(false)) return;
+      chunk = this.head;
+      this.head = undefined;
     }
+    if (this.decoder) {
+      const text = this.decoder.decode(chunk, { stream: true });
+      if (text) this.scan(Buffer.from(text, 'utf8'));
+    } else {
+      this.scan(chunk);
+    }
+  }
+
+  /** The encoding decided so far (for messages). */
+  get encodingName(): string {
+    return this.decision.kind === 'decode' ? this.decision.label : 'utf-8';
+  }
+
+  /** Settles the encoding from the bytes seen so far; false while it cannot tell yet. */
+  private decide(final: boolean): boolean {
+    this.decision = decideEncoding(this.head ?? Buffer.alloc(0), final);
+    if (this.decision.kind === 'need-more') return false;
+    if (this.decision.kind === 'refuse') throw new MalformedXmlError(this.decision.reason);
+    if (this.decision.kind === 'decode')
+      this.decoder = new TextDecoder(this.decision.encoding, { fatal: true });
+    return true;
+  }
+
+  private scan(chunk: Buffer): void {
     const n = chunk.length;
     let i = 0;
     while (i < n) {
@@ -220,7 +264,13 @@ export class ElementCounter {
   }
 
   private currentName(): string {
-    return this.name.toString('utf8', 0, this.nameLength);
+    const name = this.name.toString('utf8', 0, this.nameLength);
+    // An undeclared windows-1251 file read as UTF-8 would match no name: refuse it, never count 0.
+    if (name.includes('\ufffd'))
+      throw new MalformedXmlError(
+        `an element name that is not valid ${this.encodingName} at byte ${this.offset} (a file in another encoding, e.g. windows-1251, without an encoding declaration?)`,
+      );
+    return name;
   }
 
   private startTag(selfClosing: boolean): void {
@@ -235,7 +285,13 @@ export class ElementCounter {
     ) {
       this.counts.set(local, count + 1);
     }
-    if (!selfClosing) this.stack.push(local);
+    if (!selfClosing) {
+      if (this.stack.length >= this.maxDepth)
+        throw new MalformedXmlError(
+          `elements nested deeper than ${this.maxDepth} levels (<${local}> at byte ${this.offset}); a CommerceML export nests a few levels, this file is not counted`,
+        );
+      this.stack.push(local);
+    }
     this.state = State.Text;
   }
 
@@ -254,6 +310,17 @@ export class ElementCounter {
 
   /** Ends the input: a file cut short (an open element or tag) is an error, never a smaller count. */
   end(): ElementCounts {
+    if (this.head) {
+      this.decide(true);
+      const rest = this.head;
+      this.head = undefined;
+      this.fileBytes -= rest.length;
+      this.write(rest);
+    }
+    if (this.decoder) {
+      const text = this.decoder.decode();
+      if (text) this.scan(Buffer.from(text, 'utf8'));
+    }
     if (this.state !== State.Text)
       throw new MalformedXmlError(`the file ends inside markup (truncated?) after ${this.offset} bytes`);
     if (this.root === undefined) throw new MalformedXmlError('no XML element in the file');
@@ -262,7 +329,12 @@ export class ElementCounter {
         `the file ends with <${this.stack[this.stack.length - 1] ?? ''}> still open (truncated?) after ${this.offset} bytes`,
       );
     }
-    return { root: this.root, counts: Object.fromEntries(this.counts), bytes: this.offset };
+    return {
+      root: this.root,
+      counts: Object.fromEntries(this.counts),
+      bytes: this.fileBytes,
+      encoding: this.decision.kind === 'decode' ? this.decision.encoding : 'utf-8',
+    };
   }
 }
 
@@ -273,7 +345,18 @@ export async function countElements(
   options: CountOptions = {},
 ): Promise<ElementCounts> {
   const counter = new ElementCounter(names, options);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
-    counter.write(chunk as Buffer);
-  return counter.end();
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
+      counter.write(chunk as Buffer);
+    return counter.end();
+  } catch (error) {
+    // The reason names the file: a check may count several.
+    if (error instanceof MalformedXmlError) throw new MalformedXmlError(`${file}: ${error.message}`);
+    if (
+      error instanceof TypeError &&
+      (error as { code?: string }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA'
+    )
+      throw new MalformedXmlError(`${file}: bytes that are not valid ${counter.encodingName}`);
+    throw error;
+  }
 }

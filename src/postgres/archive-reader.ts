@@ -30,6 +30,8 @@ export interface TocEntry {
   namespace: string;
   copyStmt: string;
   owner: string;
+  /** The statement of a `SEQUENCE SET` entry (`SELECT pg_catalog.setval(…)`); not kept for others. */
+  defn?: string;
 }
 
 /** Receives the COPY text of one table, in pieces (`buf[start, end)`). */
@@ -285,7 +287,7 @@ export class ArchiveReader {
         const tag = c.str() ?? '';
         const desc = c.str() ?? '';
         c.int(); // section
-        c.str(); // defn
+        const defn = c.str();
         c.str(); // dropStmt
         const copyStmt = c.str() ?? '';
         const namespace = c.str() ?? '';
@@ -296,7 +298,8 @@ export class ArchiveReader {
         c.str(); // "false": WITH OIDS, no longer supported
         while (c.str() !== undefined); // dependencies, ended by a NULL string
         c.skip(1 + h.offSize); // custom format: data offset flag + offset (not set in a pipe)
-        const entry = { dumpId, hadDumper, tag, desc, namespace, copyStmt, owner };
+        const entry: TocEntry = { dumpId, hadDumper, tag, desc, namespace, copyStmt, owner };
+        if (desc === 'SEQUENCE SET' && defn !== undefined) entry.defn = defn;
         this.entries.push(entry);
         this.byId.set(dumpId, entry);
         this.tocPos = c.pos;

@@ -12,6 +12,7 @@ import {
   type TableFingerprint,
   type TableShape,
 } from './fingerprint';
+import { sequencesOf, withSequences } from './fingerprint-sequences';
 
 /** What a backup proves about its contents, all read in the dump's own snapshot. */
 export interface BackupEvidence {
@@ -123,6 +124,8 @@ export async function dumpWithEvidence<T>(
         const shape = await tableShape(client, t);
         shapes.set(shape.table, shape);
       }
+      // Read before pg_dump starts, so never ahead of what the dump holds; the archive's values win.
+      const sequencesBefore = await sequencesOf(client, [...shapes.keys()]);
       const hashers = new Map<string, RowHasher>();
       let tocDone: (result: TocResult) => void = () => undefined;
       const toc = new Promise<TocResult>((resolve) => (tocDone = resolve));
@@ -228,6 +231,8 @@ export async function dumpWithEvidence<T>(
               fingerprintOf(s, finished.get(s.table) ?? { rows: 0, sum: '0'.repeat(32) }),
           );
         }
+        const t = await toc;
+        fingerprints = withSequences(fingerprints, sequencesBefore, 'error' in t ? [] : t.entries);
         const djangoMigrations = await readDjangoMigrations(client);
         return {
           dump: dumped.value,

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Client } from './client';
 import { normalizeTableName, quoteTable, splitTableName, USER_SCHEMA } from './client';
 import { copyOut } from './copy-out';
+import { sequencesOf, type SequenceValue } from './fingerprint-sequences';
 
 /** Row count + content hash of one table: the one definition of "unchanged" in the whole suite. */
 export interface TableFingerprint {
@@ -10,6 +11,11 @@ export interface TableFingerprint {
   rows: number;
   /** sha256 over the column signature, the row count and the order-independent sum of row hashes. */
   hash: string;
+  /**
+   * The sequences the table owns and where they stood at backup time (not part of `hash`: a
+   * sequence may move forward). Absent in manifests written before sequences were recorded.
+   */
+  sequences?: SequenceValue[];
 }
 
 /** The last row hash, as four unsigned 32-bit words (h1..h4), so hashing a row allocates nothing. */
@@ -270,14 +276,23 @@ export async function fingerprintTable(client: Client, table: string): Promise<T
   return fingerprintOf(shape, hasher.finish());
 }
 
-/** Fingerprints several tables, one after the other, on one client (one snapshot). */
+/**
+ * Fingerprints several tables, one after the other, on one client (one snapshot), each with the
+ * sequences it owns and their current values (`sequences: false` leaves them out).
+ */
 export async function fingerprintTables(
   client: Client,
   tables: readonly string[],
+  options: { sequences?: boolean } = {},
 ): Promise<TableFingerprint[]> {
   const out: TableFingerprint[] = [];
   for (const table of tables) out.push(await fingerprintTable(client, table));
-  return out;
+  if (options.sequences === false) return out;
+  const owned = await sequencesOf(
+    client,
+    out.map((f) => f.table),
+  );
+  return out.map((f) => ({ ...f, sequences: owned.get(f.table) ?? [] }));
 }
 
 export interface FingerprintDifference {

@@ -1,7 +1,9 @@
 import * as core from '@actions/core';
 
+import { KINDS } from '../../checks/kinds';
+import { roleWritePowers } from '../../checks/kinds/sql';
 import { runChecks } from '../../checks/runner';
-import type { CheckResult } from '../../checks/types';
+import type { CheckContext, CheckResult } from '../../checks/types';
 import { decide, shouldFail } from '../../checks/verdict';
 import { describeConnection } from '../../postgres/connection';
 import { formatSeconds } from '../../report/format';
@@ -23,19 +25,25 @@ export async function run(): Promise<void> {
       (inputs.connection ? ` against ${describeConnection(inputs.connection)}` : '') +
       (inputs.manifest ? `, protected tables compared with backup ${inputs.manifest.backupId}` : ''),
   );
-  const results = await runChecks(
-    inputs.checks,
-    {
-      connection: inputs.connection,
-      manifest: inputs.manifest,
-      manifestPath: inputs.manifestPath,
-      githubToken: inputs.githubToken,
-      cwd: inputs.cwd,
-      env: process.env,
-      memo: new Map(),
-    },
-    logResult,
-  );
+  const context: CheckContext = {
+    connection: inputs.connection,
+    manifest: inputs.manifest,
+    manifestPath: inputs.manifestPath,
+    githubToken: inputs.githubToken,
+    cwd: inputs.cwd,
+    env: process.env,
+    memo: new Map(),
+  };
+  if (inputs.connection && inputs.checks.some((c) => KINDS.get(c.kind)?.needs?.includes('database'))) {
+    const powers = await roleWritePowers(context);
+    if (powers.length > 0)
+      annotate(
+        'warning',
+        'validate runs with a role that can write',
+        `${powers.join('; ')}. The checks run read-only and refuse calls with effects outside the transaction, but only a role without these rights makes that certain: give validate a read-only role (SELECT only, e.g. pg_read_all_data).`,
+      );
+  }
+  const results = await runChecks(inputs.checks, context, logResult);
   const decision = decide(results);
   const lines = new Map(inputs.checks.map((c) => [c.id, c.line]));
   for (const r of decision.failed) {

@@ -1,5 +1,6 @@
 import { withClient, type Client } from '../../postgres/client';
 import { evaluate, parseExpectation, showObserved } from '../expectation';
+import { deniedInText, effectsOfPlan, writePowers } from '../sql-guard';
 import type { CheckContext, KindDefinition, Outcome } from '../types';
 
 export interface SqlSpec {
@@ -40,6 +41,15 @@ export async function readOnly<T>(
   );
 }
 
+/**
+ * What validate's role could change (superuser, database owner, write privileges): the sql checks'
+ * guard is then all that keeps a check from changing data, and the action warns. Empty when the
+ * role cannot write or the database cannot be reached (the checks report that themselves).
+ */
+export async function roleWritePowers(context: CheckContext): Promise<string[]> {
+  return readOnly(context, 15_000, writePowers).catch(() => []);
+}
+
 /** bigint and numeric arrive as text; a value that is exactly a number is used as one. */
 function numeric(value: unknown): unknown {
   if (typeof value !== 'string' || !/^-?\d+(\.\d+)?$/.test(value)) return value;
@@ -59,6 +69,14 @@ export const sqlKind: KindDefinition<SqlSpec> = {
       fields.problem('query', 'must be a SELECT (or WITH / VALUES / TABLE) query returning one value');
       return undefined;
     }
+    const denied = query === undefined ? [] : deniedInText(query);
+    if (denied.length) {
+      fields.problem(
+        'query',
+        `calls ${denied.join(', ')}, which act(s) outside the transaction (another connection or session, a replication slot, a server file); a sql check may only read`,
+      );
+      return undefined;
+    }
     return query === undefined || expect === undefined ? undefined : { query, expect };
   },
   describe: (spec) => spec.expect,
@@ -66,9 +84,13 @@ export const sqlKind: KindDefinition<SqlSpec> = {
     const expectation = parseExpectation(spec.expect);
     // The extended protocol refuses several statements, so "SELECT 1; COMMIT; DELETE …" cannot escape the transaction.
     const config = { text: spec.query, queryMode: 'extended' };
-    const result = await readOnly(context, timeoutMs, (client) =>
-      client.query<Record<string, unknown>>(config),
-    );
+    const outcome = await readOnly(context, timeoutMs, async (client) => {
+      // Planned first, not run: a call with effects outside the transaction is refused before it happens.
+      const refusal = await effectsOfPlan(client, spec.query);
+      return refusal ? { refusal } : { result: await client.query<Record<string, unknown>>(config) };
+    });
+    if (!outcome.result) return { passed: false, observed: 'refused', message: outcome.refusal ?? 'refused' };
+    const result = outcome.result;
     if (result.rows.length !== 1 || result.fields.length !== 1) {
       return {
         passed: false,

@@ -1,5 +1,6 @@
 import { normalizeTableName } from '../../postgres/client';
 import { compareFingerprints, fingerprintTables } from '../../postgres/fingerprint';
+import { compareSequences, readSequence } from '../../postgres/fingerprint-sequences';
 import type { KindDefinition, Outcome } from '../types';
 
 import { readOnly } from './sql';
@@ -12,7 +13,8 @@ const TABLE = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
 
 /**
  * Tables whose row count and content fingerprint must equal the backup manifest's: the same
- * fingerprint function as the backup, in one REPEATABLE READ snapshot.
+ * fingerprint function as the backup, in one REPEATABLE READ snapshot. The sequences they own must
+ * not have moved back (a manifest without sequence values: not checked, and the result says so).
  */
 export const unchangedKind: KindDefinition<UnchangedSpec> = {
   kind: 'unchanged',
@@ -41,7 +43,7 @@ export const unchangedKind: KindDefinition<UnchangedSpec> = {
     const expected = spec.tables
       .map((t) => byTable.get(normalizeTableName(t)))
       .filter((f) => f !== undefined);
-    const present = await readOnly(
+    const { present, sequencesNow } = await readOnly(
       context,
       timeoutMs,
       async (client) => {
@@ -51,18 +53,53 @@ export const unchangedKind: KindDefinition<UnchangedSpec> = {
           [expected.map((f) => normalizeTableName(f.table))],
         );
         const names = new Set(r.rows.map((row) => row.name));
-        return fingerprintTables(
+        const prints = await fingerprintTables(
           client,
           expected.map((f) => normalizeTableName(f.table)).filter((t) => names.has(t)),
+          // Read below by the names the manifest recorded.
+          { sequences: false },
         );
+        const now = new Map<string, Awaited<ReturnType<typeof readSequence>>>();
+        for (const f of expected)
+          for (const q of f.sequences ?? []) now.set(q.sequence, await readSequence(client, q.sequence));
+        return { present: prints, sequencesNow: now };
       },
       { stableOutput: true, repeatableRead: true },
     );
-    const diffs = compareFingerprints(expected, present);
+    const diffs = compareFingerprints(expected, present).map((d) => ({
+      table: normalizeTableName(d.table),
+      reason: d.reason,
+    }));
+    for (const e of expected) {
+      for (const q of compareSequences(e.sequences ?? [], sequencesNow))
+        diffs.push({ table: normalizeTableName(e.table), reason: q.reason });
+    }
+    const unrecorded = expected.filter((e) => e.sequences === undefined).map((e) => e.table);
+    const sequenceNote = unrecorded.length
+      ? `sequences not checked for ${unrecorded.join(', ')}: backup ${manifest.backupId} recorded none (made before sequences were recorded)`
+      : undefined;
     const rows = expected.map((e) => {
-      const d = diffs.find((x) => normalizeTableName(x.table) === normalizeTableName(e.table));
-      const a = present.find((p) => p.table === normalizeTableName(e.table));
-      return [e.table, String(e.rows), a ? String(a.rows) : 'missing', d ? `❌ ${d.reason}` : '✅ unchanged'];
+      const t = normalizeTableName(e.table);
+      const reasons = diffs.filter((x) => x.table === t).map((x) => x.reason);
+      const a = present.find((p) => p.table === t);
+      const sequences =
+        e.sequences === undefined
+          ? 'not checked (not in the manifest)'
+          : e.sequences.length === 0
+            ? 'none'
+            : e.sequences
+                .map(
+                  (q) =>
+                    `${q.sequence} ${q.lastValue} → ${sequencesNow.get(q.sequence)?.lastValue ?? 'gone'}`,
+                )
+                .join(', ');
+      return [
+        e.table,
+        String(e.rows),
+        a ? String(a.rows) : 'missing',
+        sequences,
+        reasons.length ? `❌ ${reasons.join('; ')}` : '✅ unchanged',
+      ];
     });
     const total = present.reduce((s, f) => s + f.rows, 0);
     return {
@@ -74,10 +111,10 @@ export const unchangedKind: KindDefinition<UnchangedSpec> = {
       value: diffs.length === 0,
       message: diffs.length
         ? `changed since backup ${manifest.backupId}: ${diffs.map((d) => `${d.table} (${d.reason})`).join(', ')}`
-        : undefined,
+        : sequenceNote,
       details: {
-        title: `Protected tables against backup ${manifest.backupId}`,
-        rows: [['table', 'rows at backup', 'rows now', 'result'], ...rows],
+        title: `Protected tables against backup ${manifest.backupId}${sequenceNote ? ` (${sequenceNote})` : ''}`,
+        rows: [['table', 'rows at backup', 'rows now', 'sequences (at backup → now)', 'result'], ...rows],
       },
     };
   },
