@@ -72733,7 +72733,7 @@ class ArchiveReader {
                 const tag = c.str() ?? '';
                 const desc = c.str() ?? '';
                 c.int(); // section
-                c.str(); // defn
+                const defn = c.str();
                 c.str(); // dropStmt
                 const copyStmt = c.str() ?? '';
                 const namespace = c.str() ?? '';
@@ -72748,6 +72748,8 @@ class ArchiveReader {
                     ; // dependencies, ended by a NULL string
                 c.skip(1 + h.offSize); // custom format: data offset flag + offset (not set in a pipe)
                 const entry = { dumpId, hadDumper, tag, desc, namespace, copyStmt, owner };
+                if (desc === 'SEQUENCE SET' && defn !== undefined)
+                    entry.defn = defn;
                 this.entries.push(entry);
                 this.byId.set(dumpId, entry);
                 this.tocPos = c.pos;
@@ -73125,7 +73127,113 @@ function copyOut(client, sql, onData) {
     return copy.done;
 }
 
+;// CONCATENATED MODULE: ./src/postgres/fingerprint-sequences.ts
+
+/** The sequences each table owns (owned-by and identity), with their increments; keyed by `schema.table`. */
+async function ownedSequences(client, tables) {
+    const r = await client.query(`SELECT tn.nspname || '.' || t.relname AS tbl, sn.nspname || '.' || s.relname AS seq,
+            a.attname AS col, q.seqincrement::text AS inc
+       FROM pg_depend d
+       JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+       JOIN pg_namespace sn ON sn.oid = s.relnamespace
+       JOIN pg_sequence q ON q.seqrelid = s.oid
+       JOIN pg_class t ON t.oid = d.refobjid
+       JOIN pg_namespace tn ON tn.oid = t.relnamespace
+       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+        AND d.deptype IN ('a', 'i') AND tn.nspname || '.' || t.relname = ANY($1::text[])
+      ORDER BY 1, 2`, [[...tables]]);
+    const out = new Map(tables.map((t) => [t, []]));
+    for (const row of r.rows)
+        out.get(row.tbl)?.push({ sequence: row.seq, column: row.col, increment: row.inc });
+    return out;
+}
+/** The current value of one sequence, or undefined when it no longer exists. */
+async function readSequence(client, sequence) {
+    const exists = await client.query('SELECT to_regclass($1)::text AS t', [
+        client_quoteTable(sequence),
+    ]);
+    if (!exists.rows[0]?.t)
+        return undefined;
+    try {
+        const r = await client.query(`SELECT last_value::text AS last, is_called AS called FROM ${client_quoteTable(sequence)}`);
+        const row = r.rows[0];
+        return row && { lastValue: row.last, isCalled: row.called };
+    }
+    catch (error) {
+        if (error.code === '42501')
+            throw new Error(`cannot read sequence ${sequence}: permission denied (grant SELECT on it to this role)`);
+        throw error;
+    }
+}
+/** Owned sequences of the tables with their current values; keyed by `schema.table`. */
+async function sequencesOf(client, tables) {
+    const owned = await ownedSequences(client, tables);
+    const out = new Map();
+    for (const [table, list] of owned) {
+        const values = [];
+        for (const s of list) {
+            const v = await readSequence(client, s.sequence);
+            if (v)
+                values.push({ ...s, ...v });
+        }
+        out.set(table, values);
+    }
+    return out;
+}
+/** `SELECT pg_catalog.setval('public.orders_id_seq', 50, true);` — pg_dump's SEQUENCE SET entry. */
+function parseSetval(defn) {
+    const m = /setval\('(?:[^']|'')*',\s*(-?\d+),\s*(true|false)\)/.exec(defn);
+    return m?.[1] && m[2] ? { lastValue: m[1], isCalled: m[2] === 'true' } : undefined;
+}
+/** The value the next `nextval` returns. */
+function nextValue(v) {
+    return v.isCalled ? BigInt(v.lastValue) + BigInt(v.increment) : BigInt(v.lastValue);
+}
+/**
+ * Sequences moved back since they were recorded: the next value of an ascending sequence is lower
+ * (of a descending one, higher) than at backup time. Moving forward is fine — nextval happened. A
+ * recorded sequence that is gone is a difference too.
+ */
+function compareSequences(expected, actual) {
+    const out = [];
+    for (const e of expected) {
+        const a = actual.get(e.sequence);
+        if (!a) {
+            out.push({ sequence: e.sequence, reason: `sequence ${e.sequence} is gone` });
+            continue;
+        }
+        const before = nextValue(e);
+        const now = nextValue({ ...a, increment: e.increment });
+        const back = BigInt(e.increment) >= 0n ? now < before : now > before;
+        if (back)
+            out.push({
+                sequence: e.sequence,
+                reason: `sequence ${e.sequence} moved back: next value ${before} at backup, ${now} now`,
+            });
+    }
+    return out;
+}
+/**
+ * Attaches to each fingerprint the sequences its table owns: the values pg_dump wrote into the
+ * archive (`SEQUENCE SET` entries), which a restore puts back; where the archive has none, the values
+ * read before pg_dump started (never higher than what it then read).
+ */
+function withSequences(fingerprints, before, toc) {
+    const dumped = new Map();
+    for (const e of toc) {
+        const v = e.desc === 'SEQUENCE SET' && e.defn ? parseSetval(e.defn) : undefined;
+        if (v)
+            dumped.set(`${e.namespace}.${e.tag}`, v);
+    }
+    return fingerprints.map((f) => ({
+        ...f,
+        sequences: (before.get(f.table) ?? []).map((s) => ({ ...s, ...dumped.get(s.sequence) })),
+    }));
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/fingerprint.ts
+
 
 
 
@@ -73364,12 +73472,18 @@ async function fingerprint_fingerprintTable(client, table) {
     await copyOut(client, copySql(shape), (chunk, start, end) => hasher.update(chunk, start, end));
     return fingerprintOf(shape, hasher.finish());
 }
-/** Fingerprints several tables, one after the other, on one client (one snapshot). */
-async function fingerprintTables(client, tables) {
+/**
+ * Fingerprints several tables, one after the other, on one client (one snapshot), each with the
+ * sequences it owns and their current values (`sequences: false` leaves them out).
+ */
+async function fingerprintTables(client, tables, options = {}) {
     const out = [];
     for (const table of tables)
         out.push(await fingerprint_fingerprintTable(client, table));
-    return out;
+    if (options.sequences === false)
+        return out;
+    const owned = await sequencesOf(client, out.map((f) => f.table));
+    return out.map((f) => ({ ...f, sequences: owned.get(f.table) ?? [] }));
 }
 /** Compares fingerprints table by table; an empty list means "unchanged". */
 function fingerprint_compareFingerprints(expected, actual) {
@@ -73405,6 +73519,7 @@ async function countRows(client, tables) {
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/backup-evidence.ts
+
 
 
 
@@ -73469,6 +73584,8 @@ async function dumpWithEvidence(settings, protectedTables, dump, log = () => und
             const shape = await tableShape(client, t);
             shapes.set(shape.table, shape);
         }
+        // Read before pg_dump starts, so never ahead of what the dump holds; the archive's values win.
+        const sequencesBefore = await sequencesOf(client, [...shapes.keys()]);
         const hashers = new Map();
         let tocDone = () => undefined;
         const toc = new Promise((resolve) => (tocDone = resolve));
@@ -73550,6 +73667,8 @@ async function dumpWithEvidence(settings, protectedTables, dump, log = () => und
                 fingerprints = [...shapes.values()].map((s) => fromSnapshot.get(s.table) ??
                     fingerprintOf(s, finished.get(s.table) ?? { rows: 0, sum: '0'.repeat(32) }));
             }
+            const t = await toc;
+            fingerprints = withSequences(fingerprints, sequencesBefore, 'error' in t ? [] : t.entries);
             const djangoMigrations = await readDjangoMigrations(client);
             return {
                 dump: dumped.value,

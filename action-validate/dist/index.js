@@ -48013,21 +48013,87 @@ function runCoordinates(env) {
         throw new Error('GITHUB_RUN_ID is not set; approvals are read for a workflow run');
     return { owner, repo, runId };
 }
+const quoted = (names) => names.map((n) => `"${n}"`).join(', ');
+/** What counted, from GitHub's reviews of this run: distinct approvers and the environments they released. */
+function countApprovals(reviews, spec, starter) {
+    const wanted = new Map(spec.environments.map((e) => [e.toLowerCase(), e]));
+    const rows = [['reviewer', 'state', 'environment', 'counted', 'comment']];
+    const approvers = new Set();
+    const approved = new Set();
+    for (const review of reviews) {
+        // One review covers every environment it lists; only the listed ones of this check matter.
+        const envs = (review.environments ?? [])
+            .map((e) => wanted.get((e.name ?? '').toLowerCase()))
+            .filter((e) => e !== undefined);
+        if (envs.length === 0)
+            continue;
+        const login = review.user?.login ?? '';
+        const self = login !== '' && login.toLowerCase() === starter.toLowerCase();
+        const counted = review.state === 'approved' && !self && login !== '';
+        if (counted) {
+            approvers.add(login.toLowerCase());
+            for (const e of envs)
+                approved.add(e);
+        }
+        const why = counted ? 'yes' : self ? 'no (started the run)' : `no (${review.state ?? 'unknown'})`;
+        rows.push([
+            login,
+            review.state ?? '',
+            envs.join(', '),
+            why,
+            (review.comment ?? '').replace(/\s+/g, ' ').slice(0, 200),
+        ]);
+    }
+    return { approvers: [...approvers], approved, rows };
+}
+/** Why the check failed, in the words of what GitHub allows. */
+function shortfall(spec, approvers, unapproved, starter) {
+    const who = starter || 'the starter';
+    const parts = [];
+    if (unapproved.length && spec.environments.length > 1)
+        parts.push(`no approval of ${quoted(unapproved)} by anyone other than ${who}`);
+    if (approvers < spec.min)
+        parts.push(`${approvers} distinct approver(s) of ${quoted(spec.environments)} other than ${who}, ${spec.min} needed`);
+    if (spec.min > spec.environments.length)
+        parts.push(`GitHub records one approval per environment and run (the first approval releases the job), so ${spec.min} approvers need ${spec.min} environments in sequence, each with its own required reviewers`);
+    return parts.join('; ');
+}
 /**
- * Who approved this run's deployment to an environment (GitHub's review of a protected
- * environment): at least `min` distinct approvers other than the person who started the run. The
- * approvers go into the summary as an audit record.
+ * Who approved this run's deployment to protected environments (GitHub's reviews of the run): at
+ * least `min` distinct approvers other than the person who started the run, across the listed
+ * environments, and every listed environment approved by one of them. The reviews go into the
+ * summary as an audit record.
  */
 const approvalsKind = {
     kind: 'approvals',
     needs: ['github-token'],
     defaultTimeoutMs: 30_000,
     parse(fields) {
-        const environment = fields.string('environment', { required: true });
+        const one = fields.has('environment') ? fields.string('environment', { required: true }) : undefined;
+        const many = fields.has('environments') ? fields.stringList('environments') : undefined;
         const min = fields.integer('min', 1, 20) ?? 1;
-        return environment === undefined ? undefined : { environment, min };
+        if (fields.has('environment') && fields.has('environments')) {
+            fields.problem(undefined, 'give "environment" or "environments", not both');
+            return undefined;
+        }
+        if (!fields.has('environment') && !fields.has('environments')) {
+            fields.problem(undefined, '"environment" is required (or "environments": a list)');
+            return undefined;
+        }
+        const environments = one !== undefined ? [one] : many;
+        if (!environments?.length || environments.some((e) => e.trim() === ''))
+            return undefined;
+        const seen = new Set();
+        for (const e of environments) {
+            if (seen.has(e.toLowerCase()))
+                fields.problem('environments', `"${e}" is listed twice`);
+            seen.add(e.toLowerCase());
+        }
+        return seen.size === environments.length ? { environments, min } : undefined;
     },
-    describe: (spec) => `≥ ${spec.min} approver(s) of "${spec.environment}" other than the one who started the run`,
+    describe: (spec) => spec.environments.length === 1
+        ? `≥ ${spec.min} approver(s) of "${spec.environments[0] ?? ''}" other than the one who started the run`
+        : `${quoted(spec.environments)} each approved, ≥ ${spec.min} distinct approver(s) across them, none of them the one who started the run`,
     async run(spec, context, timeoutMs) {
         if (!context.githubToken)
             throw new Error('no GitHub token (set the github-token input)');
@@ -48044,34 +48110,18 @@ const approvalsKind = {
             run_id: runId,
             request: { signal: AbortSignal.timeout(timeoutMs) },
         });
-        const approvals = response.data.filter((a) => (a.environments ?? []).some((e) => e.name?.toLowerCase() === spec.environment.toLowerCase()));
-        const rows = [['reviewer', 'state', 'environment', 'counted', 'comment']];
-        const approvers = new Set();
-        for (const a of approvals) {
-            const login = a.user?.login ?? '';
-            const self = login.toLowerCase() === starter.toLowerCase();
-            const counted = a.state === 'approved' && !self && login !== '';
-            if (counted)
-                approvers.add(login.toLowerCase());
-            const why = counted ? 'yes' : self ? 'no (started the run)' : `no (${a.state ?? 'unknown'})`;
-            rows.push([
-                login,
-                a.state ?? '',
-                spec.environment,
-                why,
-                (a.comment ?? '').replace(/\s+/g, ' ').slice(0, 200),
-            ]);
-        }
-        const names = [...approvers];
+        if (!Array.isArray(response.data))
+            throw new Error('GitHub answered something other than a list of reviews');
+        const { approvers, approved, rows } = countApprovals(response.data, spec, starter);
+        const unapproved = spec.environments.filter((e) => !approved.has(e));
+        const passed = approvers.length >= spec.min && unapproved.length === 0;
         return {
-            passed: names.length >= spec.min,
-            observed: names.length ? `${names.length} approver(s): ${names.join(', ')}` : 'no approver',
-            value: names.length,
-            message: names.length < spec.min
-                ? `${names.length} distinct approver(s) of "${spec.environment}" other than ${starter || 'the starter'}, ${spec.min} needed`
-                : undefined,
+            passed,
+            observed: approvers.length ? `${approvers.length} approver(s): ${approvers.join(', ')}` : 'no approver',
+            value: approvers.length,
+            message: passed ? undefined : shortfall(spec, approvers.length, unapproved, starter),
             details: {
-                title: `Approvals of this run for "${spec.environment}" (started by ${starter || 'unknown'})`,
+                title: `Approvals of this run for ${quoted(spec.environments)} (started by ${starter || 'unknown'})`,
                 rows,
             },
         };
@@ -48153,7 +48203,7 @@ function sslFor(mode) {
  * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
  * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
  */
-const client_USER_SCHEMA = (/* unused pure expression or super */ null && (`n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`));
+const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
 function quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
@@ -48581,7 +48631,173 @@ function evaluate(expectation, observed) {
         : { passed, reason: `${shown} is not ${expectation.text.replace(/^length\s+/, '')}` };
 }
 
+;// CONCATENATED MODULE: ./src/checks/sql-guard.ts
+
+/**
+ * What keeps a `sql` check from changing anything. A READ ONLY transaction stops writes to tables
+ * and sequences, but not what acts outside the transaction: another connection (dblink), another
+ * session (pg_terminate_backend), a replication slot, a server file (lo_export, pg_file_write). So
+ * a query is refused before it runs when it names a function known for such effects, or when its
+ * plan (EXPLAIN VERBOSE, which does not run it) calls a volatile function that is not on a short
+ * list of harmless ones. Functions are matched by name over every overload, so a doubt refuses.
+ */
+/** Functions with effects outside the transaction, refused whatever their declared volatility. */
+const DENIED = [
+    /^dblink/,
+    /^lo_/,
+    /^lo(read|write)$/,
+    /^pg_file_/,
+    /^pg_logfile_rotate$/,
+    /replication_slot/,
+    /^pg_logical_slot_/,
+    /^pg_replication_origin_/,
+    /^pg_(terminate|cancel)_backend$/,
+    /^pg_(reload_conf|rotate_logfile|rotate_logfile_old|switch_wal|promote|create_restore_point)$/,
+    /^pg_(start|stop)_backup$|^pg_backup_(start|stop)$/,
+    /^pg_wal_replay_(pause|resume)$/,
+    /^pg_stat_reset/,
+    /^pg_log_backend_memory_contexts$/,
+    /^pg_(try_)?advisory_/,
+    /^pg_logical_emit_message$/,
+    /^pg_notify$/,
+    /^pg_import_system_collations$/,
+    /^(set_config|setval|nextval|setseed)$/,
+    /^(query|cursor)_to_xml/,
+    /^ts_(stat|rewrite)$/,
+];
+/** Volatile (their result may change within a statement) but read-only: allowed. */
+const ALLOWED_VOLATILE = new Set([
+    'clock_timestamp',
+    'timeofday',
+    'random',
+    'random_normal',
+    'gen_random_uuid',
+    'uuid_generate_v4',
+    'pg_sleep',
+    'pg_sleep_for',
+    'pg_sleep_until',
+    'currval',
+    'lastval',
+    'pg_database_size',
+    'pg_relation_size',
+    'pg_table_size',
+    'pg_indexes_size',
+    'pg_total_relation_size',
+    'pg_tablespace_size',
+    'pg_is_in_recovery',
+    'pg_last_xact_replay_timestamp',
+    'pg_current_wal_lsn',
+    'pg_last_wal_receive_lsn',
+    'pg_last_wal_replay_lsn',
+    'pg_lock_status',
+    'pg_blocking_pids',
+    'pg_sequence_last_value',
+    'pg_partition_tree',
+    'pg_partition_ancestors',
+]);
+/** True for a function refused whatever its declared volatility. */
+function deniedFunction(name) {
+    return DENIED.some((re) => re.test(name.toLowerCase()));
+}
+const CALL = /(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*))\s*\(/g;
+/** Names written as calls (`name(`, `schema.name(`, `"Name"(`) anywhere in the text, string literals included. */
+function calledNames(text) {
+    const out = new Set();
+    for (const m of text.matchAll(CALL)) {
+        const name = m[1] !== undefined ? m[1].replace(/""/g, '"') : (m[2] ?? '').toLowerCase();
+        if (name)
+            out.add(name);
+    }
+    return [...out];
+}
+/** The query text's refused calls: checked when the checks file is read, before anything runs. */
+function deniedInText(query) {
+    return calledNames(query).filter(deniedFunction);
+}
+function strings(value, out) {
+    if (typeof value === 'string')
+        out.push(value);
+    else if (Array.isArray(value))
+        for (const v of value)
+            strings(v, out);
+    else if (value && typeof value === 'object')
+        for (const v of Object.values(value))
+            strings(v, out);
+    return out;
+}
+const OPERATOR = /[+\-*/<>=~!@#%^&|`?]+/g;
+/**
+ * The reason to refuse a query, from its plan: functions it calls that are denied, or volatile and
+ * not allowed (aggregates whose support functions are volatile count as volatile), and operators
+ * backed by such functions. Runs EXPLAIN, which plans the query without running it.
+ */
+async function effectsOfPlan(client, query) {
+    // The extended protocol refuses several statements: only the one query is planned.
+    const config = { text: `EXPLAIN (VERBOSE, FORMAT JSON) ${query}`, queryMode: 'extended' };
+    const plan = await client.query(config);
+    const texts = strings(plan.rows.map((r) => r['QUERY PLAN']), []);
+    const names = new Set([...texts.flatMap(calledNames), ...calledNames(query)]);
+    const denied = [...names].filter(deniedFunction);
+    const volatile = await client.query(`SELECT DISTINCT p.proname AS name FROM pg_proc p LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
+      WHERE p.proname = ANY($1::text[]) AND (p.provolatile = 'v' OR EXISTS (
+        SELECT 1 FROM pg_proc s WHERE s.provolatile = 'v'
+           AND s.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggmtransfn, a.aggmfinalfn)))`, [[...names]]);
+    const unsafe = volatile.rows
+        .map((r) => r.name)
+        .filter((n) => !ALLOWED_VOLATILE.has(n) && !deniedFunction(n));
+    const operators = await client.query(`SELECT DISTINCT o.oprname AS op FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
+      WHERE p.provolatile = 'v' AND o.oprname = ANY($1::text[])`, [[...new Set(texts.flatMap((t) => t.match(OPERATOR) ?? []))]]);
+    const parts = [
+        denied.length ? `it calls ${denied.join(', ')}, which act(s) outside the transaction` : '',
+        unsafe.length ? `it calls volatile function(s) ${unsafe.join(', ')}` : '',
+        operators.rows.length
+            ? `it uses operator(s) ${operators.rows.map((r) => r.op).join(', ')} backed by volatile functions`
+            : '',
+    ].filter(Boolean);
+    return parts.length ? `refused before running: ${parts.join('; ')} (a sql check may only read)` : undefined;
+}
+/**
+ * What the role could change if a check's promise failed: superuser, owner of the database,
+ * INSERT/UPDATE/DELETE/TRUNCATE on user tables, and (short of superuser) ending other sessions,
+ * replication slots, server files. Empty for a read-only role.
+ */
+async function writePowers(client) {
+    const r = await client.query(`SELECT current_user AS role, r.rolsuper AS superuser, r.rolreplication AS replication,
+            (SELECT pg_has_role(current_user, datdba, 'MEMBER') FROM pg_database WHERE datname = current_database()) AS owner,
+            pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS signal,
+            pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') AS files,
+            (SELECT array_agg(name ORDER BY name) FROM (
+               SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p') AND ${client_USER_SCHEMA}
+                  AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') ORDER BY 1 LIMIT 3) t) AS writable,
+            (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('r', 'p') AND ${client_USER_SCHEMA}
+                AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE'))::text AS n
+       FROM pg_roles r WHERE r.rolname = current_user`);
+    const row = r.rows[0];
+    if (!row)
+        return [];
+    const role = `role "${row.role}"`;
+    const out = [];
+    if (row.superuser)
+        out.push(`${role} is a superuser`);
+    if (row.owner)
+        out.push(`${role} owns the database`);
+    if (row.writable?.length)
+        out.push(`${role} may write ${row.n} table(s) (${row.writable.join(', ')}${Number(row.n) > row.writable.length ? ', …' : ''})`);
+    if (!row.superuser) {
+        if (row.signal)
+            out.push(`${role} may end other sessions (pg_signal_backend)`);
+        if (row.replication)
+            out.push(`${role} may create replication slots (REPLICATION)`);
+        if (row.files)
+            out.push(`${role} may write server files (pg_write_server_files)`);
+    }
+    return out;
+}
+
 ;// CONCATENATED MODULE: ./src/checks/kinds/sql.ts
+
 
 
 /**
@@ -48607,6 +48823,14 @@ async function readOnly(context, timeoutMs, fn, options = {}) {
         connectTimeoutMs: Math.min(timeoutMs, 15000),
     });
 }
+/**
+ * What validate's role could change (superuser, database owner, write privileges): the sql checks'
+ * guard is then all that keeps a check from changing data, and the action warns. Empty when the
+ * role cannot write or the database cannot be reached (the checks report that themselves).
+ */
+async function roleWritePowers(context) {
+    return readOnly(context, 15_000, writePowers).catch(() => []);
+}
 /** bigint and numeric arrive as text; a value that is exactly a number is used as one. */
 function numeric(value) {
     if (typeof value !== 'string' || !/^-?\d+(\.\d+)?$/.test(value))
@@ -48626,6 +48850,11 @@ const sqlKind = {
             fields.problem('query', 'must be a SELECT (or WITH / VALUES / TABLE) query returning one value');
             return undefined;
         }
+        const denied = query === undefined ? [] : deniedInText(query);
+        if (denied.length) {
+            fields.problem('query', `calls ${denied.join(', ')}, which act(s) outside the transaction (another connection or session, a replication slot, a server file); a sql check may only read`);
+            return undefined;
+        }
         return query === undefined || expect === undefined ? undefined : { query, expect };
     },
     describe: (spec) => spec.expect,
@@ -48633,7 +48862,14 @@ const sqlKind = {
         const expectation = parseExpectation(spec.expect);
         // The extended protocol refuses several statements, so "SELECT 1; COMMIT; DELETE …" cannot escape the transaction.
         const config = { text: spec.query, queryMode: 'extended' };
-        const result = await readOnly(context, timeoutMs, (client) => client.query(config));
+        const outcome = await readOnly(context, timeoutMs, async (client) => {
+            // Planned first, not run: a call with effects outside the transaction is refused before it happens.
+            const refusal = await effectsOfPlan(client, spec.query);
+            return refusal ? { refusal } : { result: await client.query(config) };
+        });
+        if (!outcome.result)
+            return { passed: false, observed: 'refused', message: outcome.refusal ?? 'refused' };
+        const result = outcome.result;
         if (result.rows.length !== 1 || result.fields.length !== 1) {
             return {
                 passed: false,
@@ -48710,8 +48946,89 @@ const external_node_path_namespaceObject = require("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = require("node:fs");
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/commerceml/encoding.ts
+/**
+ * The character encoding of an XML file, from its start: a BOM, else the XML declaration's
+ * `encoding="…"`, else UTF-8 (XML's default). The counter matches names as UTF-8 bytes, so a file in
+ * another encoding is decoded (TextDecoder, streaming) and re-encoded as UTF-8 before it is scanned.
+ */
+/** Encodings a CommerceML export is read in: UTF-8, and the single-byte ones 1C and Windows tools write. */
+const SINGLE_BYTE = new Set([
+    'windows-1251',
+    'windows-1252',
+    'windows-1250',
+    'koi8-r',
+    'koi8-u',
+    'ibm866',
+    'iso-8859-2',
+    'iso-8859-5',
+    'x-mac-cyrillic',
+]);
+/** Bytes read before the declaration must have ended (`<?xml … ?>` is short). */
+const DECLARATION_LIMIT = 1024;
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+const DECLARATION = /^<\?xml[\s\S]*?\?>/;
+const ENCODING = /\sencoding\s*=\s*(["'])([A-Za-z][A-Za-z0-9._-]*)\1/;
+/** Decides from the first bytes of the file (`final`: there are no more bytes to wait for). */
+function decideEncoding(head, final) {
+    if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff))
+        return {
+            kind: 'refuse',
+            reason: 'the file is UTF-16; CommerceML files are expected in UTF-8 or windows-1251',
+        };
+    if ((head[0] === 0x3c && head[1] === 0x00) || (head[0] === 0x00 && head[1] === 0x3c))
+        return {
+            kind: 'refuse',
+            reason: 'the file looks like UTF-16 (no BOM); CommerceML files are expected in UTF-8 or windows-1251',
+        };
+    const bom = UTF8_BOM.every((b, i) => head[i] === b);
+    // Blank lines before the declaration are not XML, but some exporters write them: read past them.
+    const text = head
+        .subarray(bom ? 3 : 0)
+        .toString('latin1')
+        .replace(/^[ \t\r\n]+/, '');
+    const prefix = '<?xml';
+    if (!text.startsWith(prefix)) {
+        // Not (yet) a declaration: wait only while the bytes read could still begin one.
+        const open = !final && head.length < DECLARATION_LIMIT && prefix.startsWith(text);
+        return open ? { kind: 'need-more' } : { kind: 'utf-8' };
+    }
+    const declaration = DECLARATION.exec(text)?.[0];
+    if (declaration === undefined) {
+        if (!final && head.length < DECLARATION_LIMIT)
+            return { kind: 'need-more' };
+        return { kind: 'refuse', reason: 'the XML declaration (<?xml … ?>) does not end' };
+    }
+    const label = ENCODING.exec(declaration)?.[2];
+    if (label === undefined)
+        return { kind: 'utf-8' };
+    let encoding;
+    try {
+        encoding = new TextDecoder(label).encoding;
+    }
+    catch {
+        return { kind: 'refuse', reason: `the file declares encoding "${label}", which is not known here` };
+    }
+    if (encoding === 'utf-8')
+        return { kind: 'utf-8' };
+    if (bom)
+        return { kind: 'refuse', reason: `the file starts with a UTF-8 BOM but declares encoding "${label}"` };
+    if (!SINGLE_BYTE.has(encoding))
+        return {
+            kind: 'refuse',
+            reason: `the file declares encoding "${label}"; CommerceML files are read in UTF-8, windows-1251 and other single-byte encodings (${[...SINGLE_BYTE].join(', ')})`,
+        };
+    return { kind: 'decode', encoding, label };
+}
+
 ;// CONCATENATED MODULE: ./src/commerceml/count.ts
 
+
+
+/** CommerceML nests a few levels deep; anything near this is not an export. */
+const MAX_DEPTH = 256;
 /** The file is not well-formed enough to trust a count taken from it. */
 class MalformedXmlError extends Error {
     constructor(message) {
@@ -48739,6 +49056,7 @@ const SLASH = 0x2f;
 const BANG = 0x21;
 const QUESTION = 0x3f;
 const MAX_NAME = 1024;
+const NO_DECISION = { kind: 'need-more' };
 function isSpace(b) {
     return b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 }
@@ -48750,8 +49068,10 @@ function localName(name) {
 /**
  * A streaming counter of XML elements by local name: a small byte-level state machine that
  * skips text, attributes, comments, CDATA, declarations and processing instructions, checks that
- * end tags match, and holds only the stack of open element names — memory stays constant
- * whatever the file size. A UTF-8 BOM is skipped like any text before the root.
+ * end tags match, and holds only the stack of open element names (at most `maxDepth`) — memory
+ * stays constant whatever the file size. A UTF-8 BOM is skipped like any text before the root. The
+ * encoding comes from the BOM or the XML declaration: UTF-8 is scanned as it is, a single-byte
+ * encoding (windows-1251) is decoded to UTF-8 first, anything else is refused.
  */
 class ElementCounter {
     options;
@@ -48767,18 +49087,53 @@ class ElementCounter {
     counts = new Map();
     root;
     offset = 0;
+    fileBytes = 0;
+    maxDepth;
+    /** Until the encoding is known: the first bytes of the file. */
+    head = Buffer.alloc(0);
+    decision = NO_DECISION;
+    decoder;
     constructor(names, options = {}) {
         this.options = options;
         for (const n of names)
             this.counts.set(n, 0);
+        this.maxDepth = options.maxDepth ?? MAX_DEPTH;
     }
     /** Feeds the next chunk of the file; chunks may split a tag or a character anywhere. */
     write(chunk) {
-        if (this.offset === 0 &&
-            chunk.length >= 2 &&
-            ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
-            throw new MalformedXmlError('the file is UTF-16; CommerceML files are expected in UTF-8');
+        this.fileBytes += chunk.length;
+        if (this.head) {
+            this.head = Buffer.concat([this.head, chunk]);
+            if (!this.decide(false))
+                return;
+            chunk = this.head;
+            this.head = undefined;
         }
+        if (this.decoder) {
+            const text = this.decoder.decode(chunk, { stream: true });
+            if (text)
+                this.scan(Buffer.from(text, 'utf8'));
+        }
+        else {
+            this.scan(chunk);
+        }
+    }
+    /** The encoding decided so far (for messages). */
+    get encodingName() {
+        return this.decision.kind === 'decode' ? this.decision.label : 'utf-8';
+    }
+    /** Settles the encoding from the bytes seen so far; false while it cannot tell yet. */
+    decide(final) {
+        this.decision = decideEncoding(this.head ?? Buffer.alloc(0), final);
+        if (this.decision.kind === 'need-more')
+            return false;
+        if (this.decision.kind === 'refuse')
+            throw new MalformedXmlError(this.decision.reason);
+        if (this.decision.kind === 'decode')
+            this.decoder = new external_node_util_.TextDecoder(this.decision.encoding, { fatal: true });
+        return true;
+    }
+    scan(chunk) {
         const n = chunk.length;
         let i = 0;
         while (i < n) {
@@ -48930,7 +49285,11 @@ class ElementCounter {
         this.nameLength += 1;
     }
     currentName() {
-        return this.name.toString('utf8', 0, this.nameLength);
+        const name = this.name.toString('utf8', 0, this.nameLength);
+        // An undeclared windows-1251 file read as UTF-8 would match no name: refuse it, never count 0.
+        if (name.includes('\ufffd'))
+            throw new MalformedXmlError(`an element name that is not valid ${this.encodingName} at byte ${this.offset} (a file in another encoding, e.g. windows-1251, without an encoding declaration?)`);
+        return name;
     }
     startTag(selfClosing) {
         const local = localName(this.currentName());
@@ -48943,8 +49302,11 @@ class ElementCounter {
             (this.options.within === undefined || this.stack[this.stack.length - 1] === this.options.within)) {
             this.counts.set(local, count + 1);
         }
-        if (!selfClosing)
+        if (!selfClosing) {
+            if (this.stack.length >= this.maxDepth)
+                throw new MalformedXmlError(`elements nested deeper than ${this.maxDepth} levels (<${local}> at byte ${this.offset}); a CommerceML export nests a few levels, this file is not counted`);
             this.stack.push(local);
+        }
         this.state = State.Text;
     }
     endTag(at) {
@@ -48959,6 +49321,18 @@ class ElementCounter {
     }
     /** Ends the input: a file cut short (an open element or tag) is an error, never a smaller count. */
     end() {
+        if (this.head) {
+            this.decide(true);
+            const rest = this.head;
+            this.head = undefined;
+            this.fileBytes -= rest.length;
+            this.write(rest);
+        }
+        if (this.decoder) {
+            const text = this.decoder.decode();
+            if (text)
+                this.scan(Buffer.from(text, 'utf8'));
+        }
         if (this.state !== State.Text)
             throw new MalformedXmlError(`the file ends inside markup (truncated?) after ${this.offset} bytes`);
         if (this.root === undefined)
@@ -48966,15 +49340,31 @@ class ElementCounter {
         if (this.stack.length > 0) {
             throw new MalformedXmlError(`the file ends with <${this.stack[this.stack.length - 1] ?? ''}> still open (truncated?) after ${this.offset} bytes`);
         }
-        return { root: this.root, counts: Object.fromEntries(this.counts), bytes: this.offset };
+        return {
+            root: this.root,
+            counts: Object.fromEntries(this.counts),
+            bytes: this.fileBytes,
+            encoding: this.decision.kind === 'decode' ? this.decision.encoding : 'utf-8',
+        };
     }
 }
 /** Counts elements by local name in an XML file, streamed in 1 MiB chunks. */
 async function countElements(file, names, options = {}) {
     const counter = new ElementCounter(names, options);
-    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }))
-        counter.write(chunk);
-    return counter.end();
+    try {
+        for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }))
+            counter.write(chunk);
+        return counter.end();
+    }
+    catch (error) {
+        // The reason names the file: a check may count several.
+        if (error instanceof MalformedXmlError)
+            throw new MalformedXmlError(`${file}: ${error.message}`);
+        if (error instanceof TypeError &&
+            error.code === 'ERR_ENCODING_INVALID_ENCODED_DATA')
+            throw new MalformedXmlError(`${file}: bytes that are not valid ${counter.encodingName}`);
+        throw error;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/checks/kinds/commerceml-count.ts
@@ -49703,7 +50093,113 @@ function copyOut(client, sql, onData) {
     return copy.done;
 }
 
+;// CONCATENATED MODULE: ./src/postgres/fingerprint-sequences.ts
+
+/** The sequences each table owns (owned-by and identity), with their increments; keyed by `schema.table`. */
+async function ownedSequences(client, tables) {
+    const r = await client.query(`SELECT tn.nspname || '.' || t.relname AS tbl, sn.nspname || '.' || s.relname AS seq,
+            a.attname AS col, q.seqincrement::text AS inc
+       FROM pg_depend d
+       JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+       JOIN pg_namespace sn ON sn.oid = s.relnamespace
+       JOIN pg_sequence q ON q.seqrelid = s.oid
+       JOIN pg_class t ON t.oid = d.refobjid
+       JOIN pg_namespace tn ON tn.oid = t.relnamespace
+       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+        AND d.deptype IN ('a', 'i') AND tn.nspname || '.' || t.relname = ANY($1::text[])
+      ORDER BY 1, 2`, [[...tables]]);
+    const out = new Map(tables.map((t) => [t, []]));
+    for (const row of r.rows)
+        out.get(row.tbl)?.push({ sequence: row.seq, column: row.col, increment: row.inc });
+    return out;
+}
+/** The current value of one sequence, or undefined when it no longer exists. */
+async function readSequence(client, sequence) {
+    const exists = await client.query('SELECT to_regclass($1)::text AS t', [
+        client_quoteTable(sequence),
+    ]);
+    if (!exists.rows[0]?.t)
+        return undefined;
+    try {
+        const r = await client.query(`SELECT last_value::text AS last, is_called AS called FROM ${client_quoteTable(sequence)}`);
+        const row = r.rows[0];
+        return row && { lastValue: row.last, isCalled: row.called };
+    }
+    catch (error) {
+        if (error.code === '42501')
+            throw new Error(`cannot read sequence ${sequence}: permission denied (grant SELECT on it to this role)`);
+        throw error;
+    }
+}
+/** Owned sequences of the tables with their current values; keyed by `schema.table`. */
+async function sequencesOf(client, tables) {
+    const owned = await ownedSequences(client, tables);
+    const out = new Map();
+    for (const [table, list] of owned) {
+        const values = [];
+        for (const s of list) {
+            const v = await readSequence(client, s.sequence);
+            if (v)
+                values.push({ ...s, ...v });
+        }
+        out.set(table, values);
+    }
+    return out;
+}
+/** `SELECT pg_catalog.setval('public.orders_id_seq', 50, true);` — pg_dump's SEQUENCE SET entry. */
+function parseSetval(defn) {
+    const m = /setval\('(?:[^']|'')*',\s*(-?\d+),\s*(true|false)\)/.exec(defn);
+    return m?.[1] && m[2] ? { lastValue: m[1], isCalled: m[2] === 'true' } : undefined;
+}
+/** The value the next `nextval` returns. */
+function nextValue(v) {
+    return v.isCalled ? BigInt(v.lastValue) + BigInt(v.increment) : BigInt(v.lastValue);
+}
+/**
+ * Sequences moved back since they were recorded: the next value of an ascending sequence is lower
+ * (of a descending one, higher) than at backup time. Moving forward is fine — nextval happened. A
+ * recorded sequence that is gone is a difference too.
+ */
+function compareSequences(expected, actual) {
+    const out = [];
+    for (const e of expected) {
+        const a = actual.get(e.sequence);
+        if (!a) {
+            out.push({ sequence: e.sequence, reason: `sequence ${e.sequence} is gone` });
+            continue;
+        }
+        const before = nextValue(e);
+        const now = nextValue({ ...a, increment: e.increment });
+        const back = BigInt(e.increment) >= 0n ? now < before : now > before;
+        if (back)
+            out.push({
+                sequence: e.sequence,
+                reason: `sequence ${e.sequence} moved back: next value ${before} at backup, ${now} now`,
+            });
+    }
+    return out;
+}
+/**
+ * Attaches to each fingerprint the sequences its table owns: the values pg_dump wrote into the
+ * archive (`SEQUENCE SET` entries), which a restore puts back; where the archive has none, the values
+ * read before pg_dump started (never higher than what it then read).
+ */
+function withSequences(fingerprints, before, toc) {
+    const dumped = new Map();
+    for (const e of toc) {
+        const v = e.desc === 'SEQUENCE SET' && e.defn ? parseSetval(e.defn) : undefined;
+        if (v)
+            dumped.set(`${e.namespace}.${e.tag}`, v);
+    }
+    return fingerprints.map((f) => ({
+        ...f,
+        sequences: (before.get(f.table) ?? []).map((s) => ({ ...s, ...dumped.get(s.sequence) })),
+    }));
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/fingerprint.ts
+
 
 
 
@@ -49942,12 +50438,18 @@ async function fingerprintTable(client, table) {
     await copyOut(client, copySql(shape), (chunk, start, end) => hasher.update(chunk, start, end));
     return fingerprintOf(shape, hasher.finish());
 }
-/** Fingerprints several tables, one after the other, on one client (one snapshot). */
-async function fingerprintTables(client, tables) {
+/**
+ * Fingerprints several tables, one after the other, on one client (one snapshot), each with the
+ * sequences it owns and their current values (`sequences: false` leaves them out).
+ */
+async function fingerprintTables(client, tables, options = {}) {
     const out = [];
     for (const table of tables)
         out.push(await fingerprintTable(client, table));
-    return out;
+    if (options.sequences === false)
+        return out;
+    const owned = await sequencesOf(client, out.map((f) => f.table));
+    return out.map((f) => ({ ...f, sequences: owned.get(f.table) ?? [] }));
 }
 /** Compares fingerprints table by table; an empty list means "unchanged". */
 function compareFingerprints(expected, actual) {
@@ -49986,10 +50488,12 @@ async function countRows(client, tables) {
 
 
 
+
 const TABLE = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
 /**
  * Tables whose row count and content fingerprint must equal the backup manifest's: the same
- * fingerprint function as the backup, in one REPEATABLE READ snapshot.
+ * fingerprint function as the backup, in one REPEATABLE READ snapshot. The sequences they own must
+ * not have moved back (a manifest without sequence values: not checked, and the result says so).
  */
 const unchangedKind = {
     kind: 'unchanged',
@@ -50021,17 +50525,49 @@ const unchangedKind = {
         const expected = spec.tables
             .map((t) => byTable.get(normalizeTableName(t)))
             .filter((f) => f !== undefined);
-        const present = await readOnly(context, timeoutMs, async (client) => {
+        const { present, sequencesNow } = await readOnly(context, timeoutMs, async (client) => {
             const r = await client.query(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname || '.' || c.relname = ANY($1::text[])`, [expected.map((f) => normalizeTableName(f.table))]);
             const names = new Set(r.rows.map((row) => row.name));
-            return fingerprintTables(client, expected.map((f) => normalizeTableName(f.table)).filter((t) => names.has(t)));
+            const prints = await fingerprintTables(client, expected.map((f) => normalizeTableName(f.table)).filter((t) => names.has(t)), 
+            // Read below by the names the manifest recorded.
+            { sequences: false });
+            const now = new Map();
+            for (const f of expected)
+                for (const q of f.sequences ?? [])
+                    now.set(q.sequence, await readSequence(client, q.sequence));
+            return { present: prints, sequencesNow: now };
         }, { stableOutput: true, repeatableRead: true });
-        const diffs = compareFingerprints(expected, present);
+        const diffs = compareFingerprints(expected, present).map((d) => ({
+            table: normalizeTableName(d.table),
+            reason: d.reason,
+        }));
+        for (const e of expected) {
+            for (const q of compareSequences(e.sequences ?? [], sequencesNow))
+                diffs.push({ table: normalizeTableName(e.table), reason: q.reason });
+        }
+        const unrecorded = expected.filter((e) => e.sequences === undefined).map((e) => e.table);
+        const sequenceNote = unrecorded.length
+            ? `sequences not checked for ${unrecorded.join(', ')}: backup ${manifest.backupId} recorded none (made before sequences were recorded)`
+            : undefined;
         const rows = expected.map((e) => {
-            const d = diffs.find((x) => normalizeTableName(x.table) === normalizeTableName(e.table));
-            const a = present.find((p) => p.table === normalizeTableName(e.table));
-            return [e.table, String(e.rows), a ? String(a.rows) : 'missing', d ? `❌ ${d.reason}` : '✅ unchanged'];
+            const t = normalizeTableName(e.table);
+            const reasons = diffs.filter((x) => x.table === t).map((x) => x.reason);
+            const a = present.find((p) => p.table === t);
+            const sequences = e.sequences === undefined
+                ? 'not checked (not in the manifest)'
+                : e.sequences.length === 0
+                    ? 'none'
+                    : e.sequences
+                        .map((q) => `${q.sequence} ${q.lastValue} → ${sequencesNow.get(q.sequence)?.lastValue ?? 'gone'}`)
+                        .join(', ');
+            return [
+                e.table,
+                String(e.rows),
+                a ? String(a.rows) : 'missing',
+                sequences,
+                reasons.length ? `❌ ${reasons.join('; ')}` : '✅ unchanged',
+            ];
         });
         const total = present.reduce((s, f) => s + f.rows, 0);
         return {
@@ -50042,10 +50578,10 @@ const unchangedKind = {
             value: diffs.length === 0,
             message: diffs.length
                 ? `changed since backup ${manifest.backupId}: ${diffs.map((d) => `${d.table} (${d.reason})`).join(', ')}`
-                : undefined,
+                : sequenceNote,
             details: {
-                title: `Protected tables against backup ${manifest.backupId}`,
-                rows: [['table', 'rows at backup', 'rows now', 'result'], ...rows],
+                title: `Protected tables against backup ${manifest.backupId}${sequenceNote ? ` (${sequenceNote})` : ''}`,
+                rows: [['table', 'rows at backup', 'rows now', 'sequences (at backup → now)', 'result'], ...rows],
             },
         };
     },
@@ -50823,6 +51359,8 @@ function buildSummary(results, decision, source) {
 
 
 
+
+
 function logResult(r) {
     const line = `${r.passed ? '✅' : '❌'} ${r.id} (${r.kind}): ${r.observed}${r.passed ? '' : ` — ${r.message ?? 'failed'}`} [${format_formatSeconds(r.seconds)}]`;
     lib_core.info(line);
@@ -50833,7 +51371,7 @@ async function run() {
     lib_core.info(`Running ${inputs.checks.length} ${inputs.phase} check(s) from ${inputs.checksFile}` +
         (inputs.connection ? ` against ${describeConnection(inputs.connection)}` : '') +
         (inputs.manifest ? `, protected tables compared with backup ${inputs.manifest.backupId}` : ''));
-    const results = await runChecks(inputs.checks, {
+    const context = {
         connection: inputs.connection,
         manifest: inputs.manifest,
         manifestPath: inputs.manifestPath,
@@ -50841,7 +51379,13 @@ async function run() {
         cwd: inputs.cwd,
         env: process.env,
         memo: new Map(),
-    }, logResult);
+    };
+    if (inputs.connection && inputs.checks.some((c) => KINDS.get(c.kind)?.needs?.includes('database'))) {
+        const powers = await roleWritePowers(context);
+        if (powers.length > 0)
+            annotate('warning', 'validate runs with a role that can write', `${powers.join('; ')}. The checks run read-only and refuse calls with effects outside the transaction, but only a role without these rights makes that certain: give validate a read-only role (SELECT only, e.g. pg_read_all_data).`);
+    }
+    const results = await runChecks(inputs.checks, context, logResult);
     const decision = decide(results);
     const lines = new Map(inputs.checks.map((c) => [c.id, c.line]));
     for (const r of decision.failed) {
