@@ -23,7 +23,7 @@ export interface SessionInfo {
 export async function createSnapshotDatabase(
   settings: ConnectionSettings,
   name: string,
-): Promise<{ name: string; terminated: SessionInfo[]; durationMs: number }> {
+): Promise<{ name: string; terminated: SessionInfo[]; durationMs: number; takenAt: Date }> {
   const started = Date.now();
   const db = quoteIdent(settings.database);
   return withClient(withDatabase(settings, 'postgres'), async (client) => {
@@ -46,12 +46,16 @@ export async function createSnapshotDatabase(
           `Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`,
         );
       }
+      // From here no session can write to the database until the copy exists: the copy holds every
+      // write committed before this moment.
+      const takenAt = new Date();
       // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
       await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${db}`);
       return {
         name,
         terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
         durationMs: Date.now() - started,
+        takenAt,
       };
     } finally {
       await allow();
