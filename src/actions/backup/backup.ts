@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { SafetyError } from '../../common/errors';
+import { errorMessage, SafetyError } from '../../common/errors';
 import type { BackupEvidence } from '../../postgres/backup-evidence';
 import { backupPreflight } from '../../postgres/backup-preflight';
 import { withDatabase, type ConnectionSettings } from '../../postgres/connection';
@@ -165,7 +165,12 @@ export async function takeBackup(
       source: settings,
       offsite,
       afterRead: async () => {
-        if (inputs.snapshot === 'after-dump') await snapshotPhase(inputs, phases, state, id);
+        if (inputs.snapshot === 'after-dump') {
+          // The dump is good: a snapshot that fails does not throw it away; it fails the run at the end.
+          await snapshotPhase(inputs, phases, state, id).catch((error: unknown) => {
+            state.snapshotError = errorMessage(error);
+          });
+        }
         await startServices();
       },
     });
