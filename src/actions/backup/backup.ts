@@ -25,6 +25,7 @@ import type { Inputs } from './inputs';
 import { buildBackupId } from './names';
 import { checkOffsite, sendManifest, sendOffsite, type Offsite } from './offsite';
 import type { Phases } from './phases';
+import { removeStalePartials } from './stale';
 
 /** What the run produced so far: filled in phase by phase, read by the summary even after a failure. */
 export interface BackupState {
@@ -115,6 +116,7 @@ export async function takeBackup(
     (l) => l.holder,
   );
   await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
+  await removeStalePartials(inputs.outputDir, inputs.timeoutMs);
   if (inputs.stopCommand || inputs.startCommand)
     await phases.run(
       'Stop services',
@@ -237,9 +239,11 @@ export async function finishBackup(
   if (offsite && !(await sendManifest(offsite, manifest, state)))
     await writeManifestFile(manifestPath, manifest);
   const failed: string[] = [];
-  if (state.snapshotError) failed.push(`Snapshot database failed: ${state.snapshotError}`);
+  // Each part is a clause of one sentence.
+  const clause = (text: string): string => text.replace(/\.+$/, '');
+  if (state.snapshotError) failed.push(`Snapshot database failed: ${clause(state.snapshotError)}`);
   if (state.offsiteError && inputs.offsite?.required)
-    failed.push(`Offsite copy failed: ${state.offsiteError}`);
+    failed.push(`Offsite copy failed: ${clause(state.offsiteError)}`);
   if (failed.length > 0) {
     throw new SafetyError(
       `${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`,

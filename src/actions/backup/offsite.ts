@@ -1,4 +1,5 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import * as core from '@actions/core';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
 import type { BackupManifest } from '../../storage/manifest';
@@ -113,21 +114,46 @@ export async function sendOffsite(
   }
 }
 
-/** Uploads the manifest beside the offsite dump; a failure is recorded, not thrown. */
+/**
+ * Uploads the manifest beside the offsite dump. If it cannot be stored (its key was taken since the
+ * preflight, the store went away), the dump object just made has no manifest: it is removed again
+ * (it is this run's own object, made moments ago) and no `backup-uri` is reported, since an object
+ * without its manifest is no backup for the other phases. If even the removal fails, the error says
+ * which object is left. Returns false when the manifest changed (it names no offsite copy any more).
+ */
 export async function sendManifest(
   offsite: Offsite,
   manifest: BackupManifest,
   state: BackupState,
 ): Promise<boolean> {
-  if (!state.uri) return true;
-  await putNew(
-    offsite.client,
-    offsite.bucket,
-    offsite.manifestKey,
-    `${JSON.stringify(manifest, null, 2)}\n`,
-  ).then(
-    () => (state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey })),
-    (error: unknown) => (state.offsiteError = `manifest upload failed: ${describeS3Error(error)}`),
-  );
-  return true;
+  const dumpUri = state.uri;
+  if (!dumpUri) return true;
+  try {
+    await putNew(
+      offsite.client,
+      offsite.bucket,
+      offsite.manifestKey,
+      `${JSON.stringify(manifest, null, 2)}\n`,
+    );
+    state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey });
+    return true;
+  } catch (error) {
+    state.offsiteError = `manifest upload failed: ${describeS3Error(error).replace(/\.+$/, '')}`;
+  }
+  state.uri = undefined;
+  const versionId = manifest.dump.s3VersionId;
+  // The manifest no longer names an offsite copy (the caller writes the local one again).
+  delete manifest.dump.uri;
+  delete manifest.dump.s3ETag;
+  delete manifest.dump.s3VersionId;
+  try {
+    await offsite.client.send(
+      new DeleteObjectCommand({ Bucket: offsite.bucket, Key: offsite.dumpKey, VersionId: versionId }),
+    );
+    state.offsiteError += `; the dump object ${dumpUri} was removed again (no manifest beside it)`;
+    core.info(`Removed ${dumpUri}: its manifest could not be stored.`);
+  } catch (error) {
+    state.offsiteError += `; the dump object ${dumpUri} is left WITHOUT a manifest and could not be removed (${describeS3Error(error)}): delete it, it is not a usable backup`;
+  }
+  return false;
 }
