@@ -8,6 +8,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
+import { acquireLock } from '../../src/postgres/lock';
 import { readManifestFile, sha256File } from '../../src/storage/manifest';
 import { runAction, type ActionResult } from '../harness/action';
 import { SUPERUSER_PASSWORD, startPostgres, type PostgresCluster } from '../harness/postgres';
@@ -91,6 +92,9 @@ test('snapshot first, dump in the background: the step returns at the snapshot, 
   expect(existsSync(hooks.stopped) && existsSync(hooks.started)).toBe(true);
   expect(first.summary).toContain(`wait-for: ${id}`);
   expect(first.summary).toContain('dump running in the background');
+  // The lock was released with the step, while the background dump runs.
+  const lock = await acquireLock(connectionFromUrl(cluster.url('shop')), { holder: 'migrate' });
+  await lock.release();
   // The dump has not produced anything final yet.
   expect(filesIn(out).filter((f) => f.endsWith('.manifest.json'))).toEqual([]);
 
@@ -187,6 +191,31 @@ test('the background dump killed: wait-for fails clearly, no manifest and no par
   expect(waited.outputs['backup-path']).toBeUndefined();
   expect(filesIn(out).filter((f) => /\.(dump|manifest\.json|partial)$/.test(f))).toEqual([]);
   expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toMatchObject({ status: 'failed' });
+  expectNoSecret(waited);
+  expectNoSecretInLog(path.join(out, `${id}.background.log`));
+});
+
+test('the background dump fails: wait-for fails with its error and its log, no manifest exists', async () => {
+  const out = tempDir('out');
+  const failing = wrapperBinDir(
+    cluster.binDir,
+    'sleep 1; echo "pg_dump: error: query failed: out of luck" >&2; exit 3',
+  );
+  const first = await runAction('backup', inputs(out, { 'pg-bin-dir': failing }), { env: s3.env });
+  expect(first.exitCode).toBe(0);
+  const id = first.outputs['backup-id'] as string;
+  const waited = await waitFor(out, id);
+  expect(waited.exitCode).toBe(1);
+  expect(waited.errors).toHaveLength(1);
+  expect(waited.errors[0]).toMatch(
+    new RegExp(
+      `The background backup ${id} failed: pg_dump failed: .*exited with code 3.*out of luck.*Its log: .*${id}\\.background\\.log`,
+    ),
+  );
+  expect(waited.outputs.status).toBe('failed');
+  expect(waited.outputs['manifest-path']).toBeUndefined();
+  expect(waited.summary).toMatch(/<td>Dump<\/td><td>❌ failed/);
+  expect(filesIn(out).filter((f) => /\.(dump|manifest\.json|partial)$/.test(f))).toEqual([]);
   expectNoSecret(waited);
   expectNoSecretInLog(path.join(out, `${id}.background.log`));
 });

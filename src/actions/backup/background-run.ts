@@ -79,7 +79,14 @@ export async function runBackgroundChild(planText: string): Promise<void> {
   const recordCancel = onCleanup('record the background result', async () => {
     if (recorded) return;
     recorded = true;
-    await finish(new Error(`the background dump was stopped by ${interruptedBy() ?? 'a signal'}`));
+    const signal = interruptedBy();
+    await finish(
+      new Error(
+        signal
+          ? `the background dump was stopped by ${signal}`
+          : 'the background dump ended early on an unexpected failure',
+      ),
+    );
   });
   let failure: unknown;
   try {
