@@ -1,8 +1,10 @@
-import { utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 
+import { connectionFromUrl } from '../../src/postgres/connection';
+import { acquireLock } from '../../src/postgres/lock';
 import { readManifestFile, sha256File } from '../../src/storage/manifest';
 import { ROOT, runAction } from '../harness/action';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
@@ -75,6 +77,9 @@ test('the manifest key taken during the run: the dump object is removed again, n
   expect(manifest.dump.uri).toBeUndefined();
   expect(await sha256File(result.outputs['backup-path'] as string)).toBe(manifest.dump.sha256);
   expect(filesIn(out).filter((f) => f.endsWith('.partial'))).toEqual([]);
+  expect(existsSync(hooks.started)).toBe(true);
+  const lock = await acquireLock(connectionFromUrl(cluster.url('shop')), { holder: 'test' });
+  await lock.release();
   expectNoSecret(result);
 });
 
