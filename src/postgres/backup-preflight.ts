@@ -100,11 +100,11 @@ export async function backupPreflight(options: {
   if (options.snapshot) {
     if (server.inRecovery)
       throw new ConfigurationError(
-        'Input "snapshot" is true, but the server is a standby: CREATE DATABASE needs the primary.',
+        'Input "snapshot" asks for a snapshot database, but the server is a standby: CREATE DATABASE needs the primary.',
       );
     if (!role.superuser && !(role.createdb && role.owner)) {
       throw new ConfigurationError(
-        `Input "snapshot" is true, but role "${role.name}" may not copy ${settings.database} (needs CREATEDB and ownership of the database, or superuser).`,
+        `Input "snapshot" asks for a snapshot database, but role "${role.name}" may not copy ${settings.database} (needs CREATEDB and ownership of the database, or superuser).`,
       );
     }
   }

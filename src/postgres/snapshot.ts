@@ -23,7 +23,7 @@ export interface SessionInfo {
 export async function createSnapshotDatabase(
   settings: ConnectionSettings,
   name: string,
-): Promise<{ name: string; terminated: SessionInfo[]; durationMs: number }> {
+): Promise<{ name: string; terminated: SessionInfo[]; durationMs: number; takenAt: Date }> {
   const started = Date.now();
   const db = quoteIdent(settings.database);
   return withClient(withDatabase(settings, 'postgres'), async (client) => {
@@ -35,23 +35,35 @@ export async function createSnapshotDatabase(
       await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`);
     });
     try {
-      const r = await client.query<SessionInfo & { terminated: boolean }>(
-        `SELECT pid, usename AS user, application_name AS app, client_addr::text AS addr, state,
-                pg_terminate_backend(pid) AS terminated
-           FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
-        [settings.database],
-      );
+      const r = await client
+        .query<SessionInfo & { terminated: boolean }>(
+          `SELECT pid, usename AS user, application_name AS app, client_addr::text AS addr, state,
+                  pg_terminate_backend(pid) AS terminated
+             FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+          [settings.database],
+        )
+        .catch((error: Error & { code?: string }) => {
+          if (error.code !== '42501') throw error;
+          throw new SafetyError(
+            `the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
+              '(stop-command) or use a role allowed to terminate them (pg_signal_backend; superuser for superuser sessions)',
+          );
+        });
       for (const s of r.rows) {
         core.warning(
           `Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`,
         );
       }
+      // From here no session can write to the database until the copy exists: the copy holds every
+      // write committed before this moment.
+      const takenAt = new Date();
       // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
       await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${db}`);
       return {
         name,
         terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
         durationMs: Date.now() - started,
+        takenAt,
       };
     } finally {
       await allow();

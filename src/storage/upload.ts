@@ -220,6 +220,8 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
   });
   const parts: CompletedPart[] = [];
   let sizeBytes = 0;
+  // The first part that failed: the loop stops at it instead of reading on.
+  let failure: { error: unknown } | undefined;
   try {
     const inFlight = new Set<Promise<void>>();
     const send = (body: Buffer, partNumber: number): void => {
@@ -239,18 +241,29 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
           parts.push({ PartNumber: partNumber, ETag: r.ETag });
         })
         .finally(() => inFlight.delete(p));
+      // A part can fail while the loop waits for the dump's next bytes, when nothing awaits it yet:
+      // handled here at once (an unhandled rejection would end the process), rethrown by the loop.
+      p.catch((error: unknown) => {
+        failure ??= { error };
+      });
       inFlight.add(p);
+    };
+    const check = (): void => {
+      if (failure) throw failure.error;
     };
     send(first as Buffer, 1);
     send(second, 2);
     for (let n = 3; ; n++) {
       while (inFlight.size >= (options.concurrency ?? 2)) await Promise.race(inFlight);
+      check();
       const body = await options.next(partSize);
+      check();
       if (!body) break;
       if (n > MAX_PARTS) throw new Error(`The dump needs more than ${MAX_PARTS} parts of ${partSize} bytes.`);
       send(body, n);
     }
     await Promise.all(inFlight);
+    check();
   } catch (error) {
     await abort().catch(() => undefined);
     throw error;

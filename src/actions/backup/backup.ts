@@ -1,50 +1,31 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import * as core from '@actions/core';
-import type { S3Client } from '@aws-sdk/client-s3';
-
-import { SafetyError } from '../../common/errors';
-import { dumpWithEvidence, type BackupEvidence } from '../../postgres/backup-evidence';
+import { errorMessage, SafetyError } from '../../common/errors';
+import type { BackupEvidence } from '../../postgres/backup-evidence';
 import { backupPreflight } from '../../postgres/backup-preflight';
-import { verifyByRestore } from '../../postgres/backup-verify';
-import {
-  checkFileUnchanged,
-  compressionArgs,
-  readArchiveWhole,
-  runDump,
-  type DumpResult,
-} from '../../postgres/dump';
+import { withDatabase, type ConnectionSettings } from '../../postgres/connection';
+import { compressionArgs, type DumpResult } from '../../postgres/dump';
 import { acquireLock, runHolder } from '../../postgres/lock';
-import { listArchive } from '../../postgres/restore';
 import { backupShortId, databaseNameFor } from '../../postgres/side-names';
 import { createSnapshotDatabase } from '../../postgres/snapshot';
-import { onCleanup } from '../../process/cleanup';
 import { formatBytes } from '../../report/format';
 import { annotate } from '../../report/summary';
-import { GrowingFile, promote, removeFile } from '../../storage/local';
 import {
   MANIFEST_FORMAT,
   manifestNameFor,
   writeManifestFile,
   type BackupManifest,
 } from '../../storage/manifest';
-import { createS3Client, formatS3Uri } from '../../storage/s3';
-import {
-  checkOffsiteWritable,
-  choosePartSize,
-  describeS3Error,
-  checkStoredObject,
-  MultipartDigest,
-  putNew,
-  stageUpload,
-  type StagedUpload,
-} from '../../storage/upload';
 
+import { startBackground } from './background';
+import { dumpAndVerify, type DumpOutcome, type Preflight } from './dump-phase';
 import type { ServiceHooks } from './hooks';
 import type { Inputs } from './inputs';
 import { buildBackupId } from './names';
+import { checkOffsite, sendManifest, sendOffsite, type Offsite } from './offsite';
 import type { Phases } from './phases';
+import { removeStalePartials } from './stale';
 
 /** What the run produced so far: filled in phase by phase, read by the summary even after a failure. */
 export interface BackupState {
@@ -56,20 +37,65 @@ export interface BackupState {
   dump?: DumpResult;
   evidence?: BackupEvidence;
   snapshotDatabase?: string;
+  /** Why the snapshot database could not be made (snapshot: true), while the dump verified. */
+  snapshotError?: string;
   offsiteError?: string;
   manifest?: BackupManifest;
+  /** With snapshot: first, the moment the snapshot database holds (ISO): the recovery point. */
+  recoveryPoint?: string;
+  /** `running` once a background dump is started; `verified` when the backup is complete. */
+  status?: 'running' | 'verified';
+  /** The background dump of a `dump: background` run. */
+  background?: { pid: number; logFile: string; stateFile: string };
 }
 
-interface Offsite {
-  client: S3Client;
-  bucket: string;
-  dumpKey: string;
-  manifestKey: string;
+/** Preflight of the database pg_dump reads, before any side effect. */
+export async function runPreflight(
+  inputs: Inputs,
+  phases: Phases,
+  settings: ConnectionSettings,
+  snapshot: boolean,
+  name = 'Preflight',
+): Promise<Preflight> {
+  return phases.run(
+    name,
+    async () => {
+      const compressed = inputs.compression.method !== 'none';
+      const p = await backupPreflight({
+        ...inputs,
+        settings,
+        binDir: inputs.pgBinDir,
+        compressed,
+        snapshot,
+      });
+      return { ...p, compression: compressionArgs(inputs.compression, p.tools.major) };
+    },
+    (p) =>
+      `PostgreSQL ${p.server.version}${p.server.inRecovery ? ' (standby)' : ''}, database ${formatBytes(p.server.databaseSizeBytes)}, ` +
+      `pg_dump ${p.tools.versions.pg_dump}, ${formatBytes(p.freeBytes)} free for ~${formatBytes(p.estimateBytes)}`,
+  );
+}
+
+/** `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, recorded as the phase `Snapshot`. */
+async function snapshotPhase(inputs: Inputs, phases: Phases, state: BackupState, id: string): Promise<void> {
+  const name = databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
+  const snap = await phases.run(
+    'Snapshot',
+    () => createSnapshotDatabase(inputs.connection, name),
+    (s) =>
+      `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`,
+  );
+  state.snapshotDatabase = snap.name;
+  if (inputs.snapshot === 'first') state.recoveryPoint = snap.takenAt.toISOString();
 }
 
 /**
- * Preflight → lock → stop services → dump (with row counts, fingerprints and the upload running
- * alongside) → snapshot → start services → verify → final name → offsite → manifest.
+ * Preflight → lock → stop services → then, by `snapshot`:
+ * - `false`/`true`: dump of the live database (row counts, fingerprints and the upload alongside) →
+ *   snapshot database (`true`) → start services → verify → final name → offsite → manifest;
+ * - `first`: snapshot database → start services → dump of the snapshot database → verify → final
+ *   name → offsite → manifest; or, with `dump: background`, that dump started in a process of its
+ *   own, and the step returns.
  */
 export async function takeBackup(
   inputs: Inputs,
@@ -79,17 +105,7 @@ export async function takeBackup(
 ): Promise<void> {
   const settings = inputs.connection;
   const startedAt = new Date();
-  const pre = await phases.run(
-    'Preflight',
-    async () => {
-      const compressed = inputs.compression.method !== 'none';
-      const p = await backupPreflight({ ...inputs, settings, binDir: inputs.pgBinDir, compressed });
-      return { ...p, compression: compressionArgs(inputs.compression, p.tools.major) };
-    },
-    (p) =>
-      `PostgreSQL ${p.server.version}${p.server.inRecovery ? ' (standby)' : ''}, database ${formatBytes(p.server.databaseSizeBytes)}, ` +
-      `pg_dump ${p.tools.versions.pg_dump}, ${formatBytes(p.freeBytes)} free for ~${formatBytes(p.estimateBytes)}`,
-  );
+  const pre = await runPreflight(inputs, phases, settings, inputs.snapshot !== 'none');
   const id = buildBackupId(settings.database, startedAt);
   state.id = id;
   const offsite = await checkOffsite(inputs, id, phases, state);
@@ -99,88 +115,15 @@ export async function takeBackup(
     () => acquireLock(settings, { holder: runHolder('backup') }),
     (l) => l.holder,
   );
+  await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
+  await removeStalePartials(inputs.outputDir, inputs.timeoutMs);
   if (inputs.stopCommand || inputs.startCommand)
     await phases.run(
       'Stop services',
       () => hooks.stop(),
       () => hooks.state,
     );
-
-  await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
-  const finalPath = path.join(inputs.outputDir, `${id}.dump`);
-  const partial = `${finalPath}.partial`;
-  const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
-  const growing = new GrowingFile(partial);
-  let staging: Promise<StagedUpload> | undefined;
-  let digest: MultipartDigest | undefined;
-  if (offsite) {
-    const reader = growing.reader();
-    const partSize = choosePartSize(pre.estimateBytes);
-    const parts = new MultipartDigest(partSize);
-    digest = parts;
-    staging = stageUpload({
-      client: offsite.client,
-      bucket: offsite.bucket,
-      key: offsite.dumpKey,
-      partSize,
-      next: (size) => reader.next(size),
-      partMd5: (n) => parts.part(n),
-    });
-    staging = staging.finally(() => reader.close());
-    staging.catch(() => undefined);
-  }
-  try {
-    const { dump, evidence } = await phases.run(
-      'Dump',
-      () =>
-        dumpWithEvidence(
-          settings,
-          inputs.protectedTables,
-          async (snapshotId, reader) => {
-            try {
-              const r = await runDump({
-                tools: pre.tools,
-                settings,
-                file: partial,
-                snapshotId,
-                reader,
-                digest,
-                compression: pre.compression.args,
-                lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
-                timeoutMs: inputs.timeoutMs,
-                expectedBytes: pre.estimateBytes,
-                growing,
-              });
-              growing.finish();
-              return r;
-            } catch (error) {
-              growing.fail(error as Error);
-              throw error;
-            }
-          },
-          (message) => core.info(message),
-          inputs.lockWaitTimeoutMs,
-        ).then(async (r) => {
-          // The reader could not read every block (another compression, large objects, a reader
-          // failure): pg_restore reads the whole file before anything else trusts it.
-          if (!r.evidence.readWhole) await readArchiveWhole(pre.tools, partial, inputs.timeoutMs);
-          return r;
-        }),
-      ({ dump: d, evidence: e }) =>
-        `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
-        `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`,
-    );
-    state.dump = dump;
-    state.evidence = evidence;
-    if (inputs.snapshot) {
-      const name = databaseNameFor(settings.database, 'snap', backupShortId(id));
-      const snap = await phases.run(
-        'Snapshot',
-        () => createSnapshotDatabase(settings, name),
-        (s) => `${s.name}${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`,
-      );
-      state.snapshotDatabase = snap.name;
-    }
+  const startServices = async (): Promise<void> => {
     // The services need to be down only while the data is read: start them before the slower checks.
     if (inputs.startCommand)
       await phases.run(
@@ -188,40 +131,73 @@ export async function takeBackup(
         () => hooks.start(),
         () => hooks.state,
       );
-    await phases.run(
-      'Verify',
-      async () => {
-        // The sha256 was taken of the bytes as they streamed: the file on disk must be exactly those
-        // bytes (the offsite check proves the stored copy).
-        await checkFileUnchanged(partial, dump.sizeBytes, dump.sha256);
-        // The archive was read whole in the dump phase (as it streamed: every table's data inflated
-        // to its zlib checksum and split into rows, none missing; or else by pg_restore). pg_restore
-        // reads the table of contents of the file itself too.
-        if (evidence.readWhole) await listArchive(pre.tools, partial);
-        const read = evidence.readWhole
-          ? 'archive read whole as it streamed, pg_restore reads its TOC'
-          : 'archive read whole by pg_restore';
-        if (inputs.verify !== 'restore') return `${read}, file sha256 matches`;
-        const target = inputs.verifyConnection ?? settings;
-        const r = await verifyByRestore({
-          tools: pre.tools,
-          settings: target,
-          scratchName: databaseNameFor(settings.database, 'verify', backupShortId(id)),
-          file: partial,
-          expectedCounts: evidence.rowCounts,
-          timeoutMs: inputs.timeoutMs,
-        });
-        return `${read}, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+  };
+
+  let outcome: DumpOutcome;
+  if (inputs.snapshot === 'first') {
+    // Nothing writes from here (maintenance on, services stopped): the copy is the recovery point,
+    // and the dump, its evidence and its offsite copy are all taken from the copy.
+    await snapshotPhase(inputs, phases, state, id);
+    await startServices();
+    const source = withDatabase(settings, state.snapshotDatabase as string);
+    if (inputs.dump === 'background') {
+      state.background = await phases.run(
+        'Background dump',
+        () =>
+          startBackground(inputs, {
+            id,
+            startedAt: startedAt.toISOString(),
+            phases: phases.list,
+            recoveryPoint: state.recoveryPoint,
+          }),
+        (b) => `pid ${b.pid} dumps ${source.database}; log ${b.logFile}`,
+      );
+      state.status = 'running';
+      await lock.release();
+      return;
+    }
+    outcome = await dumpAndVerify({ inputs, phases, state, pre, id, source, offsite });
+  } else {
+    outcome = await dumpAndVerify({
+      inputs,
+      phases,
+      state,
+      pre,
+      id,
+      source: settings,
+      offsite,
+      afterRead: async () => {
+        if (inputs.snapshot === 'after-dump') {
+          // The dump is good: a snapshot that fails does not throw it away; it fails the run at the end.
+          await snapshotPhase(inputs, phases, state, id).catch((error: unknown) => {
+            state.snapshotError = errorMessage(error);
+          });
+        }
+        await startServices();
       },
-      (detail) => detail,
-    );
-    await promote(partial, finalPath);
-    await removePartial();
-    state.path = finalPath;
-  } catch (error) {
-    await staging?.then((s) => s.abort()).catch(() => undefined);
-    throw error;
+    });
   }
+  await finishBackup(inputs, phases, state, pre, { id, startedAt, offsite, outcome });
+  await lock.release();
+}
+
+/**
+ * The manifest (local, written atomically) and the offsite copy with its manifest. The local
+ * backup verified before this: it is kept and reported whatever fails here. Fails at the end when
+ * a required part failed (offsite, the snapshot database), naming what is kept.
+ */
+export async function finishBackup(
+  inputs: Inputs,
+  phases: Phases,
+  state: BackupState,
+  pre: Preflight,
+  run: { id: string; startedAt: Date; offsite?: Offsite; outcome: DumpOutcome },
+): Promise<void> {
+  const { id, offsite, outcome } = run;
+  const { finalPath, staging, digest } = outcome;
+  const dump = state.dump as DumpResult;
+  const evidence = state.evidence as BackupEvidence;
+  const settings = inputs.connection;
   const manifest: BackupManifest = {
     format: MANIFEST_FORMAT,
     backupId: id,
@@ -237,17 +213,17 @@ export async function takeBackup(
       toolVersion: pre.tools.versions.pg_dump,
       format: 'custom',
       compression: pre.compression.label,
-      flags: state.dump.flags.filter((f) => !f.startsWith('--snapshot=')),
+      flags: dump.flags.filter((f) => !f.startsWith('--snapshot=')),
       file: path.basename(finalPath),
-      sizeBytes: state.dump.sizeBytes,
-      sha256: state.dump.sha256,
+      sizeBytes: dump.sizeBytes,
+      sha256: dump.sha256,
     },
-    startedAt: startedAt.toISOString(),
+    startedAt: run.startedAt.toISOString(),
     finishedAt: '',
-    snapshotTakenAt: state.evidence.snapshotTakenAt,
-    rowCounts: state.evidence.rowCounts,
-    fingerprints: state.evidence.fingerprints,
-    djangoMigrations: state.evidence.djangoMigrations,
+    snapshotTakenAt: evidence.snapshotTakenAt,
+    rowCounts: evidence.rowCounts,
+    fingerprints: evidence.fingerprints,
+    djangoMigrations: evidence.djangoMigrations,
     codeRef: inputs.codeRef,
     snapshotDatabase: state.snapshotDatabase,
     timings: {},
@@ -257,114 +233,27 @@ export async function takeBackup(
     await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, finalPath);
   manifest.finishedAt = new Date().toISOString();
   manifest.timings = phases.timings();
-  state.manifestPath = path.join(inputs.outputDir, manifestNameFor(manifest.dump.file));
-  await writeManifestFile(state.manifestPath, manifest);
-  if (offsite && state.uri) {
-    await putNew(
-      offsite.client,
-      offsite.bucket,
-      offsite.manifestKey,
-      `${JSON.stringify(manifest, null, 2)}\n`,
-    ).then(
-      () => (state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey })),
-      (error: unknown) => (state.offsiteError = `manifest upload failed: ${describeS3Error(error)}`),
-    );
-  }
-  if (state.offsiteError && inputs.offsite?.required) {
+  const manifestPath = path.join(inputs.outputDir, manifestNameFor(manifest.dump.file));
+  await writeManifestFile(manifestPath, manifest);
+  state.manifestPath = manifestPath;
+  if (offsite && !(await sendManifest(offsite, manifest, state)))
+    await writeManifestFile(manifestPath, manifest);
+  const failed: string[] = [];
+  // Each part is a clause of one sentence.
+  const clause = (text: string): string => text.replace(/\.+$/, '');
+  if (state.snapshotError) failed.push(`Snapshot database failed: ${clause(state.snapshotError)}`);
+  if (state.offsiteError && inputs.offsite?.required)
+    failed.push(`Offsite copy failed: ${clause(state.offsiteError)}`);
+  if (failed.length > 0) {
     throw new SafetyError(
-      `Offsite copy failed: ${state.offsiteError}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`,
+      `${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`,
     );
   }
-  await lock.release();
+  state.status = 'verified';
   if (state.offsiteError)
     annotate(
       'warning',
       'Offsite copy failed (offsite is optional)',
       `${state.offsiteError}; kept locally: ${finalPath}.`,
     );
-}
-
-async function checkOffsite(
-  inputs: Inputs,
-  id: string,
-  phases: Phases,
-  state: BackupState,
-): Promise<Offsite | undefined> {
-  const o = inputs.offsite;
-  if (!o) return undefined;
-  const client = createS3Client({
-    endpoint: o.endpoint,
-    region: o.region,
-    forcePathStyle: o.forcePathStyle,
-    checksumMode: o.checksumMode,
-  });
-  const offsite = {
-    client,
-    bucket: o.location.bucket,
-    dumpKey: `${o.location.key}${id}.dump`,
-    manifestKey: `${o.location.key}${id}.manifest.json`,
-  };
-  const where = formatS3Uri({ bucket: offsite.bucket, key: o.location.key });
-  const started = Date.now();
-  try {
-    await checkOffsiteWritable(client, offsite.bucket, [offsite.dumpKey, offsite.manifestKey]);
-    phases.note('Offsite check', 'ok', `${where} reachable and writable`, (Date.now() - started) / 1000);
-    return offsite;
-  } catch (error) {
-    const why = `${where} is not usable: ${describeS3Error(error)}`;
-    if (o.required) {
-      phases.note('Offsite check', 'failed', why, (Date.now() - started) / 1000);
-      throw new SafetyError(
-        `Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`,
-      );
-    }
-    phases.note(
-      'Offsite check',
-      'warning',
-      `${why}; continuing with a local backup only (offsite: optional)`,
-    );
-    state.offsiteError = why;
-    return undefined;
-  }
-}
-
-async function sendOffsite(
-  offsite: Offsite,
-  staging: Promise<StagedUpload>,
-  digest: MultipartDigest | undefined,
-  manifest: BackupManifest,
-  phases: Phases,
-  state: BackupState,
-  inputs: Inputs,
-  localFile: string,
-): Promise<void> {
-  const uri = formatS3Uri({ bucket: offsite.bucket, key: offsite.dumpKey });
-  try {
-    await phases.run(
-      'Offsite',
-      async () => {
-        const staged = await staging;
-        const stored = await staged.complete();
-        const how = await checkStoredObject({
-          client: offsite.client,
-          bucket: offsite.bucket,
-          key: offsite.dumpKey,
-          eTagOnCompletion: stored.eTag,
-          partsETag: digest?.eTag() ?? '',
-          useETag: inputs.offsite?.verify === 'etag' && digest !== undefined,
-          localFile,
-          sha256: manifest.dump.sha256,
-          sizeBytes: manifest.dump.sizeBytes,
-        });
-        Object.assign(manifest.dump, { uri, s3ETag: stored.eTag, s3VersionId: stored.versionId });
-        state.uri = uri;
-        return `${uri}: ${staged.parts} part(s), ${how}`;
-      },
-      (detail) => detail,
-    );
-  } catch (error) {
-    state.offsiteError = `${uri}: ${describeS3Error(error)}`;
-    const last = phases.list[phases.list.length - 1];
-    if (last && !inputs.offsite?.required) last.status = 'warning';
-  }
 }

@@ -41,9 +41,27 @@ export interface Inputs {
   startCommand?: string;
   verify: 'read' | 'restore';
   verifyConnection?: ConnectionSettings;
-  snapshot: boolean;
+  /** `none`; `after-dump` (`true`: the copy is made after the dump has read the data); `first` (the copy first, the dump from it). */
+  snapshot: SnapshotMode;
+  /** `now`, or `background` (with `snapshot: first`: the dump runs in a detached process). */
+  dump: 'now' | 'background';
   offsite?: OffsiteInputs;
 }
+
+export type SnapshotMode = 'none' | 'after-dump' | 'first';
+
+/** `wait-for`: waits for a background backup and reports it as a backup run does. */
+export interface WaitInputs {
+  waitFor: string;
+  outputDir: string;
+  waitTimeoutMs: number;
+}
+
+/** What a step asked for: take a backup, or wait for a background one. */
+export type ActionInputs = { kind: 'backup'; inputs: Inputs } | { kind: 'wait'; inputs: WaitInputs };
+
+/** A backup id as `buildBackupId` makes it: a plain file name, never a path. */
+export const BACKUP_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}-\d{8}T\d{6}Z-[0-9a-f]{4}$/;
 
 const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 
@@ -80,13 +98,58 @@ function getOffsite(): OffsiteInputs | undefined {
   };
 }
 
-/** Parses and validates every input before any side effect. */
-export function getInputs(): Inputs {
-  const connection = getConnectionInput();
-  const pgBinDir = getSingleLineInput('pg-bin-dir');
-  const outputDirText =
+function getSnapshotMode(): SnapshotMode {
+  const value = getSingleLineInput('snapshot');
+  if (value === undefined || /^(false|no|off|0)$/i.test(value)) return 'none';
+  if (/^(true|yes|on|1)$/i.test(value)) return 'after-dump';
+  if (value.toLowerCase() === 'first') return 'first';
+  throw new ConfigurationError(`Input "snapshot" must be true, false or first, got ${showValue(value)}.`);
+}
+
+function getOutputDir(): string {
+  const text =
     getSingleLineInput('output-dir') ??
     path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'migration-guard-backups');
+  return path.resolve(checkPath('output-dir', text));
+}
+
+/**
+ * `wait-for` and its companions. Inputs that would stop services, copy a database or start a dump
+ * are refused with it: a waiting step does none of that, and silence would mislead.
+ */
+function getWaitInputs(waitFor: string): WaitInputs {
+  if (!BACKUP_ID.test(waitFor)) {
+    throw new ConfigurationError(
+      `Input "wait-for" must be a backup id (the backup-id output of a dump: background step), got ${showValue(waitFor)}.`,
+    );
+  }
+  for (const name of ['stop-command', 'start-command', 'snapshot', 'dump', 'verify-database-url']) {
+    const value = getOptionalInput(name);
+    if (value !== undefined && !(name === 'dump' && value === 'now')) {
+      throw new ConfigurationError(
+        `Input "${name}" cannot be used with "wait-for" (a step that waits for a background backup takes no backup itself); remove it.`,
+      );
+    }
+  }
+  // A database-url given anyway is not needed, but still masked.
+  if (getOptionalInput('database-url') !== undefined) getConnectionInput();
+  return {
+    waitFor,
+    outputDir: getOutputDir(),
+    waitTimeoutMs: getDurationInput('wait-timeout', '6h'),
+  };
+}
+
+/** Parses and validates every input before any side effect. */
+export function getInputs(): ActionInputs {
+  const waitFor = getSingleLineInput('wait-for');
+  if (waitFor !== undefined) return { kind: 'wait', inputs: getWaitInputs(waitFor) };
+  return { kind: 'backup', inputs: getBackupInputs() };
+}
+
+function getBackupInputs(): Inputs {
+  const connection = getConnectionInput();
+  const pgBinDir = getSingleLineInput('pg-bin-dir');
   const compressionText = getSingleLineInput('compression') ?? 'auto';
   const compression = parseCompression(compressionText);
   if (!compression) {
@@ -107,10 +170,17 @@ export function getInputs(): Inputs {
     throw new ConfigurationError(`Input "code-ref" must be a git ref or sha, got ${showValue(codeRef)}.`);
   }
   const verifyUrl = getOptionalInput('verify-database-url');
+  const snapshot = getSnapshotMode();
+  const dump = getEnumInput('dump', ['now', 'background'] as const, 'now');
+  if (dump === 'background' && snapshot !== 'first') {
+    throw new ConfigurationError(
+      `Input "dump" is "background", which needs "snapshot: first" (the background dump reads the snapshot database), got snapshot ${showValue(getSingleLineInput('snapshot') ?? 'false')}.`,
+    );
+  }
   return {
     connection,
     pgBinDir: pgBinDir === undefined ? undefined : checkPath('pg-bin-dir', pgBinDir),
-    outputDir: path.resolve(checkPath('output-dir', outputDirText)),
+    outputDir: getOutputDir(),
     compression,
     lockWaitTimeoutMs: getDurationInput('lock-wait-timeout', '60s'),
     timeoutMs: getDurationInput('timeout', '6h'),
@@ -120,7 +190,8 @@ export function getInputs(): Inputs {
     startCommand: getOptionalInput('start-command'),
     verify: getEnumInput('verify', ['read', 'restore'] as const, 'read'),
     verifyConnection: verifyUrl ? connectionFromUrl(verifyUrl, 'Input "verify-database-url"') : undefined,
-    snapshot: getBooleanInput('snapshot', false),
+    snapshot,
+    dump,
     offsite: getOffsite(),
   };
 }

@@ -2,21 +2,33 @@ import * as core from '@actions/core';
 
 import { errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
-import { setOutput } from '../../report/summary';
 
+import { BACKGROUND_ENV } from './background';
+import { runBackgroundChild } from './background-run';
+import { logTail } from './background-state';
 import { takeBackup, type BackupState } from './backup';
 import { ServiceHooks } from './hooks';
-import { getInputs } from './inputs';
+import { getInputs, type Inputs, type WaitInputs } from './inputs';
+import { backupOutputs, setBackupOutputs, type BackupOutputs } from './outputs';
 import { Phases } from './phases';
-import { recoveryPoint, writeBackupSummary } from './report';
+import { factsOf, recoveryPoint, writeBackupSummary } from './report';
+import { waitForBackground } from './wait';
 
 /**
- * Takes a verified backup: preflight, lock, stop services, dump in an exported snapshot with row
- * counts and fingerprints, verify, snapshot database, offsite copy, manifest. The start-command runs
- * on every exit path; the summary is written on failure too.
+ * Takes a verified backup (preflight, lock, stop services, dump with row counts and fingerprints,
+ * verify, snapshot database, offsite copy, manifest); or, with `snapshot: first` + `dump:
+ * background`, the snapshot database and a background process for the rest; or, with `wait-for`,
+ * waits for that process and reports its backup. The summary is written on failure too.
  */
 export async function run(): Promise<void> {
-  const inputs = getInputs();
+  const plan = process.env[BACKGROUND_ENV];
+  if (plan !== undefined) return runBackgroundChild(plan);
+  const parsed = getInputs();
+  if (parsed.kind === 'wait') return waitStep(parsed.inputs);
+  return backupStep(parsed.inputs);
+}
+
+async function backupStep(inputs: Inputs): Promise<void> {
   const started = Date.now();
   const phases = new Phases();
   const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
@@ -32,26 +44,56 @@ export async function run(): Promise<void> {
   } catch (error) {
     failure ??= error;
   }
-  const seconds = (Date.now() - started) / 1000;
-  if (state.path) {
-    // Outputs describe what exists: a kept local backup is reported even when the run fails.
-    setOutput('backup-id', state.id ?? '');
-    setOutput('backup-path', state.path);
-    setOutput('manifest-path', state.manifestPath ?? '');
-    setOutput('sha256', state.dump?.sha256 ?? '');
-    setOutput('size-bytes', String(state.dump?.sizeBytes ?? 0));
-  }
-  setOutput('backup-uri', state.uri ?? '');
-  setOutput('manifest-uri', state.manifestUri ?? '');
-  setOutput('snapshot-database', state.snapshotDatabase ?? '');
-  setOutput('duration-seconds', seconds.toFixed(1));
+  setBackupOutputs(backupOutputs(state, (Date.now() - started) / 1000, failure !== undefined));
   if (state.path && state.evidence) {
     core.info(`Backup ${state.id ?? ''}: ${state.path}; ${recoveryPoint(state.evidence.snapshotTakenAt)}.`);
+  } else if (state.status === 'running' && state.background) {
+    core.info(
+      `Backup ${state.id ?? ''}: snapshot database ${state.snapshotDatabase ?? ''} taken; the dump runs in the background ` +
+        `(pid ${state.background.pid}, log ${state.background.logFile}). Verify it with wait-for: ${state.id ?? ''}.`,
+    );
   }
   await writeBackupSummary(
     phases.list,
-    state,
+    factsOf(state),
     hooks.state,
+    failure === undefined ? undefined : scrub(errorMessage(failure)),
+  );
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+}
+
+async function waitStep(w: WaitInputs): Promise<void> {
+  const started = Date.now();
+  const seen: Parameters<typeof waitForBackground>[1] = {};
+  let failure: unknown;
+  try {
+    await waitForBackground(w, seen);
+  } catch (error) {
+    failure = error;
+  }
+  const record = seen.record;
+  const outputs: BackupOutputs = record?.outputs ?? {
+    'backup-uri': '',
+    'manifest-uri': '',
+    'duration-seconds': ((Date.now() - started) / 1000).toFixed(1),
+    'snapshot-database': '',
+    status: 'failed',
+  };
+  if (failure !== undefined) outputs.status = 'failed';
+  setBackupOutputs(outputs);
+  if (failure === undefined && record?.facts?.path) {
+    const at = record.facts.snapshotTakenAt;
+    core.info(`Backup ${w.waitFor} verified: ${record.facts.path}${at ? `; ${recoveryPoint(at)}` : ''}.`);
+  }
+  await writeBackupSummary(
+    record?.phases ?? [],
+    {
+      ...record?.facts,
+      id: w.waitFor,
+      status: failure === undefined ? 'verified' : undefined,
+      logTail: scrub(await logTail(record?.logFile ?? '', 20)),
+    },
+    'not touched by this step (the step that took the snapshot stopped and started them)',
     failure === undefined ? undefined : scrub(errorMessage(failure)),
   );
   if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));

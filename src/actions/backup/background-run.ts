@@ -1,0 +1,106 @@
+import * as core from '@actions/core';
+
+import { errorMessage } from '../../common/errors';
+import { scrub } from '../../common/secrets';
+import { withDatabase } from '../../postgres/connection';
+import { backupShortId, databaseNameFor } from '../../postgres/side-names';
+import { interruptedBy, onCleanup } from '../../process/cleanup';
+
+import { parsePlan } from './background';
+import { backgroundFiles, procStat, writeRecord, type BackgroundRecord } from './background-state';
+import { finishBackup, runPreflight, type BackupState } from './backup';
+import { dumpAndVerify } from './dump-phase';
+import { getInputs } from './inputs';
+import { checkOffsite } from './offsite';
+import { backupOutputs } from './outputs';
+import { Phases } from './phases';
+import { factsOf } from './report';
+
+/**
+ * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
+ * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped.
+ */
+function scrubStdio(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    const original = stream.write.bind(stream) as (text: string, done?: () => void) => boolean;
+    const filtered = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      const kept = text
+        .split('\n')
+        .filter((line) => !line.startsWith('::add-mask::'))
+        .join('\n');
+      const done = rest.find((r): r is () => void => typeof r === 'function');
+      return original(scrub(kept), done);
+    };
+    stream.write = filtered;
+  }
+}
+
+/**
+ * The background half of `snapshot: first` + `dump: background`: dumps the snapshot database,
+ * verifies, copies offsite and writes the manifest exactly as a `dump: now` run does, and records
+ * the result (outputs, phases, facts) in `<id>.background.json` for the `wait-for` step. The
+ * manifest describes the live database; the snapshot is its copy, taken while nothing wrote.
+ */
+export async function runBackgroundChild(planText: string): Promise<void> {
+  scrubStdio();
+  const plan = parsePlan(planText);
+  const parsed = getInputs();
+  if (parsed.kind !== 'backup') throw new Error('The background dump was started without backup inputs.');
+  const inputs = parsed.inputs;
+  const started = new Date(plan.startedAt);
+  const files = backgroundFiles(inputs.outputDir, plan.id);
+  const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
+  const record: BackgroundRecord = {
+    backupId: plan.id,
+    pid: process.pid,
+    procStart: procStat('self')?.start,
+    started: new Date().toISOString(),
+    logFile: files.log,
+    status: 'running',
+  };
+  await writeRecord(files.state, record);
+  core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
+  const phases = new Phases();
+  phases.list.push(...plan.phases);
+  const state: BackupState = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
+  const finish = async (failure: unknown): Promise<void> => {
+    record.status = failure === undefined ? 'verified' : 'failed';
+    record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
+    record.finished = new Date().toISOString();
+    record.outputs = backupOutputs(state, (Date.now() - started.getTime()) / 1000, failure !== undefined);
+    record.phases = phases.list;
+    record.facts = { ...factsOf(state), status: undefined };
+    await writeRecord(files.state, record);
+  };
+  // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
+  // removed, the upload aborted), the record says the run failed.
+  let recorded = false;
+  const recordCancel = onCleanup('record the background result', async () => {
+    if (recorded) return;
+    recorded = true;
+    const signal = interruptedBy();
+    await finish(
+      new Error(
+        signal
+          ? `the background dump was stopped by ${signal}`
+          : 'the background dump ended early on an unexpected failure',
+      ),
+    );
+  });
+  let failure: unknown;
+  try {
+    const source = withDatabase(inputs.connection, snapshotDatabase);
+    const pre = await runPreflight(inputs, phases, source, false, 'Preflight (snapshot)');
+    const offsite = await checkOffsite(inputs, plan.id, phases, state);
+    const outcome = await dumpAndVerify({ inputs, phases, state, pre, id: plan.id, source, offsite });
+    await finishBackup(inputs, phases, state, pre, { id: plan.id, startedAt: started, offsite, outcome });
+  } catch (error) {
+    failure = error;
+  }
+  recorded = true;
+  await recordCancel();
+  await finish(failure);
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+  core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
+}

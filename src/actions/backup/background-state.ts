@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { SafetyError } from '../../common/errors';
+import type { Phase } from '../../report/summary';
+
+import type { BackupOutputs } from './outputs';
+import type { SummaryFacts } from './report';
+
+/** The facts of a finished background backup that its waiting step reports (no secrets, no row counts). */
+export type BackgroundFacts = SummaryFacts;
+
+/**
+ * `<id>.background.json` in output-dir: written by the background process when it starts (status
+ * `running`, its pid) and when it ends (`verified` or `failed`, with the outputs and facts to
+ * report); always atomically, so a reader sees one whole version or the one before.
+ */
+export interface BackgroundRecord {
+  backupId: string;
+  pid: number;
+  /** The process's start time in clock ticks since boot (`/proc/<pid>/stat`), to tell a reused pid. */
+  procStart?: string;
+  started: string;
+  logFile: string;
+  status: 'running' | 'verified' | 'failed';
+  finished?: string;
+  error?: string;
+  outputs?: BackupOutputs;
+  phases?: Phase[];
+  facts?: BackgroundFacts;
+}
+
+/** The files of one background backup. */
+export function backgroundFiles(outputDir: string, id: string): { state: string; log: string } {
+  return {
+    state: path.join(outputDir, `${id}.background.json`),
+    log: path.join(outputDir, `${id}.background.log`),
+  };
+}
+
+/** Writes the record atomically (temp file, fsync, rename). */
+export async function writeRecord(file: string, record: BackgroundRecord): Promise<void> {
+  const tmp = `${file}.partial`;
+  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  const handle = await open(tmp, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, file);
+}
+
+/** Reads the record; `undefined` when there is none. */
+export async function readRecord(file: string): Promise<BackgroundRecord | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let data: Partial<BackgroundRecord>;
+  try {
+    data = JSON.parse(text) as Partial<BackgroundRecord>;
+  } catch {
+    throw new SafetyError(`${file} is not a background backup record (not valid JSON).`);
+  }
+  if (
+    typeof data.backupId !== 'string' ||
+    typeof data.pid !== 'number' ||
+    !['running', 'verified', 'failed'].includes(data.status ?? '')
+  ) {
+    throw new SafetyError(`${file} is not a background backup record.`);
+  }
+  return data as BackgroundRecord;
+}
+
+/** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
+export function procStat(pid: number | 'self'): { state: string; start: string } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', start: fields[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process of a record still runs: not gone, not a zombie, not another process under a reused pid. */
+export function isAlive(record: Pick<BackgroundRecord, 'pid' | 'procStart'>): boolean {
+  try {
+    process.kill(record.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const s = procStat(record.pid);
+  if (!s) return true;
+  if (s.state === 'Z' || s.state === 'X') return false;
+  return !record.procStart || s.start === record.procStart;
+}
+
+/** The last `lines` lines of a log file (its last 64 KiB at most). */
+export async function logTail(file: string, lines = 20): Promise<string> {
+  try {
+    const size = (await stat(file)).size;
+    const handle = await open(file, 'r');
+    try {
+      const length = Math.min(size, 64 * 1024);
+      const buffer = Buffer.alloc(length);
+      await handle.read(buffer, 0, length, size - length);
+      return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+
+import { SafetyError } from '../../common/errors';
+import { scrub } from '../../common/secrets';
+import type { Phase } from '../../report/summary';
+
+import { backgroundFiles, logTail, readRecord } from './background-state';
+import { BACKUP_ID, type Inputs } from './inputs';
+
+/** Set for the background process: what the foreground step did, as JSON (no secrets). */
+export const BACKGROUND_ENV = 'MIGRATION_GUARD_BACKGROUND_BACKUP';
+
+/** What the foreground step hands to the background process. */
+export interface BackgroundPlan {
+  id: string;
+  startedAt: string;
+  /** The moment the snapshot database holds (ISO). */
+  recoveryPoint?: string;
+  /** The foreground's phases (preflight, lock, snapshot, …), for the manifest's timings and the summary. */
+  phases: Phase[];
+}
+
+/** Reads the plan from the environment, refusing anything malformed. */
+export function parsePlan(text: string): BackgroundPlan {
+  let data: Partial<BackgroundPlan>;
+  try {
+    data = JSON.parse(text) as Partial<BackgroundPlan>;
+  } catch {
+    throw new SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
+  }
+  if (typeof data.id !== 'string' || !BACKUP_ID.test(data.id) || typeof data.startedAt !== 'string') {
+    throw new SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
+  }
+  return {
+    id: data.id,
+    startedAt: data.startedAt,
+    recoveryPoint: data.recoveryPoint,
+    phases: data.phases ?? [],
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Environment entries of the step that the background process must not write to after the step ended. */
+const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
+
+/**
+ * Starts the rest of the backup (dump of the snapshot database, verification, offsite copy,
+ * manifest) in a detached process: this bundle again, with `BACKGROUND_ENV` set. Its inputs reach it
+ * as they reached this step (the `INPUT_*` environment), so no secret is ever in its argv; its
+ * output goes to `<id>.background.log` in output-dir, scrubbed. It takes no lock (it only reads the
+ * snapshot database, which nothing else uses). Returns once the process has recorded itself as
+ * running in `<id>.background.json`; a process that dies before is an error quoting its log.
+ */
+export async function startBackground(
+  inputs: Inputs,
+  plan: BackgroundPlan,
+): Promise<{ pid: number; logFile: string; stateFile: string }> {
+  const files = backgroundFiles(inputs.outputDir, plan.id);
+  const env: NodeJS.ProcessEnv = { ...process.env, [BACKGROUND_ENV]: JSON.stringify(plan) };
+  for (const name of STEP_FILES) delete env[name];
+  const script = process.argv[1];
+  if (!script) throw new SafetyError('Cannot start the background dump: the path of this action is unknown.');
+  const fd = openSync(files.log, 'wx', 0o600);
+  let exit: string | undefined;
+  let pid: number | undefined;
+  try {
+    const child = spawn(process.execPath, [script], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env,
+      cwd: process.cwd(),
+    });
+    child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
+    child.once(
+      'exit',
+      (code, signal) => (exit ??= signal ? `was killed by ${signal}` : `exited with code ${String(code)}`),
+    );
+    child.unref();
+    pid = child.pid;
+  } finally {
+    closeSync(fd);
+  }
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const record = await readRecord(files.state).catch(() => undefined);
+    if (pid !== undefined && record?.pid === pid) return { pid, logFile: files.log, stateFile: files.state };
+    if (exit !== undefined || pid === undefined || Date.now() > deadline) {
+      if (pid !== undefined && exit === undefined) killGroup(pid, 'SIGKILL');
+      const tail = scrub(await logTail(files.log, 5)).replace(/\n/g, ' | ');
+      throw new SafetyError(
+        `The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+/** Signals a process group led by `pid` (the background process and its pg_dump), else the process. */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
