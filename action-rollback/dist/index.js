@@ -72373,15 +72373,38 @@ function installSignalHandlers() {
 
 
 
+
 /**
  * The one wrapper around an action's `run()`: any thrown value becomes `core.setFailed` with one
  * clear, scrubbed line; cleanups (start hooks, lock release, connections) run on every exit path.
+ * A promise rejected where nothing awaits it (which would otherwise end Node with a raw stack, no
+ * error line and no cleanup) fails the run the same way: its child processes are stopped, the
+ * cleanups run, and the process exits, since the rest of `run()` can no longer be trusted.
  */
 async function runAction(run) {
+    let unhandled;
+    const stray = new Promise((_, reject) => (unhandled = reject));
+    stray.catch(() => undefined);
+    let strayRejection = false;
+    let settled = false;
+    const onUnhandled = (reason) => {
+        const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errorMessage(reason)}`;
+        if (settled) {
+            // After run() ended (in a cleanup): the run still fails, with one line.
+            lib_core.setFailed(secrets_scrub(message));
+        }
+        else if (!strayRejection) {
+            strayRejection = true;
+            unhandled?.(new Error(message));
+        }
+    };
+    process.on('unhandledRejection', onUnhandled);
     try {
-        await run();
+        await Promise.race([run(), stray]).finally(() => (settled = true));
     }
     catch (error) {
+        if (strayRejection)
+            killActiveChildren();
         lib_core.setFailed(secrets_scrub(errorMessage(error)));
     }
     finally {
@@ -72390,6 +72413,9 @@ async function runAction(run) {
             lib_core.setFailed(failures.join('; '));
         }
     }
+    if (strayRejection)
+        process.exit(1);
+    process.off('unhandledRejection', onUnhandled);
 }
 
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
@@ -73093,13 +73119,14 @@ class Application {
     }
 }
 /** Polls every URL until each has answered 2xx once, or the timeout passes. Returns what failed last. */
-async function waitHealthy(urls, timeoutMs, intervalMs = 1000) {
+async function waitHealthy(urls, timeoutMs, headers = {}, intervalMs = 1000) {
     const pending = new Map(urls.map((u) => [u, 'no answer yet']));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         for (const url of [...pending.keys()]) {
             try {
                 const r = await fetch(url, {
+                    headers,
                     signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - Date.now()))),
                     redirect: 'manual',
                 });
@@ -74726,6 +74753,24 @@ async function fetchDump(location, manifest, options) {
 
 const STRATEGIES = ['swap', 'snapshot', 'in-place'];
 const CHECKSUM_MODES = ['when-supported', 'when-required'];
+/**
+ * `Name: value` lines for the health requests. A value is treated as a secret (it is usually a
+ * token that lets the check through maintenance mode) and never shown.
+ */
+function healthHeaders() {
+    const headers = {};
+    for (const line of getListInput('health-headers', { commas: false })) {
+        const colon = line.indexOf(':');
+        const name = colon > 0 ? line.slice(0, colon).trim() : '';
+        const value = colon > 0 ? line.slice(colon + 1).trim() : '';
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || value === '') {
+            throw new errors_ConfigurationError(`Input "health-headers" wants "Name: value" lines, got a line starting ${showValue(line.slice(0, Math.max(colon, 0) || 20))}.`);
+        }
+        registerSecret(value);
+        headers[name] = value;
+    }
+    return headers;
+}
 function healthUrl(value) {
     let url;
     try {
@@ -74806,6 +74851,7 @@ function getInputs() {
         previousRef: previousRef === undefined ? undefined : checkGitRef('previous-ref', previousRef),
         appDir: external_node_path_default().resolve(checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.')),
         healthUrls: getListInput('health-urls').map(healthUrl),
+        healthHeaders: healthHeaders(),
         healthTimeoutMs: getDurationInput('health-timeout', '2m'),
         maxDurationMs: getDurationInput('max-duration', '15m'),
         onSlow: getEnumInput('on-slow', ['fail', 'warn'], 'warn'),
@@ -75376,7 +75422,7 @@ async function afterSwap(inputs, state, app, v) {
     }
     else {
         const failing = await t.phase('health', async (note) => {
-            const pending = await waitHealthy(inputs.healthUrls, inputs.healthTimeoutMs);
+            const pending = await waitHealthy(inputs.healthUrls, inputs.healthTimeoutMs, inputs.healthHeaders);
             note(pending.size === 0
                 ? `${inputs.healthUrls.length} URL(s) answered 2xx`
                 : [...pending].map(([u, why]) => `${u}: ${why}`).join('; '));

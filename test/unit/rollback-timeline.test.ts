@@ -49,9 +49,23 @@ describe('waitHealthy', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
-      expect((await waitHealthy([`${base}/ok`], 5000, 20)).size).toBe(0);
-      const failing = await waitHealthy([`${base}/ok`, `${base}/bad`], 300, 50);
+      expect((await waitHealthy([`${base}/ok`], 5000, {}, 20)).size).toBe(0);
+      const failing = await waitHealthy([`${base}/ok`, `${base}/bad`], 300, {}, 50);
       expect([...failing]).toEqual([[`${base}/bad`, 'HTTP 500']]);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('sends the health headers (a maintenance bypass answers 200 only with its token)', async () => {
+    const server = http.createServer((req, res) => {
+      res.writeHead(req.headers['x-maintenance-bypass'] === 'tok' ? 200 : 503).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/api/health/`;
+    try {
+      expect([...(await waitHealthy([url], 200, {}, 50))]).toEqual([[url, 'HTTP 503']]);
+      expect((await waitHealthy([url], 2000, { 'X-Maintenance-Bypass': 'tok' }, 50)).size).toBe(0);
     } finally {
       server.close();
     }

@@ -96,6 +96,7 @@ export class Application {
 export async function waitHealthy(
   urls: readonly string[],
   timeoutMs: number,
+  headers: Record<string, string> = {},
   intervalMs = 1000,
 ): Promise<Map<string, string>> {
   const pending = new Map(urls.map((u) => [u, 'no answer yet']));
@@ -104,6 +105,7 @@ export async function waitHealthy(
     for (const url of [...pending.keys()]) {
       try {
         const r = await fetch(url, {
+          headers,
           signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - Date.now()))),
           redirect: 'manual',
         });

@@ -50,10 +50,33 @@ export interface Inputs {
   previousRef?: string;
   appDir: string;
   healthUrls: string[];
+  /** Sent with every health request (e.g. a maintenance bypass token); values are masked. */
+  healthHeaders: Record<string, string>;
   healthTimeoutMs: number;
   maxDurationMs: number;
   onSlow: 'fail' | 'warn';
   tempDir: string;
+}
+
+/**
+ * `Name: value` lines for the health requests. A value is treated as a secret (it is usually a
+ * token that lets the check through maintenance mode) and never shown.
+ */
+function healthHeaders(): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of getListInput('health-headers', { commas: false })) {
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trim() : '';
+    const value = colon > 0 ? line.slice(colon + 1).trim() : '';
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || value === '') {
+      throw new ConfigurationError(
+        `Input "health-headers" wants "Name: value" lines, got a line starting ${showValue(line.slice(0, Math.max(colon, 0) || 20))}.`,
+      );
+    }
+    registerSecret(value);
+    headers[name] = value;
+  }
+  return headers;
 }
 
 function healthUrl(value: string): string {
@@ -145,6 +168,7 @@ export function getInputs(): Inputs {
       checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.'),
     ),
     healthUrls: getListInput('health-urls').map(healthUrl),
+    healthHeaders: healthHeaders(),
     healthTimeoutMs: getDurationInput('health-timeout', '2m'),
     maxDurationMs: getDurationInput('max-duration', '15m'),
     onSlow: getEnumInput('on-slow', ['fail', 'warn'], 'warn'),

@@ -127,7 +127,7 @@ async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: V
     t.skip('health', 'no health-urls');
   } else {
     const failing = await t.phase('health', async (note) => {
-      const pending = await waitHealthy(inputs.healthUrls, inputs.healthTimeoutMs);
+      const pending = await waitHealthy(inputs.healthUrls, inputs.healthTimeoutMs, inputs.healthHeaders);
       note(
         pending.size === 0
           ? `${inputs.healthUrls.length} URL(s) answered 2xx`
