@@ -10956,7 +10956,7 @@ __webpack_unused_export__ = DeleteObjectAnnotation$;
 __webpack_unused_export__ = DeleteObjectAnnotationCommand;
 __webpack_unused_export__ = DeleteObjectAnnotationOutput$;
 __webpack_unused_export__ = DeleteObjectAnnotationRequest$;
-__webpack_unused_export__ = DeleteObjectCommand;
+exports.k4j = DeleteObjectCommand;
 __webpack_unused_export__ = DeleteObjectOutput$;
 __webpack_unused_export__ = DeleteObjectRequest$;
 __webpack_unused_export__ = DeleteObjectTagging$;
@@ -72086,7 +72086,7 @@ class errors_ConfigurationError extends Error {
     }
 }
 /** A refusal to go on because a safety check failed (a checksum, a lock, a mismatch). */
-class errors_SafetyError extends Error {
+class SafetyError extends Error {
     constructor(message) {
         super(message);
         this.name = 'SafetyError';
@@ -72373,15 +72373,38 @@ function installSignalHandlers() {
 
 
 
+
 /**
  * The one wrapper around an action's `run()`: any thrown value becomes `core.setFailed` with one
  * clear, scrubbed line; cleanups (start hooks, lock release, connections) run on every exit path.
+ * A promise rejected where nothing awaits it (which would otherwise end Node with a raw stack, no
+ * error line and no cleanup) fails the run the same way: its child processes are stopped, the
+ * cleanups run, and the process exits, since the rest of `run()` can no longer be trusted.
  */
 async function runAction(run) {
+    let unhandled;
+    const stray = new Promise((_, reject) => (unhandled = reject));
+    stray.catch(() => undefined);
+    let strayRejection = false;
+    let settled = false;
+    const onUnhandled = (reason) => {
+        const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errorMessage(reason)}`;
+        if (settled) {
+            // After run() ended (in a cleanup): the run still fails, with one line.
+            lib_core.setFailed(scrub(message));
+        }
+        else if (!strayRejection) {
+            strayRejection = true;
+            unhandled?.(new Error(message));
+        }
+    };
+    process.on('unhandledRejection', onUnhandled);
     try {
-        await run();
+        await Promise.race([run(), stray]).finally(() => (settled = true));
     }
     catch (error) {
+        if (strayRejection)
+            killActiveChildren();
         lib_core.setFailed(scrub(errorMessage(error)));
     }
     finally {
@@ -72390,8 +72413,368 @@ async function runAction(run) {
             lib_core.setFailed(failures.join('; '));
         }
     }
+    if (strayRejection)
+        process.exit(1);
+    process.off('unhandledRejection', onUnhandled);
 }
 
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+;// CONCATENATED MODULE: ./src/actions/backup/background-state.ts
+
+
+
+
+/** The files of one background backup. */
+function backgroundFiles(outputDir, id) {
+    return {
+        state: external_node_path_default().join(outputDir, `${id}.background.json`),
+        log: external_node_path_default().join(outputDir, `${id}.background.log`),
+    };
+}
+/** Writes the record atomically (temp file, fsync, rename). */
+async function writeRecord(file, record) {
+    const tmp = `${file}.partial`;
+    await (0,promises_.writeFile)(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    const handle = await (0,promises_.open)(tmp, 'r');
+    try {
+        await handle.sync();
+    }
+    finally {
+        await handle.close();
+    }
+    await (0,promises_.rename)(tmp, file);
+}
+/** Reads the record; `undefined` when there is none. */
+async function readRecord(file) {
+    let text;
+    try {
+        text = await (0,promises_.readFile)(file, 'utf8');
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new SafetyError(`${file} is not a background backup record (not valid JSON).`);
+    }
+    if (typeof data.backupId !== 'string' ||
+        typeof data.pid !== 'number' ||
+        !['running', 'verified', 'failed'].includes(data.status ?? '')) {
+        throw new SafetyError(`${file} is not a background backup record.`);
+    }
+    return data;
+}
+/** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
+function procStat(pid) {
+    try {
+        const text = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        return { state: fields[0] ?? '', start: fields[19] ?? '' };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Whether the process of a record still runs: not gone, not a zombie, not another process under a reused pid. */
+function isAlive(record) {
+    try {
+        process.kill(record.pid, 0);
+    }
+    catch (error) {
+        if (error.code !== 'EPERM')
+            return false;
+    }
+    const s = procStat(record.pid);
+    if (!s)
+        return true;
+    if (s.state === 'Z' || s.state === 'X')
+        return false;
+    return !record.procStart || s.start === record.procStart;
+}
+/** The last `lines` lines of a log file (its last 64 KiB at most). */
+async function logTail(file, lines = 20) {
+    try {
+        const size = (await (0,promises_.stat)(file)).size;
+        const handle = await (0,promises_.open)(file, 'r');
+        try {
+            const length = Math.min(size, 64 * 1024);
+            const buffer = Buffer.alloc(length);
+            await handle.read(buffer, 0, length, size - length);
+            return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    catch {
+        return '';
+    }
+}
+
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+;// CONCATENATED MODULE: ./src/postgres/connection.ts
+
+
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+function checkPart(what, value, source) {
+    if (/[\0\r\n]/.test(value))
+        throw new errors_ConfigurationError(`${source}: the ${what} contains a control character.`);
+    return value;
+}
+/**
+ * Parses `postgres://user:password@host:port/database?sslmode=…&host=/socket/dir`. The URL and the
+ * password are registered as secrets before anything can print them; errors never repeat the URL.
+ */
+function connectionFromUrl(url, source = 'Input "database-url"') {
+    registerSecret(url);
+    let parsed;
+    try {
+        // libpq accepts an empty host (`postgres://user@/db?host=/socket`); the URL parser needs one.
+        parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/, '$1localhost'));
+    }
+    catch {
+        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+        throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${parsed.protocol}//".`);
+    }
+    const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+    registerSecret(password);
+    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+    const user = decodeURIComponent(parsed.username);
+    const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, ''));
+    const portText = parsed.port || parsed.searchParams.get('port') || '5432';
+    const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
+    if (!database)
+        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
+    if (!user)
+        throw new errors_ConfigurationError(`${source} names no user.`);
+    if (!host)
+        throw new errors_ConfigurationError(`${source} names no host.`);
+    if (sslmode && !SSL_MODES.includes(sslmode)) {
+        throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${sslmode}".`);
+    }
+    return {
+        host: checkPart('host', host, source),
+        port: parsePort(portText, source),
+        user: checkPart('user', user, source),
+        database: checkPart('database', database, source),
+        password,
+        sslmode,
+    };
+}
+function parsePort(text, source) {
+    const port = Number(text);
+    if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
+        throw new errors_ConfigurationError(`${source}: port must be 1-65535, got "${text}".`);
+    }
+    return port;
+}
+/** Reads the libpq environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGPASSFILE, PGSSLMODE). */
+function connectionFromEnv(env = process.env) {
+    const password = env.PGPASSWORD || undefined;
+    registerSecret(password);
+    const user = env.PGUSER || env.USER || 'postgres';
+    return {
+        host: env.PGHOST || 'localhost',
+        port: parsePort(env.PGPORT || '5432', 'Environment variable PGPORT'),
+        user,
+        database: env.PGDATABASE || user,
+        password,
+        passfile: env.PGPASSFILE || undefined,
+        sslmode: env.PGSSLMODE || undefined,
+    };
+}
+/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
+function resolveConnection(url, database) {
+    const settings = url ? connectionFromUrl(url) : connectionFromEnv();
+    return database ? { ...settings, database } : settings;
+}
+/** The same server, another database. */
+function connection_withDatabase(settings, database) {
+    return { ...settings, database };
+}
+/** `user@host:port/database`, never the password. */
+function describeConnection(settings) {
+    return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
+}
+/**
+ * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
+ * (those given later win); `undefined` when there is nothing to pass.
+ */
+function connection_pgOptions(settings, existing = process.env.PGOPTIONS) {
+    const parts = existing?.trim() ? [existing.trim()] : [];
+    for (const [name, value] of Object.entries(settings))
+        parts.push(`-c ${name}=${value}`);
+    return parts.length > 0 ? parts.join(' ') : undefined;
+}
+/**
+ * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
+ * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
+ */
+function connection_childEnv(settings) {
+    return {
+        PGHOST: settings.host,
+        PGPORT: String(settings.port),
+        PGUSER: settings.user,
+        PGDATABASE: settings.database,
+        PGPASSWORD: settings.password,
+        PGPASSFILE: settings.passfile,
+        PGSSLMODE: settings.sslmode,
+        PGSERVICE: undefined,
+        PGSERVICEFILE: undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/common/inputs.ts
+
+
+
+const MAX_INPUT_LENGTH = 4096;
+/** Shows a value in an error message: quoted, control characters escaped, cut when long. */
+function showValue(value) {
+    const cut = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+    return JSON.stringify(cut);
+}
+function raw(name) {
+    const value = lib_core.getInput(name, { trimWhitespace: true });
+    if (value === '')
+        return undefined;
+    if (value.length > MAX_INPUT_LENGTH) {
+        throw new errors_ConfigurationError(`Input "${name}" is too long (${value.length} characters, at most ${MAX_INPUT_LENGTH}).`);
+    }
+    return value;
+}
+/** A required input; an empty value is an error that names the input. */
+function getRequiredInput(name) {
+    const value = raw(name);
+    if (value === undefined)
+        throw new ConfigurationError(`Input required and not supplied: ${name}`);
+    return value;
+}
+/** An optional input: `undefined` when empty. */
+function getOptionalInput(name) {
+    return raw(name);
+}
+/** A single-line optional input: newlines are refused (they would break logs and outputs). */
+function getSingleLineInput(name) {
+    const value = raw(name);
+    if (value !== undefined && /[\r\n\0]/.test(value)) {
+        throw new errors_ConfigurationError(`Input "${name}" must be a single line, got ${showValue(value)}.`);
+    }
+    return value;
+}
+/** A boolean with a default; `core.getBooleanInput` throws on an empty value, this does not. */
+function getBooleanInput(name, defaultValue) {
+    const value = raw(name);
+    if (value === undefined)
+        return defaultValue;
+    if (/^(true|yes|on|1)$/i.test(value))
+        return true;
+    if (/^(false|no|off|0)$/i.test(value))
+        return false;
+    throw new errors_ConfigurationError(`Input "${name}" must be true or false, got ${showValue(value)}.`);
+}
+/** An integer within bounds, with a default. */
+function getIntegerInput(name, defaultValue, min, max) {
+    const value = raw(name);
+    if (value === undefined)
+        return defaultValue;
+    if (!/^-?\d+$/.test(value))
+        throw new ConfigurationError(`Input "${name}" must be an integer, got ${showValue(value)}.`);
+    const n = Number(value);
+    if (n < min || n > max) {
+        throw new ConfigurationError(`Input "${name}" must be between ${min} and ${max}, got ${showValue(value)}.`);
+    }
+    return n;
+}
+/** One of a fixed set of values. */
+function getEnumInput(name, allowed, defaultValue) {
+    const value = raw(name);
+    if (value === undefined)
+        return defaultValue;
+    if (!allowed.includes(value)) {
+        throw new errors_ConfigurationError(`Input "${name}" must be one of ${allowed.join(', ')}, got ${showValue(value)}.`);
+    }
+    return value;
+}
+/** A multi-line list: one item a line (commas also separate when `commas` is set); blank lines and `#` comments skipped. */
+function getListInput(name, options = {}) {
+    const value = raw(name);
+    if (value === undefined)
+        return [];
+    return value
+        .split(options.commas ? /[\n,]/ : /\n/)
+        .map((item) => item.trim())
+        .filter((item) => item !== '' && !item.startsWith('#'));
+}
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Parses `90s`, `15m`, `1h30m`, `500ms` or a bare number of seconds into milliseconds. */
+function parseDuration(text) {
+    const trimmed = text.trim();
+    if (/^\d+$/.test(trimmed))
+        return Number(trimmed) * 1000;
+    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+    let total = 0;
+    let consumed = 0;
+    for (let match = re.exec(trimmed); match; match = re.exec(trimmed)) {
+        total += Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 0);
+        consumed = re.lastIndex;
+    }
+    return consumed === trimmed.length && consumed > 0 ? Math.round(total) : undefined;
+}
+/** A duration input (`15m`, `90s`, `1h`) in milliseconds, with a default and an upper bound. */
+function getDurationInput(name, defaultValue, maxMs = 7 * 86_400_000) {
+    const value = raw(name) ?? defaultValue;
+    const ms = parseDuration(value);
+    if (ms === undefined || ms <= 0 || ms > maxMs) {
+        throw new errors_ConfigurationError(`Input "${name}" must be a positive duration like 90s, 15m or 1h (at most ${maxMs / 1000}s), got ${showValue(value)}.`);
+    }
+    return ms;
+}
+/** A database or other SQL identifier: letters, digits, `_`, `$`, `-`; never a leading `-`. */
+function checkIdentifier(name, value) {
+    if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(value)) {
+        throw new ConfigurationError(`Input "${name}" must be a plain identifier (letters, digits, _ $ -, at most 63, not starting with - or a digit), got ${showValue(value)}.`);
+    }
+    return value;
+}
+/** A path given by the user: no NUL, no newline, no leading `-`. */
+function checkPath(name, value) {
+    if (/[\0\r\n]/.test(value) || value.startsWith('-')) {
+        throw new errors_ConfigurationError(`Input "${name}" is not a usable path: ${showValue(value)}.`);
+    }
+    return value;
+}
+/**
+ * The database to work on: the `database-url` input, else the libpq environment (PGHOST,
+ * PGDATABASE, …). Neither is an "Input required" error. The URL and password are masked at once.
+ */
+function getConnectionInput(name = 'database-url') {
+    const url = raw(name);
+    if (url !== undefined)
+        return connectionFromUrl(url, `Input "${name}"`);
+    if (process.env.PGDATABASE || process.env.PGHOST)
+        return connectionFromEnv();
+    throw new errors_ConfigurationError(`Input required and not supplied: ${name} (or set the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).`);
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/report/format.ts
 /** `1536` → `1.5 KiB`. */
 function formatBytes(bytes) {
@@ -72415,6 +72798,1152 @@ function formatSeconds(seconds) {
 /** `HH:MM:SS` UTC of a date. */
 function clockTime(date) {
     return date.toISOString().slice(11, 19);
+}
+
+;// CONCATENATED MODULE: ./src/report/progress.ts
+
+
+/** One progress line: bytes so far, rate, and an ETA when the total is known. */
+function progressLine(label, bytes, elapsedMs, expectedBytes) {
+    const seconds = Math.max(elapsedMs / 1000, 0.001);
+    const rate = bytes / seconds;
+    let line = `${label}: ${formatBytes(bytes)} in ${formatSeconds(seconds)} (${formatBytes(rate)}/s)`;
+    if (expectedBytes && expectedBytes > 0) {
+        const pct = Math.min(100, (bytes / expectedBytes) * 100);
+        const remaining = rate > 0 ? Math.max(0, (expectedBytes - bytes) / rate) : undefined;
+        line += `, ~${pct.toFixed(0)}% of ${formatBytes(expectedBytes)}`;
+        if (remaining !== undefined && bytes < expectedBytes)
+            line += `, ETA ${formatSeconds(remaining)}`;
+    }
+    return line;
+}
+/** Counts bytes and prints a progress line every few seconds until stopped. */
+class Progress {
+    options;
+    bytes = 0;
+    started;
+    timer;
+    write;
+    now;
+    constructor(options) {
+        this.options = options;
+        this.now = options.now ?? Date.now;
+        this.started = this.now();
+        this.write = options.write ?? ((line) => lib_core.info(line));
+        this.timer = setInterval(() => this.print(), options.intervalMs ?? 5000);
+        this.timer.unref();
+    }
+    add(n) {
+        this.bytes += n;
+    }
+    get total() {
+        return this.bytes;
+    }
+    print() {
+        this.write(progressLine(this.options.label, this.bytes, this.now() - this.started, this.options.expectedBytes));
+    }
+    /** Stops the timer and prints the final line. */
+    stop() {
+        clearInterval(this.timer);
+        this.print();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/manifest.ts
+
+
+
+
+const MANIFEST_FORMAT = 1;
+/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
+function parseManifest(text, source) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
+    }
+    const m = data;
+    const problems = [];
+    if (m.format !== MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
+    if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256))
+        problems.push('dump.sha256 is missing or invalid');
+    if (!m.dump ||
+        typeof m.dump.file !== 'string' ||
+        m.dump.file.includes('/') ||
+        m.dump.file.startsWith('.')) {
+        problems.push('dump.file is missing or not a plain file name');
+    }
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+    return m;
+}
+async function readManifestFile(file) {
+    return parseManifest(await (0,promises_.readFile)(file, 'utf8'), `Manifest ${file}`);
+}
+/** Writes the manifest atomically (temp file + rename), so a reader never sees half of one. */
+async function writeManifestFile(file, manifest) {
+    const tmp = `${file}.partial`;
+    await (0,promises_.writeFile)(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+    await (0,promises_.rename)(tmp, file);
+}
+/** The manifest's name for a dump file name: `x.dump` → `x.manifest.json`. */
+function manifestNameFor(dumpFile) {
+    return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
+}
+/** A digest of a file (hex), streamed. */
+async function hashFile(file, algorithm) {
+    const hash = (0,external_node_crypto_.createHash)(algorithm);
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+/** sha256 of a file, streamed. */
+function sha256File(file) {
+    return hashFile(file, 'sha256');
+}
+
+;// CONCATENATED MODULE: ./src/postgres/dump.ts
+
+
+
+
+
+
+
+
+const LEVELS = {
+    gzip: [1, 9],
+    lz4: [1, 12],
+    zstd: [1, 22],
+};
+/** Parses the `compression` input: `auto`, `none`, `gzip`, `gzip:6`, `lz4`, `zstd:3`; `undefined` when malformed. */
+function parseCompression(text) {
+    const match = /^(auto|none|gzip|lz4|zstd)(?::(\d{1,2}))?$/.exec(text.trim().toLowerCase());
+    if (!match)
+        return undefined;
+    const method = match[1];
+    if (match[2] === undefined)
+        return { method };
+    if (method === 'auto' || method === 'none')
+        return undefined;
+    const level = Number(match[2]);
+    const [min, max] = LEVELS[method];
+    return level >= min && level <= max ? { method, level } : undefined;
+}
+/**
+ * pg_dump's compression flag for a client major. The default (`auto`) is gzip level 1 on every
+ * version: measured end to end (bench/backup, docs/benchmarks.md) it beats no compression here, the
+ * story's default level spends most of the dump's time compressing, and unlike lz4/zstd the archive
+ * reader can inflate it, so counts and fingerprints come from the dump stream instead of a second
+ * read of the tables. lz4/zstd on an older client is refused, naming the input.
+ */
+function compressionArgs(spec, clientMajor) {
+    const method = spec.method === 'auto' ? 'gzip' : spec.method;
+    const level = spec.method === 'auto' && method === 'gzip' ? 1 : spec.level;
+    if (method === 'none')
+        return { args: ['--compress=0'], label: 'none' };
+    if (clientMajor < 16) {
+        if (method !== 'gzip') {
+            throw new errors_ConfigurationError(`Input "compression" is "${method}", but pg_dump ${clientMajor} only compresses with gzip (lz4 and zstd need pg_dump 16 or later).`);
+        }
+        const n = level ?? 6;
+        return { args: [`--compress=${n}`], label: `gzip:${n}` };
+    }
+    const label = level === undefined ? method : `${method}:${level}`;
+    return { args: [`--compress=${label}`], label };
+}
+const SYNC_EVERY = 32 * 1024 * 1024;
+/** The last lines of a tool's stderr, for an error message. */
+function stderrTail(result, lines = 5) {
+    const tail = result.stderr.trim().split('\n').slice(-lines).join(' | ');
+    return tail ? `: ${tail}` : '';
+}
+/**
+ * The environment that makes pg_dump write values exactly as a `withClient({ stableOutput: true })`
+ * session reads them with COPY, so a fingerprint taken from the dump stream equals one of the live
+ * table: pg_dump itself sets DateStyle ISO, IntervalStyle postgres and extra_float_digits 3; the
+ * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
+ */
+function dumpEnv(settings) {
+    return { ...connection_childEnv(settings), PGTZ: 'UTC', PGOPTIONS: connection_pgOptions({ bytea_output: 'hex' }) };
+}
+/** Backpressure: pauses a stream while any of several waits is pending. */
+function pauser(stream) {
+    let waits = 0;
+    return (until) => {
+        if (!stream)
+            return;
+        if (waits++ === 0)
+            stream.pause();
+        void until.finally(() => {
+            if (--waits === 0)
+                stream.resume();
+        });
+    };
+}
+/**
+ * Runs pg_dump in custom format to stdout and writes the bytes to `file` while hashing them, so
+ * the sha256 costs no second read. The same bytes go, as they arrive, to the archive reader and to
+ * `pg_restore -f /dev/null` on its stdin, which reads the whole archive (a dump killed midway
+ * passes `--list`, not this). Writes to the file are synchronous: while one is in progress Node
+ * reads no more from the pipe, so pg_dump waits (backpressure); a slow pg_restore or inflater
+ * pauses the pipe too. A non-zero exit, a signal, a timeout, an empty archive or a failed read-back
+ * is an error; the caller removes the file.
+ */
+async function runDump(options) {
+    const flags = [
+        '--format=custom',
+        ...options.compression,
+        '--encoding=UTF8',
+        `--lock-wait-timeout=${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`,
+        '--no-password',
+        ...(options.snapshotId ? [`--snapshot=${options.snapshotId}`] : []),
+    ];
+    const fd = (0,external_node_fs_.openSync)(options.file, 'wx', 0o600);
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
+    let writeError;
+    const restore = { stdin: null };
+    let restoreGone = Promise.resolve();
+    let pause = () => undefined;
+    // Written bytes are flushed to disk as the dump goes (fdatasync on the thread pool every
+    // SYNC_EVERY bytes, one at a time), so the final fsync has little left to write.
+    let unsynced = 0;
+    let syncing;
+    const readBack = options.readBack
+        ? runner_runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
+            timeoutMs: options.timeoutMs,
+            echo: false,
+            pipeStdin: true,
+            onSpawn: (child) => {
+                restore.stdin = child.stdin;
+                // pg_restore may stop reading early (a broken archive): its exit code tells, not EPIPE.
+                child.stdin?.on('error', () => undefined);
+                restoreGone = new Promise((resolve) => child.on('close', () => resolve()));
+            },
+        })
+        : undefined;
+    let result;
+    try {
+        result = await runner_runProcess(options.tools.paths.pg_dump, flags, {
+            env: dumpEnv(options.settings),
+            timeoutMs: options.timeoutMs,
+            onSpawn: (child) => {
+                pause = pauser(child.stdout);
+            },
+            onStdout: (chunk) => {
+                if (writeError)
+                    return;
+                try {
+                    for (let done = 0; done < chunk.length;)
+                        done += (0,external_node_fs_.writeSync)(fd, chunk, done);
+                    hash.update(chunk);
+                    options.digest?.update(chunk);
+                    progress.add(chunk.length);
+                    options.growing?.grew(chunk.length);
+                    unsynced += chunk.length;
+                    if (unsynced >= SYNC_EVERY && !syncing) {
+                        unsynced = 0;
+                        syncing = new Promise((resolve) => (0,external_node_fs_.fdatasync)(fd, () => resolve())).then(() => (syncing = undefined));
+                    }
+                }
+                catch (error) {
+                    writeError = error;
+                    // Stop pg_dump (and the read-back) rather than dump into a full disk.
+                    killActiveChildren('SIGTERM');
+                    return;
+                }
+                const reader = options.reader;
+                if (reader) {
+                    reader.push(chunk);
+                    if (reader.backlog > 16 * 1024 * 1024)
+                        pause(reader.whenBacklogBelow(4 * 1024 * 1024));
+                }
+                const sink = restore.stdin;
+                if (sink && !sink.destroyed && !sink.write(chunk)) {
+                    pause(Promise.race([new Promise((resolve) => sink.once('drain', resolve)), restoreGone]));
+                }
+            },
+        });
+        await syncing;
+        if (!writeError)
+            (0,external_node_fs_.fsyncSync)(fd);
+    }
+    finally {
+        restore.stdin?.end();
+        progress.stop();
+        await syncing;
+        (0,external_node_fs_.closeSync)(fd);
+    }
+    options.digest?.finish();
+    const restored = readBack ? await readBack : undefined;
+    if (writeError)
+        throw new SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
+    if (!runner_succeeded(result))
+        throw new SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
+    if (progress.total === 0)
+        throw new SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
+    if (restored && !runner_succeeded(restored)) {
+        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
+    }
+    return {
+        sizeBytes: progress.total,
+        sha256: hash.digest('hex'),
+        durationMs: result.durationMs,
+        flags,
+        readBack: Boolean(restored),
+    };
+}
+/**
+ * Has pg_restore read every byte of the archive file, as a restore would, the output discarded
+ * (`pg_restore --list` reads only its table of contents: `listArchive`). A failure is a
+ * SafetyError quoting pg_restore.
+ */
+async function readArchiveWhole(tools, file, timeoutMs) {
+    const result = await runner_runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], {
+        timeoutMs,
+        echo: false,
+    });
+    if (!runner_succeeded(result))
+        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
+}
+/**
+ * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
+ * pg_dump wrote (and pg_restore read whole). Re-reading comes from the page cache; it catches a file
+ * altered on disk between the dump and its final name, which a size check alone would miss.
+ */
+async function checkFileUnchanged(file, sizeBytes, sha256) {
+    const actual = (await (0,promises_.stat)(file)).size;
+    if (actual !== sizeBytes) {
+        throw new SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
+    }
+    const hash = await sha256File(file);
+    if (hash !== sha256) {
+        throw new SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
+    }
+}
+
+// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
+var dist_cjs = __nccwpck_require__(3711);
+;// CONCATENATED MODULE: ./src/storage/s3.ts
+
+
+/** `s3://bucket/some/prefix/` → `{ bucket, key: 'some/prefix/' }`; refuses traversal and odd characters. */
+function parseS3Uri(uri, input = 's3-uri') {
+    const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
+    if (!match?.[1]) {
+        throw new errors_ConfigurationError(`Input "${input}" must look like s3://bucket/prefix/, got ${JSON.stringify(uri)}.`);
+    }
+    const key = match[2] ?? '';
+    if (/(^|\/)\.\.?(\/|$)/.test(key) || /[\0\r\n\\]/.test(key) || key.startsWith('/')) {
+        throw new errors_ConfigurationError(`Input "${input}" has an unsafe key ${JSON.stringify(key)} (no "..", ".", "//" or control characters).`);
+    }
+    return { bucket: match[1], key };
+}
+/** `{ bucket, key }` → `s3://bucket/key`. */
+function formatS3Uri(location) {
+    return `s3://${location.bucket}/${location.key}`;
+}
+/** One S3 client; credentials come from the standard AWS chain (env, OIDC web identity, profiles). */
+function createS3Client(options = {}) {
+    const whenRequired = options.checksumMode === 'when-required';
+    return new dist_cjs/* S3Client */.YxF({
+        region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        endpoint: options.endpoint,
+        forcePathStyle: options.forcePathStyle ?? Boolean(options.endpoint),
+        maxAttempts: options.maxAttempts ?? 4,
+        requestChecksumCalculation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+        responseChecksumValidation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    });
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/inputs.ts
+
+
+
+
+
+
+
+/** A backup id as `buildBackupId` makes it: a plain file name, never a path. */
+const BACKUP_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}-\d{8}T\d{6}Z-[0-9a-f]{4}$/;
+const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+function getOffsite() {
+    const uri = getSingleLineInput('s3-uri');
+    const endpoint = getSingleLineInput('s3-endpoint');
+    const region = getSingleLineInput('s3-region');
+    const forcePathStyle = getBooleanInput('s3-force-path-style', Boolean(endpoint));
+    const checksumMode = getEnumInput('checksum-mode', ['when-supported', 'when-required'], 'when-supported');
+    const offsite = getEnumInput('offsite', ['required', 'optional'], 'required');
+    const verify = getEnumInput('offsite-verify', ['etag', 'read-back'], 'etag');
+    if (!uri)
+        return undefined;
+    const location = parseS3Uri(uri);
+    // The prefix is a folder: `s3://bucket/backups` means `backups/<backup-id>.dump`.
+    if (location.key && !location.key.endsWith('/'))
+        location.key += '/';
+    if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) {
+        throw new errors_ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
+    }
+    if (region && !/^[a-z0-9-]{1,40}$/.test(region)) {
+        throw new errors_ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(region)}.`);
+    }
+    return {
+        location,
+        endpoint,
+        region,
+        forcePathStyle,
+        checksumMode,
+        required: offsite === 'required',
+        verify,
+    };
+}
+function getSnapshotMode() {
+    const value = getSingleLineInput('snapshot');
+    if (value === undefined || /^(false|no|off|0)$/i.test(value))
+        return 'none';
+    if (/^(true|yes|on|1)$/i.test(value))
+        return 'after-dump';
+    if (value.toLowerCase() === 'first')
+        return 'first';
+    throw new errors_ConfigurationError(`Input "snapshot" must be true, false or first, got ${showValue(value)}.`);
+}
+function getOutputDir() {
+    const text = getSingleLineInput('output-dir') ??
+        external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'migration-guard-backups');
+    return external_node_path_default().resolve(checkPath('output-dir', text));
+}
+/**
+ * `wait-for` and its companions. Inputs that would stop services, copy a database or start a dump
+ * are refused with it: a waiting step does none of that, and silence would mislead.
+ */
+function getWaitInputs(waitFor) {
+    if (!BACKUP_ID.test(waitFor)) {
+        throw new errors_ConfigurationError(`Input "wait-for" must be a backup id (the backup-id output of a dump: background step), got ${showValue(waitFor)}.`);
+    }
+    for (const name of ['stop-command', 'start-command', 'snapshot', 'dump', 'verify-database-url']) {
+        const value = getOptionalInput(name);
+        // The runner passes every default of action.yml (snapshot: false, dump: now) as if given.
+        if (value !== undefined &&
+            !(name === 'dump' && value === 'now') &&
+            !(name === 'snapshot' && value === 'false')) {
+            throw new errors_ConfigurationError(`Input "${name}" cannot be used with "wait-for" (a step that waits for a background backup takes no backup itself); remove it.`);
+        }
+    }
+    // A database-url given anyway is not needed, but still masked.
+    if (getOptionalInput('database-url') !== undefined)
+        getConnectionInput();
+    return {
+        waitFor,
+        outputDir: getOutputDir(),
+        waitTimeoutMs: getDurationInput('wait-timeout', '6h'),
+    };
+}
+/** Parses and validates every input before any side effect. */
+function getInputs() {
+    const waitFor = getSingleLineInput('wait-for');
+    if (waitFor !== undefined)
+        return { kind: 'wait', inputs: getWaitInputs(waitFor) };
+    return { kind: 'backup', inputs: getBackupInputs() };
+}
+function getBackupInputs() {
+    const connection = getConnectionInput();
+    const pgBinDir = getSingleLineInput('pg-bin-dir');
+    const compressionText = getSingleLineInput('compression') ?? 'auto';
+    const compression = parseCompression(compressionText);
+    if (!compression) {
+        throw new errors_ConfigurationError(`Input "compression" must be auto, none, gzip[:1-9], lz4[:1-12] or zstd[:1-22], got ${showValue(compressionText)}.`);
+    }
+    const protectedTables = getListInput('protected-tables', { commas: true });
+    for (const table of protectedTables) {
+        if (!TABLE.test(table)) {
+            throw new errors_ConfigurationError(`Input "protected-tables" must list tables as table or schema.table, got ${showValue(table)}.`);
+        }
+    }
+    const codeRef = getSingleLineInput('code-ref');
+    if (codeRef && !/^[\w./@+:-]{1,200}$/.test(codeRef)) {
+        throw new errors_ConfigurationError(`Input "code-ref" must be a git ref or sha, got ${showValue(codeRef)}.`);
+    }
+    const verifyUrl = getOptionalInput('verify-database-url');
+    const snapshot = getSnapshotMode();
+    const dump = getEnumInput('dump', ['now', 'background'], 'now');
+    if (dump === 'background' && snapshot !== 'first') {
+        throw new errors_ConfigurationError(`Input "dump" is "background", which needs "snapshot: first" (the background dump reads the snapshot database), got snapshot ${showValue(getSingleLineInput('snapshot') ?? 'false')}.`);
+    }
+    return {
+        connection,
+        pgBinDir: pgBinDir === undefined ? undefined : checkPath('pg-bin-dir', pgBinDir),
+        outputDir: getOutputDir(),
+        compression,
+        lockWaitTimeoutMs: getDurationInput('lock-wait-timeout', '60s'),
+        timeoutMs: getDurationInput('timeout', '6h'),
+        codeRef,
+        protectedTables,
+        stopCommand: getOptionalInput('stop-command'),
+        startCommand: getOptionalInput('start-command'),
+        verify: getEnumInput('verify', ['read', 'restore'], 'read'),
+        verifyConnection: verifyUrl ? connectionFromUrl(verifyUrl, 'Input "verify-database-url"') : undefined,
+        snapshot,
+        dump,
+        offsite: getOffsite(),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/background.ts
+
+
+
+
+
+
+/** Set for the background process: what the foreground step did, as JSON (no secrets). */
+const BACKGROUND_ENV = 'MIGRATION_GUARD_BACKGROUND_BACKUP';
+/** Reads the plan from the environment, refusing anything malformed. */
+function parsePlan(text) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
+    }
+    if (typeof data.id !== 'string' || !BACKUP_ID.test(data.id) || typeof data.startedAt !== 'string') {
+        throw new SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
+    }
+    return {
+        id: data.id,
+        startedAt: data.startedAt,
+        recoveryPoint: data.recoveryPoint,
+        phases: data.phases ?? [],
+    };
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Environment entries of the step that the background process must not write to after the step ended. */
+const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
+/**
+ * Starts the rest of the backup (dump of the snapshot database, verification, offsite copy,
+ * manifest) in a detached process: this bundle again, with `BACKGROUND_ENV` set. Its inputs reach it
+ * as they reached this step (the `INPUT_*` environment), so no secret is ever in its argv; its
+ * output goes to `<id>.background.log` in output-dir, scrubbed. It takes no lock (it only reads the
+ * snapshot database, which nothing else uses). Returns once the process has recorded itself as
+ * running in `<id>.background.json`; a process that dies before is an error quoting its log.
+ */
+async function startBackground(inputs, plan) {
+    const files = backgroundFiles(inputs.outputDir, plan.id);
+    const env = { ...process.env, [BACKGROUND_ENV]: JSON.stringify(plan) };
+    for (const name of STEP_FILES)
+        delete env[name];
+    const script = process.argv[1];
+    if (!script)
+        throw new SafetyError('Cannot start the background dump: the path of this action is unknown.');
+    const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
+    let exit;
+    let pid;
+    try {
+        const child = (0,external_node_child_process_.spawn)(process.execPath, [script], {
+            detached: true,
+            stdio: ['ignore', fd, fd],
+            env,
+            cwd: process.cwd(),
+        });
+        child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
+        child.once('exit', (code, signal) => (exit ??= signal ? `was killed by ${signal}` : `exited with code ${String(code)}`));
+        child.unref();
+        pid = child.pid;
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+        const record = await readRecord(files.state).catch(() => undefined);
+        if (pid !== undefined && record?.pid === pid)
+            return { pid, logFile: files.log, stateFile: files.state };
+        if (exit !== undefined || pid === undefined || Date.now() > deadline) {
+            if (pid !== undefined && exit === undefined)
+                killGroup(pid, 'SIGKILL');
+            const tail = scrub(await logTail(files.log, 5)).replace(/\n/g, ' | ');
+            throw new SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+        }
+        await sleep(50);
+    }
+}
+/** Signals a process group led by `pid` (the background process and its pg_dump), else the process. */
+function killGroup(pid, signal) {
+    try {
+        process.kill(-pid, signal);
+    }
+    catch {
+        try {
+            process.kill(pid, signal);
+        }
+        catch {
+            // Already gone.
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/postgres/side-names.ts
+
+/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
+const MAX_NAME_BYTES = 63;
+/**
+ * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
+ * `20250101t020304z_ab12`. Ids that do not follow the convention get 12 hex digits of their sha256,
+ * so the same backup always gives the same names (a rerun finds what an interrupted run left).
+ */
+function backupShortId(backupId) {
+    const match = /-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/i.exec(backupId);
+    if (match?.[1] && match[2])
+        return `${match[1]}_${match[2]}`.toLowerCase();
+    return (0,external_node_crypto_.createHash)('sha256').update(backupId).digest('hex').slice(0, 12);
+}
+/**
+ * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
+ * 8-hex hash of the full database name is added, so two long names never share a side database.
+ */
+function databaseNameFor(database, kind, short) {
+    const suffix = `_${kind}_${short}`;
+    const full = `${database}${suffix}`;
+    if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
+        return full;
+    const tag = `~${(0,external_node_crypto_.createHash)('sha256').update(database).digest('hex').slice(0, 8)}`;
+    const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + tag, 'utf8');
+    let head = '';
+    for (const ch of database) {
+        if (Buffer.byteLength(head + ch, 'utf8') > room)
+            break;
+        head += ch;
+    }
+    return `${head}${tag}${suffix}`;
+}
+function rollbackNames(database, backupId) {
+    const short = backupShortId(backupId);
+    return {
+        live: database,
+        side: databaseNameFor(database, 'restore', short),
+        failed: databaseNameFor(database, 'failed', short),
+        short,
+    };
+}
+/**
+ * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
+ * PostgreSQL) is never read as a connection string.
+ */
+function side_names_dbnameArg(database) {
+    return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+;// CONCATENATED MODULE: ./src/storage/local.ts
+
+
+
+/**
+ * A file that one side appends to while the other reads it behind the writer: the offsite upload
+ * follows the dump on disk, so a slow store never holds back pg_dump and memory stays bounded.
+ */
+class GrowingFile {
+    path;
+    written = 0;
+    finished = false;
+    failure;
+    waiters = [];
+    constructor(path) {
+        this.path = path;
+    }
+    /** Writer side: `n` more bytes are on disk. */
+    grew(n) {
+        this.written += n;
+        this.wake();
+    }
+    /** Writer side: the file is complete. */
+    finish() {
+        this.finished = true;
+        this.wake();
+    }
+    /** Writer side: the file will never be complete; readers fail with `error`. */
+    fail(error) {
+        this.failure ??= error;
+        this.wake();
+    }
+    get size() {
+        return this.written;
+    }
+    wake() {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters)
+            w();
+    }
+    /** Waits until `end` bytes are written, or the file is complete; returns the bytes available. */
+    async waitFor(end) {
+        for (;;) {
+            if (this.failure)
+                throw this.failure;
+            if (this.written >= end || this.finished)
+                return Math.min(end, this.written);
+            await new Promise((resolve) => this.waiters.push(resolve));
+        }
+    }
+    /** A reader that returns consecutive pieces of at most `size` bytes, `undefined` at the end. */
+    reader() {
+        let position = 0;
+        let handle;
+        return {
+            next: async (size) => {
+                const available = await this.waitFor(position + size);
+                const length = available - position;
+                if (length <= 0)
+                    return undefined;
+                handle ??= await (0,promises_.open)(this.path, external_node_fs_.constants.O_RDONLY);
+                const buffer = Buffer.allocUnsafe(length);
+                let done = 0;
+                while (done < length) {
+                    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+                    if (bytesRead === 0)
+                        throw new SafetyError(`${this.path} is shorter than the bytes written to it.`);
+                    done += bytesRead;
+                }
+                position += length;
+                return buffer;
+            },
+            close: async () => {
+                await handle?.close();
+            },
+        };
+    }
+}
+/** Free bytes for an unprivileged writer in the file system holding `dir`. */
+async function freeBytes(dir) {
+    const s = await (0,promises_.statfs)(dir);
+    return Number(s.bavail) * Number(s.bsize);
+}
+/** Whether a path exists (any type). */
+async function exists(file) {
+    try {
+        await (0,promises_.stat)(file);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Gives a complete, verified file its final name; refuses to replace an existing file. */
+async function promote(partial, final) {
+    if (await exists(final))
+        throw new SafetyError(`${final} already exists; a backup is never overwritten.`);
+    await (0,promises_.rename)(partial, final);
+}
+/** Removes a file if it is there. */
+async function removeFile(file) {
+    await (0,promises_.rm)(file, { force: true });
+}
+
+// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
+var lib = __nccwpck_require__(3273);
+;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
+// ESM wrapper for pg
+
+
+// Re-export all the properties
+const Client = lib.Client
+const Pool = lib.Pool
+const Connection = lib.Connection
+const types = lib.types
+const Query = lib.Query
+const DatabaseError = lib.DatabaseError
+const escapeIdentifier = lib.escapeIdentifier
+const escapeLiteral = lib.escapeLiteral
+const Result = lib.Result
+const TypeOverrides = lib.TypeOverrides
+
+// Also export the defaults
+const defaults = lib.defaults
+
+// Re-export the default
+/* harmony default export */ const esm = (lib);
+
+;// CONCATENATED MODULE: ./src/postgres/client.ts
+
+/** Session settings that make text output of values identical on every server and client. */
+const STABLE_SESSION = [
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    'SET extra_float_digits = 3',
+    "SET bytea_output = 'hex'",
+];
+/**
+ * Opens a client, runs `fn`, and always closes it: a dangling socket keeps Node alive and a held
+ * advisory lock would outlive the work it guards.
+ */
+async function client_withClient(settings, fn, options = {}) {
+    const client = new esm.Client({
+        host: settings.host,
+        port: settings.port,
+        user: settings.user,
+        database: settings.database,
+        password: settings.password,
+        ssl: sslFor(settings.sslmode),
+        application_name: options.applicationName ?? 'migration-guard',
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
+    });
+    // An error event on an idle client would otherwise crash the process.
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+        if (options.stableOutput) {
+            for (const sql of STABLE_SESSION)
+                await client.query(sql);
+        }
+        return await fn(client);
+    }
+    finally {
+        await client.end().catch(() => undefined);
+    }
+}
+function sslFor(mode) {
+    if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
+        return undefined;
+    if (mode === 'require')
+        return { rejectUnauthorized: false };
+    return { rejectUnauthorized: true };
+}
+/** Quotes an identifier for SQL (`"my""db"`). */
+/**
+ * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
+ * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ */
+const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+function client_quoteIdent(name) {
+    return `"${name.replace(/"/g, '""')}"`;
+}
+/** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
+function client_quoteTable(name) {
+    const parts = client_splitTableName(name);
+    return `${client_quoteIdent(parts.schema)}.${client_quoteIdent(parts.table)}`;
+}
+/** Splits `schema.table` (default schema `public`). */
+function client_splitTableName(name) {
+    const dot = name.indexOf('.');
+    return dot < 0
+        ? { schema: 'public', table: name }
+        : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+/** `orders` → `public.orders`; `shop.orders` stays. The one spelling used in manifests. */
+function client_normalizeTableName(name) {
+    const { schema, table } = client_splitTableName(name);
+    return `${schema}.${table}`;
+}
+async function serverInfo(client) {
+    const r = await client.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n,
+            pg_is_in_recovery() AS rec, pg_database_size(current_database())::text AS size`);
+    const row = r.rows[0];
+    if (!row)
+        throw new Error('The server returned no version.');
+    const versionNum = Number(row.n);
+    return {
+        version: row.v,
+        versionNum,
+        major: Math.floor(versionNum / 10000),
+        inRecovery: row.rec,
+        databaseSizeBytes: Number(row.size),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/postgres/tools.ts
+
+
+
+
+/** `pg_dump (PostgreSQL) 15.18 (Debian …)` → `{ text: '15.18', major: 15 }`. */
+function parseToolVersion(output) {
+    const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(output);
+    if (!match?.[1])
+        return undefined;
+    const first = Number(match[1]);
+    // Before 10 the major was two numbers (9.6); those are far too old for this suite anyway.
+    return { text: match[2] ? `${match[1]}.${match[2]}` : match[1], major: first };
+}
+async function isExecutable(file) {
+    try {
+        await (0,promises_.access)(file, promises_.constants.X_OK);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+async function versionOf(file) {
+    const r = await runner_runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
+    return r.exitCode === 0 ? parseToolVersion(r.stdout) : undefined;
+}
+/** The directories searched, in order: the explicit one, the Debian and RPM layouts, then PATH. */
+function candidateDirs(major, explicitDir, pathEnv = process.env.PATH ?? '') {
+    if (explicitDir)
+        return [explicitDir];
+    const dirs = [
+        `/usr/lib/postgresql/${major}/bin`,
+        `/usr/pgsql-${major}/bin`,
+        ...pathEnv.split(':').filter(Boolean),
+    ];
+    return [...new Set(dirs)];
+}
+/**
+ * Finds pg_dump / pg_restore / psql of the server's major version, or fails — before any side
+ * effect — listing every tool found and its version, so the fix is obvious.
+ */
+async function discoverTools(serverMajor, options = {}) {
+    const tools = options.tools ?? ['pg_dump', 'pg_restore', 'psql'];
+    const seen = [];
+    for (const dir of candidateDirs(serverMajor, options.binDir, options.pathEnv)) {
+        const paths = {};
+        const versions = {};
+        let complete = true;
+        for (const tool of tools) {
+            const file = external_node_path_default().join(dir, tool);
+            if (!(await isExecutable(file))) {
+                complete = false;
+                break;
+            }
+            const version = await versionOf(file);
+            seen.push(`${file} (${version ? version.text : 'unknown version'})`);
+            if (!version || version.major !== serverMajor) {
+                complete = false;
+                break;
+            }
+            paths[tool] = file;
+            versions[tool] = version.text;
+        }
+        if (complete)
+            return { major: serverMajor, binDir: dir, paths, versions };
+    }
+    const where = options.binDir
+        ? `in pg-bin-dir "${options.binDir}"`
+        : 'in /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin or PATH';
+    const found = seen.length > 0 ? `Found: ${[...new Set(seen)].join(', ')}.` : 'Found none.';
+    throw new errors_ConfigurationError(`No ${tools.join('/')} of PostgreSQL ${serverMajor} (the server's major version) ${where}. ${found} ` +
+        `Install postgresql-client-${serverMajor} or set the pg-bin-dir input.`);
+}
+
+;// CONCATENATED MODULE: ./src/postgres/backup-preflight.ts
+
+
+
+
+
+
+/** The archive size to expect: table bytes, less when compressed (a guess on the safe side). */
+function estimateDumpBytes(tableBytes, compressed) {
+    return Math.ceil(tableBytes * (compressed ? 0.6 : 1.2));
+}
+async function nearestExisting(dir) {
+    let current = external_node_path_default().resolve(dir);
+    while (!(await exists(current)) && external_node_path_default().dirname(current) !== current)
+        current = external_node_path_default().dirname(current);
+    return current;
+}
+/**
+ * Everything that can be checked before a side effect: the connection with the real role, the
+ * server (version, size, recovery), read access to every table and sequence, the protected tables,
+ * what a snapshot needs, client tools of the server's major, and free space for the archive.
+ */
+async function backupPreflight(options) {
+    const { settings } = options;
+    const facts = await client_withClient(settings, async (client) => {
+        const server = await serverInfo(client);
+        // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
+        await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`);
+        const role = await client.query(`SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
+              pg_has_role(d.datdba, 'USAGE') AS owner,
+              (SELECT coalesce(sum(pg_table_size(c.oid)), 0)::text FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')) AS bytes
+         FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`);
+        const unreadable = await client.query(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%' AND NOT has_table_privilege(c.oid, 'SELECT') ORDER BY 1`);
+        const missing = [];
+        for (const table of options.protectedTables) {
+            const r = await client.query('SELECT to_regclass($1)::text AS t', [table]);
+            if (!r.rows[0]?.t)
+                missing.push(table);
+        }
+        return { server, role: role.rows[0], unreadable: unreadable.rows.map((r) => r.name), missing };
+    }).catch((error) => {
+        if (error.code === '55P03') {
+            throw new SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
+                `${settings.database}: another session holds an exclusive lock (ALTER TABLE, LOCK TABLE, VACUUM FULL). ` +
+                'Nothing was stopped; retry when it is released.');
+        }
+        throw new SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
+    });
+    const { server, role, unreadable, missing } = facts;
+    if (!role)
+        throw new SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
+    if (unreadable.length > 0) {
+        throw new SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
+            'pg_dump would fail on them: GRANT SELECT to the backup role, or use a role that can read everything.');
+    }
+    if (missing.length > 0) {
+        throw new errors_ConfigurationError(`Input "protected-tables" names tables that do not exist in ${settings.database}: ${missing.join(', ')}.`);
+    }
+    if (options.snapshot) {
+        if (server.inRecovery)
+            throw new errors_ConfigurationError('Input "snapshot" asks for a snapshot database, but the server is a standby: CREATE DATABASE needs the primary.');
+        if (!role.superuser && !(role.createdb && role.owner)) {
+            throw new errors_ConfigurationError(`Input "snapshot" asks for a snapshot database, but role "${role.name}" may not copy ${settings.database} (needs CREATEDB and ownership of the database, or superuser).`);
+        }
+    }
+    const tools = await discoverTools(server.major, { binDir: options.binDir });
+    const tableBytes = Number(role.bytes);
+    const estimateBytes = estimateDumpBytes(tableBytes, options.compressed);
+    const free = await freeBytes(await nearestExisting(options.outputDir));
+    const margin = 64 * 1024 * 1024;
+    if (free < estimateBytes + margin) {
+        throw new SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
+            'Free some space or set output-dir to a larger disk.');
+    }
+    return { server, tools, role: role.name, tableBytes, estimateBytes, freeBytes: free };
+}
+
+;// CONCATENATED MODULE: ./src/postgres/lock.ts
+
+
+
+
+/** The first key of every migration-guard advisory lock ("MG" + "lk"). */
+const LOCK_CLASS = 0x4d476c6b;
+/** A stable 31-bit key for a database name (FNV-1a), the second key of the lock. */
+function lockKey(database) {
+    let h = 0x811c9dc5;
+    for (const byte of Buffer.from(database, 'utf8')) {
+        h ^= byte;
+        h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    return h & 0x7fffffff;
+}
+/**
+ * Takes the suite's advisory lock for `settings.database` on a connection of its own to the
+ * maintenance database, so backup, migrate and rollback never overlap on one database — even
+ * while the target database itself is renamed or restored. Fails fast, naming the holder, when
+ * busy. The lock dies with its connection, so a killed run never leaves it behind.
+ */
+async function acquireLock(settings, options) {
+    const key = lockKey(settings.database);
+    const appName = `migration-guard: ${options.holder}`.slice(0, 63);
+    const client = new esm.Client({
+        host: settings.host,
+        port: settings.port,
+        user: settings.user,
+        password: settings.password,
+        database: connection_withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
+        application_name: appName,
+        keepAlive: true,
+        connectionTimeoutMillis: 15000,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+        const r = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
+            LOCK_CLASS | 0,
+            key,
+        ]);
+        if (!r.rows[0]?.ok) {
+            const who = await client.query(`SELECT a.pid, a.application_name AS app, a.backend_start::text AS since, a.client_addr::text AS addr
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.classid = ($1::int)::oid AND l.objid = $2::oid AND l.objsubid = 2 AND l.granted`, [LOCK_CLASS | 0, key]);
+            const row = who.rows[0];
+            const desc = row
+                ? `held by "${row.app || 'an unnamed session'}" (pid ${row.pid}${row.addr ? ` from ${row.addr}` : ''}, connected since ${row.since})`
+                : 'held by another session';
+            throw new SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
+                'Wait for it to finish; if that run is dead, its lock is released when its connection closes.');
+        }
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw error;
+    }
+    const release = onCleanup(`release lock on ${settings.database}`, async () => {
+        await client
+            .query('SELECT pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS | 0, key])
+            .catch(() => undefined);
+        await client.end().catch(() => undefined);
+    });
+    return { holder: options.holder, release };
+}
+/** The holder text of the current GitHub run: action, run id and attempt, actor. */
+function runHolder(action, env = process.env) {
+    const run = env.GITHUB_RUN_ID ? ` run ${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? '1'}` : '';
+    const actor = env.GITHUB_ACTOR ? ` by ${env.GITHUB_ACTOR}` : '';
+    return `${action}${run}${actor}`;
+}
+
+;// CONCATENATED MODULE: ./src/postgres/snapshot.ts
+
+
+
+
+
+/**
+ * Copies a database with `CREATE DATABASE <name> TEMPLATE <db>` — a file-level copy, far faster
+ * than a restore. The template must have no other session, so new connections are held off
+ * (ALLOW_CONNECTIONS false), the remaining sessions are terminated and logged, and connections are
+ * allowed again afterwards on every path (a cleanup covers a cancellation in between).
+ */
+async function createSnapshotDatabase(settings, name) {
+    const started = Date.now();
+    const db = client_quoteIdent(settings.database);
+    return client_withClient(connection_withDatabase(settings, 'postgres'), async (client) => {
+        const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        if (existing.rowCount)
+            throw new SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
+        await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS false`);
+        const allow = onCleanup(`allow connections to ${settings.database} again`, async () => {
+            await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`);
+        });
+        try {
+            const r = await client
+                .query(`SELECT pid, usename AS user, application_name AS app, client_addr::text AS addr, state,
+                  pg_terminate_backend(pid) AS terminated
+             FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [settings.database])
+                .catch((error) => {
+                if (error.code !== '42501')
+                    throw error;
+                throw new SafetyError(`the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
+                    '(stop-command) or use a role allowed to terminate them (pg_signal_backend; superuser for superuser sessions)');
+            });
+            for (const s of r.rows) {
+                lib_core.warning(`Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`);
+            }
+            // From here no session can write to the database until the copy exists: the copy holds every
+            // write committed before this moment.
+            const takenAt = new Date();
+            // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
+            await client.query(`CREATE DATABASE ${client_quoteIdent(name)} TEMPLATE ${db}`);
+            return {
+                name,
+                terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
+                durationMs: Date.now() - started,
+                takenAt,
+            };
+        }
+        finally {
+            await allow();
+        }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
@@ -72482,11 +74011,6 @@ function setOutput(name, value) {
     lib_core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
 }
 
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
@@ -72858,118 +74382,6 @@ function readInt(buf, pos, intSize) {
     return buf[pos] ? -value : value;
 }
 
-// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
-var lib = __nccwpck_require__(3273);
-;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
-// ESM wrapper for pg
-
-
-// Re-export all the properties
-const Client = lib.Client
-const Pool = lib.Pool
-const Connection = lib.Connection
-const types = lib.types
-const Query = lib.Query
-const DatabaseError = lib.DatabaseError
-const escapeIdentifier = lib.escapeIdentifier
-const escapeLiteral = lib.escapeLiteral
-const Result = lib.Result
-const TypeOverrides = lib.TypeOverrides
-
-// Also export the defaults
-const defaults = lib.defaults
-
-// Re-export the default
-/* harmony default export */ const esm = (lib);
-
-;// CONCATENATED MODULE: ./src/postgres/client.ts
-
-/** Session settings that make text output of values identical on every server and client. */
-const STABLE_SESSION = [
-    "SET TimeZone = 'UTC'",
-    "SET DateStyle = 'ISO, YMD'",
-    "SET IntervalStyle = 'postgres'",
-    'SET extra_float_digits = 3',
-    "SET bytea_output = 'hex'",
-];
-/**
- * Opens a client, runs `fn`, and always closes it: a dangling socket keeps Node alive and a held
- * advisory lock would outlive the work it guards.
- */
-async function client_withClient(settings, fn, options = {}) {
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        database: settings.database,
-        password: settings.password,
-        ssl: sslFor(settings.sslmode),
-        application_name: options.applicationName ?? 'migration-guard',
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
-    });
-    // An error event on an idle client would otherwise crash the process.
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-        if (options.stableOutput) {
-            for (const sql of STABLE_SESSION)
-                await client.query(sql);
-        }
-        return await fn(client);
-    }
-    finally {
-        await client.end().catch(() => undefined);
-    }
-}
-function sslFor(mode) {
-    if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
-        return undefined;
-    if (mode === 'require')
-        return { rejectUnauthorized: false };
-    return { rejectUnauthorized: true };
-}
-/** Quotes an identifier for SQL (`"my""db"`). */
-/**
- * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
- * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
- */
-const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
-function client_quoteIdent(name) {
-    return `"${name.replace(/"/g, '""')}"`;
-}
-/** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
-function client_quoteTable(name) {
-    const parts = client_splitTableName(name);
-    return `${client_quoteIdent(parts.schema)}.${client_quoteIdent(parts.table)}`;
-}
-/** Splits `schema.table` (default schema `public`). */
-function client_splitTableName(name) {
-    const dot = name.indexOf('.');
-    return dot < 0
-        ? { schema: 'public', table: name }
-        : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
-}
-/** `orders` → `public.orders`; `shop.orders` stays. The one spelling used in manifests. */
-function client_normalizeTableName(name) {
-    const { schema, table } = client_splitTableName(name);
-    return `${schema}.${table}`;
-}
-async function serverInfo(client) {
-    const r = await client.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n,
-            pg_is_in_recovery() AS rec, pg_database_size(current_database())::text AS size`);
-    const row = r.rows[0];
-    if (!row)
-        throw new Error('The server returned no version.');
-    const versionNum = Number(row.n);
-    return {
-        version: row.v,
-        versionNum,
-        major: Math.floor(versionNum / 10000),
-        inRecovery: row.rec,
-        databaseSizeBytes: Number(row.size),
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/postgres/django.ts
 /** Applied Django migrations, read from `django_migrations`; `undefined` when the table does not exist. */
 async function readDjangoMigrations(client) {
@@ -72980,8 +74392,6 @@ async function readDjangoMigrations(client) {
     return r.rows;
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/postgres/copy-out.ts
 const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
@@ -73690,768 +75100,6 @@ async function dumpWithEvidence(settings, protectedTables, dump, log = () => und
     }, { stableOutput: true, applicationName: 'migration-guard backup snapshot' });
 }
 
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-;// CONCATENATED MODULE: ./src/storage/local.ts
-
-
-
-/**
- * A file that one side appends to while the other reads it behind the writer: the offsite upload
- * follows the dump on disk, so a slow store never holds back pg_dump and memory stays bounded.
- */
-class GrowingFile {
-    path;
-    written = 0;
-    finished = false;
-    failure;
-    waiters = [];
-    constructor(path) {
-        this.path = path;
-    }
-    /** Writer side: `n` more bytes are on disk. */
-    grew(n) {
-        this.written += n;
-        this.wake();
-    }
-    /** Writer side: the file is complete. */
-    finish() {
-        this.finished = true;
-        this.wake();
-    }
-    /** Writer side: the file will never be complete; readers fail with `error`. */
-    fail(error) {
-        this.failure ??= error;
-        this.wake();
-    }
-    get size() {
-        return this.written;
-    }
-    wake() {
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const w of waiters)
-            w();
-    }
-    /** Waits until `end` bytes are written, or the file is complete; returns the bytes available. */
-    async waitFor(end) {
-        for (;;) {
-            if (this.failure)
-                throw this.failure;
-            if (this.written >= end || this.finished)
-                return Math.min(end, this.written);
-            await new Promise((resolve) => this.waiters.push(resolve));
-        }
-    }
-    /** A reader that returns consecutive pieces of at most `size` bytes, `undefined` at the end. */
-    reader() {
-        let position = 0;
-        let handle;
-        return {
-            next: async (size) => {
-                const available = await this.waitFor(position + size);
-                const length = available - position;
-                if (length <= 0)
-                    return undefined;
-                handle ??= await (0,promises_.open)(this.path, external_node_fs_.constants.O_RDONLY);
-                const buffer = Buffer.allocUnsafe(length);
-                let done = 0;
-                while (done < length) {
-                    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-                    if (bytesRead === 0)
-                        throw new errors_SafetyError(`${this.path} is shorter than the bytes written to it.`);
-                    done += bytesRead;
-                }
-                position += length;
-                return buffer;
-            },
-            close: async () => {
-                await handle?.close();
-            },
-        };
-    }
-}
-/** Free bytes for an unprivileged writer in the file system holding `dir`. */
-async function freeBytes(dir) {
-    const s = await (0,promises_.statfs)(dir);
-    return Number(s.bavail) * Number(s.bsize);
-}
-/** Whether a path exists (any type). */
-async function exists(file) {
-    try {
-        await (0,promises_.stat)(file);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/** Gives a complete, verified file its final name; refuses to replace an existing file. */
-async function promote(partial, final) {
-    if (await exists(final))
-        throw new errors_SafetyError(`${final} already exists; a backup is never overwritten.`);
-    await (0,promises_.rename)(partial, final);
-}
-/** Removes a file if it is there. */
-async function removeFile(file) {
-    await (0,promises_.rm)(file, { force: true });
-}
-
-;// CONCATENATED MODULE: ./src/postgres/connection.ts
-
-
-const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
-function checkPart(what, value, source) {
-    if (/[\0\r\n]/.test(value))
-        throw new errors_ConfigurationError(`${source}: the ${what} contains a control character.`);
-    return value;
-}
-/**
- * Parses `postgres://user:password@host:port/database?sslmode=…&host=/socket/dir`. The URL and the
- * password are registered as secrets before anything can print them; errors never repeat the URL.
- */
-function connectionFromUrl(url, source = 'Input "database-url"') {
-    registerSecret(url);
-    let parsed;
-    try {
-        // libpq accepts an empty host (`postgres://user@/db?host=/socket`); the URL parser needs one.
-        parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/, '$1localhost'));
-    }
-    catch {
-        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
-    }
-    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-        throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${parsed.protocol}//".`);
-    }
-    const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-    registerSecret(password);
-    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-    const user = decodeURIComponent(parsed.username);
-    const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, ''));
-    const portText = parsed.port || parsed.searchParams.get('port') || '5432';
-    const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
-    if (!database)
-        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
-    if (!user)
-        throw new errors_ConfigurationError(`${source} names no user.`);
-    if (!host)
-        throw new errors_ConfigurationError(`${source} names no host.`);
-    if (sslmode && !SSL_MODES.includes(sslmode)) {
-        throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${sslmode}".`);
-    }
-    return {
-        host: checkPart('host', host, source),
-        port: parsePort(portText, source),
-        user: checkPart('user', user, source),
-        database: checkPart('database', database, source),
-        password,
-        sslmode,
-    };
-}
-function parsePort(text, source) {
-    const port = Number(text);
-    if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
-        throw new errors_ConfigurationError(`${source}: port must be 1-65535, got "${text}".`);
-    }
-    return port;
-}
-/** Reads the libpq environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGPASSFILE, PGSSLMODE). */
-function connectionFromEnv(env = process.env) {
-    const password = env.PGPASSWORD || undefined;
-    registerSecret(password);
-    const user = env.PGUSER || env.USER || 'postgres';
-    return {
-        host: env.PGHOST || 'localhost',
-        port: parsePort(env.PGPORT || '5432', 'Environment variable PGPORT'),
-        user,
-        database: env.PGDATABASE || user,
-        password,
-        passfile: env.PGPASSFILE || undefined,
-        sslmode: env.PGSSLMODE || undefined,
-    };
-}
-/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
-function resolveConnection(url, database) {
-    const settings = url ? connectionFromUrl(url) : connectionFromEnv();
-    return database ? { ...settings, database } : settings;
-}
-/** The same server, another database. */
-function connection_withDatabase(settings, database) {
-    return { ...settings, database };
-}
-/** `user@host:port/database`, never the password. */
-function describeConnection(settings) {
-    return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
-}
-/**
- * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
- * (those given later win); `undefined` when there is nothing to pass.
- */
-function connection_pgOptions(settings, existing = process.env.PGOPTIONS) {
-    const parts = existing?.trim() ? [existing.trim()] : [];
-    for (const [name, value] of Object.entries(settings))
-        parts.push(`-c ${name}=${value}`);
-    return parts.length > 0 ? parts.join(' ') : undefined;
-}
-/**
- * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
- * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
- */
-function connection_childEnv(settings) {
-    return {
-        PGHOST: settings.host,
-        PGPORT: String(settings.port),
-        PGUSER: settings.user,
-        PGDATABASE: settings.database,
-        PGPASSWORD: settings.password,
-        PGPASSFILE: settings.passfile,
-        PGSSLMODE: settings.sslmode,
-        PGSERVICE: undefined,
-        PGSERVICEFILE: undefined,
-    };
-}
-
-;// CONCATENATED MODULE: ./src/postgres/tools.ts
-
-
-
-
-/** `pg_dump (PostgreSQL) 15.18 (Debian …)` → `{ text: '15.18', major: 15 }`. */
-function parseToolVersion(output) {
-    const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(output);
-    if (!match?.[1])
-        return undefined;
-    const first = Number(match[1]);
-    // Before 10 the major was two numbers (9.6); those are far too old for this suite anyway.
-    return { text: match[2] ? `${match[1]}.${match[2]}` : match[1], major: first };
-}
-async function isExecutable(file) {
-    try {
-        await (0,promises_.access)(file, promises_.constants.X_OK);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-async function versionOf(file) {
-    const r = await runner_runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
-    return r.exitCode === 0 ? parseToolVersion(r.stdout) : undefined;
-}
-/** The directories searched, in order: the explicit one, the Debian and RPM layouts, then PATH. */
-function candidateDirs(major, explicitDir, pathEnv = process.env.PATH ?? '') {
-    if (explicitDir)
-        return [explicitDir];
-    const dirs = [
-        `/usr/lib/postgresql/${major}/bin`,
-        `/usr/pgsql-${major}/bin`,
-        ...pathEnv.split(':').filter(Boolean),
-    ];
-    return [...new Set(dirs)];
-}
-/**
- * Finds pg_dump / pg_restore / psql of the server's major version, or fails — before any side
- * effect — listing every tool found and its version, so the fix is obvious.
- */
-async function discoverTools(serverMajor, options = {}) {
-    const tools = options.tools ?? ['pg_dump', 'pg_restore', 'psql'];
-    const seen = [];
-    for (const dir of candidateDirs(serverMajor, options.binDir, options.pathEnv)) {
-        const paths = {};
-        const versions = {};
-        let complete = true;
-        for (const tool of tools) {
-            const file = external_node_path_default().join(dir, tool);
-            if (!(await isExecutable(file))) {
-                complete = false;
-                break;
-            }
-            const version = await versionOf(file);
-            seen.push(`${file} (${version ? version.text : 'unknown version'})`);
-            if (!version || version.major !== serverMajor) {
-                complete = false;
-                break;
-            }
-            paths[tool] = file;
-            versions[tool] = version.text;
-        }
-        if (complete)
-            return { major: serverMajor, binDir: dir, paths, versions };
-    }
-    const where = options.binDir
-        ? `in pg-bin-dir "${options.binDir}"`
-        : 'in /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin or PATH';
-    const found = seen.length > 0 ? `Found: ${[...new Set(seen)].join(', ')}.` : 'Found none.';
-    throw new errors_ConfigurationError(`No ${tools.join('/')} of PostgreSQL ${serverMajor} (the server's major version) ${where}. ${found} ` +
-        `Install postgresql-client-${serverMajor} or set the pg-bin-dir input.`);
-}
-
-;// CONCATENATED MODULE: ./src/postgres/backup-preflight.ts
-
-
-
-
-
-
-/** The archive size to expect: table bytes, less when compressed (a guess on the safe side). */
-function estimateDumpBytes(tableBytes, compressed) {
-    return Math.ceil(tableBytes * (compressed ? 0.6 : 1.2));
-}
-async function nearestExisting(dir) {
-    let current = external_node_path_default().resolve(dir);
-    while (!(await exists(current)) && external_node_path_default().dirname(current) !== current)
-        current = external_node_path_default().dirname(current);
-    return current;
-}
-/**
- * Everything that can be checked before a side effect: the connection with the real role, the
- * server (version, size, recovery), read access to every table and sequence, the protected tables,
- * what a snapshot needs, client tools of the server's major, and free space for the archive.
- */
-async function backupPreflight(options) {
-    const { settings } = options;
-    const facts = await client_withClient(settings, async (client) => {
-        const server = await serverInfo(client);
-        // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
-        await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`);
-        const role = await client.query(`SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
-              pg_has_role(d.datdba, 'USAGE') AS owner,
-              (SELECT coalesce(sum(pg_table_size(c.oid)), 0)::text FROM pg_class c
-                 JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')) AS bytes
-         FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`);
-        const unreadable = await client.query(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg_toast%' AND NOT has_table_privilege(c.oid, 'SELECT') ORDER BY 1`);
-        const missing = [];
-        for (const table of options.protectedTables) {
-            const r = await client.query('SELECT to_regclass($1)::text AS t', [table]);
-            if (!r.rows[0]?.t)
-                missing.push(table);
-        }
-        return { server, role: role.rows[0], unreadable: unreadable.rows.map((r) => r.name), missing };
-    }).catch((error) => {
-        if (error.code === '55P03') {
-            throw new errors_SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
-                `${settings.database}: another session holds an exclusive lock (ALTER TABLE, LOCK TABLE, VACUUM FULL). ` +
-                'Nothing was stopped; retry when it is released.');
-        }
-        throw new errors_SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
-    });
-    const { server, role, unreadable, missing } = facts;
-    if (!role)
-        throw new errors_SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
-    if (unreadable.length > 0) {
-        throw new errors_SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
-            'pg_dump would fail on them: GRANT SELECT to the backup role, or use a role that can read everything.');
-    }
-    if (missing.length > 0) {
-        throw new errors_ConfigurationError(`Input "protected-tables" names tables that do not exist in ${settings.database}: ${missing.join(', ')}.`);
-    }
-    if (options.snapshot) {
-        if (server.inRecovery)
-            throw new errors_ConfigurationError('Input "snapshot" is true, but the server is a standby: CREATE DATABASE needs the primary.');
-        if (!role.superuser && !(role.createdb && role.owner)) {
-            throw new errors_ConfigurationError(`Input "snapshot" is true, but role "${role.name}" may not copy ${settings.database} (needs CREATEDB and ownership of the database, or superuser).`);
-        }
-    }
-    const tools = await discoverTools(server.major, { binDir: options.binDir });
-    const tableBytes = Number(role.bytes);
-    const estimateBytes = estimateDumpBytes(tableBytes, options.compressed);
-    const free = await freeBytes(await nearestExisting(options.outputDir));
-    const margin = 64 * 1024 * 1024;
-    if (free < estimateBytes + margin) {
-        throw new errors_SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
-            'Free some space or set output-dir to a larger disk.');
-    }
-    return { server, tools, role: role.name, tableBytes, estimateBytes, freeBytes: free };
-}
-
-;// CONCATENATED MODULE: ./src/report/progress.ts
-
-
-/** One progress line: bytes so far, rate, and an ETA when the total is known. */
-function progressLine(label, bytes, elapsedMs, expectedBytes) {
-    const seconds = Math.max(elapsedMs / 1000, 0.001);
-    const rate = bytes / seconds;
-    let line = `${label}: ${formatBytes(bytes)} in ${formatSeconds(seconds)} (${formatBytes(rate)}/s)`;
-    if (expectedBytes && expectedBytes > 0) {
-        const pct = Math.min(100, (bytes / expectedBytes) * 100);
-        const remaining = rate > 0 ? Math.max(0, (expectedBytes - bytes) / rate) : undefined;
-        line += `, ~${pct.toFixed(0)}% of ${formatBytes(expectedBytes)}`;
-        if (remaining !== undefined && bytes < expectedBytes)
-            line += `, ETA ${formatSeconds(remaining)}`;
-    }
-    return line;
-}
-/** Counts bytes and prints a progress line every few seconds until stopped. */
-class Progress {
-    options;
-    bytes = 0;
-    started;
-    timer;
-    write;
-    now;
-    constructor(options) {
-        this.options = options;
-        this.now = options.now ?? Date.now;
-        this.started = this.now();
-        this.write = options.write ?? ((line) => lib_core.info(line));
-        this.timer = setInterval(() => this.print(), options.intervalMs ?? 5000);
-        this.timer.unref();
-    }
-    add(n) {
-        this.bytes += n;
-    }
-    get total() {
-        return this.bytes;
-    }
-    print() {
-        this.write(progressLine(this.options.label, this.bytes, this.now() - this.started, this.options.expectedBytes));
-    }
-    /** Stops the timer and prints the final line. */
-    stop() {
-        clearInterval(this.timer);
-        this.print();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/storage/manifest.ts
-
-
-
-
-const MANIFEST_FORMAT = 1;
-/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
-function parseManifest(text, source) {
-    let data;
-    try {
-        data = JSON.parse(text);
-    }
-    catch {
-        throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
-    }
-    const m = data;
-    const problems = [];
-    if (m.format !== MANIFEST_FORMAT)
-        problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
-    if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
-        problems.push('backupId is missing or invalid');
-    if (typeof m.database !== 'string' || !m.database)
-        problems.push('database is missing');
-    if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256))
-        problems.push('dump.sha256 is missing or invalid');
-    if (!m.dump ||
-        typeof m.dump.file !== 'string' ||
-        m.dump.file.includes('/') ||
-        m.dump.file.startsWith('.')) {
-        problems.push('dump.file is missing or not a plain file name');
-    }
-    if (!Array.isArray(m.fingerprints))
-        problems.push('fingerprints are missing');
-    if (!m.rowCounts || typeof m.rowCounts !== 'object')
-        problems.push('rowCounts are missing');
-    if (problems.length > 0)
-        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
-    return m;
-}
-async function readManifestFile(file) {
-    return parseManifest(await readFile(file, 'utf8'), `Manifest ${file}`);
-}
-/** Writes the manifest atomically (temp file + rename), so a reader never sees half of one. */
-async function writeManifestFile(file, manifest) {
-    const tmp = `${file}.partial`;
-    await (0,promises_.writeFile)(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    await (0,promises_.rename)(tmp, file);
-}
-/** The manifest's name for a dump file name: `x.dump` → `x.manifest.json`. */
-function manifestNameFor(dumpFile) {
-    return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
-}
-/** A digest of a file (hex), streamed. */
-async function hashFile(file, algorithm) {
-    const hash = (0,external_node_crypto_.createHash)(algorithm);
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
-        hash.update(chunk);
-    return hash.digest('hex');
-}
-/** sha256 of a file, streamed. */
-function sha256File(file) {
-    return hashFile(file, 'sha256');
-}
-
-;// CONCATENATED MODULE: ./src/postgres/dump.ts
-
-
-
-
-
-
-
-
-const LEVELS = {
-    gzip: [1, 9],
-    lz4: [1, 12],
-    zstd: [1, 22],
-};
-/** Parses the `compression` input: `auto`, `none`, `gzip`, `gzip:6`, `lz4`, `zstd:3`; `undefined` when malformed. */
-function parseCompression(text) {
-    const match = /^(auto|none|gzip|lz4|zstd)(?::(\d{1,2}))?$/.exec(text.trim().toLowerCase());
-    if (!match)
-        return undefined;
-    const method = match[1];
-    if (match[2] === undefined)
-        return { method };
-    if (method === 'auto' || method === 'none')
-        return undefined;
-    const level = Number(match[2]);
-    const [min, max] = LEVELS[method];
-    return level >= min && level <= max ? { method, level } : undefined;
-}
-/**
- * pg_dump's compression flag for a client major. The default (`auto`) is gzip level 1 on every
- * version: measured end to end (bench/backup, docs/benchmarks.md) it beats no compression here, the
- * story's default level spends most of the dump's time compressing, and unlike lz4/zstd the archive
- * reader can inflate it, so counts and fingerprints come from the dump stream instead of a second
- * read of the tables. lz4/zstd on an older client is refused, naming the input.
- */
-function compressionArgs(spec, clientMajor) {
-    const method = spec.method === 'auto' ? 'gzip' : spec.method;
-    const level = spec.method === 'auto' && method === 'gzip' ? 1 : spec.level;
-    if (method === 'none')
-        return { args: ['--compress=0'], label: 'none' };
-    if (clientMajor < 16) {
-        if (method !== 'gzip') {
-            throw new errors_ConfigurationError(`Input "compression" is "${method}", but pg_dump ${clientMajor} only compresses with gzip (lz4 and zstd need pg_dump 16 or later).`);
-        }
-        const n = level ?? 6;
-        return { args: [`--compress=${n}`], label: `gzip:${n}` };
-    }
-    const label = level === undefined ? method : `${method}:${level}`;
-    return { args: [`--compress=${label}`], label };
-}
-const SYNC_EVERY = 32 * 1024 * 1024;
-/** The last lines of a tool's stderr, for an error message. */
-function stderrTail(result, lines = 5) {
-    const tail = result.stderr.trim().split('\n').slice(-lines).join(' | ');
-    return tail ? `: ${tail}` : '';
-}
-/**
- * The environment that makes pg_dump write values exactly as a `withClient({ stableOutput: true })`
- * session reads them with COPY, so a fingerprint taken from the dump stream equals one of the live
- * table: pg_dump itself sets DateStyle ISO, IntervalStyle postgres and extra_float_digits 3; the
- * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
- */
-function dumpEnv(settings) {
-    return { ...connection_childEnv(settings), PGTZ: 'UTC', PGOPTIONS: connection_pgOptions({ bytea_output: 'hex' }) };
-}
-/** Backpressure: pauses a stream while any of several waits is pending. */
-function pauser(stream) {
-    let waits = 0;
-    return (until) => {
-        if (!stream)
-            return;
-        if (waits++ === 0)
-            stream.pause();
-        void until.finally(() => {
-            if (--waits === 0)
-                stream.resume();
-        });
-    };
-}
-/**
- * Runs pg_dump in custom format to stdout and writes the bytes to `file` while hashing them, so
- * the sha256 costs no second read. The same bytes go, as they arrive, to the archive reader and to
- * `pg_restore -f /dev/null` on its stdin, which reads the whole archive (a dump killed midway
- * passes `--list`, not this). Writes to the file are synchronous: while one is in progress Node
- * reads no more from the pipe, so pg_dump waits (backpressure); a slow pg_restore or inflater
- * pauses the pipe too. A non-zero exit, a signal, a timeout, an empty archive or a failed read-back
- * is an error; the caller removes the file.
- */
-async function runDump(options) {
-    const flags = [
-        '--format=custom',
-        ...options.compression,
-        '--encoding=UTF8',
-        `--lock-wait-timeout=${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`,
-        '--no-password',
-        ...(options.snapshotId ? [`--snapshot=${options.snapshotId}`] : []),
-    ];
-    const fd = (0,external_node_fs_.openSync)(options.file, 'wx', 0o600);
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
-    let writeError;
-    const restore = { stdin: null };
-    let restoreGone = Promise.resolve();
-    let pause = () => undefined;
-    // Written bytes are flushed to disk as the dump goes (fdatasync on the thread pool every
-    // SYNC_EVERY bytes, one at a time), so the final fsync has little left to write.
-    let unsynced = 0;
-    let syncing;
-    const readBack = options.readBack
-        ? runner_runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
-            timeoutMs: options.timeoutMs,
-            echo: false,
-            pipeStdin: true,
-            onSpawn: (child) => {
-                restore.stdin = child.stdin;
-                // pg_restore may stop reading early (a broken archive): its exit code tells, not EPIPE.
-                child.stdin?.on('error', () => undefined);
-                restoreGone = new Promise((resolve) => child.on('close', () => resolve()));
-            },
-        })
-        : undefined;
-    let result;
-    try {
-        result = await runner_runProcess(options.tools.paths.pg_dump, flags, {
-            env: dumpEnv(options.settings),
-            timeoutMs: options.timeoutMs,
-            onSpawn: (child) => {
-                pause = pauser(child.stdout);
-            },
-            onStdout: (chunk) => {
-                if (writeError)
-                    return;
-                try {
-                    for (let done = 0; done < chunk.length;)
-                        done += (0,external_node_fs_.writeSync)(fd, chunk, done);
-                    hash.update(chunk);
-                    options.digest?.update(chunk);
-                    progress.add(chunk.length);
-                    options.growing?.grew(chunk.length);
-                    unsynced += chunk.length;
-                    if (unsynced >= SYNC_EVERY && !syncing) {
-                        unsynced = 0;
-                        syncing = new Promise((resolve) => (0,external_node_fs_.fdatasync)(fd, () => resolve())).then(() => (syncing = undefined));
-                    }
-                }
-                catch (error) {
-                    writeError = error;
-                    // Stop pg_dump (and the read-back) rather than dump into a full disk.
-                    killActiveChildren('SIGTERM');
-                    return;
-                }
-                const reader = options.reader;
-                if (reader) {
-                    reader.push(chunk);
-                    if (reader.backlog > 16 * 1024 * 1024)
-                        pause(reader.whenBacklogBelow(4 * 1024 * 1024));
-                }
-                const sink = restore.stdin;
-                if (sink && !sink.destroyed && !sink.write(chunk)) {
-                    pause(Promise.race([new Promise((resolve) => sink.once('drain', resolve)), restoreGone]));
-                }
-            },
-        });
-        await syncing;
-        if (!writeError)
-            (0,external_node_fs_.fsyncSync)(fd);
-    }
-    finally {
-        restore.stdin?.end();
-        progress.stop();
-        await syncing;
-        (0,external_node_fs_.closeSync)(fd);
-    }
-    options.digest?.finish();
-    const restored = readBack ? await readBack : undefined;
-    if (writeError)
-        throw new errors_SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
-    if (!runner_succeeded(result))
-        throw new errors_SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
-    if (progress.total === 0)
-        throw new errors_SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
-    if (restored && !runner_succeeded(restored)) {
-        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
-    }
-    return {
-        sizeBytes: progress.total,
-        sha256: hash.digest('hex'),
-        durationMs: result.durationMs,
-        flags,
-        readBack: Boolean(restored),
-    };
-}
-/**
- * Has pg_restore read every byte of the archive file, as a restore would, the output discarded
- * (`pg_restore --list` reads only its table of contents: `listArchive`). A failure is a
- * SafetyError quoting pg_restore.
- */
-async function readArchiveWhole(tools, file, timeoutMs) {
-    const result = await runner_runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], {
-        timeoutMs,
-        echo: false,
-    });
-    if (!runner_succeeded(result))
-        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
-}
-/**
- * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
- * pg_dump wrote (and pg_restore read whole). Re-reading comes from the page cache; it catches a file
- * altered on disk between the dump and its final name, which a size check alone would miss.
- */
-async function checkFileUnchanged(file, sizeBytes, sha256) {
-    const actual = (await (0,promises_.stat)(file)).size;
-    if (actual !== sizeBytes) {
-        throw new errors_SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
-    }
-    const hash = await sha256File(file);
-    if (hash !== sha256) {
-        throw new errors_SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/postgres/side-names.ts
-
-/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
-const MAX_NAME_BYTES = 63;
-/**
- * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
- * `20250101t020304z_ab12`. Ids that do not follow the convention get 12 hex digits of their sha256,
- * so the same backup always gives the same names (a rerun finds what an interrupted run left).
- */
-function backupShortId(backupId) {
-    const match = /-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/i.exec(backupId);
-    if (match?.[1] && match[2])
-        return `${match[1]}_${match[2]}`.toLowerCase();
-    return (0,external_node_crypto_.createHash)('sha256').update(backupId).digest('hex').slice(0, 12);
-}
-/**
- * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
- * 8-hex hash of the full database name is added, so two long names never share a side database.
- */
-function databaseNameFor(database, kind, short) {
-    const suffix = `_${kind}_${short}`;
-    const full = `${database}${suffix}`;
-    if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
-        return full;
-    const tag = `~${(0,external_node_crypto_.createHash)('sha256').update(database).digest('hex').slice(0, 8)}`;
-    const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + tag, 'utf8');
-    let head = '';
-    for (const ch of database) {
-        if (Buffer.byteLength(head + ch, 'utf8') > room)
-            break;
-        head += ch;
-    }
-    return `${head}${tag}${suffix}`;
-}
-function rollbackNames(database, backupId) {
-    const short = backupShortId(backupId);
-    return {
-        live: database,
-        side: databaseNameFor(database, 'restore', short),
-        failed: databaseNameFor(database, 'failed', short),
-        short,
-    };
-}
-/**
- * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
- * PostgreSQL) is never read as a connection string.
- */
-function side_names_dbnameArg(database) {
-    return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
 ;// CONCATENATED MODULE: ./src/postgres/backup-verify.ts
 
 
@@ -74502,11 +75150,11 @@ async function verifyByRestore(options) {
             group: `pg_restore into ${options.scratchName}`,
         });
         if (!runner_succeeded(restore))
-            throw new errors_SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
+            throw new SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
         const actual = await client_withClient(scratch, async (c) => countRows(c, await listTables(c)));
         const problems = compareRowCounts(options.expectedCounts, actual);
         if (problems.length > 0) {
-            throw new errors_SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
+            throw new SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
         }
         return {
             database: options.scratchName,
@@ -74517,79 +75165,6 @@ async function verifyByRestore(options) {
     finally {
         await drop();
     }
-}
-
-;// CONCATENATED MODULE: ./src/postgres/lock.ts
-
-
-
-
-/** The first key of every migration-guard advisory lock ("MG" + "lk"). */
-const LOCK_CLASS = 0x4d476c6b;
-/** A stable 31-bit key for a database name (FNV-1a), the second key of the lock. */
-function lockKey(database) {
-    let h = 0x811c9dc5;
-    for (const byte of Buffer.from(database, 'utf8')) {
-        h ^= byte;
-        h = Math.imul(h, 0x01000193) >>> 0;
-    }
-    return h & 0x7fffffff;
-}
-/**
- * Takes the suite's advisory lock for `settings.database` on a connection of its own to the
- * maintenance database, so backup, migrate and rollback never overlap on one database — even
- * while the target database itself is renamed or restored. Fails fast, naming the holder, when
- * busy. The lock dies with its connection, so a killed run never leaves it behind.
- */
-async function acquireLock(settings, options) {
-    const key = lockKey(settings.database);
-    const appName = `migration-guard: ${options.holder}`.slice(0, 63);
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        password: settings.password,
-        database: connection_withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
-        application_name: appName,
-        keepAlive: true,
-        connectionTimeoutMillis: 15000,
-    });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-        const r = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
-            LOCK_CLASS | 0,
-            key,
-        ]);
-        if (!r.rows[0]?.ok) {
-            const who = await client.query(`SELECT a.pid, a.application_name AS app, a.backend_start::text AS since, a.client_addr::text AS addr
-           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'advisory' AND l.classid = ($1::int)::oid AND l.objid = $2::oid AND l.objsubid = 2 AND l.granted`, [LOCK_CLASS | 0, key]);
-            const row = who.rows[0];
-            const desc = row
-                ? `held by "${row.app || 'an unnamed session'}" (pid ${row.pid}${row.addr ? ` from ${row.addr}` : ''}, connected since ${row.since})`
-                : 'held by another session';
-            throw new errors_SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
-                'Wait for it to finish; if that run is dead, its lock is released when its connection closes.');
-        }
-    }
-    catch (error) {
-        await client.end().catch(() => undefined);
-        throw error;
-    }
-    const release = onCleanup(`release lock on ${settings.database}`, async () => {
-        await client
-            .query('SELECT pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS | 0, key])
-            .catch(() => undefined);
-        await client.end().catch(() => undefined);
-    });
-    return { holder: options.holder, release };
-}
-/** The holder text of the current GitHub run: action, run id and attempt, actor. */
-function runHolder(action, env = process.env) {
-    const run = env.GITHUB_RUN_ID ? ` run ${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? '1'}` : '';
-    const actor = env.GITHUB_ACTOR ? ` by ${env.GITHUB_ACTOR}` : '';
-    return `${action}${run}${actor}`;
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/restore.ts
@@ -74613,11 +75188,11 @@ async function listArchive(tools, dumpFile) {
         keepBytes: 16 << 20,
     });
     if (!runner_succeeded(r)) {
-        throw new errors_SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+        throw new SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     }
     const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
     if (lines.length === 0)
-        throw new errors_SafetyError('pg_restore --list shows no entries: the dump is empty.');
+        throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
     // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
     const matching = (pattern) => lines.flatMap((line) => {
         const m = pattern.exec(line);
@@ -75021,84 +75596,6 @@ async function checkDatabase(settings, database, manifest, options = {}) {
     return new DatabaseChecker(settings, database, manifest, options).finish();
 }
 
-;// CONCATENATED MODULE: ./src/postgres/snapshot.ts
-
-
-
-
-
-/**
- * Copies a database with `CREATE DATABASE <name> TEMPLATE <db>` — a file-level copy, far faster
- * than a restore. The template must have no other session, so new connections are held off
- * (ALLOW_CONNECTIONS false), the remaining sessions are terminated and logged, and connections are
- * allowed again afterwards on every path (a cleanup covers a cancellation in between).
- */
-async function createSnapshotDatabase(settings, name) {
-    const started = Date.now();
-    const db = client_quoteIdent(settings.database);
-    return client_withClient(connection_withDatabase(settings, 'postgres'), async (client) => {
-        const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-        if (existing.rowCount)
-            throw new errors_SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
-        await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS false`);
-        const allow = onCleanup(`allow connections to ${settings.database} again`, async () => {
-            await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`);
-        });
-        try {
-            const r = await client.query(`SELECT pid, usename AS user, application_name AS app, client_addr::text AS addr, state,
-                pg_terminate_backend(pid) AS terminated
-           FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [settings.database]);
-            for (const s of r.rows) {
-                lib_core.warning(`Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`);
-            }
-            // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
-            await client.query(`CREATE DATABASE ${client_quoteIdent(name)} TEMPLATE ${db}`);
-            return {
-                name,
-                terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
-                durationMs: Date.now() - started,
-            };
-        }
-        finally {
-            await allow();
-        }
-    });
-}
-
-// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
-var dist_cjs = __nccwpck_require__(3711);
-;// CONCATENATED MODULE: ./src/storage/s3.ts
-
-
-/** `s3://bucket/some/prefix/` → `{ bucket, key: 'some/prefix/' }`; refuses traversal and odd characters. */
-function parseS3Uri(uri, input = 's3-uri') {
-    const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
-    if (!match?.[1]) {
-        throw new errors_ConfigurationError(`Input "${input}" must look like s3://bucket/prefix/, got ${JSON.stringify(uri)}.`);
-    }
-    const key = match[2] ?? '';
-    if (/(^|\/)\.\.?(\/|$)/.test(key) || /[\0\r\n\\]/.test(key) || key.startsWith('/')) {
-        throw new errors_ConfigurationError(`Input "${input}" has an unsafe key ${JSON.stringify(key)} (no "..", ".", "//" or control characters).`);
-    }
-    return { bucket: match[1], key };
-}
-/** `{ bucket, key }` → `s3://bucket/key`. */
-function formatS3Uri(location) {
-    return `s3://${location.bucket}/${location.key}`;
-}
-/** One S3 client; credentials come from the standard AWS chain (env, OIDC web identity, profiles). */
-function createS3Client(options = {}) {
-    const whenRequired = options.checksumMode === 'when-required';
-    return new dist_cjs/* S3Client */.YxF({
-        region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-        endpoint: options.endpoint,
-        forcePathStyle: options.forcePathStyle ?? Boolean(options.endpoint),
-        maxAttempts: options.maxAttempts ?? 4,
-        requestChecksumCalculation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-        responseChecksumValidation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-    });
-}
-
 ;// CONCATENATED MODULE: ./src/storage/upload.ts
 
 
@@ -75193,7 +75690,7 @@ async function assertKeyAbsent(client, bucket, key) {
             return;
         throw error;
     }
-    throw new errors_SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
+    throw new SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
 }
 /**
  * Proves the store is reachable and writable before anything else happens: the bucket answers,
@@ -75266,6 +75763,8 @@ async function stageUpload(options) {
     });
     const parts = [];
     let sizeBytes = 0;
+    // The first part that failed: the loop stops at it instead of reading on.
+    let failure;
     try {
         const inFlight = new Set();
         const send = (body, partNumber) => {
@@ -75283,14 +75782,25 @@ async function stageUpload(options) {
                 parts.push({ PartNumber: partNumber, ETag: r.ETag });
             })
                 .finally(() => inFlight.delete(p));
+            // A part can fail while the loop waits for the dump's next bytes, when nothing awaits it yet:
+            // handled here at once (an unhandled rejection would end the process), rethrown by the loop.
+            p.catch((error) => {
+                failure ??= { error };
+            });
             inFlight.add(p);
+        };
+        const check = () => {
+            if (failure)
+                throw failure.error;
         };
         send(first, 1);
         send(second, 2);
         for (let n = 3;; n++) {
             while (inFlight.size >= (options.concurrency ?? 2))
                 await Promise.race(inFlight);
+            check();
             const body = await options.next(partSize);
+            check();
             if (!body)
                 break;
             if (n > MAX_PARTS)
@@ -75298,6 +75808,7 @@ async function stageUpload(options) {
             send(body, n);
         }
         await Promise.all(inFlight);
+        check();
     }
     catch (error) {
         await abort().catch(() => undefined);
@@ -75372,7 +75883,7 @@ async function checkStoredObject(o) {
             // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
             // each on receipt), and the object's ETag is derived from exactly those digests.
             if (unquote(o.eTagOnCompletion) !== o.partsETag || unquote(head.eTag) !== o.partsETag) {
-                throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
+                throw new SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
             }
             return `ETag ${o.partsETag} equals the dump's part digests`;
         }
@@ -75390,7 +75901,7 @@ async function checkStoredObject(o) {
     }
     const back = await hashObject(o.client, o.bucket, o.key);
     if (back.sha256 !== o.sha256 || back.sizeBytes !== o.sizeBytes) {
-        throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+        throw new SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
     }
     return `read back and sha256 equal${o.useETag ? ` (the store's ETag ${String(o.eTagOnCompletion)} is not one derived from the dump's digests)` : ''}`;
 }
@@ -75415,37 +75926,7 @@ function describeS3Error(error) {
     return status === 403 ? `access denied: ${line}; check the credentials and the bucket policy` : line;
 }
 
-;// CONCATENATED MODULE: ./src/actions/backup/names.ts
-
-/** `2024-05-01T02:03:04.567Z` → `20240501T020304Z`. */
-function compactUtc(date) {
-    return date
-        .toISOString()
-        .replace(/[-:]/g, '')
-        .replace(/\.\d+Z$/, 'Z');
-}
-/**
- * The backup id `<db>-<YYYYMMDDTHHMMSSZ>-<4 hex>`: sortable by time, unique per run, and safe as a
- * file name and an S3 key (the database part keeps only letters, digits, `_`, `.` and `-`).
- */
-function buildBackupId(database, date, hex = (0,external_node_crypto_.randomBytes)(2).toString('hex')) {
-    const safe = database
-        .replace(/[^A-Za-z0-9_.-]/g, '_')
-        .replace(/^[.-]+/, '')
-        .slice(0, 40) || 'db';
-    return `${safe}-${compactUtc(date)}-${hex}`;
-}
-
-;// CONCATENATED MODULE: ./src/actions/backup/backup.ts
-
-
-
-
-
-
-
-
-
+;// CONCATENATED MODULE: ./src/actions/backup/dump-phase.ts
 
 
 
@@ -75458,25 +75939,11 @@ function buildBackupId(database, date, hex = (0,external_node_crypto_.randomByte
 
 
 /**
- * Preflight → lock → stop services → dump (with row counts, fingerprints and the upload running
- * alongside) → snapshot → start services → verify → final name → offsite → manifest.
+ * Dump (with row counts, fingerprints and the upload running alongside) → `afterRead` → verify →
+ * final name. On any failure the partial file is removed and the staged upload aborted.
  */
-async function takeBackup(inputs, phases, hooks, state) {
-    const settings = inputs.connection;
-    const startedAt = new Date();
-    const pre = await phases.run('Preflight', async () => {
-        const compressed = inputs.compression.method !== 'none';
-        const p = await backupPreflight({ ...inputs, settings, binDir: inputs.pgBinDir, compressed });
-        return { ...p, compression: compressionArgs(inputs.compression, p.tools.major) };
-    }, (p) => `PostgreSQL ${p.server.version}${p.server.inRecovery ? ' (standby)' : ''}, database ${formatBytes(p.server.databaseSizeBytes)}, ` +
-        `pg_dump ${p.tools.versions.pg_dump}, ${formatBytes(p.freeBytes)} free for ~${formatBytes(p.estimateBytes)}`);
-    const id = buildBackupId(settings.database, startedAt);
-    state.id = id;
-    const offsite = await checkOffsite(inputs, id, phases, state);
-    const lock = await phases.run('Lock', () => acquireLock(settings, { holder: runHolder('backup') }), (l) => l.holder);
-    if (inputs.stopCommand || inputs.startCommand)
-        await phases.run('Stop services', () => hooks.stop(), () => hooks.state);
-    await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
+async function dumpAndVerify(plan) {
+    const { inputs, phases, state, pre, id, source, offsite } = plan;
     const finalPath = external_node_path_default().join(inputs.outputDir, `${id}.dump`);
     const partial = `${finalPath}.partial`;
     const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
@@ -75497,14 +75964,15 @@ async function takeBackup(inputs, phases, hooks, state) {
             partMd5: (n) => parts.part(n),
         });
         staging = staging.finally(() => reader.close());
+        // Read when the offsite phase completes the upload; a failure then is reported there.
         staging.catch(() => undefined);
     }
     try {
-        const { dump, evidence } = await phases.run('Dump', () => dumpWithEvidence(settings, inputs.protectedTables, async (snapshotId, reader) => {
+        const { dump, evidence } = await phases.run('Dump', () => dumpWithEvidence(source, inputs.protectedTables, async (snapshotId, reader) => {
             try {
                 const r = await runDump({
                     tools: pre.tools,
-                    settings,
+                    settings: source,
                     file: partial,
                     snapshotId,
                     reader,
@@ -75528,18 +75996,12 @@ async function takeBackup(inputs, phases, hooks, state) {
             if (!r.evidence.readWhole)
                 await readArchiveWhole(pre.tools, partial, inputs.timeoutMs);
             return r;
-        }), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}), read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
+        }), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}) of ${source.database}, read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
             `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`);
         state.dump = dump;
-        state.evidence = evidence;
-        if (inputs.snapshot) {
-            const name = databaseNameFor(settings.database, 'snap', backupShortId(id));
-            const snap = await phases.run('Snapshot', () => createSnapshotDatabase(settings, name), (s) => `${s.name}${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`);
-            state.snapshotDatabase = snap.name;
-        }
-        // The services need to be down only while the data is read: start them before the slower checks.
-        if (inputs.startCommand)
-            await phases.run('Start services', () => hooks.start(), () => hooks.state);
+        // With snapshot: first the recovery point is the snapshot database's, not the dump's.
+        state.evidence = state.recoveryPoint ? { ...evidence, snapshotTakenAt: state.recoveryPoint } : evidence;
+        await plan.afterRead?.();
         await phases.run('Verify', async () => {
             // The sha256 was taken of the bytes as they streamed: the file on disk must be exactly those
             // bytes (the offsite check proves the stored copy).
@@ -75554,11 +76016,11 @@ async function takeBackup(inputs, phases, hooks, state) {
                 : 'archive read whole by pg_restore';
             if (inputs.verify !== 'restore')
                 return `${read}, file sha256 matches`;
-            const target = inputs.verifyConnection ?? settings;
+            const target = inputs.verifyConnection ?? inputs.connection;
             const r = await verifyByRestore({
                 tools: pre.tools,
                 settings: target,
-                scratchName: databaseNameFor(settings.database, 'verify', backupShortId(id)),
+                scratchName: databaseNameFor(inputs.connection.database, 'verify', backupShortId(id)),
                 file: partial,
                 expectedCounts: evidence.rowCounts,
                 timeoutMs: inputs.timeoutMs,
@@ -75573,53 +76035,40 @@ async function takeBackup(inputs, phases, hooks, state) {
         await staging?.then((s) => s.abort()).catch(() => undefined);
         throw error;
     }
-    const manifest = {
-        format: MANIFEST_FORMAT,
-        backupId: id,
-        database: settings.database,
-        server: {
-            version: pre.server.version,
-            major: pre.server.major,
-            host: settings.host,
-            port: settings.port,
-        },
-        dump: {
-            tool: 'pg_dump',
-            toolVersion: pre.tools.versions.pg_dump,
-            format: 'custom',
-            compression: pre.compression.label,
-            flags: state.dump.flags.filter((f) => !f.startsWith('--snapshot=')),
-            file: external_node_path_default().basename(finalPath),
-            sizeBytes: state.dump.sizeBytes,
-            sha256: state.dump.sha256,
-        },
-        startedAt: startedAt.toISOString(),
-        finishedAt: '',
-        snapshotTakenAt: state.evidence.snapshotTakenAt,
-        rowCounts: state.evidence.rowCounts,
-        fingerprints: state.evidence.fingerprints,
-        djangoMigrations: state.evidence.djangoMigrations,
-        codeRef: inputs.codeRef,
-        snapshotDatabase: state.snapshotDatabase,
-        timings: {},
-    };
-    state.manifest = manifest;
-    if (offsite && staging)
-        await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, finalPath);
-    manifest.finishedAt = new Date().toISOString();
-    manifest.timings = phases.timings();
-    state.manifestPath = external_node_path_default().join(inputs.outputDir, manifestNameFor(manifest.dump.file));
-    await writeManifestFile(state.manifestPath, manifest);
-    if (offsite && state.uri) {
-        await putNew(offsite.client, offsite.bucket, offsite.manifestKey, `${JSON.stringify(manifest, null, 2)}\n`).then(() => (state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey })), (error) => (state.offsiteError = `manifest upload failed: ${describeS3Error(error)}`));
-    }
-    if (state.offsiteError && inputs.offsite?.required) {
-        throw new errors_SafetyError(`Offsite copy failed: ${state.offsiteError}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
-    }
-    await lock.release();
-    if (state.offsiteError)
-        annotate('warning', 'Offsite copy failed (offsite is optional)', `${state.offsiteError}; kept locally: ${finalPath}.`);
+    return { finalPath, staging, digest };
 }
+
+;// CONCATENATED MODULE: ./src/actions/backup/names.ts
+
+/** `2024-05-01T02:03:04.567Z` → `20240501T020304Z`. */
+function compactUtc(date) {
+    return date
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z');
+}
+/**
+ * The backup id `<db>-<YYYYMMDDTHHMMSSZ>-<4 hex>`: sortable by time, unique per run, and safe as a
+ * file name and an S3 key (the database part keeps only letters, digits, `_`, `.` and `-`).
+ */
+function buildBackupId(database, date, hex = (0,external_node_crypto_.randomBytes)(2).toString('hex')) {
+    const safe = database
+        .replace(/[^A-Za-z0-9_.-]/g, '_')
+        .replace(/^[.-]+/, '')
+        .slice(0, 40) || 'db';
+    return `${safe}-${compactUtc(date)}-${hex}`;
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/offsite.ts
+
+
+
+
+
+/**
+ * Before any side effect: the store answers, both keys are free and a multipart upload can be
+ * opened. Unusable and required: refused; unusable and optional: a local backup only.
+ */
 async function checkOffsite(inputs, id, phases, state) {
     const o = inputs.offsite;
     if (!o)
@@ -75647,13 +76096,14 @@ async function checkOffsite(inputs, id, phases, state) {
         const why = `${where} is not usable: ${describeS3Error(error)}`;
         if (o.required) {
             phases.note('Offsite check', 'failed', why, (Date.now() - started) / 1000);
-            throw new errors_SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
+            throw new SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
         }
         phases.note('Offsite check', 'warning', `${why}; continuing with a local backup only (offsite: optional)`);
         state.offsiteError = why;
         return undefined;
     }
 }
+/** Completes the staged upload and proves the stored object is the dump; a failure is recorded, not thrown. */
 async function sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, localFile) {
     const uri = formatS3Uri({ bucket: offsite.bucket, key: offsite.dumpKey });
     try {
@@ -75683,274 +76133,304 @@ async function sendOffsite(offsite, staging, digest, manifest, phases, state, in
             last.status = 'warning';
     }
 }
-
-;// CONCATENATED MODULE: ./src/actions/backup/hooks.ts
-
-
-
-
-const HOOK_TIMEOUT_MS = 10 * 60_000;
 /**
- * The `stop-command` / `start-command` pair. The start is registered as a cleanup before the stop
- * runs, so it runs on every exit path — a failed stop, a failed dump, a cancellation included.
+ * Uploads the manifest beside the offsite dump. If it cannot be stored (its key was taken since the
+ * preflight, the store went away), the dump object just made has no manifest: it is removed again
+ * (it is this run's own object, made moments ago) and no `backup-uri` is reported, since an object
+ * without its manifest is no backup for the other phases. If even the removal fails, the error says
+ * which object is left. Returns false when the manifest changed (it names no offsite copy any more).
  */
-class ServiceHooks {
-    stopCommand;
-    startCommand;
-    /** What the summary reports as the services' final state. */
-    state = 'no stop-command or start-command given';
-    startNow;
-    constructor(stopCommand, startCommand) {
-        this.stopCommand = stopCommand;
-        this.startCommand = startCommand;
-    }
-    async stop() {
-        if (this.startCommand) {
-            this.state = 'start-command pending';
-            this.startNow = onCleanup('start-command', () => this.runStart());
-        }
-        if (!this.stopCommand)
-            return;
-        this.state = 'stopping';
-        const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
-        if (!runner_succeeded(r)) {
-            this.state = `stop-command failed (${runner_describeExit(r)})`;
-            throw new errors_SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
-        }
-        this.state = this.startCommand
-            ? 'stopped; start-command pending'
-            : 'stopped (no start-command given: left stopped)';
-    }
-    /** Runs the start-command now (once), if it is pending. */
-    async start() {
-        await this.startNow?.();
-    }
-    async runStart() {
-        if (!this.startCommand)
-            return;
-        const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
-        if (!runner_succeeded(r)) {
-            this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
-            lib_core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new errors_SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
-        }
-        this.state = 'started again (start-command succeeded)';
-    }
-}
-
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-;// CONCATENATED MODULE: ./src/common/inputs.ts
-
-
-
-const MAX_INPUT_LENGTH = 4096;
-/** Shows a value in an error message: quoted, control characters escaped, cut when long. */
-function showValue(value) {
-    const cut = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-    return JSON.stringify(cut);
-}
-function raw(name) {
-    const value = lib_core.getInput(name, { trimWhitespace: true });
-    if (value === '')
-        return undefined;
-    if (value.length > MAX_INPUT_LENGTH) {
-        throw new errors_ConfigurationError(`Input "${name}" is too long (${value.length} characters, at most ${MAX_INPUT_LENGTH}).`);
-    }
-    return value;
-}
-/** A required input; an empty value is an error that names the input. */
-function getRequiredInput(name) {
-    const value = raw(name);
-    if (value === undefined)
-        throw new ConfigurationError(`Input required and not supplied: ${name}`);
-    return value;
-}
-/** An optional input: `undefined` when empty. */
-function getOptionalInput(name) {
-    return raw(name);
-}
-/** A single-line optional input: newlines are refused (they would break logs and outputs). */
-function getSingleLineInput(name) {
-    const value = raw(name);
-    if (value !== undefined && /[\r\n\0]/.test(value)) {
-        throw new errors_ConfigurationError(`Input "${name}" must be a single line, got ${showValue(value)}.`);
-    }
-    return value;
-}
-/** A boolean with a default; `core.getBooleanInput` throws on an empty value, this does not. */
-function getBooleanInput(name, defaultValue) {
-    const value = raw(name);
-    if (value === undefined)
-        return defaultValue;
-    if (/^(true|yes|on|1)$/i.test(value))
+async function sendManifest(offsite, manifest, state) {
+    const dumpUri = state.uri;
+    if (!dumpUri)
         return true;
-    if (/^(false|no|off|0)$/i.test(value))
-        return false;
-    throw new errors_ConfigurationError(`Input "${name}" must be true or false, got ${showValue(value)}.`);
-}
-/** An integer within bounds, with a default. */
-function getIntegerInput(name, defaultValue, min, max) {
-    const value = raw(name);
-    if (value === undefined)
-        return defaultValue;
-    if (!/^-?\d+$/.test(value))
-        throw new ConfigurationError(`Input "${name}" must be an integer, got ${showValue(value)}.`);
-    const n = Number(value);
-    if (n < min || n > max) {
-        throw new ConfigurationError(`Input "${name}" must be between ${min} and ${max}, got ${showValue(value)}.`);
+    try {
+        await putNew(offsite.client, offsite.bucket, offsite.manifestKey, `${JSON.stringify(manifest, null, 2)}\n`);
+        state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey });
+        return true;
     }
-    return n;
-}
-/** One of a fixed set of values. */
-function getEnumInput(name, allowed, defaultValue) {
-    const value = raw(name);
-    if (value === undefined)
-        return defaultValue;
-    if (!allowed.includes(value)) {
-        throw new errors_ConfigurationError(`Input "${name}" must be one of ${allowed.join(', ')}, got ${showValue(value)}.`);
+    catch (error) {
+        state.offsiteError = `manifest upload failed: ${describeS3Error(error).replace(/\.+$/, '')}`;
     }
-    return value;
-}
-/** A multi-line list: one item a line (commas also separate when `commas` is set); blank lines and `#` comments skipped. */
-function getListInput(name, options = {}) {
-    const value = raw(name);
-    if (value === undefined)
-        return [];
-    return value
-        .split(options.commas ? /[\n,]/ : /\n/)
-        .map((item) => item.trim())
-        .filter((item) => item !== '' && !item.startsWith('#'));
-}
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-/** Parses `90s`, `15m`, `1h30m`, `500ms` or a bare number of seconds into milliseconds. */
-function parseDuration(text) {
-    const trimmed = text.trim();
-    if (/^\d+$/.test(trimmed))
-        return Number(trimmed) * 1000;
-    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-    let total = 0;
-    let consumed = 0;
-    for (let match = re.exec(trimmed); match; match = re.exec(trimmed)) {
-        total += Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 0);
-        consumed = re.lastIndex;
+    state.uri = undefined;
+    const versionId = manifest.dump.s3VersionId;
+    // The manifest no longer names an offsite copy (the caller writes the local one again).
+    delete manifest.dump.uri;
+    delete manifest.dump.s3ETag;
+    delete manifest.dump.s3VersionId;
+    try {
+        await offsite.client.send(new dist_cjs/* DeleteObjectCommand */.k4j({ Bucket: offsite.bucket, Key: offsite.dumpKey, VersionId: versionId }));
+        state.offsiteError += `; the dump object ${dumpUri} was removed again (no manifest beside it)`;
+        lib_core.info(`Removed ${dumpUri}: its manifest could not be stored.`);
     }
-    return consumed === trimmed.length && consumed > 0 ? Math.round(total) : undefined;
-}
-/** A duration input (`15m`, `90s`, `1h`) in milliseconds, with a default and an upper bound. */
-function getDurationInput(name, defaultValue, maxMs = 7 * 86_400_000) {
-    const value = raw(name) ?? defaultValue;
-    const ms = parseDuration(value);
-    if (ms === undefined || ms <= 0 || ms > maxMs) {
-        throw new errors_ConfigurationError(`Input "${name}" must be a positive duration like 90s, 15m or 1h (at most ${maxMs / 1000}s), got ${showValue(value)}.`);
+    catch (error) {
+        state.offsiteError += `; the dump object ${dumpUri} is left WITHOUT a manifest and could not be removed (${describeS3Error(error)}): delete it, it is not a usable backup`;
     }
-    return ms;
+    return false;
 }
-/** A database or other SQL identifier: letters, digits, `_`, `$`, `-`; never a leading `-`. */
-function checkIdentifier(name, value) {
-    if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(value)) {
-        throw new ConfigurationError(`Input "${name}" must be a plain identifier (letters, digits, _ $ -, at most 63, not starting with - or a digit), got ${showValue(value)}.`);
+
+;// CONCATENATED MODULE: ./src/actions/backup/stale.ts
+
+
+
+
+
+/** The temporary names this suite gives files in output-dir: `<backup-id>.<kind>.partial`. */
+const PARTIAL = /^([A-Za-z0-9_][A-Za-z0-9_.-]{0,80}-\d{8}T\d{6}Z-[0-9a-f]{4})\.(dump|manifest\.json|background\.json)\.partial$/;
+/**
+ * Removes `.partial` files an earlier run left in output-dir (killed with SIGKILL, the machine lost):
+ * only names this suite makes, only plain files, only when not written for twice `timeoutMs` (a
+ * dump writes its partial file all along, and each later step of a run is bounded by the timeout),
+ * and never one of a background dump whose process still runs. Returns the names removed.
+ */
+async function removeStalePartials(dir, timeoutMs, now = Date.now()) {
+    const removed = [];
+    let names;
+    try {
+        names = await (0,promises_.readdir)(dir);
     }
-    return value;
+    catch {
+        return removed;
+    }
+    for (const name of names) {
+        const match = PARTIAL.exec(name);
+        if (!match)
+            continue;
+        const file = external_node_path_default().join(dir, name);
+        const s = await (0,promises_.lstat)(file).catch(() => undefined);
+        if (!s?.isFile() || now - s.mtimeMs <= 2 * timeoutMs)
+            continue;
+        const record = await readRecord(backgroundFiles(dir, match[1]).state).catch(() => undefined);
+        if (record?.status === 'running' && isAlive(record))
+            continue;
+        await removeFile(file);
+        removed.push(name);
+        lib_core.info(`Removed ${file}: a partial file an earlier run left (last written ${s.mtime.toISOString()}).`);
+    }
+    return removed;
 }
-/** A path given by the user: no NUL, no newline, no leading `-`. */
-function checkPath(name, value) {
-    if (/[\0\r\n]/.test(value) || value.startsWith('-')) {
-        throw new errors_ConfigurationError(`Input "${name}" is not a usable path: ${showValue(value)}.`);
-    }
-    return value;
+
+;// CONCATENATED MODULE: ./src/actions/backup/backup.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Preflight of the database pg_dump reads, before any side effect. */
+async function runPreflight(inputs, phases, settings, snapshot, name = 'Preflight') {
+    return phases.run(name, async () => {
+        const compressed = inputs.compression.method !== 'none';
+        const p = await backupPreflight({
+            ...inputs,
+            settings,
+            binDir: inputs.pgBinDir,
+            compressed,
+            snapshot,
+        });
+        return { ...p, compression: compressionArgs(inputs.compression, p.tools.major) };
+    }, (p) => `PostgreSQL ${p.server.version}${p.server.inRecovery ? ' (standby)' : ''}, database ${formatBytes(p.server.databaseSizeBytes)}, ` +
+        `pg_dump ${p.tools.versions.pg_dump}, ${formatBytes(p.freeBytes)} free for ~${formatBytes(p.estimateBytes)}`);
+}
+/** `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, recorded as the phase `Snapshot`. */
+async function snapshotPhase(inputs, phases, state, id) {
+    const name = databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
+    const snap = await phases.run('Snapshot', () => createSnapshotDatabase(inputs.connection, name), (s) => `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`);
+    state.snapshotDatabase = snap.name;
+    if (inputs.snapshot === 'first')
+        state.recoveryPoint = snap.takenAt.toISOString();
 }
 /**
- * The database to work on: the `database-url` input, else the libpq environment (PGHOST,
- * PGDATABASE, …). Neither is an "Input required" error. The URL and password are masked at once.
+ * Preflight → lock → stop services → then, by `snapshot`:
+ * - `false`/`true`: dump of the live database (row counts, fingerprints and the upload alongside) →
+ *   snapshot database (`true`) → start services → verify → final name → offsite → manifest;
+ * - `first`: snapshot database → start services → dump of the snapshot database → verify → final
+ *   name → offsite → manifest; or, with `dump: background`, that dump started in a process of its
+ *   own, and the step returns.
  */
-function getConnectionInput(name = 'database-url') {
-    const url = raw(name);
-    if (url !== undefined)
-        return connectionFromUrl(url, `Input "${name}"`);
-    if (process.env.PGDATABASE || process.env.PGHOST)
-        return connectionFromEnv();
-    throw new errors_ConfigurationError(`Input required and not supplied: ${name} (or set the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).`);
-}
-
-;// CONCATENATED MODULE: ./src/actions/backup/inputs.ts
-
-
-
-
-
-
-
-const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
-function getOffsite() {
-    const uri = getSingleLineInput('s3-uri');
-    const endpoint = getSingleLineInput('s3-endpoint');
-    const region = getSingleLineInput('s3-region');
-    const forcePathStyle = getBooleanInput('s3-force-path-style', Boolean(endpoint));
-    const checksumMode = getEnumInput('checksum-mode', ['when-supported', 'when-required'], 'when-supported');
-    const offsite = getEnumInput('offsite', ['required', 'optional'], 'required');
-    const verify = getEnumInput('offsite-verify', ['etag', 'read-back'], 'etag');
-    if (!uri)
-        return undefined;
-    const location = parseS3Uri(uri);
-    // The prefix is a folder: `s3://bucket/backups` means `backups/<backup-id>.dump`.
-    if (location.key && !location.key.endsWith('/'))
-        location.key += '/';
-    if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) {
-        throw new errors_ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
-    }
-    if (region && !/^[a-z0-9-]{1,40}$/.test(region)) {
-        throw new errors_ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(region)}.`);
-    }
-    return {
-        location,
-        endpoint,
-        region,
-        forcePathStyle,
-        checksumMode,
-        required: offsite === 'required',
-        verify,
+async function takeBackup(inputs, phases, hooks, state) {
+    const settings = inputs.connection;
+    const startedAt = new Date();
+    const pre = await runPreflight(inputs, phases, settings, inputs.snapshot !== 'none');
+    const id = buildBackupId(settings.database, startedAt);
+    state.id = id;
+    const offsite = await checkOffsite(inputs, id, phases, state);
+    const lock = await phases.run('Lock', () => acquireLock(settings, { holder: runHolder('backup') }), (l) => l.holder);
+    await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
+    await removeStalePartials(inputs.outputDir, inputs.timeoutMs);
+    if (inputs.stopCommand || inputs.startCommand)
+        await phases.run('Stop services', () => hooks.stop(), () => hooks.state);
+    const startServices = async () => {
+        // The services need to be down only while the data is read: start them before the slower checks.
+        if (inputs.startCommand)
+            await phases.run('Start services', () => hooks.start(), () => hooks.state);
     };
-}
-/** Parses and validates every input before any side effect. */
-function getInputs() {
-    const connection = getConnectionInput();
-    const pgBinDir = getSingleLineInput('pg-bin-dir');
-    const outputDirText = getSingleLineInput('output-dir') ??
-        external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'migration-guard-backups');
-    const compressionText = getSingleLineInput('compression') ?? 'auto';
-    const compression = parseCompression(compressionText);
-    if (!compression) {
-        throw new errors_ConfigurationError(`Input "compression" must be auto, none, gzip[:1-9], lz4[:1-12] or zstd[:1-22], got ${showValue(compressionText)}.`);
-    }
-    const protectedTables = getListInput('protected-tables', { commas: true });
-    for (const table of protectedTables) {
-        if (!TABLE.test(table)) {
-            throw new errors_ConfigurationError(`Input "protected-tables" must list tables as table or schema.table, got ${showValue(table)}.`);
+    let outcome;
+    if (inputs.snapshot === 'first') {
+        // Nothing writes from here (maintenance on, services stopped): the copy is the recovery point,
+        // and the dump, its evidence and its offsite copy are all taken from the copy.
+        await snapshotPhase(inputs, phases, state, id);
+        await startServices();
+        const source = connection_withDatabase(settings, state.snapshotDatabase);
+        if (inputs.dump === 'background') {
+            state.background = await phases.run('Background dump', () => startBackground(inputs, {
+                id,
+                startedAt: startedAt.toISOString(),
+                phases: phases.list,
+                recoveryPoint: state.recoveryPoint,
+            }), (b) => `pid ${b.pid} dumps ${source.database}; log ${b.logFile}`);
+            state.status = 'running';
+            await lock.release();
+            return;
         }
+        outcome = await dumpAndVerify({ inputs, phases, state, pre, id, source, offsite });
     }
-    const codeRef = getSingleLineInput('code-ref');
-    if (codeRef && !/^[\w./@+:-]{1,200}$/.test(codeRef)) {
-        throw new errors_ConfigurationError(`Input "code-ref" must be a git ref or sha, got ${showValue(codeRef)}.`);
+    else {
+        outcome = await dumpAndVerify({
+            inputs,
+            phases,
+            state,
+            pre,
+            id,
+            source: settings,
+            offsite,
+            afterRead: async () => {
+                if (inputs.snapshot === 'after-dump') {
+                    // The dump is good: a snapshot that fails does not throw it away; it fails the run at the end.
+                    await snapshotPhase(inputs, phases, state, id).catch((error) => {
+                        state.snapshotError = errorMessage(error);
+                    });
+                }
+                await startServices();
+            },
+        });
     }
-    const verifyUrl = getOptionalInput('verify-database-url');
-    return {
-        connection,
-        pgBinDir: pgBinDir === undefined ? undefined : checkPath('pg-bin-dir', pgBinDir),
-        outputDir: external_node_path_default().resolve(checkPath('output-dir', outputDirText)),
-        compression,
-        lockWaitTimeoutMs: getDurationInput('lock-wait-timeout', '60s'),
-        timeoutMs: getDurationInput('timeout', '6h'),
-        codeRef,
-        protectedTables,
-        stopCommand: getOptionalInput('stop-command'),
-        startCommand: getOptionalInput('start-command'),
-        verify: getEnumInput('verify', ['read', 'restore'], 'read'),
-        verifyConnection: verifyUrl ? connectionFromUrl(verifyUrl, 'Input "verify-database-url"') : undefined,
-        snapshot: getBooleanInput('snapshot', false),
-        offsite: getOffsite(),
+    await finishBackup(inputs, phases, state, pre, { id, startedAt, offsite, outcome });
+    await lock.release();
+}
+/**
+ * The manifest (local, written atomically) and the offsite copy with its manifest. The local
+ * backup verified before this: it is kept and reported whatever fails here. Fails at the end when
+ * a required part failed (offsite, the snapshot database), naming what is kept.
+ */
+async function finishBackup(inputs, phases, state, pre, run) {
+    const { id, offsite, outcome } = run;
+    const { finalPath, staging, digest } = outcome;
+    const dump = state.dump;
+    const evidence = state.evidence;
+    const settings = inputs.connection;
+    const manifest = {
+        format: MANIFEST_FORMAT,
+        backupId: id,
+        database: settings.database,
+        server: {
+            version: pre.server.version,
+            major: pre.server.major,
+            host: settings.host,
+            port: settings.port,
+        },
+        dump: {
+            tool: 'pg_dump',
+            toolVersion: pre.tools.versions.pg_dump,
+            format: 'custom',
+            compression: pre.compression.label,
+            flags: dump.flags.filter((f) => !f.startsWith('--snapshot=')),
+            file: external_node_path_default().basename(finalPath),
+            sizeBytes: dump.sizeBytes,
+            sha256: dump.sha256,
+        },
+        startedAt: run.startedAt.toISOString(),
+        finishedAt: '',
+        snapshotTakenAt: evidence.snapshotTakenAt,
+        rowCounts: evidence.rowCounts,
+        fingerprints: evidence.fingerprints,
+        djangoMigrations: evidence.djangoMigrations,
+        codeRef: inputs.codeRef,
+        snapshotDatabase: state.snapshotDatabase,
+        timings: {},
     };
+    state.manifest = manifest;
+    if (offsite && staging)
+        await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, finalPath);
+    manifest.finishedAt = new Date().toISOString();
+    manifest.timings = phases.timings();
+    const manifestPath = external_node_path_default().join(inputs.outputDir, manifestNameFor(manifest.dump.file));
+    await writeManifestFile(manifestPath, manifest);
+    state.manifestPath = manifestPath;
+    if (offsite && !(await sendManifest(offsite, manifest, state)))
+        await writeManifestFile(manifestPath, manifest);
+    const failed = [];
+    // Each part is a clause of one sentence.
+    const clause = (text) => text.replace(/\.+$/, '');
+    if (state.snapshotError)
+        failed.push(`Snapshot database failed: ${clause(state.snapshotError)}`);
+    if (state.offsiteError && inputs.offsite?.required)
+        failed.push(`Offsite copy failed: ${clause(state.offsiteError)}`);
+    if (failed.length > 0) {
+        throw new SafetyError(`${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
+    }
+    state.status = 'verified';
+    if (state.offsiteError)
+        annotate('warning', 'Offsite copy failed (offsite is optional)', `${state.offsiteError}; kept locally: ${finalPath}.`);
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/outputs.ts
+
+/**
+ * Outputs describe what exists: a kept local backup is reported even when the run fails, and a
+ * started background dump is reported by its id and snapshot database.
+ */
+function backupOutputs(state, seconds, failed) {
+    const status = failed ? 'failed' : (state.status ?? 'failed');
+    const o = {
+        'backup-uri': state.uri ?? '',
+        'manifest-uri': state.manifestUri ?? '',
+        'duration-seconds': seconds.toFixed(1),
+        'snapshot-database': state.snapshotDatabase ?? '',
+        status,
+    };
+    if (state.path) {
+        Object.assign(o, {
+            'backup-id': state.id ?? '',
+            'backup-path': state.path,
+            'manifest-path': state.manifestPath ?? '',
+            sha256: state.dump?.sha256 ?? '',
+            'size-bytes': String(state.dump?.sizeBytes ?? 0),
+        });
+    }
+    else if (status === 'running') {
+        o['backup-id'] = state.id ?? '';
+    }
+    return o;
+}
+/** Writes the outputs (one literal name each, so action.yml can be checked against them). */
+function setBackupOutputs(o) {
+    if (o['backup-id'] !== undefined)
+        setOutput('backup-id', o['backup-id']);
+    if (o['backup-path'] !== undefined)
+        setOutput('backup-path', o['backup-path']);
+    if (o['manifest-path'] !== undefined)
+        setOutput('manifest-path', o['manifest-path']);
+    if (o.sha256 !== undefined)
+        setOutput('sha256', o.sha256);
+    if (o['size-bytes'] !== undefined)
+        setOutput('size-bytes', o['size-bytes']);
+    setOutput('backup-uri', o['backup-uri']);
+    setOutput('manifest-uri', o['manifest-uri']);
+    setOutput('snapshot-database', o['snapshot-database']);
+    setOutput('duration-seconds', o['duration-seconds']);
+    setOutput('status', o.status);
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/phases.ts
@@ -75991,28 +76471,60 @@ class Phases {
 ;// CONCATENATED MODULE: ./src/actions/backup/report.ts
 
 
-/** The recovery point in words: the moment the dump's snapshot was taken. */
+/** The recovery point in words: the moment the dump's snapshot (or the snapshot database) was taken. */
 function recoveryPoint(snapshotTakenAt) {
     const at = new Date(snapshotTakenAt);
     return `writes after ${clockTime(at)} UTC (${snapshotTakenAt.slice(0, 10)}) are not in this backup`;
 }
+/** The summary's facts of this run. */
+function factsOf(state) {
+    return {
+        id: state.id,
+        path: state.path,
+        manifestPath: state.manifestPath,
+        uri: state.uri,
+        manifestUri: state.manifestUri,
+        dumped: state.dump !== undefined,
+        sizeBytes: state.dump?.sizeBytes,
+        sha256: state.dump?.sha256,
+        snapshotDatabase: state.snapshotDatabase,
+        snapshotError: state.snapshotError,
+        offsiteError: state.offsiteError,
+        snapshotTakenAt: state.evidence?.snapshotTakenAt ?? state.recoveryPoint,
+        fingerprints: state.evidence?.fingerprints,
+        status: state.status,
+        background: state.background,
+    };
+}
 /** The job summary: phases with timings, the backup's facts, fingerprints and the recovery point. */
-async function writeBackupSummary(phases, state, services, failure) {
+async function writeBackupSummary(phases, f, services, failure) {
     await writeSummary((s) => {
-        s.addHeading(`${failure ? '❌' : '✅'} Backup ${state.id ?? ''}`, 2);
+        const running = !failure && f.status === 'running';
+        s.addHeading(`${failure ? '❌' : running ? '⏳' : '✅'} Backup ${f.id ?? ''}${running ? ': dump running in the background' : ''}`, 2);
         if (failure)
             s.addRaw(`<p><strong>Failed:</strong> ${report_escape(failure)}</p>`, true);
-        if (state.evidence)
-            s.addRaw(`<p><strong>Recovery point:</strong> ${recoveryPoint(state.evidence.snapshotTakenAt)}.</p>`, true);
+        if (f.snapshotTakenAt)
+            s.addRaw(`<p><strong>Recovery point:</strong> ${recoveryPoint(f.snapshotTakenAt)}.</p>`, true);
+        if (running && f.background) {
+            s.addRaw(`<p>The snapshot database ${report_escape(f.snapshotDatabase ?? '')} is the recovery point; its dump, verification, offsite copy ` +
+                `and manifest run in process ${f.background.pid} (log ${report_escape(f.background.logFile)}). ` +
+                `<strong>No run may pass before a step with <code>wait-for: ${report_escape(f.id ?? '')}</code> has verified it.</strong></p>`, true);
+        }
         s.addTable(phaseRows(phases));
         const facts = [
-            ['Local file', state.path ?? (state.dump ? 'none (not verified: removed)' : 'none')],
-            ['Size', state.dump ? formatBytes(state.dump.sizeBytes) : '—'],
-            ['sha256', state.dump?.sha256 ?? '—'],
-            ['Manifest', state.manifestPath ?? '—'],
-            ['Offsite', state.uri ?? (state.offsiteError ? `FAILED: ${state.offsiteError}` : 'not configured')],
-            ['Offsite manifest', state.manifestUri ?? '—'],
-            ['Snapshot database', state.snapshotDatabase ?? '—'],
+            [
+                'Local file',
+                f.path ?? (running ? 'not yet (dump running)' : f.dumped ? 'none (not verified: removed)' : 'none'),
+            ],
+            ['Size', f.sizeBytes !== undefined ? formatBytes(f.sizeBytes) : '—'],
+            ['sha256', f.sha256 ?? '—'],
+            ['Manifest', f.manifestPath ?? '—'],
+            [
+                'Offsite',
+                f.uri ?? (f.offsiteError ? `FAILED: ${f.offsiteError}` : running ? 'not yet' : 'not configured'),
+            ],
+            ['Offsite manifest', f.manifestUri ?? '—'],
+            ['Snapshot database', f.snapshotDatabase ?? (f.snapshotError ? `FAILED: ${f.snapshotError}` : '—')],
             ['Services', services],
         ];
         s.addHeading('Backup', 3).addTable([
@@ -76022,7 +76534,7 @@ async function writeBackupSummary(phases, state, services, failure) {
             ],
             ...facts.map(([k, v]) => [k, report_escape(v)]),
         ]);
-        const fingerprints = state.evidence?.fingerprints ?? [];
+        const fingerprints = f.fingerprints ?? [];
         if (fingerprints.length > 0) {
             s.addHeading('Fingerprints of the protected tables', 3).addTable([
                 [
@@ -76030,15 +76542,292 @@ async function writeBackupSummary(phases, state, services, failure) {
                     { data: 'Rows', header: true },
                     { data: 'Content hash', header: true },
                 ],
-                ...fingerprints.map((f) => [f.table, String(f.rows), `<code>${f.hash}</code>`]),
+                ...fingerprints.map((x) => [x.table, String(x.rows), `<code>${x.hash}</code>`]),
             ]);
         }
         if (phases.length > 0)
             s.addCodeBlock(timelineChart(phases), 'text');
+        if (f.logTail)
+            s.addHeading('Background log (last lines)', 3).addCodeBlock(f.logTail, 'text');
     });
 }
 function report_escape(text) {
     return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/background-run.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
+ * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped.
+ */
+function scrubStdio() {
+    for (const stream of [process.stdout, process.stderr]) {
+        const original = stream.write.bind(stream);
+        const filtered = (chunk, ...rest) => {
+            const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+            const kept = text
+                .split('\n')
+                .filter((line) => !line.startsWith('::add-mask::'))
+                .join('\n');
+            const done = rest.find((r) => typeof r === 'function');
+            return original(scrub(kept), done);
+        };
+        stream.write = filtered;
+    }
+}
+/**
+ * The background half of `snapshot: first` + `dump: background`: dumps the snapshot database,
+ * verifies, copies offsite and writes the manifest exactly as a `dump: now` run does, and records
+ * the result (outputs, phases, facts) in `<id>.background.json` for the `wait-for` step. The
+ * manifest describes the live database; the snapshot is its copy, taken while nothing wrote.
+ */
+async function runBackgroundChild(planText) {
+    scrubStdio();
+    const plan = parsePlan(planText);
+    const parsed = getInputs();
+    if (parsed.kind !== 'backup')
+        throw new Error('The background dump was started without backup inputs.');
+    const inputs = parsed.inputs;
+    const started = new Date(plan.startedAt);
+    const files = backgroundFiles(inputs.outputDir, plan.id);
+    const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
+    const record = {
+        backupId: plan.id,
+        pid: process.pid,
+        procStart: procStat('self')?.start,
+        started: new Date().toISOString(),
+        logFile: files.log,
+        status: 'running',
+    };
+    await writeRecord(files.state, record);
+    lib_core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
+    const phases = new Phases();
+    phases.list.push(...plan.phases);
+    const state = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
+    const finish = async (failure) => {
+        record.status = failure === undefined ? 'verified' : 'failed';
+        record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
+        record.finished = new Date().toISOString();
+        record.outputs = backupOutputs(state, (Date.now() - started.getTime()) / 1000, failure !== undefined);
+        record.phases = phases.list;
+        record.facts = { ...factsOf(state), status: undefined };
+        await writeRecord(files.state, record);
+    };
+    // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
+    // removed, the upload aborted), the record says the run failed.
+    let recorded = false;
+    const recordCancel = onCleanup('record the background result', async () => {
+        if (recorded)
+            return;
+        recorded = true;
+        const signal = interruptedBy();
+        await finish(new Error(signal
+            ? `the background dump was stopped by ${signal}`
+            : 'the background dump ended early on an unexpected failure'));
+    });
+    let failure;
+    try {
+        const source = connection_withDatabase(inputs.connection, snapshotDatabase);
+        const pre = await runPreflight(inputs, phases, source, false, 'Preflight (snapshot)');
+        const offsite = await checkOffsite(inputs, plan.id, phases, state);
+        const outcome = await dumpAndVerify({ inputs, phases, state, pre, id: plan.id, source, offsite });
+        await finishBackup(inputs, phases, state, pre, { id: plan.id, startedAt: started, offsite, outcome });
+    }
+    catch (error) {
+        failure = error;
+    }
+    recorded = true;
+    await recordCancel();
+    await finish(failure);
+    if (failure !== undefined)
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+    lib_core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/hooks.ts
+
+
+
+
+const HOOK_TIMEOUT_MS = 10 * 60_000;
+/**
+ * The `stop-command` / `start-command` pair. The start is registered as a cleanup before the stop
+ * runs, so it runs on every exit path — a failed stop, a failed dump, a cancellation included.
+ */
+class ServiceHooks {
+    stopCommand;
+    startCommand;
+    /** What the summary reports as the services' final state. */
+    state = 'no stop-command or start-command given';
+    startNow;
+    constructor(stopCommand, startCommand) {
+        this.stopCommand = stopCommand;
+        this.startCommand = startCommand;
+    }
+    async stop() {
+        if (this.startCommand) {
+            this.state = 'start-command pending';
+            this.startNow = onCleanup('start-command', () => this.runStart());
+        }
+        if (!this.stopCommand)
+            return;
+        this.state = 'stopping';
+        const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
+        if (!runner_succeeded(r)) {
+            this.state = `stop-command failed (${runner_describeExit(r)})`;
+            throw new SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
+        }
+        this.state = this.startCommand
+            ? 'stopped; start-command pending'
+            : 'stopped (no start-command given: left stopped)';
+    }
+    /** Runs the start-command now (once), if it is pending. */
+    async start() {
+        await this.startNow?.();
+    }
+    async runStart() {
+        if (!this.startCommand)
+            return;
+        const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
+        if (!runner_succeeded(r)) {
+            this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
+            lib_core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
+            throw new SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
+        }
+        this.state = 'started again (start-command succeeded)';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/wait.ts
+
+
+
+
+
+
+
+
+
+const POLL_MS = 500;
+const REPORT_MS = 10_000;
+const wait_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The last non-empty line of the background log: its latest progress. */
+async function lastLine(log) {
+    return scrub((await logTail(log, 1)).trim());
+}
+/**
+ * Removes what a background process that did not finish left in output-dir under its id: the
+ * partial dump and the partial manifest. Says what else exists (a dump it had already verified and
+ * named, without a manifest, if it was killed between the two).
+ */
+async function leftovers(outputDir, id) {
+    const base = `${outputDir}/${id}`;
+    await removeFile(`${base}.dump.partial`);
+    await removeFile(`${base}.manifest.json.partial`);
+    const dump = (await exists(`${base}.dump`)) ? `${base}.dump` : undefined;
+    const manifest = (await exists(`${base}.manifest.json`)) ? `${base}.manifest.json` : undefined;
+    if (dump && !manifest)
+        return ` A verified dump ${dump} exists but has no manifest: it is not a backup the other phases can use.`;
+    return ' Its partial files were removed; no backup was made.';
+}
+/**
+ * Waits until the background backup `waitFor` ends, printing its latest progress every 10 s, and
+ * returns its record once it verified. Fails with one line saying what happened and where its log
+ * is when it failed, when its process is gone without a result (killed), or when `waitTimeoutMs`
+ * passes (then the process is stopped first). `seen.record` holds the last record read, for the
+ * summary, whatever happens.
+ */
+async function waitForBackground(w, seen) {
+    const files = backgroundFiles(w.outputDir, w.waitFor);
+    let record = await readRecord(files.state);
+    if (!record) {
+        throw new SafetyError(`No background backup ${w.waitFor} in ${w.outputDir}: ${files.state} does not exist. ` +
+            'wait-for must run in the same job as the dump: background step, with the same output-dir.');
+    }
+    seen.record = record;
+    const started = Date.now();
+    const deadline = started + w.waitTimeoutMs;
+    let reported = started;
+    lib_core.info(`Waiting for background backup ${w.waitFor} (pid ${record.pid}); its log: ${record.logFile}`);
+    while (record.status === 'running') {
+        if (!isAlive(record)) {
+            // It may have written its result just before it exited.
+            record = (await readRecord(files.state)) ?? record;
+            seen.record = record;
+            if (record.status !== 'running')
+                break;
+            const what = `its process (pid ${record.pid}) ended without a result: it was killed or crashed`;
+            const left = await leftovers(w.outputDir, w.waitFor);
+            await writeRecord(files.state, {
+                ...record,
+                status: 'failed',
+                error: what,
+                finished: new Date().toISOString(),
+            });
+            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+        }
+        if (Date.now() >= deadline) {
+            killGroup(record.pid, 'SIGTERM');
+            for (let i = 0; i < 60 && isAlive(record); i++)
+                await wait_sleep(POLL_MS);
+            if (isAlive(record))
+                killGroup(record.pid, 'SIGKILL');
+            const left = await leftovers(w.outputDir, w.waitFor);
+            const what = `it did not finish within wait-timeout (${formatSeconds(w.waitTimeoutMs / 1000)}) and was stopped`;
+            const last = (await readRecord(files.state)) ?? record;
+            seen.record = { ...last, status: 'failed', error: what };
+            await writeRecord(files.state, seen.record);
+            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+        }
+        if (Date.now() - reported >= REPORT_MS) {
+            reported = Date.now();
+            lib_core.info(`Still running after ${formatSeconds((reported - Date.parse(record.started)) / 1000)} (pid ${record.pid}): ${await lastLine(record.logFile)}`);
+        }
+        await wait_sleep(POLL_MS);
+        record = (await readRecord(files.state)) ?? record;
+        seen.record = record;
+    }
+    if (record.status === 'failed') {
+        throw new SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
+    }
+    await checkVerified(record);
+    return record;
+}
+/**
+ * A verified record is re-read against what it names: the manifest exists and is the one for this
+ * backup, and the dump file has the manifest's size and sha256 as the record says. (The sha256 of
+ * the file was proven by the background process; the rollback checks it again before a restore.)
+ */
+async function checkVerified(record) {
+    const facts = record.facts ?? {};
+    try {
+        if (!facts.path || !facts.manifestPath)
+            throw new Error('the record names no dump or manifest');
+        const manifest = await readManifestFile(facts.manifestPath);
+        const size = (await (0,promises_.stat)(facts.path)).size;
+        if (manifest.backupId !== record.backupId)
+            throw new Error(`the manifest is for ${manifest.backupId}`);
+        if (manifest.dump.sha256 !== facts.sha256 || manifest.dump.sizeBytes !== size)
+            throw new Error(`the dump ${facts.path} (${size} bytes) is not the one the manifest describes`);
+    }
+    catch (error) {
+        throw new SafetyError(`The background backup ${record.backupId} reported success, but ${errorMessage(error)}. Its log: ${record.logFile}`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/main.ts
@@ -76051,13 +76840,26 @@ function report_escape(text) {
 
 
 
+
+
+
+
 /**
- * Takes a verified backup: preflight, lock, stop services, dump in an exported snapshot with row
- * counts and fingerprints, verify, snapshot database, offsite copy, manifest. The start-command runs
- * on every exit path; the summary is written on failure too.
+ * Takes a verified backup (preflight, lock, stop services, dump with row counts and fingerprints,
+ * verify, snapshot database, offsite copy, manifest); or, with `snapshot: first` + `dump:
+ * background`, the snapshot database and a background process for the rest; or, with `wait-for`,
+ * waits for that process and reports its backup. The summary is written on failure too.
  */
 async function run() {
-    const inputs = getInputs();
+    const plan = process.env[BACKGROUND_ENV];
+    if (plan !== undefined)
+        return runBackgroundChild(plan);
+    const parsed = getInputs();
+    if (parsed.kind === 'wait')
+        return waitStep(parsed.inputs);
+    return backupStep(parsed.inputs);
+}
+async function backupStep(inputs) {
     const started = Date.now();
     const phases = new Phases();
     const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
@@ -76075,23 +76877,49 @@ async function run() {
     catch (error) {
         failure ??= error;
     }
-    const seconds = (Date.now() - started) / 1000;
-    if (state.path) {
-        // Outputs describe what exists: a kept local backup is reported even when the run fails.
-        setOutput('backup-id', state.id ?? '');
-        setOutput('backup-path', state.path);
-        setOutput('manifest-path', state.manifestPath ?? '');
-        setOutput('sha256', state.dump?.sha256 ?? '');
-        setOutput('size-bytes', String(state.dump?.sizeBytes ?? 0));
-    }
-    setOutput('backup-uri', state.uri ?? '');
-    setOutput('manifest-uri', state.manifestUri ?? '');
-    setOutput('snapshot-database', state.snapshotDatabase ?? '');
-    setOutput('duration-seconds', seconds.toFixed(1));
+    setBackupOutputs(backupOutputs(state, (Date.now() - started) / 1000, failure !== undefined));
     if (state.path && state.evidence) {
         lib_core.info(`Backup ${state.id ?? ''}: ${state.path}; ${recoveryPoint(state.evidence.snapshotTakenAt)}.`);
     }
-    await writeBackupSummary(phases.list, state, hooks.state, failure === undefined ? undefined : scrub(errorMessage(failure)));
+    else if (state.status === 'running' && state.background) {
+        lib_core.info(`Backup ${state.id ?? ''}: snapshot database ${state.snapshotDatabase ?? ''} taken; the dump runs in the background ` +
+            `(pid ${state.background.pid}, log ${state.background.logFile}). Verify it with wait-for: ${state.id ?? ''}.`);
+    }
+    await writeBackupSummary(phases.list, factsOf(state), hooks.state, failure === undefined ? undefined : scrub(errorMessage(failure)));
+    if (failure !== undefined)
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+}
+async function waitStep(w) {
+    const started = Date.now();
+    const seen = {};
+    let failure;
+    try {
+        await waitForBackground(w, seen);
+    }
+    catch (error) {
+        failure = error;
+    }
+    const record = seen.record;
+    const outputs = record?.outputs ?? {
+        'backup-uri': '',
+        'manifest-uri': '',
+        'duration-seconds': ((Date.now() - started) / 1000).toFixed(1),
+        'snapshot-database': '',
+        status: 'failed',
+    };
+    if (failure !== undefined)
+        outputs.status = 'failed';
+    setBackupOutputs(outputs);
+    if (failure === undefined && record?.facts?.path) {
+        const at = record.facts.snapshotTakenAt;
+        lib_core.info(`Backup ${w.waitFor} verified: ${record.facts.path}${at ? `; ${recoveryPoint(at)}` : ''}.`);
+    }
+    await writeBackupSummary(record?.phases ?? [], {
+        ...record?.facts,
+        id: w.waitFor,
+        status: failure === undefined ? 'verified' : undefined,
+        logTail: scrub(await logTail(record?.logFile ?? '', 20)),
+    }, 'not touched by this step (the step that took the snapshot stopped and started them)', failure === undefined ? undefined : scrub(errorMessage(failure)));
     if (failure !== undefined)
         throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }

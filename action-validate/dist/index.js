@@ -47983,15 +47983,38 @@ function installSignalHandlers() {
 
 
 
+
 /**
  * The one wrapper around an action's `run()`: any thrown value becomes `core.setFailed` with one
  * clear, scrubbed line; cleanups (start hooks, lock release, connections) run on every exit path.
+ * A promise rejected where nothing awaits it (which would otherwise end Node with a raw stack, no
+ * error line and no cleanup) fails the run the same way: its child processes are stopped, the
+ * cleanups run, and the process exits, since the rest of `run()` can no longer be trusted.
  */
 async function runAction(run) {
+    let unhandled;
+    const stray = new Promise((_, reject) => (unhandled = reject));
+    stray.catch(() => undefined);
+    let strayRejection = false;
+    let settled = false;
+    const onUnhandled = (reason) => {
+        const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errorMessage(reason)}`;
+        if (settled) {
+            // After run() ended (in a cleanup): the run still fails, with one line.
+            lib_core.setFailed(secrets_scrub(message));
+        }
+        else if (!strayRejection) {
+            strayRejection = true;
+            unhandled?.(new Error(message));
+        }
+    };
+    process.on('unhandledRejection', onUnhandled);
     try {
-        await run();
+        await Promise.race([run(), stray]).finally(() => (settled = true));
     }
     catch (error) {
+        if (strayRejection)
+            runner_killActiveChildren();
         lib_core.setFailed(secrets_scrub(errorMessage(error)));
     }
     finally {
@@ -48000,6 +48023,9 @@ async function runAction(run) {
             lib_core.setFailed(failures.join('; '));
         }
     }
+    if (strayRejection)
+        process.exit(1);
+    process.off('unhandledRejection', onUnhandled);
 }
 
 ;// CONCATENATED MODULE: ./src/checks/kinds/approvals.ts

@@ -123,8 +123,9 @@ describe('Production migration workflow, as written', () => {
   }, 300_000);
 
   it('a failure before any change (the lock held by another run): no rollback, the shop reopens, the reason is clear', async () => {
+    // Advisory locks belong to a database: the suite takes its lock in the maintenance database.
     const holder = new pg.Client({
-      connectionString: prod.cluster.url('shop'),
+      connectionString: prod.cluster.url('postgres'),
       application_name: 'another-migration',
     });
     await holder.connect();

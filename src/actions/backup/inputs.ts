@@ -125,7 +125,12 @@ function getWaitInputs(waitFor: string): WaitInputs {
   }
   for (const name of ['stop-command', 'start-command', 'snapshot', 'dump', 'verify-database-url']) {
     const value = getOptionalInput(name);
-    if (value !== undefined && !(name === 'dump' && value === 'now')) {
+    // The runner passes every default of action.yml (snapshot: false, dump: now) as if given.
+    if (
+      value !== undefined &&
+      !(name === 'dump' && value === 'now') &&
+      !(name === 'snapshot' && value === 'false')
+    ) {
       throw new ConfigurationError(
         `Input "${name}" cannot be used with "wait-for" (a step that waits for a background backup takes no backup itself); remove it.`,
       );
