@@ -84,6 +84,8 @@ export async function runCommand(
     env: { ...options.env, ...options.stepEnv },
     timeoutMs,
     group: options.title,
+    // A step or hook never goes on once the action (and its lock) is gone.
+    dieWithParent: true,
   });
   const outcome = outcomeOf(name, kind, result, timeoutMs);
   const line = `${options.title}: ${outcome.status} (${outcome.detail})`;
