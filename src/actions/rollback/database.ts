@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 
-import { SafetyError, errorMessage } from '../../common/errors';
+import { SafetyError, clause, errorMessage } from '../../common/errors';
 import { withClient } from '../../postgres/client';
 import { withDatabase } from '../../postgres/connection';
 import {
@@ -279,7 +279,7 @@ export async function snapshotReady(
       if (!checkPassed(check))
         problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
     } catch (error) {
-      problem = `the snapshot "${snap}" could not be checked: ${errorMessage(error)}`;
+      problem = `the snapshot "${snap}" could not be checked: ${clause(errorMessage(error))}`;
     } finally {
       if (!info.allowConnections)
         await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, false));
