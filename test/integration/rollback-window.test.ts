@@ -163,3 +163,54 @@ test('a second rollback from the same backup, after a finished one and a later c
   );
   expect(second.outputs['failed-database']).not.toBe(first.outputs['failed-database']);
 });
+
+test('SIGKILL between the swap and the code revert: the revert dies with the action, the app is not started, the rerun resumes after the swap', async () => {
+  await seedShop(fx.cluster, 'rev');
+  const backup = await makeBackup(fx.cluster, 'rev', { dir: fx.dir, protectedTables: PROTECTED });
+  await migrateShop(fx.cluster, 'rev');
+  const mark = mkdtempSync(path.join(fx.dir, 'rev-mark-'));
+  const at = (name: string): string => path.join(mark, name);
+  const inputs = {
+    'database-url': fx.cluster.url('rev'),
+    manifest: backup.manifestFile,
+    'app-dir': fx.dir,
+    'stop-command': 'echo stopped',
+    'start-command': `touch ${at('started')}`,
+  };
+  let child: ChildProcess | undefined;
+  const run = runAction(
+    'rollback',
+    { ...inputs, 'revert-command': `touch ${at('revert-began')}; sleep 4; touch ${at('reverted')}` },
+    { onStart: (c) => (child = c) },
+  );
+  await waitFor(() => existsSync(at('revert-began')));
+  child!.kill('SIGKILL');
+  const killed = await run;
+  expect(killed.signal).toBe('SIGKILL');
+  // Swapped whole: the live database is the verified copy, the migrated one is kept.
+  expect(await fingerprintsOf(fx.cluster, 'rev', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  const kept = await databasesLike(fx.cluster, 'rev_failed_');
+  expect(kept).toHaveLength(1);
+  await new Promise((r) => setTimeout(r, 5000));
+  // The revert did not go on without the action, and nothing started the app on unreverted code.
+  expect(existsSync(at('reverted'))).toBe(false);
+  expect(existsSync(at('started'))).toBe(false);
+
+  const rerun = await runAction('rollback', { ...inputs, 'revert-command': `touch ${at('reverted')}` });
+  expect(rerun.errors).toEqual([]);
+  expect(rerun.outputs.verdict).toBe('restored');
+  expect(rerun.summary).toContain('resuming after the swap');
+  const phases = JSON.parse(rerun.outputs['phases-json'] ?? '{}') as {
+    phases: { name: string; status: string }[];
+  };
+  expect(phases.phases.filter((p) => p.status === 'skipped').map((p) => p.name)).toEqual(
+    expect.arrayContaining(['restore', 'swap']),
+  );
+  expect(rerun.outputs['failed-database']).toBe(kept[0]);
+  expect(rerun.outputs['restored-from']).toBe(backup.dumpFile);
+  expect(existsSync(at('reverted'))).toBe(true);
+  expect(existsSync(at('started'))).toBe(true);
+  expect(await databasesLike(fx.cluster, 'rev_')).toEqual(kept);
+  expect(await fingerprintsOf(fx.cluster, 'rev', PROTECTED)).toEqual(backup.manifest.fingerprints);
+  expect(leakedSecret(rerun, fx.cluster.password)).toBe(false);
+});
