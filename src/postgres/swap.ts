@@ -77,16 +77,18 @@ export async function listSessions(client: Client, database: string): Promise<Se
   return (await sessionsWithRights(client, database)).map(({ session }) => session);
 }
 
+export interface SessionWithRights {
+  session: Session;
+  terminable: boolean;
+}
+
 /**
  * The sessions on `database` and whether this role may end each one: a superuser may end any; any
  * other role only sessions of a non-superuser role whose privileges it has, or (as a member of
  * pg_signal_backend) of any non-superuser role. A session that advertises no role (a background
  * process) counts as a superuser's, as PostgreSQL counts it.
  */
-async function sessionsWithRights(
-  client: Client,
-  database: string,
-): Promise<{ session: Session; terminable: boolean }[]> {
+export async function sessionsWithRights(client: Client, database: string): Promise<SessionWithRights[]> {
   const r = await client.query<Session & { terminable: boolean }>(
     `SELECT a.pid, a.usename AS "user", coalesce(a.application_name, '') AS application,
             a.client_addr::text AS "clientAddr", a.backend_start::text AS "backendStart", a.state,

@@ -188,6 +188,10 @@ test("a superuser's session on the live database, which the role may not end, is
         `session\\(s\\) on "owned" cannot be terminated by role "rb_owner" \\(pid ${pid} user postgres application "dba console"`,
       ),
     );
+    // Said at the start already, before the whole restore.
+    expect(result.logs).toMatch(
+      /session\(s\) on "owned" that this role may not terminate: pid \d+ user postgres/,
+    );
     // The superuser's session is still there and the database still serves.
     expect((await admin.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
     await expectUntouched('owned', before);

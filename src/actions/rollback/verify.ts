@@ -9,11 +9,14 @@ import {
   MAINTENANCE_DB,
   checkRoleRights,
   databaseInfo,
+  describeSession,
   freeFailedName,
   maintenance,
   roleRights,
+  sessionsWithRights,
   systemIdentifier,
   type DatabaseInfo,
+  type SessionWithRights,
 } from '../../postgres/swap';
 import { markerOn } from '../../postgres/swap-marker';
 import { discoverTools, type ClientTools } from '../../postgres/tools';
@@ -87,12 +90,14 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
       marker,
       markedFailed: marker ? Boolean(await databaseInfo(c, marker.failed)) : false,
       rights: await roleRights(c, names.live),
+      sessions: await sessionsWithRights(c, names.live),
       systemIdentifier: await systemIdentifier(c),
     };
   });
   if (!found.live)
     throw new SafetyError(`Database "${live}" does not exist on the server: nothing to roll back.`);
   if (found.rights) checkRoleRights(found.rights, live);
+  warnAboutSessions(found.sessions, live, inputs);
   const source = manifest.server?.systemIdentifier;
   if (source && found.systemIdentifier && source !== found.systemIdentifier) {
     if (!inputs.allowOtherDatabase) {
@@ -146,6 +151,21 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
     resume,
     sideExists: Boolean(found.side),
   };
+}
+
+/**
+ * Sessions on the live database that the swap could not end are refused there, before anything is
+ * blocked; said now too, so nobody waits for a whole restore to learn it. Not a refusal yet: the
+ * stop-command (or the client itself) may end them before the swap.
+ */
+function warnAboutSessions(sessions: SessionWithRights[], live: string, inputs: Inputs): void {
+  const stuck = sessions.filter((s) => !inputs.terminateSessions || !s.terminable).map((s) => s.session);
+  if (stuck.length === 0) return;
+  const why = inputs.terminateSessions ? 'this role may not terminate' : 'terminate-sessions is false for';
+  core.warning(
+    `${stuck.length} session(s) on "${live}" that ${why}: ${stuck.map(describeSession).join('; ')}. Unless they end before the swap (stop-command), the swap will be refused.`,
+    { title: 'Sessions the swap cannot end' },
+  );
 }
 
 /** Fetches the dump, compares its sha256 and size with the manifest and proves pg_restore can read it. */
