@@ -15,6 +15,7 @@ function processesWith(tag: string): string[] {
 
 test('a migrate action killed with SIGKILL takes its running step with it: the write after the sleep never happens', async () => {
   const db = await freshDatabase(fx.cluster, 'killed');
+  await fx.cluster.query(`COMMENT ON DATABASE "${db}" IS 'the shop'`);
   const mark = markerDir();
   // A unique sleep length identifies the step's process in `ps`.
   const tag = `${7 + (process.pid % 1000) / 1000}`;
@@ -53,8 +54,26 @@ test('a migrate action killed with SIGKILL takes its running step with it: the w
   // The lock died with the action's connection: a new run takes it.
   const locks = await fx.cluster.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'");
   expect(locks).toEqual([]);
+  // The next run sees the killed one (its marker on the server) and says where it stopped.
   const again = await runMigrate({ 'database-url': fx.cluster.url(db), steps: 'noop: true' }, mark);
   expect(again.outputs.status).toBe('succeeded');
+  const seen =
+    /An earlier migration run \(migrate run 4242\.1 by octocat, started [^)]+\) ended without a report, during "write": it was killed\. A step had started: the database may be half-migrated/;
+  expect(again.logs).toMatch(seen);
+  expect(again.summary).toContain('ended without a report, during &quot;write&quot;: it was killed.');
+  // Each run that reports takes its marker away and gives the database its own comment back.
+  const comment = async (): Promise<unknown> =>
+    (
+      await fx.cluster.query<{ c: string | null }>(
+        "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1",
+        'postgres',
+        [db],
+      )
+    )[0]?.c;
+  expect(await comment()).toBe('the shop');
+  const third = await runMigrate({ 'database-url': fx.cluster.url(db), steps: 'noop: true' }, mark);
+  expect(third.logs).not.toContain('An earlier migration run');
+  expect(await comment()).toBe('the shop');
 }, 60000);
 
 test('a command that leaves a service running on purpose keeps it once the command has ended', async () => {
