@@ -187,7 +187,9 @@ export async function verifyDump(inputs: Inputs, v: Verified, state: RunState): 
   const listing = await listArchive(tools, dump.file);
   // The archive says which database it was dumped from; the checksum only proves the file is the
   // one the manifest names, not that the manifest names the right database.
-  if (listing.database !== v.manifest.database) {
+  // A dump taken from the backup's snapshot database names that one.
+  const sources = [v.manifest.database, v.manifest.snapshotDatabase].filter(Boolean);
+  if (listing.database === undefined || !sources.includes(listing.database)) {
     throw new SafetyError(
       `The dump ${describeLocation(location)} is an archive of database ${listing.database === undefined ? '(not named in its header)' : `"${listing.database}"`}, ` +
         `but the manifest says "${v.manifest.database}": refused; nothing was changed.`,
