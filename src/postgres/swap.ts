@@ -86,7 +86,8 @@ export interface SessionWithRights {
  * The sessions on `database` and whether this role may end each one: a superuser may end any; any
  * other role only sessions of a non-superuser role whose privileges it has, or (as a member of
  * pg_signal_backend) of any non-superuser role. A session that advertises no role (a background
- * process) counts as a superuser's, as PostgreSQL counts it.
+ * process) counts as a superuser's, as PostgreSQL counts it. Autovacuum workers are left out: the
+ * rename and the drop end them themselves (CountOtherDBBackends), whoever runs them.
  */
 export async function sessionsWithRights(client: Client, database: string): Promise<SessionWithRights[]> {
   const r = await client.query<Session & { terminable: boolean }>(
@@ -97,7 +98,8 @@ export async function sessionsWithRights(client: Client, database: string): Prom
                   AND (pg_has_role(current_user, r.oid, 'USAGE') OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
               AS terminable
        FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
-      WHERE a.datname = $1 AND a.pid <> pg_backend_pid() ORDER BY a.pid`,
+      WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
+      ORDER BY a.pid`,
     [database],
   );
   return r.rows.map(({ terminable, ...session }) => ({ session, terminable: terminable === true }));
