@@ -191,6 +191,15 @@ const PROGRESS =
 const ITEM_EVENT = /(launching|finished) item (\d+) /g;
 
 /**
+ * Whether a line of pg_restore's stderr is a --verbose progress message (kept out of the log).
+ * Prefixes are dropped however they come: two workers' writes can leave "pg_restore:pg_restore: …".
+ */
+export function isRestoreProgress(line: string): boolean {
+  const text = line.replace(/pg_restore:\s*/g, '').trim();
+  return text === '' || (PROGRESS.test(text) && !/\b(error|warning|detail|hint):/i.test(text));
+}
+
+/**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
  * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
  * last lines of stderr.
@@ -215,8 +224,7 @@ export async function restoreDump(
       if (m[1] === 'launching') progress?.launched(Number(m[2]));
       else progress?.finished(Number(m[2]));
     }
-    const text = line.replace(/pg_restore:\s*/g, '').trim();
-    if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
+    if (!isRestoreProgress(line)) {
       core.info(line);
       said.push(line);
       if (said.length > 20) said.shift();
