@@ -20,9 +20,13 @@ export interface SwapMarker {
   failed: string;
   /** The dump (path or URI) or `database <snapshot>` that is being swapped in. */
   restoredFrom?: string;
-  /** `blocking`: the live database may be blocked, not yet swapped; `swapped`: the swap committed. */
-  phase: 'blocking' | 'swapped';
-  /** Server clock (epoch seconds) just before the live database was blocked. */
+  /**
+   * `restoring`: the side database this rollback created (only a database with this marker is ever
+   * dropped as a leftover); `blocking`: the live database may be blocked, not yet swapped;
+   * `swapped`: the swap committed.
+   */
+  phase: 'restoring' | 'blocking' | 'swapped';
+  /** Server clock (epoch seconds) just before the live database was blocked (0 before). */
   blockedAt: number;
   /** Server clock at the swap's commit. */
   swappedAt?: number;
@@ -43,7 +47,7 @@ function parseMarker(text: string | null): SwapMarker | undefined {
       typeof m.liveOid !== 'number' ||
       typeof m.failed !== 'string' ||
       typeof m.blockedAt !== 'number' ||
-      (m.phase !== 'blocking' && m.phase !== 'swapped')
+      (m.phase !== 'restoring' && m.phase !== 'blocking' && m.phase !== 'swapped')
     )
       return undefined;
     return m as SwapMarker;
@@ -106,8 +110,8 @@ export interface ReopenedWindow {
  * Gives the live database its connections back when a rollback's marker says that rollback
  * blocked them and was interrupted before its swap committed: the marker names this live database
  * by oid, the database still refuses connections, and it took them before the block. The marker
- * is then removed (the side database it is on is dropped or restored again later). Nothing else is
- * touched: a database blocked by anyone else stays as it is.
+ * goes back to `restoring` (the side database it is on is dropped and restored again later).
+ * Nothing else is touched: a database blocked by anyone else stays as it is.
  */
 export async function reopenInterruptedWindow(
   client: Client,
@@ -131,7 +135,23 @@ export async function reopenInterruptedWindow(
         downtimeMs: Math.max(0, Math.round((now - marker.blockedAt) * 1000)),
       };
     }
-    await writeMarker(client, database, undefined);
+    await writeMarker(client, database, { ...marker, phase: 'restoring', blockedAt: 0 });
   }
   return reopened;
+}
+
+/**
+ * Whether `database` is a side database a rollback of `live` from `backupId` created (it carries
+ * that rollback's marker, in any phase but `swapped`): only such a database is dropped as a leftover.
+ */
+export async function isOwnSideDatabase(
+  client: Client,
+  database: string,
+  live: string,
+  backupId: string,
+): Promise<boolean> {
+  const marker = await markerOn(client, database);
+  return (
+    marker !== undefined && marker.phase !== 'swapped' && marker.live === live && marker.backupId === backupId
+  );
 }

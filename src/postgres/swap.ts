@@ -6,7 +6,7 @@ import { onCleanup } from '../process/cleanup';
 import { quoteIdent, withClient, type Client } from './client';
 import { withDatabase, type ConnectionSettings } from './connection';
 import { databaseNameFor } from './side-names';
-import { newMarker, serverClock, writeMarker } from './swap-marker';
+import { markerOn, newMarker, serverClock, writeMarker } from './swap-marker';
 
 /** The maintenance database every rename, create and drop is run from. */
 export const MAINTENANCE_DB = 'postgres';
@@ -225,6 +225,7 @@ export async function swapDatabases(settings: ConnectionSettings, options: SwapO
       // Checked before anything is blocked: a session that may not be ended refuses the swap.
       await checkSessionsEndable(client, live, options.terminateSessions);
       await emptyDatabase(client, replacement, true);
+      const sideMarker = await markerOn(client, replacement);
       const marker = newMarker({
         backupId: options.backupId,
         live,
@@ -241,7 +242,7 @@ export async function swapDatabases(settings: ConnectionSettings, options: SwapO
       let committed = false;
       const giveBack = async (c: Client): Promise<void> => {
         if (liveRow.allow) await setAllowConnections(c, live, true);
-        await writeMarker(c, replacement, undefined);
+        await writeMarker(c, replacement, sideMarker);
       };
       const reopen = onCleanup(`allow connections to ${live} again`, async () => {
         if (committed) return;

@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import pg from 'pg';
 
+import { rollbackNames } from '../../src/postgres/side-names';
 import { runAction, type ActionResult } from '../harness/action';
 import {
   databasesLike,
@@ -198,4 +199,24 @@ test("a superuser's session on the live database, which the role may not end, is
   } finally {
     await admin.end();
   }
+});
+
+test('a database under the side name that no rollback made is never dropped: refused, nothing changed', async () => {
+  const side = rollbackNames('shop', backup.manifest.backupId).side;
+  await fx.cluster.query(`CREATE DATABASE "${side}"`);
+  await fx.cluster.query("CREATE TABLE notes (t text); INSERT INTO notes VALUES ('someone else''s')", side);
+  try {
+    const result = await rollback({ manifest: backup.manifestFile });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.outputs.verdict).toBe('refused');
+    expect(result.errors.join('\n')).toContain(
+      `"${side}" exists but carries no marker of a rollback of "shop" from backup ${backup.manifest.backupId}`,
+    );
+    const rows = await fx.cluster.query<{ t: string }>('SELECT t FROM notes', side);
+    expect(rows).toEqual([{ t: "someone else's" }]);
+    expect(await fingerprintsOf(fx.cluster, 'shop', PROTECTED)).toEqual(migrated);
+  } finally {
+    await fx.cluster.query(`DROP DATABASE IF EXISTS "${side}"`);
+  }
+  await expectUntouched();
 });
