@@ -96,14 +96,15 @@ export class RunMarkerWriter {
     }
   }
 
-  /** Records the command now running (in order; errors only warn). */
-  update(current: string | undefined, stepsStarted: boolean): void {
+  /** Records the command about to run, before it runs (errors only warn). */
+  async update(current: string | undefined, stepsStarted: boolean): Promise<void> {
     if (!this.marker) return;
     this.marker = { ...this.marker, current, stepsStarted: this.marker.stepsStarted || stepsStarted };
     const text = JSON.stringify(this.marker);
     this.writing = this.writing
       .then(() => withClient(this.settings, (c) => setComment(c, this.settings.database, text)))
       .catch((error: unknown) => core.warning(`Could not record the run's progress: ${errorMessage(error)}`));
+    await this.writing;
   }
 
   /** The run reported: the marker is removed and the previous comment put back. */

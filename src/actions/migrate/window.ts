@@ -15,15 +15,15 @@ export async function runWindow(
   inputs: Inputs,
   env: ExecOptions['env'],
   record: RunRecord,
-  /** Told as each command starts (the run's marker on the server). */
-  progress: (current: string, step: boolean) => void = () => undefined,
+  /** Told as each command starts, and waited for (the run's marker on the server). */
+  progress: (current: string, step: boolean) => Promise<void> = () => Promise.resolve(),
 ): Promise<void> {
   const options: ExecOptions = { env, cwd: inputs.workingDirectory, defaultTimeoutMs: inputs.stepTimeoutMs };
   const hook = async (name: string, command: string | undefined): Promise<boolean> => {
     if (command === undefined) return true;
     if (interruptedBy()) return false;
     record.current = { name, kind: 'hook', started: Date.now() };
-    progress(name, false);
+    await progress(name, false);
     const outcome = await runCommand(name, 'hook', command, {
       ...options,
       title: `Hook: ${name}`,
@@ -51,9 +51,9 @@ export async function runWindow(
 
   record.stepsStarted = true;
   await runPlanSteps(inputs.steps, options, {
-    onStart: (step) => {
+    onStart: async (step) => {
       record.current = { name: step.name, kind: 'step', started: Date.now() };
-      progress(step.name, true);
+      await progress(step.name, true);
     },
     onOutcome: (outcome) => record.record(outcome),
   });
