@@ -24,3 +24,8 @@ export function errorMessage(error: unknown): string {
     return String(error);
   }
 }
+
+/** A message to embed inside a sentence: without its own final period (no "overwritten.." or ".;"). */
+export function clause(message: string): string {
+  return message.trimEnd().replace(/\.+$/, '');
+}

@@ -41,7 +41,12 @@ export async function withClient<T>(
   });
   // An error event on an idle client would otherwise crash the process.
   client.on('error', () => undefined);
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw connectError(settings, error);
+  }
   try {
     if (options.stableOutput) {
       for (const sql of STABLE_SESSION) await client.query(sql);
@@ -52,7 +57,21 @@ export async function withClient<T>(
   }
 }
 
-function sslFor(mode: string | undefined): pg.ClientConfig['ssl'] {
+/**
+ * A failed connection with its context: which server, as whom, which database and TLS mode — the
+ * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
+ */
+export function connectError(settings: ConnectionSettings, error: unknown): Error {
+  const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(
+    `Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`,
+    { cause: error },
+  );
+}
+
+/** node-postgres' TLS options for a libpq sslmode. */
+export function sslFor(mode: string | undefined): pg.ClientConfig['ssl'] {
   if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer') return undefined;
   if (mode === 'require') return { rejectUnauthorized: false };
   return { rejectUnauthorized: true };

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { SafetyError } from '../common/errors';
 import { onCleanup } from '../process/cleanup';
 
+import { connectError, sslFor } from './client';
 import { withDatabase, type ConnectionSettings } from './connection';
 
 /** The first key of every migration-guard advisory lock ("MG" + "lk"). */
@@ -45,12 +46,18 @@ export async function acquireLock(settings: ConnectionSettings, options: LockOpt
     user: settings.user,
     password: settings.password,
     database: withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
+    ssl: sslFor(settings.sslmode),
     application_name: appName,
     keepAlive: true,
     connectionTimeoutMillis: 15000,
   });
   client.on('error', () => undefined);
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw connectError({ ...settings, database: options.maintenanceDatabase ?? 'postgres' }, error);
+  }
   try {
     const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
       LOCK_CLASS | 0,

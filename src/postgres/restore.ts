@@ -44,6 +44,8 @@ export interface ArchiveListing {
   exclusive: ListedItem[];
   /** Whether the archive creates event triggers (pg_restore creates them last). */
   eventTriggers: boolean;
+  /** The database the archive was dumped from (its header's `dbname`). */
+  database?: string;
 }
 
 const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
@@ -77,6 +79,7 @@ export async function listArchive(tools: ClientTools, dumpFile: string): Promise
     tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
     exclusive: matching(EXCLUSIVE_ITEM),
     eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
+    database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
   };
 }
 
@@ -179,13 +182,22 @@ export function restoreEnv(
 }
 
 /**
- * pg_restore's --verbose progress messages, kept out of the log (errors and warnings are not).
+ * pg_restore's --verbose progress messages, kept out of the log on every path (errors and warnings are not).
  * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
  * text in separate writes, so two processes' lines can interleave.
  */
 const PROGRESS =
-  /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
+  /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring|reducing|skipping|leaving)\b/;
 const ITEM_EVENT = /(launching|finished) item (\d+) /g;
+
+/**
+ * Whether a line of pg_restore's stderr is a --verbose progress message (kept out of the log).
+ * Prefixes are dropped however they come: two workers' writes can leave "pg_restore:pg_restore: …".
+ */
+export function isRestoreProgress(line: string): boolean {
+  const text = line.replace(/pg_restore:\s*/g, '').trim();
+  return text === '' || (PROGRESS.test(text) && !/\b(error|warning|detail|hint):/i.test(text));
+}
 
 /**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
@@ -212,8 +224,7 @@ export async function restoreDump(
       if (m[1] === 'launching') progress?.launched(Number(m[2]));
       else progress?.finished(Number(m[2]));
     }
-    const text = line.replace(/pg_restore: /g, '').trim();
-    if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
+    if (!isRestoreProgress(line)) {
       core.info(line);
       said.push(line);
       if (said.length > 20) said.shift();
@@ -221,11 +232,13 @@ export async function restoreDump(
   };
   const r = await runProcess(tools.paths.pg_restore, args, {
     env: restoreEnv(settings, database, options.indexWorkers),
-    echo: !watch,
-    onStderrLine: watch ? onLine : undefined,
+    echo: false,
+    onStderrLine: onLine,
+    // A pg_restore orphaned by a killed run would go on writing into a database it no longer owns.
+    dieWithParent: true,
   });
   if (!succeeded(r)) {
-    const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
+    const tail = said.slice(-3).join(' | ');
     throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
   }
 }

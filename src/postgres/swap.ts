@@ -1,10 +1,12 @@
 import * as core from '@actions/core';
 
-import { SafetyError, errorMessage } from '../common/errors';
+import { SafetyError, clause, errorMessage } from '../common/errors';
 import { onCleanup } from '../process/cleanup';
 
 import { quoteIdent, withClient, type Client } from './client';
 import { withDatabase, type ConnectionSettings } from './connection';
+import { databaseNameFor } from './side-names';
+import { markerOn, newMarker, serverClock, writeMarker } from './swap-marker';
 
 /** The maintenance database every rename, create and drop is run from. */
 export const MAINTENANCE_DB = 'postgres';
@@ -72,45 +74,110 @@ export function describeSession(s: Session): string {
 }
 
 export async function listSessions(client: Client, database: string): Promise<Session[]> {
-  const r = await client.query<Session>(
-    `SELECT pid, usename AS "user", coalesce(application_name, '') AS application, client_addr::text AS "clientAddr",
-            backend_start::text AS "backendStart", state
-       FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid`,
+  return (await sessionsWithRights(client, database)).map(({ session }) => session);
+}
+
+export interface SessionWithRights {
+  session: Session;
+  terminable: boolean;
+}
+
+/**
+ * The sessions on `database` and whether this role may end each one: a superuser may end any; any
+ * other role only sessions of a non-superuser role whose privileges it has, or (as a member of
+ * pg_signal_backend) of any non-superuser role. A session that advertises no role (a background
+ * process) counts as a superuser's, as PostgreSQL counts it. Autovacuum workers are left out: the
+ * rename and the drop end them themselves (CountOtherDBBackends), whoever runs them.
+ */
+export async function sessionsWithRights(client: Client, database: string): Promise<SessionWithRights[]> {
+  const r = await client.query<Session & { terminable: boolean }>(
+    `SELECT a.pid, a.usename AS "user", coalesce(a.application_name, '') AS application,
+            a.client_addr::text AS "clientAddr", a.backend_start::text AS "backendStart", a.state,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+              OR (r.oid IS NOT NULL AND NOT r.rolsuper
+                  AND (pg_has_role(current_user, r.oid, 'USAGE') OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
+              AS terminable
+       FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+      WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
+      ORDER BY a.pid`,
     [database],
   );
-  return r.rows;
+  return r.rows.map(({ terminable, ...session }) => ({ session, terminable: terminable === true }));
+}
+
+/**
+ * Refuses (nothing changed) when a session on `database` is one this role may not end, naming it:
+ * a superuser's session when the role is not a superuser, say. With `terminate` false, any session
+ * is refused.
+ */
+export async function checkSessionsEndable(
+  client: Client,
+  database: string,
+  terminate: boolean,
+): Promise<void> {
+  const sessions = await sessionsWithRights(client, database);
+  const stuck = sessions.filter((s) => !terminate || !s.terminable).map((s) => s.session);
+  if (stuck.length === 0) return;
+  if (!terminate) {
+    throw new SafetyError(
+      `${stuck.length} session(s) still connected to "${database}" (${stuck.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
+        'nothing was changed. Stop those clients (stop-command) or set terminate-sessions: true.',
+    );
+  }
+  throw new SafetyError(
+    `${stuck.length} session(s) on "${database}" cannot be terminated by role "${String(await currentRole(client))}" ` +
+      `(${stuck.map(describeSession).join('; ')}): ending them needs a superuser, or pg_signal_backend for sessions of other non-superuser roles. ` +
+      'Nothing was changed; stop those clients first (stop-command).',
+  );
+}
+
+async function currentRole(client: Client): Promise<string | undefined> {
+  return (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
 }
 
 /**
  * Blocks new connections to `database`, then terminates the sessions still on it (logging each
- * one) or, when `terminate` is false, re-allows connections and refuses. Returns the sessions ended.
+ * one) or, when `terminate` is false or a session may not be ended, gives the connections back
+ * (as they were: `allowAfter`) and refuses. Returns the sessions ended.
  */
 export async function emptyDatabase(
   client: Client,
   database: string,
   terminate: boolean,
+  allowAfter = true,
 ): Promise<Session[]> {
+  await checkSessionsEndable(client, database, terminate);
   await setAllowConnections(client, database, false);
+  const giveBack = async (): Promise<void> => {
+    if (allowAfter) await setAllowConnections(client, database, true);
+  };
+  try {
+    // A client may have connected between the check and the block.
+    await checkSessionsEndable(client, database, terminate);
+  } catch (error) {
+    await giveBack();
+    throw error;
+  }
   const sessions = await listSessions(client, database);
   if (sessions.length === 0) return [];
-  if (!terminate) {
-    await setAllowConnections(client, database, true);
-    throw new SafetyError(
-      `${sessions.length} session(s) still connected to "${database}" (${sessions.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
-        'nothing was changed. Stop those clients (stop-command) or set terminate-sessions: true.',
-    );
-  }
   for (const s of sessions) {
     core.warning(
       `Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`,
     );
-    await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
+    try {
+      await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
+    } catch (error) {
+      await giveBack();
+      throw new SafetyError(
+        `Could not terminate session ${describeSession(s)} on "${database}": ${clause(errorMessage(error))}. Connections were allowed again; nothing was changed.`,
+      );
+    }
   }
   for (let i = 0; i < 100; i++) {
     if ((await listSessions(client, database)).length === 0) return sessions;
     await new Promise((r) => setTimeout(r, 100));
   }
-  await setAllowConnections(client, database, true);
+  await giveBack();
   throw new SafetyError(
     `Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`,
   );
@@ -123,6 +190,10 @@ export interface SwapOptions {
   /** The name the current live database is kept under. */
   failed: string;
   terminateSessions: boolean;
+  /** Recorded in the swap marker (see `SwapMarker`). */
+  backupId: string;
+  restoredFrom?: string;
+  run: string;
 }
 
 export interface SwapResult {
@@ -135,33 +206,66 @@ export interface SwapResult {
  * Swaps `replacement` in under the live name, from the maintenance database: blocks and empties
  * both, then renames live → failed and replacement → live and re-allows connections in ONE
  * transaction, so there is never a moment without a database under the live name. An interruption
- * before the commit re-allows connections on the untouched live database.
+ * before the commit re-allows connections on the untouched live database; a run killed there
+ * (SIGKILL, a lost runner) leaves the marker written before the block, from which a rerun gives
+ * the connections back first (`reopenInterruptedWindow`). The commit also records the swap in the
+ * marker, so a rerun resumes after it.
  */
 export async function swapDatabases(settings: ConnectionSettings, options: SwapOptions): Promise<SwapResult> {
   const { live, replacement, failed } = options;
   return withClient(
     maintenance(settings),
     async (client) => {
+      const before = await client.query<{ oid: number; allow: boolean }>(
+        'SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1',
+        [live],
+      );
+      const liveRow = before.rows[0];
+      if (!liveRow) throw new SafetyError(`Database "${live}" does not exist: nothing to swap.`);
+      // Checked before anything is blocked: a session that may not be ended refuses the swap.
+      await checkSessionsEndable(client, live, options.terminateSessions);
       await emptyDatabase(client, replacement, true);
+      const sideMarker = await markerOn(client, replacement);
+      const marker = newMarker({
+        backupId: options.backupId,
+        live,
+        liveOid: liveRow.oid,
+        liveAllowedConnections: liveRow.allow,
+        failed,
+        restoredFrom: options.restoredFrom,
+        phase: 'blocking',
+        blockedAt: await serverClock(client),
+        run: options.run,
+      });
+      await writeMarker(client, replacement, marker);
       const started = Date.now();
       let committed = false;
+      const giveBack = async (c: Client): Promise<void> => {
+        if (liveRow.allow) await setAllowConnections(c, live, true);
+        await writeMarker(c, replacement, sideMarker);
+      };
       const reopen = onCleanup(`allow connections to ${live} again`, async () => {
         if (committed) return;
         await client.end().catch(() => undefined);
-        await withClient(maintenance(settings), (c) => setAllowConnections(c, live, true));
+        await withClient(maintenance(settings), giveBack);
       });
       try {
-        const terminated = await emptyDatabase(client, live, options.terminateSessions);
+        const terminated = await emptyDatabase(client, live, options.terminateSessions, liveRow.allow);
         await client.query('BEGIN');
         await client.query(`ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(failed)}`);
         await client.query(`ALTER DATABASE ${quoteIdent(replacement)} RENAME TO ${quoteIdent(live)}`);
         await setAllowConnections(client, live, true);
+        await writeMarker(client, live, {
+          ...marker,
+          phase: 'swapped',
+          swappedAt: await serverClock(client),
+        });
         await client.query('COMMIT');
         committed = true;
         return { terminated, downtimeMs: Date.now() - started };
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
-        if (!committed) await setAllowConnections(client, live, true).catch(() => undefined);
+        if (!committed) await giveBack(client).catch(() => undefined);
         throw error;
       } finally {
         await reopen().catch((e) =>
@@ -199,4 +303,68 @@ export async function keptDatabases(
     [live],
   );
   return r.rows.map((row) => ({ name: row.name, sizeBytes: Number(row.size), allowConnections: row.allow }));
+}
+
+/** What the connected role may do to a database: the rename swap needs CREATEDB and the owner's rights. */
+export interface RoleRights {
+  role: string;
+  superuser: boolean;
+  createdb: boolean;
+  /** The role has the privileges of the database's owner (may rename, block, drop it). */
+  owner: boolean;
+  databaseOwner: string;
+}
+
+export async function roleRights(client: Client, database: string): Promise<RoleRights | undefined> {
+  const r = await client.query<RoleRights>(
+    `SELECT current_user AS role, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
+            pg_has_role(current_user, d.datdba, 'USAGE') AS owner, pg_get_userbyid(d.datdba) AS "databaseOwner"
+       FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = $1`,
+    [database],
+  );
+  return r.rows[0];
+}
+
+/**
+ * Refuses, before any change, a role that could not create the side database or rename the live
+ * one (PostgreSQL would stop it halfway otherwise): it needs SUPERUSER, or CREATEDB and the
+ * privileges of the live database's owner.
+ */
+export function checkRoleRights(rights: RoleRights, database: string): void {
+  if (rights.superuser) return;
+  const missing: string[] = [];
+  if (!rights.createdb) missing.push('CREATEDB (to create the side database and rename the live one)');
+  if (!rights.owner)
+    missing.push(
+      `the privileges of "${database}"'s owner "${rights.databaseOwner}" (to block, rename or drop it)`,
+    );
+  if (missing.length === 0) return;
+  throw new SafetyError(
+    `Role "${rights.role}" cannot roll back "${database}": it lacks ${missing.join(' and ')}. Nothing was changed; ` +
+      `grant it (ALTER ROLE "${rights.role}" CREATEDB; GRANT "${rights.databaseOwner}" TO "${rights.role}") or use the owner's role.`,
+  );
+}
+
+/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
+export async function systemIdentifier(client: Client): Promise<string | undefined> {
+  try {
+    const r = await client.query<{ id: string }>(
+      'SELECT system_identifier::text AS id FROM pg_control_system()',
+    );
+    return r.rows[0]?.id;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `<db>_failed_<short>`, or when a finished rollback from the same backup left that one,
+ * `<db>_failed_<short>_2`, `_3`, …: a kept database is never overwritten or reused.
+ */
+export async function freeFailedName(client: Client, live: string, short: string): Promise<string> {
+  for (let n = 1; n < 1000; n++) {
+    const name = databaseNameFor(live, 'failed', n === 1 ? short : `${short}_${n}`);
+    if (!(await databaseInfo(client, name))) return name;
+  }
+  throw new SafetyError(`Too many "${live}_failed_${short}*" databases are kept: drop some of them first.`);
 }

@@ -27,6 +27,12 @@ export interface RunOptions {
   pipeStdin?: boolean;
   /** Called with the child right after it is spawned (e.g. to stream into its stdin, or pause its stdout). */
   onSpawn?: (child: ChildProcess) => void;
+  /**
+   * Kill the command's whole process group when this process dies, even by SIGKILL (see
+   * `DIE_WITH_PARENT`). Commands that change what the run's lock protects set it, so none of them
+   * outlives the lock.
+   */
+  dieWithParent?: boolean;
 }
 
 export interface RunResult {
@@ -40,6 +46,30 @@ export interface RunResult {
 }
 
 const active = new Set<ChildProcess>();
+
+/**
+ * The wrapper behind `dieWithParent`: `bash -c DIE_WITH_PARENT _ <file> <args…>`, started in its
+ * own process group with fd 3 a pipe whose other end only this process holds. A watchdog in the
+ * group blocks reading fd 3; the kernel closes our end when this process dies, however it dies
+ * (SIGKILL included), so the read returns at once and the watchdog kills the whole group. The
+ * command itself runs in the foreground with fd 3 closed (nothing it starts holds the pipe open);
+ * when it ends, the watchdog is disarmed, so what the command leaves running on purpose (a service
+ * started by a start command) is not touched. Its exit is passed on: a command killed by a signal
+ * kills the wrapper with the same signal. PR_SET_PDEATHSIG was the alternative: it needs native
+ * code or setpriv, it reaches only the direct child (not the command's own children), and it fires
+ * when the spawning thread ends rather than the process.
+ */
+const DIE_WITH_PARENT = [
+  '{ read -r -u 3 _; kill -KILL 0; } </dev/null >/dev/null 2>&1 &',
+  'watchdog=$!',
+  // The wrapper's own job messages ("Killed", "Terminated") stay out of the command's stderr.
+  'exec 3<&- 4>&2 2>/dev/null',
+  '"$@" 2>&4 4>&-',
+  'rc=$?',
+  'kill -KILL "$watchdog"',
+  'if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then trap - $((rc - 128)); kill -$((rc - 128)) $$; fi',
+  'exit "$rc"',
+].join('\n');
 
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
 export function describeExit(result: RunResult): string {
@@ -104,12 +134,17 @@ export async function runProcess(
   if (options.group) core.startGroup(options.group);
   try {
     return await new Promise<RunResult>((resolve) => {
-      const child = spawn(file, [...args], {
-        cwd: options.cwd,
-        env,
-        detached: true,
-        stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      });
+      const stdin = options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe';
+      const child = options.dieWithParent
+        ? spawn('/bin/bash', ['-c', DIE_WITH_PARENT, 'migration-guard', file, ...args], {
+            cwd: options.cwd,
+            env,
+            detached: true,
+            stdio: [stdin, 'pipe', 'pipe', 'pipe'],
+          })
+        : spawn(file, [...args], { cwd: options.cwd, env, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
+      // The watchdog's pipe: read (nothing ever comes) so its end is seen and it closes with the child.
+      (child.stdio[3] as NodeJS.ReadableStream | null | undefined)?.resume();
       active.add(child);
       options.onSpawn?.(child);
       const out = new Tail(options.keepBytes ?? 65536);

@@ -84,6 +84,8 @@ export async function runCommand(
     env: { ...options.env, ...options.stepEnv },
     timeoutMs,
     group: options.title,
+    // A step or hook never goes on once the action (and its lock) is gone.
+    dieWithParent: true,
   });
   const outcome = outcomeOf(name, kind, result, timeoutMs);
   const line = `${options.title}: ${outcome.status} (${outcome.detail})`;
@@ -100,7 +102,10 @@ export async function runCommand(
 export async function runPlanSteps(
   steps: readonly PlanStep[],
   options: ExecOptions,
-  events: { onStart?: (step: PlanStep) => void; onOutcome?: (outcome: StepOutcome) => void } = {},
+  events: {
+    onStart?: (step: PlanStep) => void | Promise<void>;
+    onOutcome?: (outcome: StepOutcome) => void;
+  } = {},
 ): Promise<StepOutcome[]> {
   const onOutcome = events.onOutcome ?? (() => undefined);
   const outcomes: StepOutcome[] = [];
@@ -120,7 +125,7 @@ export async function runPlanSteps(
       onOutcome(skipped);
       continue;
     }
-    events.onStart?.(step);
+    await events.onStart?.(step);
     const outcome = await runCommand(step.name, 'step', step.run, {
       ...options,
       title: `Step ${i + 1}/${steps.length}: ${step.name}`,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -63,23 +63,66 @@ async function getObject(
   }
 }
 
+/** A manifest is a few MiB at most (a row count and a fingerprint per table); anything larger is not one. */
+export const MAX_MANIFEST_BYTES = 64 << 20;
+
+/**
+ * Refuses, naming the input and the path, a local manifest that is missing, not a regular file
+ * (a directory, a device such as /dev/zero, a FIFO that would block the read) or over
+ * MAX_MANIFEST_BYTES. Synchronous, so inputs can be checked before any side effect; `allowMissing`
+ * leaves a missing file to the read, which refuses it the same way.
+ */
+export function checkManifestFile(
+  file: string,
+  input: string,
+  options: { allowMissing?: boolean } = {},
+): void {
+  let info;
+  try {
+    info = statSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && options.allowMissing) return;
+    throw new ConfigurationError(
+      code === 'ENOENT'
+        ? `Input "${input}": manifest ${file} does not exist.`
+        : `Input "${input}": manifest ${file} cannot be read (${code ?? errorMessage(error)}).`,
+    );
+  }
+  if (!info.isFile()) {
+    const kind = info.isDirectory() ? 'a directory' : 'not a regular file';
+    throw new ConfigurationError(`Input "${input}": manifest ${file} is ${kind}.`);
+  }
+  if (info.size > MAX_MANIFEST_BYTES) {
+    throw new ConfigurationError(
+      `Input "${input}": manifest ${file} is ${formatBytes(info.size)}, over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`,
+    );
+  }
+}
+
 /** Reads and parses the manifest from a local file or S3. */
 export async function loadManifest(location: Location, s3: () => S3Client): Promise<BackupManifest> {
   if (location.kind === 'local') {
-    try {
-      await stat(location.path);
-    } catch {
-      throw new SafetyError(`Manifest ${location.path} does not exist.`);
-    }
+    checkManifestFile(location.path, 'manifest');
     return readManifestFile(location.path);
   }
-  const { body } = await getObject(s3(), location);
+  const { body, length } = await getObject(s3(), location);
+  const tooLarge = (): SafetyError =>
+    new SafetyError(
+      `Input "manifest": ${describeLocation(location)} is over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`,
+    );
+  if (length !== undefined && length > MAX_MANIFEST_BYTES) {
+    body.destroy();
+    throw tooLarge();
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += (chunk as Buffer).length;
-    if (size > 64 << 20)
-      throw new SafetyError(`${describeLocation(location)} is too large to be a manifest.`);
+    if (size > MAX_MANIFEST_BYTES) {
+      body.destroy();
+      throw tooLarge();
+    }
     chunks.push(chunk as Buffer);
   }
   return parseManifest(Buffer.concat(chunks).toString('utf8'), `Manifest ${describeLocation(location)}`);
@@ -104,13 +147,20 @@ export async function fetchDump(
   options: { tempDir: string; s3: () => S3Client },
 ): Promise<FetchedDump> {
   if (location.kind === 'local') {
-    let size: number;
+    let info;
     try {
-      size = (await stat(location.path)).size;
+      info = await stat(location.path);
     } catch {
       throw new SafetyError(`Dump ${location.path} does not exist.`);
     }
-    return { file: location.path, sha256: await sha256File(location.path), bytes: size, downloaded: false };
+    if (!info.isFile()) throw new SafetyError(`Dump ${location.path} is not a regular file.`);
+    let sha256: string;
+    try {
+      sha256 = await sha256File(location.path);
+    } catch (error) {
+      throw new SafetyError(`Dump ${location.path} could not be read: ${errorMessage(error)}`);
+    }
+    return { file: location.path, sha256, bytes: info.size, downloaded: false };
   }
   await mkdir(options.tempDir, { recursive: true });
   const fs = await statfs(options.tempDir);

@@ -15,7 +15,8 @@ export interface BackupManifest {
   format: typeof MANIFEST_FORMAT;
   backupId: string;
   database: string;
-  server: { version: string; major: number; host: string; port: number };
+  /** `systemIdentifier`: the cluster's (pg_control), when the backup could read it. */
+  server: { version: string; major: number; host: string; port: number; systemIdentifier?: string };
   dump: {
     tool: string;
     toolVersion: string;

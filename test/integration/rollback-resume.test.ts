@@ -133,6 +133,13 @@ test('a code revert failing after the swap keeps the app stopped; a rerun resume
   expect(resumed.errors).toEqual([]);
   expect(resumed.outputs.verdict).toBe('restored');
   expect(resumed.summary).toContain('resuming after the swap');
+  // What the earlier run swapped in and how long the database was closed, from its marker.
+  expect(resumed.outputs['restored-from']).toBe(backup.dumpFile);
+  expect(resumed.outputs['restored-from']).toBe(failed.outputs['restored-from']);
+  expect(resumed.outputs['downtime-seconds']).not.toBe('');
+  expect(
+    Math.abs(Number(resumed.outputs['downtime-seconds']) - Number(failed.outputs['downtime-seconds'])),
+  ).toBeLessThan(0.05);
   const phases = JSON.parse(resumed.outputs['phases-json'] ?? '{}') as {
     phases: { name: string; status: string }[];
   };

@@ -11,6 +11,7 @@ import { annotate, setOutput, writeSummary } from '../../report/summary';
 
 import { commandEnvironment } from './env';
 import { getInputs, type Inputs } from './inputs';
+import { RunMarkerWriter } from './marker';
 import { inspectAfter, inspectBefore, inspectPlan } from './migrations';
 import { RunRecord, type MigrationDiff } from './state';
 import { describeDryRun, describeRun, leftDown } from './summary';
@@ -104,36 +105,43 @@ export async function run(): Promise<void> {
       throw error;
     },
   );
+  const marker = new RunMarkerWriter(inputs.connection, runHolder('migrate'));
+  record.earlier = await marker.start();
+  if (record.earlier) core.warning(record.earlier, { title: 'An earlier run was killed' });
   const hasMaintenance = inputs.hooks.maintenanceOn !== undefined;
   let reported = false;
   // Registered as a cleanup so a cancelled run (SIGTERM) still reports where it stopped.
   const report = onCleanup('report the migration window', async () => {
     if (reported) return;
     reported = true;
-    const signal = interruptedBy();
-    if (signal) record.closeCancelled(signal);
-    if (inputs.django)
-      await inspectAfter(inputs.django, inputs.connection, env, record.django, signal !== undefined);
-    setOutputs({
-      status: record.succeeded ? 'succeeded' : 'failed',
-      failedStep: record.failed?.name ?? '',
-      steps: record.stepsJson(),
-      applied: record.django.appliedNow ?? [],
-      pending: record.django.pending ?? [],
-      rollback: record.rollbackRecommended,
-      maintenance: record.maintenanceOn,
-    });
-    await writeSummary((s) => describeRun(s, record, inputs, target, hasMaintenance));
-    if (!record.succeeded) {
-      for (const line of leftDown(record, hasMaintenance))
-        annotate('error', 'Left in place after the failure', line);
-      if (signal) core.error(failureLine(record, hasMaintenance));
+    try {
+      const signal = interruptedBy();
+      if (signal) record.closeCancelled(signal);
+      if (inputs.django)
+        await inspectAfter(inputs.django, inputs.connection, env, record.django, signal !== undefined);
+      setOutputs({
+        status: record.succeeded ? 'succeeded' : 'failed',
+        failedStep: record.failed?.name ?? '',
+        steps: record.stepsJson(),
+        applied: record.django.appliedNow ?? [],
+        pending: record.django.pending ?? [],
+        rollback: record.rollbackRecommended,
+        maintenance: record.maintenanceOn,
+      });
+      await writeSummary((s) => describeRun(s, record, inputs, target, hasMaintenance));
+      if (!record.succeeded) {
+        for (const line of leftDown(record, hasMaintenance))
+          annotate('error', 'Left in place after the failure', line);
+        if (signal) core.error(failureLine(record, hasMaintenance));
+      }
+    } finally {
+      await marker.finish();
     }
   });
 
   try {
     if (inputs.django) record.django = await inspectBefore(inputs.django, inputs.connection, env);
-    await runWindow(inputs, env, record);
+    await runWindow(inputs, env, record, (current, step) => marker.update(current, step));
     record.completed = true;
   } catch (error) {
     core.error(`The migration window stopped on an error: ${errorMessage(error)}`);

@@ -31,6 +31,8 @@ export class RunRecord {
   completed = false;
   cancelled?: string;
   failed?: StepOutcome;
+  /** An earlier run that was killed without reporting, as its marker on the server tells. */
+  earlier?: string;
   django: MigrationDiff = {};
 
   constructor(readonly plan: readonly PlanStep[]) {}

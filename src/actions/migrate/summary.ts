@@ -76,6 +76,7 @@ export function describeRun(
     `<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`,
     true,
   );
+  if (record.earlier) s.addRaw(`<blockquote>⚠️ ${escapeHtml(record.earlier)}</blockquote>`, true);
   if (record.failed)
     s.addRaw(
       `<p>Stopped at <b>${record.failed.name}</b>: ${record.failed.status}, ${record.failed.detail}.</p>`,

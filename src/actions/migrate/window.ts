@@ -11,12 +11,19 @@ import type { RunRecord } from './state';
  * stays on and workers stay stopped: the system must not serve, or run old code against, a
  * half-migrated database.
  */
-export async function runWindow(inputs: Inputs, env: ExecOptions['env'], record: RunRecord): Promise<void> {
+export async function runWindow(
+  inputs: Inputs,
+  env: ExecOptions['env'],
+  record: RunRecord,
+  /** Told as each command starts, and waited for (the run's marker on the server). */
+  progress: (current: string, step: boolean) => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
   const options: ExecOptions = { env, cwd: inputs.workingDirectory, defaultTimeoutMs: inputs.stepTimeoutMs };
   const hook = async (name: string, command: string | undefined): Promise<boolean> => {
     if (command === undefined) return true;
     if (interruptedBy()) return false;
     record.current = { name, kind: 'hook', started: Date.now() };
+    await progress(name, false);
     const outcome = await runCommand(name, 'hook', command, {
       ...options,
       title: `Hook: ${name}`,
@@ -44,7 +51,10 @@ export async function runWindow(inputs: Inputs, env: ExecOptions['env'], record:
 
   record.stepsStarted = true;
   await runPlanSteps(inputs.steps, options, {
-    onStart: (step) => (record.current = { name: step.name, kind: 'step', started: Date.now() }),
+    onStart: async (step) => {
+      record.current = { name: step.name, kind: 'step', started: Date.now() };
+      await progress(step.name, true);
+    },
     onOutcome: (outcome) => record.record(outcome),
   });
   if (!record.stepsFinished) return;

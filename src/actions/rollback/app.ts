@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 
-import { errorMessage } from '../../common/errors';
+import { clause, errorMessage } from '../../common/errors';
 import { onCleanup } from '../../process/cleanup';
 import { checkoutCommit } from '../../process/git';
 import { describeExit, runShell, succeeded } from '../../process/runner';
@@ -8,7 +8,7 @@ import { describeExit, runShell, succeeded } from '../../process/runner';
 import type { Inputs } from './inputs';
 
 async function shell(what: string, command: string, cwd: string): Promise<void> {
-  const r = await runShell(command, { cwd, timeoutMs: 30 * 60_000 });
+  const r = await runShell(command, { cwd, timeoutMs: 30 * 60_000, dieWithParent: true });
   if (!succeeded(r)) throw new Error(`${what} failed: ${describeExit(r)}.`);
 }
 
@@ -87,7 +87,7 @@ export class Application {
       this.stopped = true;
       return 'the application was stopped again (stop-command)';
     } catch (error) {
-      return `stopping the application again failed: ${errorMessage(error)}`;
+      return `stopping the application again failed: ${clause(errorMessage(error))}`;
     }
   }
 }

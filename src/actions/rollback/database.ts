@@ -1,8 +1,9 @@
 import * as core from '@actions/core';
 
-import { SafetyError, errorMessage } from '../../common/errors';
+import { SafetyError, clause, errorMessage } from '../../common/errors';
 import { withClient } from '../../postgres/client';
 import { withDatabase } from '../../postgres/connection';
+import { runHolder } from '../../postgres/lock';
 import {
   analyzeDatabase,
   AutovacuumPause,
@@ -26,6 +27,7 @@ import {
   maintenance,
   setAllowConnections,
 } from '../../postgres/swap';
+import { isOwnSideDatabase, newMarker, writeMarker } from '../../postgres/swap-marker';
 import { onCleanup } from '../../process/cleanup';
 
 import type { Inputs } from './inputs';
@@ -48,12 +50,33 @@ export async function restoreSide(
   let keep = false;
   const keepOwners = await withClient(maintenance(inputs.connection), async (c) => {
     if (v.sideExists || (await databaseInfo(c, side))) {
+      // Only a database this rollback's marker names is ours to drop; any other is left alone.
+      if (!(await isOwnSideDatabase(c, side, v.names.live, v.manifest.backupId))) {
+        throw new SafetyError(
+          `"${side}" exists but carries no marker of a rollback of "${v.names.live}" from backup ${v.manifest.backupId}: ` +
+            "it is not this rollback's to drop. Nothing was changed; rename or drop it yourself if it is not needed.",
+        );
+      }
       core.warning(
         `Dropping "${side}", left by an interrupted rollback from the same backup; restoring again.`,
       );
       await dropOwnDatabase(c, side);
     }
     await createDatabaseLike(c, side, v.live);
+    await writeMarker(
+      c,
+      side,
+      newMarker({
+        backupId: v.manifest.backupId,
+        live: v.names.live,
+        liveOid: 0,
+        liveAllowedConnections: v.live.allowConnections,
+        failed: v.names.failed,
+        phase: 'restoring',
+        blockedAt: 0,
+        run: runHolder('rollback'),
+      }),
+    );
     return canKeepOwners(c);
   });
   onCleanup(`drop side database ${side}`, async () => {
@@ -279,7 +302,7 @@ export async function snapshotReady(
       if (!checkPassed(check))
         problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
     } catch (error) {
-      problem = `the snapshot "${snap}" could not be checked: ${errorMessage(error)}`;
+      problem = `the snapshot "${snap}" could not be checked: ${clause(errorMessage(error))}`;
     } finally {
       if (!info.allowConnections)
         await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, false));

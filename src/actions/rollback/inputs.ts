@@ -18,7 +18,7 @@ import {
 import { registerSecret } from '../../common/secrets';
 import type { ConnectionSettings } from '../../postgres/connection';
 import { checkGitRef } from '../../process/git';
-import { parseLocation, type Location } from '../../storage/download';
+import { checkManifestFile, parseLocation, type Location } from '../../storage/download';
 import type { ChecksumMode, S3Options } from '../../storage/s3';
 
 const STRATEGIES = ['swap', 'snapshot', 'in-place'] as const;
@@ -102,6 +102,7 @@ function healthUrl(value: string): string {
 export function getInputs(): Inputs {
   const connection = getConnectionInput();
   const manifest = parseLocation(checkPath('manifest', getRequiredInput('manifest')), 'manifest');
+  if (manifest.kind === 'local') checkManifestFile(manifest.path, 'manifest', { allowMissing: true });
   const backupPath = getSingleLineInput('backup-path');
   const backupUri = getSingleLineInput('backup-uri');
   if (backupPath && backupUri)

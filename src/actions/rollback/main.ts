@@ -1,7 +1,10 @@
 import { SafetyError, errorMessage } from '../../common/errors';
+import { withClient } from '../../postgres/client';
 import { acquireLock, runHolder } from '../../postgres/lock';
-import { swapDatabases } from '../../postgres/swap';
+import { maintenance, swapDatabases } from '../../postgres/swap';
+import { writeMarker } from '../../postgres/swap-marker';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
+import { setOutput } from '../../report/summary';
 
 import { Application, waitHealthy } from './app';
 import { checkRestored, EarlyCheck, restoreInPlace, restoreSide, snapshotReady } from './database';
@@ -9,10 +12,18 @@ import { getInputs, type Inputs } from './inputs';
 import { report } from './report';
 import { RunState } from './state';
 import { verifyBackup, verifyDump, type Verified } from './verify';
+import { reopenAfterInterruptedSwap } from './window';
 
 /** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
 export async function run(): Promise<void> {
-  const inputs = getInputs();
+  let inputs: Inputs;
+  try {
+    inputs = getInputs();
+  } catch (error) {
+    // A bad input is found before anything is touched.
+    setOutput('verdict', 'refused');
+    throw error;
+  }
   const state = new RunState(inputs.connection.database);
   const app = new Application(inputs);
   // Registered first, so on a cancellation it runs last: after the side database is dropped and the app restarted.
@@ -26,9 +37,10 @@ export async function run(): Promise<void> {
     await rollback(inputs, state, app);
   } catch (error) {
     state.fail(error);
-    await app
-      .restartIfAllowed()
-      .catch((e: unknown) => state.note(`Starting the application again failed: ${errorMessage(e)}`));
+    await app.restartIfAllowed().catch((e: unknown) => {
+      state.changedAfterAll();
+      state.note(`Starting the application again failed: ${errorMessage(e)}`);
+    });
     throw error;
   } finally {
     await writeReport();
@@ -38,6 +50,8 @@ export async function run(): Promise<void> {
 async function rollback(inputs: Inputs, state: RunState, app: Application): Promise<void> {
   const t = state.timeline;
   const lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
+  // First of all: a live database left blocked by an interrupted swap gets its connections back.
+  await reopenAfterInterruptedSwap(inputs, state);
   const v = await t.phase('verify', async (note) => {
     const verified = await verifyBackup(inputs, state);
     note(
@@ -55,6 +69,10 @@ async function rollback(inputs: Inputs, state: RunState, app: Application): Prom
   }
   app.holdAfterSwap();
   await afterSwap(inputs, state, app, v);
+  await withClient(maintenance(inputs.connection), (c) => writeMarker(c, v.names.live, undefined)).catch(
+    (e: unknown) =>
+      state.note(`Could not remove the rollback's marker from "${v.names.live}": ${errorMessage(e)}`),
+  );
   await lock.release();
 }
 
@@ -81,6 +99,9 @@ async function swap(inputs: Inputs, state: RunState, app: Application, v: Verifi
       replacement: replacement,
       failed: v.names.failed,
       terminateSessions: inputs.terminateSessions,
+      backupId: v.manifest.backupId,
+      restoredFrom: state.restoredFrom,
+      run: runHolder('rollback'),
     });
     note(
       `${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`,
@@ -91,7 +112,7 @@ async function swap(inputs: Inputs, state: RunState, app: Application, v: Verifi
   state.swapped = true;
   state.failedDatabase = v.names.failed;
   state.terminated = swapped.terminated;
-  t.downtimeMs = swapped.downtimeMs;
+  t.downtimeMs = swapped.downtimeMs + (state.priorDowntimeMs ?? 0);
 }
 
 async function inPlace(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
@@ -105,7 +126,7 @@ async function inPlace(inputs: Inputs, state: RunState, app: Application, v: Ver
   });
   t.skip('restore', 'part of the in-place swap');
   await t.phase('checks', (note) => checkRestored(inputs, v.names.live, v, note));
-  t.downtimeMs = Date.now() - started;
+  t.downtimeMs = Date.now() - started + (state.priorDowntimeMs ?? 0);
 }
 
 async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {

@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 
-import { errorMessage } from '../../common/errors';
+import { clause, errorMessage } from '../../common/errors';
 import { withClient } from '../../postgres/client';
 import { describeSession, keptDatabases, maintenance, swapBackStatements } from '../../postgres/swap';
 import { formatBytes, formatSeconds } from '../../report/format';
@@ -38,7 +38,7 @@ export async function report(inputs: Inputs, state: RunState, app: Application):
       ? swapBackStatements(state.names.live, state.failedDatabase, state.names.side)
       : undefined;
   if (state.leftStopped)
-    core.error(`The application is left stopped: ${state.leftStopped}.`, {
+    core.error(`The application is left stopped: ${clause(state.leftStopped)}.`, {
       title: 'Application left stopped',
     });
 
@@ -58,7 +58,8 @@ export async function report(inputs: Inputs, state: RunState, app: Application):
     if (state.failedDatabase) facts.push(`Previous database kept as: ${state.failedDatabase}`);
     s.addList(facts);
     if (state.error) s.addRaw(`\n**${verdict === 'refused' ? 'Refused' : 'Error'}:** ${state.error}\n`, true);
-    if (state.leftStopped) s.addRaw(`\n**The application is left stopped:** ${state.leftStopped}.\n`, true);
+    if (state.leftStopped)
+      s.addRaw(`\n**The application is left stopped:** ${clause(state.leftStopped)}.\n`, true);
     else if (app.isStopped) s.addRaw('\n**The application is stopped.**\n', true);
     s.addHeading('Timeline', 3)
       .addTable(phaseRows(t.phases()))

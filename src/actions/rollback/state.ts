@@ -1,9 +1,10 @@
 import * as core from '@actions/core';
 
-import { SafetyError, ConfigurationError, errorMessage } from '../../common/errors';
+import { SafetyError, errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
 import type { RollbackNames } from '../../postgres/side-names';
 import type { Session } from '../../postgres/swap';
+import { interruptedBy } from '../../process/cleanup';
 import type { BackupManifest } from '../../storage/manifest';
 
 import { Timeline } from './timeline';
@@ -21,6 +22,8 @@ export class RunState {
   /** The live database's connections were blocked and not re-allowed yet, or it was dropped. */
   touched = false;
   restoredFrom?: string;
+  /** Downtime an interrupted run left (its blocked window), given back and counted by this run. */
+  priorDowntimeMs?: number;
   failedDatabase?: string;
   terminated: Session[] = [];
   notes: string[] = [];
@@ -48,7 +51,13 @@ export class RunState {
   fail(error: unknown): void {
     this.error = scrub(errorMessage(error));
     if (this.verdict) return;
-    const refusal = error instanceof SafetyError || error instanceof ConfigurationError;
-    this.verdict = !this.swapped && !this.touched && refusal ? 'refused' : 'failed';
+    // Whatever the error (a refused check, a TLS handshake, a permission), a run that changed
+    // nothing refused; a cancelled run failed (it did not decide), and so did one that changed something.
+    this.verdict = !this.swapped && !this.touched && !interruptedBy() ? 'refused' : 'failed';
+  }
+
+  /** Something could not be put back as it was (the application not started again): not a refusal. */
+  changedAfterAll(): void {
+    if (this.verdict === 'refused') this.verdict = 'failed';
   }
 }

@@ -3,15 +3,22 @@ import type { S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
 import { serverInfo, withClient } from '../../postgres/client';
+import { listArchive, type ArchiveListing } from '../../postgres/restore';
+import { databaseNameFor, rollbackNames, type RollbackNames } from '../../postgres/side-names';
 import {
-  describeCheck,
-  checkDatabase,
-  checkPassed,
-  listArchive,
-  type ArchiveListing,
-} from '../../postgres/restore';
-import { rollbackNames, type RollbackNames } from '../../postgres/side-names';
-import { MAINTENANCE_DB, databaseInfo, maintenance, type DatabaseInfo } from '../../postgres/swap';
+  MAINTENANCE_DB,
+  checkRoleRights,
+  databaseInfo,
+  describeSession,
+  freeFailedName,
+  maintenance,
+  roleRights,
+  sessionsWithRights,
+  systemIdentifier,
+  type DatabaseInfo,
+  type SessionWithRights,
+} from '../../postgres/swap';
+import { markerOn } from '../../postgres/swap-marker';
 import { discoverTools, type ClientTools } from '../../postgres/tools';
 import { resolveCommit } from '../../process/git';
 import { formatBytes } from '../../report/format';
@@ -73,14 +80,35 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
   }
   const names = rollbackNames(live, manifest.backupId);
   state.names = names;
-  const found = await withClient(maintenance(inputs.connection), async (c) => ({
-    info: await serverInfo(c),
-    live: await databaseInfo(c, names.live),
-    failed: await databaseInfo(c, names.failed),
-    side: await databaseInfo(c, names.side),
-  }));
+  const found = await withClient(maintenance(inputs.connection), async (c) => {
+    const marker = await markerOn(c, names.live);
+    return {
+      info: await serverInfo(c),
+      live: await databaseInfo(c, names.live),
+      failed: await databaseInfo(c, names.failed),
+      side: await databaseInfo(c, names.side),
+      marker,
+      markedFailed: marker ? Boolean(await databaseInfo(c, marker.failed)) : false,
+      rights: await roleRights(c, names.live),
+      sessions: await sessionsWithRights(c, names.live),
+      systemIdentifier: await systemIdentifier(c),
+    };
+  });
   if (!found.live)
     throw new SafetyError(`Database "${live}" does not exist on the server: nothing to roll back.`);
+  if (found.rights) checkRoleRights(found.rights, live);
+  warnAboutSessions(found.sessions, live, inputs);
+  const source = manifest.server?.systemIdentifier;
+  if (source && found.systemIdentifier && source !== found.systemIdentifier) {
+    if (!inputs.allowOtherDatabase) {
+      throw new SafetyError(
+        `Backup ${manifest.backupId} was taken on the cluster with system identifier ${source} (${manifest.server.host}:${manifest.server.port}); this server's is ${found.systemIdentifier}: refused (set allow-other-database: true if this is intended).`,
+      );
+    }
+    state.note(
+      `The backup was taken on another cluster (system identifier ${source}); allowed by allow-other-database.`,
+    );
+  }
   if (manifest.server?.major && manifest.server.major !== found.info.major) {
     state.note(
       `The backup was taken on PostgreSQL ${manifest.server.major}; the server is ${found.info.major}.`,
@@ -88,20 +116,30 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
   }
   const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
   if (commit) core.info(`previous-ref ${inputs.previousRef} is commit ${commit}.`);
-  let resume = false;
-  if (found.failed) {
-    const check = await checkDatabase(inputs.connection, live, manifest, { countRows: false });
-    if (!checkPassed(check)) {
-      throw new SafetyError(
-        `"${names.failed}" exists: a rollback from this backup already swapped the live database, and "${live}" no longer matches the backup (${describeCheck(check)}). ` +
-          `Refusing to swap twice; inspect "${names.failed}" and rename or drop it before rolling back again.`,
-      );
-    }
-    resume = true;
+  const marker = found.marker;
+  // Resumed only when the live database carries this backup's swap marker, written in the swap's
+  // own transaction: a matching fingerprint says nothing about who swapped what, or when.
+  const resume =
+    marker?.phase === 'swapped' &&
+    marker.backupId === manifest.backupId &&
+    marker.live === live &&
+    found.markedFailed;
+  if (resume) {
+    names.failed = marker.failed;
     state.swapped = true;
-    state.failedDatabase = names.failed;
+    state.failedDatabase = marker.failed;
+    state.restoredFrom = marker.restoredFrom;
+    if (marker.swappedAt !== undefined)
+      state.timeline.downtimeMs = Math.round((marker.swappedAt - marker.blockedAt) * 1000);
     state.note(
-      `An earlier run already swapped the database ("${names.failed}" exists and "${live}" matches the backup): resuming after the swap.`,
+      `An earlier run (${marker.run}) swapped the database from this backup and did not finish ("${live}" carries its marker; the previous database is "${marker.failed}"): resuming after the swap.`,
+    );
+  } else if (found.failed) {
+    names.failed = await withClient(maintenance(inputs.connection), (c) =>
+      freeFailedName(c, live, names.short),
+    );
+    state.note(
+      `"${databaseNameFor(live, 'failed', names.short)}" exists from an earlier rollback from this backup that finished or is not this one's to resume: restoring again; the database replaced now will be kept as "${names.failed}".`,
     );
   }
   return {
@@ -113,6 +151,21 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
     resume,
     sideExists: Boolean(found.side),
   };
+}
+
+/**
+ * Sessions on the live database that the swap could not end are refused there, before anything is
+ * blocked; said now too, so nobody waits for a whole restore to learn it. Not a refusal yet: the
+ * stop-command (or the client itself) may end them before the swap.
+ */
+function warnAboutSessions(sessions: SessionWithRights[], live: string, inputs: Inputs): void {
+  const stuck = sessions.filter((s) => !inputs.terminateSessions || !s.terminable).map((s) => s.session);
+  if (stuck.length === 0) return;
+  const why = inputs.terminateSessions ? 'this role may not terminate' : 'terminate-sessions is false for';
+  core.warning(
+    `${stuck.length} session(s) on "${live}" that ${why}: ${stuck.map(describeSession).join('; ')}. Unless they end before the swap (stop-command), the swap will be refused.`,
+    { title: 'Sessions the swap cannot end' },
+  );
 }
 
 /** Fetches the dump, compares its sha256 and size with the manifest and proves pg_restore can read it. */
@@ -132,6 +185,16 @@ export async function verifyDump(inputs: Inputs, v: Verified, state: RunState): 
     );
   }
   const listing = await listArchive(tools, dump.file);
+  // The archive says which database it was dumped from; the checksum only proves the file is the
+  // one the manifest names, not that the manifest names the right database.
+  // A dump taken from the backup's snapshot database names that one.
+  const sources = [v.manifest.database, v.manifest.snapshotDatabase].filter(Boolean);
+  if (listing.database === undefined || !sources.includes(listing.database)) {
+    throw new SafetyError(
+      `The dump ${describeLocation(location)} is an archive of database ${listing.database === undefined ? '(not named in its header)' : `"${listing.database}"`}, ` +
+        `but the manifest says "${v.manifest.database}": refused; nothing was changed.`,
+    );
+  }
   const entries = listing.entries;
   core.info(
     `Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`,
