@@ -72086,14 +72086,14 @@ class errors_ConfigurationError extends Error {
     }
 }
 /** A refusal to go on because a safety check failed (a checksum, a lock, a mismatch). */
-class SafetyError extends Error {
+class errors_SafetyError extends Error {
     constructor(message) {
         super(message);
         this.name = 'SafetyError';
     }
 }
 /** The message of any thrown value, so nothing thrown is ever reported as "undefined". */
-function errorMessage(error) {
+function errors_errorMessage(error) {
     if (error instanceof Error)
         return error.message;
     if (typeof error === 'string')
@@ -72104,6 +72104,10 @@ function errorMessage(error) {
     catch {
         return String(error);
     }
+}
+/** A message to embed inside a sentence: without its own final period (no "overwritten.." or ".;"). */
+function errors_clause(message) {
+    return message.trimEnd().replace(/\.+$/, '');
 }
 
 ;// CONCATENATED MODULE: ./src/common/secrets.ts
@@ -72144,6 +72148,29 @@ var external_node_child_process_ = __nccwpck_require__(1421);
 
 
 const active = new Set();
+/**
+ * The wrapper behind `dieWithParent`: `bash -c DIE_WITH_PARENT _ <file> <args…>`, started in its
+ * own process group with fd 3 a pipe whose other end only this process holds. A watchdog in the
+ * group blocks reading fd 3; the kernel closes our end when this process dies, however it dies
+ * (SIGKILL included), so the read returns at once and the watchdog kills the whole group. The
+ * command itself runs in the foreground with fd 3 closed (nothing it starts holds the pipe open);
+ * when it ends, the watchdog is disarmed, so what the command leaves running on purpose (a service
+ * started by a start command) is not touched. Its exit is passed on: a command killed by a signal
+ * kills the wrapper with the same signal. PR_SET_PDEATHSIG was the alternative: it needs native
+ * code or setpriv, it reaches only the direct child (not the command's own children), and it fires
+ * when the spawning thread ends rather than the process.
+ */
+const DIE_WITH_PARENT = [
+    '{ read -r -u 3 _; kill -KILL 0; } </dev/null >/dev/null 2>&1 &',
+    'watchdog=$!',
+    // The wrapper's own job messages ("Killed", "Terminated") stay out of the command's stderr.
+    'exec 3<&- 4>&2 2>/dev/null',
+    '"$@" 2>&4 4>&-',
+    'rc=$?',
+    'kill -KILL "$watchdog"',
+    'if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then trap - $((rc - 128)); kill -$((rc - 128)) $$; fi',
+    'exit "$rc"',
+].join('\n');
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
 function runner_describeExit(result) {
     if (result.timedOut)
@@ -72209,12 +72236,17 @@ async function runner_runProcess(file, args, options = {}) {
         lib_core.startGroup(options.group);
     try {
         return await new Promise((resolve) => {
-            const child = (0,external_node_child_process_.spawn)(file, [...args], {
-                cwd: options.cwd,
-                env,
-                detached: true,
-                stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-            });
+            const stdin = options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe';
+            const child = options.dieWithParent
+                ? (0,external_node_child_process_.spawn)('/bin/bash', ['-c', DIE_WITH_PARENT, 'migration-guard', file, ...args], {
+                    cwd: options.cwd,
+                    env,
+                    detached: true,
+                    stdio: [stdin, 'pipe', 'pipe', 'pipe'],
+                })
+                : (0,external_node_child_process_.spawn)(file, [...args], { cwd: options.cwd, env, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
+            // The watchdog's pipe: read (nothing ever comes) so its end is seen and it closes with the child.
+            child.stdio[3]?.resume();
             active.add(child);
             options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
@@ -72315,7 +72347,7 @@ let installed = false;
  * Registers a cleanup that must run on every exit path: success, failure, and SIGTERM/SIGINT
  * (a cancelled workflow run). Returns a function that runs it now (once) and unregisters it.
  */
-function onCleanup(name, fn) {
+function cleanup_onCleanup(name, fn) {
     installSignalHandlers();
     const hook = { name, fn };
     hooks.push(hook);
@@ -72339,7 +72371,7 @@ async function runCleanups() {
             await hook.fn();
         }
         catch (error) {
-            const message = `Cleanup "${hook.name}" failed: ${scrub(errorMessage(error))}`;
+            const message = `Cleanup "${hook.name}" failed: ${scrub(errors_errorMessage(error))}`;
             lib_core.error(message);
             failures.push(message);
         }
@@ -72388,7 +72420,7 @@ async function runAction(run) {
     let strayRejection = false;
     let settled = false;
     const onUnhandled = (reason) => {
-        const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errorMessage(reason)}`;
+        const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errors_errorMessage(reason)}`;
         if (settled) {
             // After run() ended (in a cleanup): the run still fails, with one line.
             lib_core.setFailed(scrub(message));
@@ -72405,7 +72437,7 @@ async function runAction(run) {
     catch (error) {
         if (strayRejection)
             killActiveChildren();
-        lib_core.setFailed(scrub(errorMessage(error)));
+        lib_core.setFailed(scrub(errors_errorMessage(error)));
     }
     finally {
         const failures = await runCleanups();
@@ -72466,12 +72498,12 @@ async function readRecord(file) {
         data = JSON.parse(text);
     }
     catch {
-        throw new SafetyError(`${file} is not a background backup record (not valid JSON).`);
+        throw new errors_SafetyError(`${file} is not a background backup record (not valid JSON).`);
     }
     if (typeof data.backupId !== 'string' ||
         typeof data.pid !== 'number' ||
         !['running', 'verified', 'failed'].includes(data.status ?? '')) {
-        throw new SafetyError(`${file} is not a background backup record.`);
+        throw new errors_SafetyError(`${file} is not a background backup record.`);
     }
     return data;
 }
@@ -72862,7 +72894,7 @@ function parseManifest(text, source) {
         data = JSON.parse(text);
     }
     catch {
-        throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
+        throw new errors_SafetyError(`${source} is not a backup manifest (not valid JSON).`);
     }
     const m = data;
     const problems = [];
@@ -72885,7 +72917,7 @@ function parseManifest(text, source) {
     if (!m.rowCounts || typeof m.rowCounts !== 'object')
         problems.push('rowCounts are missing');
     if (problems.length > 0)
-        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+        throw new errors_SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
     return m;
 }
 async function readManifestFile(file) {
@@ -73089,13 +73121,13 @@ async function runDump(options) {
     options.digest?.finish();
     const restored = readBack ? await readBack : undefined;
     if (writeError)
-        throw new SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
+        throw new errors_SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
     if (!runner_succeeded(result))
-        throw new SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
+        throw new errors_SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
     if (progress.total === 0)
-        throw new SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
+        throw new errors_SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
     if (restored && !runner_succeeded(restored)) {
-        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
+        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
     }
     return {
         sizeBytes: progress.total,
@@ -73116,7 +73148,7 @@ async function readArchiveWhole(tools, file, timeoutMs) {
         echo: false,
     });
     if (!runner_succeeded(result))
-        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
+        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
 }
 /**
  * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
@@ -73126,11 +73158,11 @@ async function readArchiveWhole(tools, file, timeoutMs) {
 async function checkFileUnchanged(file, sizeBytes, sha256) {
     const actual = (await (0,promises_.stat)(file)).size;
     if (actual !== sizeBytes) {
-        throw new SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
+        throw new errors_SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
     }
     const hash = await sha256File(file);
     if (hash !== sha256) {
-        throw new SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
+        throw new errors_SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
     }
 }
 
@@ -73316,10 +73348,10 @@ function parsePlan(text) {
         data = JSON.parse(text);
     }
     catch {
-        throw new SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
+        throw new errors_SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
     }
     if (typeof data.id !== 'string' || !BACKUP_ID.test(data.id) || typeof data.startedAt !== 'string') {
-        throw new SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
+        throw new errors_SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
     }
     return {
         id: data.id,
@@ -73346,7 +73378,7 @@ async function startBackground(inputs, plan) {
         delete env[name];
     const script = process.argv[1];
     if (!script)
-        throw new SafetyError('Cannot start the background dump: the path of this action is unknown.');
+        throw new errors_SafetyError('Cannot start the background dump: the path of this action is unknown.');
     const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
     let exit;
     let pid;
@@ -73373,8 +73405,8 @@ async function startBackground(inputs, plan) {
         if (exit !== undefined || pid === undefined || Date.now() > deadline) {
             if (pid !== undefined && exit === undefined)
                 killGroup(pid, 'SIGKILL');
-            const tail = scrub(await logTail(files.log, 5)).replace(/\n/g, ' | ');
-            throw new SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+            const tail = errors_clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
+            throw new errors_SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
         }
         await sleep(50);
     }
@@ -73413,7 +73445,7 @@ function backupShortId(backupId) {
  * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
  * 8-hex hash of the full database name is added, so two long names never share a side database.
  */
-function databaseNameFor(database, kind, short) {
+function side_names_databaseNameFor(database, kind, short) {
     const suffix = `_${kind}_${short}`;
     const full = `${database}${suffix}`;
     if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
@@ -73432,8 +73464,8 @@ function rollbackNames(database, backupId) {
     const short = backupShortId(backupId);
     return {
         live: database,
-        side: databaseNameFor(database, 'restore', short),
-        failed: databaseNameFor(database, 'failed', short),
+        side: side_names_databaseNameFor(database, 'restore', short),
+        failed: side_names_databaseNameFor(database, 'failed', short),
         short,
     };
 }
@@ -73512,7 +73544,7 @@ class GrowingFile {
                 while (done < length) {
                     const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
                     if (bytesRead === 0)
-                        throw new SafetyError(`${this.path} is shorter than the bytes written to it.`);
+                        throw new errors_SafetyError(`${this.path} is shorter than the bytes written to it.`);
                     done += bytesRead;
                 }
                 position += length;
@@ -73542,7 +73574,7 @@ async function exists(file) {
 /** Gives a complete, verified file its final name; refuses to replace an existing file. */
 async function promote(partial, final) {
     if (await exists(final))
-        throw new SafetyError(`${final} already exists; a backup is never overwritten.`);
+        throw new errors_SafetyError(`${final} already exists; a backup is never overwritten.`);
     await (0,promises_.rename)(partial, final);
 }
 /** Removes a file if it is there. */
@@ -73601,7 +73633,13 @@ async function client_withClient(settings, fn, options = {}) {
     });
     // An error event on an idle client would otherwise crash the process.
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw connectError(settings, error);
+    }
     try {
         if (options.stableOutput) {
             for (const sql of STABLE_SESSION)
@@ -73613,6 +73651,16 @@ async function client_withClient(settings, fn, options = {}) {
         await client.end().catch(() => undefined);
     }
 }
+/**
+ * A failed connection with its context: which server, as whom, which database and TLS mode — the
+ * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
+ */
+function connectError(settings, error) {
+    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`, { cause: error });
+}
+/** node-postgres' TLS options for a libpq sslmode. */
 function sslFor(mode) {
     if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
         return undefined;
@@ -73660,6 +73708,355 @@ async function serverInfo(client) {
         inRecovery: row.rec,
         databaseSizeBytes: Number(row.size),
     };
+}
+
+;// CONCATENATED MODULE: ./src/postgres/swap-marker.ts
+
+const MARKER_TOOL = 'migration-guard rollback';
+function parseMarker(text) {
+    if (!text?.startsWith('{'))
+        return undefined;
+    try {
+        const m = JSON.parse(text);
+        if (m.tool !== MARKER_TOOL ||
+            typeof m.backupId !== 'string' ||
+            typeof m.live !== 'string' ||
+            typeof m.liveOid !== 'number' ||
+            typeof m.failed !== 'string' ||
+            typeof m.blockedAt !== 'number' ||
+            (m.phase !== 'restoring' && m.phase !== 'blocking' && m.phase !== 'swapped'))
+            return undefined;
+        return m;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The server's clock, epoch seconds (the one clock every run of a rollback shares). */
+async function swap_marker_serverClock(client) {
+    const r = await client.query('SELECT extract(epoch FROM clock_timestamp())::text AS t');
+    return Number(r.rows[0]?.t);
+}
+/** Writes (or, with `undefined`, removes) the marker on `database`. Transactional like any catalog change. */
+async function swap_marker_writeMarker(client, database, marker) {
+    const text = marker === undefined ? 'NULL' : client.escapeLiteral(JSON.stringify(marker));
+    await client.query(`COMMENT ON DATABASE ${quoteIdent(database)} IS ${text}`);
+}
+function swap_marker_newMarker(fields) {
+    return { tool: MARKER_TOOL, ...fields };
+}
+/** Every database carrying a rollback's marker, with the marker. */
+async function findMarkers(client) {
+    const r = await client.query(`SELECT datname AS name, oid::int AS oid, shobj_description(oid, 'pg_database') AS c FROM pg_database
+      WHERE shobj_description(oid, 'pg_database') LIKE '{%'`);
+    return r.rows.flatMap((row) => {
+        const marker = parseMarker(row.c);
+        return marker ? [{ database: row.name, oid: row.oid, marker }] : [];
+    });
+}
+/** The marker on `database` itself, if it carries one. */
+async function swap_marker_markerOn(client, database) {
+    return (await findMarkers(client)).find((m) => m.database === database)?.marker;
+}
+/**
+ * Gives the live database its connections back when a rollback's marker says that rollback
+ * blocked them and was interrupted before its swap committed: the marker names this live database
+ * by oid, the database still refuses connections, and it took them before the block. The marker
+ * goes back to `restoring` (the side database it is on is dropped and restored again later).
+ * Nothing else is touched: a database blocked by anyone else stays as it is.
+ */
+async function reopenInterruptedWindow(client, live) {
+    const current = await client.query('SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1', [live]);
+    const row = current.rows[0];
+    let reopened;
+    for (const { database, marker } of await findMarkers(client)) {
+        if (marker.phase !== 'blocking' || marker.live !== live || database === live)
+            continue;
+        if (row && row.oid === marker.liveOid && !row.allow && marker.liveAllowedConnections && !reopened) {
+            await client.query(`ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS true`);
+            const now = await swap_marker_serverClock(client);
+            reopened = {
+                run: marker.run,
+                backupId: marker.backupId,
+                blockedAt: marker.blockedAt,
+                downtimeMs: Math.max(0, Math.round((now - marker.blockedAt) * 1000)),
+            };
+        }
+        await swap_marker_writeMarker(client, database, { ...marker, phase: 'restoring', blockedAt: 0 });
+    }
+    return reopened;
+}
+/**
+ * Whether `database` is a side database a rollback of `live` from `backupId` created (it carries
+ * that rollback's marker, in any phase but `swapped`): only such a database is dropped as a leftover.
+ */
+async function isOwnSideDatabase(client, database, live, backupId) {
+    const marker = await swap_marker_markerOn(client, database);
+    return (marker !== undefined && marker.phase !== 'swapped' && marker.live === live && marker.backupId === backupId);
+}
+
+;// CONCATENATED MODULE: ./src/postgres/swap.ts
+
+
+
+
+
+
+
+/** The maintenance database every rename, create and drop is run from. */
+const MAINTENANCE_DB = 'postgres';
+function maintenance(settings) {
+    return withDatabase(settings, MAINTENANCE_DB);
+}
+async function databaseInfo(client, name) {
+    const r = await client.query(`SELECT to_jsonb(d) AS d, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS enc,
+            pg_database_size(d.oid)::text AS size
+       FROM pg_database d WHERE d.datname = $1`, [name]);
+    const row = r.rows[0];
+    if (!row)
+        return undefined;
+    return {
+        name,
+        owner: row.owner,
+        encoding: row.enc,
+        collate: String(row.d.datcollate),
+        ctype: String(row.d.datctype),
+        localeProvider: typeof row.d.datlocprovider === 'string' ? row.d.datlocprovider : undefined,
+        iculocale: typeof row.d.daticulocale === 'string' ? row.d.daticulocale : undefined,
+        allowConnections: row.d.datallowconn === true,
+        sizeBytes: Number(row.size),
+    };
+}
+async function setAllowConnections(client, name, allow) {
+    await client.query(`ALTER DATABASE ${quoteIdent(name)} ALLOW_CONNECTIONS ${allow ? 'true' : 'false'}`);
+}
+/** Drops a database this run owns (a side database), terminating whatever still uses it. */
+async function dropOwnDatabase(client, name) {
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+}
+function describeSession(s) {
+    return `pid ${s.pid} user ${s.user ?? '?'} application "${s.application}" from ${s.clientAddr ?? 'local socket'}`;
+}
+async function listSessions(client, database) {
+    return (await sessionsWithRights(client, database)).map(({ session }) => session);
+}
+/**
+ * The sessions on `database` and whether this role may end each one: a superuser may end any; any
+ * other role only sessions of a non-superuser role whose privileges it has, or (as a member of
+ * pg_signal_backend) of any non-superuser role. A session that advertises no role (a background
+ * process) counts as a superuser's, as PostgreSQL counts it. Autovacuum workers are left out: the
+ * rename and the drop end them themselves (CountOtherDBBackends), whoever runs them.
+ */
+async function sessionsWithRights(client, database) {
+    const r = await client.query(`SELECT a.pid, a.usename AS "user", coalesce(a.application_name, '') AS application,
+            a.client_addr::text AS "clientAddr", a.backend_start::text AS "backendStart", a.state,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+              OR (r.oid IS NOT NULL AND NOT r.rolsuper
+                  AND (pg_has_role(current_user, r.oid, 'USAGE') OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
+              AS terminable
+       FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+      WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
+      ORDER BY a.pid`, [database]);
+    return r.rows.map(({ terminable, ...session }) => ({ session, terminable: terminable === true }));
+}
+/**
+ * Refuses (nothing changed) when a session on `database` is one this role may not end, naming it:
+ * a superuser's session when the role is not a superuser, say. With `terminate` false, any session
+ * is refused.
+ */
+async function checkSessionsEndable(client, database, terminate) {
+    const sessions = await sessionsWithRights(client, database);
+    const stuck = sessions.filter((s) => !terminate || !s.terminable).map((s) => s.session);
+    if (stuck.length === 0)
+        return;
+    if (!terminate) {
+        throw new SafetyError(`${stuck.length} session(s) still connected to "${database}" (${stuck.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
+            'nothing was changed. Stop those clients (stop-command) or set terminate-sessions: true.');
+    }
+    throw new SafetyError(`${stuck.length} session(s) on "${database}" cannot be terminated by role "${String(await currentRole(client))}" ` +
+        `(${stuck.map(describeSession).join('; ')}): ending them needs a superuser, or pg_signal_backend for sessions of other non-superuser roles. ` +
+        'Nothing was changed; stop those clients first (stop-command).');
+}
+async function currentRole(client) {
+    return (await client.query('SELECT current_user AS u')).rows[0]?.u;
+}
+/**
+ * Blocks new connections to `database`, then terminates the sessions still on it (logging each
+ * one) or, when `terminate` is false or a session may not be ended, gives the connections back
+ * (as they were: `allowAfter`) and refuses. Returns the sessions ended.
+ */
+async function emptyDatabase(client, database, terminate, allowAfter = true) {
+    await checkSessionsEndable(client, database, terminate);
+    await setAllowConnections(client, database, false);
+    const giveBack = async () => {
+        if (allowAfter)
+            await setAllowConnections(client, database, true);
+    };
+    try {
+        // A client may have connected between the check and the block.
+        await checkSessionsEndable(client, database, terminate);
+    }
+    catch (error) {
+        await giveBack();
+        throw error;
+    }
+    const sessions = await listSessions(client, database);
+    if (sessions.length === 0)
+        return [];
+    for (const s of sessions) {
+        core.warning(`Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`);
+        try {
+            await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
+        }
+        catch (error) {
+            await giveBack();
+            throw new SafetyError(`Could not terminate session ${describeSession(s)} on "${database}": ${clause(errorMessage(error))}. Connections were allowed again; nothing was changed.`);
+        }
+    }
+    for (let i = 0; i < 100; i++) {
+        if ((await listSessions(client, database)).length === 0)
+            return sessions;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    await giveBack();
+    throw new SafetyError(`Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`);
+}
+/**
+ * Swaps `replacement` in under the live name, from the maintenance database: blocks and empties
+ * both, then renames live → failed and replacement → live and re-allows connections in ONE
+ * transaction, so there is never a moment without a database under the live name. An interruption
+ * before the commit re-allows connections on the untouched live database; a run killed there
+ * (SIGKILL, a lost runner) leaves the marker written before the block, from which a rerun gives
+ * the connections back first (`reopenInterruptedWindow`). The commit also records the swap in the
+ * marker, so a rerun resumes after it.
+ */
+async function swapDatabases(settings, options) {
+    const { live, replacement, failed } = options;
+    return withClient(maintenance(settings), async (client) => {
+        const before = await client.query('SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1', [live]);
+        const liveRow = before.rows[0];
+        if (!liveRow)
+            throw new SafetyError(`Database "${live}" does not exist: nothing to swap.`);
+        // Checked before anything is blocked: a session that may not be ended refuses the swap.
+        await checkSessionsEndable(client, live, options.terminateSessions);
+        await emptyDatabase(client, replacement, true);
+        const sideMarker = await markerOn(client, replacement);
+        const marker = newMarker({
+            backupId: options.backupId,
+            live,
+            liveOid: liveRow.oid,
+            liveAllowedConnections: liveRow.allow,
+            failed,
+            restoredFrom: options.restoredFrom,
+            phase: 'blocking',
+            blockedAt: await serverClock(client),
+            run: options.run,
+        });
+        await writeMarker(client, replacement, marker);
+        const started = Date.now();
+        let committed = false;
+        const giveBack = async (c) => {
+            if (liveRow.allow)
+                await setAllowConnections(c, live, true);
+            await writeMarker(c, replacement, sideMarker);
+        };
+        const reopen = onCleanup(`allow connections to ${live} again`, async () => {
+            if (committed)
+                return;
+            await client.end().catch(() => undefined);
+            await withClient(maintenance(settings), giveBack);
+        });
+        try {
+            const terminated = await emptyDatabase(client, live, options.terminateSessions, liveRow.allow);
+            await client.query('BEGIN');
+            await client.query(`ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(failed)}`);
+            await client.query(`ALTER DATABASE ${quoteIdent(replacement)} RENAME TO ${quoteIdent(live)}`);
+            await setAllowConnections(client, live, true);
+            await writeMarker(client, live, {
+                ...marker,
+                phase: 'swapped',
+                swappedAt: await serverClock(client),
+            });
+            await client.query('COMMIT');
+            committed = true;
+            return { terminated, downtimeMs: Date.now() - started };
+        }
+        catch (error) {
+            await client.query('ROLLBACK').catch(() => undefined);
+            if (!committed)
+                await giveBack(client).catch(() => undefined);
+            throw error;
+        }
+        finally {
+            await reopen().catch((e) => core.warning(`Could not re-allow connections to ${live}: ${errorMessage(e)}`));
+        }
+    }, { applicationName: 'migration-guard rollback' });
+}
+/** The statements that put the previous live database back (printed when the new one is unhealthy). */
+function swapBackStatements(live, failed, restoredAs) {
+    const lit = `'${live.replace(/'/g, "''")}'`;
+    return [
+        `ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS false;`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${lit};`,
+        'BEGIN;',
+        `ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(restoredAs)};`,
+        `ALTER DATABASE ${quoteIdent(failed)} RENAME TO ${quoteIdent(live)};`,
+        `ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS true;`,
+        'COMMIT;',
+    ];
+}
+/** The kept `<db>_failed_*` and `<db>_snap_*` databases with their sizes: they cost disk. */
+async function keptDatabases(client, live) {
+    const r = await client.query(`SELECT datname AS name, pg_database_size(oid)::text AS size, datallowconn AS allow FROM pg_database
+      WHERE left(datname, length($1) + 8) = $1 || '_failed_' OR left(datname, length($1) + 6) = $1 || '_snap_'
+      ORDER BY datname`, [live]);
+    return r.rows.map((row) => ({ name: row.name, sizeBytes: Number(row.size), allowConnections: row.allow }));
+}
+async function roleRights(client, database) {
+    const r = await client.query(`SELECT current_user AS role, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
+            pg_has_role(current_user, d.datdba, 'USAGE') AS owner, pg_get_userbyid(d.datdba) AS "databaseOwner"
+       FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = $1`, [database]);
+    return r.rows[0];
+}
+/**
+ * Refuses, before any change, a role that could not create the side database or rename the live
+ * one (PostgreSQL would stop it halfway otherwise): it needs SUPERUSER, or CREATEDB and the
+ * privileges of the live database's owner.
+ */
+function checkRoleRights(rights, database) {
+    if (rights.superuser)
+        return;
+    const missing = [];
+    if (!rights.createdb)
+        missing.push('CREATEDB (to create the side database and rename the live one)');
+    if (!rights.owner)
+        missing.push(`the privileges of "${database}"'s owner "${rights.databaseOwner}" (to block, rename or drop it)`);
+    if (missing.length === 0)
+        return;
+    throw new SafetyError(`Role "${rights.role}" cannot roll back "${database}": it lacks ${missing.join(' and ')}. Nothing was changed; ` +
+        `grant it (ALTER ROLE "${rights.role}" CREATEDB; GRANT "${rights.databaseOwner}" TO "${rights.role}") or use the owner's role.`);
+}
+/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
+async function systemIdentifier(client) {
+    try {
+        const r = await client.query('SELECT system_identifier::text AS id FROM pg_control_system()');
+        return r.rows[0]?.id;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * `<db>_failed_<short>`, or when a finished rollback from the same backup left that one,
+ * `<db>_failed_<short>_2`, `_3`, …: a kept database is never overwritten or reused.
+ */
+async function freeFailedName(client, live, short) {
+    for (let n = 1; n < 1000; n++) {
+        const name = databaseNameFor(live, 'failed', n === 1 ? short : `${short}_${n}`);
+        if (!(await databaseInfo(client, name)))
+            return name;
+    }
+    throw new SafetyError(`Too many "${live}_failed_${short}*" databases are kept: drop some of them first.`);
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/tools.ts
@@ -73744,6 +74141,7 @@ async function discoverTools(serverMajor, options = {}) {
 
 
 
+
 /** The archive size to expect: table bytes, less when compressed (a guess on the safe side). */
 function estimateDumpBytes(tableBytes, compressed) {
     return Math.ceil(tableBytes * (compressed ? 0.6 : 1.2));
@@ -73763,6 +74161,7 @@ async function backupPreflight(options) {
     const { settings } = options;
     const facts = await client_withClient(settings, async (client) => {
         const server = await serverInfo(client);
+        const systemId = await systemIdentifier(client);
         // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
         await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`);
         const role = await client.query(`SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
@@ -73780,20 +74179,26 @@ async function backupPreflight(options) {
             if (!r.rows[0]?.t)
                 missing.push(table);
         }
-        return { server, role: role.rows[0], unreadable: unreadable.rows.map((r) => r.name), missing };
+        return {
+            server,
+            systemId,
+            role: role.rows[0],
+            unreadable: unreadable.rows.map((r) => r.name),
+            missing,
+        };
     }).catch((error) => {
         if (error.code === '55P03') {
-            throw new SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
+            throw new errors_SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
                 `${settings.database}: another session holds an exclusive lock (ALTER TABLE, LOCK TABLE, VACUUM FULL). ` +
                 'Nothing was stopped; retry when it is released.');
         }
-        throw new SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
+        throw new errors_SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errors_errorMessage(error)}`);
     });
-    const { server, role, unreadable, missing } = facts;
+    const { server, systemId, role, unreadable, missing } = facts;
     if (!role)
-        throw new SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
+        throw new errors_SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
     if (unreadable.length > 0) {
-        throw new SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
+        throw new errors_SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
             'pg_dump would fail on them: GRANT SELECT to the backup role, or use a role that can read everything.');
     }
     if (missing.length > 0) {
@@ -73812,13 +74217,22 @@ async function backupPreflight(options) {
     const free = await freeBytes(await nearestExisting(options.outputDir));
     const margin = 64 * 1024 * 1024;
     if (free < estimateBytes + margin) {
-        throw new SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
+        throw new errors_SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
             'Free some space or set output-dir to a larger disk.');
     }
-    return { server, tools, role: role.name, tableBytes, estimateBytes, freeBytes: free };
+    return {
+        server,
+        systemIdentifier: systemId,
+        tools,
+        role: role.name,
+        tableBytes,
+        estimateBytes,
+        freeBytes: free,
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/lock.ts
+
 
 
 
@@ -73849,12 +74263,19 @@ async function acquireLock(settings, options) {
         user: settings.user,
         password: settings.password,
         database: connection_withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
+        ssl: sslFor(settings.sslmode),
         application_name: appName,
         keepAlive: true,
         connectionTimeoutMillis: 15000,
     });
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw connectError({ ...settings, database: options.maintenanceDatabase ?? 'postgres' }, error);
+    }
     try {
         const r = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
             LOCK_CLASS | 0,
@@ -73868,7 +74289,7 @@ async function acquireLock(settings, options) {
             const desc = row
                 ? `held by "${row.app || 'an unnamed session'}" (pid ${row.pid}${row.addr ? ` from ${row.addr}` : ''}, connected since ${row.since})`
                 : 'held by another session';
-            throw new SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
+            throw new errors_SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
                 'Wait for it to finish; if that run is dead, its lock is released when its connection closes.');
         }
     }
@@ -73876,7 +74297,7 @@ async function acquireLock(settings, options) {
         await client.end().catch(() => undefined);
         throw error;
     }
-    const release = onCleanup(`release lock on ${settings.database}`, async () => {
+    const release = cleanup_onCleanup(`release lock on ${settings.database}`, async () => {
         await client
             .query('SELECT pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS | 0, key])
             .catch(() => undefined);
@@ -73909,9 +74330,9 @@ async function createSnapshotDatabase(settings, name) {
     return client_withClient(connection_withDatabase(settings, 'postgres'), async (client) => {
         const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
         if (existing.rowCount)
-            throw new SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
+            throw new errors_SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
         await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS false`);
-        const allow = onCleanup(`allow connections to ${settings.database} again`, async () => {
+        const allow = cleanup_onCleanup(`allow connections to ${settings.database} again`, async () => {
             await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`);
         });
         try {
@@ -73922,7 +74343,7 @@ async function createSnapshotDatabase(settings, name) {
                 .catch((error) => {
                 if (error.code !== '42501')
                     throw error;
-                throw new SafetyError(`the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
+                throw new errors_SafetyError(`the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
                     '(stop-command) or use a role allowed to terminate them (pg_signal_backend; superuser for superuser sessions)');
             });
             for (const s of r.rows) {
@@ -75132,7 +75553,7 @@ async function verifyByRestore(options) {
     const admin = connection_withDatabase(options.settings, 'postgres');
     const scratch = connection_withDatabase(options.settings, options.scratchName);
     await client_withClient(admin, (c) => c.query(`CREATE DATABASE ${client_quoteIdent(options.scratchName)} TEMPLATE template0`));
-    const drop = onCleanup(`drop the scratch database ${options.scratchName}`, async () => {
+    const drop = cleanup_onCleanup(`drop the scratch database ${options.scratchName}`, async () => {
         await client_withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${client_quoteIdent(options.scratchName)} WITH (FORCE)`));
     });
     try {
@@ -75150,11 +75571,11 @@ async function verifyByRestore(options) {
             group: `pg_restore into ${options.scratchName}`,
         });
         if (!runner_succeeded(restore))
-            throw new SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
+            throw new errors_SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
         const actual = await client_withClient(scratch, async (c) => countRows(c, await listTables(c)));
         const problems = compareRowCounts(options.expectedCounts, actual);
         if (problems.length > 0) {
-            throw new SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
+            throw new errors_SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
         }
         return {
             database: options.scratchName,
@@ -75188,11 +75609,11 @@ async function listArchive(tools, dumpFile) {
         keepBytes: 16 << 20,
     });
     if (!runner_succeeded(r)) {
-        throw new SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+        throw new errors_SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     }
     const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
     if (lines.length === 0)
-        throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
+        throw new errors_SafetyError('pg_restore --list shows no entries: the dump is empty.');
     // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
     const matching = (pattern) => lines.flatMap((line) => {
         const m = pattern.exec(line);
@@ -75203,6 +75624,7 @@ async function listArchive(tools, dumpFile) {
         tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
         exclusive: matching(EXCLUSIVE_ITEM),
         eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
+        database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
     };
 }
 /**
@@ -75273,12 +75695,20 @@ function restoreEnv(settings, database, indexWorkers) {
     };
 }
 /**
- * pg_restore's --verbose progress messages, kept out of the log (errors and warnings are not).
+ * pg_restore's --verbose progress messages, kept out of the log on every path (errors and warnings are not).
  * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
  * text in separate writes, so two processes' lines can interleave.
  */
-const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
+const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring|reducing|skipping|leaving)\b/;
 const ITEM_EVENT = /(launching|finished) item (\d+) /g;
+/**
+ * Whether a line of pg_restore's stderr is a --verbose progress message (kept out of the log).
+ * Prefixes are dropped however they come: two workers' writes can leave "pg_restore:pg_restore: …".
+ */
+function isRestoreProgress(line) {
+    const text = line.replace(/pg_restore:\s*/g, '').trim();
+    return text === '' || (PROGRESS.test(text) && !/\b(error|warning|detail|hint):/i.test(text));
+}
 /**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
  * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
@@ -75302,8 +75732,7 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
             else
                 progress?.finished(Number(m[2]));
         }
-        const text = line.replace(/pg_restore: /g, '').trim();
-        if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
+        if (!isRestoreProgress(line)) {
             core.info(line);
             said.push(line);
             if (said.length > 20)
@@ -75312,11 +75741,13 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
     };
     const r = await runProcess(tools.paths.pg_restore, args, {
         env: restoreEnv(settings, database, options.indexWorkers),
-        echo: !watch,
-        onStderrLine: watch ? onLine : undefined,
+        echo: false,
+        onStderrLine: onLine,
+        // A pg_restore orphaned by a killed run would go on writing into a database it no longer owns.
+        dieWithParent: true,
     });
     if (!succeeded(r)) {
-        const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
+        const tail = said.slice(-3).join(' | ');
         throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
     }
 }
@@ -75690,7 +76121,7 @@ async function assertKeyAbsent(client, bucket, key) {
             return;
         throw error;
     }
-    throw new SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
+    throw new errors_SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
 }
 /**
  * Proves the store is reachable and writable before anything else happens: the bucket answers,
@@ -75757,7 +76188,7 @@ async function stageUpload(options) {
     if (!uploadId)
         throw new Error(`The store returned no upload id for ${formatS3Uri({ bucket, key })}.`);
     let completed = false;
-    const abort = onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
+    const abort = cleanup_onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
         if (!completed)
             await abortUpload(client, bucket, key, uploadId);
     });
@@ -75883,7 +76314,7 @@ async function checkStoredObject(o) {
             // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
             // each on receipt), and the object's ETag is derived from exactly those digests.
             if (unquote(o.eTagOnCompletion) !== o.partsETag || unquote(head.eTag) !== o.partsETag) {
-                throw new SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
+                throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
             }
             return `ETag ${o.partsETag} equals the dump's part digests`;
         }
@@ -75901,7 +76332,7 @@ async function checkStoredObject(o) {
     }
     const back = await hashObject(o.client, o.bucket, o.key);
     if (back.sha256 !== o.sha256 || back.sizeBytes !== o.sizeBytes) {
-        throw new SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+        throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
     }
     return `read back and sha256 equal${o.useETag ? ` (the store's ETag ${String(o.eTagOnCompletion)} is not one derived from the dump's digests)` : ''}`;
 }
@@ -75920,7 +76351,7 @@ async function hashObject(client, bucket, key) {
 function describeS3Error(error) {
     const status = statusOf(error);
     const name = error.name;
-    const text = errorMessage(error) || name || 'unknown error';
+    const text = errors_errorMessage(error) || name || 'unknown error';
     const line = status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
     // A HEAD answered 403 carries no body, so the SDK cannot name the code: say what 403 means.
     return status === 403 ? `access denied: ${line}; check the credentials and the bucket policy` : line;
@@ -75946,7 +76377,7 @@ async function dumpAndVerify(plan) {
     const { inputs, phases, state, pre, id, source, offsite } = plan;
     const finalPath = external_node_path_default().join(inputs.outputDir, `${id}.dump`);
     const partial = `${finalPath}.partial`;
-    const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
+    const removePartial = cleanup_onCleanup('remove the partial dump', () => removeFile(partial));
     const growing = new GrowingFile(partial);
     let staging;
     let digest;
@@ -76020,7 +76451,7 @@ async function dumpAndVerify(plan) {
             const r = await verifyByRestore({
                 tools: pre.tools,
                 settings: target,
-                scratchName: databaseNameFor(inputs.connection.database, 'verify', backupShortId(id)),
+                scratchName: side_names_databaseNameFor(inputs.connection.database, 'verify', backupShortId(id)),
                 file: partial,
                 expectedCounts: evidence.rowCounts,
                 timeoutMs: inputs.timeoutMs,
@@ -76096,7 +76527,7 @@ async function checkOffsite(inputs, id, phases, state) {
         const why = `${where} is not usable: ${describeS3Error(error)}`;
         if (o.required) {
             phases.note('Offsite check', 'failed', why, (Date.now() - started) / 1000);
-            throw new SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
+            throw new errors_SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
         }
         phases.note('Offsite check', 'warning', `${why}; continuing with a local backup only (offsite: optional)`);
         state.offsiteError = why;
@@ -76245,7 +76676,7 @@ async function runPreflight(inputs, phases, settings, snapshot, name = 'Prefligh
 }
 /** `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, recorded as the phase `Snapshot`. */
 async function snapshotPhase(inputs, phases, state, id) {
-    const name = databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
+    const name = side_names_databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
     const snap = await phases.run('Snapshot', () => createSnapshotDatabase(inputs.connection, name), (s) => `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`);
     state.snapshotDatabase = snap.name;
     if (inputs.snapshot === 'first')
@@ -76309,7 +76740,7 @@ async function takeBackup(inputs, phases, hooks, state) {
                 if (inputs.snapshot === 'after-dump') {
                     // The dump is good: a snapshot that fails does not throw it away; it fails the run at the end.
                     await snapshotPhase(inputs, phases, state, id).catch((error) => {
-                        state.snapshotError = errorMessage(error);
+                        state.snapshotError = errors_errorMessage(error);
                     });
                 }
                 await startServices();
@@ -76339,6 +76770,7 @@ async function finishBackup(inputs, phases, state, pre, run) {
             major: pre.server.major,
             host: settings.host,
             port: settings.port,
+            ...(pre.systemIdentifier ? { systemIdentifier: pre.systemIdentifier } : {}),
         },
         dump: {
             tool: 'pg_dump',
@@ -76378,7 +76810,7 @@ async function finishBackup(inputs, phases, state, pre, run) {
     if (state.offsiteError && inputs.offsite?.required)
         failed.push(`Offsite copy failed: ${clause(state.offsiteError)}`);
     if (failed.length > 0) {
-        throw new SafetyError(`${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
+        throw new errors_SafetyError(`${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
     }
     state.status = 'verified';
     if (state.offsiteError)
@@ -76453,7 +76885,7 @@ class Phases {
                 name,
                 seconds: (Date.now() - started) / 1000,
                 status: 'failed',
-                detail: errorMessage(error),
+                detail: errors_errorMessage(error),
             });
             throw error;
         }
@@ -76605,7 +77037,7 @@ async function runBackgroundChild(planText) {
     const inputs = parsed.inputs;
     const started = new Date(plan.startedAt);
     const files = backgroundFiles(inputs.outputDir, plan.id);
-    const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
+    const snapshotDatabase = side_names_databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
     const record = {
         backupId: plan.id,
         pid: process.pid,
@@ -76621,7 +77053,7 @@ async function runBackgroundChild(planText) {
     const state = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
     const finish = async (failure) => {
         record.status = failure === undefined ? 'verified' : 'failed';
-        record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
+        record.error = failure === undefined ? undefined : scrub(errors_errorMessage(failure));
         record.finished = new Date().toISOString();
         record.outputs = backupOutputs(state, (Date.now() - started.getTime()) / 1000, failure !== undefined);
         record.phases = phases.list;
@@ -76631,7 +77063,7 @@ async function runBackgroundChild(planText) {
     // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
     // removed, the upload aborted), the record says the run failed.
     let recorded = false;
-    const recordCancel = onCleanup('record the background result', async () => {
+    const recordCancel = cleanup_onCleanup('record the background result', async () => {
         if (recorded)
             return;
         recorded = true;
@@ -76655,7 +77087,7 @@ async function runBackgroundChild(planText) {
     await recordCancel();
     await finish(failure);
     if (failure !== undefined)
-        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+        throw failure instanceof Error ? failure : new Error(errors_errorMessage(failure));
     lib_core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
 }
 
@@ -76682,7 +77114,7 @@ class ServiceHooks {
     async stop() {
         if (this.startCommand) {
             this.state = 'start-command pending';
-            this.startNow = onCleanup('start-command', () => this.runStart());
+            this.startNow = cleanup_onCleanup('start-command', () => this.runStart());
         }
         if (!this.stopCommand)
             return;
@@ -76690,7 +77122,7 @@ class ServiceHooks {
         const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
         if (!runner_succeeded(r)) {
             this.state = `stop-command failed (${runner_describeExit(r)})`;
-            throw new SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
+            throw new errors_SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
         }
         this.state = this.startCommand
             ? 'stopped; start-command pending'
@@ -76707,7 +77139,7 @@ class ServiceHooks {
         if (!runner_succeeded(r)) {
             this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
             lib_core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
+            throw new errors_SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
         }
         this.state = 'started again (start-command succeeded)';
     }
@@ -76756,7 +77188,7 @@ async function waitForBackground(w, seen) {
     const files = backgroundFiles(w.outputDir, w.waitFor);
     let record = await readRecord(files.state);
     if (!record) {
-        throw new SafetyError(`No background backup ${w.waitFor} in ${w.outputDir}: ${files.state} does not exist. ` +
+        throw new errors_SafetyError(`No background backup ${w.waitFor} in ${w.outputDir}: ${files.state} does not exist. ` +
             'wait-for must run in the same job as the dump: background step, with the same output-dir.');
     }
     seen.record = record;
@@ -76779,7 +77211,7 @@ async function waitForBackground(w, seen) {
                 error: what,
                 finished: new Date().toISOString(),
             });
-            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+            throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
         }
         if (Date.now() >= deadline) {
             killGroup(record.pid, 'SIGTERM');
@@ -76792,7 +77224,7 @@ async function waitForBackground(w, seen) {
             const last = (await readRecord(files.state)) ?? record;
             seen.record = { ...last, status: 'failed', error: what };
             await writeRecord(files.state, seen.record);
-            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+            throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
         }
         if (Date.now() - reported >= REPORT_MS) {
             reported = Date.now();
@@ -76803,7 +77235,7 @@ async function waitForBackground(w, seen) {
         seen.record = record;
     }
     if (record.status === 'failed') {
-        throw new SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
+        throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
     }
     await checkVerified(record);
     return record;
@@ -76826,7 +77258,7 @@ async function checkVerified(record) {
             throw new Error(`the dump ${facts.path} (${size} bytes) is not the one the manifest describes`);
     }
     catch (error) {
-        throw new SafetyError(`The background backup ${record.backupId} reported success, but ${errorMessage(error)}. Its log: ${record.logFile}`);
+        throw new errors_SafetyError(`The background backup ${record.backupId} reported success, but ${errors_errorMessage(error)}. Its log: ${record.logFile}`);
     }
 }
 
@@ -76885,9 +77317,9 @@ async function backupStep(inputs) {
         lib_core.info(`Backup ${state.id ?? ''}: snapshot database ${state.snapshotDatabase ?? ''} taken; the dump runs in the background ` +
             `(pid ${state.background.pid}, log ${state.background.logFile}). Verify it with wait-for: ${state.id ?? ''}.`);
     }
-    await writeBackupSummary(phases.list, factsOf(state), hooks.state, failure === undefined ? undefined : scrub(errorMessage(failure)));
+    await writeBackupSummary(phases.list, factsOf(state), hooks.state, failure === undefined ? undefined : scrub(errors_errorMessage(failure)));
     if (failure !== undefined)
-        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+        throw failure instanceof Error ? failure : new Error(errors_errorMessage(failure));
 }
 async function waitStep(w) {
     const started = Date.now();
@@ -76919,9 +77351,9 @@ async function waitStep(w) {
         id: w.waitFor,
         status: failure === undefined ? 'verified' : undefined,
         logTail: scrub(await logTail(record?.logFile ?? '', 20)),
-    }, 'not touched by this step (the step that took the snapshot stopped and started them)', failure === undefined ? undefined : scrub(errorMessage(failure)));
+    }, 'not touched by this step (the step that took the snapshot stopped and started them)', failure === undefined ? undefined : scrub(errors_errorMessage(failure)));
     if (failure !== undefined)
-        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+        throw failure instanceof Error ? failure : new Error(errors_errorMessage(failure));
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/index.ts

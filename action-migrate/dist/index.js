@@ -47607,6 +47607,10 @@ function errorMessage(error) {
         return String(error);
     }
 }
+/** A message to embed inside a sentence: without its own final period (no "overwritten.." or ".;"). */
+function clause(message) {
+    return message.trimEnd().replace(/\.+$/, '');
+}
 
 ;// CONCATENATED MODULE: ./src/common/secrets.ts
 
@@ -47646,6 +47650,29 @@ const external_node_child_process_namespaceObject = require("node:child_process"
 
 
 const active = new Set();
+/**
+ * The wrapper behind `dieWithParent`: `bash -c DIE_WITH_PARENT _ <file> <args…>`, started in its
+ * own process group with fd 3 a pipe whose other end only this process holds. A watchdog in the
+ * group blocks reading fd 3; the kernel closes our end when this process dies, however it dies
+ * (SIGKILL included), so the read returns at once and the watchdog kills the whole group. The
+ * command itself runs in the foreground with fd 3 closed (nothing it starts holds the pipe open);
+ * when it ends, the watchdog is disarmed, so what the command leaves running on purpose (a service
+ * started by a start command) is not touched. Its exit is passed on: a command killed by a signal
+ * kills the wrapper with the same signal. PR_SET_PDEATHSIG was the alternative: it needs native
+ * code or setpriv, it reaches only the direct child (not the command's own children), and it fires
+ * when the spawning thread ends rather than the process.
+ */
+const DIE_WITH_PARENT = [
+    '{ read -r -u 3 _; kill -KILL 0; } </dev/null >/dev/null 2>&1 &',
+    'watchdog=$!',
+    // The wrapper's own job messages ("Killed", "Terminated") stay out of the command's stderr.
+    'exec 3<&- 4>&2 2>/dev/null',
+    '"$@" 2>&4 4>&-',
+    'rc=$?',
+    'kill -KILL "$watchdog"',
+    'if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then trap - $((rc - 128)); kill -$((rc - 128)) $$; fi',
+    'exit "$rc"',
+].join('\n');
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
 function describeExit(result) {
     if (result.timedOut)
@@ -47711,12 +47738,17 @@ async function runProcess(file, args, options = {}) {
         core.startGroup(options.group);
     try {
         return await new Promise((resolve) => {
-            const child = (0,external_node_child_process_namespaceObject.spawn)(file, [...args], {
-                cwd: options.cwd,
-                env,
-                detached: true,
-                stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-            });
+            const stdin = options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe';
+            const child = options.dieWithParent
+                ? (0,external_node_child_process_namespaceObject.spawn)('/bin/bash', ['-c', DIE_WITH_PARENT, 'migration-guard', file, ...args], {
+                    cwd: options.cwd,
+                    env,
+                    detached: true,
+                    stdio: [stdin, 'pipe', 'pipe', 'pipe'],
+                })
+                : (0,external_node_child_process_namespaceObject.spawn)(file, [...args], { cwd: options.cwd, env, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
+            // The watchdog's pipe: read (nothing ever comes) so its end is seen and it closes with the child.
+            child.stdio[3]?.resume();
             active.add(child);
             options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
@@ -47971,7 +48003,13 @@ async function withClient(settings, fn, options = {}) {
     });
     // An error event on an idle client would otherwise crash the process.
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw connectError(settings, error);
+    }
     try {
         if (options.stableOutput) {
             for (const sql of STABLE_SESSION)
@@ -47983,6 +48021,16 @@ async function withClient(settings, fn, options = {}) {
         await client.end().catch(() => undefined);
     }
 }
+/**
+ * A failed connection with its context: which server, as whom, which database and TLS mode — the
+ * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
+ */
+function connectError(settings, error) {
+    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`, { cause: error });
+}
+/** node-postgres' TLS options for a libpq sslmode. */
 function sslFor(mode) {
     if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
         return undefined;
@@ -48151,6 +48199,7 @@ function childEnv(settings) {
 
 
 
+
 /** The first key of every migration-guard advisory lock ("MG" + "lk"). */
 const LOCK_CLASS = 0x4d476c6b;
 /** A stable 31-bit key for a database name (FNV-1a), the second key of the lock. */
@@ -48177,12 +48226,19 @@ async function acquireLock(settings, options) {
         user: settings.user,
         password: settings.password,
         database: withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
+        ssl: sslFor(settings.sslmode),
         application_name: appName,
         keepAlive: true,
         connectionTimeoutMillis: 15000,
     });
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw connectError({ ...settings, database: options.maintenanceDatabase ?? 'postgres' }, error);
+    }
     try {
         const r = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
             LOCK_CLASS | 0,
@@ -48783,6 +48839,95 @@ function getInputs() {
     };
 }
 
+;// CONCATENATED MODULE: ./src/actions/migrate/marker.ts
+
+
+
+const TOOL = 'migration-guard migrate';
+async function comment(client, database) {
+    const r = await client.query("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1", [database]);
+    return r.rows[0]?.c ?? null;
+}
+function parse(text) {
+    if (!text?.startsWith('{'))
+        return undefined;
+    try {
+        const m = JSON.parse(text);
+        return m.tool === TOOL && typeof m.run === 'string' ? m : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+async function setComment(client, database, text) {
+    await client.query(`COMMENT ON DATABASE ${quoteIdent(database)} IS ${text === null ? 'NULL' : client.escapeLiteral(text)}`);
+}
+/** The marker of this run: written at the start, updated at each command, removed at the end. */
+class RunMarkerWriter {
+    settings;
+    run;
+    marker;
+    writing = Promise.resolve();
+    constructor(settings, run) {
+        this.settings = settings;
+        this.run = run;
+    }
+    /**
+     * Reads what an earlier run left (a run that never reported) and writes this run's marker.
+     * Returns a description of the earlier run, if one was left. A role that may not comment on
+     * the database (not its owner) only gets a warning: the run goes on unrecorded.
+     */
+    async start() {
+        const db = this.settings.database;
+        try {
+            return await withClient(this.settings, async (c) => {
+                const text = await comment(c, db);
+                const earlier = parse(text);
+                this.marker = {
+                    tool: TOOL,
+                    run: this.run,
+                    startedAt: new Date().toISOString(),
+                    stepsStarted: false,
+                    previousComment: earlier ? earlier.previousComment : text,
+                };
+                await setComment(c, db, JSON.stringify(this.marker));
+                if (!earlier)
+                    return undefined;
+                const where = earlier.current ? `during "${earlier.current}"` : 'before its first command';
+                return (`An earlier migration run (${earlier.run}, started ${earlier.startedAt}) ended without a report, ${where}: it was killed. ` +
+                    (earlier.stepsStarted
+                        ? 'A step had started: the database may be half-migrated, maintenance may still be on and workers stopped.'
+                        : 'No step had started; maintenance may still be on and workers stopped.'));
+            });
+        }
+        catch (error) {
+            this.marker = undefined;
+            core.warning(`This run is not recorded on the server (the next run could not tell that it was killed): ${errorMessage(error)}`);
+            return undefined;
+        }
+    }
+    /** Records the command about to run, before it runs (errors only warn). */
+    async update(current, stepsStarted) {
+        if (!this.marker)
+            return;
+        this.marker = { ...this.marker, current, stepsStarted: this.marker.stepsStarted || stepsStarted };
+        const text = JSON.stringify(this.marker);
+        this.writing = this.writing
+            .then(() => withClient(this.settings, (c) => setComment(c, this.settings.database, text)))
+            .catch((error) => core.warning(`Could not record the run's progress: ${errorMessage(error)}`));
+        await this.writing;
+    }
+    /** The run reported: the marker is removed and the previous comment put back. */
+    async finish() {
+        if (!this.marker)
+            return;
+        const previous = this.marker.previousComment;
+        this.marker = undefined;
+        await this.writing;
+        await withClient(this.settings, (c) => setComment(c, this.settings.database, previous)).catch((error) => core.warning(`Could not remove the run's marker from the database's comment: ${errorMessage(error)}`));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/django.ts
 /** Applied Django migrations, read from `django_migrations`; `undefined` when the table does not exist. */
 async function readDjangoMigrations(client) {
@@ -48963,6 +49108,8 @@ class RunRecord {
     completed = false;
     cancelled;
     failed;
+    /** An earlier run that was killed without reporting, as its marker on the server tells. */
+    earlier;
     django = {};
     constructor(plan) {
         this.plan = plan;
@@ -49090,6 +49237,8 @@ function describeRun(s, record, inputs, target, hasMaintenance) {
             : '❌ failed';
     s.addHeading(`Migration window: ${verdict}`, 2);
     s.addRaw(`<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`, true);
+    if (record.earlier)
+        s.addRaw(`<blockquote>⚠️ ${escapeHtml(record.earlier)}</blockquote>`, true);
     if (record.failed)
         s.addRaw(`<p>Stopped at <b>${record.failed.name}</b>: ${record.failed.status}, ${record.failed.detail}.</p>`, true);
     const down = leftDown(record, hasMaintenance);
@@ -49190,6 +49339,8 @@ async function runCommand(name, kind, command, options) {
         env: { ...options.env, ...options.stepEnv },
         timeoutMs,
         group: options.title,
+        // A step or hook never goes on once the action (and its lock) is gone.
+        dieWithParent: true,
     });
     const outcome = outcomeOf(name, kind, result, timeoutMs);
     const line = `${options.title}: ${outcome.status} (${outcome.detail})`;
@@ -49223,7 +49374,7 @@ async function runPlanSteps(steps, options, events = {}) {
             onOutcome(skipped);
             continue;
         }
-        events.onStart?.(step);
+        await events.onStart?.(step);
         const outcome = await runCommand(step.name, 'step', step.run, {
             ...options,
             title: `Step ${i + 1}/${steps.length}: ${step.name}`,
@@ -49249,7 +49400,9 @@ async function runPlanSteps(steps, options, events = {}) {
  * stays on and workers stay stopped: the system must not serve, or run old code against, a
  * half-migrated database.
  */
-async function runWindow(inputs, env, record) {
+async function runWindow(inputs, env, record, 
+/** Told as each command starts, and waited for (the run's marker on the server). */
+progress = () => Promise.resolve()) {
     const options = { env, cwd: inputs.workingDirectory, defaultTimeoutMs: inputs.stepTimeoutMs };
     const hook = async (name, command) => {
         if (command === undefined)
@@ -49257,6 +49410,7 @@ async function runWindow(inputs, env, record) {
         if (interruptedBy())
             return false;
         record.current = { name, kind: 'hook', started: Date.now() };
+        await progress(name, false);
         const outcome = await runCommand(name, 'hook', command, {
             ...options,
             title: `Hook: ${name}`,
@@ -49286,7 +49440,10 @@ async function runWindow(inputs, env, record) {
         return;
     record.stepsStarted = true;
     await runPlanSteps(inputs.steps, options, {
-        onStart: (step) => (record.current = { name: step.name, kind: 'step', started: Date.now() }),
+        onStart: async (step) => {
+            record.current = { name: step.name, kind: 'step', started: Date.now() };
+            await progress(step.name, true);
+        },
         onOutcome: (outcome) => record.record(outcome),
     });
     if (!record.stepsFinished)
@@ -49296,6 +49453,7 @@ async function runWindow(inputs, env, record) {
 }
 
 ;// CONCATENATED MODULE: ./src/actions/migrate/main.ts
+
 
 
 
@@ -49374,6 +49532,10 @@ async function run() {
         setOutputs({ ...NOTHING_RAN, status: 'failed', steps: record.stepsJson() });
         throw error;
     });
+    const marker = new RunMarkerWriter(inputs.connection, runHolder('migrate'));
+    record.earlier = await marker.start();
+    if (record.earlier)
+        core.warning(record.earlier, { title: 'An earlier run was killed' });
     const hasMaintenance = inputs.hooks.maintenanceOn !== undefined;
     let reported = false;
     // Registered as a cleanup so a cancelled run (SIGTERM) still reports where it stopped.
@@ -49381,32 +49543,37 @@ async function run() {
         if (reported)
             return;
         reported = true;
-        const signal = interruptedBy();
-        if (signal)
-            record.closeCancelled(signal);
-        if (inputs.django)
-            await inspectAfter(inputs.django, inputs.connection, env, record.django, signal !== undefined);
-        setOutputs({
-            status: record.succeeded ? 'succeeded' : 'failed',
-            failedStep: record.failed?.name ?? '',
-            steps: record.stepsJson(),
-            applied: record.django.appliedNow ?? [],
-            pending: record.django.pending ?? [],
-            rollback: record.rollbackRecommended,
-            maintenance: record.maintenanceOn,
-        });
-        await writeSummary((s) => describeRun(s, record, inputs, target, hasMaintenance));
-        if (!record.succeeded) {
-            for (const line of leftDown(record, hasMaintenance))
-                annotate('error', 'Left in place after the failure', line);
+        try {
+            const signal = interruptedBy();
             if (signal)
-                core.error(failureLine(record, hasMaintenance));
+                record.closeCancelled(signal);
+            if (inputs.django)
+                await inspectAfter(inputs.django, inputs.connection, env, record.django, signal !== undefined);
+            setOutputs({
+                status: record.succeeded ? 'succeeded' : 'failed',
+                failedStep: record.failed?.name ?? '',
+                steps: record.stepsJson(),
+                applied: record.django.appliedNow ?? [],
+                pending: record.django.pending ?? [],
+                rollback: record.rollbackRecommended,
+                maintenance: record.maintenanceOn,
+            });
+            await writeSummary((s) => describeRun(s, record, inputs, target, hasMaintenance));
+            if (!record.succeeded) {
+                for (const line of leftDown(record, hasMaintenance))
+                    annotate('error', 'Left in place after the failure', line);
+                if (signal)
+                    core.error(failureLine(record, hasMaintenance));
+            }
+        }
+        finally {
+            await marker.finish();
         }
     });
     try {
         if (inputs.django)
             record.django = await inspectBefore(inputs.django, inputs.connection, env);
-        await runWindow(inputs, env, record);
+        await runWindow(inputs, env, record, (current, step) => marker.update(current, step));
         record.completed = true;
     }
     catch (error) {

@@ -72105,6 +72105,10 @@ function errorMessage(error) {
         return String(error);
     }
 }
+/** A message to embed inside a sentence: without its own final period (no "overwritten.." or ".;"). */
+function clause(message) {
+    return message.trimEnd().replace(/\.+$/, '');
+}
 
 ;// CONCATENATED MODULE: ./src/common/secrets.ts
 
@@ -72144,6 +72148,29 @@ var external_node_child_process_ = __nccwpck_require__(1421);
 
 
 const active = new Set();
+/**
+ * The wrapper behind `dieWithParent`: `bash -c DIE_WITH_PARENT _ <file> <args…>`, started in its
+ * own process group with fd 3 a pipe whose other end only this process holds. A watchdog in the
+ * group blocks reading fd 3; the kernel closes our end when this process dies, however it dies
+ * (SIGKILL included), so the read returns at once and the watchdog kills the whole group. The
+ * command itself runs in the foreground with fd 3 closed (nothing it starts holds the pipe open);
+ * when it ends, the watchdog is disarmed, so what the command leaves running on purpose (a service
+ * started by a start command) is not touched. Its exit is passed on: a command killed by a signal
+ * kills the wrapper with the same signal. PR_SET_PDEATHSIG was the alternative: it needs native
+ * code or setpriv, it reaches only the direct child (not the command's own children), and it fires
+ * when the spawning thread ends rather than the process.
+ */
+const DIE_WITH_PARENT = [
+    '{ read -r -u 3 _; kill -KILL 0; } </dev/null >/dev/null 2>&1 &',
+    'watchdog=$!',
+    // The wrapper's own job messages ("Killed", "Terminated") stay out of the command's stderr.
+    'exec 3<&- 4>&2 2>/dev/null',
+    '"$@" 2>&4 4>&-',
+    'rc=$?',
+    'kill -KILL "$watchdog"',
+    'if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then trap - $((rc - 128)); kill -$((rc - 128)) $$; fi',
+    'exit "$rc"',
+].join('\n');
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
 function describeExit(result) {
     if (result.timedOut)
@@ -72209,12 +72236,17 @@ async function runProcess(file, args, options = {}) {
         lib_core.startGroup(options.group);
     try {
         return await new Promise((resolve) => {
-            const child = (0,external_node_child_process_.spawn)(file, [...args], {
-                cwd: options.cwd,
-                env,
-                detached: true,
-                stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-            });
+            const stdin = options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe';
+            const child = options.dieWithParent
+                ? (0,external_node_child_process_.spawn)('/bin/bash', ['-c', DIE_WITH_PARENT, 'migration-guard', file, ...args], {
+                    cwd: options.cwd,
+                    env,
+                    detached: true,
+                    stdio: [stdin, 'pipe', 'pipe', 'pipe'],
+                })
+                : (0,external_node_child_process_.spawn)(file, [...args], { cwd: options.cwd, env, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
+            // The watchdog's pipe: read (nothing ever comes) so its end is seen and it closes with the child.
+            child.stdio[3]?.resume();
             active.add(child);
             options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
@@ -72442,6 +72474,110 @@ const defaults = lib.defaults
 // Re-export the default
 /* harmony default export */ const esm = (lib);
 
+;// CONCATENATED MODULE: ./src/postgres/client.ts
+
+/** Session settings that make text output of values identical on every server and client. */
+const STABLE_SESSION = [
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    'SET extra_float_digits = 3',
+    "SET bytea_output = 'hex'",
+];
+/**
+ * Opens a client, runs `fn`, and always closes it: a dangling socket keeps Node alive and a held
+ * advisory lock would outlive the work it guards.
+ */
+async function withClient(settings, fn, options = {}) {
+    const client = new esm.Client({
+        host: settings.host,
+        port: settings.port,
+        user: settings.user,
+        database: settings.database,
+        password: settings.password,
+        ssl: sslFor(settings.sslmode),
+        application_name: options.applicationName ?? 'migration-guard',
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
+    });
+    // An error event on an idle client would otherwise crash the process.
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw connectError(settings, error);
+    }
+    try {
+        if (options.stableOutput) {
+            for (const sql of STABLE_SESSION)
+                await client.query(sql);
+        }
+        return await fn(client);
+    }
+    finally {
+        await client.end().catch(() => undefined);
+    }
+}
+/**
+ * A failed connection with its context: which server, as whom, which database and TLS mode — the
+ * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
+ */
+function connectError(settings, error) {
+    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`, { cause: error });
+}
+/** node-postgres' TLS options for a libpq sslmode. */
+function sslFor(mode) {
+    if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
+        return undefined;
+    if (mode === 'require')
+        return { rejectUnauthorized: false };
+    return { rejectUnauthorized: true };
+}
+/** Quotes an identifier for SQL (`"my""db"`). */
+/**
+ * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
+ * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ */
+const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+function quoteIdent(name) {
+    return `"${name.replace(/"/g, '""')}"`;
+}
+/** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
+function client_quoteTable(name) {
+    const parts = splitTableName(name);
+    return `${quoteIdent(parts.schema)}.${quoteIdent(parts.table)}`;
+}
+/** Splits `schema.table` (default schema `public`). */
+function splitTableName(name) {
+    const dot = name.indexOf('.');
+    return dot < 0
+        ? { schema: 'public', table: name }
+        : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+/** `orders` → `public.orders`; `shop.orders` stays. The one spelling used in manifests. */
+function normalizeTableName(name) {
+    const { schema, table } = splitTableName(name);
+    return `${schema}.${table}`;
+}
+async function serverInfo(client) {
+    const r = await client.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n,
+            pg_is_in_recovery() AS rec, pg_database_size(current_database())::text AS size`);
+    const row = r.rows[0];
+    if (!row)
+        throw new Error('The server returned no version.');
+    const versionNum = Number(row.n);
+    return {
+        version: row.v,
+        versionNum,
+        major: Math.floor(versionNum / 10000),
+        inRecovery: row.rec,
+        databaseSizeBytes: Number(row.size),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/connection.ts
 
 
@@ -72561,6 +72697,7 @@ function childEnv(settings) {
 
 
 
+
 /** The first key of every migration-guard advisory lock ("MG" + "lk"). */
 const LOCK_CLASS = 0x4d476c6b;
 /** A stable 31-bit key for a database name (FNV-1a), the second key of the lock. */
@@ -72587,12 +72724,19 @@ async function acquireLock(settings, options) {
         user: settings.user,
         password: settings.password,
         database: withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
+        ssl: sslFor(settings.sslmode),
         application_name: appName,
         keepAlive: true,
         connectionTimeoutMillis: 15000,
     });
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw connectError({ ...settings, database: options.maintenanceDatabase ?? 'postgres' }, error);
+    }
     try {
         const r = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
             LOCK_CLASS | 0,
@@ -72629,95 +72773,147 @@ function runHolder(action, env = process.env) {
     return `${action}${run}${actor}`;
 }
 
-;// CONCATENATED MODULE: ./src/postgres/client.ts
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/postgres/side-names.ts
 
-/** Session settings that make text output of values identical on every server and client. */
-const STABLE_SESSION = [
-    "SET TimeZone = 'UTC'",
-    "SET DateStyle = 'ISO, YMD'",
-    "SET IntervalStyle = 'postgres'",
-    'SET extra_float_digits = 3',
-    "SET bytea_output = 'hex'",
-];
+/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
+const MAX_NAME_BYTES = 63;
 /**
- * Opens a client, runs `fn`, and always closes it: a dangling socket keeps Node alive and a held
- * advisory lock would outlive the work it guards.
+ * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
+ * `20250101t020304z_ab12`. Ids that do not follow the convention get 12 hex digits of their sha256,
+ * so the same backup always gives the same names (a rerun finds what an interrupted run left).
  */
-async function withClient(settings, fn, options = {}) {
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        database: settings.database,
-        password: settings.password,
-        ssl: sslFor(settings.sslmode),
-        application_name: options.applicationName ?? 'migration-guard',
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
-    });
-    // An error event on an idle client would otherwise crash the process.
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-        if (options.stableOutput) {
-            for (const sql of STABLE_SESSION)
-                await client.query(sql);
-        }
-        return await fn(client);
-    }
-    finally {
-        await client.end().catch(() => undefined);
-    }
+function backupShortId(backupId) {
+    const match = /-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/i.exec(backupId);
+    if (match?.[1] && match[2])
+        return `${match[1]}_${match[2]}`.toLowerCase();
+    return (0,external_node_crypto_.createHash)('sha256').update(backupId).digest('hex').slice(0, 12);
 }
-function sslFor(mode) {
-    if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
-        return undefined;
-    if (mode === 'require')
-        return { rejectUnauthorized: false };
-    return { rejectUnauthorized: true };
-}
-/** Quotes an identifier for SQL (`"my""db"`). */
 /**
- * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
- * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
+ * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
+ * 8-hex hash of the full database name is added, so two long names never share a side database.
  */
-const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
-function quoteIdent(name) {
-    return `"${name.replace(/"/g, '""')}"`;
+function databaseNameFor(database, kind, short) {
+    const suffix = `_${kind}_${short}`;
+    const full = `${database}${suffix}`;
+    if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
+        return full;
+    const tag = `~${(0,external_node_crypto_.createHash)('sha256').update(database).digest('hex').slice(0, 8)}`;
+    const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + tag, 'utf8');
+    let head = '';
+    for (const ch of database) {
+        if (Buffer.byteLength(head + ch, 'utf8') > room)
+            break;
+        head += ch;
+    }
+    return `${head}${tag}${suffix}`;
 }
-/** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
-function client_quoteTable(name) {
-    const parts = splitTableName(name);
-    return `${quoteIdent(parts.schema)}.${quoteIdent(parts.table)}`;
-}
-/** Splits `schema.table` (default schema `public`). */
-function splitTableName(name) {
-    const dot = name.indexOf('.');
-    return dot < 0
-        ? { schema: 'public', table: name }
-        : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
-}
-/** `orders` → `public.orders`; `shop.orders` stays. The one spelling used in manifests. */
-function normalizeTableName(name) {
-    const { schema, table } = splitTableName(name);
-    return `${schema}.${table}`;
-}
-async function serverInfo(client) {
-    const r = await client.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n,
-            pg_is_in_recovery() AS rec, pg_database_size(current_database())::text AS size`);
-    const row = r.rows[0];
-    if (!row)
-        throw new Error('The server returned no version.');
-    const versionNum = Number(row.n);
+function rollbackNames(database, backupId) {
+    const short = backupShortId(backupId);
     return {
-        version: row.v,
-        versionNum,
-        major: Math.floor(versionNum / 10000),
-        inRecovery: row.rec,
-        databaseSizeBytes: Number(row.size),
+        live: database,
+        side: databaseNameFor(database, 'restore', short),
+        failed: databaseNameFor(database, 'failed', short),
+        short,
     };
+}
+/**
+ * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
+ * PostgreSQL) is never read as a connection string.
+ */
+function dbnameArg(database) {
+    return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+;// CONCATENATED MODULE: ./src/postgres/swap-marker.ts
+
+const MARKER_TOOL = 'migration-guard rollback';
+function parseMarker(text) {
+    if (!text?.startsWith('{'))
+        return undefined;
+    try {
+        const m = JSON.parse(text);
+        if (m.tool !== MARKER_TOOL ||
+            typeof m.backupId !== 'string' ||
+            typeof m.live !== 'string' ||
+            typeof m.liveOid !== 'number' ||
+            typeof m.failed !== 'string' ||
+            typeof m.blockedAt !== 'number' ||
+            (m.phase !== 'restoring' && m.phase !== 'blocking' && m.phase !== 'swapped'))
+            return undefined;
+        return m;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The server's clock, epoch seconds (the one clock every run of a rollback shares). */
+async function serverClock(client) {
+    const r = await client.query('SELECT extract(epoch FROM clock_timestamp())::text AS t');
+    return Number(r.rows[0]?.t);
+}
+/** Writes (or, with `undefined`, removes) the marker on `database`. Transactional like any catalog change. */
+async function writeMarker(client, database, marker) {
+    const text = marker === undefined ? 'NULL' : client.escapeLiteral(JSON.stringify(marker));
+    await client.query(`COMMENT ON DATABASE ${quoteIdent(database)} IS ${text}`);
+}
+function newMarker(fields) {
+    return { tool: MARKER_TOOL, ...fields };
+}
+/** Every database carrying a rollback's marker, with the marker. */
+async function findMarkers(client) {
+    const r = await client.query(`SELECT datname AS name, oid::int AS oid, shobj_description(oid, 'pg_database') AS c FROM pg_database
+      WHERE shobj_description(oid, 'pg_database') LIKE '{%'`);
+    return r.rows.flatMap((row) => {
+        const marker = parseMarker(row.c);
+        return marker ? [{ database: row.name, oid: row.oid, marker }] : [];
+    });
+}
+/** The marker on `database` itself, if it carries one. */
+async function markerOn(client, database) {
+    return (await findMarkers(client)).find((m) => m.database === database)?.marker;
+}
+/**
+ * Gives the live database its connections back when a rollback's marker says that rollback
+ * blocked them and was interrupted before its swap committed: the marker names this live database
+ * by oid, the database still refuses connections, and it took them before the block. The marker
+ * goes back to `restoring` (the side database it is on is dropped and restored again later).
+ * Nothing else is touched: a database blocked by anyone else stays as it is.
+ */
+async function reopenInterruptedWindow(client, live) {
+    const current = await client.query('SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1', [live]);
+    const row = current.rows[0];
+    let reopened;
+    for (const { database, marker } of await findMarkers(client)) {
+        if (marker.phase !== 'blocking' || marker.live !== live || database === live)
+            continue;
+        if (row && row.oid === marker.liveOid && !row.allow && marker.liveAllowedConnections && !reopened) {
+            await client.query(`ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS true`);
+            const now = await serverClock(client);
+            reopened = {
+                run: marker.run,
+                backupId: marker.backupId,
+                blockedAt: marker.blockedAt,
+                downtimeMs: Math.max(0, Math.round((now - marker.blockedAt) * 1000)),
+            };
+        }
+        await writeMarker(client, database, { ...marker, phase: 'restoring', blockedAt: 0 });
+    }
+    return reopened;
+}
+/**
+ * Whether `database` is a side database a rollback of `live` from `backupId` created (it carries
+ * that rollback's marker, in any phase but `swapped`): only such a database is dropped as a leftover.
+ */
+async function isOwnSideDatabase(client, database, live, backupId) {
+    const marker = await markerOn(client, database);
+    return (marker !== undefined && marker.phase !== 'swapped' && marker.live === live && marker.backupId === backupId);
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/swap.ts
+
+
 
 
 
@@ -72758,61 +72954,145 @@ function describeSession(s) {
     return `pid ${s.pid} user ${s.user ?? '?'} application "${s.application}" from ${s.clientAddr ?? 'local socket'}`;
 }
 async function listSessions(client, database) {
-    const r = await client.query(`SELECT pid, usename AS "user", coalesce(application_name, '') AS application, client_addr::text AS "clientAddr",
-            backend_start::text AS "backendStart", state
-       FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid`, [database]);
-    return r.rows;
+    return (await sessionsWithRights(client, database)).map(({ session }) => session);
+}
+/**
+ * The sessions on `database` and whether this role may end each one: a superuser may end any; any
+ * other role only sessions of a non-superuser role whose privileges it has, or (as a member of
+ * pg_signal_backend) of any non-superuser role. A session that advertises no role (a background
+ * process) counts as a superuser's, as PostgreSQL counts it. Autovacuum workers are left out: the
+ * rename and the drop end them themselves (CountOtherDBBackends), whoever runs them.
+ */
+async function sessionsWithRights(client, database) {
+    const r = await client.query(`SELECT a.pid, a.usename AS "user", coalesce(a.application_name, '') AS application,
+            a.client_addr::text AS "clientAddr", a.backend_start::text AS "backendStart", a.state,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+              OR (r.oid IS NOT NULL AND NOT r.rolsuper
+                  AND (pg_has_role(current_user, r.oid, 'USAGE') OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
+              AS terminable
+       FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+      WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
+      ORDER BY a.pid`, [database]);
+    return r.rows.map(({ terminable, ...session }) => ({ session, terminable: terminable === true }));
+}
+/**
+ * Refuses (nothing changed) when a session on `database` is one this role may not end, naming it:
+ * a superuser's session when the role is not a superuser, say. With `terminate` false, any session
+ * is refused.
+ */
+async function checkSessionsEndable(client, database, terminate) {
+    const sessions = await sessionsWithRights(client, database);
+    const stuck = sessions.filter((s) => !terminate || !s.terminable).map((s) => s.session);
+    if (stuck.length === 0)
+        return;
+    if (!terminate) {
+        throw new SafetyError(`${stuck.length} session(s) still connected to "${database}" (${stuck.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
+            'nothing was changed. Stop those clients (stop-command) or set terminate-sessions: true.');
+    }
+    throw new SafetyError(`${stuck.length} session(s) on "${database}" cannot be terminated by role "${String(await currentRole(client))}" ` +
+        `(${stuck.map(describeSession).join('; ')}): ending them needs a superuser, or pg_signal_backend for sessions of other non-superuser roles. ` +
+        'Nothing was changed; stop those clients first (stop-command).');
+}
+async function currentRole(client) {
+    return (await client.query('SELECT current_user AS u')).rows[0]?.u;
 }
 /**
  * Blocks new connections to `database`, then terminates the sessions still on it (logging each
- * one) or, when `terminate` is false, re-allows connections and refuses. Returns the sessions ended.
+ * one) or, when `terminate` is false or a session may not be ended, gives the connections back
+ * (as they were: `allowAfter`) and refuses. Returns the sessions ended.
  */
-async function emptyDatabase(client, database, terminate) {
+async function emptyDatabase(client, database, terminate, allowAfter = true) {
+    await checkSessionsEndable(client, database, terminate);
     await setAllowConnections(client, database, false);
+    const giveBack = async () => {
+        if (allowAfter)
+            await setAllowConnections(client, database, true);
+    };
+    try {
+        // A client may have connected between the check and the block.
+        await checkSessionsEndable(client, database, terminate);
+    }
+    catch (error) {
+        await giveBack();
+        throw error;
+    }
     const sessions = await listSessions(client, database);
     if (sessions.length === 0)
         return [];
-    if (!terminate) {
-        await setAllowConnections(client, database, true);
-        throw new SafetyError(`${sessions.length} session(s) still connected to "${database}" (${sessions.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
-            'nothing was changed. Stop those clients (stop-command) or set terminate-sessions: true.');
-    }
     for (const s of sessions) {
         lib_core.warning(`Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`);
-        await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
+        try {
+            await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
+        }
+        catch (error) {
+            await giveBack();
+            throw new SafetyError(`Could not terminate session ${describeSession(s)} on "${database}": ${clause(errorMessage(error))}. Connections were allowed again; nothing was changed.`);
+        }
     }
     for (let i = 0; i < 100; i++) {
         if ((await listSessions(client, database)).length === 0)
             return sessions;
         await new Promise((r) => setTimeout(r, 100));
     }
-    await setAllowConnections(client, database, true);
+    await giveBack();
     throw new SafetyError(`Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`);
 }
 /**
  * Swaps `replacement` in under the live name, from the maintenance database: blocks and empties
  * both, then renames live → failed and replacement → live and re-allows connections in ONE
  * transaction, so there is never a moment without a database under the live name. An interruption
- * before the commit re-allows connections on the untouched live database.
+ * before the commit re-allows connections on the untouched live database; a run killed there
+ * (SIGKILL, a lost runner) leaves the marker written before the block, from which a rerun gives
+ * the connections back first (`reopenInterruptedWindow`). The commit also records the swap in the
+ * marker, so a rerun resumes after it.
  */
 async function swapDatabases(settings, options) {
     const { live, replacement, failed } = options;
     return withClient(maintenance(settings), async (client) => {
+        const before = await client.query('SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1', [live]);
+        const liveRow = before.rows[0];
+        if (!liveRow)
+            throw new SafetyError(`Database "${live}" does not exist: nothing to swap.`);
+        // Checked before anything is blocked: a session that may not be ended refuses the swap.
+        await checkSessionsEndable(client, live, options.terminateSessions);
         await emptyDatabase(client, replacement, true);
+        const sideMarker = await markerOn(client, replacement);
+        const marker = newMarker({
+            backupId: options.backupId,
+            live,
+            liveOid: liveRow.oid,
+            liveAllowedConnections: liveRow.allow,
+            failed,
+            restoredFrom: options.restoredFrom,
+            phase: 'blocking',
+            blockedAt: await serverClock(client),
+            run: options.run,
+        });
+        await writeMarker(client, replacement, marker);
         const started = Date.now();
         let committed = false;
+        const giveBack = async (c) => {
+            if (liveRow.allow)
+                await setAllowConnections(c, live, true);
+            await writeMarker(c, replacement, sideMarker);
+        };
         const reopen = onCleanup(`allow connections to ${live} again`, async () => {
             if (committed)
                 return;
             await client.end().catch(() => undefined);
-            await withClient(maintenance(settings), (c) => setAllowConnections(c, live, true));
+            await withClient(maintenance(settings), giveBack);
         });
         try {
-            const terminated = await emptyDatabase(client, live, options.terminateSessions);
+            const terminated = await emptyDatabase(client, live, options.terminateSessions, liveRow.allow);
             await client.query('BEGIN');
             await client.query(`ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(failed)}`);
             await client.query(`ALTER DATABASE ${quoteIdent(replacement)} RENAME TO ${quoteIdent(live)}`);
             await setAllowConnections(client, live, true);
+            await writeMarker(client, live, {
+                ...marker,
+                phase: 'swapped',
+                swappedAt: await serverClock(client),
+            });
             await client.query('COMMIT');
             committed = true;
             return { terminated, downtimeMs: Date.now() - started };
@@ -72820,7 +73100,7 @@ async function swapDatabases(settings, options) {
         catch (error) {
             await client.query('ROLLBACK').catch(() => undefined);
             if (!committed)
-                await setAllowConnections(client, live, true).catch(() => undefined);
+                await giveBack(client).catch(() => undefined);
             throw error;
         }
         finally {
@@ -72847,6 +73127,142 @@ async function keptDatabases(client, live) {
       WHERE left(datname, length($1) + 8) = $1 || '_failed_' OR left(datname, length($1) + 6) = $1 || '_snap_'
       ORDER BY datname`, [live]);
     return r.rows.map((row) => ({ name: row.name, sizeBytes: Number(row.size), allowConnections: row.allow }));
+}
+async function roleRights(client, database) {
+    const r = await client.query(`SELECT current_user AS role, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
+            pg_has_role(current_user, d.datdba, 'USAGE') AS owner, pg_get_userbyid(d.datdba) AS "databaseOwner"
+       FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = $1`, [database]);
+    return r.rows[0];
+}
+/**
+ * Refuses, before any change, a role that could not create the side database or rename the live
+ * one (PostgreSQL would stop it halfway otherwise): it needs SUPERUSER, or CREATEDB and the
+ * privileges of the live database's owner.
+ */
+function checkRoleRights(rights, database) {
+    if (rights.superuser)
+        return;
+    const missing = [];
+    if (!rights.createdb)
+        missing.push('CREATEDB (to create the side database and rename the live one)');
+    if (!rights.owner)
+        missing.push(`the privileges of "${database}"'s owner "${rights.databaseOwner}" (to block, rename or drop it)`);
+    if (missing.length === 0)
+        return;
+    throw new SafetyError(`Role "${rights.role}" cannot roll back "${database}": it lacks ${missing.join(' and ')}. Nothing was changed; ` +
+        `grant it (ALTER ROLE "${rights.role}" CREATEDB; GRANT "${rights.databaseOwner}" TO "${rights.role}") or use the owner's role.`);
+}
+/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
+async function systemIdentifier(client) {
+    try {
+        const r = await client.query('SELECT system_identifier::text AS id FROM pg_control_system()');
+        return r.rows[0]?.id;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * `<db>_failed_<short>`, or when a finished rollback from the same backup left that one,
+ * `<db>_failed_<short>_2`, `_3`, …: a kept database is never overwritten or reused.
+ */
+async function freeFailedName(client, live, short) {
+    for (let n = 1; n < 1000; n++) {
+        const name = databaseNameFor(live, 'failed', n === 1 ? short : `${short}_${n}`);
+        if (!(await databaseInfo(client, name)))
+            return name;
+    }
+    throw new SafetyError(`Too many "${live}_failed_${short}*" databases are kept: drop some of them first.`);
+}
+
+;// CONCATENATED MODULE: ./src/report/format.ts
+/** `1536` → `1.5 KiB`. */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+/** `83.4` seconds → `1m 23s`; under a minute, with one decimal. */
+function formatSeconds(seconds) {
+    if (seconds < 60)
+        return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
+    const m = Math.floor(seconds / 60);
+    const s = Math.round(seconds - m * 60);
+    return m < 60 ? `${m}m ${s}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+/** `HH:MM:SS` UTC of a date. */
+function clockTime(date) {
+    return date.toISOString().slice(11, 19);
+}
+
+;// CONCATENATED MODULE: ./src/report/summary.ts
+
+
+
+const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
+/** The phases of a run as summary table rows (header first). */
+function phaseRows(phases) {
+    return [
+        [
+            { data: 'Phase', header: true },
+            { data: 'Status', header: true },
+            { data: 'Duration', header: true },
+            { data: 'Detail', header: true },
+        ],
+        ...phases.map((p) => [
+            p.name,
+            `${ICON[p.status]} ${p.status}`,
+            formatSeconds(p.seconds),
+            secrets_scrub(p.detail ?? ''),
+        ]),
+    ];
+}
+/**
+ * A text bar chart of phase durations (monospace), readable in the job summary and in a terminal.
+ */
+function timelineChart(phases, width = 40) {
+    const total = phases.reduce((s, p) => s + p.seconds, 0) || 1;
+    const nameWidth = Math.max(...phases.map((p) => p.name.length), 5);
+    return phases
+        .map((p) => {
+        const bar = '█'.repeat(Math.max(p.seconds > 0 ? 1 : 0, Math.round((p.seconds / total) * width)));
+        return `${p.name.padEnd(nameWidth)} ${bar} ${formatSeconds(p.seconds)}`;
+    })
+        .join('\n');
+}
+/** Writes the summary built by `build`, scrubbing secrets from the whole text on the way out. */
+async function writeSummary(build) {
+    if (!process.env.GITHUB_STEP_SUMMARY) {
+        build(lib_core.summary);
+        lib_core.info(secrets_scrub(lib_core.summary.stringify()));
+        lib_core.summary.emptyBuffer();
+        return;
+    }
+    build(lib_core.summary);
+    const text = secrets_scrub(lib_core.summary.stringify());
+    lib_core.summary.emptyBuffer();
+    lib_core.summary.addRaw(text, true);
+    await lib_core.summary.write();
+}
+/** One annotation per finding, with a title; error or warning. */
+function annotate(level, title, message, file, line) {
+    const props = { title: scrub(title), file, startLine: line };
+    const text = scrub(message);
+    if (level === 'error')
+        core.error(text, props);
+    else if (level === 'warning')
+        core.warning(text, props);
+    else
+        core.notice(text, props);
+}
+/** Sets an output; objects become JSON strings. */
+function setOutput(name, value) {
+    lib_core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
@@ -73038,7 +73454,7 @@ async function checkoutCommit(appDir, sha) {
 
 
 async function shell(what, command, cwd) {
-    const r = await runShell(command, { cwd, timeoutMs: 30 * 60_000 });
+    const r = await runShell(command, { cwd, timeoutMs: 30 * 60_000, dieWithParent: true });
     if (!succeeded(r))
         throw new Error(`${what} failed: ${describeExit(r)}.`);
 }
@@ -73114,7 +73530,7 @@ class Application {
             return 'the application was stopped again (stop-command)';
         }
         catch (error) {
-            return `stopping the application again failed: ${errorMessage(error)}`;
+            return `stopping the application again failed: ${clause(errorMessage(error))}`;
         }
     }
 }
@@ -73147,8 +73563,6 @@ async function waitHealthy(urls, timeoutMs, headers = {}, intervalMs = 1000) {
     }
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/postgres/copy-out.ts
 const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
@@ -73685,57 +74099,6 @@ async function countRows(client, tables) {
     return counts;
 }
 
-;// CONCATENATED MODULE: ./src/postgres/side-names.ts
-
-/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1). */
-const MAX_NAME_BYTES = 63;
-/**
- * The short, stable tag of a backup used in database names: `shop-20250101T020304Z-ab12` →
- * `20250101t020304z_ab12`. Ids that do not follow the convention get 12 hex digits of their sha256,
- * so the same backup always gives the same names (a rerun finds what an interrupted run left).
- */
-function backupShortId(backupId) {
-    const match = /-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/i.exec(backupId);
-    if (match?.[1] && match[2])
-        return `${match[1]}_${match[2]}`.toLowerCase();
-    return (0,external_node_crypto_.createHash)('sha256').update(backupId).digest('hex').slice(0, 12);
-}
-/**
- * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
- * 8-hex hash of the full database name is added, so two long names never share a side database.
- */
-function databaseNameFor(database, kind, short) {
-    const suffix = `_${kind}_${short}`;
-    const full = `${database}${suffix}`;
-    if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
-        return full;
-    const tag = `~${(0,external_node_crypto_.createHash)('sha256').update(database).digest('hex').slice(0, 8)}`;
-    const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + tag, 'utf8');
-    let head = '';
-    for (const ch of database) {
-        if (Buffer.byteLength(head + ch, 'utf8') > room)
-            break;
-        head += ch;
-    }
-    return `${head}${tag}${suffix}`;
-}
-function rollbackNames(database, backupId) {
-    const short = backupShortId(backupId);
-    return {
-        live: database,
-        side: databaseNameFor(database, 'restore', short),
-        failed: databaseNameFor(database, 'failed', short),
-        short,
-    };
-}
-/**
- * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
- * PostgreSQL) is never read as a connection string.
- */
-function dbnameArg(database) {
-    return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
 ;// CONCATENATED MODULE: ./src/postgres/restore.ts
 
 
@@ -73772,6 +74135,7 @@ async function listArchive(tools, dumpFile) {
         tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
         exclusive: matching(EXCLUSIVE_ITEM),
         eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
+        database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
     };
 }
 /**
@@ -73842,12 +74206,20 @@ function restoreEnv(settings, database, indexWorkers) {
     };
 }
 /**
- * pg_restore's --verbose progress messages, kept out of the log (errors and warnings are not).
+ * pg_restore's --verbose progress messages, kept out of the log on every path (errors and warnings are not).
  * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
  * text in separate writes, so two processes' lines can interleave.
  */
-const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring)\b/;
+const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring|reducing|skipping|leaving)\b/;
 const ITEM_EVENT = /(launching|finished) item (\d+) /g;
+/**
+ * Whether a line of pg_restore's stderr is a --verbose progress message (kept out of the log).
+ * Prefixes are dropped however they come: two workers' writes can leave "pg_restore:pg_restore: …".
+ */
+function isRestoreProgress(line) {
+    const text = line.replace(/pg_restore:\s*/g, '').trim();
+    return text === '' || (PROGRESS.test(text) && !/\b(error|warning|detail|hint):/i.test(text));
+}
 /**
  * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
  * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
@@ -73871,8 +74243,7 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
             else
                 progress?.finished(Number(m[2]));
         }
-        const text = line.replace(/pg_restore: /g, '').trim();
-        if (text && (!PROGRESS.test(text) || /\b(error|warning|detail|hint):/i.test(text))) {
+        if (!isRestoreProgress(line)) {
             lib_core.info(line);
             said.push(line);
             if (said.length > 20)
@@ -73881,11 +74252,13 @@ async function restoreDump(tools, settings, database, dumpFile, options) {
     };
     const r = await runProcess(tools.paths.pg_restore, args, {
         env: restoreEnv(settings, database, options.indexWorkers),
-        echo: !watch,
-        onStderrLine: watch ? onLine : undefined,
+        echo: false,
+        onStderrLine: onLine,
+        // A pg_restore orphaned by a killed run would go on writing into a database it no longer owns.
+        dieWithParent: true,
     });
     if (!succeeded(r)) {
-        const tail = (watch ? said : r.stderr.trim().split('\n')).slice(-3).join(' | ');
+        const tail = said.slice(-3).join(' | ');
         throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
     }
 }
@@ -74173,6 +74546,8 @@ async function checkDatabase(settings, database, manifest, options = {}) {
 
 
 
+
+
 /**
  * Restores the dump into the side database `<db>_restore_<short>` (dropping one an interrupted run
  * left). Until the swap, the side database is dropped on every exit path.
@@ -74183,10 +74558,25 @@ async function restoreSide(inputs, v, d, note, early) {
     let keep = false;
     const keepOwners = await withClient(maintenance(inputs.connection), async (c) => {
         if (v.sideExists || (await databaseInfo(c, side))) {
+            // Only a database this rollback's marker names is ours to drop; any other is left alone.
+            if (!(await isOwnSideDatabase(c, side, v.names.live, v.manifest.backupId))) {
+                throw new SafetyError(`"${side}" exists but carries no marker of a rollback of "${v.names.live}" from backup ${v.manifest.backupId}: ` +
+                    "it is not this rollback's to drop. Nothing was changed; rename or drop it yourself if it is not needed.");
+            }
             lib_core.warning(`Dropping "${side}", left by an interrupted rollback from the same backup; restoring again.`);
             await dropOwnDatabase(c, side);
         }
         await createDatabaseLike(c, side, v.live);
+        await writeMarker(c, side, newMarker({
+            backupId: v.manifest.backupId,
+            live: v.names.live,
+            liveOid: 0,
+            liveAllowedConnections: v.live.allowConnections,
+            failed: v.names.failed,
+            phase: 'restoring',
+            blockedAt: 0,
+            run: runHolder('rollback'),
+        }));
         return canKeepOwners(c);
     });
     onCleanup(`drop side database ${side}`, async () => {
@@ -74393,7 +74783,7 @@ async function snapshotReady(inputs, v, state, note) {
                 problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
         }
         catch (error) {
-            problem = `the snapshot "${snap}" could not be checked: ${errorMessage(error)}`;
+            problem = `the snapshot "${snap}" could not be checked: ${clause(errorMessage(error))}`;
         }
         finally {
             if (!info.allowConnections)
@@ -74447,31 +74837,6 @@ var external_node_stream_ = __nccwpck_require__(7075);
 const external_node_stream_promises_namespaceObject = require("node:stream/promises");
 // EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
 var dist_cjs = __nccwpck_require__(3711);
-;// CONCATENATED MODULE: ./src/report/format.ts
-/** `1536` → `1.5 KiB`. */
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-/** `83.4` seconds → `1m 23s`; under a minute, with one decimal. */
-function formatSeconds(seconds) {
-    if (seconds < 60)
-        return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
-    const m = Math.floor(seconds / 60);
-    const s = Math.round(seconds - m * 60);
-    return m < 60 ? `${m}m ${s}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
-}
-/** `HH:MM:SS` UTC of a date. */
-function clockTime(date) {
-    return date.toISOString().slice(11, 19);
-}
-
 ;// CONCATENATED MODULE: ./src/report/progress.ts
 
 
@@ -74666,24 +75031,55 @@ async function getObject(client, location, versionId) {
         throw new SafetyError(`Could not read ${formatS3Uri(location)}: ${errorMessage(error)}`);
     }
 }
+/** A manifest is a few MiB at most (a row count and a fingerprint per table); anything larger is not one. */
+const MAX_MANIFEST_BYTES = 64 << 20;
+/**
+ * Refuses, naming the input and the path, a local manifest that is missing, not a regular file
+ * (a directory, a device such as /dev/zero, a FIFO that would block the read) or over
+ * MAX_MANIFEST_BYTES. Synchronous, so inputs can be checked before any side effect; `allowMissing`
+ * leaves a missing file to the read, which refuses it the same way.
+ */
+function checkManifestFile(file, input, options = {}) {
+    let info;
+    try {
+        info = (0,external_node_fs_.statSync)(file);
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT' && options.allowMissing)
+            return;
+        throw new errors_ConfigurationError(code === 'ENOENT'
+            ? `Input "${input}": manifest ${file} does not exist.`
+            : `Input "${input}": manifest ${file} cannot be read (${code ?? errorMessage(error)}).`);
+    }
+    if (!info.isFile()) {
+        const kind = info.isDirectory() ? 'a directory' : 'not a regular file';
+        throw new errors_ConfigurationError(`Input "${input}": manifest ${file} is ${kind}.`);
+    }
+    if (info.size > MAX_MANIFEST_BYTES) {
+        throw new errors_ConfigurationError(`Input "${input}": manifest ${file} is ${formatBytes(info.size)}, over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`);
+    }
+}
 /** Reads and parses the manifest from a local file or S3. */
 async function loadManifest(location, s3) {
     if (location.kind === 'local') {
-        try {
-            await (0,promises_.stat)(location.path);
-        }
-        catch {
-            throw new SafetyError(`Manifest ${location.path} does not exist.`);
-        }
+        checkManifestFile(location.path, 'manifest');
         return readManifestFile(location.path);
     }
-    const { body } = await getObject(s3(), location);
+    const { body, length } = await getObject(s3(), location);
+    const tooLarge = () => new SafetyError(`Input "manifest": ${describeLocation(location)} is over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`);
+    if (length !== undefined && length > MAX_MANIFEST_BYTES) {
+        body.destroy();
+        throw tooLarge();
+    }
     const chunks = [];
     let size = 0;
     for await (const chunk of body) {
         size += chunk.length;
-        if (size > 64 << 20)
-            throw new SafetyError(`${describeLocation(location)} is too large to be a manifest.`);
+        if (size > MAX_MANIFEST_BYTES) {
+            body.destroy();
+            throw tooLarge();
+        }
         chunks.push(chunk);
     }
     return parseManifest(Buffer.concat(chunks).toString('utf8'), `Manifest ${describeLocation(location)}`);
@@ -74695,14 +75091,23 @@ async function loadManifest(location, s3) {
  */
 async function fetchDump(location, manifest, options) {
     if (location.kind === 'local') {
-        let size;
+        let info;
         try {
-            size = (await (0,promises_.stat)(location.path)).size;
+            info = await (0,promises_.stat)(location.path);
         }
         catch {
             throw new SafetyError(`Dump ${location.path} does not exist.`);
         }
-        return { file: location.path, sha256: await sha256File(location.path), bytes: size, downloaded: false };
+        if (!info.isFile())
+            throw new SafetyError(`Dump ${location.path} is not a regular file.`);
+        let sha256;
+        try {
+            sha256 = await sha256File(location.path);
+        }
+        catch (error) {
+            throw new SafetyError(`Dump ${location.path} could not be read: ${errorMessage(error)}`);
+        }
+        return { file: location.path, sha256, bytes: info.size, downloaded: false };
     }
     await (0,promises_.mkdir)(options.tempDir, { recursive: true });
     const fs = await (0,promises_.statfs)(options.tempDir);
@@ -74792,6 +75197,8 @@ function healthUrl(value) {
 function getInputs() {
     const connection = getConnectionInput();
     const manifest = parseLocation(checkPath('manifest', getRequiredInput('manifest')), 'manifest');
+    if (manifest.kind === 'local')
+        checkManifestFile(manifest.path, 'manifest', { allowMissing: true });
     const backupPath = getSingleLineInput('backup-path');
     const backupUri = getSingleLineInput('backup-uri');
     if (backupPath && backupUri)
@@ -74859,71 +75266,6 @@ function getInputs() {
     };
 }
 
-;// CONCATENATED MODULE: ./src/report/summary.ts
-
-
-
-const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
-/** The phases of a run as summary table rows (header first). */
-function phaseRows(phases) {
-    return [
-        [
-            { data: 'Phase', header: true },
-            { data: 'Status', header: true },
-            { data: 'Duration', header: true },
-            { data: 'Detail', header: true },
-        ],
-        ...phases.map((p) => [
-            p.name,
-            `${ICON[p.status]} ${p.status}`,
-            formatSeconds(p.seconds),
-            secrets_scrub(p.detail ?? ''),
-        ]),
-    ];
-}
-/**
- * A text bar chart of phase durations (monospace), readable in the job summary and in a terminal.
- */
-function timelineChart(phases, width = 40) {
-    const total = phases.reduce((s, p) => s + p.seconds, 0) || 1;
-    const nameWidth = Math.max(...phases.map((p) => p.name.length), 5);
-    return phases
-        .map((p) => {
-        const bar = '█'.repeat(Math.max(p.seconds > 0 ? 1 : 0, Math.round((p.seconds / total) * width)));
-        return `${p.name.padEnd(nameWidth)} ${bar} ${formatSeconds(p.seconds)}`;
-    })
-        .join('\n');
-}
-/** Writes the summary built by `build`, scrubbing secrets from the whole text on the way out. */
-async function writeSummary(build) {
-    if (!process.env.GITHUB_STEP_SUMMARY) {
-        build(lib_core.summary);
-        lib_core.info(secrets_scrub(lib_core.summary.stringify()));
-        lib_core.summary.emptyBuffer();
-        return;
-    }
-    build(lib_core.summary);
-    const text = secrets_scrub(lib_core.summary.stringify());
-    lib_core.summary.emptyBuffer();
-    lib_core.summary.addRaw(text, true);
-    await lib_core.summary.write();
-}
-/** One annotation per finding, with a title; error or warning. */
-function annotate(level, title, message, file, line) {
-    const props = { title: scrub(title), file, startLine: line };
-    const text = scrub(message);
-    if (level === 'error')
-        core.error(text, props);
-    else if (level === 'warning')
-        core.warning(text, props);
-    else
-        core.notice(text, props);
-}
-/** Sets an output; objects become JSON strings. */
-function setOutput(name, value) {
-    lib_core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
-}
-
 ;// CONCATENATED MODULE: ./src/actions/rollback/report.ts
 
 
@@ -74957,7 +75299,7 @@ async function report(inputs, state, app) {
         ? swapBackStatements(state.names.live, state.failedDatabase, state.names.side)
         : undefined;
     if (state.leftStopped)
-        lib_core.error(`The application is left stopped: ${state.leftStopped}.`, {
+        lib_core.error(`The application is left stopped: ${clause(state.leftStopped)}.`, {
             title: 'Application left stopped',
         });
     await writeSummary((s) => {
@@ -74980,7 +75322,7 @@ async function report(inputs, state, app) {
         if (state.error)
             s.addRaw(`\n**${verdict === 'refused' ? 'Refused' : 'Error'}:** ${state.error}\n`, true);
         if (state.leftStopped)
-            s.addRaw(`\n**The application is left stopped:** ${state.leftStopped}.\n`, true);
+            s.addRaw(`\n**The application is left stopped:** ${clause(state.leftStopped)}.\n`, true);
         else if (app.isStopped)
             s.addRaw('\n**The application is stopped.**\n', true);
         s.addHeading('Timeline', 3)
@@ -75082,6 +75424,7 @@ class Timeline {
 
 
 
+
 /** What the run did so far: the report is written from it on every exit path. */
 class RunState {
     database;
@@ -75094,6 +75437,8 @@ class RunState {
     /** The live database's connections were blocked and not re-allowed yet, or it was dropped. */
     touched = false;
     restoredFrom;
+    /** Downtime an interrupted run left (its blocked window), given back and counted by this run. */
+    priorDowntimeMs;
     failedDatabase;
     terminated = [];
     notes = [];
@@ -75122,8 +75467,14 @@ class RunState {
         this.error = secrets_scrub(errorMessage(error));
         if (this.verdict)
             return;
-        const refusal = error instanceof SafetyError || error instanceof errors_ConfigurationError;
-        this.verdict = !this.swapped && !this.touched && refusal ? 'refused' : 'failed';
+        // Whatever the error (a refused check, a TLS handshake, a permission), a run that changed
+        // nothing refused; a cancelled run failed (it did not decide), and so did one that changed something.
+        this.verdict = !this.swapped && !this.touched && !interruptedBy() ? 'refused' : 'failed';
+    }
+    /** Something could not be put back as it was (the application not started again): not a refusal. */
+    changedAfterAll() {
+        if (this.verdict === 'refused')
+            this.verdict = 'failed';
     }
 }
 
@@ -75214,6 +75565,7 @@ async function discoverTools(serverMajor, options = {}) {
 
 
 
+
 let s3Client;
 function s3For(inputs) {
     return () => (s3Client ??= createS3Client(inputs.s3));
@@ -75234,31 +75586,57 @@ async function verifyBackup(inputs, state) {
     }
     const names = rollbackNames(live, manifest.backupId);
     state.names = names;
-    const found = await withClient(maintenance(inputs.connection), async (c) => ({
-        info: await serverInfo(c),
-        live: await databaseInfo(c, names.live),
-        failed: await databaseInfo(c, names.failed),
-        side: await databaseInfo(c, names.side),
-    }));
+    const found = await withClient(maintenance(inputs.connection), async (c) => {
+        const marker = await markerOn(c, names.live);
+        return {
+            info: await serverInfo(c),
+            live: await databaseInfo(c, names.live),
+            failed: await databaseInfo(c, names.failed),
+            side: await databaseInfo(c, names.side),
+            marker,
+            markedFailed: marker ? Boolean(await databaseInfo(c, marker.failed)) : false,
+            rights: await roleRights(c, names.live),
+            sessions: await sessionsWithRights(c, names.live),
+            systemIdentifier: await systemIdentifier(c),
+        };
+    });
     if (!found.live)
         throw new SafetyError(`Database "${live}" does not exist on the server: nothing to roll back.`);
+    if (found.rights)
+        checkRoleRights(found.rights, live);
+    warnAboutSessions(found.sessions, live, inputs);
+    const source = manifest.server?.systemIdentifier;
+    if (source && found.systemIdentifier && source !== found.systemIdentifier) {
+        if (!inputs.allowOtherDatabase) {
+            throw new SafetyError(`Backup ${manifest.backupId} was taken on the cluster with system identifier ${source} (${manifest.server.host}:${manifest.server.port}); this server's is ${found.systemIdentifier}: refused (set allow-other-database: true if this is intended).`);
+        }
+        state.note(`The backup was taken on another cluster (system identifier ${source}); allowed by allow-other-database.`);
+    }
     if (manifest.server?.major && manifest.server.major !== found.info.major) {
         state.note(`The backup was taken on PostgreSQL ${manifest.server.major}; the server is ${found.info.major}.`);
     }
     const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
     if (commit)
         lib_core.info(`previous-ref ${inputs.previousRef} is commit ${commit}.`);
-    let resume = false;
-    if (found.failed) {
-        const check = await checkDatabase(inputs.connection, live, manifest, { countRows: false });
-        if (!checkPassed(check)) {
-            throw new SafetyError(`"${names.failed}" exists: a rollback from this backup already swapped the live database, and "${live}" no longer matches the backup (${describeCheck(check)}). ` +
-                `Refusing to swap twice; inspect "${names.failed}" and rename or drop it before rolling back again.`);
-        }
-        resume = true;
+    const marker = found.marker;
+    // Resumed only when the live database carries this backup's swap marker, written in the swap's
+    // own transaction: a matching fingerprint says nothing about who swapped what, or when.
+    const resume = marker?.phase === 'swapped' &&
+        marker.backupId === manifest.backupId &&
+        marker.live === live &&
+        found.markedFailed;
+    if (resume) {
+        names.failed = marker.failed;
         state.swapped = true;
-        state.failedDatabase = names.failed;
-        state.note(`An earlier run already swapped the database ("${names.failed}" exists and "${live}" matches the backup): resuming after the swap.`);
+        state.failedDatabase = marker.failed;
+        state.restoredFrom = marker.restoredFrom;
+        if (marker.swappedAt !== undefined)
+            state.timeline.downtimeMs = Math.round((marker.swappedAt - marker.blockedAt) * 1000);
+        state.note(`An earlier run (${marker.run}) swapped the database from this backup and did not finish ("${live}" carries its marker; the previous database is "${marker.failed}"): resuming after the swap.`);
+    }
+    else if (found.failed) {
+        names.failed = await withClient(maintenance(inputs.connection), (c) => freeFailedName(c, live, names.short));
+        state.note(`"${databaseNameFor(live, 'failed', names.short)}" exists from an earlier rollback from this backup that finished or is not this one's to resume: restoring again; the database replaced now will be kept as "${names.failed}".`);
     }
     return {
         manifest,
@@ -75269,6 +75647,18 @@ async function verifyBackup(inputs, state) {
         resume,
         sideExists: Boolean(found.side),
     };
+}
+/**
+ * Sessions on the live database that the swap could not end are refused there, before anything is
+ * blocked; said now too, so nobody waits for a whole restore to learn it. Not a refusal yet: the
+ * stop-command (or the client itself) may end them before the swap.
+ */
+function warnAboutSessions(sessions, live, inputs) {
+    const stuck = sessions.filter((s) => !inputs.terminateSessions || !s.terminable).map((s) => s.session);
+    if (stuck.length === 0)
+        return;
+    const why = inputs.terminateSessions ? 'this role may not terminate' : 'terminate-sessions is false for';
+    lib_core.warning(`${stuck.length} session(s) on "${live}" that ${why}: ${stuck.map(describeSession).join('; ')}. Unless they end before the swap (stop-command), the swap will be refused.`, { title: 'Sessions the swap cannot end' });
 }
 /** Fetches the dump, compares its sha256 and size with the manifest and proves pg_restore can read it. */
 async function verifyDump(inputs, v, state) {
@@ -75283,9 +75673,39 @@ async function verifyDump(inputs, v, state) {
         throw new SafetyError(`Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`);
     }
     const listing = await listArchive(tools, dump.file);
+    // The archive says which database it was dumped from; the checksum only proves the file is the
+    // one the manifest names, not that the manifest names the right database.
+    // A dump taken from the backup's snapshot database names that one.
+    const sources = [v.manifest.database, v.manifest.snapshotDatabase].filter(Boolean);
+    if (listing.database === undefined || !sources.includes(listing.database)) {
+        throw new SafetyError(`The dump ${describeLocation(location)} is an archive of database ${listing.database === undefined ? '(not named in its header)' : `"${listing.database}"`}, ` +
+            `but the manifest says "${v.manifest.database}": refused; nothing was changed.`);
+    }
     const entries = listing.entries;
     lib_core.info(`Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`);
     return { dump, tools, entries, listing };
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/window.ts
+
+
+
+
+/**
+ * A rollback killed inside its swap window leaves the live database refusing connections. Before
+ * anything else, the rerun gives them back — only where that rollback's marker says it blocked
+ * them — and counts the whole time they were refused as downtime.
+ */
+async function reopenAfterInterruptedSwap(inputs, state) {
+    const live = inputs.connection.database;
+    const reopened = await withClient(maintenance(inputs.connection), (c) => reopenInterruptedWindow(c, live));
+    if (!reopened)
+        return;
+    state.priorDowntimeMs = reopened.downtimeMs;
+    const message = `"${live}" was left refusing connections by an interrupted rollback (${reopened.run}, backup ${reopened.backupId}) since ${new Date(reopened.blockedAt * 1000).toISOString()}: connections are allowed again; it took none for ${(reopened.downtimeMs / 1000).toFixed(1)}s.`;
+    lib_core.warning(message, { title: 'Connections given back' });
+    state.note(message);
+    state.timeline.downtimeMs = reopened.downtimeMs;
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/main.ts
@@ -75299,9 +75719,21 @@ async function verifyDump(inputs, v, state) {
 
 
 
+
+
+
+
 /** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
 async function run() {
-    const inputs = getInputs();
+    let inputs;
+    try {
+        inputs = getInputs();
+    }
+    catch (error) {
+        // A bad input is found before anything is touched.
+        setOutput('verdict', 'refused');
+        throw error;
+    }
     const state = new RunState(inputs.connection.database);
     const app = new Application(inputs);
     // Registered first, so on a cancellation it runs last: after the side database is dropped and the app restarted.
@@ -75317,9 +75749,10 @@ async function run() {
     }
     catch (error) {
         state.fail(error);
-        await app
-            .restartIfAllowed()
-            .catch((e) => state.note(`Starting the application again failed: ${errorMessage(e)}`));
+        await app.restartIfAllowed().catch((e) => {
+            state.changedAfterAll();
+            state.note(`Starting the application again failed: ${errorMessage(e)}`);
+        });
         throw error;
     }
     finally {
@@ -75329,6 +75762,8 @@ async function run() {
 async function rollback(inputs, state, app) {
     const t = state.timeline;
     const lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
+    // First of all: a live database left blocked by an interrupted swap gets its connections back.
+    await reopenAfterInterruptedSwap(inputs, state);
     const v = await t.phase('verify', async (note) => {
         const verified = await verifyBackup(inputs, state);
         note(`backup ${verified.manifest.backupId} of ${verified.manifest.database}${verified.commit ? `, code ${verified.commit.slice(0, 12)}` : ''}`);
@@ -75348,6 +75783,7 @@ async function rollback(inputs, state, app) {
     }
     app.holdAfterSwap();
     await afterSwap(inputs, state, app, v);
+    await withClient(maintenance(inputs.connection), (c) => writeMarker(c, v.names.live, undefined)).catch((e) => state.note(`Could not remove the rollback's marker from "${v.names.live}": ${errorMessage(e)}`));
     await lock.release();
 }
 async function swap(inputs, state, app, v) {
@@ -75374,6 +75810,9 @@ async function swap(inputs, state, app, v) {
             replacement: replacement,
             failed: v.names.failed,
             terminateSessions: inputs.terminateSessions,
+            backupId: v.manifest.backupId,
+            restoredFrom: state.restoredFrom,
+            run: runHolder('rollback'),
         });
         note(`${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`);
         return r;
@@ -75382,7 +75821,7 @@ async function swap(inputs, state, app, v) {
     state.swapped = true;
     state.failedDatabase = v.names.failed;
     state.terminated = swapped.terminated;
-    t.downtimeMs = swapped.downtimeMs;
+    t.downtimeMs = swapped.downtimeMs + (state.priorDowntimeMs ?? 0);
 }
 async function inPlace(inputs, state, app, v) {
     const t = state.timeline;
@@ -75396,7 +75835,7 @@ async function inPlace(inputs, state, app, v) {
     });
     t.skip('restore', 'part of the in-place swap');
     await t.phase('checks', (note) => checkRestored(inputs, v.names.live, v, note));
-    t.downtimeMs = Date.now() - started;
+    t.downtimeMs = Date.now() - started + (state.priorDowntimeMs ?? 0);
 }
 async function afterSwap(inputs, state, app, v) {
     const t = state.timeline;

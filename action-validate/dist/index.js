@@ -47715,6 +47715,10 @@ function errorMessage(error) {
         return String(error);
     }
 }
+/** A message to embed inside a sentence: without its own final period (no "overwritten.." or ".;"). */
+function clause(message) {
+    return message.trimEnd().replace(/\.+$/, '');
+}
 
 ;// CONCATENATED MODULE: ./src/common/secrets.ts
 
@@ -47754,6 +47758,29 @@ const external_node_child_process_namespaceObject = require("node:child_process"
 
 
 const active = new Set();
+/**
+ * The wrapper behind `dieWithParent`: `bash -c DIE_WITH_PARENT _ <file> <args…>`, started in its
+ * own process group with fd 3 a pipe whose other end only this process holds. A watchdog in the
+ * group blocks reading fd 3; the kernel closes our end when this process dies, however it dies
+ * (SIGKILL included), so the read returns at once and the watchdog kills the whole group. The
+ * command itself runs in the foreground with fd 3 closed (nothing it starts holds the pipe open);
+ * when it ends, the watchdog is disarmed, so what the command leaves running on purpose (a service
+ * started by a start command) is not touched. Its exit is passed on: a command killed by a signal
+ * kills the wrapper with the same signal. PR_SET_PDEATHSIG was the alternative: it needs native
+ * code or setpriv, it reaches only the direct child (not the command's own children), and it fires
+ * when the spawning thread ends rather than the process.
+ */
+const DIE_WITH_PARENT = [
+    '{ read -r -u 3 _; kill -KILL 0; } </dev/null >/dev/null 2>&1 &',
+    'watchdog=$!',
+    // The wrapper's own job messages ("Killed", "Terminated") stay out of the command's stderr.
+    'exec 3<&- 4>&2 2>/dev/null',
+    '"$@" 2>&4 4>&-',
+    'rc=$?',
+    'kill -KILL "$watchdog"',
+    'if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then trap - $((rc - 128)); kill -$((rc - 128)) $$; fi',
+    'exit "$rc"',
+].join('\n');
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
 function describeExit(result) {
     if (result.timedOut)
@@ -47819,12 +47846,17 @@ async function runProcess(file, args, options = {}) {
         core.startGroup(options.group);
     try {
         return await new Promise((resolve) => {
-            const child = spawn(file, [...args], {
-                cwd: options.cwd,
-                env,
-                detached: true,
-                stdio: [options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-            });
+            const stdin = options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe';
+            const child = options.dieWithParent
+                ? spawn('/bin/bash', ['-c', DIE_WITH_PARENT, 'migration-guard', file, ...args], {
+                    cwd: options.cwd,
+                    env,
+                    detached: true,
+                    stdio: [stdin, 'pipe', 'pipe', 'pipe'],
+                })
+                : spawn(file, [...args], { cwd: options.cwd, env, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
+            // The watchdog's pipe: read (nothing ever comes) so its end is seen and it closes with the child.
+            child.stdio[3]?.resume();
             active.add(child);
             options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
@@ -48205,7 +48237,13 @@ async function withClient(settings, fn, options = {}) {
     });
     // An error event on an idle client would otherwise crash the process.
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw connectError(settings, error);
+    }
     try {
         if (options.stableOutput) {
             for (const sql of STABLE_SESSION)
@@ -48217,6 +48255,16 @@ async function withClient(settings, fn, options = {}) {
         await client.end().catch(() => undefined);
     }
 }
+/**
+ * A failed connection with its context: which server, as whom, which database and TLS mode — the
+ * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
+ */
+function connectError(settings, error) {
+    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`, { cause: error });
+}
+/** node-postgres' TLS options for a libpq sslmode. */
 function sslFor(mode) {
     if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
         return undefined;

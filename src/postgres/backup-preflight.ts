@@ -5,10 +5,13 @@ import { exists, freeBytes } from '../storage/local';
 
 import { serverInfo, withClient, type ServerInfo } from './client';
 import { describeConnection, type ConnectionSettings } from './connection';
+import { systemIdentifier } from './swap';
 import { discoverTools, type ClientTools } from './tools';
 
 export interface BackupPreflight {
   server: ServerInfo;
+  /** The cluster's system identifier, when the role may read pg_control (for the rollback's check). */
+  systemIdentifier?: string;
   tools: ClientTools;
   role: string;
   /** Heap + TOAST bytes of every table: what pg_dump reads (indexes are not dumped). */
@@ -47,6 +50,7 @@ export async function backupPreflight(options: {
   const { settings } = options;
   const facts = await withClient(settings, async (client) => {
     const server = await serverInfo(client);
+    const systemId = await systemIdentifier(client);
     // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
     await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockWaitTimeoutMs))}`);
     const role = await client.query<{
@@ -73,7 +77,13 @@ export async function backupPreflight(options: {
       const r = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [table]);
       if (!r.rows[0]?.t) missing.push(table);
     }
-    return { server, role: role.rows[0], unreadable: unreadable.rows.map((r) => r.name), missing };
+    return {
+      server,
+      systemId,
+      role: role.rows[0],
+      unreadable: unreadable.rows.map((r) => r.name),
+      missing,
+    };
   }).catch((error: unknown) => {
     if ((error as { code?: string }).code === '55P03') {
       throw new SafetyError(
@@ -84,7 +94,7 @@ export async function backupPreflight(options: {
     }
     throw new SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
   });
-  const { server, role, unreadable, missing } = facts;
+  const { server, systemId, role, unreadable, missing } = facts;
   if (!role) throw new SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
   if (unreadable.length > 0) {
     throw new SafetyError(
@@ -119,5 +129,13 @@ export async function backupPreflight(options: {
         'Free some space or set output-dir to a larger disk.',
     );
   }
-  return { server, tools, role: role.name, tableBytes, estimateBytes, freeBytes: free };
+  return {
+    server,
+    systemIdentifier: systemId,
+    tools,
+    role: role.name,
+    tableBytes,
+    estimateBytes,
+    freeBytes: free,
+  };
 }

@@ -211,8 +211,18 @@ describe('Production migration workflow, as written', () => {
     );
     expect(slack[0]?.with.webhook).toBe(SLACK_WEBHOOK);
     const manifestPath = step(r, 'backup')?.outputs['manifest-path'] ?? '';
-    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { database: string };
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+      database: string;
+      snapshotDatabase?: string;
+      server: { systemIdentifier?: string };
+    };
     expect(manifest.database).toBe('shop');
+    expect(manifest.snapshotDatabase).toMatch(/^shop_snap_/);
+    // The cluster's identity, which a rollback compares before restoring anything.
+    const [control] = await prod.cluster.query<{ id: string }>(
+      'SELECT system_identifier::text AS id FROM pg_control_system()',
+    );
+    expect(manifest.server.systemIdentifier).toBe(control?.id);
     passManifestUri = step(r, 'backup')?.outputs['manifest-uri'] ?? '';
     expect(passManifestUri).toMatch(/^s3:\/\/.+\.manifest\.json$/);
   }, 600_000);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 
-import { SafetyError } from '../../common/errors';
+import { clause, SafetyError } from '../../common/errors';
 import { scrub } from '../../common/secrets';
 import type { Phase } from '../../report/summary';
 
@@ -88,7 +88,7 @@ export async function startBackground(
     if (pid !== undefined && record?.pid === pid) return { pid, logFile: files.log, stateFile: files.state };
     if (exit !== undefined || pid === undefined || Date.now() > deadline) {
       if (pid !== undefined && exit === undefined) killGroup(pid, 'SIGKILL');
-      const tail = scrub(await logTail(files.log, 5)).replace(/\n/g, ' | ');
+      const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
       throw new SafetyError(
         `The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
       );

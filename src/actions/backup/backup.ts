@@ -207,6 +207,7 @@ export async function finishBackup(
       major: pre.server.major,
       host: settings.host,
       port: settings.port,
+      ...(pre.systemIdentifier ? { systemIdentifier: pre.systemIdentifier } : {}),
     },
     dump: {
       tool: 'pg_dump',
