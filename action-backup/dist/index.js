@@ -76134,20 +76134,26 @@ async function checkOffsiteWritable(client, bucket, keys) {
         await assertKeyAbsent(client, bucket, key);
     const key = keys[0] ?? 'probe';
     const probe = await client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4({ Bucket: bucket, Key: key }));
-    await abortUpload(client, bucket, key, probe.UploadId);
+    await abortUpload(client, bucket, key, probe.UploadId, { probe: true });
 }
 /**
  * Aborts a multipart upload so none of its parts stays stored. Some S3-compatible stores do not
  * implement the abort: the incomplete upload is invisible (no object), and a lifecycle rule for
  * incomplete multipart uploads removes its parts, so that is a warning, not a failure.
  */
-async function abortUpload(client, bucket, key, uploadId) {
+async function abortUpload(client, bucket, key, uploadId, options = {}) {
     try {
         await client.send(new dist_cjs/* AbortMultipartUploadCommand */.tfP({ Bucket: bucket, Key: key, UploadId: uploadId }));
     }
     catch (error) {
         if (statusOf(error) === 404)
             return;
+        if (options.probe) {
+            // The preflight's probe holds no data: its abort failing is harmless, and a warning would read
+            // as a failed upload of the backup.
+            lib_core.debug(`The preflight's empty multipart probe at ${formatS3Uri({ bucket, key })} could not be aborted (${describeS3Error(error)}); it holds no data.`);
+            return;
+        }
         lib_core.warning(`Could not abort the multipart upload of ${formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
             'no object is visible, but its parts stay stored until a lifecycle rule for incomplete uploads removes them.');
     }

@@ -128,7 +128,7 @@ export async function checkOffsiteWritable(
   for (const key of keys) await assertKeyAbsent(client, bucket, key);
   const key = keys[0] ?? 'probe';
   const probe = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-  await abortUpload(client, bucket, key, probe.UploadId);
+  await abortUpload(client, bucket, key, probe.UploadId, { probe: true });
 }
 
 /**
@@ -141,11 +141,20 @@ export async function abortUpload(
   bucket: string,
   key: string,
   uploadId: string | undefined,
+  options: { probe?: boolean } = {},
 ): Promise<void> {
   try {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
   } catch (error) {
     if (statusOf(error) === 404) return;
+    if (options.probe) {
+      // The preflight's probe holds no data: its abort failing is harmless, and a warning would read
+      // as a failed upload of the backup.
+      core.debug(
+        `The preflight's empty multipart probe at ${formatS3Uri({ bucket, key })} could not be aborted (${describeS3Error(error)}); it holds no data.`,
+      );
+      return;
+    }
     core.warning(
       `Could not abort the multipart upload of ${formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
         'no object is visible, but its parts stay stored until a lifecycle rule for incomplete uploads removes them.',

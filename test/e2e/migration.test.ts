@@ -114,7 +114,13 @@ describe('production migration of the reference shop, failure, rollback and stag
     );
   }
 
-  function rollback(target: Shop, url: string, manifest: string, strategy: string): Promise<ActionResult> {
+  function rollback(
+    target: Shop,
+    url: string,
+    manifest: string,
+    strategy: string,
+    extra: Record<string, string> = {},
+  ): Promise<ActionResult> {
     return act(
       `rollback (${strategy})`,
       'rollback',
@@ -130,6 +136,7 @@ describe('production migration of the reference shop, failure, rollback and stag
         'start-command': `${target.commands.maintenanceOff} && ${target.commands.start}`,
         'health-urls': `${target.url}/api/health/`,
         'health-timeout': '60s',
+        ...extra,
       },
       target,
     );
@@ -260,6 +267,8 @@ describe('production migration of the reference shop, failure, rollback and stag
       staging.url('shop'),
       firstManifest.replace(/.*\//, `s3://${s3.bucket}/production/`),
       'swap',
+      // Production's backup on the staging cluster, as the drill workflow does.
+      { 'allow-other-database': 'true' },
     );
     expect(restored.exitCode).toBe(0);
     const b = await backup(stagingShop, staging.url('shop'), 'staging', 'v1.0');

@@ -115,7 +115,14 @@ function validate(
   return runAction(
     'validate',
     { 'checks-file': checksFile, phase, 'database-url': cluster.url(db), manifest: manifestFile, ...extra },
-    { env: { ONEC_DIR: dir, APP_URL: api.url, ONEC_HEALTH_URL: `${api.url}/api/health/` } },
+    {
+      env: {
+        ONEC_DIR: dir,
+        APP_URL: api.url,
+        ONEC_HEALTH_URL: `${api.url}/api/health/`,
+        MAINTENANCE_BYPASS_TOKEN: 'token-the-stand-in-ignores',
+      },
+    },
   );
 }
 

@@ -129,7 +129,14 @@ export async function runJobSteps(setup: JobSetup): Promise<Omit<JobRecord, 'env
       const run = truthy(evaluate(step.if.expression, contexts, status));
       if (!run) {
         steps[step.id] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' };
-        records.push({ id: step.id, name, outcome: 'skipped', conclusion: 'skipped', outputs: {} });
+        records.push({
+          id: step.id,
+          name,
+          outcome: 'skipped',
+          conclusion: 'skipped',
+          outputs: {},
+          seconds: 0,
+        });
         continue;
       }
       log(`##[group]${name}`);
@@ -157,6 +164,7 @@ export async function runJobSteps(setup: JobSetup): Promise<Omit<JobRecord, 'env
         files: { dir: files, index },
         node: setup.node,
       };
+      const began = process.hrtime.bigint();
       let result: StepExecution;
       try {
         if ('run' in step) {
@@ -221,7 +229,8 @@ export async function runJobSteps(setup: JobSetup): Promise<Omit<JobRecord, 'env
       const conclusion = result.ok || continueOnError ? 'success' : outcome;
       if (conclusion === 'failure') failed = true;
       steps[step.id] = { outputs: result.outputs, outcome, conclusion };
-      records.push({ id: step.id, name, outcome, conclusion, outputs: result.outputs });
+      const seconds = Number(process.hrtime.bigint() - began) / 1e9;
+      records.push({ id: step.id, name, outcome, conclusion, outputs: result.outputs, seconds });
     }
   } finally {
     clearTimeout(jobTimer);

@@ -26,6 +26,8 @@ export interface StepRecord {
   outcome: 'success' | 'failure' | 'cancelled' | 'skipped';
   conclusion: 'success' | 'failure' | 'cancelled' | 'skipped';
   outputs: Record<string, string>;
+  /** Wall-clock seconds the step ran (0 when skipped). */
+  seconds: number;
 }
 
 export type JobResult = 'success' | 'failure' | 'cancelled' | 'skipped';
