@@ -3,7 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 
-import { ROOT, runAction } from '../harness/action';
+import { parse } from 'yaml';
+
+import { ACTION_NODE, ROOT, runAction } from '../harness/action';
 
 const ACTIONS = ['backup', 'migrate', 'validate', 'rollback'];
 
@@ -48,4 +50,21 @@ describe('dist is in step with src', () => {
       expect(r.logs).not.toMatch(/\n\s+at .*\.js:\d+/); // no stack trace
     },
   );
+
+  it('runs the bundles on the runtime action.yml declares when MG_ACTION_NODE is set (CI does)', () => {
+    const declared = ACTIONS.map(
+      (name) =>
+        (
+          parse(readFileSync(path.join(ROOT, `action-${name}`, 'action.yml'), 'utf8')) as {
+            runs: { using: string };
+          }
+        ).runs.using,
+    );
+    expect(new Set(declared)).toEqual(new Set(['node24']));
+    const major = Number(
+      execFileSync(ACTION_NODE, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }),
+    );
+    if (process.env.MG_ACTION_NODE) expect(major).toBe(24);
+    else expect(major).toBe(Number(process.versions.node.split('.')[0]));
+  });
 });
