@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -154,4 +154,22 @@ describe('workflow runner (GitHub parser and expressions)', () => {
     expect(r.jobs.deploy?.log).toContain('Repository not found: acme/freesport');
     expect(r.conclusion).toBe('failure');
   });
+
+  it('two runs in one concurrency group never overlap: the second waits its turn', async () => {
+    const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'mg-wf-conc-')), 'log');
+    writeFileSync(log, '');
+    const run = (who: string) =>
+      runWorkflow({
+        workflow: path.join(FIXTURES, 'concurrency.yml'),
+        inputs: { log, who },
+        vars: { DB: 'shop' },
+      });
+    const results = await Promise.all([run('a'), run('b')]);
+    expect(results.map((r) => r.conclusion)).toEqual(['success', 'success']);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(4);
+    // Each run's start is followed by its own end.
+    expect(lines[0]?.replace('start', 'end')).toBe(lines[1]);
+    expect(lines[2]?.replace('start', 'end')).toBe(lines[3]);
+  }, 60_000);
 });

@@ -64,6 +64,14 @@ function resolveInputs(template: Awaited<ReturnType<typeof loadWorkflow>>['templ
   return inputs;
 }
 
+/** `environment:` and `concurrency:` are a string or a mapping whose `key` holds the name. */
+function nameOf(value: unknown, key: string): string | undefined {
+  if (typeof value === 'string') return value || undefined;
+  if (value && typeof value === 'object')
+    return asString((value as Record<string, unknown>)[key]) || undefined;
+  return undefined;
+}
+
 function ancestors(jobs: Map<string, WorkflowJob>, id: string, seen = new Set<string>()): Set<string> {
   for (const n of jobs.get(id)?.needs ?? []) {
     if (seen.has(n.value)) continue;
@@ -195,12 +203,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
     const plain = job;
     const envToken = plain.environment;
     const envValue = evaluateToken(envToken, contexts);
-    const environment =
-      typeof envValue === 'string'
-        ? envValue
-        : envValue && typeof envValue === 'object'
-          ? asString((envValue as Record<string, unknown>).name)
-          : undefined;
+    const environment = nameOf(envValue, 'name');
     const setup = environment ? options.environments?.[environment] : undefined;
     if (environment && setup?.reviewers?.length) {
       const reviewer = setup.reviewer ?? setup.reviewers.find((r) => !setup.preventSelfReview || r !== actor);
@@ -237,12 +240,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
       secrets: { GITHUB_TOKEN: token, ...(options.secrets ?? {}), ...(setup?.secrets ?? {}) },
     };
     const concurrency = evaluateToken(plain.concurrency, jobContexts);
-    const group =
-      typeof concurrency === 'string'
-        ? concurrency
-        : concurrency && typeof concurrency === 'object'
-          ? asString((concurrency as Record<string, unknown>).group)
-          : undefined;
+    const group = nameOf(concurrency, 'group');
     const dir = path.join(runDir, id);
     mkdirSync(dir, { recursive: true });
     const done = await inGroup(group ? `job:${group}` : undefined, () =>
@@ -269,12 +267,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
   };
 
   const concurrency = evaluateToken(wf.template.concurrency, top);
-  const group =
-    typeof concurrency === 'string'
-      ? concurrency
-      : concurrency && typeof concurrency === 'object'
-        ? asString((concurrency as Record<string, unknown>).group)
-        : undefined;
+  const group = nameOf(concurrency, 'group');
   try {
     await inGroup(group, async () => {
       for (const job of wf.template.jobs) {
