@@ -202,6 +202,7 @@ describe('Production migration workflow, as written', () => {
     expect(step(r, 'validate')?.outputs.verdict).toBe('pass');
     // The preflight's multipart probe is not reported as a failed upload.
     expect(migrateJob(r)?.log).not.toContain('Could not abort the multipart upload');
+    expect(migrateJob(r)?.summary).not.toContain('::debug::');
     expect(step(r, 'rollback')?.outcome).toBe('skipped');
     expect(await prod.release()).toBe('2.0');
     expect(await prod.maintenance()).toBe(false);

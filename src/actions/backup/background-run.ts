@@ -18,7 +18,8 @@ import { factsOf } from './report';
 
 /**
  * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
- * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped.
+ * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
+ * `::debug::` lines (no runner reads this file in debug mode; they would show in the summary's tail).
  */
 function scrubStdio(): void {
   for (const stream of [process.stdout, process.stderr]) {
@@ -27,7 +28,7 @@ function scrubStdio(): void {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
       const kept = text
         .split('\n')
-        .filter((line) => !line.startsWith('::add-mask::'))
+        .filter((line) => !line.startsWith('::add-mask::') && !line.startsWith('::debug::'))
         .join('\n');
       const done = rest.find((r): r is () => void => typeof r === 'function');
       return original(scrub(kept), done);
