@@ -1,5 +1,8 @@
 // Helpers shared by the benchmarks: arguments, a generated shop-like database, timers.
-import type { PostgresCluster } from '../test/harness/postgres';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+
+import { SUPERUSER_PASSWORD, type PostgresCluster } from '../test/harness/postgres';
 
 export function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,4 +39,29 @@ export async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t = process.hrtime.bigint();
   const value = await fn();
   return [value, Number(process.hrtime.bigint() - t) / 1e9];
+}
+
+/** The cluster's client tools and a pipefail shell with the libpq environment of `db`. */
+export function clusterShell(
+  cluster: PostgresCluster,
+  db: string,
+): { env: NodeJS.ProcessEnv; bin: (tool: string) => string; sh: (command: string) => void } {
+  const env = {
+    ...process.env,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(cluster.port),
+    PGUSER: 'postgres',
+    PGPASSWORD: SUPERUSER_PASSWORD,
+    PGDATABASE: db,
+  };
+  return {
+    env,
+    bin: (tool) => path.join(cluster.binDir, tool),
+    sh: (command) => {
+      execFileSync('/bin/bash', ['-o', 'pipefail', '-c', command], {
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    },
+  };
 }

@@ -4,7 +4,6 @@
 //   the floor: pg_dump -Fc -Z0 to a file.
 // Also: the fingerprint of the protected tables vs `COPY t TO STDOUT | sha256sum` of the same tables.
 // Usage (through run.mjs): node bench/run.mjs backup [--size-mb 200]
-import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,9 +15,9 @@ import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
 import { readManifestFile, type BackupManifest } from '../../src/storage/manifest';
 import { runAction, ROOT } from '../../test/harness/action';
-import { startPostgres, SUPERUSER_PASSWORD } from '../../test/harness/postgres';
+import { startPostgres } from '../../test/harness/postgres';
 import { startS3 } from '../../test/harness/s3';
-import { arg, generate, time, timeAsync } from '../shared';
+import { arg, clusterShell, generate, time, timeAsync } from '../shared';
 
 const PROTECTED = ['public.orders', 'public.order_items'];
 
@@ -33,21 +32,7 @@ async function main(): Promise<void> {
       (await cluster.query<{ s: string }>(`SELECT pg_database_size('shop')::text AS s`))[0]?.s,
     );
     console.log(`Generated ${(size / 1e6).toFixed(0)} MB in ${genSeconds.toFixed(1)}s.`);
-    const env = {
-      ...process.env,
-      PGHOST: '127.0.0.1',
-      PGPORT: String(cluster.port),
-      PGUSER: 'postgres',
-      PGPASSWORD: SUPERUSER_PASSWORD,
-      PGDATABASE: 'shop',
-    };
-    const bin = (tool: string): string => path.join(cluster.binDir, tool);
-    const sh = (command: string): void => {
-      execFileSync('/bin/bash', ['-o', 'pipefail', '-c', command], {
-        env,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-    };
+    const { bin, sh } = clusterShell(cluster, 'shop');
 
     // Warm the cache the same way for everyone.
     sh(`"${bin('pg_dump')}" -Fc -Z0 > /dev/null`);

@@ -6,7 +6,6 @@
 //     the dump and its offsite copy run from the snapshot while the migration would run;
 //   the floor: CREATE DATABASE … TEMPLATE alone.
 // Target: snapshot first ≤ the floor + 2 s. Usage: node bench/run.mjs closed-window [--size-mb 870] [--rounds 3]
-import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,9 +13,9 @@ import path from 'node:path';
 import { Upload } from '@aws-sdk/lib-storage';
 
 import { ROOT, runAction } from '../../test/harness/action';
-import { startPostgres, SUPERUSER_PASSWORD } from '../../test/harness/postgres';
+import { startPostgres } from '../../test/harness/postgres';
 import { startS3 } from '../../test/harness/s3';
-import { arg, generate, time, timeAsync } from '../shared';
+import { arg, clusterShell, generate, time, timeAsync } from '../shared';
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -34,21 +33,7 @@ async function main(): Promise<void> {
     const size = Number(
       (await cluster.query<{ s: string }>(`SELECT pg_database_size('shop')::text AS s`))[0]?.s,
     );
-    const env = {
-      ...process.env,
-      PGHOST: '127.0.0.1',
-      PGPORT: String(cluster.port),
-      PGUSER: 'postgres',
-      PGPASSWORD: SUPERUSER_PASSWORD,
-      PGDATABASE: 'shop',
-    };
-    const bin = (tool: string): string => path.join(cluster.binDir, tool);
-    const sh = (command: string): void => {
-      execFileSync('/bin/bash', ['-o', 'pipefail', '-c', command], {
-        env,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-    };
+    const { bin, sh } = clusterShell(cluster, 'shop');
     const dropSnapshots = async () => {
       for (const r of await cluster.query<{ datname: string }>(
         "SELECT datname FROM pg_database WHERE datname LIKE 'shop\\_snap\\_%' OR datname = 'floor_copy'",
