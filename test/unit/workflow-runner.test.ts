@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -104,6 +104,14 @@ describe('workflow runner (GitHub parser and expressions)', () => {
     const deploy = r.jobs.deploy;
     expect(deploy?.log).toContain('env var prod-env db ***');
     expect(deploy?.log).toContain('Cleaning up orphan processes');
+    // The process the step left behind is gone.
+    const orphan = Number(deploy?.outputs.orphan);
+    expect(orphan).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 200));
+    const state = existsSync(`/proc/${orphan}/stat`)
+      ? readFileSync(`/proc/${orphan}/stat`, 'utf8').split(') ')[1]?.[0]
+      : 'gone';
+    expect(['gone', 'Z', 'X']).toContain(state); // dead (a zombie until init reaps it)
     const approvals = JSON.parse(deploy?.outputs.approvals ?? '[]') as {
       state: string;
       user: { login: string };

@@ -234,7 +234,7 @@ export async function runJobSteps(setup: JobSetup): Promise<Omit<JobRecord, 'env
     }
   } finally {
     clearTimeout(jobTimer);
-    const orphans = killOrphans(trackingId);
+    const orphans = await killOrphans(trackingId);
     if (orphans.length > 0) log(`Cleaning up orphan processes: terminated ${orphans.join(', ')}`);
   }
   const outputs: Record<string, string> = {};

@@ -84,22 +84,26 @@ export function runProcess(
  * its environment is killed ("Cleaning up orphan processes"). A service meant to outlive the job
  * must be started without that variable, as on a real self-hosted runner.
  */
-export function killOrphans(trackingId: string): number[] {
+export async function killOrphans(trackingId: string): Promise<number[]> {
   const killed: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
-    } catch {
-      continue;
-    }
-    if (!environ.split('\0').includes(`RUNNER_TRACKING_ID=${trackingId}`)) continue;
-    try {
-      process.kill(Number(entry), 'SIGKILL');
-      killed.push(Number(entry));
-    } catch {
-      // already gone
+  // A process in the middle of exec shows no environment for a moment: look three times.
+  for (let pass = 0; pass < 3; pass++) {
+    if (pass > 0) await new Promise((r) => setTimeout(r, 100));
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid || killed.includes(Number(entry))) continue;
+      let environ: string;
+      try {
+        environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
+      } catch {
+        continue;
+      }
+      if (!environ.split('\0').includes(`RUNNER_TRACKING_ID=${trackingId}`)) continue;
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+        killed.push(Number(entry));
+      } catch {
+        // already gone
+      }
     }
   }
   return killed;
