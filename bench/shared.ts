@@ -1,6 +1,9 @@
 // Helpers shared by the benchmarks: arguments, a generated shop-like database, timers.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+
+import { ROOT } from '../test/harness/action';
 
 import { SUPERUSER_PASSWORD, type PostgresCluster } from '../test/harness/postgres';
 
@@ -64,4 +67,11 @@ export function clusterShell(
       });
     },
   };
+}
+
+/** Writes a benchmark's numbers to bench/results/<name>.json (kept out of git). */
+export function writeResults(name: string, data: unknown): void {
+  const dir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(data, null, 2)}\n`);
 }

@@ -72086,14 +72086,14 @@ class errors_ConfigurationError extends Error {
     }
 }
 /** A refusal to go on because a safety check failed (a checksum, a lock, a mismatch). */
-class errors_SafetyError extends Error {
+class SafetyError extends Error {
     constructor(message) {
         super(message);
         this.name = 'SafetyError';
     }
 }
 /** The message of any thrown value, so nothing thrown is ever reported as "undefined". */
-function errors_errorMessage(error) {
+function errorMessage(error) {
     if (error instanceof Error)
         return error.message;
     if (typeof error === 'string')
@@ -72106,7 +72106,7 @@ function errors_errorMessage(error) {
     }
 }
 /** A message to embed inside a sentence: without its own final period (no "overwritten.." or ".;"). */
-function errors_clause(message) {
+function clause(message) {
     return message.trimEnd().replace(/\.+$/, '');
 }
 
@@ -72347,7 +72347,7 @@ let installed = false;
  * Registers a cleanup that must run on every exit path: success, failure, and SIGTERM/SIGINT
  * (a cancelled workflow run). Returns a function that runs it now (once) and unregisters it.
  */
-function cleanup_onCleanup(name, fn) {
+function onCleanup(name, fn) {
     installSignalHandlers();
     const hook = { name, fn };
     hooks.push(hook);
@@ -72371,7 +72371,7 @@ async function runCleanups() {
             await hook.fn();
         }
         catch (error) {
-            const message = `Cleanup "${hook.name}" failed: ${scrub(errors_errorMessage(error))}`;
+            const message = `Cleanup "${hook.name}" failed: ${scrub(errorMessage(error))}`;
             lib_core.error(message);
             failures.push(message);
         }
@@ -72420,7 +72420,7 @@ async function runAction(run) {
     let strayRejection = false;
     let settled = false;
     const onUnhandled = (reason) => {
-        const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errors_errorMessage(reason)}`;
+        const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errorMessage(reason)}`;
         if (settled) {
             // After run() ended (in a cleanup): the run still fails, with one line.
             lib_core.setFailed(scrub(message));
@@ -72437,7 +72437,7 @@ async function runAction(run) {
     catch (error) {
         if (strayRejection)
             killActiveChildren();
-        lib_core.setFailed(scrub(errors_errorMessage(error)));
+        lib_core.setFailed(scrub(errorMessage(error)));
     }
     finally {
         const failures = await runCleanups();
@@ -72498,12 +72498,12 @@ async function readRecord(file) {
         data = JSON.parse(text);
     }
     catch {
-        throw new errors_SafetyError(`${file} is not a background backup record (not valid JSON).`);
+        throw new SafetyError(`${file} is not a background backup record (not valid JSON).`);
     }
     if (typeof data.backupId !== 'string' ||
         typeof data.pid !== 'number' ||
         !['running', 'verified', 'failed'].includes(data.status ?? '')) {
-        throw new errors_SafetyError(`${file} is not a background backup record.`);
+        throw new SafetyError(`${file} is not a background backup record.`);
     }
     return data;
 }
@@ -72894,7 +72894,7 @@ function parseManifest(text, source) {
         data = JSON.parse(text);
     }
     catch {
-        throw new errors_SafetyError(`${source} is not a backup manifest (not valid JSON).`);
+        throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
     }
     const m = data;
     const problems = [];
@@ -72917,7 +72917,7 @@ function parseManifest(text, source) {
     if (!m.rowCounts || typeof m.rowCounts !== 'object')
         problems.push('rowCounts are missing');
     if (problems.length > 0)
-        throw new errors_SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
     return m;
 }
 async function readManifestFile(file) {
@@ -73121,13 +73121,13 @@ async function runDump(options) {
     options.digest?.finish();
     const restored = readBack ? await readBack : undefined;
     if (writeError)
-        throw new errors_SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
+        throw new SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
     if (!runner_succeeded(result))
-        throw new errors_SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
+        throw new SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
     if (progress.total === 0)
-        throw new errors_SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
+        throw new SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
     if (restored && !runner_succeeded(restored)) {
-        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
+        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
     }
     return {
         sizeBytes: progress.total,
@@ -73148,7 +73148,7 @@ async function readArchiveWhole(tools, file, timeoutMs) {
         echo: false,
     });
     if (!runner_succeeded(result))
-        throw new errors_SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
+        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
 }
 /**
  * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
@@ -73158,11 +73158,11 @@ async function readArchiveWhole(tools, file, timeoutMs) {
 async function checkFileUnchanged(file, sizeBytes, sha256) {
     const actual = (await (0,promises_.stat)(file)).size;
     if (actual !== sizeBytes) {
-        throw new errors_SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
+        throw new SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
     }
     const hash = await sha256File(file);
     if (hash !== sha256) {
-        throw new errors_SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
+        throw new SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
     }
 }
 
@@ -73348,10 +73348,10 @@ function parsePlan(text) {
         data = JSON.parse(text);
     }
     catch {
-        throw new errors_SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
+        throw new SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
     }
     if (typeof data.id !== 'string' || !BACKUP_ID.test(data.id) || typeof data.startedAt !== 'string') {
-        throw new errors_SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
+        throw new SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
     }
     return {
         id: data.id,
@@ -73378,7 +73378,7 @@ async function startBackground(inputs, plan) {
         delete env[name];
     const script = process.argv[1];
     if (!script)
-        throw new errors_SafetyError('Cannot start the background dump: the path of this action is unknown.');
+        throw new SafetyError('Cannot start the background dump: the path of this action is unknown.');
     const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
     let exit;
     let pid;
@@ -73405,8 +73405,8 @@ async function startBackground(inputs, plan) {
         if (exit !== undefined || pid === undefined || Date.now() > deadline) {
             if (pid !== undefined && exit === undefined)
                 killGroup(pid, 'SIGKILL');
-            const tail = errors_clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-            throw new errors_SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+            const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
+            throw new SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
         }
         await sleep(50);
     }
@@ -73445,7 +73445,7 @@ function backupShortId(backupId) {
  * `<db>_<kind>_<short>`, within the 63-byte limit: when too long, the database part is cut and an
  * 8-hex hash of the full database name is added, so two long names never share a side database.
  */
-function side_names_databaseNameFor(database, kind, short) {
+function databaseNameFor(database, kind, short) {
     const suffix = `_${kind}_${short}`;
     const full = `${database}${suffix}`;
     if (Buffer.byteLength(full, 'utf8') <= MAX_NAME_BYTES)
@@ -73464,8 +73464,8 @@ function rollbackNames(database, backupId) {
     const short = backupShortId(backupId);
     return {
         live: database,
-        side: side_names_databaseNameFor(database, 'restore', short),
-        failed: side_names_databaseNameFor(database, 'failed', short),
+        side: databaseNameFor(database, 'restore', short),
+        failed: databaseNameFor(database, 'failed', short),
         short,
     };
 }
@@ -73544,7 +73544,7 @@ class GrowingFile {
                 while (done < length) {
                     const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
                     if (bytesRead === 0)
-                        throw new errors_SafetyError(`${this.path} is shorter than the bytes written to it.`);
+                        throw new SafetyError(`${this.path} is shorter than the bytes written to it.`);
                     done += bytesRead;
                 }
                 position += length;
@@ -73574,7 +73574,7 @@ async function exists(file) {
 /** Gives a complete, verified file its final name; refuses to replace an existing file. */
 async function promote(partial, final) {
     if (await exists(final))
-        throw new errors_SafetyError(`${final} already exists; a backup is never overwritten.`);
+        throw new SafetyError(`${final} already exists; a backup is never overwritten.`);
     await (0,promises_.rename)(partial, final);
 }
 /** Removes a file if it is there. */
@@ -73709,333 +73709,6 @@ async function serverInfo(client) {
         databaseSizeBytes: Number(row.size),
     };
 }
-
-;// CONCATENATED MODULE: ./src/postgres/swap-marker.ts
-
-const MARKER_TOOL = 'migration-guard rollback';
-function parseMarker(text) {
-    if (!text?.startsWith('{'))
-        return undefined;
-    try {
-        const m = JSON.parse(text);
-        if (m.tool !== MARKER_TOOL ||
-            typeof m.backupId !== 'string' ||
-            typeof m.live !== 'string' ||
-            typeof m.liveOid !== 'number' ||
-            typeof m.failed !== 'string' ||
-            typeof m.blockedAt !== 'number' ||
-            (m.phase !== 'restoring' && m.phase !== 'blocking' && m.phase !== 'swapped'))
-            return undefined;
-        return m;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The server's clock, epoch seconds (the one clock every run of a rollback shares). */
-async function swap_marker_serverClock(client) {
-    const r = await client.query('SELECT extract(epoch FROM clock_timestamp())::text AS t');
-    return Number(r.rows[0]?.t);
-}
-/** Writes (or, with `undefined`, removes) the marker on `database`. Transactional like any catalog change. */
-async function swap_marker_writeMarker(client, database, marker) {
-    const text = marker === undefined ? 'NULL' : client.escapeLiteral(JSON.stringify(marker));
-    await client.query(`COMMENT ON DATABASE ${quoteIdent(database)} IS ${text}`);
-}
-function swap_marker_newMarker(fields) {
-    return { tool: MARKER_TOOL, ...fields };
-}
-/** Every database carrying a rollback's marker, with the marker. */
-async function findMarkers(client) {
-    const r = await client.query(`SELECT datname AS name, oid::int AS oid, shobj_description(oid, 'pg_database') AS c FROM pg_database
-      WHERE shobj_description(oid, 'pg_database') LIKE '{%'`);
-    return r.rows.flatMap((row) => {
-        const marker = parseMarker(row.c);
-        return marker ? [{ database: row.name, oid: row.oid, marker }] : [];
-    });
-}
-/** The marker on `database` itself, if it carries one. */
-async function swap_marker_markerOn(client, database) {
-    return (await findMarkers(client)).find((m) => m.database === database)?.marker;
-}
-/**
- * Gives the live database its connections back when a rollback's marker says that rollback
- * blocked them and was interrupted before its swap committed: the marker names this live database
- * by oid, the database still refuses connections, and it took them before the block. The marker
- * goes back to `restoring` (the side database it is on is dropped and restored again later).
- * Nothing else is touched: a database blocked by anyone else stays as it is.
- */
-async function reopenInterruptedWindow(client, live) {
-    const current = await client.query('SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1', [live]);
-    const row = current.rows[0];
-    let reopened;
-    for (const { database, marker } of await findMarkers(client)) {
-        if (marker.phase !== 'blocking' || marker.live !== live || database === live)
-            continue;
-        if (row && row.oid === marker.liveOid && !row.allow && marker.liveAllowedConnections && !reopened) {
-            await client.query(`ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS true`);
-            const now = await swap_marker_serverClock(client);
-            reopened = {
-                run: marker.run,
-                backupId: marker.backupId,
-                blockedAt: marker.blockedAt,
-                downtimeMs: Math.max(0, Math.round((now - marker.blockedAt) * 1000)),
-            };
-        }
-        await swap_marker_writeMarker(client, database, { ...marker, phase: 'restoring', blockedAt: 0 });
-    }
-    return reopened;
-}
-/**
- * Whether `database` is a side database a rollback of `live` from `backupId` created (it carries
- * that rollback's marker, in any phase but `swapped`): only such a database is dropped as a leftover.
- */
-async function isOwnSideDatabase(client, database, live, backupId) {
-    const marker = await swap_marker_markerOn(client, database);
-    return (marker !== undefined && marker.phase !== 'swapped' && marker.live === live && marker.backupId === backupId);
-}
-
-;// CONCATENATED MODULE: ./src/postgres/swap.ts
-
-
-
-
-
-
-
-/** The maintenance database every rename, create and drop is run from. */
-const MAINTENANCE_DB = 'postgres';
-function maintenance(settings) {
-    return withDatabase(settings, MAINTENANCE_DB);
-}
-async function databaseInfo(client, name) {
-    const r = await client.query(`SELECT to_jsonb(d) AS d, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS enc,
-            pg_database_size(d.oid)::text AS size
-       FROM pg_database d WHERE d.datname = $1`, [name]);
-    const row = r.rows[0];
-    if (!row)
-        return undefined;
-    return {
-        name,
-        owner: row.owner,
-        encoding: row.enc,
-        collate: String(row.d.datcollate),
-        ctype: String(row.d.datctype),
-        localeProvider: typeof row.d.datlocprovider === 'string' ? row.d.datlocprovider : undefined,
-        iculocale: typeof row.d.daticulocale === 'string' ? row.d.daticulocale : undefined,
-        allowConnections: row.d.datallowconn === true,
-        sizeBytes: Number(row.size),
-    };
-}
-async function setAllowConnections(client, name, allow) {
-    await client.query(`ALTER DATABASE ${quoteIdent(name)} ALLOW_CONNECTIONS ${allow ? 'true' : 'false'}`);
-}
-/** Drops a database this run owns (a side database), terminating whatever still uses it. */
-async function dropOwnDatabase(client, name) {
-    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-}
-function describeSession(s) {
-    return `pid ${s.pid} user ${s.user ?? '?'} application "${s.application}" from ${s.clientAddr ?? 'local socket'}`;
-}
-async function listSessions(client, database) {
-    return (await sessionsWithRights(client, database)).map(({ session }) => session);
-}
-/**
- * The sessions on `database` and whether this role may end each one: a superuser may end any; any
- * other role only sessions of a non-superuser role whose privileges it has, or (as a member of
- * pg_signal_backend) of any non-superuser role. A session that advertises no role (a background
- * process) counts as a superuser's, as PostgreSQL counts it. Autovacuum workers are left out: the
- * rename and the drop end them themselves (CountOtherDBBackends), whoever runs them.
- */
-async function sessionsWithRights(client, database) {
-    const r = await client.query(`SELECT a.pid, a.usename AS "user", coalesce(a.application_name, '') AS application,
-            a.client_addr::text AS "clientAddr", a.backend_start::text AS "backendStart", a.state,
-            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-              OR (r.oid IS NOT NULL AND NOT r.rolsuper
-                  AND (pg_has_role(current_user, r.oid, 'USAGE') OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
-              AS terminable
-       FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
-      WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
-      ORDER BY a.pid`, [database]);
-    return r.rows.map(({ terminable, ...session }) => ({ session, terminable: terminable === true }));
-}
-/**
- * Refuses (nothing changed) when a session on `database` is one this role may not end, naming it:
- * a superuser's session when the role is not a superuser, say. With `terminate` false, any session
- * is refused.
- */
-async function checkSessionsEndable(client, database, terminate) {
-    const sessions = await sessionsWithRights(client, database);
-    const stuck = sessions.filter((s) => !terminate || !s.terminable).map((s) => s.session);
-    if (stuck.length === 0)
-        return;
-    if (!terminate) {
-        throw new SafetyError(`${stuck.length} session(s) still connected to "${database}" (${stuck.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
-            'nothing was changed. Stop those clients (stop-command) or set terminate-sessions: true.');
-    }
-    throw new SafetyError(`${stuck.length} session(s) on "${database}" cannot be terminated by role "${String(await currentRole(client))}" ` +
-        `(${stuck.map(describeSession).join('; ')}): ending them needs a superuser, or pg_signal_backend for sessions of other non-superuser roles. ` +
-        'Nothing was changed; stop those clients first (stop-command).');
-}
-async function currentRole(client) {
-    return (await client.query('SELECT current_user AS u')).rows[0]?.u;
-}
-/**
- * Blocks new connections to `database`, then terminates the sessions still on it (logging each
- * one) or, when `terminate` is false or a session may not be ended, gives the connections back
- * (as they were: `allowAfter`) and refuses. Returns the sessions ended.
- */
-async function emptyDatabase(client, database, terminate, allowAfter = true) {
-    await checkSessionsEndable(client, database, terminate);
-    await setAllowConnections(client, database, false);
-    const giveBack = async () => {
-        if (allowAfter)
-            await setAllowConnections(client, database, true);
-    };
-    try {
-        // A client may have connected between the check and the block.
-        await checkSessionsEndable(client, database, terminate);
-    }
-    catch (error) {
-        await giveBack();
-        throw error;
-    }
-    const sessions = await listSessions(client, database);
-    if (sessions.length === 0)
-        return [];
-    for (const s of sessions) {
-        core.warning(`Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`);
-        try {
-            await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
-        }
-        catch (error) {
-            await giveBack();
-            throw new SafetyError(`Could not terminate session ${describeSession(s)} on "${database}": ${clause(errorMessage(error))}. Connections were allowed again; nothing was changed.`);
-        }
-    }
-    for (let i = 0; i < 100; i++) {
-        if ((await listSessions(client, database)).length === 0)
-            return sessions;
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    await giveBack();
-    throw new SafetyError(`Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`);
-}
-/**
- * Swaps `replacement` in under the live name, from the maintenance database: blocks and empties
- * both, then renames live → failed and replacement → live and re-allows connections in ONE
- * transaction, so there is never a moment without a database under the live name. An interruption
- * before the commit re-allows connections on the untouched live database; a run killed there
- * (SIGKILL, a lost runner) leaves the marker written before the block, from which a rerun gives
- * the connections back first (`reopenInterruptedWindow`). The commit also records the swap in the
- * marker, so a rerun resumes after it.
- */
-async function swapDatabases(settings, options) {
-    const { live, replacement, failed } = options;
-    return withClient(maintenance(settings), async (client) => {
-        const before = await client.query('SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1', [live]);
-        const liveRow = before.rows[0];
-        if (!liveRow)
-            throw new SafetyError(`Database "${live}" does not exist: nothing to swap.`);
-        // Checked before anything is blocked: a session that may not be ended refuses the swap.
-        await checkSessionsEndable(client, live, options.terminateSessions);
-        await emptyDatabase(client, replacement, true);
-        const sideMarker = await markerOn(client, replacement);
-        const marker = newMarker({
-            backupId: options.backupId,
-            live,
-            liveOid: liveRow.oid,
-            liveAllowedConnections: liveRow.allow,
-            failed,
-            restoredFrom: options.restoredFrom,
-            phase: 'blocking',
-            blockedAt: await serverClock(client),
-            run: options.run,
-        });
-        await writeMarker(client, replacement, marker);
-        const started = Date.now();
-        let committed = false;
-        const giveBack = async (c) => {
-            if (liveRow.allow)
-                await setAllowConnections(c, live, true);
-            await writeMarker(c, replacement, sideMarker);
-        };
-        const reopen = onCleanup(`allow connections to ${live} again`, async () => {
-            if (committed)
-                return;
-            await client.end().catch(() => undefined);
-            await withClient(maintenance(settings), giveBack);
-        });
-        try {
-            const terminated = await emptyDatabase(client, live, options.terminateSessions, liveRow.allow);
-            await client.query('BEGIN');
-            await client.query(`ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(failed)}`);
-            await client.query(`ALTER DATABASE ${quoteIdent(replacement)} RENAME TO ${quoteIdent(live)}`);
-            await setAllowConnections(client, live, true);
-            await writeMarker(client, live, {
-                ...marker,
-                phase: 'swapped',
-                swappedAt: await serverClock(client),
-            });
-            await client.query('COMMIT');
-            committed = true;
-            return { terminated, downtimeMs: Date.now() - started };
-        }
-        catch (error) {
-            await client.query('ROLLBACK').catch(() => undefined);
-            if (!committed)
-                await giveBack(client).catch(() => undefined);
-            throw error;
-        }
-        finally {
-            await reopen().catch((e) => core.warning(`Could not re-allow connections to ${live}: ${errorMessage(e)}`));
-        }
-    }, { applicationName: 'migration-guard rollback' });
-}
-/** The statements that put the previous live database back (printed when the new one is unhealthy). */
-function swapBackStatements(live, failed, restoredAs) {
-    const lit = `'${live.replace(/'/g, "''")}'`;
-    return [
-        `ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS false;`,
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${lit};`,
-        'BEGIN;',
-        `ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(restoredAs)};`,
-        `ALTER DATABASE ${quoteIdent(failed)} RENAME TO ${quoteIdent(live)};`,
-        `ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS true;`,
-        'COMMIT;',
-    ];
-}
-/** The kept `<db>_failed_*` and `<db>_snap_*` databases with their sizes: they cost disk. */
-async function keptDatabases(client, live) {
-    const r = await client.query(`SELECT datname AS name, pg_database_size(oid)::text AS size, datallowconn AS allow FROM pg_database
-      WHERE left(datname, length($1) + 8) = $1 || '_failed_' OR left(datname, length($1) + 6) = $1 || '_snap_'
-      ORDER BY datname`, [live]);
-    return r.rows.map((row) => ({ name: row.name, sizeBytes: Number(row.size), allowConnections: row.allow }));
-}
-async function roleRights(client, database) {
-    const r = await client.query(`SELECT current_user AS role, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
-            pg_has_role(current_user, d.datdba, 'USAGE') AS owner, pg_get_userbyid(d.datdba) AS "databaseOwner"
-       FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = $1`, [database]);
-    return r.rows[0];
-}
-/**
- * Refuses, before any change, a role that could not create the side database or rename the live
- * one (PostgreSQL would stop it halfway otherwise): it needs SUPERUSER, or CREATEDB and the
- * privileges of the live database's owner.
- */
-function checkRoleRights(rights, database) {
-    if (rights.superuser)
-        return;
-    const missing = [];
-    if (!rights.createdb)
-        missing.push('CREATEDB (to create the side database and rename the live one)');
-    if (!rights.owner)
-        missing.push(`the privileges of "${database}"'s owner "${rights.databaseOwner}" (to block, rename or drop it)`);
-    if (missing.length === 0)
-        return;
-    throw new SafetyError(`Role "${rights.role}" cannot roll back "${database}": it lacks ${missing.join(' and ')}. Nothing was changed; ` +
-        `grant it (ALTER ROLE "${rights.role}" CREATEDB; GRANT "${rights.databaseOwner}" TO "${rights.role}") or use the owner's role.`);
-}
 /** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
 async function systemIdentifier(client) {
     try {
@@ -74045,18 +73718,6 @@ async function systemIdentifier(client) {
     catch {
         return undefined;
     }
-}
-/**
- * `<db>_failed_<short>`, or when a finished rollback from the same backup left that one,
- * `<db>_failed_<short>_2`, `_3`, …: a kept database is never overwritten or reused.
- */
-async function freeFailedName(client, live, short) {
-    for (let n = 1; n < 1000; n++) {
-        const name = databaseNameFor(live, 'failed', n === 1 ? short : `${short}_${n}`);
-        if (!(await databaseInfo(client, name)))
-            return name;
-    }
-    throw new SafetyError(`Too many "${live}_failed_${short}*" databases are kept: drop some of them first.`);
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/tools.ts
@@ -74141,7 +73802,6 @@ async function discoverTools(serverMajor, options = {}) {
 
 
 
-
 /** The archive size to expect: table bytes, less when compressed (a guess on the safe side). */
 function estimateDumpBytes(tableBytes, compressed) {
     return Math.ceil(tableBytes * (compressed ? 0.6 : 1.2));
@@ -74188,17 +73848,17 @@ async function backupPreflight(options) {
         };
     }).catch((error) => {
         if (error.code === '55P03') {
-            throw new errors_SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
+            throw new SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
                 `${settings.database}: another session holds an exclusive lock (ALTER TABLE, LOCK TABLE, VACUUM FULL). ` +
                 'Nothing was stopped; retry when it is released.');
         }
-        throw new errors_SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errors_errorMessage(error)}`);
+        throw new SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
     });
     const { server, systemId, role, unreadable, missing } = facts;
     if (!role)
-        throw new errors_SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
+        throw new SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
     if (unreadable.length > 0) {
-        throw new errors_SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
+        throw new SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
             'pg_dump would fail on them: GRANT SELECT to the backup role, or use a role that can read everything.');
     }
     if (missing.length > 0) {
@@ -74217,7 +73877,7 @@ async function backupPreflight(options) {
     const free = await freeBytes(await nearestExisting(options.outputDir));
     const margin = 64 * 1024 * 1024;
     if (free < estimateBytes + margin) {
-        throw new errors_SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
+        throw new SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
             'Free some space or set output-dir to a larger disk.');
     }
     return {
@@ -74289,7 +73949,7 @@ async function acquireLock(settings, options) {
             const desc = row
                 ? `held by "${row.app || 'an unnamed session'}" (pid ${row.pid}${row.addr ? ` from ${row.addr}` : ''}, connected since ${row.since})`
                 : 'held by another session';
-            throw new errors_SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
+            throw new SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
                 'Wait for it to finish; if that run is dead, its lock is released when its connection closes.');
         }
     }
@@ -74297,7 +73957,7 @@ async function acquireLock(settings, options) {
         await client.end().catch(() => undefined);
         throw error;
     }
-    const release = cleanup_onCleanup(`release lock on ${settings.database}`, async () => {
+    const release = onCleanup(`release lock on ${settings.database}`, async () => {
         await client
             .query('SELECT pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS | 0, key])
             .catch(() => undefined);
@@ -74330,9 +73990,9 @@ async function createSnapshotDatabase(settings, name) {
     return client_withClient(connection_withDatabase(settings, 'postgres'), async (client) => {
         const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
         if (existing.rowCount)
-            throw new errors_SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
+            throw new SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
         await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS false`);
-        const allow = cleanup_onCleanup(`allow connections to ${settings.database} again`, async () => {
+        const allow = onCleanup(`allow connections to ${settings.database} again`, async () => {
             await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`);
         });
         try {
@@ -74343,7 +74003,7 @@ async function createSnapshotDatabase(settings, name) {
                 .catch((error) => {
                 if (error.code !== '42501')
                     throw error;
-                throw new errors_SafetyError(`the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
+                throw new SafetyError(`the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
                     '(stop-command) or use a role allowed to terminate them (pg_signal_backend; superuser for superuser sessions)');
             });
             for (const s of r.rows) {
@@ -75553,7 +75213,7 @@ async function verifyByRestore(options) {
     const admin = connection_withDatabase(options.settings, 'postgres');
     const scratch = connection_withDatabase(options.settings, options.scratchName);
     await client_withClient(admin, (c) => c.query(`CREATE DATABASE ${client_quoteIdent(options.scratchName)} TEMPLATE template0`));
-    const drop = cleanup_onCleanup(`drop the scratch database ${options.scratchName}`, async () => {
+    const drop = onCleanup(`drop the scratch database ${options.scratchName}`, async () => {
         await client_withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${client_quoteIdent(options.scratchName)} WITH (FORCE)`));
     });
     try {
@@ -75571,11 +75231,11 @@ async function verifyByRestore(options) {
             group: `pg_restore into ${options.scratchName}`,
         });
         if (!runner_succeeded(restore))
-            throw new errors_SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
+            throw new SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
         const actual = await client_withClient(scratch, async (c) => countRows(c, await listTables(c)));
         const problems = compareRowCounts(options.expectedCounts, actual);
         if (problems.length > 0) {
-            throw new errors_SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
+            throw new SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
         }
         return {
             database: options.scratchName,
@@ -75609,11 +75269,11 @@ async function listArchive(tools, dumpFile) {
         keepBytes: 16 << 20,
     });
     if (!runner_succeeded(r)) {
-        throw new errors_SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+        throw new SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     }
     const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
     if (lines.length === 0)
-        throw new errors_SafetyError('pg_restore --list shows no entries: the dump is empty.');
+        throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
     // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
     const matching = (pattern) => lines.flatMap((line) => {
         const m = pattern.exec(line);
@@ -76121,7 +75781,7 @@ async function assertKeyAbsent(client, bucket, key) {
             return;
         throw error;
     }
-    throw new errors_SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
+    throw new SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
 }
 /**
  * Proves the store is reachable and writable before anything else happens: the bucket answers,
@@ -76194,7 +75854,7 @@ async function stageUpload(options) {
     if (!uploadId)
         throw new Error(`The store returned no upload id for ${formatS3Uri({ bucket, key })}.`);
     let completed = false;
-    const abort = cleanup_onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
+    const abort = onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
         if (!completed)
             await abortUpload(client, bucket, key, uploadId);
     });
@@ -76320,7 +75980,7 @@ async function checkStoredObject(o) {
             // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
             // each on receipt), and the object's ETag is derived from exactly those digests.
             if (unquote(o.eTagOnCompletion) !== o.partsETag || unquote(head.eTag) !== o.partsETag) {
-                throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
+                throw new SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
             }
             return `ETag ${o.partsETag} equals the dump's part digests`;
         }
@@ -76338,7 +75998,7 @@ async function checkStoredObject(o) {
     }
     const back = await hashObject(o.client, o.bucket, o.key);
     if (back.sha256 !== o.sha256 || back.sizeBytes !== o.sizeBytes) {
-        throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+        throw new SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
     }
     return `read back and sha256 equal${o.useETag ? ` (the store's ETag ${String(o.eTagOnCompletion)} is not one derived from the dump's digests)` : ''}`;
 }
@@ -76357,7 +76017,7 @@ async function hashObject(client, bucket, key) {
 function describeS3Error(error) {
     const status = statusOf(error);
     const name = error.name;
-    const text = errors_errorMessage(error) || name || 'unknown error';
+    const text = errorMessage(error) || name || 'unknown error';
     const line = status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
     // A HEAD answered 403 carries no body, so the SDK cannot name the code: say what 403 means.
     return status === 403 ? `access denied: ${line}; check the credentials and the bucket policy` : line;
@@ -76383,7 +76043,7 @@ async function dumpAndVerify(plan) {
     const { inputs, phases, state, pre, id, source, offsite } = plan;
     const finalPath = external_node_path_default().join(inputs.outputDir, `${id}.dump`);
     const partial = `${finalPath}.partial`;
-    const removePartial = cleanup_onCleanup('remove the partial dump', () => removeFile(partial));
+    const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
     const growing = new GrowingFile(partial);
     let staging;
     let digest;
@@ -76457,7 +76117,7 @@ async function dumpAndVerify(plan) {
             const r = await verifyByRestore({
                 tools: pre.tools,
                 settings: target,
-                scratchName: side_names_databaseNameFor(inputs.connection.database, 'verify', backupShortId(id)),
+                scratchName: databaseNameFor(inputs.connection.database, 'verify', backupShortId(id)),
                 file: partial,
                 expectedCounts: evidence.rowCounts,
                 timeoutMs: inputs.timeoutMs,
@@ -76533,7 +76193,7 @@ async function checkOffsite(inputs, id, phases, state) {
         const why = `${where} is not usable: ${describeS3Error(error)}`;
         if (o.required) {
             phases.note('Offsite check', 'failed', why, (Date.now() - started) / 1000);
-            throw new errors_SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
+            throw new SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
         }
         phases.note('Offsite check', 'warning', `${why}; continuing with a local backup only (offsite: optional)`);
         state.offsiteError = why;
@@ -76682,7 +76342,7 @@ async function runPreflight(inputs, phases, settings, snapshot, name = 'Prefligh
 }
 /** `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, recorded as the phase `Snapshot`. */
 async function snapshotPhase(inputs, phases, state, id) {
-    const name = side_names_databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
+    const name = databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
     const snap = await phases.run('Snapshot', () => createSnapshotDatabase(inputs.connection, name), (s) => `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`);
     state.snapshotDatabase = snap.name;
     if (inputs.snapshot === 'first')
@@ -76746,7 +76406,7 @@ async function takeBackup(inputs, phases, hooks, state) {
                 if (inputs.snapshot === 'after-dump') {
                     // The dump is good: a snapshot that fails does not throw it away; it fails the run at the end.
                     await snapshotPhase(inputs, phases, state, id).catch((error) => {
-                        state.snapshotError = errors_errorMessage(error);
+                        state.snapshotError = errorMessage(error);
                     });
                 }
                 await startServices();
@@ -76816,7 +76476,7 @@ async function finishBackup(inputs, phases, state, pre, run) {
     if (state.offsiteError && inputs.offsite?.required)
         failed.push(`Offsite copy failed: ${clause(state.offsiteError)}`);
     if (failed.length > 0) {
-        throw new errors_SafetyError(`${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
+        throw new SafetyError(`${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
     }
     state.status = 'verified';
     if (state.offsiteError)
@@ -76891,7 +76551,7 @@ class Phases {
                 name,
                 seconds: (Date.now() - started) / 1000,
                 status: 'failed',
-                detail: errors_errorMessage(error),
+                detail: errorMessage(error),
             });
             throw error;
         }
@@ -77044,7 +76704,7 @@ async function runBackgroundChild(planText) {
     const inputs = parsed.inputs;
     const started = new Date(plan.startedAt);
     const files = backgroundFiles(inputs.outputDir, plan.id);
-    const snapshotDatabase = side_names_databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
+    const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
     const record = {
         backupId: plan.id,
         pid: process.pid,
@@ -77060,7 +76720,7 @@ async function runBackgroundChild(planText) {
     const state = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
     const finish = async (failure) => {
         record.status = failure === undefined ? 'verified' : 'failed';
-        record.error = failure === undefined ? undefined : scrub(errors_errorMessage(failure));
+        record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
         record.finished = new Date().toISOString();
         record.outputs = backupOutputs(state, (Date.now() - started.getTime()) / 1000, failure !== undefined);
         record.phases = phases.list;
@@ -77070,7 +76730,7 @@ async function runBackgroundChild(planText) {
     // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
     // removed, the upload aborted), the record says the run failed.
     let recorded = false;
-    const recordCancel = cleanup_onCleanup('record the background result', async () => {
+    const recordCancel = onCleanup('record the background result', async () => {
         if (recorded)
             return;
         recorded = true;
@@ -77094,7 +76754,7 @@ async function runBackgroundChild(planText) {
     await recordCancel();
     await finish(failure);
     if (failure !== undefined)
-        throw failure instanceof Error ? failure : new Error(errors_errorMessage(failure));
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
     lib_core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
 }
 
@@ -77121,7 +76781,7 @@ class ServiceHooks {
     async stop() {
         if (this.startCommand) {
             this.state = 'start-command pending';
-            this.startNow = cleanup_onCleanup('start-command', () => this.runStart());
+            this.startNow = onCleanup('start-command', () => this.runStart());
         }
         if (!this.stopCommand)
             return;
@@ -77129,7 +76789,7 @@ class ServiceHooks {
         const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
         if (!runner_succeeded(r)) {
             this.state = `stop-command failed (${runner_describeExit(r)})`;
-            throw new errors_SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
+            throw new SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
         }
         this.state = this.startCommand
             ? 'stopped; start-command pending'
@@ -77146,7 +76806,7 @@ class ServiceHooks {
         if (!runner_succeeded(r)) {
             this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
             lib_core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new errors_SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
+            throw new SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
         }
         this.state = 'started again (start-command succeeded)';
     }
@@ -77195,7 +76855,7 @@ async function waitForBackground(w, seen) {
     const files = backgroundFiles(w.outputDir, w.waitFor);
     let record = await readRecord(files.state);
     if (!record) {
-        throw new errors_SafetyError(`No background backup ${w.waitFor} in ${w.outputDir}: ${files.state} does not exist. ` +
+        throw new SafetyError(`No background backup ${w.waitFor} in ${w.outputDir}: ${files.state} does not exist. ` +
             'wait-for must run in the same job as the dump: background step, with the same output-dir.');
     }
     seen.record = record;
@@ -77218,7 +76878,7 @@ async function waitForBackground(w, seen) {
                 error: what,
                 finished: new Date().toISOString(),
             });
-            throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
         }
         if (Date.now() >= deadline) {
             killGroup(record.pid, 'SIGTERM');
@@ -77231,7 +76891,7 @@ async function waitForBackground(w, seen) {
             const last = (await readRecord(files.state)) ?? record;
             seen.record = { ...last, status: 'failed', error: what };
             await writeRecord(files.state, seen.record);
-            throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
         }
         if (Date.now() - reported >= REPORT_MS) {
             reported = Date.now();
@@ -77242,7 +76902,7 @@ async function waitForBackground(w, seen) {
         seen.record = record;
     }
     if (record.status === 'failed') {
-        throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
+        throw new SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
     }
     await checkVerified(record);
     return record;
@@ -77265,7 +76925,7 @@ async function checkVerified(record) {
             throw new Error(`the dump ${facts.path} (${size} bytes) is not the one the manifest describes`);
     }
     catch (error) {
-        throw new errors_SafetyError(`The background backup ${record.backupId} reported success, but ${errors_errorMessage(error)}. Its log: ${record.logFile}`);
+        throw new SafetyError(`The background backup ${record.backupId} reported success, but ${errorMessage(error)}. Its log: ${record.logFile}`);
     }
 }
 
@@ -77324,9 +76984,9 @@ async function backupStep(inputs) {
         lib_core.info(`Backup ${state.id ?? ''}: snapshot database ${state.snapshotDatabase ?? ''} taken; the dump runs in the background ` +
             `(pid ${state.background.pid}, log ${state.background.logFile}). Verify it with wait-for: ${state.id ?? ''}.`);
     }
-    await writeBackupSummary(phases.list, factsOf(state), hooks.state, failure === undefined ? undefined : scrub(errors_errorMessage(failure)));
+    await writeBackupSummary(phases.list, factsOf(state), hooks.state, failure === undefined ? undefined : scrub(errorMessage(failure)));
     if (failure !== undefined)
-        throw failure instanceof Error ? failure : new Error(errors_errorMessage(failure));
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }
 async function waitStep(w) {
     const started = Date.now();
@@ -77358,9 +77018,9 @@ async function waitStep(w) {
         id: w.waitFor,
         status: failure === undefined ? 'verified' : undefined,
         logTail: scrub(await logTail(record?.logFile ?? '', 20)),
-    }, 'not touched by this step (the step that took the snapshot stopped and started them)', failure === undefined ? undefined : scrub(errors_errorMessage(failure)));
+    }, 'not touched by this step (the step that took the snapshot stopped and started them)', failure === undefined ? undefined : scrub(errorMessage(failure)));
     if (failure !== undefined)
-        throw failure instanceof Error ? failure : new Error(errors_errorMessage(failure));
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/index.ts

@@ -72577,6 +72577,16 @@ async function serverInfo(client) {
         databaseSizeBytes: Number(row.size),
     };
 }
+/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
+async function systemIdentifier(client) {
+    try {
+        const r = await client.query('SELECT system_identifier::text AS id FROM pg_control_system()');
+        return r.rows[0]?.id;
+    }
+    catch {
+        return undefined;
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/postgres/connection.ts
 
@@ -73151,16 +73161,6 @@ function checkRoleRights(rights, database) {
         return;
     throw new SafetyError(`Role "${rights.role}" cannot roll back "${database}": it lacks ${missing.join(' and ')}. Nothing was changed; ` +
         `grant it (ALTER ROLE "${rights.role}" CREATEDB; GRANT "${rights.databaseOwner}" TO "${rights.role}") or use the owner's role.`);
-}
-/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
-async function systemIdentifier(client) {
-    try {
-        const r = await client.query('SELECT system_identifier::text AS id FROM pg_control_system()');
-        return r.rows[0]?.id;
-    }
-    catch {
-        return undefined;
-    }
 }
 /**
  * `<db>_failed_<short>`, or when a finished rollback from the same backup left that one,

@@ -48313,6 +48313,16 @@ async function serverInfo(client) {
         databaseSizeBytes: Number(row.size),
     };
 }
+/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
+async function systemIdentifier(client) {
+    try {
+        const r = await client.query('SELECT system_identifier::text AS id FROM pg_control_system()');
+        return r.rows[0]?.id;
+    }
+    catch {
+        return undefined;
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/postgres/connection.ts
 

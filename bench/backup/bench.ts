@@ -4,7 +4,7 @@
 //   the floor: pg_dump -Fc -Z0 to a file.
 // Also: the fingerprint of the protected tables vs `COPY t TO STDOUT | sha256sum` of the same tables.
 // Usage (through run.mjs): node bench/run.mjs backup [--size-mb 200]
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -14,10 +14,10 @@ import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
 import { readManifestFile, type BackupManifest } from '../../src/storage/manifest';
-import { runAction, ROOT } from '../../test/harness/action';
+import { runAction } from '../../test/harness/action';
 import { startPostgres } from '../../test/harness/postgres';
 import { startS3 } from '../../test/harness/s3';
-import { arg, clusterShell, generate, time, timeAsync } from '../shared';
+import { arg, clusterShell, generate, time, timeAsync, writeResults } from '../shared';
 
 const PROTECTED = ['public.orders', 'public.order_items'];
 
@@ -125,12 +125,7 @@ async function main(): Promise<void> {
     ];
     console.log('\n| measure | value |\n|---|---|');
     for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
-    const resultsDir = path.join(ROOT, 'bench', 'results');
-    mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(
-      path.join(resultsDir, `backup-${sizeMb}mb.json`),
-      `${JSON.stringify(Object.fromEntries(rows), null, 2)}\n`,
-    );
+    writeResults(`backup-${sizeMb}mb`, Object.fromEntries(rows));
   } finally {
     rmSync(work, { recursive: true, force: true });
     await Promise.all([cluster.stop(), s3.stop()]);

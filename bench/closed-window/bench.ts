@@ -6,16 +6,16 @@
 //     the dump and its offsite copy run from the snapshot while the migration would run;
 //   the floor: CREATE DATABASE … TEMPLATE alone.
 // Target: snapshot first ≤ the floor + 2 s. Usage: node bench/run.mjs closed-window [--size-mb 870] [--rounds 3]
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { Upload } from '@aws-sdk/lib-storage';
 
-import { ROOT, runAction } from '../../test/harness/action';
+import { runAction } from '../../test/harness/action';
 import { startPostgres } from '../../test/harness/postgres';
 import { startS3 } from '../../test/harness/s3';
-import { arg, clusterShell, generate, time, timeAsync } from '../shared';
+import { arg, clusterShell, generate, time, timeAsync, writeResults } from '../shared';
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -130,12 +130,7 @@ async function main(): Promise<void> {
     ];
     console.log('\n| measure | value |\n|---|---|');
     for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
-    const dir = path.join(ROOT, 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      path.join(dir, `closed-window-${sizeMb}mb.json`),
-      `${JSON.stringify({ rows: Object.fromEntries(rows), results }, null, 2)}\n`,
-    );
+    writeResults(`closed-window-${sizeMb}mb`, { rows: Object.fromEntries(rows), results });
   } finally {
     rmSync(work, { recursive: true, force: true });
     await Promise.all([cluster.stop(), s3.stop()]);

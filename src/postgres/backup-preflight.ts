@@ -3,9 +3,8 @@ import path from 'node:path';
 import { ConfigurationError, errorMessage, SafetyError } from '../common/errors';
 import { exists, freeBytes } from '../storage/local';
 
-import { serverInfo, withClient, type ServerInfo } from './client';
+import { serverInfo, systemIdentifier, withClient, type ServerInfo } from './client';
 import { describeConnection, type ConnectionSettings } from './connection';
-import { systemIdentifier } from './swap';
 import { discoverTools, type ClientTools } from './tools';
 
 export interface BackupPreflight {

@@ -133,3 +133,15 @@ export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
     databaseSizeBytes: Number(row.size),
   };
 }
+
+/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
+export async function systemIdentifier(client: pg.Client): Promise<string | undefined> {
+  try {
+    const r = await client.query<{ id: string }>(
+      'SELECT system_identifier::text AS id FROM pg_control_system()',
+    );
+    return r.rows[0]?.id;
+  } catch {
+    return undefined;
+  }
+}

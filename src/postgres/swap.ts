@@ -345,18 +345,6 @@ export function checkRoleRights(rights: RoleRights, database: string): void {
   );
 }
 
-/** The cluster's system identifier (pg_control), or undefined where the role may not read it. */
-export async function systemIdentifier(client: Client): Promise<string | undefined> {
-  try {
-    const r = await client.query<{ id: string }>(
-      'SELECT system_identifier::text AS id FROM pg_control_system()',
-    );
-    return r.rows[0]?.id;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * `<db>_failed_<short>`, or when a finished rollback from the same backup left that one,
  * `<db>_failed_<short>_2`, `_3`, …: a kept database is never overwritten or reused.

@@ -10,6 +10,8 @@
  *   the job before it was released.
  */
 
+import { githubEnvironment as environment, githubUser as user } from '../harness/github-shapes';
+
 export interface Environment {
   name: string;
   reviewers: string[];
@@ -23,31 +25,6 @@ export interface ReviewAttempt {
   environments: string[];
   comment?: string;
 }
-
-const user = (login: string): Record<string, unknown> => {
-  const id = [...login].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000, 7);
-  return {
-    login,
-    id,
-    node_id: `MDQ6VXNlcj${id}`,
-    avatar_url: `https://avatars.githubusercontent.com/u/${id}?v=4`,
-    gravatar_id: '',
-    url: `https://api.github.com/users/${login}`,
-    html_url: `https://github.com/${login}`,
-    type: 'User',
-    site_admin: false,
-  };
-};
-
-const environment = (name: string, index: number): Record<string, unknown> => ({
-  id: 161088068 + index,
-  node_id: `MDExOkVudmlyb25tZW50MTYxMDg4MDY${index}`,
-  name,
-  url: `https://api.github.com/repos/shop/freesport/environments/${name}`,
-  html_url: `https://github.com/shop/freesport/deployments/activity_log?environments_filter=${name}`,
-  created_at: '2025-11-23T22:00:40Z',
-  updated_at: '2025-11-23T22:00:40Z',
-});
 
 /**
  * Plays review attempts against a run whose jobs wait on `stages` (environments of one stage wait

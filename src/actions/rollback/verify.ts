@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
-import { serverInfo, withClient } from '../../postgres/client';
+import { serverInfo, systemIdentifier, withClient } from '../../postgres/client';
 import { listArchive, type ArchiveListing } from '../../postgres/restore';
 import { databaseNameFor, rollbackNames, type RollbackNames } from '../../postgres/side-names';
 import {
@@ -14,7 +14,6 @@ import {
   maintenance,
   roleRights,
   sessionsWithRights,
-  systemIdentifier,
   type DatabaseInfo,
   type SessionWithRights,
 } from '../../postgres/swap';

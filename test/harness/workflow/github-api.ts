@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { githubEnvironment, githubUser } from '../github-shapes';
+
 import type { Review } from './types';
 
 /**
@@ -17,12 +19,6 @@ export async function startGitHubApi(options: {
 }): Promise<{ url: string; close: () => Promise<void>; requests: string[] }> {
   const requests: string[] = [];
   const base = `/repos/${options.repository}/actions/runs/${options.runId}`;
-  const user = (login: string) => ({
-    login,
-    id: [...login].reduce((n, c) => (n * 31 + c.charCodeAt(0)) % 1_000_000, 7),
-    type: 'User',
-    site_admin: false,
-  });
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method ?? ''} ${req.url ?? ''}`);
     const send = (status: number, body: unknown) => {
@@ -39,18 +35,10 @@ export async function startGitHubApi(options: {
       send(
         200,
         options.reviews.map((r) => ({
-          environments: r.environments.map((name, i) => ({
-            id: 1000 + i,
-            node_id: `EN_${name}`,
-            name,
-            url: `https://api.github.com/repos/${options.repository}/environments/${name}`,
-            html_url: `https://github.com/${options.repository}/deployments/activity_log?environments_filter=${name}`,
-            created_at: '2026-01-01T00:00:00Z',
-            updated_at: '2026-01-01T00:00:00Z',
-          })),
+          environments: r.environments.map((name, i) => githubEnvironment(name, i, options.repository)),
           state: r.state,
           comment: r.comment,
-          user: user(r.user),
+          user: githubUser(r.user),
         })),
       );
       return;
@@ -58,8 +46,8 @@ export async function startGitHubApi(options: {
     if (req.method === 'GET' && url === base) {
       send(200, {
         id: options.runId,
-        actor: user(options.actor),
-        triggering_actor: user(options.actor),
+        actor: githubUser(options.actor),
+        triggering_actor: githubUser(options.actor),
         status: 'in_progress',
       });
       return;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -104,9 +105,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'mg-workflow-'));
   const repoSource = options.repositories?.[repository];
   const sha = repoSource
-    ? (await import('node:child_process'))
-        .execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoSource, encoding: 'utf8' })
-        .trim()
+    ? execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoSource, encoding: 'utf8' }).trim()
     : '0'.repeat(40);
   const github = {
     event_name: options.event ?? 'workflow_dispatch',
