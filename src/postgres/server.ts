@@ -103,6 +103,19 @@ const REFUSED: Record<string, string> = {
   oauth_scope: 'Node has no OAuth flow',
 };
 
+/** The refused parameters that have an environment variable. */
+const REFUSED_ENV: Record<string, string> = {
+  PGSERVICE: 'service',
+  PGHOSTADDR: 'hostaddr',
+  PGSSLCRLDIR: 'sslcrldir',
+  PGREQUIREAUTH: 'require_auth',
+  PGREQUIREPEER: 'requirepeer',
+  PGKRBSRVNAME: 'krbsrvname',
+  PGGSSLIB: 'gsslib',
+  PGGSSDELEGATION: 'gssdelegation',
+  PGREQUIRESSL: 'requiressl',
+};
+
 /** Values of honoured parameters that Node cannot honour. */
 const ALLOWED: Record<string, string[]> = {
   sslmode: SSL_MODES,
@@ -217,23 +230,15 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv = process.env): Connect
     const value = env[name];
     if (value) params[key] = value;
   }
-  for (const [name, key] of [
-    ['PGSERVICE', 'service'],
-    ['PGHOSTADDR', 'hostaddr'],
-    ['PGSSLCRLDIR', 'sslcrldir'],
-    ['PGREQUIREAUTH', 'require_auth'],
-    ['PGREQUIREPEER', 'requirepeer'],
-    ['PGKRBSRVNAME', 'krbsrvname'],
-    ['PGGSSLIB', 'gsslib'],
-    ['PGREQUIRESSL', 'requiressl'],
-  ] as const) {
+  for (const [name, key] of Object.entries(REFUSED_ENV)) {
     const value = env[name];
     if (value) params[key] = value;
   }
   params.user ??= env.USER || 'postgres';
   params.host ??= 'localhost';
   params.dbname ??= params.user;
-  return settingsFrom(params, 'The libpq environment', (key) => ENV_OF[key] ?? key.toUpperCase());
+  const envName = Object.fromEntries(Object.entries(REFUSED_ENV).map(([name, key]) => [key, name]));
+  return settingsFrom(params, 'The libpq environment', (key) => ENV_OF[key] ?? envName[key] ?? key);
 }
 
 /** The user's file, made absolute (the client tools may run in another directory), and readable. */
@@ -443,19 +448,7 @@ export function childOptions(
  */
 export function childEnv(settings: ConnectionSettings): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
-  for (const name of [
-    ...Object.values(ENV_OF),
-    'PGSERVICE',
-    'PGSERVICEFILE',
-    'PGHOSTADDR',
-    'PGSSLCRLDIR',
-    'PGREQUIREAUTH',
-    'PGREQUIREPEER',
-    'PGREQUIRESSL',
-    'PGKRBSRVNAME',
-    'PGGSSLIB',
-    'PGGSSDELEGATION',
-  ]) {
+  for (const name of [...Object.values(ENV_OF), ...Object.keys(REFUSED_ENV), 'PGSERVICEFILE']) {
     env[name] = undefined;
   }
   const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
