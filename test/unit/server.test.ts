@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { clearSecrets, scrub } from '../../src/common/secrets';
-import { passwordFromFile, tlsOptions } from '../../src/postgres/server-connect';
 import {
   childEnv,
   connectionFromEnv,
@@ -14,6 +13,7 @@ import {
   maintenance,
   withDatabase,
 } from '../../src/postgres/server';
+import { passwordFromFile, tlsOptions } from '../../src/postgres/server-connect';
 
 const PASSWORD = 'p@ss:w/rd%?#&=+ "q"';
 let dir: string;
