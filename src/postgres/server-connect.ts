@@ -151,6 +151,8 @@ async function connectOnce(
     ssl,
     ...(params.sslnegotiation === 'direct' ? { sslNegotiation: 'direct' } : {}),
     ...(params.options ? { options: params.options } : {}),
+    // node-postgres would read the runner's PGCLIENTENCODING; the suite reads UTF8 only.
+    client_encoding: 'UTF8',
     application_name:
       options.applicationName ??
       params.application_name ??
