@@ -104,11 +104,11 @@ export function childEnv(settings: ConnectionSettings): Record<string, string | 
 }
 
 /**
- * The connection as a URL for an application (DATABASE_URL of the migration steps): the user's own
- * URL when it still names this database, else one built from the parts, every parameter kept.
+ * The connection as a URL for an application (DATABASE_URL of the migration steps), built from the
+ * parts with every parameter kept: file paths are absolute here (a step may run in another
+ * directory), where the user's URL may have given them relative to the workspace.
  */
 export function connectionUrl(settings: ConnectionSettings): string {
-  if (settings.url) return settings.url;
   const auth =
     encodeURIComponent(settings.user) +
     (settings.password ? `:${encodeURIComponent(settings.password)}` : '');

@@ -185,10 +185,14 @@ describe('display, maintenance database and the URL for applications', () => {
     expect(scrub(`at ${url}`)).not.toContain('db:6543/shop?sslmode');
   });
 
-  test('the maintenance database keeps every setting; the user URL only while it names the database', () => {
-    const url = `postgres://u@h/shop?sslmode=require&application_name=x`;
+  test('the maintenance database and the URL for applications keep every setting, file paths made absolute', () => {
+    const url = `postgres://u@h/shop?sslmode=require&application_name=x&sslrootcert=${path.relative(process.cwd(), ca)}`;
     const s = connectionFromUrl(url);
-    expect(connectionUrl(s)).toBe(url);
+    expect(s.url).toBe(url);
+    expect(connectionFromUrl(connectionUrl(s))).toMatchObject({
+      database: 'shop',
+      params: { sslrootcert: ca },
+    });
     const m = maintenance(s);
     expect(m).toMatchObject({ database: 'postgres', sslmode: 'require', params: { application_name: 'x' } });
     expect(connectionFromUrl(connectionUrl(withDatabase(s, 'shop_side')))).toMatchObject({
