@@ -15,6 +15,8 @@ import { startTlsPostgres, type TlsCluster } from '../harness/tls';
 const PROTECTED = 'orders, order_items';
 let cluster: TlsCluster;
 let dir: string;
+/** A backup of the first cycle, for the refused rollback. */
+let made: { db: string; manifest: string } | undefined;
 
 beforeAll(async () => {
   cluster = await startTlsPostgres('tls-actions');
@@ -54,6 +56,7 @@ test.each(['require', 'verify-ca', 'verify-full'])(
     const snapshot = backup.outputs['snapshot-database'] ?? '';
     expect(await databasesLike(cluster, `${db}_snap_`)).toEqual([snapshot]);
     const manifest = backup.outputs['manifest-path'] ?? '';
+    made ??= { db, manifest };
 
     const before = await ordersCount(db);
     const migrate = await runAction('migrate', {
@@ -94,30 +97,52 @@ test('a wrong CA and a wrong host name are refused before any side effect, with 
   const db = 'shop_refused';
   await seedShop(cluster, db);
   const out = path.join(dir, db);
-  const attempts = {
-    ca: cluster.tlsUrl(db, 'verify-full', cluster.certs.otherCa),
-    host: cluster.tlsUrl(db, 'verify-full', cluster.certs.ca, '127.0.0.2'),
-  };
-  const messages: Record<string, string> = {};
-  for (const [what, url] of Object.entries(attempts)) {
-    const backup = await runAction('backup', {
-      'database-url': url,
-      'output-dir': out,
-      'protected-tables': PROTECTED,
-      snapshot: 'true',
-    });
-    expect(backup.exitCode).not.toBe(0);
-    expect(leakedSecret(backup, cluster.password)).toBe(false);
-    messages[what] = backup.errors.join('\n');
-    const ran = path.join(dir, 'ran');
-    const migrate = await runAction('migrate', { 'database-url': url, steps: `never: touch ${ran}` });
-    expect(migrate.exitCode).not.toBe(0);
-    expect(existsSync(ran)).toBe(false);
+  const ran = path.join(dir, 'ran');
+  const previous = made as { db: string; manifest: string };
+  const databases = await databasesLike(cluster, 'shop_');
+  const checks = path.join(dir, 'refused.checks.yml');
+  writeFileSync(
+    checks,
+    'post:\n  - {id: one, kind: sql, severity: critical, query: "SELECT 1", expect: "== 1"}\n',
+  );
+  const messages: Record<string, string[]> = {};
+  for (const [what, rootcert, host] of [
+    ['ca', cluster.certs.otherCa, '127.0.0.1'],
+    ['host', cluster.certs.ca, '127.0.0.2'],
+  ] as const) {
+    const url = (database: string): string => cluster.tlsUrl(database, 'verify-full', rootcert, host);
+    const results = [
+      await runAction('backup', {
+        'database-url': url(db),
+        'output-dir': out,
+        'protected-tables': PROTECTED,
+        snapshot: 'true',
+        'stop-command': `touch ${ran}`,
+      }),
+      await runAction('migrate', { 'database-url': url(db), steps: `never: touch ${ran}` }),
+      await runAction('validate', { 'checks-file': checks, phase: 'post', 'database-url': url(db) }),
+      await runAction('rollback', {
+        'database-url': url(previous.db),
+        manifest: previous.manifest,
+        'stop-command': `touch ${ran}`,
+      }),
+    ];
+    for (const result of results) {
+      expect(result.exitCode).not.toBe(0);
+      expect(leakedSecret(result, cluster.password)).toBe(false);
+    }
+    expect(results[3]?.outputs.verdict).toBe('refused');
+    messages[what] = results.map((r) => r.errors.join('\n'));
   }
-  expect(messages.ca).toContain(`is not signed by the CA file ${cluster.certs.otherCa}`);
-  expect(messages.host).toContain('does not name the host "127.0.0.2" (name mismatch');
-  expect(await databasesLike(cluster, `${db}_`)).toEqual([]);
-  expect(readdirSync(dir).includes(db) ? readdirSync(out).filter((f) => !f.startsWith('.')) : []).toEqual([]);
+  for (const message of messages.ca ?? []) {
+    expect(message).toContain(`is not signed by the CA file ${cluster.certs.otherCa}`);
+  }
+  for (const message of messages.host ?? []) {
+    expect(message).toContain('does not name the host "127.0.0.2" (name mismatch');
+  }
+  expect(existsSync(ran)).toBe(false);
+  expect(await databasesLike(cluster, 'shop_')).toEqual(databases);
+  expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
 });
 
 test("the server's log shows every TCP session of the suite and of the client tools used TLS", () => {
