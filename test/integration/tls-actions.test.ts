@@ -118,6 +118,7 @@ test('a wrong CA and a wrong host name are refused before any side effect, with 
         'protected-tables': PROTECTED,
         snapshot: 'true',
         'stop-command': `touch ${ran}`,
+        'start-command': 'true',
       }),
       await runAction('migrate', { 'database-url': url(db), steps: `never: touch ${ran}` }),
       await runAction('validate', { 'checks-file': checks, phase: 'post', 'database-url': url(db) }),
@@ -125,6 +126,7 @@ test('a wrong CA and a wrong host name are refused before any side effect, with 
         'database-url': url(previous.db),
         manifest: previous.manifest,
         'stop-command': `touch ${ran}`,
+        'start-command': 'true',
       }),
     ];
     for (const result of results) {
