@@ -17,7 +17,13 @@ export interface TestCertificates {
   /** A server certificate by the right CA that expired (in the data directory as `expired.crt`). */
   expiredCert: string;
   expiredKey: string;
+  /** A client certificate for the role `CLIENT_USER`, which logs in by certificate only. */
+  clientCert: string;
+  clientKey: string;
 }
+
+/** The role that the cluster lets in by client certificate (`cert`), not by password. */
+export const CLIENT_USER = 'cert_login';
 
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -51,8 +57,12 @@ function makeCa(dir: string, name: string): void {
   );
 }
 
-/** A server certificate signed by `ca.crt`, valid for `localhost` and 127.0.0.1, from `start` to `end`. */
-function makeServerCert(dir: string, name: string, start: string, end: string): void {
+const SERVER_EXT =
+  'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n';
+const CLIENT_EXT = 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n';
+
+/** A certificate signed by `ca.crt` for `cn` with the extensions `ext`, valid from `start` to `end`. */
+function makeCert(dir: string, name: string, cn: string, ext: string, start: string, end: string): void {
   openssl(
     [
       'req',
@@ -67,14 +77,12 @@ function makeServerCert(dir: string, name: string, start: string, end: string): 
       '-out',
       `${name}.csr`,
       '-subj',
-      '/CN=localhost',
+      `/CN=${cn}`,
     ],
     dir,
   );
-  writeFileSync(
-    path.join(dir, `${name}.ext`),
-    'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n',
-  );
+  chmodSync(path.join(dir, `${name}.key`), 0o600);
+  writeFileSync(path.join(dir, `${name}.ext`), ext);
   // `openssl ca` is the one command that sets any validity window (an expired certificate).
   writeFileSync(path.join(dir, 'index.txt'), '');
   writeFileSync(path.join(dir, 'serial'), `${Date.now().toString(16).padStart(16, '0')}\n`);
@@ -131,8 +139,9 @@ export function makeCertificates(): TestCertificates {
   chmodSync(dir, 0o755);
   makeCa(dir, 'ca');
   makeCa(dir, 'other-ca');
-  makeServerCert(dir, 'server', stamp(-1), stamp(30));
-  makeServerCert(dir, 'expired', stamp(-30), stamp(-1));
+  makeCert(dir, 'server', 'localhost', SERVER_EXT, stamp(-1), stamp(30));
+  makeCert(dir, 'expired', 'localhost', SERVER_EXT, stamp(-30), stamp(-1));
+  makeCert(dir, 'client', CLIENT_USER, CLIENT_EXT, stamp(-1), stamp(30));
   return {
     dir,
     ca: path.join(dir, 'ca.crt'),
@@ -141,6 +150,8 @@ export function makeCertificates(): TestCertificates {
     serverKey: path.join(dir, 'server.key'),
     expiredCert: path.join(dir, 'expired.crt'),
     expiredKey: path.join(dir, 'expired.key'),
+    clientCert: path.join(dir, 'client.crt'),
+    clientKey: path.join(dir, 'client.key'),
   };
 }
 
@@ -164,9 +175,11 @@ export async function startTlsPostgres(name: string, certs = makeCertificates())
       'server.key': readFileSync(certs.serverKey),
       'expired.crt': readFileSync(certs.expiredCert),
       'expired.key': readFileSync(certs.expiredKey),
+      'root.crt': readFileSync(certs.ca),
     },
     hba: [
       'local all all trust',
+      `hostssl all ${CLIENT_USER} 127.0.0.0/8 cert`,
       'hostssl all all 127.0.0.0/8 scram-sha-256',
       'hostssl all all ::1/128 scram-sha-256',
       '',
@@ -175,12 +188,14 @@ export async function startTlsPostgres(name: string, certs = makeCertificates())
     // change them with ALTER SYSTEM (a command-line setting would win over it).
     settings: [
       'ssl=on',
+      "ssl_ca_file='root.crt'",
       "listen_addresses='127.0.0.1,127.0.0.2'",
       'log_connections=on',
       "log_line_prefix='%m [%p] host=%h '",
     ],
     querySocket: true,
   });
+  await cluster.query(`CREATE ROLE ${CLIENT_USER} LOGIN`);
   const stop = cluster.stop.bind(cluster);
   return Object.assign(cluster, {
     certs,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { withClient } from '../../src/postgres/client';
 import { acquireLock } from '../../src/postgres/lock';
 import { childEnv, connectionFromUrl } from '../../src/postgres/server';
-import { startTlsPostgres, type TlsCluster } from '../harness/tls';
+import { CLIENT_USER, startTlsPostgres, type TlsCluster } from '../harness/tls';
 
 let cluster: TlsCluster;
 
@@ -91,6 +91,23 @@ test('an expired server certificate is named as expired', async () => {
     await cluster.query('ALTER SYSTEM RESET ssl_key_file');
     await cluster.query('SELECT pg_reload_conf()');
   }
+});
+
+test('a client certificate (sslcert, sslkey) logs in a role that the server lets in by certificate only', async () => {
+  const base = `postgres://${CLIENT_USER}@localhost:${cluster.port}/postgres?sslmode=verify-full&sslrootcert=${encodeURIComponent(cluster.certs.ca)}`;
+  const withCert = `${base}&sslcert=${encodeURIComponent(cluster.certs.clientCert)}&sslkey=${encodeURIComponent(cluster.certs.clientKey)}`;
+  expect(await sessionTls(withCert)).toBe(true);
+  expect(await connectError(base)).toMatch(/certificate/i);
+  const psql = spawnSync(path.join(cluster.binDir, 'psql'), ['-XAtc', 'SELECT current_user'], {
+    env: Object.fromEntries(
+      Object.entries({ ...process.env, ...childEnv(connectionFromUrl(withCert)) }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    ),
+    encoding: 'utf8',
+  });
+  expect(psql.stderr).toBe('');
+  expect(psql.stdout.trim()).toBe(CLIENT_USER);
 });
 
 test('a host list is tried in order; target_session_attrs is honoured', async () => {
