@@ -111,19 +111,25 @@ async function connectHost(
       : mode === 'prefer'
         ? [tls, false]
         : [tls];
-  let last: unknown;
+  const failed: { ssl: boolean; error: unknown }[] = [];
   for (const [i, ssl] of attempts.entries()) {
     try {
       return await connectOnce(settings, hp, ssl, options);
     } catch (error) {
-      last = error;
+      failed.push({ ssl: ssl !== false, error: describeTlsError(settings, hp, error) });
       const more = i < attempts.length - 1;
       // A server that refused the session (or TLS) may take the other kind; a host that does not
       // answer will not.
       if (!more || isNetworkError(error)) break;
     }
   }
-  throw describeTlsError(settings, hp, last);
+  const last = failed[failed.length - 1]?.error;
+  if (failed.length < 2) throw last;
+  // prefer and allow tried both kinds: say why each failed, or the certificate problem is hidden.
+  const message = failed
+    .map((f) => `${f.ssl ? 'with TLS' : 'without TLS'}: ${errorMessage(f.error)}`)
+    .join('; ');
+  throw Object.assign(new Error(message, { cause: last }), { code: (last as { code?: unknown }).code });
 }
 
 function isNetworkError(error: unknown): boolean {

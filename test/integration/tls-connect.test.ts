@@ -72,6 +72,13 @@ test('a wrong CA and a wrong host name fail with distinct messages naming the ho
   expect(await sessionTls(cluster.tlsUrl('postgres', 'verify-ca', undefined, '127.0.0.2'))).toBe(true);
 });
 
+test('prefer with a wrong CA says why TLS failed and why plain failed', async () => {
+  const message = await connectError(cluster.tlsUrl('postgres', 'prefer', cluster.certs.otherCa));
+  expect(message).toMatch(
+    /with TLS: TLS: the certificate of .* is not signed by the CA file .*; without TLS: .*no encryption/,
+  );
+});
+
 test('an expired server certificate is named as expired', async () => {
   await cluster.query(`ALTER SYSTEM SET ssl_cert_file = 'expired.crt'`);
   await cluster.query(`ALTER SYSTEM SET ssl_key_file = 'expired.key'`);
