@@ -78,7 +78,6 @@ export const NODE_ONLY = ['fallback_application_name', 'keepalives'];
  */
 export const REFUSED: Record<string, string> = {
   hostaddr: 'Node connects by host name only; put the address in the host',
-  service: 'service files are not read; write the parameters into the URL',
   sslpassword:
     'the client tools get the connection by environment, where libpq has no variable for it; use a key file without a passphrase, readable only by the runner',
   sslcrldir: 'only a CRL file (sslcrl) can be given to Node',
@@ -104,7 +103,7 @@ export const REFUSED: Record<string, string> = {
   oauth_scope: 'Node has no OAuth flow',
 };
 
-/** The refused parameters that have an environment variable. */
+/** Variables read from the environment but never passed on: a service (expanded here) and the refused ones. */
 export const REFUSED_ENV: Record<string, string> = {
   PGSERVICE: 'service',
   PGHOSTADDR: 'hostaddr',

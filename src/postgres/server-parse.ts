@@ -88,7 +88,7 @@ export function connectionFromUrl(url: string, source = 'Input "database-url"'):
   if (colon >= 0) params.password = decode(source, 'password', userinfo.slice(colon + 1));
   registerSecret(params.password);
   const spec = splitHostSpec(at >= 0 ? authority.slice(at + 1) : authority, source);
-  params.host = spec.hosts.join(',');
+  if (spec.hosts.some((h) => h)) params.host = spec.hosts.join(',');
   if (spec.ports.some((p) => p)) params.port = spec.ports.join(',');
   if (m[2]) params.dbname = decode(source, 'database', m[2]);
   for (const pair of (m[3] ?? '').split('&')) {
@@ -103,7 +103,7 @@ export function connectionFromUrl(url: string, source = 'Input "database-url"'):
   if (params.password === undefined && params.passfile === undefined && process.env.PGPASSFILE) {
     params.passfile = process.env.PGPASSFILE;
   }
-  return { ...settingsFrom(params, source), url };
+  return { ...settingsFrom(withService(params, source), source), url };
 }
 
 /** Reads the libpq environment: the same parameters as a URL, by their PG* variables. */
@@ -118,10 +118,17 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv = process.env): Connect
     const value = env[name];
     if (value) params[key] = value;
   }
+  // A service's parameters win over the other variables, as in libpq.
+  if (params.service !== undefined) {
+    Object.assign(params, withService({ service: params.service }, 'The libpq environment', env));
+    delete params.service;
+  }
   params.user ??= env.USER || 'postgres';
   params.host ??= 'localhost';
   params.dbname ??= params.user;
-  const envName = Object.fromEntries(Object.entries(REFUSED_ENV).map(([name, key]) => [key, name]));
+  const envName: Record<string, string> = Object.fromEntries(
+    Object.entries(REFUSED_ENV).map(([name, key]) => [key, name]),
+  );
   return settingsFrom(params, 'The libpq environment', (key) => ENV_OF[key] ?? envName[key] ?? key);
 }
 
@@ -141,6 +148,58 @@ function checkFile(source: string, key: string, file: string): string {
 function defaultFile(name: string): string | undefined {
   const file = path.join(os.homedir(), '.postgresql', name);
   return existsSync(file) ? file : undefined;
+}
+
+/**
+ * Expands `service=<name>` as libpq does: the section `[name]` of PGSERVICEFILE (else
+ * ~/.pg_service.conf), else of `$PGSYSCONFDIR/pg_service.conf`; parameters given beside it win.
+ */
+export function withService(
+  given: Record<string, string>,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const name = given.service;
+  if (name === undefined) return given;
+  const files = [
+    env.PGSERVICEFILE ?? path.join(os.homedir(), '.pg_service.conf'),
+    path.join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf'),
+  ];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    let inSection = false;
+    let found = false;
+    const params: Record<string, string> = {};
+    for (const raw of text.split('\n')) {
+      const line = raw.trim();
+      if (!line || line.startsWith('#')) continue;
+      const section = /^\[(.*)\]$/.exec(line);
+      if (section) {
+        inSection = section[1] === name;
+        found ||= inSection;
+        continue;
+      }
+      const eq = line.indexOf('=');
+      if (!inSection || eq < 0) continue;
+      params[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    }
+    if (!found) continue;
+    if (params.service !== undefined) {
+      throw new ConfigurationError(`${source}: service "${name}" in ${file} names another service.`);
+    }
+    registerSecret(params.password);
+    const merged: Record<string, string> = { ...params, ...given };
+    delete merged.service;
+    return merged;
+  }
+  throw new ConfigurationError(
+    `${source}: service ${JSON.stringify(name)} is in none of ${files.join(', ')}.`,
+  );
 }
 
 function settingsFrom(

@@ -113,7 +113,7 @@ describe('parameters', () => {
 
   test.each([
     ['sslpassword=x', 'sslpassword'],
-    ['service=prod', 'service="prod"'],
+    ['service=nowhere', 'service "nowhere" is in none of'],
     ['hostaddr=10.0.0.1', 'hostaddr="10.0.0.1"'],
     ['sslcrldir=/etc/crl', 'sslcrldir'],
     ['keepalives_idle=30', 'keepalives_idle'],
@@ -204,7 +204,7 @@ describe('display, maintenance database and the URL for applications', () => {
 });
 
 describe('the libpq environment', () => {
-  test('PGSSLMODE and PGSSLROOTCERT are read like the URL parameters; PGSERVICE is refused', () => {
+  test('PGSSLMODE and PGSSLROOTCERT are read like the URL parameters; PGHOSTADDR is refused by name', () => {
     const s = connectionFromEnv({ PGHOST: 'h', PGUSER: 'u', PGSSLMODE: 'verify-ca', PGSSLROOTCERT: ca });
     expect(s).toMatchObject({
       host: 'h',
@@ -213,9 +213,40 @@ describe('the libpq environment', () => {
       sslmode: 'verify-ca',
       params: { sslrootcert: ca },
     });
-    expect(() => connectionFromEnv({ PGHOST: 'h', PGSERVICE: 'prod' })).toThrow(
-      /PGSERVICE="prod" is not supported/,
+    expect(() => connectionFromEnv({ PGHOST: 'h', PGHOSTADDR: '10.0.0.1' })).toThrow(
+      /PGHOSTADDR="10.0.0.1" is not supported/,
     );
+  });
+
+  test('a service is read from the service file, as libpq reads it', () => {
+    const file = path.join(dir, 'services.conf');
+    writeFileSync(
+      file,
+      '# services\n[prod]\nhost=db.internal\nport=6432\ndbname=shop\nsslmode=require\n[other]\nhost=x\n',
+    );
+    const saved = process.env.PGSERVICEFILE;
+    process.env.PGSERVICEFILE = file;
+    try {
+      // Parameters beside the service win over it.
+      const url = `postgres://u@/?service=prod&sslmode=verify-ca&sslrootcert=${encodeURIComponent(ca)}`;
+      expect(connectionFromUrl(url)).toMatchObject({
+        host: 'db.internal',
+        port: 6432,
+        database: 'shop',
+        sslmode: 'verify-ca',
+      });
+      // In the environment, the service wins over the other variables.
+      const env = { PGSERVICEFILE: file, PGSERVICE: 'prod', PGHOST: 'h', PGUSER: 'u' };
+      expect(connectionFromEnv(env)).toMatchObject({ host: 'db.internal', user: 'u', database: 'shop' });
+      expect(childEnv(connectionFromUrl('postgres://u@/?service=prod'))).toMatchObject({
+        PGHOST: 'db.internal',
+        PGSSLMODE: 'require',
+        PGSERVICE: undefined,
+      });
+    } finally {
+      if (saved === undefined) delete process.env.PGSERVICEFILE;
+      else process.env.PGSERVICEFILE = saved;
+    }
   });
 });
 
