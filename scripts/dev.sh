@@ -17,6 +17,7 @@ install_system() {
   have_python_app || missing+=(python3-django python3-djangorestframework python3-psycopg2)
   command -v git >/dev/null 2>&1 || missing+=(git)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq

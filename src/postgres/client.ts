@@ -1,6 +1,7 @@
 import pg from 'pg';
 
 import type { ConnectionSettings } from './connection';
+import { openClient } from './server-connect';
 
 export type Client = pg.Client;
 
@@ -29,24 +30,10 @@ export async function withClient<T>(
   fn: (client: pg.Client) => Promise<T>,
   options: ClientOptions = {},
 ): Promise<T> {
-  const client = new pg.Client({
-    host: settings.host,
-    port: settings.port,
-    user: settings.user,
-    database: settings.database,
-    password: settings.password,
-    ssl: sslFor(settings.sslmode),
-    application_name: options.applicationName ?? 'migration-guard',
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
+  const client = await openClient(settings, {
+    applicationName: options.applicationName,
+    connectTimeoutMs: options.connectTimeoutMs,
   });
-  // An error event on an idle client would otherwise crash the process.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw connectError(settings, error);
-  }
   try {
     if (options.stableOutput) {
       for (const sql of STABLE_SESSION) await client.query(sql);
@@ -55,26 +42,6 @@ export async function withClient<T>(
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/**
- * A failed connection with its context: which server, as whom, which database and TLS mode — the
- * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
- */
-export function connectError(settings: ConnectionSettings, error: unknown): Error {
-  const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(
-    `Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`,
-    { cause: error },
-  );
-}
-
-/** node-postgres' TLS options for a libpq sslmode. */
-export function sslFor(mode: string | undefined): pg.ClientConfig['ssl'] {
-  if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer') return undefined;
-  if (mode === 'require') return { rejectUnauthorized: false };
-  return { rejectUnauthorized: true };
 }
 
 /** Quotes an identifier for SQL (`"my""db"`). */

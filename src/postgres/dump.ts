@@ -11,7 +11,7 @@ import { sha256File } from '../storage/manifest';
 import type { MultipartDigest } from '../storage/upload';
 
 import type { ArchiveReader } from './archive-reader';
-import { childEnv, pgOptions, type ConnectionSettings } from './connection';
+import { childEnv, childOptions, type ConnectionSettings } from './connection';
 import type { ClientTools } from './tools';
 
 export type CompressionMethod = 'auto' | 'none' | 'gzip' | 'lz4' | 'zstd';
@@ -111,7 +111,7 @@ export function stderrTail(result: RunResult, lines = 5): string {
  * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
  */
 export function dumpEnv(settings: ConnectionSettings): Record<string, string | undefined> {
-  return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: pgOptions({ bytea_output: 'hex' }) };
+  return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: childOptions(settings, { bytea_output: 'hex' }) };
 }
 
 /** Backpressure: pauses a stream while any of several waits is pending. */

@@ -1,10 +1,8 @@
-import pg from 'pg';
-
 import { SafetyError } from '../common/errors';
 import { onCleanup } from '../process/cleanup';
 
-import { connectError, sslFor } from './client';
-import { withDatabase, type ConnectionSettings } from './connection';
+import { maintenance, type ConnectionSettings } from './connection';
+import { openClient } from './server-connect';
 
 /** The first key of every migration-guard advisory lock ("MG" + "lk"). */
 export const LOCK_CLASS = 0x4d476c6b;
@@ -40,24 +38,10 @@ export interface LockOptions {
 export async function acquireLock(settings: ConnectionSettings, options: LockOptions): Promise<HeldLock> {
   const key = lockKey(settings.database);
   const appName = `migration-guard: ${options.holder}`.slice(0, 63);
-  const client = new pg.Client({
-    host: settings.host,
-    port: settings.port,
-    user: settings.user,
-    password: settings.password,
-    database: withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
-    ssl: sslFor(settings.sslmode),
-    application_name: appName,
+  const client = await openClient(maintenance(settings, options.maintenanceDatabase), {
+    applicationName: appName,
     keepAlive: true,
-    connectionTimeoutMillis: 15000,
   });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw connectError({ ...settings, database: options.maintenanceDatabase ?? 'postgres' }, error);
-  }
   try {
     const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
       LOCK_CLASS | 0,

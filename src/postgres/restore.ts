@@ -13,7 +13,7 @@ import {
   withClient,
   type Client,
 } from './client';
-import { childEnv, pgOptions, withDatabase, type ConnectionSettings } from './connection';
+import { childEnv, childOptions, withDatabase, type ConnectionSettings } from './connection';
 import {
   compareFingerprints,
   fingerprintTable,
@@ -177,7 +177,7 @@ export function restoreEnv(
   if (indexWorkers === undefined) return env;
   return {
     ...env,
-    PGOPTIONS: pgOptions({ max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
+    PGOPTIONS: childOptions(settings, { max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
   };
 }
 

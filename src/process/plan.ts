@@ -49,6 +49,22 @@ export const RESERVED_ENV = [
   'PGSSLMODE',
   'PGSERVICE',
   'PGSERVICEFILE',
+  'PGSSLROOTCERT',
+  'PGSSLCERT',
+  'PGSSLKEY',
+  'PGSSLCRL',
+  'PGSSLCERTMODE',
+  'PGSSLSNI',
+  'PGSSLNEGOTIATION',
+  'PGSSLMINPROTOCOLVERSION',
+  'PGSSLMAXPROTOCOLVERSION',
+  'PGAPPNAME',
+  'PGCONNECT_TIMEOUT',
+  'PGCLIENTENCODING',
+  'PGTARGETSESSIONATTRS',
+  'PGLOADBALANCEHOSTS',
+  'PGGSSENCMODE',
+  'PGCHANNELBINDING',
 ];
 
 /** Checks a step name against the allow-list: letters, digits, space, `_ . -`; no leading `-` or space. */

@@ -19,6 +19,8 @@ export interface PostgresCluster {
   major: number;
   user: string;
   password: string;
+  /** The server's log (pg_ctl -l). */
+  logFile: string;
   /** `postgres://postgres:<encoded password>@127.0.0.1:<port>/<database>` */
   url(database?: string, user?: string, password?: string): string;
   /** Runs SQL as the superuser on `database` and returns the rows. */
@@ -67,12 +69,24 @@ function asPostgres(binary: string, args: string[]): void {
     throw new Error(`${path.basename(binary)} failed (${String(r.status)}): ${r.stderr || r.stdout}`);
 }
 
+/** What a test may add to a cluster before it starts (e.g. TLS: `test/harness/tls.ts`). */
+export interface StartOptions {
+  /** Extra server settings (`name=value`), after the defaults. */
+  settings?: string[];
+  /** Files written into the data directory before start (owned by the server, mode 0600). */
+  files?: Record<string, string | Buffer>;
+  /** The whole pg_hba.conf, instead of initdb's. */
+  hba?: string;
+  /** `query()` goes by the socket directory (a cluster whose TCP lines a test changes). */
+  querySocket?: boolean;
+}
+
 /**
  * Starts a throwaway cluster (initdb + pg_ctl) on a free port, listening on 127.0.0.1 with
  * scram-sha-256 password authentication and on its own socket directory. Durability is off:
  * these clusters live for one test file.
  */
-export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
+export async function startPostgres(name = 'pg', options: StartOptions = {}): Promise<PostgresCluster> {
   const binDir = findServerBinDir();
   const major = Number(
     /postgresql\/(\d+)\//.exec(binDir)?.[1] ??
@@ -104,6 +118,19 @@ export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
     '--locale=C',
     '--no-sync',
   ]);
+  const written = Object.entries(options.files ?? {}).map(([file, content]) => {
+    writeFileSync(path.join(dataDir, file), content, { mode: 0o600 });
+    return path.join(dataDir, file);
+  });
+  if (options.hba !== undefined) {
+    writeFileSync(path.join(dataDir, 'pg_hba.conf'), options.hba, { mode: 0o600 });
+    written.push(path.join(dataDir, 'pg_hba.conf'));
+  }
+  if (isRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    for (const p of written) chownSync(p, uid, gid);
+  }
   const port = await freePort();
   const opts = [
     `-p ${port}`,
@@ -114,6 +141,7 @@ export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
     '-c full_page_writes=off',
     '-c max_connections=60',
     '-c shared_buffers=64MB',
+    ...(options.settings ?? []).map((setting) => `-c ${setting}`),
   ].join(' ');
   asPostgres(path.join(binDir, 'pg_ctl'), [
     '-D',
@@ -140,6 +168,7 @@ export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
     major,
     user: 'postgres',
     password: SUPERUSER_PASSWORD,
+    logFile: path.join(root, 'server.log'),
     url,
     async query<T extends pg.QueryResultRow>(
       sql: string,
@@ -147,7 +176,7 @@ export async function startPostgres(name = 'pg'): Promise<PostgresCluster> {
       params: unknown[] = [],
     ): Promise<T[]> {
       const client = new pg.Client({
-        host: '127.0.0.1',
+        host: options.querySocket ? socketDir : '127.0.0.1',
         port,
         user: 'postgres',
         password: SUPERUSER_PASSWORD,

@@ -54,12 +54,13 @@ describe('step environment', () => {
     const settings = { host: '127.0.0.1', port: 5433, user: 'shop owner', database: 'shop-db', password };
     const url = databaseUrl(settings);
     expect(url).not.toContain(password);
-    expect(connectionFromUrl(url)).toEqual({ ...settings, sslmode: undefined });
+    expect(connectionFromUrl(url)).toEqual({ ...settings, sslmode: undefined, url });
   });
 
   test('a socket directory travels as the host parameter, sslmode is kept', () => {
     const settings = { host: '/run/postgresql', port: 5432, user: 'u', database: 'd', sslmode: 'require' };
-    expect(connectionFromUrl(databaseUrl(settings))).toEqual({ ...settings, password: undefined });
+    const url = databaseUrl(settings);
+    expect(connectionFromUrl(url)).toEqual({ ...settings, password: undefined, url });
   });
 
   test('PGOPTIONS carries the session guards after what the runner had; 0 leaves a guard out', () => {

@@ -1,18 +1,9 @@
 import { registerSecret } from '../../common/secrets';
-import { childEnv, pgOptions, type ConnectionSettings } from '../../postgres/connection';
+import { childEnv, connectionUrl, pgOptions, type ConnectionSettings } from '../../postgres/connection';
 
-/** `postgres://user:password@host:port/database` of the settings, every part percent-encoded. */
+/** The connection as DATABASE_URL: the user's own URL, or one built with every parameter kept. */
 export function databaseUrl(settings: ConnectionSettings): string {
-  const auth =
-    encodeURIComponent(settings.user) +
-    (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
-  const socket = settings.host.startsWith('/');
-  const host = socket ? 'localhost' : settings.host.includes(':') ? `[${settings.host}]` : settings.host;
-  const params = new URLSearchParams();
-  if (socket) params.set('host', settings.host);
-  if (settings.sslmode) params.set('sslmode', settings.sslmode);
-  const query = params.toString();
-  return `postgres://${auth}@${host}:${settings.port}/${encodeURIComponent(settings.database)}${query ? `?${query}` : ''}`;
+  return connectionUrl(settings);
 }
 
 /** `-c lock_timeout=… -c statement_timeout=…` after whatever PGOPTIONS the runner already has. */
@@ -47,6 +38,10 @@ export function commandEnvironment(
     ...Object.fromEntries(inputs.map((k) => [k, undefined])),
     ...childEnv(settings),
     DATABASE_URL: url,
-    PGOPTIONS: sessionOptions(lockTimeoutMs, statementTimeoutMs),
+    PGOPTIONS: sessionOptions(
+      lockTimeoutMs,
+      statementTimeoutMs,
+      settings.params?.options ?? process.env.PGOPTIONS,
+    ),
   };
 }
