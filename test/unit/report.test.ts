@@ -1,6 +1,7 @@
 import { formatBytes, formatSeconds } from '../../src/report/format';
+import { SummaryDoc } from '../../src/report/markdown';
 import { Progress, progressLine } from '../../src/report/progress';
-import { phaseRows, timelineChart } from '../../src/report/summary';
+import { addTimeline, ganttChart } from '../../src/report/timeline';
 
 describe('report helpers', () => {
   it('formats bytes and durations', () => {
@@ -34,14 +35,30 @@ describe('report helpers', () => {
     expect(lines).toEqual(['upload: 1.0 KiB in 1.00s (1.0 KiB/s), ~50% of 2.0 KiB, ETA 1.00s']);
   });
 
-  it('phases become table rows and a chart', () => {
+  it('phases become a gantt chart and a table', () => {
     const phases = [
-      { name: 'restore', seconds: 3, status: 'ok' as const },
-      { name: 'swap', seconds: 0.05, status: 'ok' as const },
+      { name: 'restore: side', seconds: 3, status: 'ok' as const },
+      { name: 'swap', seconds: 0.05, status: 'failed' as const },
+      { name: 'health', seconds: 0, status: 'skipped' as const },
     ];
-    expect(phaseRows(phases)).toHaveLength(3);
-    const chart = timelineChart(phases, 10);
-    expect(chart.split('\n')[0]).toMatch(/^restore █{10} 3\.00s$/);
-    expect(chart.split('\n')[1]).toMatch(/^swap {4}█ 0\.05s$/);
+    expect(ganttChart(phases).split('\n')).toEqual([
+      'gantt',
+      '  dateFormat x',
+      '  axisFormat %M:%S',
+      '  restore side 3.00s :done, p0, 0, 3000ms',
+      '  swap 0.05s :crit, p1, 3000, 50ms',
+    ]);
+    const text = addTimeline(new SummaryDoc(), phases).text();
+    expect(text).toContain('```mermaid\ngantt');
+    expect(text).toContain('<tr><td>swap</td><td>❌ failed</td><td>0.05s</td><td></td></tr>');
+  });
+
+  it('a phase placed by its start time', () => {
+    const chart = ganttChart([
+      { name: 'a', seconds: 1, status: 'ok', startSeconds: 2 },
+      { name: 'b', seconds: 1, status: 'ok', startSeconds: 2.5 },
+    ]);
+    expect(chart).toContain('a 1.00s :done, p0, 2000, 1000ms');
+    expect(chart).toContain('b 1.00s :done, p1, 2500, 1000ms');
   });
 });
