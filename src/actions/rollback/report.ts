@@ -22,10 +22,11 @@ export function rollbackLead(state: RunState): string {
   const times =
     `recovery time ${formatSeconds(t.totalSeconds)}, database downtime ` +
     (t.downtimeMs === undefined ? 'none' : formatSeconds(t.downtimeMs / 1000));
-  if (verdict === 'restored') return `${head} in ${formatSeconds(t.totalSeconds)}: ${times}`;
-  if (verdict === 'refused')
-    return `${head}, nothing was changed: ${clause(state.error ?? 'no reason given')}`;
-  return `${head}: ${times}; ${clause(state.error ?? 'no reason given')}`;
+  // The error's first sentence: the rest (what is kept, what to do) follows in the summary.
+  const why = clause((state.error ?? 'no reason given').split(/(?<=[.!?])\s/)[0] ?? '');
+  if (verdict === 'restored') return `${head}, ${times}`;
+  if (verdict === 'refused') return `${head}, nothing was changed: ${why}`;
+  return `${head}, ${times}: ${why}`;
 }
 
 /** What the summary shows besides the run's state. */

@@ -70,7 +70,7 @@ export async function run(): Promise<void> {
   setOutput('failed-checks', decision.failed.map((r) => r.id).join(','));
   await writeSummary(buildSummary(results, decision, `${inputs.checksFile}, phase ${inputs.phase}`));
   core.info(`Verdict: ${decision.verdict} — ${decision.text}`);
-  if (!fails) annotate('notice', `Verdict: ${decision.verdict}`, validateLead(results, decision));
+  if (!fails) annotate('notice', `Verdict ${decision.verdict}`, validateLead(results, decision));
   if (fails) {
     const by = decision.decidedBy;
     const message = `Verdict ${decision.verdict} (fail-on: ${inputs.failOn}): check "${by?.id ?? '?'}" failed — ${by?.message ?? by?.observed ?? ''}. Failed checks: ${decision.failed.map((r) => r.id).join(', ')}.`;
