@@ -29,3 +29,17 @@ export function errorMessage(error: unknown): string {
 export function clause(message: string): string {
   return message.trimEnd().replace(/\.+$/, '');
 }
+
+/**
+ * An error whose line in the run's annotations has a title and points at a place (a checks-file
+ * line): the one `::error` of the failure it reports.
+ */
+export class AnnotatedError extends Error {
+  constructor(
+    message: string,
+    readonly annotation: { title: string; file?: string; startLine?: number },
+  ) {
+    super(message);
+    this.name = 'AnnotatedError';
+  }
+}

@@ -3,7 +3,7 @@ import * as core from '@actions/core';
 import { runCleanups } from '../process/cleanup';
 import { killActiveChildren } from '../process/runner';
 
-import { errorMessage } from './errors';
+import { AnnotatedError, errorMessage } from './errors';
 import { scrub } from './secrets';
 
 /**
@@ -34,7 +34,13 @@ export async function runAction(run: () => Promise<void>): Promise<void> {
     await Promise.race([run(), stray]).finally(() => (settled = true));
   } catch (error) {
     if (strayRejection) killActiveChildren();
-    core.setFailed(scrub(errorMessage(error)));
+    if (error instanceof AnnotatedError) {
+      // setFailed's own error line, with the annotation's title and place.
+      process.exitCode = core.ExitCode.Failure;
+      core.error(scrub(error.message), { ...error.annotation, title: scrub(error.annotation.title) });
+    } else {
+      core.setFailed(scrub(errorMessage(error)));
+    }
   } finally {
     const failures = await runCleanups();
     if (failures.length > 0 && process.exitCode !== 1) {

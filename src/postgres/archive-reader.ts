@@ -94,6 +94,8 @@ export interface ArchiveReaderOptions {
   sinkFor(entry: TocEntry, header: ArchiveHeader): DataSink | undefined;
   /** Called once the TOC is read (or reading it failed, with the error). */
   onToc?(result: { header: ArchiveHeader; entries: TocEntry[] } | { error: Error }): void;
+  /** Each table's size on disk (`schema.table` → bytes), for the progress line. */
+  tableSizes?: ReadonlyMap<string, number>;
 }
 
 /** Per data block: how many compressed/raw bytes it carried. */
@@ -129,6 +131,9 @@ export class ArchiveReader {
   private inflateBacklog = 0;
   /** Bytes of the archive seen so far. */
   bytes = 0;
+  /** Table data blocks read to their end, and the on-disk size of their tables. */
+  private tablesRead = 0;
+  private tableBytesRead = 0;
 
   constructor(private readonly options: ArchiveReaderOptions) {}
 
@@ -367,9 +372,32 @@ export class ArchiveReader {
     });
   }
 
+  /**
+   * Where the dump is, for a progress line: the table whose data streams now and how many tables
+   * are read of those the archive holds, with their size on disk when known. Empty before the TOC.
+   */
+  progressText(): string {
+    if (!this.header || this.state === 'failed') return '';
+    const tables = this.entries.filter((e) => e.desc === 'TABLE DATA' && e.hadDumper);
+    const sizes = this.options.tableSizes;
+    const size = (e: TocEntry): number => sizes?.get(`${e.namespace}.${e.tag}`) ?? 0;
+    const entry = this.block?.entry;
+    const now = entry?.desc === 'TABLE DATA' ? `table ${entry.namespace}.${entry.tag}` : 'between tables';
+    let text = `${now}; ${this.tablesRead} of ${tables.length} tables read`;
+    if (sizes && sizes.size > 0) {
+      const total = tables.reduce((sum, e) => sum + size(e), 0);
+      text += ` (${mib(this.tableBytesRead)} of ${mib(total)} of table data on disk)`;
+    }
+    return text;
+  }
+
   private closeBlock(): void {
     const block = this.block;
     this.block = undefined;
+    if (block?.entry?.desc === 'TABLE DATA') {
+      this.tablesRead += 1;
+      this.tableBytesRead += this.options.tableSizes?.get(`${block.entry.namespace}.${block.entry.tag}`) ?? 0;
+    }
     if (block?.inflater) {
       this.flushInflate(block);
       block.inflater.end();
@@ -395,6 +423,10 @@ export class ArchiveReader {
         `the archive ends before the data of ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} (first: ${missing[0]?.desc} ${missing[0]?.namespace}.${missing[0]?.tag})`,
       );
   }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 function readInt(buf: Buffer, pos: number, intSize: number): number {

@@ -39,12 +39,14 @@ interface Catalog {
   kind: Map<string, string>;
   descendants: Map<string, string[]>;
   extensionMembers: Set<string>;
+  /** Each table's size on disk (with TOAST), for the dump's progress line. */
+  sizes: Map<string, number>;
 }
 
 async function readCatalog(client: Client): Promise<Catalog> {
   const listed = await listTables(client);
-  const rels = await client.query<{ name: string; kind: string; ext: boolean }>(
-    `SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind,
+  const rels = await client.query<{ name: string; kind: string; ext: boolean; bytes: string }>(
+    `SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind, pg_table_size(c.oid)::text AS bytes,
             EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS ext
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}`,
@@ -64,6 +66,7 @@ async function readCatalog(client: Client): Promise<Catalog> {
     kind: new Map(rels.rows.map((r) => [r.name, r.kind])),
     descendants,
     extensionMembers: new Set(rels.rows.filter((r) => r.ext).map((r) => r.name)),
+    sizes: new Map(rels.rows.map((r) => [r.name, Number(r.bytes)])),
   };
 }
 
@@ -130,6 +133,7 @@ export async function dumpWithEvidence<T>(
       let tocDone: (result: TocResult) => void = () => undefined;
       const toc = new Promise<TocResult>((resolve) => (tocDone = resolve));
       const reader = new ArchiveReader({
+        tableSizes: catalog.sizes,
         onToc: (result) => tocDone(result),
         sinkFor: (entry) => {
           const name = `${entry.namespace}.${entry.tag}`;

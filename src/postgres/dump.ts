@@ -75,7 +75,7 @@ export interface DumpOptions {
   compression: string[];
   lockWaitTimeoutMs: number;
   timeoutMs: number;
-  /** For the progress line's ETA. */
+  /** The preflight's estimate of the archive's size (not shown in progress: it is a guess). */
   expectedBytes?: number;
   /** Told about every byte on disk, so a reader can follow the file. */
   growing?: GrowingFile;
@@ -146,7 +146,8 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
   ];
   const fd = openSync(options.file, 'wx', 0o600);
   const hash = createHash('sha256');
-  const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
+  // Measured against what exists (the tables' data), never against the size estimate.
+  const progress = new Progress({ label: 'pg_dump', detail: () => options.reader?.progressText() ?? '' });
   let writeError: Error | undefined;
   const restore: { stdin: Writable | null } = { stdin: null };
   let restoreGone: Promise<void> = Promise.resolve();
@@ -169,6 +170,7 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
       })
     : undefined;
   let result: RunResult;
+  let finished = false;
   try {
     result = await runProcess(options.tools.paths.pg_dump, flags, {
       env: dumpEnv(options.settings),
@@ -210,9 +212,10 @@ export async function runDump(options: DumpOptions): Promise<DumpResult> {
     });
     await syncing;
     if (!writeError) fsyncSync(fd);
+    finished = !writeError && succeeded(result);
   } finally {
     restore.stdin?.end();
-    progress.stop();
+    progress.stop(!finished);
     await syncing;
     closeSync(fd);
   }

@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 
 import { SafetyError } from '../common/errors';
 import { describeExit, runProcess, succeeded } from '../process/runner';
+import { RestoreProgressReport } from '../report/restore-progress';
 import type { BackupManifest } from '../storage/manifest';
 
 import {
@@ -46,6 +47,8 @@ export interface ArchiveListing {
   eventTriggers: boolean;
   /** The database the archive was dumped from (its header's `dbname`). */
   database?: string;
+  /** How many indexes and constraints the restore builds after the data (for its progress lines). */
+  built?: number;
 }
 
 const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
@@ -80,6 +83,9 @@ export async function listArchive(tools: ClientTools, dumpFile: string): Promise
     exclusive: matching(EXCLUSIVE_ITEM),
     eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
     database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
+    built: lines.filter((line) =>
+      /^\d+; \d+ \d+ (?:INDEX|CONSTRAINT|FK CONSTRAINT|CHECK CONSTRAINT) /.test(line),
+    ).length,
   };
 }
 
@@ -160,6 +166,8 @@ export interface RestoreOptions {
    * item of the archive (by dump id). Needs parallel mode (`jobs` > 1), which reports them.
    */
   progress?: RestoreProgress;
+  /** The archive's listing: the totals of the progress lines (tables loaded of N, indexes built of M). */
+  listing?: ArchiveListing;
 }
 
 export interface RestoreProgress {
@@ -212,14 +220,18 @@ export async function restoreDump(
   options: RestoreOptions,
 ): Promise<void> {
   const progress = options.progress;
-  const watch = options.jobs > 1 && progress !== undefined;
-  const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
-  if (watch) args.push('--verbose');
+  // --verbose always: its messages are the progress lines' source (and stay out of the log).
+  const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database), '--verbose'];
+  const report = new RestoreProgressReport(
+    `pg_restore into ${database}`,
+    options.listing && { tables: options.listing.tableData.length, built: options.listing.built ?? 0 },
+  );
   if (!options.keepOwners) args.push('--no-owner');
   args.push('--', dumpFile);
   const said: string[] = [];
   /** Lines come scrubbed from the runner. */
   const onLine = (line: string): void => {
+    report.line(line);
     for (const m of line.matchAll(ITEM_EVENT)) {
       if (m[1] === 'launching') progress?.launched(Number(m[2]));
       else progress?.finished(Number(m[2]));
@@ -234,9 +246,14 @@ export async function restoreDump(
     env: restoreEnv(settings, database, options.indexWorkers),
     echo: false,
     onStderrLine: onLine,
+    onSpawn: (child) => report.watch(child.pid),
     // A pg_restore orphaned by a killed run would go on writing into a database it no longer owns.
     dieWithParent: true,
+  }).catch((error: unknown) => {
+    report.done(true);
+    throw error;
   });
+  report.done(!succeeded(r));
   if (!succeeded(r)) {
     const tail = said.slice(-3).join(' | ');
     throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);

@@ -2,6 +2,8 @@ import * as core from '@actions/core';
 
 import { SafetyError } from '../common/errors';
 import { onCleanup } from '../process/cleanup';
+import { formatBytes } from '../report/format';
+import { PhaseProgress } from '../report/progress';
 
 import { quoteIdent, withClient } from './client';
 import { withDatabase, type ConnectionSettings } from './connection';
@@ -58,7 +60,14 @@ export async function createSnapshotDatabase(
       // write committed before this moment.
       const takenAt = new Date();
       // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
-      await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${db}`);
+      const progress = snapshotProgress(settings, name);
+      try {
+        await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${db}`);
+      } catch (error) {
+        progress.done(undefined, true);
+        throw error;
+      }
+      progress.done(`${name} is a copy of ${settings.database}`);
       return {
         name,
         terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
@@ -69,4 +78,34 @@ export async function createSnapshotDatabase(
       await allow();
     }
   });
+}
+
+/**
+ * Progress lines of the copy: the WAL the server has written since the copy began (CREATE DATABASE
+ * logs the pages it copies; the server is otherwise quiet, the database being closed) beside the
+ * source's size. Read on a connection of its own, opened only once the copy has taken a while.
+ */
+function snapshotProgress(settings: ConnectionSettings, name: string): PhaseProgress {
+  let text = 'copying';
+  let start: string | undefined;
+  let source: number | undefined;
+  const read = (): Promise<void> =>
+    withClient(
+      withDatabase(settings, 'postgres'),
+      async (c) => {
+        const r = await c.query<{ lsn: string; size: string; since: string | null }>(
+          `SELECT pg_current_wal_lsn()::text AS lsn, pg_database_size($1)::text AS size,
+                  CASE WHEN $2::text IS NULL THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn)::text END AS since`,
+          [settings.database, start ?? null],
+        );
+        const row = r.rows[0];
+        if (!row) return;
+        start ??= row.lsn;
+        source = Number(row.size);
+        if (row.since !== null)
+          text = `${formatBytes(Number(row.since))} of WAL written since the first look (${settings.database} is ${formatBytes(source)})`;
+      },
+      { applicationName: 'migration-guard snapshot progress', connectTimeoutMs: 2000 },
+    );
+  return new PhaseProgress(`Snapshot copy into ${name}`, () => text, { poll: read });
 }

@@ -21,6 +21,15 @@ export interface StepOutcome {
   seconds: number;
   /** One line: exit code, signal or timeout. */
   detail: string;
+  /** The command's last lines of output when it did not succeed (stderr, or stdout when stderr is empty). */
+  tail?: string[];
+}
+
+/** The last `n` non-empty lines of a command's stderr, or of its stdout when it wrote no stderr. */
+export function lastLines(result: Pick<RunResult, 'stdout' | 'stderr'>, n = 8): string[] {
+  const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
+  const err = lines(result.stderr);
+  return (err.length > 0 ? err : lines(result.stdout)).slice(-n);
 }
 
 export interface ExecOptions {
@@ -54,7 +63,17 @@ function outcomeOf(
     status = 'failed';
     detail = `exit code ${String(result.exitCode)} after ${formatSeconds(seconds)}`;
   }
-  return { name, kind, status, exitCode: result.exitCode, signal: result.signal, seconds, detail };
+  const outcome: StepOutcome = {
+    name,
+    kind,
+    status,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    seconds,
+    detail,
+  };
+  if (status !== 'succeeded') outcome.tail = lastLines(result);
+  return outcome;
 }
 
 function isDirectory(dir: string): boolean {
@@ -76,7 +95,7 @@ export async function runCommand(
   if (!isDirectory(options.cwd)) {
     // bash would fail with a confusing "spawn ENOENT"; say what is missing instead.
     const detail = `working directory ${options.cwd} does not exist`;
-    core.error(`${options.title}: failed (${detail})`);
+    core.info(`${options.title}: failed (${detail})`);
     return { name, kind, status: 'failed', exitCode: null, signal: null, seconds: 0, detail };
   }
   const result = await runShell(command, {
@@ -88,9 +107,8 @@ export async function runCommand(
     dieWithParent: true,
   });
   const outcome = outcomeOf(name, kind, result, timeoutMs);
-  const line = `${options.title}: ${outcome.status} (${outcome.detail})`;
-  if (outcome.status === 'succeeded') core.info(line);
-  else core.error(line);
+  // The failure is reported once, by the action's own error line (with the command's last lines).
+  core.info(`${options.title}: ${outcome.status} (${outcome.detail})`);
   return outcome;
 }
 

@@ -180,8 +180,9 @@ export async function fetchDump(
   const hash = createHash('sha256');
   const progress = new Progress({
     label: `Downloading ${describeLocation(location)}`,
-    expectedBytes: length ?? manifest.dump.sizeBytes,
+    totalBytes: length ?? manifest.dump.sizeBytes,
   });
+  let finished = false;
   const hasher = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       hash.update(chunk);
@@ -191,11 +192,12 @@ export async function fetchDump(
   });
   try {
     await pipeline(body, hasher, createWriteStream(partial, { mode: 0o600 }));
+    finished = true;
   } catch (error) {
     await remove();
     throw new SafetyError(`Download of ${describeLocation(location)} failed: ${errorMessage(error)}`);
   } finally {
-    progress.stop();
+    progress.stop(!finished);
   }
   await rename(partial, file);
   return { file, sha256: hash.digest('hex'), bytes: progress.total, downloaded: true };

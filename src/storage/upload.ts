@@ -17,6 +17,8 @@ import {
 
 import { errorMessage, SafetyError } from '../common/errors';
 import { onCleanup } from '../process/cleanup';
+import { formatBytes } from '../report/format';
+import { PhaseProgress, Progress } from '../report/progress';
 
 import { hashFile } from './manifest';
 import { formatS3Uri } from './s3';
@@ -229,6 +231,11 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
   });
   const parts: CompletedPart[] = [];
   let sizeBytes = 0;
+  let stored = 0;
+  const progress = new PhaseProgress(
+    `Upload to ${formatS3Uri({ bucket, key })}`,
+    () => `${formatBytes(stored)} stored in ${parts.length} part(s) of ${formatBytes(sizeBytes)} handed over`,
+  );
   // The first part that failed: the loop stops at it instead of reading on.
   let failure: { error: unknown } | undefined;
   try {
@@ -248,6 +255,7 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
         )
         .then((r) => {
           parts.push({ PartNumber: partNumber, ETag: r.ETag });
+          stored += body.length;
         })
         .finally(() => inFlight.delete(p));
       // A part can fail while the loop waits for the dump's next bytes, when nothing awaits it yet:
@@ -273,7 +281,9 @@ export async function stageUpload(options: StageOptions): Promise<StagedUpload> 
     }
     await Promise.all(inFlight);
     check();
+    progress.done();
   } catch (error) {
+    progress.done(undefined, true);
     await abort().catch(() => undefined);
     throw error;
   }
@@ -414,12 +424,21 @@ export async function hashObject(
 ): Promise<{ sha256: string; sizeBytes: number }> {
   const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const hash = createHash('sha256');
-  let sizeBytes = 0;
-  for await (const chunk of r.Body as Readable) {
-    hash.update(chunk as Buffer);
-    sizeBytes += (chunk as Buffer).length;
+  const progress = new Progress({
+    label: `Read-back of ${formatS3Uri({ bucket, key })}`,
+    totalBytes: r.ContentLength,
+  });
+  let finished = false;
+  try {
+    for await (const chunk of r.Body as Readable) {
+      hash.update(chunk as Buffer);
+      progress.add((chunk as Buffer).length);
+    }
+    finished = true;
+  } finally {
+    progress.stop(!finished);
   }
-  return { sha256: hash.digest('hex'), sizeBytes };
+  return { sha256: hash.digest('hex'), sizeBytes: progress.total };
 }
 
 /** One line for an S3 failure, with the HTTP status when there is one. */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -34,6 +34,25 @@ export interface RunActionOptions {
   /** Called once the process has started (e.g. to send SIGTERM later). */
   onStart?: (child: ChildProcess) => void;
   timeoutMs?: number;
+  /** The file name (without `.md`) under MG_SUMMARY_DIR for this run's summary; default `<action>-<pid>-<n>`. */
+  summaryName?: string;
+}
+
+/**
+ * Where every run's job summary is kept when MG_SUMMARY_DIR is set (`<name>.md`, and the run's
+ * annotations in `<name>.annotations`), so the summaries of a whole test run can be rendered and
+ * checked afterwards (test/unit/summary-render.test.ts).
+ */
+export const SUMMARY_DIR = process.env.MG_SUMMARY_DIR || undefined;
+let saved = 0;
+
+function keepSummary(name: string, file: string, annotations: string[]): void {
+  if (!SUMMARY_DIR) return;
+  mkdirSync(SUMMARY_DIR, { recursive: true });
+  saved += 1;
+  const base = path.join(SUMMARY_DIR, name);
+  copyFileSync(file, `${base}.md`);
+  writeFileSync(`${base}.annotations`, annotations.join('\n'));
 }
 
 /** The runner's input name mangling: spaces become `_`, upper case; hyphens are kept. */
@@ -110,6 +129,11 @@ export async function runAction(
     child.on('close', (code, sig) => resolve([code, sig])),
   );
   clearTimeout(timer);
+  keepSummary(
+    options.summaryName ?? `${name}-${process.pid}-${saved + 1}`,
+    files.GITHUB_STEP_SUMMARY,
+    logs.split('\n').filter((l) => /^::(error|warning|notice)/.test(l)),
+  );
   try {
     return {
       exitCode,

@@ -60,7 +60,7 @@ test('a migrate action killed with SIGKILL takes its running step with it: the w
   const seen =
     /An earlier migration run \(migrate run 4242\.1 by octocat, started [^)]+\) ended without a report, during "write": it was killed\. A step had started: the database may be half-migrated/;
   expect(again.logs).toMatch(seen);
-  expect(again.summary).toContain('ended without a report, during &quot;write&quot;: it was killed.');
+  expect(again.summary).toContain('ended without a report, during "write": it was killed.');
   // Each run that reports takes its marker away and gives the database its own comment back.
   const comment = async (): Promise<unknown> =>
     (

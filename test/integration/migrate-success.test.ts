@@ -77,7 +77,7 @@ test('a plan that succeeds runs hooks and steps in order, applies the migrations
   expect(result.logs).toMatch(/Step 2\/3: migrate: succeeded \(exit code 0 after [\d.]+s\)/);
   expect(result.summary).toContain('Migration window: ✅ succeeded');
   expect(result.summary).toContain('step: guards');
-  expect(result.summary).toContain('█');
+  expect(result.summary).toContain('```mermaid\ngantt');
   expect(result.summary).toContain('Applied during this run');
   expect(result.summary).toContain('shop.0004_item_stock');
   expect(result.summary).not.toContain('still ON');

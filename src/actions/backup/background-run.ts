@@ -62,7 +62,7 @@ export async function runBackgroundChild(planText: string): Promise<void> {
   };
   await writeRecord(files.state, record);
   core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
-  const phases = new Phases();
+  const phases = new Phases(started.getTime());
   phases.list.push(...plan.phases);
   const state: BackupState = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
   const finish = async (failure: unknown): Promise<void> => {

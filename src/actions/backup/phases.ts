@@ -7,13 +7,26 @@ import type { Phase } from '../../report/summary';
 export class Phases {
   readonly list: Phase[] = [];
 
+  /** `origin`: when the run began (ms since the epoch), so each phase's start is placed on one timeline. */
+  constructor(private readonly origin = Date.now()) {}
+
+  private since(started: number): number {
+    return Math.round(started - this.origin) / 1000;
+  }
+
   /** Runs `fn` as the phase `name`; a throw marks the phase failed and is passed on. */
   async run<T>(name: string, fn: () => Promise<T>, detail?: (value: T) => string): Promise<T> {
     const started = Date.now();
     core.info(`▶ ${name}`);
     try {
       const value = await fn();
-      this.list.push({ name, seconds: (Date.now() - started) / 1000, status: 'ok', detail: detail?.(value) });
+      this.list.push({
+        name,
+        seconds: (Date.now() - started) / 1000,
+        status: 'ok',
+        detail: detail?.(value),
+        startSeconds: this.since(started),
+      });
       return value;
     } catch (error) {
       this.list.push({
@@ -21,6 +34,7 @@ export class Phases {
         seconds: (Date.now() - started) / 1000,
         status: 'failed',
         detail: errorMessage(error),
+        startSeconds: this.since(started),
       });
       throw error;
     }
@@ -28,7 +42,7 @@ export class Phases {
 
   /** Records a phase that was skipped or ended with a warning. */
   note(name: string, status: Phase['status'], detail: string, seconds = 0): void {
-    this.list.push({ name, seconds, status, detail });
+    this.list.push({ name, seconds, status, detail, startSeconds: this.since(Date.now() - seconds * 1000) });
   }
 
   /** Seconds per phase, for the manifest. */

@@ -1,6 +1,7 @@
-import { clockTime, formatBytes } from '../../report/format';
-import type { Phase } from '../../report/summary';
-import { phaseRows, timelineChart, writeSummary } from '../../report/summary';
+import { clockTime, formatBytes, formatSeconds } from '../../report/format';
+import { code, strong, SummaryDoc } from '../../report/markdown';
+import { annotate, writeSummary } from '../../report/summary';
+import { addTimeline, type Phase } from '../../report/timeline';
 
 import type { BackupState } from './backup';
 
@@ -13,6 +14,9 @@ export function recoveryPoint(snapshotTakenAt: string): string {
 /** What the summary shows of a backup: from this run's state, or from a background run's record. */
 export interface SummaryFacts {
   id?: string;
+  /** The database backed up and the code deployed then (for the "roll back to this backup" line). */
+  database?: string;
+  codeRef?: string;
   path?: string;
   manifestPath?: string;
   uri?: string;
@@ -36,6 +40,8 @@ export interface SummaryFacts {
 export function factsOf(state: BackupState): SummaryFacts {
   return {
     id: state.id,
+    database: state.manifest?.database,
+    codeRef: state.manifest?.codeRef,
     path: state.path,
     manifestPath: state.manifestPath,
     uri: state.uri,
@@ -53,70 +59,123 @@ export function factsOf(state: BackupState): SummaryFacts {
   };
 }
 
-/** The job summary: phases with timings, the backup's facts, fingerprints and the recovery point. */
+/** The run's length: from the first phase's start to the last one's end. */
+function runSeconds(phases: readonly Phase[]): number {
+  let at = 0;
+  let end = 0;
+  for (const p of phases) {
+    const start = p.startSeconds ?? at;
+    at = start + p.seconds;
+    end = Math.max(end, at);
+  }
+  return end;
+}
+
+/** The summary's first line: the outcome and its key figures (size, time, where it is). */
+export function backupLead(phases: readonly Phase[], f: SummaryFacts, failure: string | undefined): string {
+  const id = f.id ?? '';
+  if (failure) {
+    const at = phases.find((p) => p.status === 'failed')?.name;
+    return `❌ Backup ${id} failed${at ? ` at ${at}` : ''}: ${failure}`;
+  }
+  if (f.status === 'running')
+    return `⏳ Backup ${id}: recovery point taken (snapshot database ${f.snapshotDatabase ?? '?'}), dump running in the background`;
+  const size = f.sizeBytes !== undefined ? `${formatBytes(f.sizeBytes)} ` : '';
+  const where = f.manifestUri ?? f.uri ?? f.path ?? 'no file';
+  return `✅ Backup ${id} verified: ${size}in ${formatSeconds(runSeconds(phases))}, ${where}`;
+}
+
+/** The Rollback workflow's inputs for this backup (.github/workflows/rollback.yml). */
+function rollbackCommand(f: SummaryFacts, manifest: string): string {
+  const strategy = f.snapshotDatabase ? 'snapshot' : 'swap';
+  return [
+    'gh workflow run rollback.yml \\',
+    `  -f manifest=${manifest} \\`,
+    `  -f previous-ref=${f.codeRef ?? '<the release deployed before the migration>'} \\`,
+    `  -f confirm-database=${f.database ?? '<database>'} \\`,
+    `  -f strategy=${strategy}`,
+  ].join('\n');
+}
+
+function addRollbackLine(doc: SummaryDoc, f: SummaryFacts): void {
+  const manifest = f.manifestUri ?? f.manifestPath;
+  if (!manifest || f.status !== 'verified') return;
+  doc.paragraph(
+    strong('Roll back to this backup: '),
+    f.manifestUri
+      ? ['run the ', strong('Rollback'), ' workflow with manifest ', code(manifest)]
+      : ['action-rollback with manifest ', code(manifest), ' (no offsite copy: only on this runner)'],
+    f.codeRef ? [', previous-ref ', code(f.codeRef)] : '',
+    f.database ? [', confirm-database ', code(f.database)] : '',
+    ', strategy ',
+    code(f.snapshotDatabase ? 'snapshot' : 'swap'),
+    ':',
+  );
+  if (f.manifestUri) doc.codeBlock(rollbackCommand(f, f.manifestUri), 'sh');
+}
+
+/** The job summary: the answer first, then how to roll back, the timeline, the facts, the fingerprints. */
+export function backupSummary(
+  phases: readonly Phase[],
+  f: SummaryFacts,
+  services: string,
+  failure: string | undefined,
+): SummaryDoc {
+  const doc = new SummaryDoc();
+  const running = !failure && f.status === 'running';
+  doc.heading(backupLead(phases, f, failure), 2);
+  if (f.snapshotTakenAt) doc.paragraph(strong('Recovery point:'), ` ${recoveryPoint(f.snapshotTakenAt)}.`);
+  if (running && f.background) {
+    doc.paragraph(
+      `The snapshot database ${f.snapshotDatabase ?? ''} is the recovery point; its dump, verification, offsite copy ` +
+        `and manifest run in process ${f.background.pid} (log ${f.background.logFile}). `,
+      strong('No run may pass before a step with ', code(`wait-for: ${f.id ?? ''}`), ' has verified it.'),
+    );
+  }
+  if (!failure) addRollbackLine(doc, f);
+  addTimeline(doc, phases, 'Backup');
+  const facts: [string, string][] = [
+    [
+      'Local file',
+      f.path ?? (running ? 'not yet (dump running)' : f.dumped ? 'none (not verified: removed)' : 'none'),
+    ],
+    ['Size', f.sizeBytes !== undefined ? formatBytes(f.sizeBytes) : '—'],
+    ['sha256', f.sha256 ?? '—'],
+    ['Manifest', f.manifestPath ?? '—'],
+    [
+      'Offsite',
+      f.uri ?? (f.offsiteError ? `FAILED: ${f.offsiteError}` : running ? 'not yet' : 'not configured'),
+    ],
+    ['Offsite manifest', f.manifestUri ?? '—'],
+    ['Snapshot database', f.snapshotDatabase ?? (f.snapshotError ? `FAILED: ${f.snapshotError}` : '—')],
+    ['Services', services],
+  ];
+  doc.heading('Backup', 3).table(['What', 'Value'], facts);
+  const fingerprints = f.fingerprints ?? [];
+  if (fingerprints.length > 0) {
+    doc.details(`Fingerprints of the ${fingerprints.length} protected table(s)`, (d) =>
+      d.table(
+        ['Table', 'Rows', 'Content hash'],
+        fingerprints.map((x) => [x.table, String(x.rows), code(x.hash)]),
+      ),
+    );
+  }
+  if (f.logTail) doc.heading('Background log (last lines)', 3).codeBlock(f.logTail, 'text');
+  return doc;
+}
+
+/** Writes the summary; on success the first line also goes to the run's annotations (a notice). */
 export async function writeBackupSummary(
   phases: readonly Phase[],
   f: SummaryFacts,
   services: string,
   failure: string | undefined,
 ): Promise<void> {
-  await writeSummary((s) => {
-    const running = !failure && f.status === 'running';
-    s.addHeading(
-      `${failure ? '❌' : running ? '⏳' : '✅'} Backup ${f.id ?? ''}${running ? ': dump running in the background' : ''}`,
-      2,
+  await writeSummary(backupSummary(phases, f, services, failure));
+  if (!failure)
+    annotate(
+      'notice',
+      f.status === 'running' ? 'Backup started' : 'Backup verified',
+      backupLead(phases, f, failure),
     );
-    if (failure) s.addRaw(`<p><strong>Failed:</strong> ${escape(failure)}</p>`, true);
-    if (f.snapshotTakenAt)
-      s.addRaw(`<p><strong>Recovery point:</strong> ${recoveryPoint(f.snapshotTakenAt)}.</p>`, true);
-    if (running && f.background) {
-      s.addRaw(
-        `<p>The snapshot database ${escape(f.snapshotDatabase ?? '')} is the recovery point; its dump, verification, offsite copy ` +
-          `and manifest run in process ${f.background.pid} (log ${escape(f.background.logFile)}). ` +
-          `<strong>No run may pass before a step with <code>wait-for: ${escape(f.id ?? '')}</code> has verified it.</strong></p>`,
-        true,
-      );
-    }
-    s.addTable(phaseRows(phases));
-    const facts: [string, string][] = [
-      [
-        'Local file',
-        f.path ?? (running ? 'not yet (dump running)' : f.dumped ? 'none (not verified: removed)' : 'none'),
-      ],
-      ['Size', f.sizeBytes !== undefined ? formatBytes(f.sizeBytes) : '—'],
-      ['sha256', f.sha256 ?? '—'],
-      ['Manifest', f.manifestPath ?? '—'],
-      [
-        'Offsite',
-        f.uri ?? (f.offsiteError ? `FAILED: ${f.offsiteError}` : running ? 'not yet' : 'not configured'),
-      ],
-      ['Offsite manifest', f.manifestUri ?? '—'],
-      ['Snapshot database', f.snapshotDatabase ?? (f.snapshotError ? `FAILED: ${f.snapshotError}` : '—')],
-      ['Services', services],
-    ];
-    s.addHeading('Backup', 3).addTable([
-      [
-        { data: 'What', header: true },
-        { data: 'Value', header: true },
-      ],
-      ...facts.map(([k, v]) => [k, escape(v)]),
-    ]);
-    const fingerprints = f.fingerprints ?? [];
-    if (fingerprints.length > 0) {
-      s.addHeading('Fingerprints of the protected tables', 3).addTable([
-        [
-          { data: 'Table', header: true },
-          { data: 'Rows', header: true },
-          { data: 'Content hash', header: true },
-        ],
-        ...fingerprints.map((x) => [x.table, String(x.rows), `<code>${x.hash}</code>`]),
-      ]);
-    }
-    if (phases.length > 0) s.addCodeBlock(timelineChart(phases), 'text');
-    if (f.logTail) s.addHeading('Background log (last lines)', 3).addCodeBlock(f.logTail, 'text');
-  });
-}
-
-function escape(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

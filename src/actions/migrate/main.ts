@@ -14,7 +14,7 @@ import { getInputs, type Inputs } from './inputs';
 import { RunMarkerWriter } from './marker';
 import { inspectAfter, inspectBefore, inspectPlan } from './migrations';
 import { RunRecord, type MigrationDiff } from './state';
-import { describeDryRun, describeRun, leftDown } from './summary';
+import { describeDryRun, describeRun, leftDown, migrateLead } from './summary';
 import { runWindow } from './window';
 
 interface Outputs {
@@ -59,7 +59,8 @@ function logPlan(inputs: Inputs): void {
 /** One line for the failure: where it stopped, what is left down, what to do next. */
 function failureLine(record: RunRecord, hasMaintenance: boolean): string {
   const where = record.failed
-    ? `${record.failed.kind === 'step' ? 'Step' : 'Hook'} "${record.failed.name}" ${record.failed.status}: ${record.failed.detail}.`
+    ? `${record.failed.kind === 'step' ? 'Step' : 'Hook'} "${record.failed.name}" ${record.failed.status}: ${record.failed.detail}` +
+      `${record.failed.tail?.length ? ` (last line: ${record.failed.tail.at(-1) ?? ''})` : ''}.`
     : record.cancelled
       ? `The run was cancelled (${record.cancelled}).`
       : 'The run stopped early.';
@@ -82,7 +83,7 @@ async function dryRun(
     steps: new RunRecord(inputs.steps).stepsJson(),
     pending: diff.pending ?? [],
   });
-  await writeSummary((s) => describeDryRun(s, inputs, diff, target));
+  await writeSummary(describeDryRun(inputs, diff, target));
 }
 
 /** The migration window: locked, guarded, timed steps between maintenance on and off. */
@@ -128,12 +129,11 @@ export async function run(): Promise<void> {
         rollback: record.rollbackRecommended,
         maintenance: record.maintenanceOn,
       });
-      await writeSummary((s) => describeRun(s, record, inputs, target, hasMaintenance));
-      if (!record.succeeded) {
-        for (const line of leftDown(record, hasMaintenance))
-          annotate('error', 'Left in place after the failure', line);
-        if (signal) core.error(failureLine(record, hasMaintenance));
-      }
+      await writeSummary(describeRun(record, inputs, target, hasMaintenance));
+      // One error line per failure: the action's own (failureLine, with what is left down); a
+      // cancelled run may not reach it, so it is written here.
+      if (record.succeeded) annotate('notice', 'Migration window succeeded', migrateLead(record));
+      else if (signal) core.error(failureLine(record, hasMaintenance));
     } finally {
       await marker.finish();
     }
@@ -144,7 +144,7 @@ export async function run(): Promise<void> {
     await runWindow(inputs, env, record, (current, step) => marker.update(current, step));
     record.completed = true;
   } catch (error) {
-    core.error(`The migration window stopped on an error: ${errorMessage(error)}`);
+    core.info(`The migration window stopped on an error: ${errorMessage(error)}`);
     throw error;
   } finally {
     await report();

@@ -1,12 +1,9 @@
-import type * as core from '@actions/core';
-
 import { formatSeconds } from '../../report/format';
-import { phaseRows, timelineChart } from '../../report/summary';
+import { code, strong, type Inline, SummaryDoc } from '../../report/markdown';
+import { addTimeline } from '../../report/timeline';
 
 import type { Inputs } from './inputs';
 import type { MigrationDiff, RunRecord } from './state';
-
-type Summary = typeof core.summary;
 
 /** `10s`, or `none` for 0 (the server's own setting stays). */
 export function guardText(ms: number): string {
@@ -34,19 +31,34 @@ export function leftDown(record: RunRecord, hasMaintenance: boolean): string[] {
   return lines;
 }
 
-function list(s: Summary, title: string, items: readonly string[] | undefined): void {
-  const text = items === undefined ? 'unknown' : items.length === 0 ? 'none' : '';
-  s.addRaw(`<p><b>${title}:</b> ${text}</p>`, true);
-  if (items && items.length > 0) s.addList(items.map(escapeHtml));
+/** The summary's first line: succeeded with its time, or the command that failed and its last error line. */
+export function migrateLead(record: RunRecord): string {
+  const f = record.failed;
+  const where = f ? ` at ${f.kind === 'step' ? 'step' : 'hook'} "${f.name}" (${f.detail})` : '';
+  const last = f?.tail?.at(-1);
+  if (record.cancelled) return `Migration window: ❌ cancelled (${record.cancelled})${where}`;
+  if (!record.succeeded) return `Migration window: ❌ failed${where}${last ? `: ${last}` : ''}`;
+  const seconds = record.timeline.reduce((sum, o) => sum + o.seconds, 0);
+  const applied = record.django.appliedNow;
+  return (
+    `Migration window: ✅ succeeded: ${record.steps.length} step(s) in ${formatSeconds(seconds)}` +
+    (applied ? `, ${applied.length} migration(s) applied` : '')
+  );
 }
 
-function migrations(s: Summary, diff: MigrationDiff, dryRun: boolean): void {
+function list(doc: SummaryDoc, title: string, items: readonly string[] | undefined): void {
+  const text = items === undefined ? 'unknown' : items.length === 0 ? 'none' : '';
+  doc.paragraph(strong(`${title}:`), ` ${text}`);
+  if (items && items.length > 0) doc.list(items);
+}
+
+function migrations(doc: SummaryDoc, diff: MigrationDiff, dryRun: boolean): void {
   if (!diff.planned && !diff.appliedNow && !diff.pending && !diff.warning) return;
-  s.addHeading('Django migrations', 3);
-  if (diff.warning) s.addRaw(`<p>⚠️ ${escapeHtml(diff.warning)}</p>`, true);
+  doc.heading('Django migrations', 3);
+  if (diff.warning) doc.paragraph(`⚠️ ${diff.warning}`);
   if (dryRun || !diff.appliedNow) {
     list(
-      s,
+      doc,
       'Planned (unapplied before the run)',
       diff.planned?.map((p) =>
         p.operations.length > 0 ? `${p.migration} — ${p.operations.join('; ')}` : p.migration,
@@ -54,62 +66,49 @@ function migrations(s: Summary, diff: MigrationDiff, dryRun: boolean): void {
     );
     if (dryRun) return;
   }
-  list(s, 'Applied during this run', diff.appliedNow);
-  list(s, 'Still pending', diff.pending);
+  list(doc, 'Applied during this run', diff.appliedNow);
+  list(doc, 'Still pending', diff.pending);
 }
 
-/** The summary of a real run: verdict, what is left down, the timeline, the migration diff. */
+function targetLine(doc: SummaryDoc, inputs: Inputs, target: string): void {
+  doc.paragraph(
+    `Target ${target}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.`,
+  );
+}
+
+/** The summary of a real run: the outcome (and the failing command's last lines), what is left down, the timeline, the migration diff. */
 export function describeRun(
-  s: Summary,
   record: RunRecord,
   inputs: Inputs,
   target: string,
   hasMaintenance: boolean,
-): void {
-  const verdict = record.succeeded
-    ? '✅ succeeded'
-    : record.cancelled
-      ? `❌ cancelled (${record.cancelled})`
-      : '❌ failed';
-  s.addHeading(`Migration window: ${verdict}`, 2);
-  s.addRaw(
-    `<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`,
-    true,
-  );
-  if (record.earlier) s.addRaw(`<blockquote>⚠️ ${escapeHtml(record.earlier)}</blockquote>`, true);
-  if (record.failed)
-    s.addRaw(
-      `<p>Stopped at <b>${record.failed.name}</b>: ${record.failed.status}, ${record.failed.detail}.</p>`,
-      true,
-    );
+): SummaryDoc {
+  const doc = new SummaryDoc().heading(migrateLead(record), 2);
+  const f = record.failed;
+  if (f?.tail && f.tail.length > 0)
+    doc
+      .paragraph(`Last lines of ${f.kind === 'step' ? 'step' : 'hook'} "${f.name}":`)
+      .codeBlock(f.tail.join('\n'), 'text');
   const down = leftDown(record, hasMaintenance);
   if (down.length > 0)
-    s.addRaw(`<blockquote>${down.map((l) => `⚠️ <b>${l}</b>`).join('<br>')}</blockquote>`, true);
-  const phases = record.phases();
-  if (phases.length > 0) {
-    s.addTable(phaseRows(phases));
-    s.addCodeBlock(timelineChart(phases));
-  }
-  migrations(s, record.django, false);
+    doc.paragraph(...down.flatMap((l, i): Inline[] => [i > 0 ? '\n' : '', '⚠️ ', strong(l)]));
+  if (record.earlier) doc.paragraph(`⚠️ ${record.earlier}`);
+  targetLine(doc, inputs, target);
+  addTimeline(doc, record.phases(), 'Migration window');
+  migrations(doc, record.django, false);
+  return doc;
 }
 
 /** The summary of a dry run: the plan, each step, the pending migrations; nothing was run. */
-export function describeDryRun(s: Summary, inputs: Inputs, diff: MigrationDiff, target: string): void {
-  s.addHeading('Migration window: dry run (nothing was run)', 2);
-  s.addRaw(
-    `<p>Target ${escapeHtml(target)}; lock_timeout ${guardText(inputs.lockTimeoutMs)}, statement_timeout ${guardText(inputs.statementTimeoutMs)}.</p>`,
-    true,
+export function describeDryRun(inputs: Inputs, diff: MigrationDiff, target: string): SummaryDoc {
+  const pending = diff.pending ? `, ${diff.pending.length} migration(s) pending` : '';
+  const doc = new SummaryDoc().heading(
+    `Migration window: dry run (nothing was run): ${inputs.steps.length} step(s) planned${pending}`,
+    2,
   );
+  targetLine(doc, inputs, target);
   const hooks = inputs.hooks;
-  const rows = [
-    [
-      { data: 'Order', header: true },
-      { data: 'Name', header: true },
-      { data: 'Timeout', header: true },
-      { data: 'Directory', header: true },
-      { data: 'Command', header: true },
-    ],
-  ];
+  const rows: Inline[][] = [];
   const add = (
     name: string,
     command: string | undefined,
@@ -117,15 +116,7 @@ export function describeDryRun(s: Summary, inputs: Inputs, diff: MigrationDiff, 
     dir = inputs.workingDirectory,
   ): void => {
     if (command !== undefined)
-      rows.push(
-        [
-          String(rows.length),
-          name,
-          formatSeconds(timeoutMs / 1000),
-          escapeHtml(dir),
-          `<code>${escapeHtml(command)}</code>`,
-        ].map((data) => ({ data, header: false })),
-      );
+      rows.push([String(rows.length + 1), name, formatSeconds(timeoutMs / 1000), dir, code(command)]);
   };
   add('maintenance-on', hooks.maintenanceOn, inputs.hookTimeoutMs);
   add('stop', hooks.stop, inputs.hookTimeoutMs);
@@ -133,11 +124,7 @@ export function describeDryRun(s: Summary, inputs: Inputs, diff: MigrationDiff, 
     add(`step: ${step.name}`, step.run, step.timeoutMs ?? inputs.stepTimeoutMs, step.workingDirectory);
   add('start', hooks.start, inputs.hookTimeoutMs);
   add('maintenance-off', hooks.maintenanceOff, inputs.hookTimeoutMs);
-  s.addTable(rows);
-  migrations(s, diff, true);
-}
-
-/** Escapes text for the HTML of a summary table cell. */
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  doc.table(['Order', 'Name', 'Timeout', 'Directory', 'Command'], rows);
+  migrations(doc, diff, true);
+  return doc;
 }

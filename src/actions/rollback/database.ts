@@ -96,6 +96,7 @@ export async function restoreSide(
       jobs: inputs.jobs,
       keepOwners,
       indexWorkers: inputs.indexWorkers,
+      listing: d.listing,
       progress: {
         launched: (id) => {
           autovacuum?.pause();
@@ -349,5 +350,6 @@ export async function restoreInPlace(
     jobs: inputs.jobs,
     keepOwners,
     indexWorkers: inputs.indexWorkers,
+    listing: d.listing,
   });
 }

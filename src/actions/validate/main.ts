@@ -5,12 +5,13 @@ import { roleWritePowers } from '../../checks/kinds/sql';
 import { runChecks } from '../../checks/runner';
 import type { CheckContext, CheckResult } from '../../checks/types';
 import { decide, shouldFail } from '../../checks/verdict';
+import { AnnotatedError } from '../../common/errors';
 import { describeConnection } from '../../postgres/connection';
 import { formatSeconds } from '../../report/format';
 import { annotate, setOutput, writeSummary } from '../../report/summary';
 
 import { getInputs } from './inputs';
-import { buildSummary } from './summary';
+import { buildSummary, validateLead } from './summary';
 
 function logResult(r: CheckResult): void {
   const line = `${r.passed ? '✅' : '❌'} ${r.id} (${r.kind}): ${r.observed}${r.passed ? '' : ` — ${r.message ?? 'failed'}`} [${formatSeconds(r.seconds)}]`;
@@ -46,12 +47,16 @@ export async function run(): Promise<void> {
   const results = await runChecks(inputs.checks, context, logResult);
   const decision = decide(results);
   const lines = new Map(inputs.checks.map((c) => [c.id, c.line]));
+  const fails = shouldFail(decision.verdict, inputs.failOn);
+  const title = (r: CheckResult): string => `Check "${r.id}" failed → ${r['on-failure']}`;
   for (const r of decision.failed) {
+    // The deciding check of a failing step is the step's own error line (thrown below): one line per failure.
+    if (fails && r === decision.decidedBy) continue;
     const level =
       r['on-failure'] === 'rollback' ? 'error' : r['on-failure'] === 'none' ? 'notice' : 'warning';
     annotate(
       level,
-      `Check "${r.id}" failed → ${r['on-failure']}`,
+      title(r),
       `${r.description ? `${r.description}: ` : ''}${r.message ?? r.observed} (expected ${r.expected})`,
       inputs.checksFile,
       lines.get(r.id),
@@ -65,10 +70,15 @@ export async function run(): Promise<void> {
   setOutput('failed-checks', decision.failed.map((r) => r.id).join(','));
   await writeSummary(buildSummary(results, decision, `${inputs.checksFile}, phase ${inputs.phase}`));
   core.info(`Verdict: ${decision.verdict} — ${decision.text}`);
-  if (shouldFail(decision.verdict, inputs.failOn)) {
+  if (!fails) annotate('notice', `Verdict ${decision.verdict}`, validateLead(results, decision));
+  if (fails) {
     const by = decision.decidedBy;
-    throw new Error(
-      `Verdict ${decision.verdict} (fail-on: ${inputs.failOn}): check "${by?.id ?? '?'}" failed — ${by?.message ?? by?.observed ?? ''}. Failed checks: ${decision.failed.map((r) => r.id).join(', ')}.`,
-    );
+    const message = `Verdict ${decision.verdict} (fail-on: ${inputs.failOn}): check "${by?.id ?? '?'}" failed — ${by?.message ?? by?.observed ?? ''}. Failed checks: ${decision.failed.map((r) => r.id).join(', ')}.`;
+    if (!by) throw new Error(message);
+    throw new AnnotatedError(message, {
+      title: title(by),
+      file: inputs.checksFile,
+      startLine: lines.get(by.id),
+    });
   }
 }
