@@ -40,7 +40,10 @@ describe('Production migration workflow, as written', () => {
     mkdirSync(logs, { recursive: true });
     for (const job of Object.values(r.jobs)) {
       seen.push(job.rawLog, job.summary, JSON.stringify(job.outputs));
-      writeFileSync(path.join(logs, `${title.replace(/\W+/g, '-')}-${job.id}.log`), job.log);
+      writeFileSync(
+        path.join(logs, `${title.replace(/\W+/g, '-')}-${job.id.replace(/\//g, '--')}.log`),
+        job.log,
+      );
     }
     seen.push(JSON.stringify(r.thirdParty));
     if (!process.env.MG_DEMO) return;
@@ -83,7 +86,8 @@ describe('Production migration workflow, as written', () => {
     );
   }
 
-  const migrateJob = (r: RunResult) => r.jobs.migrate;
+  // The caller's job `migration` runs the reusable workflow's jobs `plan` and `migrate`.
+  const migrateJob = (r: RunResult) => r.jobs['migration/migrate'];
   const step = (r: RunResult, id: string) => migrateJob(r)?.steps.find((s) => s.id === id);
 
   it('rejected at the go/no-go: the job never runs, nothing is touched', async () => {
@@ -95,7 +99,7 @@ describe('Production migration workflow, as written', () => {
     );
     show('rejected', r);
     expect(r.conclusion).toBe('failure');
-    expect(r.jobs.plan?.result).toBe('success');
+    expect(r.jobs['migration/plan']?.result).toBe('success');
     expect(migrateJob(r)?.reason).toBe('The deployment to production was rejected by alice');
     expect(migrateJob(r)?.steps).toEqual([]);
     expect(await backups()).toEqual([]);
@@ -242,7 +246,10 @@ describe('Production migration workflow, as written', () => {
     const r = await prod.run('rollback.yml', { ...inputs, 'confirm-database': 'shop' }, 'approve');
     show('rollback', r);
     expect(r.conclusion).toBe('success');
-    expect(r.jobs.rollback?.steps.find((s) => s.id === 'rollback')?.outputs.verdict).toBe('restored');
+    expect(r.jobs['rollback/rollback']?.steps.find((s) => s.id === 'rollback')?.outputs.verdict).toBe(
+      'restored',
+    );
+    expect(r.jobs.rollback?.outputs.verdict).toBe('restored');
     expect(await prod.release()).toBe('1.0');
     expect(await prod.maintenance()).toBe(false);
   }, 600_000);

@@ -55,6 +55,8 @@ export interface Inputs {
   healthTimeoutMs: number;
   maxDurationMs: number;
   onSlow: 'fail' | 'warn';
+  /** After a restored rollback, keep this many kept side databases (undefined: drop none). */
+  keepDatabases?: number;
   tempDir: string;
 }
 
@@ -173,6 +175,9 @@ export function getInputs(): Inputs {
     healthTimeoutMs: getDurationInput('health-timeout', '2m'),
     maxDurationMs: getDurationInput('max-duration', '15m'),
     onSlow: getEnumInput('on-slow', ['fail', 'warn'], 'warn'),
+    keepDatabases: getOptionalInput('keep-databases')
+      ? getIntegerInput('keep-databases', 0, 0, 1000)
+      : undefined,
     tempDir: path.join(tempRoot, 'migration-guard-rollback'),
   };
 }

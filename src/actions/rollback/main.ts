@@ -9,6 +9,7 @@ import { setOutput } from '../../report/summary';
 import { Application, waitHealthy } from './app';
 import { checkRestored, EarlyCheck, restoreInPlace, restoreSide, snapshotReady } from './database';
 import { getInputs, type Inputs } from './inputs';
+import { pruneAfterRollback } from './prune';
 import { report } from './report';
 import { RunState } from './state';
 import { verifyBackup, verifyDump, type Verified } from './verify';
@@ -73,6 +74,10 @@ async function rollback(inputs: Inputs, state: RunState, app: Application): Prom
     (e: unknown) =>
       state.note(`Could not remove the rollback's marker from "${v.names.live}": ${errorMessage(e)}`),
   );
+  if (inputs.keepDatabases !== undefined && state.verdict !== 'unhealthy') {
+    t.finish(); // the recovery ends here; the retention is housekeeping
+    await pruneAfterRollback(inputs, state, [v.names.failed]);
+  }
   await lock.release();
 }
 

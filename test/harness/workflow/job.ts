@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { isString } from '@actions/workflow-parser';
@@ -185,6 +185,12 @@ export async function runJobSteps(setup: JobSetup): Promise<Omit<JobRecord, 'env
             (evaluateToken(field(rawStep, 'with'), contexts) as Record<string, unknown> | undefined) ?? {},
           ))
             given[k] = asString(v);
+          // A local action is read from the job's workspace, as the runner does: inside a called
+          // workflow that is the caller's checkout, not the repository of the called workflow.
+          if (uses.startsWith('./') && !existsSync(path.join(workspace, uses, 'action.yml')))
+            throw new Error(
+              `Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under '${path.join(workspace, uses)}'. Did you forget to run actions/checkout before running your local action?`,
+            );
           const own = suiteAction(uses);
           if (own) result = await executeNodeAction(ctx, own, given);
           else if (/^actions\/checkout@/.test(uses))

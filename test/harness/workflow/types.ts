@@ -48,6 +48,8 @@ export interface JobRecord {
   environment?: string;
   /** Why a job did not run or failed before its steps (rejected, waiting, timed out). */
   reason?: string;
+  /** A job that called a reusable workflow: the ids of the called workflow's jobs (`<job>/<called job>`). */
+  calls?: string[];
 }
 
 export interface Review {
