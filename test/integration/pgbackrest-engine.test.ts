@@ -6,6 +6,7 @@ import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '.
 import { statePathFor } from '../../src/pgbackrest/state';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { startPgBackRestCluster, type PgBackRestCluster } from '../harness/pgbackrest';
+import { freePort } from '../harness/postgres';
 
 let c: PgBackRestCluster;
 
@@ -77,7 +78,7 @@ test('pitr: the side is restored to the point, proven, and put in place; the liv
     manifest: m,
     pgdata: c.dataDir,
     sideDir: `${c.dataDir}.side`,
-    sidePort: c.port + 1,
+    sidePort: await freePort(),
     binDir: c.binDir,
     owner: await userFor(c.dataDir),
     scope: 'database',

@@ -11,6 +11,7 @@ import { statePathFor, writeState } from '../../src/pgbackrest/state';
 import { segmentsBetween } from '../../src/pgbackrest/wal';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { startPgBackRestCluster, type PgBackRestCluster } from '../harness/pgbackrest';
+import { freePort } from '../harness/postgres';
 
 let c: PgBackRestCluster;
 let n = 0;
@@ -52,7 +53,7 @@ async function options(
     manifest: m,
     pgdata: c.dataDir,
     sideDir: path.join(c.root, 'side'),
-    sidePort: c.port + 1,
+    sidePort: await freePort(),
     binDir: c.binDir,
     owner: await userFor(c.dataDir),
     scope,
