@@ -85,13 +85,11 @@ export async function cutOver(state: PitrState, o: CutoverOptions): Promise<Cuto
   const aside = await exists(state.aside);
   const side = await exists(state.side);
   if (live && !aside) {
+    if (!side)
+      throw new SafetyError(`The restored side ${state.side} is gone; the live cluster was not touched.`);
     o.onStep?.('stop the live cluster');
     if (o.stopCommand) await userCommand(o.stopCommand, state.pgdata, 'cluster-stop-command');
     else await stopServer(o.tools, state.pgdata);
-    if (!side)
-      throw new SafetyError(
-        `The restored side ${state.side} is gone; the live data directory was not moved.`,
-      );
     await rename(state.pgdata, state.aside);
     await rename(state.side, state.pgdata);
   } else if (!live && aside && side) {

@@ -5,7 +5,7 @@ import * as core from '@actions/core';
 
 import { errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
-import { PgBackRest, userFor } from '../../pgbackrest/command';
+import { PgBackRest, userFor, type OsUser } from '../../pgbackrest/command';
 import { writeJsonFile } from '../../pgbackrest/files';
 import type { PitrManifest } from '../../pgbackrest/manifest';
 import { takeRecoveryPoint } from '../../pgbackrest/recovery-point';
@@ -17,6 +17,15 @@ import { ServiceHooks } from './hooks';
 import type { Inputs } from './inputs';
 import { buildBackupId } from './names';
 import { Phases } from './phases';
+
+/** As root, pgBackRest runs as the owner of the cluster's data directory (the server says where it is). */
+async function runAsOwner(inputs: Inputs): Promise<OsUser | undefined> {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  const dataDir = await withClient(inputs.connection, async (c) =>
+    String((await c.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]?.d),
+  );
+  return userFor(dataDir);
+}
 
 /**
  * `engine: pgbackrest`: the recovery point is a named restore point on a cluster that archives WAL
@@ -34,10 +43,7 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
   try {
     const o = inputs.pgbackrest;
     if (!o) throw new Error('engine pgbackrest without its inputs');
-    const dataDir = await withClient(inputs.connection, async (c) =>
-      String((await c.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]?.d),
-    );
-    const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await userFor(dataDir) });
+    const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
     const lock = await phases.run(
       'Lock',
       () => acquireLock(inputs.connection, { holder: runHolder('backup') }),
