@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, chmodSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -55,7 +55,18 @@ function run(command: string, args: string[], allowFail = false) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-export async function startPgBackRestCluster(name = 'pgbr'): Promise<PgBackRestCluster> {
+/** An S3 repository instead of the posix one: s3rver over TLS (pgBackRest speaks S3 over TLS only). */
+export interface S3Repository {
+  port: number;
+  bucket: string;
+  /** The certificate s3rver serves, given to pgBackRest as repo1-storage-ca-file. */
+  caFile: string;
+}
+
+export async function startPgBackRestCluster(
+  name = 'pgbr',
+  options: { s3?: S3Repository } = {},
+): Promise<PgBackRestCluster> {
   const binDir = findServerBinDir();
   const root = mkdtempSync(path.join(os.tmpdir(), `mg-${name}-`));
   chmodSync(root, 0o755);
@@ -104,7 +115,20 @@ export async function startPgBackRestCluster(name = 'pgbr'): Promise<PgBackRestC
   const port = await freePort();
   const conf = [
     '[global]',
-    `repo1-path=${repoDir}`,
+    ...(options.s3
+      ? [
+          'repo1-type=s3',
+          `repo1-path=/${name}`,
+          `repo1-s3-bucket=${options.s3.bucket}`,
+          'repo1-s3-endpoint=localhost',
+          `repo1-storage-port=${options.s3.port}`,
+          'repo1-s3-region=us-east-1',
+          'repo1-s3-key=S3RVER',
+          'repo1-s3-key-secret=S3RVER',
+          'repo1-s3-uri-style=path',
+          `repo1-storage-ca-file=${options.s3.caFile}`,
+        ]
+      : [`repo1-path=${repoDir}`]),
     `log-path=${path.join(root, 'log')}`,
     `lock-path=${path.join(root, 'lock')}`,
     `spool-path=${path.join(root, 'spool')}`,
@@ -198,6 +222,64 @@ export async function startPgBackRestCluster(name = 'pgbr'): Promise<PgBackRestC
           run(path.join(binDir, 'pg_ctl'), ['-D', full, '-m', 'immediate', '-w', 'stop'], true);
       }
       rmSync(root, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * s3rver over HTTPS on loopback with a certificate made here (openssl, for `localhost` and
+ * 127.0.0.1), and one bucket: the S3 repository pgBackRest can talk to.
+ */
+export async function startTlsS3(bucket = 'pgbackrest'): Promise<S3Repository & { stop(): Promise<void> }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mg-s3tls-'));
+  chmodSync(dir, 0o755);
+  const key = path.join(dir, 'key.pem');
+  const caFile = path.join(dir, 'cert.pem');
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      caFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  chmodSync(caFile, 0o644);
+  const port = await freePort();
+  // In a child process: the cluster's set-up blocks this one (spawnSync) while pgBackRest talks to it.
+  const script = `const S3rver = require(${JSON.stringify(require.resolve('s3rver'))});
+const fs = require('fs');
+new S3rver({ port: ${port}, address: '127.0.0.1', directory: ${JSON.stringify(path.join(dir, 'data'))}, silent: true,
+  key: fs.readFileSync(${JSON.stringify(key)}), cert: fs.readFileSync(${JSON.stringify(caFile)}),
+  configureBuckets: [{ name: ${JSON.stringify(bucket)} }] }).run().then(() => console.log('ready'));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`s3rver exited (${String(code)})`)));
+  });
+  return {
+    port,
+    bucket,
+    caFile,
+    stop(): Promise<void> {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();
     },
   };
