@@ -14,6 +14,7 @@ install_system() {
   local missing=()
   have_server || missing+=(postgresql)
   command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
+  command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
   have_python_app || missing+=(python3-django python3-djangorestframework python3-psycopg2)
   command -v git >/dev/null 2>&1 || missing+=(git)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)

@@ -46,6 +46,15 @@ export interface Inputs {
   /** `now`, or `background` (with `snapshot: first`: the dump runs in a detached process). */
   dump: 'now' | 'background';
   offsite?: OffsiteInputs;
+  /** `pg-dump` (default) or `pgbackrest` (a named restore point; see `src/pgbackrest/`). */
+  engine: 'pg-dump' | 'pgbackrest';
+  pgbackrest?: PgBackRestInputs;
+}
+
+export interface PgBackRestInputs {
+  stanza: string;
+  config?: string;
+  backupType: 'none' | 'incr' | 'diff' | 'full';
 }
 
 export type SnapshotMode = 'none' | 'after-dump' | 'first';
@@ -95,6 +104,30 @@ function getOffsite(): OffsiteInputs | undefined {
     checksumMode,
     required: offsite === 'required',
     verify,
+  };
+}
+
+/** The pgBackRest engine's inputs; the dump's own (snapshot, dump, s3-uri) are refused with it. */
+function getPgBackRest(): PgBackRestInputs {
+  const stanza = getSingleLineInput('pgbackrest-stanza');
+  if (!stanza) throw new ConfigurationError('Input "pgbackrest-stanza" is required with engine: pgbackrest.');
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(stanza))
+    throw new ConfigurationError(`Input "pgbackrest-stanza" is not a stanza name: ${showValue(stanza)}.`);
+  const config = getSingleLineInput('pgbackrest-config');
+  for (const name of ['s3-uri', 'verify-database-url']) {
+    if (getOptionalInput(name) !== undefined)
+      throw new ConfigurationError(
+        `Input "${name}" does not apply to engine: pgbackrest (the repository holds the backup); remove it.`,
+      );
+  }
+  if (getSnapshotMode() !== 'none' || getEnumInput('dump', ['now', 'background'] as const, 'now') !== 'now')
+    throw new ConfigurationError(
+      'Inputs "snapshot" and "dump: background" do not apply to engine: pgbackrest; remove them.',
+    );
+  return {
+    stanza,
+    config: config === undefined ? undefined : path.resolve(checkPath('pgbackrest-config', config)),
+    backupType: getEnumInput('pgbackrest-backup-type', ['none', 'incr', 'diff', 'full'] as const, 'none'),
   };
 }
 
@@ -175,6 +208,7 @@ function getBackupInputs(): Inputs {
     throw new ConfigurationError(`Input "code-ref" must be a git ref or sha, got ${showValue(codeRef)}.`);
   }
   const verifyUrl = getOptionalInput('verify-database-url');
+  const engine = getEnumInput('engine', ['pg-dump', 'pgbackrest'] as const, 'pg-dump');
   const snapshot = getSnapshotMode();
   const dump = getEnumInput('dump', ['now', 'background'] as const, 'now');
   if (dump === 'background' && snapshot !== 'first') {
@@ -198,5 +232,7 @@ function getBackupInputs(): Inputs {
     snapshot,
     dump,
     offsite: getOffsite(),
+    engine,
+    pgbackrest: engine === 'pgbackrest' ? getPgBackRest() : undefined,
   };
 }

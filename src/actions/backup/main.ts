@@ -10,6 +10,7 @@ import { takeBackup, type BackupState } from './backup';
 import { ServiceHooks } from './hooks';
 import { getInputs, type Inputs, type WaitInputs } from './inputs';
 import { backupOutputs, setBackupOutputs, type BackupOutputs } from './outputs';
+import { pgbackrestStep } from './pgbackrest';
 import { Phases } from './phases';
 import { factsOf, recoveryPoint, writeBackupSummary } from './report';
 import { waitForBackground } from './wait';
@@ -25,6 +26,7 @@ export async function run(): Promise<void> {
   if (plan !== undefined) return runBackgroundChild(plan);
   const parsed = getInputs();
   if (parsed.kind === 'wait') return waitStep(parsed.inputs);
+  if (parsed.inputs.engine === 'pgbackrest') return pgbackrestStep(parsed.inputs);
   return backupStep(parsed.inputs);
 }
 

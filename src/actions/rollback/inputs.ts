@@ -21,7 +21,7 @@ import { checkGitRef } from '../../process/git';
 import { checkManifestFile, parseLocation, type Location } from '../../storage/download';
 import type { ChecksumMode, S3Options } from '../../storage/s3';
 
-const STRATEGIES = ['swap', 'snapshot', 'in-place'] as const;
+const STRATEGIES = ['swap', 'snapshot', 'in-place', 'pitr'] as const;
 const CHECKSUM_MODES: readonly ChecksumMode[] = ['when-supported', 'when-required'];
 
 export type Strategy = (typeof STRATEGIES)[number];
@@ -58,6 +58,44 @@ export interface Inputs {
   /** After a restored rollback, keep this many kept side databases (undefined: drop none). */
   keepDatabases?: number;
   tempDir: string;
+  /** With strategy pitr: the cluster's data directory and how the restored one replaces it. */
+  pitr?: PitrInputs;
+}
+
+export interface PitrInputs {
+  pgdata: string;
+  sidePgdata: string;
+  sidePort: number;
+  clusterStopCommand?: string;
+  clusterStartCommand?: string;
+  scope: 'database' | 'cluster';
+  /** Overrides the manifest's stanza / config. */
+  stanza?: string;
+  config?: string;
+}
+
+/** The pitr strategy's inputs: `pgdata` required, the side beside it by default. */
+function getPitrInputs(manifest: Location, livePort: number): PitrInputs {
+  if (manifest.kind !== 'local')
+    throw new ConfigurationError(
+      'Input "manifest" must be a local path with strategy: pitr (the runner is on the database host).',
+    );
+  const pgdata = path.resolve(checkPath('pgdata', getRequiredInput('pgdata')));
+  const side = getSingleLineInput('side-pgdata');
+  const stanza = getSingleLineInput('pgbackrest-stanza');
+  if (stanza !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(stanza))
+    throw new ConfigurationError(`Input "pgbackrest-stanza" is not a stanza name: ${showValue(stanza)}.`);
+  const config = getSingleLineInput('pgbackrest-config');
+  return {
+    pgdata,
+    sidePgdata: side === undefined ? `${pgdata}.pitr-side` : path.resolve(checkPath('side-pgdata', side)),
+    sidePort: getIntegerInput('side-port', livePort + 1 > 65535 ? livePort - 1 : livePort + 1, 1, 65535),
+    clusterStopCommand: getOptionalInput('cluster-stop-command'),
+    clusterStartCommand: getOptionalInput('cluster-start-command'),
+    scope: getEnumInput('scope', ['database', 'cluster'] as const, 'database'),
+    stanza,
+    config: config === undefined ? undefined : path.resolve(checkPath('pgbackrest-config', config)),
+  };
 }
 
 /**
@@ -179,5 +217,6 @@ export function getInputs(): Inputs {
       ? getIntegerInput('keep-databases', 0, 0, 1000)
       : undefined,
     tempDir: path.join(tempRoot, 'migration-guard-rollback'),
+    pitr: strategy === 'pitr' ? getPitrInputs(manifest, connection.port) : undefined,
   };
 }

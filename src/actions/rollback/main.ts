@@ -9,6 +9,7 @@ import { setOutput } from '../../report/summary';
 import { Application, waitHealthy } from './app';
 import { checkRestored, EarlyCheck, restoreInPlace, restoreSide, snapshotReady } from './database';
 import { getInputs, type Inputs } from './inputs';
+import { rollbackPitr, type AfterCutover } from './pitr';
 import { pruneAfterRollback } from './prune';
 import { report } from './report';
 import { RunState } from './state';
@@ -35,7 +36,9 @@ export async function run(): Promise<void> {
     await report(inputs, state, app);
   });
   try {
-    await rollback(inputs, state, app);
+    if (inputs.strategy === 'pitr')
+      await rollbackPitr(inputs, state, app, (v) => afterSwap(inputs, state, app, v));
+    else await rollback(inputs, state, app);
   } catch (error) {
     state.fail(error);
     await app.restartIfAllowed().catch((e: unknown) => {
@@ -134,7 +137,7 @@ async function inPlace(inputs: Inputs, state: RunState, app: Application, v: Ver
   t.downtimeMs = Date.now() - started + (state.priorDowntimeMs ?? 0);
 }
 
-async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
+async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: AfterCutover): Promise<void> {
   const t = state.timeline;
   if (v.commit || inputs.revertCommand) {
     try {

@@ -15,7 +15,8 @@ export type Verdict = 'restored' | 'unhealthy' | 'refused' | 'failed';
 export class RunState {
   readonly timeline = new Timeline();
   verdict?: Verdict;
-  manifest?: BackupManifest;
+  /** What the report names: the backup (of either engine). */
+  manifest?: Pick<BackupManifest, 'backupId' | 'finishedAt'>;
   names?: RollbackNames;
   /** True once the live database was changed (renamed away or dropped). */
   swapped = false;

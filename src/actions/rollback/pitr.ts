@@ -1,0 +1,139 @@
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import * as core from '@actions/core';
+
+import { ConfigurationError, SafetyError } from '../../common/errors';
+import { PgBackRest, userFor, type OsUser } from '../../pgbackrest/command';
+import { isPitrManifest, parsePitrManifest, type PitrManifest } from '../../pgbackrest/manifest';
+import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../pgbackrest/rollback';
+import { acquireLock, runHolder, type HeldLock } from '../../postgres/lock';
+import { resolveCommit } from '../../process/git';
+
+import type { Application } from './app';
+import type { Inputs } from './inputs';
+import type { RunState } from './state';
+
+/** What the steps after the database part need: the code to revert to and where the old data is kept. */
+export interface AfterCutover {
+  commit?: string;
+  names: { failed: string };
+}
+
+async function readPitrManifest(file: string): Promise<PitrManifest> {
+  const text = await readFile(file, 'utf8');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
+  }
+  if (!isPitrManifest(data))
+    throw new SafetyError(
+      `Manifest ${file} was not written by engine pgbackrest; strategy pitr restores only a pgBackRest recovery point (use swap or snapshot for a dump).`,
+    );
+  return parsePitrManifest(data, `Manifest ${file}`);
+}
+
+/** The data directory's owner, also while a cut-over has it renamed (then the side's or the folder's). */
+async function ownerOf(dirs: string[]): Promise<OsUser | undefined> {
+  for (const d of dirs) {
+    const ok = await stat(d).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return userFor(d);
+  }
+  return undefined;
+}
+
+/**
+ * Strategy pitr: verify the manifest, the repository and the cluster; restore the point into a
+ * side directory, start it on its own port and prove it equals the manifest; stop the
+ * application; cut over (stop the live cluster, keep its directory under a new name, move the
+ * restored one in, start, health). A rerun after a kill resumes from the marker beside pgdata.
+ */
+export async function rollbackPitr(
+  inputs: Inputs,
+  state: RunState,
+  app: Application,
+  after: (v: AfterCutover) => Promise<void>,
+): Promise<void> {
+  const t = state.timeline;
+  const p = inputs.pitr;
+  if (!p || inputs.manifest.kind !== 'local')
+    throw new ConfigurationError('strategy pitr needs pgdata and a local manifest.');
+  const manifestFile = inputs.manifest.path;
+  let lock: HeldLock | undefined;
+  const { o, plan, commit } = await t.phase('verify', async (note) => {
+    const m = await readPitrManifest(manifestFile);
+    state.manifest = m;
+    if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
+      throw new SafetyError(
+        `Backup ${m.backupId} is of database "${m.database}", not "${inputs.connection.database}" (allow-other-database: true to accept).`,
+      );
+    const owner = await ownerOf([p.pgdata, p.sidePgdata, path.dirname(p.pgdata)]);
+    const o: PitrRollbackOptions = {
+      connection: inputs.connection,
+      pgbr: new PgBackRest({
+        stanza: p.stanza ?? m.pgbackrest.stanza,
+        config: p.config ?? m.pgbackrest.config,
+        user: owner,
+      }),
+      manifest: m,
+      pgdata: p.pgdata,
+      sideDir: p.sidePgdata,
+      sidePort: p.sidePort,
+      binDir: inputs.pgBinDir ?? `/usr/lib/postgresql/${m.server.major}/bin`,
+      owner,
+      stopCommand: p.clusterStopCommand,
+      startCommand: p.clusterStartCommand,
+      scope: p.scope,
+      recoveryTimeoutMs: inputs.maxDurationMs,
+      healthTimeoutMs: inputs.healthTimeoutMs,
+    };
+    const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
+    const plan = await checkPitr(o);
+    if (plan.kind === 'fresh') lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
+    note(
+      plan.kind === 'fresh'
+        ? `restore point ${m.restorePoint.name} of ${m.database}; ${plan.repository}`
+        : `an earlier run of backup ${m.backupId} reached ${plan.kind === 'done' ? 'the end of its cut-over' : 'its cut-over'}`,
+    );
+    return { o, plan, commit };
+  });
+  state.restoredFrom = `restore point ${o.manifest.restorePoint.name} (stanza ${o.pgbr.options.stanza})`;
+  if (plan.kind === 'fresh') {
+    const started = Date.now();
+    const proof = await t.phase('restore', (note) =>
+      preparePitr(o, plan, (_phase, detail) => {
+        core.info(detail);
+        note(detail);
+      }),
+    );
+    t.record('checks', started + (Date.now() - started), 'ok', proof.summary);
+  } else {
+    for (const phase of ['restore', 'checks'] as const) t.skip(phase, 'done by an earlier run');
+  }
+  if (app.hasStop) await t.phase('stop', () => app.stop());
+  await lock?.release().catch(() => undefined);
+  if (plan.kind === 'done') {
+    t.skip('swap', 'done by an earlier run');
+    t.downtimeMs = plan.state.downtimeMs;
+  } else {
+    const r = await t.phase('swap', async (note) => {
+      // From here the live cluster may be stopped: a failure is no longer a refusal.
+      state.touched = true;
+      const result = await cutOverPitr(o, plan.state, (step) => core.info(step));
+      note(
+        `${plan.state.side} → ${plan.state.pgdata}, previous data directory kept as ${plan.state.aside}${result.resumed.length ? `; ${result.resumed.join('; ')}` : ''}`,
+      );
+      return result;
+    });
+    t.downtimeMs = r.downtimeMs;
+  }
+  state.swapped = true;
+  state.failedDatabase = plan.state.aside;
+  app.holdAfterSwap();
+  await after({ commit, names: { failed: plan.state.aside } });
+}

@@ -1,0 +1,191 @@
+import { readdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import { SafetyError } from '../common/errors';
+import { withClient } from '../postgres/client';
+import type { ConnectionSettings } from '../postgres/connection';
+
+import { clusterFacts, otherDatabases } from './cluster';
+import type { OsUser, PgBackRest } from './command';
+import { cutOver, type CutoverResult } from './cutover';
+import type { PitrManifest } from './manifest';
+import { proveRestored, type Proof } from './prove';
+import { checkRepositoryHolds } from './repository';
+import { restoreSide, startSide, stopServer, type ServerTools } from './side';
+import { readState, writeState, type PitrState } from './state';
+
+export interface PitrRollbackOptions {
+  /** The live cluster, connected to the database the manifest protects. */
+  connection: ConnectionSettings;
+  pgbr: PgBackRest;
+  manifest: PitrManifest;
+  pgdata: string;
+  sideDir: string;
+  sidePort: number;
+  binDir: string;
+  owner?: OsUser;
+  stopCommand?: string;
+  startCommand?: string;
+  /** `cluster`: the team knows every database of the cluster goes back to the point. */
+  scope: 'database' | 'cluster';
+  /** Recovery (restore + replay to the point) and health time limits. */
+  recoveryTimeoutMs: number;
+  healthTimeoutMs: number;
+  /** A name for the kept live directory (default `<pgdata>.before-<backup id>`). */
+  asideDir?: string;
+}
+
+/** What the check found: a fresh run, or an earlier run of this backup to finish or report. */
+export type PitrPlan =
+  | { kind: 'fresh'; state: PitrState; delta: boolean; repository: string }
+  | { kind: 'cutover'; state: PitrState }
+  | { kind: 'done'; state: PitrState };
+
+async function isEmptyOrMissing(dir: string): Promise<'missing' | 'empty' | 'full'> {
+  try {
+    return (await readdir(dir)).length === 0 ? 'empty' : 'full';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw error;
+  }
+}
+
+function inside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Everything checked before any change: an earlier run's marker, the live cluster is the one the
+ * manifest was taken on and `pgdata` is its data directory, no other database would be rolled
+ * back unasked, the side directory is free (or this rollback's own), the side and the data
+ * directory are on one file system (the cut-over is two renames), and the repository still holds
+ * the backup and every WAL segment up to the point.
+ */
+export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
+  const m = o.manifest;
+  const earlier = await readState(o.pgdata);
+  if (earlier && earlier.phase !== 'restore') {
+    if (earlier.backupId === m.backupId) return { kind: earlier.phase, state: earlier };
+    if (earlier.phase === 'cutover') {
+      throw new SafetyError(
+        `An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`,
+      );
+    }
+  }
+  const facts = await withClient(o.connection, clusterFacts);
+  if (facts.systemId !== m.server.systemIdentifier) {
+    throw new SafetyError(
+      `The server is cluster ${facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`,
+    );
+  }
+  const pgdata = await realpath(o.pgdata).catch(() => {
+    throw new SafetyError(`Input "pgdata" ${o.pgdata} does not exist.`);
+  });
+  if (
+    !facts.dataDirectory ||
+    (await realpath(facts.dataDirectory).catch(() => facts.dataDirectory)) !== pgdata
+  ) {
+    throw new SafetyError(
+      `Input "pgdata" is ${o.pgdata}, but the server's data_directory is ${facts.dataDirectory ?? '(not readable by this role)'}.`,
+    );
+  }
+  const others = [
+    ...new Set([...otherDatabases(facts.databases, m.database), ...otherDatabases(m.databases, m.database)]),
+  ];
+  if (others.length > 0 && o.scope !== 'cluster') {
+    throw new SafetyError(
+      `A point-in-time restore rolls back the whole cluster, and it also holds ${others.map((d) => `"${d}"`).join(', ')}; set scope: cluster if they may go back to ${m.restorePoint.createdAt} too.`,
+    );
+  }
+  const side = path.resolve(o.sideDir);
+  if (inside(side, pgdata) || inside(pgdata, side))
+    throw new SafetyError(`Input "side-pgdata" ${o.sideDir} overlaps the data directory ${pgdata}.`);
+  if (o.sidePort === o.connection.port || o.sidePort === m.server.port)
+    throw new SafetyError(`Input "side-port" ${o.sidePort} is the live cluster's port.`);
+  const sideState = await isEmptyOrMissing(side);
+  if (sideState === 'full' && earlier?.side !== side) {
+    throw new SafetyError(
+      `Input "side-pgdata" ${side} exists and is not empty, and no earlier rollback made it; move it away or choose another directory.`,
+    );
+  }
+  const [devData, devSide] = await Promise.all([
+    stat(path.dirname(pgdata)),
+    stat(sideState === 'missing' ? path.dirname(side) : side).catch(() => {
+      throw new SafetyError(`The folder of input "side-pgdata" (${path.dirname(side)}) does not exist.`);
+    }),
+  ]);
+  if (devData.dev !== devSide.dev)
+    throw new SafetyError(
+      `Input "side-pgdata" ${side} is on another file system than ${pgdata}; the cut-over must be a rename.`,
+    );
+  const repository = await checkRepositoryHolds(o.pgbr, m);
+  const state: PitrState = {
+    backupId: m.backupId,
+    pgdata,
+    side,
+    aside: o.asideDir ?? `${pgdata}.before-${m.backupId}`,
+    phase: 'restore',
+    updatedAt: new Date().toISOString(),
+  };
+  if (await isEmptyOrMissing(state.aside).then((s) => s !== 'missing'))
+    throw new SafetyError(
+      `${state.aside} exists already; move it away first (the live directory is kept under that name).`,
+    );
+  return { kind: 'fresh', state, delta: sideState === 'full', repository };
+}
+
+/**
+ * Restores the point into the side, starts it on the side port, proves it equals the manifest,
+ * and stops it cleanly. The live cluster is not touched; on failure the side is left stopped.
+ */
+export async function preparePitr(
+  o: PitrRollbackOptions,
+  plan: Extract<PitrPlan, { kind: 'fresh' }>,
+  note?: (phase: string, detail: string) => void,
+): Promise<Proof> {
+  const tools: ServerTools = { binDir: o.binDir, user: o.owner };
+  await writeState(plan.state, o.owner);
+  await stopServer(tools, plan.state.side);
+  const t0 = Date.now();
+  await restoreSide({ pgbr: o.pgbr, manifest: o.manifest, sideDir: plan.state.side, delta: plan.delta });
+  note?.(
+    'restore',
+    `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side} in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+  );
+  try {
+    const t1 = Date.now();
+    await startSide(tools, plan.state.side, o.sidePort, o.connection, o.recoveryTimeoutMs);
+    note?.(
+      'recover',
+      `replayed to ${o.manifest.restorePoint.name} and promoted in ${((Date.now() - t1) / 1000).toFixed(1)}s`,
+    );
+    const proof = await proveRestored({ ...o.connection, port: o.sidePort }, o.manifest);
+    if (!proof.ok) {
+      throw new SafetyError(
+        `The restored side does not match backup ${o.manifest.backupId}: ${proof.problems.slice(0, 5).join('; ')}. The live cluster was not touched.`,
+      );
+    }
+    return proof;
+  } finally {
+    await stopServer(tools, plan.state.side);
+  }
+}
+
+/** The cut-over, for a fresh run after `preparePitr` or for a run that resumes one. */
+export function cutOverPitr(
+  o: PitrRollbackOptions,
+  state: PitrState,
+  onStep?: (s: string) => void,
+): Promise<CutoverResult> {
+  return cutOver(state, {
+    tools: { binDir: o.binDir, user: o.owner },
+    connection: o.connection,
+    systemIdentifier: o.manifest.server.systemIdentifier,
+    stopCommand: o.stopCommand,
+    startCommand: o.startCommand,
+    healthTimeoutMs: o.healthTimeoutMs,
+    owner: o.owner,
+    onStep,
+  });
+}

@@ -1,0 +1,181 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+import { PgBackRest, userFor } from '../../src/pgbackrest/command';
+import type { PitrManifest } from '../../src/pgbackrest/manifest';
+import { takeRecoveryPoint } from '../../src/pgbackrest/recovery-point';
+import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../src/pgbackrest/rollback';
+import { stopServer } from '../../src/pgbackrest/side';
+import { statePathFor, writeState } from '../../src/pgbackrest/state';
+import { segmentsBetween } from '../../src/pgbackrest/wal';
+import { connectionFromUrl } from '../../src/postgres/connection';
+import { startPgBackRestCluster, type PgBackRestCluster } from '../harness/pgbackrest';
+import { freePort } from '../harness/postgres';
+
+let c: PgBackRestCluster;
+let n = 0;
+
+beforeAll(async () => {
+  c = await startPgBackRestCluster('pgbr-faults');
+  await c.query('CREATE DATABASE shop');
+  await c.query(
+    'CREATE TABLE orders (id serial PRIMARY KEY, total numeric); INSERT INTO orders (total) SELECT g FROM generate_series(1, 2000) g;',
+    'shop',
+  );
+}, 180_000);
+
+afterAll(() => c?.stop());
+
+async function pgbr(): Promise<PgBackRest> {
+  return new PgBackRest({ stanza: c.stanza, config: c.config, user: await userFor(c.dataDir) });
+}
+
+async function point(): Promise<PitrManifest> {
+  n += 1;
+  return takeRecoveryPoint({
+    connection: connectionFromUrl(c.url('shop')),
+    pgbr: await pgbr(),
+    name: `shop-20260101T00000${n}Z-000${n}`,
+    backupType: 'none',
+    protectedTables: ['public.orders'],
+    archiveTimeoutMs: 60_000,
+  });
+}
+
+async function options(
+  m: PitrManifest,
+  scope: 'database' | 'cluster' = 'database',
+): Promise<PitrRollbackOptions> {
+  return {
+    connection: connectionFromUrl(c.url('shop')),
+    pgbr: await pgbr(),
+    manifest: m,
+    pgdata: c.dataDir,
+    sideDir: path.join(c.root, 'side'),
+    sidePort: await freePort(),
+    binDir: c.binDir,
+    owner: await userFor(c.dataDir),
+    scope,
+    recoveryTimeoutMs: 120_000,
+    healthTimeoutMs: 60_000,
+  };
+}
+
+async function orders(): Promise<number> {
+  return (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM orders', 'shop'))[0]!.n;
+}
+
+test('archiving broken: the recovery point is refused in preflight', async () => {
+  await c.query("ALTER SYSTEM SET archive_command = '/bin/false'");
+  await c.query('SELECT pg_reload_conf()');
+  try {
+    await c.query('CREATE TABLE wal_filler AS SELECT g FROM generate_series(1, 1000) g', 'shop');
+    await c.query('SELECT pg_switch_wal()');
+    for (let i = 0; i < 100; i++) {
+      const [a] = await c.query<{ f: string }>('SELECT failed_count::int AS f FROM pg_stat_archiver');
+      if (Number(a?.f) > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await expect(point()).rejects.toThrow(/archive_command is "\/bin\/false", not pgBackRest's/);
+    // pgBackRest's command, but failing (a repository it cannot write): the failure is seen.
+    await c.query(
+      `ALTER SYSTEM SET archive_command = 'pgbackrest --config=${c.config} --stanza=main --repo1-path=/nonexistent archive-push %p'`,
+    );
+    await c.query('SELECT pg_reload_conf()');
+    await c.query('SELECT pg_switch_wal()');
+    await new Promise((r) => setTimeout(r, 1500));
+    await expect(point()).rejects.toThrow(
+      /WAL archiving to pgBackRest is not healthy: the last archive attempt failed/,
+    );
+  } finally {
+    await c.query('ALTER SYSTEM RESET archive_command');
+    await c.query('SELECT pg_reload_conf()');
+    await c.query('DROP TABLE IF EXISTS wal_filler', 'shop');
+    // Healthy again once a segment is archived after the last failure.
+    await c.query('SELECT pg_switch_wal()');
+    for (let i = 0; i < 600; i++) {
+      const [a] = await c.query<{ ok: boolean }>(
+        'SELECT last_archived_time >= last_failed_time AS ok FROM pg_stat_archiver',
+      );
+      if (a?.ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+
+test('the repository is missing WAL: refused before anything changes', async () => {
+  const m = await point();
+  const [backup] = JSON.parse(c.pgbackrest('info', '--output=json')) as {
+    backup: { label: string; archive: { start: string } }[];
+  }[];
+  const base = backup!.backup.find((b) => b.label === m.pgbackrest.backupLabel)!;
+  const wanted = segmentsBetween(base.archive.start, m.restorePoint.segment, m.pgbackrest.walSegmentBytes);
+  const victim = wanted[Math.floor(wanted.length / 2)]!;
+  const folder = path.join(c.repoDir, 'archive', c.stanza, m.pgbackrest.archiveId, victim.slice(0, 16));
+  const file = readdirSync(folder).find((f) => f.startsWith(`${victim}-`))!;
+  renameSync(path.join(folder, file), path.join(c.root, file));
+  try {
+    await expect(checkPitr(await options(m))).rejects.toThrow(
+      new RegExp(`missing 1 WAL segment\\(s\\) .*${victim}`),
+    );
+    expect(existsSync(statePathFor(c.dataDir))).toBe(false);
+    expect(existsSync(path.join(c.root, 'side'))).toBe(false);
+  } finally {
+    renameSync(path.join(c.root, file), path.join(folder, file));
+  }
+});
+
+test('another database in the cluster: refused unless scope is cluster', async () => {
+  await c.query('CREATE DATABASE other');
+  try {
+    const m = await point();
+    expect(m.databases).toEqual(['other', 'postgres', 'shop']);
+    await expect(checkPitr(await options(m))).rejects.toThrow(/also holds "other"; set scope: cluster/);
+    expect((await checkPitr(await options(m, 'cluster'))).kind).toBe('fresh');
+  } finally {
+    await c.query('DROP DATABASE other');
+  }
+});
+
+test('the restore killed: the live cluster is untouched, and a rerun restores with --delta into its own side', async () => {
+  const m = await point();
+  await c.query('INSERT INTO orders (total) VALUES (-1)', 'shop');
+  const o = await options(m);
+  const plan = await checkPitr(o);
+  if (plan.kind !== 'fresh') throw new Error(plan.kind);
+  const side = path.join(c.root, 'side');
+  let killed = false;
+  const killer = setInterval(() => {
+    const r = spawnSync('pgrep', ['-o', '-f', `^pgbackrest .*pg1-path=${side} .*restore`], {
+      encoding: 'utf8',
+    });
+    const pid = Number(r.stdout.trim().split('\n')[0]);
+    if (pid > 0 && existsSync(path.join(side, 'base'))) {
+      process.kill(pid, 'SIGKILL');
+      killed = true;
+      clearInterval(killer);
+    }
+  }, 10);
+  await expect(preparePitr(o, plan)).rejects.toThrow(
+    /pgbackrest restore into .* (was killed by SIGKILL|signal 9)/,
+  );
+  clearInterval(killer);
+  expect(killed).toBe(true);
+  expect(await orders()).toBe(2001);
+  const again = await checkPitr(o);
+  if (again.kind !== 'fresh') throw new Error(again.kind);
+  expect(again.delta).toBe(true);
+  await preparePitr(o, again);
+  expect(await orders()).toBe(2001);
+  // Killed between the two renames of the cut-over: the rerun moves the proven side in.
+  await writeState({ ...again.state, phase: 'cutover' }, o.owner);
+  await stopServer({ binDir: c.binDir, user: o.owner }, c.dataDir);
+  renameSync(c.dataDir, again.state.aside);
+  const resumed = await checkPitr(o);
+  expect(resumed.kind).toBe('cutover');
+  const r = await cutOverPitr(o, resumed.state);
+  expect(r.resumed).toEqual(['the live directory was already kept aside; the side is moved in']);
+  expect(await orders()).toBe(2000);
+  rmSync(again.state.aside, { recursive: true, force: true });
+});
