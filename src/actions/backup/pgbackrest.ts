@@ -4,7 +4,6 @@ import path from 'node:path';
 import * as core from '@actions/core';
 
 import { errorMessage } from '../../common/errors';
-import { scrub } from '../../common/secrets';
 import { PgBackRest, userFor, type OsUser } from '../../pgbackrest/command';
 import { writeJsonFile } from '../../pgbackrest/files';
 import type { PitrManifest } from '../../pgbackrest/manifest';
