@@ -177,7 +177,9 @@ export function restoreEnv(
   if (indexWorkers === undefined) return env;
   return {
     ...env,
-    PGOPTIONS: childOptions(settings, { max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
+    PGOPTIONS: childOptions(settings, {
+      max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)),
+    }),
   };
 }
 
