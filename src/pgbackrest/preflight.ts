@@ -22,11 +22,28 @@ export function fullBackupHint(pgbr: PgBackRest): string {
 }
 
 /**
- * Everything checked before a recovery point is taken, nothing changed: archiving set up and
- * healthy (the server's own view, then `pgbackrest check`, which switches WAL and waits until that
- * segment is in the repository), the stanza serves this cluster, and a backup exists to start from.
+ * `pgbackrest check`: the stanza's configuration matches the cluster, the repository is readable,
+ * and a WAL switch reaches the repository.
  */
-export async function preflight(connection: ConnectionSettings, pgbr: PgBackRest): Promise<Preflight> {
+export async function pgbackrestCheck(pgbr: PgBackRest): Promise<void> {
+  const check = await pgbr.run('check');
+  if (!succeeded(check)) {
+    throw new SafetyError(
+      `${failure(`pgbackrest check for stanza "${pgbr.options.stanza}" failed`, check)} WAL archiving must work before a recovery point can be trusted`,
+    );
+  }
+}
+
+/**
+ * Everything checked before a recovery point is taken, nothing changed: archiving set up and
+ * healthy (the server's own view, and `pgbackrest check` unless `check` is false: then the caller
+ * runs it), the stanza serves this cluster, and a backup exists to start from.
+ */
+export async function preflight(
+  connection: ConnectionSettings,
+  pgbr: PgBackRest,
+  options: { check?: boolean } = {},
+): Promise<Preflight> {
   const stanza = pgbr.options.stanza;
   const facts = await withClient(connection, clusterFacts);
   const problems = archivingProblems(facts, stanza);
@@ -36,11 +53,10 @@ export async function preflight(connection: ConnectionSettings, pgbr: PgBackRest
     );
   const version = await pgbr.run('version', [], {});
   if (!succeeded(version)) throw new SafetyError(failure('pgbackrest could not be run', version));
-  const check = await pgbr.run('check');
-  if (!succeeded(check)) {
-    throw new SafetyError(
-      `${failure(`pgbackrest check for stanza "${stanza}" failed`, check)} WAL archiving must work before a recovery point can be trusted; nothing was changed.`,
-    );
+  if (options.check !== false) {
+    await pgbackrestCheck(pgbr).catch((e: unknown) => {
+      throw new SafetyError(`${e instanceof Error ? e.message : String(e)}; nothing was changed.`);
+    });
   }
   const info = await pgbr.info();
   if (info.systemId && facts.systemId && info.systemId !== facts.systemId) {

@@ -1,5 +1,5 @@
 import { SafetyError } from '../common/errors';
-import { withClient, type Client } from '../postgres/client';
+import { normalizeTableName, USER_SCHEMA, withClient, type Client } from '../postgres/client';
 import type { ConnectionSettings } from '../postgres/connection';
 import { countRows, fingerprintTables, listTables, type TableFingerprint } from '../postgres/fingerprint';
 
@@ -7,7 +7,7 @@ import { clusterFacts } from './cluster';
 import type { PgBackRest } from './command';
 import { latestBackup, type RepoBackup } from './info';
 import { PITR_MANIFEST_FORMAT, type PitrManifest } from './manifest';
-import { preflight } from './preflight';
+import { pgbackrestCheck, preflight } from './preflight';
 import { segmentPresent } from './repository';
 import { segmentAtOrAfter } from './wal';
 
@@ -36,27 +36,90 @@ interface PointEvidence {
 }
 
 /**
- * The restore point and the evidence, in one REPEATABLE READ snapshot: the point is written by the
- * snapshot's first statement, then every table is counted and the protected ones fingerprinted in
- * the same snapshot. Nothing writes meanwhile (maintenance is on); if something did, the
- * rollback's proof against these numbers fails rather than restoring something unproven.
+ * The restore point and the evidence in one snapshot: the point is written by the snapshot's first
+ * statement, the snapshot is exported, and two sessions that share it fingerprint the protected
+ * tables (their row counts come with the fingerprints) and count every other table, largest first.
+ * Nothing writes meanwhile (maintenance is on); if something did, the rollback's proof against
+ * these numbers fails rather than restoring something unproven.
  */
-async function pointWithEvidence(client: Client, name: string, tables: string[]): Promise<PointEvidence> {
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    const r = await client.query<{ lsn: string; seg: string; at: Date }>(
-      'SELECT p::text AS lsn, pg_walfile_name(p) AS seg, clock_timestamp() AS at FROM pg_create_restore_point($1) AS p',
-      [name],
-    );
-    const row = r.rows[0];
-    if (!row) throw new Error('pg_create_restore_point returned nothing.');
-    const all = await listTables(client);
-    const rowCounts = await countRows(client, all);
-    const fingerprints = await fingerprintTables(client, tables);
-    return { lsn: row.lsn, segment: row.seg, createdAt: row.at, rowCounts, fingerprints };
-  } finally {
-    await client.query('COMMIT').catch(() => undefined);
-  }
+async function pointWithEvidence(
+  connection: ConnectionSettings,
+  name: string,
+  tables: string[],
+): Promise<PointEvidence> {
+  const options = { stableOutput: true, applicationName: 'migration-guard backup' };
+  return withClient(
+    connection,
+    async (client) => {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        const r = await client.query<{ lsn: string; seg: string; at: Date }>(
+          'SELECT p::text AS lsn, pg_walfile_name(p) AS seg, clock_timestamp() AS at FROM pg_create_restore_point($1) AS p',
+          [name],
+        );
+        const row = r.rows[0];
+        if (!row) throw new Error('pg_create_restore_point returned nothing.');
+        const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]
+          ?.id;
+        const protectedSet = new Set(tables.map(normalizeTableName));
+        const sizes = await client.query<{ name: string; bytes: string }>(
+          `SELECT n.nspname || '.' || c.relname AS name, pg_total_relation_size(c.oid)::text AS bytes
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA} AND NOT c.relispartition`,
+        );
+        const size = new Map(sizes.rows.map((x) => [x.name, Number(x.bytes)]));
+        const all = await listTables(client);
+        const work = [
+          ...tables.map((t) => ({ table: t, fingerprint: true })),
+          ...all.filter((t) => !protectedSet.has(t)).map((t) => ({ table: t, fingerprint: false })),
+        ].sort(
+          (a, b) =>
+            (size.get(normalizeTableName(b.table)) ?? 0) - (size.get(normalizeTableName(a.table)) ?? 0),
+        );
+        const fingerprints = new Map<string, TableFingerprint>();
+        const rowCounts: Record<string, number> = {};
+        const worker = async (c: Client): Promise<void> => {
+          for (let item = work.shift(); item; item = work.shift()) {
+            if (item.fingerprint) {
+              const [f] = await fingerprintTables(c, [item.table]);
+              if (f) fingerprints.set(item.table, f);
+            } else {
+              Object.assign(rowCounts, await countRows(c, [item.table]));
+            }
+          }
+        };
+        const second = withClient(
+          connection,
+          async (c) => {
+            await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+            await c.query(`SET TRANSACTION SNAPSHOT '${String(snapshot).replace(/'/g, "''")}'`);
+            try {
+              await worker(c);
+            } finally {
+              await c.query('COMMIT').catch(() => undefined);
+            }
+          },
+          options,
+        );
+        await Promise.all([worker(client), second]);
+        const ordered = tables.map((t) => fingerprints.get(t)).filter((f): f is TableFingerprint => !!f);
+        for (const f of ordered) rowCounts[f.table] = f.rows;
+        const sortedCounts = Object.fromEntries(
+          Object.entries(rowCounts).sort(([a], [b]) => a.localeCompare(b)),
+        );
+        return {
+          lsn: row.lsn,
+          segment: row.seg,
+          createdAt: row.at,
+          rowCounts: sortedCounts,
+          fingerprints: ordered,
+        };
+      } finally {
+        await client.query('COMMIT').catch(() => undefined);
+      }
+    },
+    options,
+  );
 }
 
 /**
@@ -109,9 +172,13 @@ export async function takeRecoveryPoint(opts: RecoveryPointOptions): Promise<Pit
     opts.onPhase?.(name, Date.now() - t0, detail(out));
     return out;
   };
+  // With no backup first, pgbackrest check (a WAL switch and a wait for its archive, seconds) runs
+  // beside the restore point and the evidence; a failed check still fails the run, and a restore
+  // point alone is one WAL record that changes nothing.
+  const checkLater = opts.backupType === 'none';
   const pre = await phase(
     'preflight',
-    () => preflight(opts.connection, opts.pgbr),
+    () => preflight(opts.connection, opts.pgbr, { check: !checkLater }),
     (p) =>
       `pgBackRest ${p.version}, stanza ${opts.pgbr.options.stanza}, latest backup ${p.latest.label} (${p.latest.type})`,
   );
@@ -138,11 +205,13 @@ export async function takeRecoveryPoint(opts: RecoveryPointOptions): Promise<Pit
   if (!archive) throw new SafetyError(`Stanza "${opts.pgbr.options.stanza}" has no WAL archive yet.`);
   const ev = await phase(
     'restore-point',
-    () =>
-      withClient(opts.connection, (c) => pointWithEvidence(c, opts.name, opts.protectedTables), {
-        stableOutput: true,
-        applicationName: 'migration-guard backup',
-      }),
+    async () => {
+      const [point] = await Promise.all([
+        pointWithEvidence(opts.connection, opts.name, opts.protectedTables),
+        checkLater ? pgbackrestCheck(opts.pgbr) : undefined,
+      ]);
+      return point;
+    },
     (e) => `${opts.name} at ${e.lsn} (${e.segment})`,
   );
   await phase(

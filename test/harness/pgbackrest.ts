@@ -175,8 +175,15 @@ export async function startPgBackRestCluster(
   ]);
   const pgbackrest = (...args: string[]): string =>
     run('pgbackrest', [`--config=${config}`, `--stanza=${stanza}`, ...args]).stdout;
-  pgbackrest('stanza-create');
-  pgbackrest('--type=full', '--start-fast', 'backup');
+  try {
+    pgbackrest('stanza-create');
+    pgbackrest('--type=full', '--start-fast', 'backup');
+  } catch (error) {
+    // A set-up that fails leaves no server running.
+    run(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop'], true);
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
   const url = (database = 'postgres'): string =>
     `postgres://postgres:${encodeURIComponent(SUPERUSER_PASSWORD)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   let stopped = false;

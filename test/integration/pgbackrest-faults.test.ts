@@ -70,21 +70,26 @@ test('archiving broken: the recovery point is refused in preflight', async () =>
   await c.query("ALTER SYSTEM SET archive_command = '/bin/false'");
   await c.query('SELECT pg_reload_conf()');
   try {
-    await c.query('CREATE TABLE wal_filler AS SELECT g FROM generate_series(1, 1000) g', 'shop');
-    await c.query('SELECT pg_switch_wal()');
-    for (let i = 0; i < 100; i++) {
-      const [a] = await c.query<{ f: string }>('SELECT failed_count::int AS f FROM pg_stat_archiver');
-      if (Number(a?.f) > 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const failures = async (): Promise<number> =>
+      Number((await c.query<{ f: string }>('SELECT failed_count AS f FROM pg_stat_archiver'))[0]?.f);
+    const failAnother = async (): Promise<void> => {
+      const before = await failures();
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS wal_filler (g int); INSERT INTO wal_filler SELECT generate_series(1, 1000);',
+        'shop',
+      );
+      await c.query('SELECT pg_switch_wal()');
+      for (let i = 0; i < 300 && (await failures()) <= before; i++)
+        await new Promise((r) => setTimeout(r, 100));
+    };
+    await failAnother();
     await expect(point()).rejects.toThrow(/archive_command is "\/bin\/false", not pgBackRest's/);
     // pgBackRest's command, but failing (a repository it cannot write): the failure is seen.
     await c.query(
       `ALTER SYSTEM SET archive_command = 'pgbackrest --config=${c.config} --stanza=main --repo1-path=/nonexistent archive-push %p'`,
     );
     await c.query('SELECT pg_reload_conf()');
-    await c.query('SELECT pg_switch_wal()');
-    await new Promise((r) => setTimeout(r, 1500));
+    await failAnother();
     await expect(point()).rejects.toThrow(
       /WAL archiving to pgBackRest is not healthy: the last archive attempt failed/,
     );

@@ -1,0 +1,176 @@
+// The pgBackRest engine, side by side with the logical way on one cluster archiving to a local
+// repository: the recovery point (restore point + WAL archived + evidence) against pg_dump -Fc -Z1
+// at two sizes; then at the large size the pitr rollback (restore beside, prove, cut over) against
+// the story's restore (dropdb + createdb + pg_restore) and the swap strategy (the rollback bundle).
+// Usage (through run.mjs): node bench/run.mjs pitr [--small-mb 50] [--large-mb 1000] [--recovery-point-only]
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { PgBackRest, userFor } from '../../src/pgbackrest/command';
+import type { PitrManifest } from '../../src/pgbackrest/manifest';
+import { takeRecoveryPoint } from '../../src/pgbackrest/recovery-point';
+import { checkPitr, cutOverPitr, preparePitr } from '../../src/pgbackrest/rollback';
+import { connectionFromUrl } from '../../src/postgres/connection';
+import { runAction } from '../../test/harness/action';
+import { makeBackup } from '../../test/harness/make-backup';
+import { startPgBackRestCluster, type PgBackRestCluster } from '../../test/harness/pgbackrest';
+import { freePort, SUPERUSER_PASSWORD, type PostgresCluster } from '../../test/harness/postgres';
+import { arg, generate, timeAsync, writeResults } from '../shared';
+
+const PROTECTED = ['public.orders', 'public.order_items'];
+
+/** The harness's PostgresCluster shape over the pgBackRest cluster, for the shared helpers. */
+function asCluster(c: PgBackRestCluster): PostgresCluster {
+  return {
+    name: 'bench-pitr',
+    host: '127.0.0.1',
+    port: c.port,
+    socketDir: c.socketDir,
+    dataDir: c.dataDir,
+    binDir: c.binDir,
+    major: 15,
+    user: 'postgres',
+    password: SUPERUSER_PASSWORD,
+    url: (db = 'postgres') => c.url(db),
+    query: (sql, db, params) => c.query(sql, db, params),
+    stop: () => c.stop(),
+  };
+}
+
+async function main(): Promise<void> {
+  const sizes = { small: arg('small-mb', 50), large: arg('large-mb', 1000) };
+  const c = await startPgBackRestCluster('bench-pitr');
+  const cluster = asCluster(c);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mg-bench-pitr-'));
+  const env = {
+    ...process.env,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(c.port),
+    PGUSER: 'postgres',
+    PGPASSWORD: SUPERUSER_PASSWORD,
+  };
+  const owner = await userFor(c.dataDir);
+  const pgbr = new PgBackRest({ stanza: c.stanza, config: c.config, user: owner });
+  const results: Record<string, unknown> = {};
+  const lines: string[] = [];
+  try {
+    let last: PitrManifest | undefined;
+    for (const [label, mb] of Object.entries(sizes)) {
+      const db = `shop_${label}`;
+      await generate(cluster, db, mb);
+      const [size] = await c.query<{ s: string }>(`SELECT pg_database_size('${db}')::text AS s`);
+      c.pgbackrest('--type=full', '--start-fast', 'backup');
+      const [, dumpSeconds] = await timeAsync(async () => {
+        execFileSync(
+          path.join(c.binDir, 'pg_dump'),
+          ['-Fc', '-Z1', `--file=${path.join(dir, `${db}.dump`)}`, db],
+          { env },
+        );
+      });
+      const phases: Record<string, number> = {};
+      const [m, rpSeconds] = await timeAsync(() =>
+        takeRecoveryPoint({
+          connection: connectionFromUrl(c.url(db)),
+          pgbr,
+          name: `${db}-20260101T000000Z-${label === 'small' ? '0001' : '0002'}`,
+          backupType: 'none',
+          protectedTables: PROTECTED,
+          archiveTimeoutMs: 120_000,
+          onPhase: (p, ms) => (phases[p] = ms / 1000),
+        }),
+      );
+      last = m;
+      const rowsOf = (t: string): number => m.rowCounts[t] ?? 0;
+      results[label] = {
+        sizeBytes: Number(size?.s),
+        pgDumpSeconds: dumpSeconds,
+        recoveryPointSeconds: rpSeconds,
+        phases,
+      };
+      lines.push(
+        `${label} (${(Number(size?.s) / 1024 ** 2).toFixed(0)} MB, ${rowsOf('public.orders') + rowsOf('public.order_items')} protected rows): ` +
+          `recovery point ${rpSeconds.toFixed(2)}s (${Object.entries(phases)
+            .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+            .join(', ')}), pg_dump -Z1 ${dumpSeconds.toFixed(2)}s`,
+      );
+      console.log(lines[lines.length - 1]);
+      if (label === 'small') await c.query(`DROP DATABASE ${db}`);
+    }
+    if (!last || process.argv.includes('--recovery-point-only')) {
+      writeResults('pitr', results);
+      return;
+    }
+    const db = last.database;
+    // The large database as the manifest of the logical engine sees it (for the swap strategy).
+    const backup = await makeBackup(cluster, db, { dir, protectedTables: PROTECTED });
+    const migrate = (): Promise<unknown> =>
+      c.query(
+        'UPDATE products SET price = price * 2 WHERE id % 3 = 0; DELETE FROM order_items WHERE id % 10 = 0; CHECKPOINT;',
+        db,
+      );
+
+    await migrate();
+    const [, storySeconds] = await timeAsync(async () => {
+      execFileSync(path.join(c.binDir, 'dropdb'), ['--force', db], { env });
+      execFileSync(path.join(c.binDir, 'createdb'), [db], { env });
+      execFileSync(path.join(c.binDir, 'pg_restore'), ['-d', db, backup.dumpFile], { env });
+    });
+    console.log(`story's restore ${storySeconds.toFixed(2)}s`);
+
+    await migrate();
+    const swap = await runAction(
+      'rollback',
+      { 'database-url': c.url(db), manifest: backup.manifestFile, strategy: 'swap' },
+      { timeoutMs: 3_600_000 },
+    );
+    if (swap.outputs.verdict !== 'restored') throw new Error(`swap: ${swap.errors.join(' ')}`);
+    const swapPhases = JSON.parse(swap.outputs['phases-json'] ?? '{}') as { total: number; downtime: number };
+    await c.query(`DROP DATABASE "${swap.outputs['failed-database']}"`);
+    console.log(`swap ${swapPhases.total.toFixed(2)}s, downtime ${swapPhases.downtime.toFixed(2)}s`);
+
+    // The point was taken before the logical backup and the two restores: everything since goes back.
+    await migrate();
+    const o = {
+      connection: connectionFromUrl(c.url(db)),
+      pgbr,
+      manifest: last,
+      pgdata: c.dataDir,
+      sideDir: `${c.dataDir}.side`,
+      sidePort: await freePort(),
+      binDir: c.binDir,
+      owner,
+      scope: 'cluster' as const,
+      recoveryTimeoutMs: 3_600_000,
+      healthTimeoutMs: 120_000,
+    };
+    const steps: string[] = [];
+    const [cut, pitrSeconds] = await timeAsync(async () => {
+      const plan = await checkPitr(o);
+      if (plan.kind !== 'fresh') throw new Error(plan.kind);
+      await preparePitr(o, plan, (_p, d) => steps.push(d));
+      return cutOverPitr(o, plan.state);
+    });
+    console.log(
+      `pitr ${pitrSeconds.toFixed(2)}s (${steps.join('; ')}), downtime ${(cut.downtimeMs / 1000).toFixed(2)}s`,
+    );
+    results.rollback = {
+      storySeconds,
+      swapSeconds: swapPhases.total,
+      swapDowntimeSeconds: swapPhases.downtime,
+      pitrSeconds,
+      pitrSteps: steps,
+      pitrDowntimeSeconds: cut.downtimeMs / 1000,
+    };
+    writeResults('pitr', results);
+  } finally {
+    await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
