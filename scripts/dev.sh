@@ -36,8 +36,15 @@ run_tests() {
   npm run --silent typecheck
   npm run --silent lint
   mkdir -p .tmp
+  rm -rf .tmp/summaries
   local status=0
-  npx jest --ci --json --outputFile=.tmp/jest.json || status=$?
+  # Every job summary the suite's runs write is kept, then rendered and checked as GitHub renders it.
+  MG_SUMMARY_DIR=.tmp/summaries npx jest --ci --json --outputFile=.tmp/jest.json || status=$?
+  local render_status=0
+  if [ -d .tmp/summaries ]; then
+    echo "Rendering the $(ls .tmp/summaries/*.md | wc -l) job summaries of the run"
+    MG_SUMMARY_CHECK=.tmp/summaries npx jest --ci test/unit/summary-render.test.ts || render_status=$?
+  fi
   local app_status=0
   bash examples/freesport/scripts/test.sh || app_status=$?
   node -e '
@@ -48,7 +55,7 @@ run_tests() {
   ' "$app_status"
   local node24_status=0
   run_on_node24 || node24_status=$?
-  [ "$status" -eq 0 ] && [ "$app_status" -eq 0 ] && [ "$node24_status" -eq 0 ]
+  [ "$status" -eq 0 ] && [ "$app_status" -eq 0 ] && [ "$node24_status" -eq 0 ] && [ "$render_status" -eq 0 ]
 }
 
 # action.yml declares node24: the bundles' own tests run again on Node 24 (from the npm registry's

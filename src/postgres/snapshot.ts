@@ -83,7 +83,7 @@ export async function createSnapshotDatabase(
 /**
  * Progress lines of the copy: the WAL the server has written since the copy began (CREATE DATABASE
  * logs the pages it copies; the server is otherwise quiet, the database being closed) beside the
- * source's size. Read on a connection of its own, opened only once the copy has taken a while.
+ * source's size. Read on a connection of its own (to the `postgres` database, not the source).
  */
 function snapshotProgress(settings: ConnectionSettings, name: string): PhaseProgress {
   let text = 'copying';
@@ -103,9 +103,11 @@ function snapshotProgress(settings: ConnectionSettings, name: string): PhaseProg
         start ??= row.lsn;
         source = Number(row.size);
         if (row.since !== null)
-          text = `${formatBytes(Number(row.since))} of WAL written since the first look (${settings.database} is ${formatBytes(source)})`;
+          text = `${formatBytes(Number(row.since))} of WAL written since the copy began (${settings.database} is ${formatBytes(source)})`;
       },
       { applicationName: 'migration-guard snapshot progress', connectTimeoutMs: 2000 },
     );
+  // The first read marks where the copy's WAL begins; the lines then tell how much has been written.
+  void read().catch(() => undefined);
   return new PhaseProgress(`Snapshot copy into ${name}`, () => text, { poll: read });
 }

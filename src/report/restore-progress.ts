@@ -117,7 +117,7 @@ export class RestoreProgressReport {
       `tables loaded ${of(this.tables, this.totals?.tables)}${loading}`,
       `indexes and constraints built ${of(this.built, this.totals?.built)}`,
     ];
-    if (this.bytes !== undefined) parts.push(`${formatBytes(this.bytes)} read by pg_restore`);
+    if (this.bytes !== undefined) parts.push(`${formatBytes(this.bytes)} read by pg_restore's processes`);
     return parts.join(', ');
   }
 

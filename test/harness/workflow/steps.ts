@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { parse } from 'yaml';
 
-import { ROOT, inputEnvName, parseCommandFile } from '../action';
+import { ROOT, SUMMARY_DIR, inputEnvName, parseCommandFile } from '../action';
 
 import { runProcess, type Masker } from './process';
 
@@ -117,7 +117,7 @@ export function suiteAction(uses: string): string | undefined {
  * A JavaScript action: `node <main>` with INPUT_* for every input given in `with:` and the
  * defaults of action.yml for the others, as the runner sets them.
  */
-export function executeNodeAction(
+export async function executeNodeAction(
   ctx: StepEnvironment,
   dir: string,
   given: Record<string, string>,
@@ -135,8 +135,20 @@ export function executeNodeAction(
     inputs[inputEnvName(name)] = value;
   }
   const main = path.join(dir, meta.runs?.main ?? 'dist/index.js');
-  return execute(ctx, ctx.node, [main], { ...inputs, GITHUB_ACTION_PATH: dir });
+  const done = await execute(ctx, ctx.node, [main], { ...inputs, GITHUB_ACTION_PATH: dir });
+  // Kept like runAction's, so the summaries of a workflow run are rendered and checked too.
+  if (SUMMARY_DIR && done.summary) {
+    mkdirSync(SUMMARY_DIR, { recursive: true });
+    kept += 1;
+    writeFileSync(
+      path.join(SUMMARY_DIR, `workflow-${path.basename(dir)}-${process.pid}-${kept}.md`),
+      done.summary,
+    );
+  }
+  return done;
 }
+
+let kept = 0;
 
 /** `actions/checkout`: clones a repository the scenario maps to a local git folder, at the ref. */
 export function executeCheckout(
