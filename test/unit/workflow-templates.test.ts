@@ -134,3 +134,37 @@ describe('the templates run as an application repository would run them', () => 
     }
   }, 60_000);
 });
+
+describe('the release pins every reference to the suite to the exact tag', () => {
+  const pin = (args: string[]) =>
+    execFileSync('bash', [path.join(ROOT, 'scripts', 'release', 'pin-refs.sh'), ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+
+  it('rewrites acme/migration-guard/…@v1 in workflows and templates to <repository>/…@vX.Y.Z', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mg-pin-'));
+    const files: string[] = [];
+    for (const [from, names] of [
+      [path.join(ROOT, '.github', 'workflows'), readdirSync(path.join(ROOT, '.github', 'workflows'))],
+      [TEMPLATES, FILES],
+    ] as const)
+      for (const n of names) {
+        const to = path.join(dir, `${path.basename(from)}-${n}`);
+        copyFileSync(path.join(from, n), to);
+        files.push(to);
+      }
+    pin(['shop-tools/migration-guard', 'v1.4.2', ...files]);
+    const all = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(all).not.toContain('acme/migration-guard');
+    const refs = [...all.matchAll(/shop-tools\/migration-guard\/\S+@(\S+)/g)].map((m) => m[1]);
+    expect(refs.length).toBeGreaterThan(15);
+    expect(new Set(refs)).toEqual(new Set(['v1.4.2']));
+  });
+
+  it('refuses a tag that is not vMAJOR.MINOR.PATCH, naming it', () => {
+    expect(() => pin(['shop-tools/migration-guard', 'v1.4', path.join(TEMPLATES, FILES[0] ?? '')])).toThrow(
+      /the tag must be vMAJOR.MINOR.PATCH, got 'v1.4'/,
+    );
+  });
+});
