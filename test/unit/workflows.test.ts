@@ -176,9 +176,9 @@ describe('conditions', () => {
   );
 });
 
-describe('the migration guide', () => {
+describe.each(['migration-guide.md', 'adopting.md'])('the guide %s', (doc) => {
   it('lists every variable and secret the workflows read', () => {
-    const guide = readFileSync(path.join(ROOT, 'docs', 'migration-guide.md'), 'utf8');
+    const guide = readFileSync(path.join(ROOT, 'docs', doc), 'utf8');
     const names = new Set<string>();
     for (const file of WORKFLOWS) {
       const text = readFileSync(path.join(DIR, file), 'utf8');
