@@ -15,7 +15,7 @@ import {
 } from '../../common/inputs';
 import { connectionFromUrl, type ConnectionSettings } from '../../postgres/connection';
 import { parseCompression, type CompressionSpec } from '../../postgres/dump';
-import { parseS3Uri, type ChecksumMode, type S3Location } from '../../storage/s3';
+import { parseS3Uri, type ChecksumMode, type S3Location } from '../../storage/s3/client';
 
 export interface OffsiteInputs {
   location: S3Location;

@@ -18,13 +18,13 @@ import {
 import { registerSecret } from '../../common/secrets';
 import type { ConnectionSettings } from '../../postgres/connection';
 import { checkGitRef } from '../../process/git';
-import { checkManifestFile, parseLocation, type Location } from '../../storage/download';
-import type { ChecksumMode, S3Options } from '../../storage/s3';
+import { checkManifestFile } from '../../storage/download';
+import type { ChecksumMode, S3Options } from '../../storage/s3/client';
+import { parseLocation, type Location } from '../../storage/stores';
 
-const STRATEGIES = ['swap', 'snapshot', 'in-place'] as const;
+import { STRATEGY_NAMES, strategyFor, type Strategy } from './strategies';
+
 const CHECKSUM_MODES: readonly ChecksumMode[] = ['when-supported', 'when-required'];
-
-export type Strategy = (typeof STRATEGIES)[number];
 
 export interface Inputs {
   connection: ConnectionSettings;
@@ -114,13 +114,9 @@ export function getInputs(): Inputs {
       : undefined;
   if (backupUri && backup?.kind !== 's3')
     throw new ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
-  const strategy = getEnumInput('strategy', STRATEGIES, 'swap');
+  const strategy = getEnumInput('strategy', STRATEGY_NAMES, 'swap');
   const allowDestructive = getBooleanInput('allow-destructive', false);
-  if (strategy === 'in-place' && !allowDestructive) {
-    throw new ConfigurationError(
-      'Input "strategy" is in-place, which drops the live database before the restore: set allow-destructive: true to confirm.',
-    );
-  }
+  strategyFor(strategy).checkInputs?.({ allowDestructive });
   const endpoint = getSingleLineInput('s3-endpoint');
   if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint))
     throw new ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
