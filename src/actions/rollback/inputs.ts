@@ -15,16 +15,15 @@ import {
   getSingleLineInput,
   showValue,
 } from '../../common/inputs';
-import { registerSecret } from '../../common/secrets';
+import { CHECKSUM_MODES, checkS3Inputs } from '../../common/s3-inputs';
+import { registerSecret, registerUrlSecrets } from '../../common/secrets';
 import type { ConnectionSettings } from '../../postgres/connection';
 import { checkGitRef } from '../../process/git';
 import { checkManifestFile } from '../../storage/download';
-import type { ChecksumMode, S3Options } from '../../storage/s3/client';
+import type { S3Options } from '../../storage/s3/client';
 import { parseLocation, type Location } from '../../storage/stores';
 
 import { STRATEGY_NAMES, strategyFor, type Strategy } from './strategies';
-
-const CHECKSUM_MODES: readonly ChecksumMode[] = ['when-supported', 'when-required'];
 
 export interface Inputs {
   connection: ConnectionSettings;
@@ -91,10 +90,7 @@ function healthUrl(value: string): string {
       `Input "health-urls" accepts http:// and https:// URLs only, got ${showValue(value)}.`,
     );
   }
-  if (url.password) {
-    registerSecret(url.password);
-    registerSecret(value);
-  }
+  registerUrlSecrets(value, { whole: true });
   return value;
 }
 
@@ -118,11 +114,12 @@ export function getInputs(): Inputs {
   const allowDestructive = getBooleanInput('allow-destructive', false);
   strategyFor(strategy).checkInputs?.({ allowDestructive });
   const endpoint = getSingleLineInput('s3-endpoint');
-  if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint))
-    throw new ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
-  const region = getSingleLineInput('s3-region');
-  if (region && !/^[a-z0-9-]{2,32}$/.test(region))
-    throw new ConfigurationError(`Input "s3-region" is not valid: ${showValue(region)}.`);
+  const s3 = checkS3Inputs({
+    endpoint,
+    region: getSingleLineInput('s3-region'),
+    forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
+    checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
+  });
   const previousRef = getSingleLineInput('previous-ref');
   const stopCommand = getOptionalInput('stop-command');
   const startCommand = getOptionalInput('start-command');
@@ -151,12 +148,7 @@ export function getInputs(): Inputs {
           : undefined
         : getIntegerInput('index-workers', 0, 0, 64),
     terminateSessions: getBooleanInput('terminate-sessions', true),
-    s3: {
-      endpoint,
-      region,
-      forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
-      checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
-    },
+    s3,
     stopCommand,
     startCommand,
     revertCommand: getOptionalInput('revert-command'),
