@@ -18,6 +18,44 @@ const kebabCase = {
   },
 };
 
+/**
+ * The layers: a folder under src/ may import only the folders listed for it (and itself); see
+ * docs/development.md. `actions/*` may import everything; nothing imports `actions/*`.
+ */
+const layers = {
+  manifest: ['common'],
+  storage: ['common', 'manifest', 'process', 'report'],
+  postgres: ['common', 'manifest', 'process', 'report'],
+  checks: ['common', 'manifest', 'postgres', 'commerceml', 'process', 'report'],
+};
+const folders = [
+  'actions',
+  'common',
+  'manifest',
+  'storage',
+  'postgres',
+  'checks',
+  'commerceml',
+  'process',
+  'report',
+];
+const layerRules = Object.entries(layers).map(([folder, allowed]) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: folders
+          .filter((f) => f !== folder && !allowed.includes(f))
+          .map((f) => ({
+            group: [`**/${f}`, `**/${f}/*`, `**/${f}/**`],
+            message: `src/${folder}/ may import only ${allowed.join(', ')} (the layers in docs/development.md).`,
+          })),
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   {
     ignores: [
@@ -52,6 +90,7 @@ export default tseslint.config(
       ],
     },
   },
+  ...layerRules,
   {
     files: ['src/actions/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },

@@ -13,7 +13,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
-import { readManifestFile, type BackupManifest } from '../../src/storage/manifest';
+import { readManifestFile, type BackupManifest } from '../../src/manifest';
 import { runAction } from '../../test/harness/action';
 import { startPostgres } from '../../test/harness/postgres';
 import { startS3 } from '../../test/harness/s3';

@@ -1,4 +1,4 @@
-import { registerSecret } from '../common/secrets';
+import { registerSecret, registerUrlSecrets } from '../common/secrets';
 
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -54,7 +54,7 @@ export function resolveTemplate(text: string, scope: TemplateScope): string {
       const value = scope.env[name];
       if (value === undefined || value === '') throw new Error(`environment variable ${name} is not set`);
       if (SECRET_NAME.test(name)) registerSecret(value);
-      maskUrlPassword(value);
+      registerUrlSecrets(value);
       return value;
     }
     if (!scope.values.has(name) || scope.values.get(name) === undefined) {
@@ -64,23 +64,7 @@ export function resolveTemplate(text: string, scope: TemplateScope): string {
   });
 }
 
-/** Registers the password of a URL (`https://user:pw@host`) as a secret. */
-export function maskUrlPassword(text: string): void {
-  for (const m of text.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s/]+)@/gi)) {
-    const pw = m[1] ?? '';
-    registerSecret(pw);
-    try {
-      registerSecret(decodeURIComponent(pw));
-    } catch {
-      // not URL-encoded text: the raw form is registered already
-    }
-  }
-}
-
-/** A URL for display: user information removed (`https://***@host/…`). */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
-}
+export { redactUrl } from '../common/secrets';
 
 /** Resolves every string inside a plain-data value (the spec of a check). */
 export function resolveDeep<T>(value: T, scope: TemplateScope): T {

@@ -1,5 +1,5 @@
+import type { BackupManifest } from '../manifest';
 import type { ConnectionSettings } from '../postgres/connection';
-import type { BackupManifest } from '../storage/manifest';
 
 import type { FieldReader } from './fields';
 

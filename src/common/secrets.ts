@@ -15,6 +15,38 @@ export function registerSecret(value: string | undefined): void {
   }
 }
 
+/**
+ * The one masking of URLs: registers the password of every URL in `text`
+ * (`scheme://user:password@host`), as written and decoded; with `whole`, each such URL as well.
+ */
+export function registerUrlSecrets(text: string, options: { whole?: boolean } = {}): void {
+  for (const m of text.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s/]+)@[^\s]*/gi)) {
+    const pw = m[1] ?? '';
+    registerSecret(pw);
+    try {
+      registerSecret(decodeURIComponent(pw));
+    } catch {
+      // not URL-encoded text: the raw form is registered already
+    }
+    if (options.whole) registerSecret(m[0]);
+  }
+  // A text that is one URL: its password as the URL parser reads it (it may encode it otherwise).
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    return;
+  }
+  if (!url.password) return;
+  registerSecret(url.password);
+  if (options.whole) registerSecret(text);
+}
+
+/** A URL for display: user information removed (`https://***@host/…`). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
+}
+
 /** Replaces every registered secret in `text` by `***`. */
 export function scrub(text: string): string {
   let out = text;

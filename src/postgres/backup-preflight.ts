@@ -1,7 +1,7 @@
 import path from 'node:path';
 
 import { ConfigurationError, errorMessage, SafetyError } from '../common/errors';
-import { exists, freeBytes } from '../storage/local';
+import { exists, freeBytes } from '../common/files';
 
 import { serverInfo, systemIdentifier, withClient, type ServerInfo } from './client';
 import { describeConnection, type ConnectionSettings } from './connection';

@@ -4,11 +4,9 @@ import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 
 import { ConfigurationError, SafetyError } from '../common/errors';
+import { sha256File, type GrowingFile } from '../common/files';
 import { describeExit, killActiveChildren, runProcess, succeeded, type RunResult } from '../process/runner';
 import { Progress } from '../report/progress';
-import type { GrowingFile } from '../storage/local';
-import { sha256File } from '../storage/manifest';
-import type { MultipartDigest } from '../storage/upload';
 
 import type { ArchiveReader } from './archive-reader';
 import { childEnv, childOptions, type ConnectionSettings } from './connection';
@@ -81,8 +79,8 @@ export interface DumpOptions {
   growing?: GrowingFile;
   /** Reads the archive as it streams (row counts, fingerprints). */
   reader?: ArchiveReader;
-  /** Per-part MD5s of the stream, for the offsite upload's Content-MD5 and ETag. */
-  digest?: MultipartDigest;
+  /** Fed every byte as it is written: the offsite store's digest (per-part MD5s for S3). */
+  digest?: { update(chunk: Buffer): void; finish(): void };
   /** Feed the stream to `pg_restore -f /dev/null` as well: the archive is read whole while it is written. */
   readBack?: boolean;
 }

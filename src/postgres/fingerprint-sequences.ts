@@ -1,20 +1,9 @@
+import type { SequenceValue } from '../manifest';
+
 import type { Client } from './client';
 import { quoteTable } from './client';
 
-/**
- * Where a sequence owned by a protected table stood (a `serial` column's `OWNED BY` sequence or an
- * identity column's): part of what "unchanged" means, since a sequence moved back makes the next
- * insert collide with a kept row. Values are text: a bigint does not fit a JS number.
- */
-export interface SequenceValue {
-  /** `schema.name`, unquoted like table names. */
-  sequence: string;
-  /** The column it feeds. */
-  column: string;
-  lastValue: string;
-  isCalled: boolean;
-  increment: string;
-}
+export type { SequenceValue } from '../manifest';
 
 /** The sequences each table owns (owned-by and identity), with their increments; keyed by `schema.table`. */
 export async function ownedSequences(

@@ -1,22 +1,13 @@
 import { createHash } from 'node:crypto';
 
+import type { TableFingerprint } from '../manifest';
+
+export type { TableFingerprint } from '../manifest';
+
 import type { Client } from './client';
 import { normalizeTableName, quoteTable, splitTableName, USER_SCHEMA } from './client';
 import { copyOut } from './copy-out';
-import { sequencesOf, type SequenceValue } from './fingerprint-sequences';
-
-/** Row count + content hash of one table: the one definition of "unchanged" in the whole suite. */
-export interface TableFingerprint {
-  table: string;
-  rows: number;
-  /** sha256 over the column signature, the row count and the order-independent sum of row hashes. */
-  hash: string;
-  /**
-   * The sequences the table owns and where they stood at backup time (not part of `hash`: a
-   * sequence may move forward). Absent in manifests written before sequences were recorded.
-   */
-  sequences?: SequenceValue[];
-}
+import { sequencesOf } from './fingerprint-sequences';
 
 /** The last row hash, as four unsigned 32-bit words (h1..h4), so hashing a row allocates nothing. */
 export const MURMUR_OUT = new Uint32Array(4);

@@ -48,12 +48,6 @@ export async function resolveCommit(appDir: string, ref: string): Promise<string
   return r.stdout;
 }
 
-/** The commit checked out in `appDir`, if it is a git work tree. */
-export async function headCommit(appDir: string): Promise<string | undefined> {
-  const r = await git(appDir, ['rev-parse', '--verify', '--quiet', 'HEAD']);
-  return r.ok ? r.stdout : undefined;
-}
-
 /** Checks out `sha` (detached) in `appDir`; throws with git's reason when it cannot. */
 export async function checkoutCommit(appDir: string, sha: string): Promise<void> {
   if (!/^[0-9a-f]{40,64}$/.test(sha)) throw new ConfigurationError(`Not a commit id: ${showValue(sha)}.`);

@@ -2,65 +2,21 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, statSync } from 'node:fs';
 import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-
 import { ConfigurationError, SafetyError, errorMessage } from '../common/errors';
+import { sha256File } from '../common/files';
+import { parseManifest, readManifestFile, type BackupManifest } from '../manifest';
 import { onCleanup } from '../process/cleanup';
 import { formatBytes } from '../report/format';
 import { Progress } from '../report/progress';
 
-import { parseManifest, readManifestFile, sha256File, type BackupManifest } from './manifest';
-import { formatS3Uri, parseS3Uri, type S3Location } from './s3';
-
-/** Where a file lives: on this machine or in S3. */
-export type Location = { kind: 'local'; path: string } | { kind: 's3'; bucket: string; key: string };
-
-export function describeLocation(location: Location): string {
-  return location.kind === 'local' ? location.path : formatS3Uri(location);
-}
-
-/** A local path or an `s3://` URI, as given in an input. */
-export function parseLocation(value: string, input: string): Location {
-  if (value.startsWith('s3://')) {
-    const { bucket, key } = parseS3Uri(value, input);
-    if (!key || key.endsWith('/'))
-      throw new ConfigurationError(`Input "${input}" must name an object, got ${JSON.stringify(value)}.`);
-    return { kind: 's3', bucket, key };
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    throw new ConfigurationError(
-      `Input "${input}" must be a local path or an s3:// URI, got ${JSON.stringify(value)}.`,
-    );
-  }
-  return { kind: 'local', path: path.resolve(value) };
-}
+import { describeLocation, openLocation, siblingLocation, type Location, type StoreOptions } from './stores';
 
 /** The dump's location: beside the manifest (same directory or prefix), named by `manifest.dump.file`. */
 export function dumpLocationFor(manifestLocation: Location, manifest: BackupManifest): Location {
-  if (manifestLocation.kind === 'local')
-    return { kind: 'local', path: path.join(path.dirname(manifestLocation.path), manifest.dump.file) };
-  const slash = manifestLocation.key.lastIndexOf('/');
-  const prefix = slash >= 0 ? manifestLocation.key.slice(0, slash + 1) : '';
-  return { kind: 's3', bucket: manifestLocation.bucket, key: `${prefix}${manifest.dump.file}` };
-}
-
-async function getObject(
-  client: S3Client,
-  location: S3Location,
-  versionId?: string,
-): Promise<{ body: Readable; length?: number }> {
-  try {
-    const r = await client.send(
-      new GetObjectCommand({ Bucket: location.bucket, Key: location.key, VersionId: versionId }),
-    );
-    if (!r.Body) throw new Error('empty response body');
-    return { body: r.Body as Readable, length: r.ContentLength };
-  } catch (error) {
-    throw new SafetyError(`Could not read ${formatS3Uri(location)}: ${errorMessage(error)}`);
-  }
+  return siblingLocation(manifestLocation, manifest.dump.file);
 }
 
 /** A manifest is a few MiB at most (a row count and a fingerprint per table); anything larger is not one. */
@@ -100,13 +56,15 @@ export function checkManifestFile(
   }
 }
 
-/** Reads and parses the manifest from a local file or S3. */
-export async function loadManifest(location: Location, s3: () => S3Client): Promise<BackupManifest> {
-  if (location.kind === 'local') {
-    checkManifestFile(location.path, 'manifest');
-    return readManifestFile(location.path);
+/** Reads and parses the manifest from its store. */
+export async function loadManifest(location: Location, options: StoreOptions): Promise<BackupManifest> {
+  const { store, key } = openLocation(location, options);
+  const file = store.localFile?.(key);
+  if (file !== undefined) {
+    checkManifestFile(file, 'manifest');
+    return readManifestFile(file);
   }
-  const { body, length } = await getObject(s3(), location);
+  const { body, sizeBytes: length } = await store.get(key);
   const tooLarge = (): SafetyError =>
     new SafetyError(
       `Input "manifest": ${describeLocation(location)} is over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`,
@@ -144,23 +102,26 @@ export interface FetchedDump {
 export async function fetchDump(
   location: Location,
   manifest: BackupManifest,
-  options: { tempDir: string; s3: () => S3Client },
+  options: StoreOptions & { tempDir: string },
 ): Promise<FetchedDump> {
-  if (location.kind === 'local') {
+  const { store, key } = openLocation(location, options);
+  const local = store.localFile?.(key);
+  if (local !== undefined) {
+    // A dump on this machine is hashed where it is, not copied.
     let info;
     try {
-      info = await stat(location.path);
+      info = await stat(local);
     } catch {
-      throw new SafetyError(`Dump ${location.path} does not exist.`);
+      throw new SafetyError(`Dump ${local} does not exist.`);
     }
-    if (!info.isFile()) throw new SafetyError(`Dump ${location.path} is not a regular file.`);
+    if (!info.isFile()) throw new SafetyError(`Dump ${local} is not a regular file.`);
     let sha256: string;
     try {
-      sha256 = await sha256File(location.path);
+      sha256 = await sha256File(local);
     } catch (error) {
-      throw new SafetyError(`Dump ${location.path} could not be read: ${errorMessage(error)}`);
+      throw new SafetyError(`Dump ${local} could not be read: ${errorMessage(error)}`);
     }
-    return { file: location.path, sha256, bytes: info.size, downloaded: false };
+    return { file: local, sha256, bytes: info.size, downloaded: false };
   }
   await mkdir(options.tempDir, { recursive: true });
   const fs = await statfs(options.tempDir);
@@ -176,7 +137,7 @@ export async function fetchDump(
     await rm(partial, { force: true });
     await rm(file, { force: true });
   });
-  const { body, length } = await getObject(options.s3(), location, manifest.dump.s3VersionId);
+  const { body, sizeBytes: length } = await store.get(key, manifest.dump.s3VersionId);
   const hash = createHash('sha256');
   const progress = new Progress({
     label: `Downloading ${describeLocation(location)}`,

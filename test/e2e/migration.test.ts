@@ -3,10 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { readManifestFile } from '../../src/manifest';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { compareFingerprints, countRows, fingerprintTables } from '../../src/postgres/fingerprint';
-import { readManifestFile } from '../../src/storage/manifest';
 import { ROOT, runAction, type ActionResult } from '../harness/action';
 import { SUPERUSER_PASSWORD, startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';

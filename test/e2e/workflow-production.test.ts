@@ -4,11 +4,11 @@ import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import pg from 'pg';
 
+import { readManifestFile } from '../../src/manifest';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { compareFingerprints, countRows } from '../../src/postgres/fingerprint';
 import { LOCK_CLASS, lockKey } from '../../src/postgres/lock';
-import { readManifestFile } from '../../src/storage/manifest';
 import { ROOT } from '../harness/action';
 import { SUPERUSER_PASSWORD } from '../harness/postgres';
 import type { RunResult } from '../harness/workflow/types';

@@ -5,17 +5,13 @@ import path from 'node:path';
 
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 
+import { sha256File } from '../../src/common/files';
+import { MANIFEST_FORMAT, writeManifestFile, type BackupManifest } from '../../src/manifest';
 import { serverInfo, withClient } from '../../src/postgres/client';
 import type { ConnectionSettings } from '../../src/postgres/connection';
 import { readDjangoMigrations } from '../../src/postgres/django';
 import { countRows, fingerprintTables, listTables } from '../../src/postgres/fingerprint';
 import { databaseNameFor, backupShortId } from '../../src/postgres/side-names';
-import {
-  MANIFEST_FORMAT,
-  sha256File,
-  writeManifestFile,
-  type BackupManifest,
-} from '../../src/storage/manifest';
 
 import type { PostgresCluster } from './postgres';
 import type { S3Server } from './s3';

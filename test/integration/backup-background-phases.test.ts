@@ -1,7 +1,7 @@
+import { readManifestFile, type BackupManifest } from '../../src/manifest';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
-import { readManifestFile, type BackupManifest } from '../../src/storage/manifest';
 import { runAction, type ActionResult } from '../harness/action';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 

@@ -5,11 +5,12 @@ import type { Readable } from 'node:stream';
 
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 
+import { sha256File } from '../../src/common/files';
+import { readManifestFile } from '../../src/manifest';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
 import { acquireLock } from '../../src/postgres/lock';
-import { readManifestFile, sha256File } from '../../src/storage/manifest';
 import { runAction, type ActionResult } from '../harness/action';
 import { SUPERUSER_PASSWORD, startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';

@@ -5,10 +5,11 @@ import type { Readable } from 'node:stream';
 
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 
+import { sha256File } from '../../src/common/files';
+import { readManifestFile } from '../../src/manifest';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { countRows, fingerprintTables, listTables } from '../../src/postgres/fingerprint';
-import { readManifestFile, sha256File } from '../../src/storage/manifest';
 import { runAction } from '../harness/action';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';

@@ -4,10 +4,11 @@ import path from 'node:path';
 
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 
+import { sha256File } from '../../src/common/files';
+import { readManifestFile } from '../../src/manifest';
 import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { acquireLock } from '../../src/postgres/lock';
-import { readManifestFile, sha256File } from '../../src/storage/manifest';
 import { runAction } from '../harness/action';
 import { freePort, startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';

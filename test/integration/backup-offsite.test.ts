@@ -5,9 +5,10 @@ import path from 'node:path';
 
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 
-import { readManifestFile, sha256File } from '../../src/storage/manifest';
-import { createS3Client } from '../../src/storage/s3';
-import { checkOffsiteWritable, putNew } from '../../src/storage/upload';
+import { sha256File } from '../../src/common/files';
+import { readManifestFile } from '../../src/manifest';
+import { createS3Client } from '../../src/storage/s3/client';
+import { checkOffsiteWritable, putNew } from '../../src/storage/s3/upload';
 import { runAction } from '../harness/action';
 import { freePort, startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';

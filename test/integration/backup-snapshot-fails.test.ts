@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 
 import pg from 'pg';
 
+import { sha256File } from '../../src/common/files';
+import { readManifestFile } from '../../src/manifest';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { acquireLock } from '../../src/postgres/lock';
-import { readManifestFile, sha256File } from '../../src/storage/manifest';
 import { runAction } from '../harness/action';
 import { SUPERUSER_PASSWORD, startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';

@@ -1,9 +1,9 @@
-import { listArchive, restoreDump } from '../../src/postgres/restore';
+import { listArchive } from '../../src/postgres/archive-listing';
+import { restoreDump } from '../../src/postgres/restore';
 import { discoverTools } from '../../src/postgres/tools';
 import { runAction } from '../harness/action';
 import { makeBackup, seedShop, settingsFor } from '../harness/make-backup';
 import { useCluster } from '../harness/postgres';
-
 
 /**
  * The progress lines read what the real tools print: pg_restore's --verbose messages in one job

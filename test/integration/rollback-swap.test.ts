@@ -7,13 +7,10 @@ import pg from 'pg';
 import { EarlyCheck } from '../../src/actions/rollback/database';
 import type { Inputs } from '../../src/actions/rollback/inputs';
 import type { Verified } from '../../src/actions/rollback/verify';
-import {
-  AutovacuumPause,
-  DatabaseChecker,
-  listArchive,
-  restoreDump,
-  tableDataIds,
-} from '../../src/postgres/restore';
+import { listArchive, tableDataIds } from '../../src/postgres/archive-listing';
+import { DatabaseChecker } from '../../src/postgres/manifest-check';
+import { restoreDump } from '../../src/postgres/restore';
+import { AutovacuumPause } from '../../src/postgres/restore-tuning';
 import { discoverTools } from '../../src/postgres/tools';
 import { runAction } from '../harness/action';
 import {

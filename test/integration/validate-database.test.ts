@@ -2,9 +2,9 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { MANIFEST_FORMAT, writeManifestFile, type BackupManifest } from '../../src/manifest';
 import { withClient } from '../../src/postgres/client';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
-import { MANIFEST_FORMAT, writeManifestFile, type BackupManifest } from '../../src/storage/manifest';
 import { ROOT, runAction } from '../harness/action';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { readManifestFile, writeManifestFile, type BackupManifest } from '../../src/storage/manifest';
+import { readManifestFile, writeManifestFile, type BackupManifest } from '../../src/manifest';
 import { runAction } from '../harness/action';
 import { startPostgres, type PostgresCluster } from '../harness/postgres';
 

@@ -6,7 +6,7 @@ import { estimateDumpBytes } from '../../src/postgres/backup-preflight';
 import { compareRowCounts } from '../../src/postgres/backup-verify';
 import { compressionArgs, parseCompression } from '../../src/postgres/dump';
 import { backupShortId, databaseNameFor, dbnameArg } from '../../src/postgres/side-names';
-import { choosePartSize, isMd5ETag, MAX_PARTS, MultipartDigest } from '../../src/storage/upload';
+import { choosePartSize, isMd5ETag, MAX_PARTS, MultipartDigest } from '../../src/storage/s3/upload';
 
 const MIB = 1024 * 1024;
 

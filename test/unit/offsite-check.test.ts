@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
-import { checkStoredObject, eTagForm, MultipartDigest } from '../../src/storage/upload';
+import { checkStoredObject, eTagForm, MultipartDigest } from '../../src/storage/s3/upload';
 
 // A store whose ETags a real server here cannot produce (SSE-KMS gives md5-looking values that are
 // not the content's md5): a client that answers HeadObject and GetObject from memory.

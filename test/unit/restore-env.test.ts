@@ -1,5 +1,6 @@
 import { getInputs } from '../../src/actions/rollback/inputs';
-import { exclusiveItemIds, restoreEnv, tableDataIds } from '../../src/postgres/restore';
+import { exclusiveItemIds, tableDataIds } from '../../src/postgres/archive-listing';
+import { restoreEnv } from '../../src/postgres/restore';
 
 const settings = { host: 'db', port: 5433, user: 'app', password: 'pw', database: 'shop' };
 

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { dumpLocationFor, fetchDump, parseLocation } from '../../src/storage/download';
-import type { BackupManifest } from '../../src/storage/manifest';
+import type { BackupManifest } from '../../src/manifest';
+import { dumpLocationFor, fetchDump } from '../../src/storage/download';
+import { parseLocation } from '../../src/storage/stores';
 
 const manifest = { dump: { file: 'shop-20250101T020304Z-ab12.dump', sizeBytes: 5 } } as BackupManifest;
 

@@ -8,10 +8,8 @@ import { interruptedBy, onCleanup } from '../../process/cleanup';
 
 import { parsePlan } from './background';
 import { backgroundFiles, procStat, writeRecord, type BackgroundRecord } from './background-state';
-import { finishBackup, runPreflight, type BackupState } from './backup';
-import { dumpAndVerify } from './dump-phase';
+import { BackupRun, type BackupState } from './backup';
 import { getInputs } from './inputs';
-import { checkOffsite } from './offsite';
 import { backupOutputs } from './outputs';
 import { Phases } from './phases';
 import { factsOf } from './report';
@@ -91,11 +89,15 @@ export async function runBackgroundChild(planText: string): Promise<void> {
   });
   let failure: unknown;
   try {
-    const source = withDatabase(inputs.connection, snapshotDatabase);
-    const pre = await runPreflight(inputs, phases, source, false, 'Preflight (snapshot)');
-    const offsite = await checkOffsite(inputs, plan.id, phases, state);
-    const outcome = await dumpAndVerify({ inputs, phases, state, pre, id: plan.id, source, offsite });
-    await finishBackup(inputs, phases, state, pre, { id: plan.id, startedAt: started, offsite, outcome });
+    // The steps of a backup after its snapshot database, as `main.ts` runs them for `dump: now`.
+    const run = new BackupRun(inputs, phases, state, undefined, started);
+    run.source = withDatabase(inputs.connection, snapshotDatabase);
+    await run.preflight('Preflight (snapshot)', false);
+    await run.checkOffsite();
+    await run.dump();
+    await run.verify();
+    await run.offsite();
+    await run.manifest();
   } catch (error) {
     failure = error;
   }

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { errorMessage, SafetyError } from '../../common/errors';
+import { MANIFEST_FORMAT, manifestNameFor, writeManifestFile, type BackupManifest } from '../../manifest';
 import type { BackupEvidence } from '../../postgres/backup-evidence';
 import { backupPreflight } from '../../postgres/backup-preflight';
 import { withDatabase, type ConnectionSettings } from '../../postgres/connection';
@@ -11,15 +12,16 @@ import { backupShortId, databaseNameFor } from '../../postgres/side-names';
 import { createSnapshotDatabase } from '../../postgres/snapshot';
 import { formatBytes } from '../../report/format';
 import { annotate } from '../../report/summary';
-import {
-  MANIFEST_FORMAT,
-  manifestNameFor,
-  writeManifestFile,
-  type BackupManifest,
-} from '../../storage/manifest';
 
 import { startBackground } from './background';
-import { dumpAndVerify, type DumpOutcome, type Preflight } from './dump-phase';
+import {
+  abandonUpload,
+  dumpWithUpload,
+  verifyDump,
+  type DumpPlan,
+  type Dumped,
+  type Preflight,
+} from './dump-phase';
 import type { ServiceHooks } from './hooks';
 import type { Inputs } from './inputs';
 import { buildBackupId } from './names';
@@ -76,162 +78,239 @@ export async function runPreflight(
   );
 }
 
-/** `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, recorded as the phase `Snapshot`. */
-async function snapshotPhase(inputs: Inputs, phases: Phases, state: BackupState, id: string): Promise<void> {
-  const name = databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
-  const snap = await phases.run(
-    'Snapshot',
-    () => createSnapshotDatabase(inputs.connection, name),
-    (s) =>
-      `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`,
-  );
-  state.snapshotDatabase = snap.name;
-  if (inputs.snapshot === 'first') state.recoveryPoint = snap.takenAt.toISOString();
-}
-
 /**
- * Preflight → lock → stop services → then, by `snapshot`:
- * - `false`/`true`: dump of the live database (row counts, fingerprints and the upload alongside) →
- *   snapshot database (`true`) → start services → verify → final name → offsite → manifest;
- * - `first`: snapshot database → start services → dump of the snapshot database → verify → final
- *   name → offsite → manifest; or, with `dump: background`, that dump started in a process of its
- *   own, and the step returns.
+ * One backup, step by step: `main.ts` calls the steps in order (the background dump calls the
+ * ones after the snapshot database). Each step records its phase; what it produced is kept here
+ * and in `state`, which the summary reads even after a failure.
  */
-export async function takeBackup(
-  inputs: Inputs,
-  phases: Phases,
-  hooks: ServiceHooks,
-  state: BackupState,
-): Promise<void> {
-  const settings = inputs.connection;
-  const startedAt = new Date();
-  const pre = await runPreflight(inputs, phases, settings, inputs.snapshot !== 'none');
-  const id = buildBackupId(settings.database, startedAt);
-  state.id = id;
-  const offsite = await checkOffsite(inputs, id, phases, state);
+export class BackupRun {
+  /** The database pg_dump reads: the live one, or the snapshot database once `snapshot: first` made it. */
+  source: ConnectionSettings;
+  private pre?: Preflight;
+  private offsiteStore?: Offsite;
+  private held?: { release(): Promise<void> };
+  private dumped?: Dumped;
 
-  const lock = await phases.run(
-    'Lock',
-    () => acquireLock(settings, { holder: runHolder('backup') }),
-    (l) => l.holder,
-  );
-  await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
-  await removeStalePartials(inputs.outputDir, inputs.timeoutMs);
-  if (inputs.stopCommand || inputs.startCommand)
-    await phases.run(
-      'Stop services',
-      () => hooks.stop(),
-      () => hooks.state,
+  constructor(
+    readonly inputs: Inputs,
+    readonly phases: Phases,
+    readonly state: BackupState,
+    private readonly hooks?: ServiceHooks,
+    readonly startedAt = new Date(),
+  ) {
+    this.source = inputs.connection;
+  }
+
+  /** The database, the server, the client tools and the disk, before any side effect; names the backup. */
+  async preflight(name = 'Preflight', snapshot = this.inputs.snapshot !== 'none'): Promise<void> {
+    this.pre = await runPreflight(this.inputs, this.phases, this.source, snapshot, name);
+    this.state.id ??= buildBackupId(this.inputs.connection.database, this.startedAt);
+  }
+
+  /** The offsite store answers and its keys are free (or, offsite: optional, a local backup only). */
+  async checkOffsite(): Promise<void> {
+    this.offsiteStore = await checkOffsite(this.inputs, this.id, this.phases, this.state);
+  }
+
+  /** The advisory lock backup, migrate and rollback share; then the output directory is made ready. */
+  async lock(): Promise<void> {
+    this.held = await this.phases.run(
+      'Lock',
+      () => acquireLock(this.inputs.connection, { holder: runHolder('backup') }),
+      (l) => l.holder,
     );
-  const startServices = async (): Promise<void> => {
-    // The services need to be down only while the data is read: start them before the slower checks.
-    if (inputs.startCommand)
-      await phases.run(
+    await mkdir(this.inputs.outputDir, { recursive: true, mode: 0o700 });
+    await removeStalePartials(this.inputs.outputDir, this.inputs.timeoutMs);
+  }
+
+  async unlock(): Promise<void> {
+    await this.held?.release();
+  }
+
+  async stopServices(): Promise<void> {
+    const hooks = this.hooks;
+    if (hooks && (this.inputs.stopCommand || this.inputs.startCommand))
+      await this.phases.run(
+        'Stop services',
+        () => hooks.stop(),
+        () => hooks.state,
+      );
+  }
+
+  /** The services need to be down only while the data is read: started before the slower checks. */
+  async startServices(): Promise<void> {
+    const hooks = this.hooks;
+    if (hooks && this.inputs.startCommand)
+      await this.phases.run(
         'Start services',
         () => hooks.start(),
         () => hooks.state,
       );
-  };
+  }
 
-  let outcome: DumpOutcome;
-  if (inputs.snapshot === 'first') {
-    // Nothing writes from here (maintenance on, services stopped): the copy is the recovery point,
-    // and the dump, its evidence and its offsite copy are all taken from the copy.
-    await snapshotPhase(inputs, phases, state, id);
-    await startServices();
-    const source = withDatabase(settings, state.snapshotDatabase as string);
-    if (inputs.dump === 'background') {
-      state.background = await phases.run(
-        'Background dump',
-        () =>
-          startBackground(inputs, {
-            id,
-            startedAt: startedAt.toISOString(),
-            phases: phases.list,
-            recoveryPoint: state.recoveryPoint,
-          }),
-        (b) => `pid ${b.pid} dumps ${source.database}; log ${b.logFile}`,
+  /**
+   * `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, the phase `Snapshot`. With `snapshot: first`
+   * it is the recovery point and the dump reads it; after the dump (`snapshot: true`) a failure
+   * does not throw the verified dump away: it is recorded and fails the run at the end.
+   */
+  async snapshotDatabase(): Promise<void> {
+    const make = async (): Promise<void> => {
+      const name = databaseNameFor(this.inputs.connection.database, 'snap', backupShortId(this.id));
+      const snap = await this.phases.run(
+        'Snapshot',
+        () => createSnapshotDatabase(this.inputs.connection, name),
+        (s) =>
+          `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`,
       );
-      state.status = 'running';
-      await lock.release();
+      this.state.snapshotDatabase = snap.name;
+      if (this.inputs.snapshot === 'first') this.state.recoveryPoint = snap.takenAt.toISOString();
+    };
+    if (this.inputs.snapshot !== 'first') {
+      await make().catch((error: unknown) => {
+        this.state.snapshotError = errorMessage(error);
+      });
       return;
     }
-    outcome = await dumpAndVerify({ inputs, phases, state, pre, id, source, offsite });
-  } else {
-    outcome = await dumpAndVerify({
-      inputs,
-      phases,
-      state,
-      pre,
-      id,
-      source: settings,
-      offsite,
-      afterRead: async () => {
-        if (inputs.snapshot === 'after-dump') {
-          // The dump is good: a snapshot that fails does not throw it away; it fails the run at the end.
-          await snapshotPhase(inputs, phases, state, id).catch((error: unknown) => {
-            state.snapshotError = errorMessage(error);
-          });
-        }
-        await startServices();
-      },
-    });
+    await make();
+    this.source = withDatabase(this.inputs.connection, this.state.snapshotDatabase as string);
   }
-  await finishBackup(inputs, phases, state, pre, { id, startedAt, offsite, outcome });
-  await lock.release();
+
+  /** `dump: background`: the rest runs in a process of its own; this step ends here. */
+  async startBackgroundDump(): Promise<void> {
+    const source = this.source;
+    this.state.background = await this.phases.run(
+      'Background dump',
+      () =>
+        startBackground(this.inputs, {
+          id: this.id,
+          startedAt: this.startedAt.toISOString(),
+          phases: this.phases.list,
+          recoveryPoint: this.state.recoveryPoint,
+        }),
+      (b) => `pid ${b.pid} dumps ${source.database}; log ${b.logFile}`,
+    );
+    this.state.status = 'running';
+  }
+
+  /** Opens a snapshot, dumps it and reads the evidence from the stream, the upload following the file. */
+  async dump(): Promise<void> {
+    this.dumped = await dumpWithUpload(this.plan());
+  }
+
+  /** The file is the bytes that were hashed, and pg_restore reads it (or restores it); then its final name. */
+  async verify(): Promise<void> {
+    await verifyDump(this.plan(), this.need(this.dumped));
+  }
+
+  /** The staged upload is completed and the stored object proven (a failure is recorded, not thrown). */
+  async offsite(): Promise<void> {
+    const manifest = this.draftManifest();
+    const { staging, finalPath } = this.need(this.dumped);
+    // From here the upload is the offsite step's: completed, or left to its own cleanup.
+    this.dumped = { ...this.need(this.dumped), staging: undefined };
+    if (this.offsiteStore && staging)
+      await sendOffsite(
+        this.offsiteStore,
+        staging,
+        manifest,
+        this.phases,
+        this.state,
+        this.inputs,
+        finalPath,
+      );
+  }
+
+  /** The manifest, locally and beside the offsite copy; fails when a required part failed. */
+  async manifest(): Promise<void> {
+    await finishBackup(
+      this.inputs,
+      this.phases,
+      this.state,
+      this.need(this.dumped).finalPath,
+      this.offsiteStore,
+    );
+  }
+
+  /** After a failure: a staged upload that will not be completed is aborted. */
+  async abandonUpload(): Promise<void> {
+    if (this.dumped) await abandonUpload(this.dumped);
+  }
+
+  private get id(): string {
+    return this.need(this.state.id);
+  }
+
+  private plan(): DumpPlan {
+    return {
+      inputs: this.inputs,
+      phases: this.phases,
+      state: this.state,
+      pre: this.need(this.pre),
+      id: this.id,
+      source: this.source,
+      offsite: this.offsiteStore,
+    };
+  }
+
+  private need<T>(value: T | undefined): T {
+    if (value === undefined) throw new Error('A backup step ran before the step it needs.');
+    return value;
+  }
+
+  private draftManifest(): BackupManifest {
+    const { inputs, state } = this;
+    const pre = this.need(this.pre);
+    const dump = this.need(state.dump);
+    const evidence = this.need(state.evidence);
+    const settings = inputs.connection;
+    state.manifest = {
+      format: MANIFEST_FORMAT,
+      backupId: this.id,
+      database: settings.database,
+      server: {
+        version: pre.server.version,
+        major: pre.server.major,
+        host: settings.host,
+        port: settings.port,
+        ...(pre.systemIdentifier ? { systemIdentifier: pre.systemIdentifier } : {}),
+      },
+      dump: {
+        tool: 'pg_dump',
+        toolVersion: pre.tools.versions.pg_dump,
+        format: 'custom',
+        compression: pre.compression.label,
+        flags: dump.flags.filter((f) => !f.startsWith('--snapshot=')),
+        file: path.basename(this.need(this.dumped).finalPath),
+        sizeBytes: dump.sizeBytes,
+        sha256: dump.sha256,
+      },
+      startedAt: this.startedAt.toISOString(),
+      finishedAt: '',
+      snapshotTakenAt: evidence.snapshotTakenAt,
+      rowCounts: evidence.rowCounts,
+      fingerprints: evidence.fingerprints,
+      djangoMigrations: evidence.djangoMigrations,
+      codeRef: inputs.codeRef,
+      snapshotDatabase: state.snapshotDatabase,
+      timings: {},
+    };
+    return state.manifest;
+  }
 }
 
 /**
- * The manifest (local, written atomically) and the offsite copy with its manifest. The local
- * backup verified before this: it is kept and reported whatever fails here. Fails at the end when
- * a required part failed (offsite, the snapshot database), naming what is kept.
+ * The manifest (local, written atomically) and its offsite copy beside the dump. The local backup
+ * verified before this: it is kept and reported whatever fails here. Fails at the end when a
+ * required part failed (offsite, the snapshot database), naming what is kept.
  */
-export async function finishBackup(
+async function finishBackup(
   inputs: Inputs,
   phases: Phases,
   state: BackupState,
-  pre: Preflight,
-  run: { id: string; startedAt: Date; offsite?: Offsite; outcome: DumpOutcome },
+  finalPath: string,
+  offsite: Offsite | undefined,
 ): Promise<void> {
-  const { id, offsite, outcome } = run;
-  const { finalPath, staging, digest } = outcome;
-  const dump = state.dump as DumpResult;
-  const evidence = state.evidence as BackupEvidence;
-  const settings = inputs.connection;
-  const manifest: BackupManifest = {
-    format: MANIFEST_FORMAT,
-    backupId: id,
-    database: settings.database,
-    server: {
-      version: pre.server.version,
-      major: pre.server.major,
-      host: settings.host,
-      port: settings.port,
-      ...(pre.systemIdentifier ? { systemIdentifier: pre.systemIdentifier } : {}),
-    },
-    dump: {
-      tool: 'pg_dump',
-      toolVersion: pre.tools.versions.pg_dump,
-      format: 'custom',
-      compression: pre.compression.label,
-      flags: dump.flags.filter((f) => !f.startsWith('--snapshot=')),
-      file: path.basename(finalPath),
-      sizeBytes: dump.sizeBytes,
-      sha256: dump.sha256,
-    },
-    startedAt: run.startedAt.toISOString(),
-    finishedAt: '',
-    snapshotTakenAt: evidence.snapshotTakenAt,
-    rowCounts: evidence.rowCounts,
-    fingerprints: evidence.fingerprints,
-    djangoMigrations: evidence.djangoMigrations,
-    codeRef: inputs.codeRef,
-    snapshotDatabase: state.snapshotDatabase,
-    timings: {},
-  };
-  state.manifest = manifest;
-  if (offsite && staging)
-    await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, finalPath);
+  const manifest = state.manifest as BackupManifest;
   manifest.finishedAt = new Date().toISOString();
   manifest.timings = phases.timings();
   const manifestPath = path.join(inputs.outputDir, manifestNameFor(manifest.dump.file));

@@ -2,17 +2,17 @@ import path from 'node:path';
 
 import * as core from '@actions/core';
 
-import { dumpWithEvidence } from '../../postgres/backup-evidence';
+import { GrowingFile, promote, removeFile } from '../../common/files';
+import { listArchive } from '../../postgres/archive-listing';
+import { dumpWithEvidence, type BackupEvidence } from '../../postgres/backup-evidence';
 import type { BackupPreflight } from '../../postgres/backup-preflight';
 import { verifyByRestore } from '../../postgres/backup-verify';
 import type { ConnectionSettings } from '../../postgres/connection';
-import { checkFileUnchanged, readArchiveWhole, runDump } from '../../postgres/dump';
-import { listArchive } from '../../postgres/restore';
+import { checkFileUnchanged, readArchiveWhole, runDump, type DumpResult } from '../../postgres/dump';
 import { backupShortId, databaseNameFor } from '../../postgres/side-names';
 import { onCleanup } from '../../process/cleanup';
 import { formatBytes } from '../../report/format';
-import { GrowingFile, promote, removeFile } from '../../storage/local';
-import { choosePartSize, MultipartDigest, stageUpload, type StagedUpload } from '../../storage/upload';
+import type { StagedPut, StreamDigest } from '../../storage/store';
 
 import type { BackupState } from './backup';
 import type { Inputs } from './inputs';
@@ -31,45 +31,39 @@ export interface DumpPlan {
   /** The database pg_dump reads: the live one, or (snapshot: first) the snapshot database. */
   source: ConnectionSettings;
   offsite?: Offsite;
-  /** Runs once the data is read, before the verification: the snapshot (snapshot: true), the start-command. */
-  afterRead?: () => Promise<void>;
 }
 
-export interface DumpOutcome {
+/** A dump on disk under its partial name, its evidence in `state`, its upload staged alongside. */
+export interface Dumped {
   finalPath: string;
-  staging?: Promise<StagedUpload>;
-  digest?: MultipartDigest;
+  partial: string;
+  staging?: Promise<StagedPut>;
+  removePartial: () => Promise<void>;
 }
 
 /**
- * Dump (with row counts, fingerprints and the upload running alongside) → `afterRead` → verify →
- * final name. On any failure the partial file is removed and the staged upload aborted.
+ * Opens a snapshot, dumps it and reads the evidence (row counts, fingerprints) from the archive as
+ * it streams, with the upload following the file on disk. On a failure the partial file is removed
+ * and the staged upload aborted.
  */
-export async function dumpAndVerify(plan: DumpPlan): Promise<DumpOutcome> {
+export async function dumpWithUpload(plan: DumpPlan): Promise<Dumped> {
   const { inputs, phases, state, pre, id, source, offsite } = plan;
   const finalPath = path.join(inputs.outputDir, `${id}.dump`);
   const partial = `${finalPath}.partial`;
   const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
   const growing = new GrowingFile(partial);
-  let staging: Promise<StagedUpload> | undefined;
-  let digest: MultipartDigest | undefined;
+  let staging: Promise<StagedPut> | undefined;
+  let digest: StreamDigest | undefined;
   if (offsite) {
+    // The store follows the dump on disk as pg_dump writes it.
     const reader = growing.reader();
-    const partSize = choosePartSize(pre.estimateBytes);
-    const parts = new MultipartDigest(partSize);
-    digest = parts;
-    staging = stageUpload({
-      client: offsite.client,
-      bucket: offsite.bucket,
-      key: offsite.dumpKey,
-      partSize,
-      next: (size) => reader.next(size),
-      partMd5: (n) => parts.part(n),
-    });
-    staging = staging.finally(() => reader.close());
+    const staged = offsite.store.stage(offsite.dumpKey, reader, { expectedBytes: pre.estimateBytes });
+    digest = staged.digest;
+    staging = staged.staged.finally(() => reader.close());
     // Read when the offsite phase completes the upload; a failure then is reported there.
     staging.catch(() => undefined);
   }
+  const dumped: Dumped = { finalPath, partial, staging, removePartial };
   try {
     const { dump, evidence } = await phases.run(
       'Dump',
@@ -114,7 +108,25 @@ export async function dumpAndVerify(plan: DumpPlan): Promise<DumpOutcome> {
     state.dump = dump;
     // With snapshot: first the recovery point is the snapshot database's, not the dump's.
     state.evidence = state.recoveryPoint ? { ...evidence, snapshotTakenAt: state.recoveryPoint } : evidence;
-    await plan.afterRead?.();
+  } catch (error) {
+    await abandonUpload(dumped);
+    throw error;
+  }
+  return dumped;
+}
+
+/** Aborts the staged upload of a dump that will not be completed (nothing appears in the store). */
+export async function abandonUpload(dumped: Dumped): Promise<void> {
+  await dumped.staging?.then((s) => s.abort()).catch(() => undefined);
+}
+
+/** Verifies the dump on disk, then gives it its final name; a failure aborts the staged upload. */
+export async function verifyDump(plan: DumpPlan, dumped: Dumped): Promise<void> {
+  const { inputs, phases, state, pre, id } = plan;
+  const { partial } = dumped;
+  const dump = state.dump as DumpResult;
+  const evidence = state.evidence as BackupEvidence;
+  try {
     await phases.run(
       'Verify',
       async () => {
@@ -142,12 +154,11 @@ export async function dumpAndVerify(plan: DumpPlan): Promise<DumpOutcome> {
       },
       (detail) => detail,
     );
-    await promote(partial, finalPath);
-    await removePartial();
-    state.path = finalPath;
+    await promote(partial, dumped.finalPath);
+    await dumped.removePartial();
+    state.path = dumped.finalPath;
   } catch (error) {
-    await staging?.then((s) => s.abort()).catch(() => undefined);
+    await abandonUpload(dumped);
     throw error;
   }
-  return { finalPath, staging, digest };
 }

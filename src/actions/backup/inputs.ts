@@ -13,16 +13,13 @@ import {
   getSingleLineInput,
   showValue,
 } from '../../common/inputs';
+import { CHECKSUM_MODES, checkS3Inputs, type S3Inputs } from '../../common/s3-inputs';
 import { connectionFromUrl, type ConnectionSettings } from '../../postgres/connection';
 import { parseCompression, type CompressionSpec } from '../../postgres/dump';
-import { parseS3Uri, type ChecksumMode, type S3Location } from '../../storage/s3';
+import { parseS3Uri, type S3Location } from '../../storage/s3/client';
 
-export interface OffsiteInputs {
+export interface OffsiteInputs extends S3Inputs {
   location: S3Location;
-  endpoint?: string;
-  region?: string;
-  forcePathStyle: boolean;
-  checksumMode: ChecksumMode;
   required: boolean;
   /** How the stored copy is proven: by its ETag (per-part MD5s) or by reading it back. */
   verify: 'etag' | 'read-back';
@@ -77,31 +74,21 @@ const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$
 function getOffsite(): OffsiteInputs | undefined {
   const uri = getSingleLineInput('s3-uri');
   const endpoint = getSingleLineInput('s3-endpoint');
-  const region = getSingleLineInput('s3-region');
-  const forcePathStyle = getBooleanInput('s3-force-path-style', Boolean(endpoint));
-  const checksumMode = getEnumInput(
-    'checksum-mode',
-    ['when-supported', 'when-required'] as const,
-    'when-supported',
-  );
+  const s3 = checkS3Inputs({
+    endpoint,
+    region: getSingleLineInput('s3-region'),
+    forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
+    checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
+  });
   const offsite = getEnumInput('offsite', ['required', 'optional'] as const, 'required');
   const verify = getEnumInput('offsite-verify', ['etag', 'read-back'] as const, 'etag');
   if (!uri) return undefined;
   const location = parseS3Uri(uri);
   // The prefix is a folder: `s3://bucket/backups` means `backups/<backup-id>.dump`.
   if (location.key && !location.key.endsWith('/')) location.key += '/';
-  if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) {
-    throw new ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
-  }
-  if (region && !/^[a-z0-9-]{1,40}$/.test(region)) {
-    throw new ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(region)}.`);
-  }
   return {
     location,
-    endpoint,
-    region,
-    forcePathStyle,
-    checksumMode,
+    ...s3,
     required: offsite === 'required',
     verify,
   };

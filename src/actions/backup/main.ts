@@ -6,7 +6,7 @@ import { scrub } from '../../common/secrets';
 import { BACKGROUND_ENV } from './background';
 import { runBackgroundChild } from './background-run';
 import { logTail } from './background-state';
-import { takeBackup, type BackupState } from './backup';
+import { BackupRun, type BackupState } from './backup';
 import { ServiceHooks } from './hooks';
 import { getInputs, type Inputs, type WaitInputs } from './inputs';
 import { backupOutputs, setBackupOutputs, type BackupOutputs } from './outputs';
@@ -30,16 +30,48 @@ export async function run(): Promise<void> {
   return backupStep(parsed.inputs);
 }
 
+/**
+ * The backup's steps in order. `snapshot` decides where the snapshot database and the restart of
+ * the services go: `first` makes the copy while nothing writes and dumps the copy (or leaves that
+ * to a background process); `true` copies after the dump has read the data; `false` makes none.
+ */
+async function takeBackup(run: BackupRun): Promise<void> {
+  const { inputs } = run;
+  await run.preflight();
+  await run.checkOffsite();
+  await run.lock();
+  await run.stopServices();
+  if (inputs.snapshot === 'first') {
+    // Nothing writes from here (maintenance on, services stopped): the copy is the recovery point,
+    // and the dump, its evidence and its offsite copy are all taken from the copy.
+    await run.snapshotDatabase();
+    await run.startServices();
+    if (inputs.dump === 'background') {
+      await run.startBackgroundDump();
+      return run.unlock();
+    }
+  }
+  await run.dump();
+  if (inputs.snapshot === 'after-dump') await run.snapshotDatabase();
+  if (inputs.snapshot !== 'first') await run.startServices();
+  await run.verify();
+  await run.offsite();
+  await run.manifest();
+  await run.unlock();
+}
+
 async function backupStep(inputs: Inputs): Promise<void> {
   const started = Date.now();
   const phases = new Phases();
   const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
   const state: BackupState = {};
+  const run = new BackupRun(inputs, phases, state, hooks);
   let failure: unknown;
   try {
-    await takeBackup(inputs, phases, hooks, state);
+    await takeBackup(run);
   } catch (error) {
     failure = error;
+    await run.abandonUpload();
   }
   try {
     await hooks.start();

@@ -1,25 +1,17 @@
 import * as core from '@actions/core';
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
-import type { BackupManifest } from '../../storage/manifest';
-import { createS3Client, formatS3Uri } from '../../storage/s3';
-import {
-  checkOffsiteWritable,
-  checkStoredObject,
-  describeS3Error,
-  putNew,
-  type MultipartDigest,
-  type StagedUpload,
-} from '../../storage/upload';
+import type { BackupManifest } from '../../manifest';
+import { createS3Client } from '../../storage/s3/client';
+import type { BackupStore, StagedPut } from '../../storage/store';
+import { openLocation } from '../../storage/stores';
 
 import type { BackupState } from './backup';
 import type { Inputs } from './inputs';
 import type { Phases } from './phases';
 
 export interface Offsite {
-  client: S3Client;
-  bucket: string;
+  store: BackupStore;
   dumpKey: string;
   manifestKey: string;
 }
@@ -36,26 +28,32 @@ export async function checkOffsite(
 ): Promise<Offsite | undefined> {
   const o = inputs.offsite;
   if (!o) return undefined;
-  const client = createS3Client({
-    endpoint: o.endpoint,
-    region: o.region,
-    forcePathStyle: o.forcePathStyle,
-    checksumMode: o.checksumMode,
-  });
+  const { store, key: prefix } = openLocation(
+    { kind: 's3', ...o.location },
+    {
+      s3: () =>
+        createS3Client({
+          endpoint: o.endpoint,
+          region: o.region,
+          forcePathStyle: o.forcePathStyle,
+          checksumMode: o.checksumMode,
+        }),
+      s3Store: { verify: o.verify },
+    },
+  );
   const offsite = {
-    client,
-    bucket: o.location.bucket,
-    dumpKey: `${o.location.key}${id}.dump`,
-    manifestKey: `${o.location.key}${id}.manifest.json`,
+    store,
+    dumpKey: `${prefix}${id}.dump`,
+    manifestKey: `${prefix}${id}.manifest.json`,
   };
-  const where = formatS3Uri({ bucket: offsite.bucket, key: o.location.key });
+  const where = store.uriOf(prefix);
   const started = Date.now();
   try {
-    await checkOffsiteWritable(client, offsite.bucket, [offsite.dumpKey, offsite.manifestKey]);
+    await store.checkWritable([offsite.dumpKey, offsite.manifestKey]);
     phases.note('Offsite check', 'ok', `${where} reachable and writable`, (Date.now() - started) / 1000);
     return offsite;
   } catch (error) {
-    const why = `${where} is not usable: ${describeS3Error(error)}`;
+    const why = `${where} is not usable: ${store.describeError(error)}`;
     if (o.required) {
       phases.note('Offsite check', 'failed', why, (Date.now() - started) / 1000);
       throw new SafetyError(
@@ -75,28 +73,20 @@ export async function checkOffsite(
 /** Completes the staged upload and proves the stored object is the dump; a failure is recorded, not thrown. */
 export async function sendOffsite(
   offsite: Offsite,
-  staging: Promise<StagedUpload>,
-  digest: MultipartDigest | undefined,
+  staging: Promise<StagedPut>,
   manifest: BackupManifest,
   phases: Phases,
   state: BackupState,
   inputs: Inputs,
   localFile: string,
 ): Promise<void> {
-  const uri = formatS3Uri({ bucket: offsite.bucket, key: offsite.dumpKey });
+  const uri = offsite.store.uriOf(offsite.dumpKey);
   try {
     await phases.run(
       'Offsite',
       async () => {
         const staged = await staging;
-        const stored = await staged.complete();
-        const how = await checkStoredObject({
-          client: offsite.client,
-          bucket: offsite.bucket,
-          key: offsite.dumpKey,
-          eTagOnCompletion: stored.eTag,
-          partsETag: digest?.eTag() ?? '',
-          useETag: inputs.offsite?.verify === 'etag' && digest !== undefined,
+        const { stored, verified: how } = await staged.complete({
           localFile,
           sha256: manifest.dump.sha256,
           sizeBytes: manifest.dump.sizeBytes,
@@ -108,7 +98,7 @@ export async function sendOffsite(
       (detail) => detail,
     );
   } catch (error) {
-    state.offsiteError = `${uri}: ${describeS3Error(error)}`;
+    state.offsiteError = `${uri}: ${offsite.store.describeError(error)}`;
     const last = phases.list[phases.list.length - 1];
     if (last && !inputs.offsite?.required) last.status = 'warning';
   }
@@ -129,16 +119,11 @@ export async function sendManifest(
   const dumpUri = state.uri;
   if (!dumpUri) return true;
   try {
-    await putNew(
-      offsite.client,
-      offsite.bucket,
-      offsite.manifestKey,
-      `${JSON.stringify(manifest, null, 2)}\n`,
-    );
-    state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey });
+    await offsite.store.putNew(offsite.manifestKey, `${JSON.stringify(manifest, null, 2)}\n`);
+    state.manifestUri = offsite.store.uriOf(offsite.manifestKey);
     return true;
   } catch (error) {
-    state.offsiteError = `manifest upload failed: ${describeS3Error(error).replace(/\.+$/, '')}`;
+    state.offsiteError = `manifest upload failed: ${offsite.store.describeError(error).replace(/\.+$/, '')}`;
   }
   state.uri = undefined;
   const versionId = manifest.dump.s3VersionId;
@@ -147,13 +132,11 @@ export async function sendManifest(
   delete manifest.dump.s3ETag;
   delete manifest.dump.s3VersionId;
   try {
-    await offsite.client.send(
-      new DeleteObjectCommand({ Bucket: offsite.bucket, Key: offsite.dumpKey, VersionId: versionId }),
-    );
+    await offsite.store.removeOwn(offsite.dumpKey, versionId);
     state.offsiteError += `; the dump object ${dumpUri} was removed again (no manifest beside it)`;
     core.info(`Removed ${dumpUri}: its manifest could not be stored.`);
   } catch (error) {
-    state.offsiteError += `; the dump object ${dumpUri} is left WITHOUT a manifest and could not be removed (${describeS3Error(error)}): delete it, it is not a usable backup`;
+    state.offsiteError += `; the dump object ${dumpUri} is left WITHOUT a manifest and could not be removed (${offsite.store.describeError(error)}): delete it, it is not a usable backup`;
   }
   return false;
 }

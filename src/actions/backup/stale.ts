@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import * as core from '@actions/core';
 
-import { removeFile } from '../../storage/local';
+import { removeFile } from '../../common/files';
 
 import { backgroundFiles, isAlive, readRecord } from './background-state';
 

@@ -3,10 +3,10 @@ import { stat } from 'node:fs/promises';
 import * as core from '@actions/core';
 
 import { errorMessage, SafetyError } from '../../common/errors';
+import { exists, removeFile } from '../../common/files';
 import { scrub } from '../../common/secrets';
+import { readManifestFile } from '../../manifest';
 import { formatSeconds } from '../../report/format';
-import { exists, removeFile } from '../../storage/local';
-import { readManifestFile } from '../../storage/manifest';
 
 import { killGroup } from './background';
 import {

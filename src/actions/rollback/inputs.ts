@@ -15,16 +15,15 @@ import {
   getSingleLineInput,
   showValue,
 } from '../../common/inputs';
-import { registerSecret } from '../../common/secrets';
+import { CHECKSUM_MODES, checkS3Inputs } from '../../common/s3-inputs';
+import { registerSecret, registerUrlSecrets } from '../../common/secrets';
 import type { ConnectionSettings } from '../../postgres/connection';
 import { checkGitRef } from '../../process/git';
-import { checkManifestFile, parseLocation, type Location } from '../../storage/download';
-import type { ChecksumMode, S3Options } from '../../storage/s3';
+import { checkManifestFile } from '../../storage/download';
+import type { S3Options } from '../../storage/s3/client';
+import { parseLocation, type Location } from '../../storage/stores';
 
-const STRATEGIES = ['swap', 'snapshot', 'in-place', 'pitr'] as const;
-const CHECKSUM_MODES: readonly ChecksumMode[] = ['when-supported', 'when-required'];
-
-export type Strategy = (typeof STRATEGIES)[number];
+import { STRATEGY_NAMES, strategyFor, type Strategy } from './strategies';
 
 export interface Inputs {
   connection: ConnectionSettings;
@@ -131,10 +130,7 @@ function healthUrl(value: string): string {
       `Input "health-urls" accepts http:// and https:// URLs only, got ${showValue(value)}.`,
     );
   }
-  if (url.password) {
-    registerSecret(url.password);
-    registerSecret(value);
-  }
+  registerUrlSecrets(value, { whole: true });
   return value;
 }
 
@@ -154,19 +150,16 @@ export function getInputs(): Inputs {
       : undefined;
   if (backupUri && backup?.kind !== 's3')
     throw new ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
-  const strategy = getEnumInput('strategy', STRATEGIES, 'swap');
+  const strategy = getEnumInput('strategy', STRATEGY_NAMES, 'swap');
   const allowDestructive = getBooleanInput('allow-destructive', false);
-  if (strategy === 'in-place' && !allowDestructive) {
-    throw new ConfigurationError(
-      'Input "strategy" is in-place, which drops the live database before the restore: set allow-destructive: true to confirm.',
-    );
-  }
+  strategyFor(strategy)?.checkInputs?.({ allowDestructive });
   const endpoint = getSingleLineInput('s3-endpoint');
-  if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint))
-    throw new ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
-  const region = getSingleLineInput('s3-region');
-  if (region && !/^[a-z0-9-]{2,32}$/.test(region))
-    throw new ConfigurationError(`Input "s3-region" is not valid: ${showValue(region)}.`);
+  const s3 = checkS3Inputs({
+    endpoint,
+    region: getSingleLineInput('s3-region'),
+    forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
+    checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
+  });
   const previousRef = getSingleLineInput('previous-ref');
   const stopCommand = getOptionalInput('stop-command');
   const startCommand = getOptionalInput('start-command');
@@ -195,12 +188,7 @@ export function getInputs(): Inputs {
           : undefined
         : getIntegerInput('index-workers', 0, 0, 64),
     terminateSessions: getBooleanInput('terminate-sessions', true),
-    s3: {
-      endpoint,
-      region,
-      forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
-      checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
-    },
+    s3,
     stopCommand,
     startCommand,
     revertCommand: getOptionalInput('revert-command'),

@@ -1,19 +1,18 @@
 import { SafetyError, errorMessage } from '../../common/errors';
 import { withClient } from '../../postgres/client';
 import { acquireLock, runHolder } from '../../postgres/lock';
-import { maintenance, swapDatabases } from '../../postgres/swap';
+import { maintenance } from '../../postgres/swap';
 import { writeMarker } from '../../postgres/swap-marker';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
 import { setOutput } from '../../report/summary';
 
 import { Application, waitHealthy } from './app';
-import { checkRestored, EarlyCheck, restoreInPlace, restoreSide, snapshotReady } from './database';
 import { getInputs, type Inputs } from './inputs';
-import { rollbackPitr, type AfterCutover } from './pitr';
 import { pruneAfterRollback } from './prune';
 import { report } from './report';
 import { RunState } from './state';
-import { verifyBackup, verifyDump, type Verified } from './verify';
+import { CLUSTER_STRATEGIES, isClusterStrategy, strategyFor, type AfterCutover } from './strategies';
+import { verifyBackup } from './verify';
 import { reopenAfterInterruptedSwap } from './window';
 
 /** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
@@ -36,8 +35,8 @@ export async function run(): Promise<void> {
     await report(inputs, state, app);
   });
   try {
-    if (inputs.strategy === 'pitr')
-      await rollbackPitr(inputs, state, app, (v) => afterSwap(inputs, state, app, v));
+    if (isClusterStrategy(inputs.strategy))
+      await CLUSTER_STRATEGIES[inputs.strategy](inputs, state, app, (v) => afterSwap(inputs, state, app, v));
     else await rollback(inputs, state, app);
   } catch (error) {
     state.fail(error);
@@ -66,10 +65,13 @@ async function rollback(inputs: Inputs, state: RunState, app: Application): Prom
   if (v.resume) {
     for (const phase of ['restore', 'checks', 'swap'] as const) t.skip(phase, 'done by an earlier run');
     if (app.hasStop) await t.phase('stop', () => app.stop());
-  } else if (inputs.strategy === 'in-place') {
-    await inPlace(inputs, state, app, v);
   } else {
-    await swap(inputs, state, app, v);
+    // Nothing live changes until the cut-over; the application is stopped just before it.
+    const strategy = strategyFor(inputs.strategy);
+    if (!strategy) throw new Error(`Strategy ${inputs.strategy} has no database-level preparation.`);
+    const prepared = await strategy.prepare({ inputs, state, app, v });
+    if (app.hasStop) await t.phase('stop', () => app.stop());
+    await prepared.cutOver();
   }
   app.holdAfterSwap();
   await afterSwap(inputs, state, app, v);
@@ -82,59 +84,6 @@ async function rollback(inputs: Inputs, state: RunState, app: Application): Prom
     await pruneAfterRollback(inputs, state, [v.names.failed]);
   }
   await lock.release();
-}
-
-async function swap(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
-  const t = state.timeline;
-  let replacement =
-    inputs.strategy === 'snapshot'
-      ? await t.phase('checks', (note) => snapshotReady(inputs, v, state, note))
-      : undefined;
-  let keepSide: (() => void) | undefined;
-  if (!replacement) {
-    const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
-    const early = new EarlyCheck(inputs, v.names.side, v);
-    keepSide = await t.phase('restore', (note) => restoreSide(inputs, v, dump, note, early));
-    await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note, early));
-    replacement = v.names.side;
-  } else {
-    t.skip('restore', 'snapshot');
-  }
-  if (app.hasStop) await t.phase('stop', () => app.stop());
-  const swapped = await t.phase('swap', async (note) => {
-    const r = await swapDatabases(inputs.connection, {
-      live: v.names.live,
-      replacement: replacement,
-      failed: v.names.failed,
-      terminateSessions: inputs.terminateSessions,
-      backupId: v.manifest.backupId,
-      restoredFrom: state.restoredFrom,
-      run: runHolder('rollback'),
-    });
-    note(
-      `${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`,
-    );
-    return r;
-  });
-  keepSide?.();
-  state.swapped = true;
-  state.failedDatabase = v.names.failed;
-  state.terminated = swapped.terminated;
-  t.downtimeMs = swapped.downtimeMs + (state.priorDowntimeMs ?? 0);
-}
-
-async function inPlace(inputs: Inputs, state: RunState, app: Application, v: Verified): Promise<void> {
-  const t = state.timeline;
-  const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
-  if (app.hasStop) await t.phase('stop', () => app.stop());
-  const started = Date.now();
-  await t.phase('swap', async (note) => {
-    await restoreInPlace(inputs, v, dump, state, () => app.holdAfterSwap());
-    note('dropped, recreated and restored in place');
-  });
-  t.skip('restore', 'part of the in-place swap');
-  await t.phase('checks', (note) => checkRestored(inputs, v.names.live, v, note));
-  t.downtimeMs = Date.now() - started + (state.priorDowntimeMs ?? 0);
 }
 
 async function afterSwap(inputs: Inputs, state: RunState, app: Application, v: AfterCutover): Promise<void> {

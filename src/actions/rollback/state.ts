@@ -2,10 +2,10 @@ import * as core from '@actions/core';
 
 import { SafetyError, errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
+import type { BackupManifest } from '../../manifest';
 import type { RollbackNames } from '../../postgres/side-names';
 import type { Session } from '../../postgres/swap';
 import { interruptedBy } from '../../process/cleanup';
-import type { BackupManifest } from '../../storage/manifest';
 
 import { Timeline } from './timeline';
 

@@ -2,8 +2,9 @@ import * as core from '@actions/core';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { SafetyError } from '../../common/errors';
+import type { BackupManifest } from '../../manifest';
+import { listArchive, type ArchiveListing } from '../../postgres/archive-listing';
 import { serverInfo, systemIdentifier, withClient } from '../../postgres/client';
-import { listArchive, type ArchiveListing } from '../../postgres/restore';
 import { databaseNameFor, rollbackNames, type RollbackNames } from '../../postgres/side-names';
 import {
   MAINTENANCE_DB,
@@ -21,18 +22,13 @@ import { markerOn } from '../../postgres/swap-marker';
 import { discoverTools, type ClientTools } from '../../postgres/tools';
 import { resolveCommit } from '../../process/git';
 import { formatBytes } from '../../report/format';
-import {
-  describeLocation,
-  dumpLocationFor,
-  fetchDump,
-  loadManifest,
-  type FetchedDump,
-} from '../../storage/download';
-import type { BackupManifest } from '../../storage/manifest';
-import { createS3Client } from '../../storage/s3';
+import { dumpLocationFor, fetchDump, loadManifest, type FetchedDump } from '../../storage/download';
+import { createS3Client } from '../../storage/s3/client';
+import { describeLocation } from '../../storage/stores';
 
 import type { Inputs } from './inputs';
 import type { RunState } from './state';
+import { strategyFor } from './strategies';
 
 export interface Verified {
   manifest: BackupManifest;
@@ -53,13 +49,13 @@ export interface VerifiedDump {
 }
 
 let s3Client: S3Client | undefined;
-export function s3For(inputs: Inputs): () => S3Client {
+function s3For(inputs: Inputs): () => S3Client {
   return () => (s3Client ??= createS3Client(inputs.s3));
 }
 
 /** Checks everything that needs no dump: manifest, target database, server, previous code, earlier runs. */
 export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Verified> {
-  const manifest = await loadManifest(inputs.manifest, s3For(inputs));
+  const manifest = await loadManifest(inputs.manifest, { s3: s3For(inputs) });
   state.manifest = manifest;
   const live = inputs.connection.database;
   if (live === MAINTENANCE_DB) {
@@ -116,14 +112,16 @@ export async function verifyBackup(inputs: Inputs, state: RunState): Promise<Ver
   const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
   if (commit) core.info(`previous-ref ${inputs.previousRef} is commit ${commit}.`);
   const marker = found.marker;
-  // Resumed only when the live database carries this backup's swap marker, written in the swap's
-  // own transaction: a matching fingerprint says nothing about who swapped what, or when.
+  // Resumed only when what the earlier run wrote on the server says it cut over: a matching
+  // fingerprint says nothing about who swapped what, or when.
   const resume =
-    marker?.phase === 'swapped' &&
-    marker.backupId === manifest.backupId &&
-    marker.live === live &&
-    found.markedFailed;
-  if (resume) {
+    strategyFor(inputs.strategy)?.cutOverDone({
+      marker,
+      markedFailedExists: found.markedFailed,
+      backupId: manifest.backupId,
+      live,
+    }) ?? false;
+  if (resume && marker) {
     names.failed = marker.failed;
     state.swapped = true;
     state.failedDatabase = marker.failed;

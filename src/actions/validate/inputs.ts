@@ -15,8 +15,8 @@ import {
   showValue,
 } from '../../common/inputs';
 import { registerSecret } from '../../common/secrets';
+import { readManifestFile, type BackupManifest } from '../../manifest';
 import type { ConnectionSettings } from '../../postgres/connection';
-import { readManifestFile, type BackupManifest } from '../../storage/manifest';
 
 export interface Inputs {
   checksFile: string;

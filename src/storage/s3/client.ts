@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 
-import { ConfigurationError } from '../common/errors';
+import { ConfigurationError } from '../../common/errors';
 
 export type ChecksumMode = 'when-supported' | 'when-required';
 

@@ -1,7 +1,8 @@
-import { constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
 import { open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 
-import { SafetyError } from '../common/errors';
+import { SafetyError } from './errors';
 
 /**
  * A file that one side appends to while the other reads it behind the writer: the offsite upload
@@ -104,4 +105,16 @@ export async function promote(partial: string, final: string): Promise<void> {
 /** Removes a file if it is there. */
 export async function removeFile(file: string): Promise<void> {
   await rm(file, { force: true });
+}
+
+/** A digest of a file (hex), streamed. */
+export async function hashFile(file: string, algorithm: 'sha256' | 'md5'): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** sha256 of a file, streamed. */
+export function sha256File(file: string): Promise<string> {
+  return hashFile(file, 'sha256');
 }

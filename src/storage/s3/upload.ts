@@ -15,13 +15,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 
-import { errorMessage, SafetyError } from '../common/errors';
-import { onCleanup } from '../process/cleanup';
-import { formatBytes } from '../report/format';
-import { PhaseProgress, Progress } from '../report/progress';
+import { errorMessage, SafetyError } from '../../common/errors';
+import { hashFile } from '../../common/files';
+import { onCleanup } from '../../process/cleanup';
+import { formatBytes } from '../../report/format';
+import { PhaseProgress, Progress } from '../../report/progress';
 
-import { hashFile } from './manifest';
-import { formatS3Uri } from './s3';
+import { formatS3Uri } from './client';
 
 const MIB = 1024 * 1024;
 /** S3's limits: at most 10,000 parts, each 5 MiB to 5 GiB (the last one may be smaller). */

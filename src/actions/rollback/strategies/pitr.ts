@@ -3,16 +3,15 @@ import path from 'node:path';
 
 import * as core from '@actions/core';
 
-import { ConfigurationError, SafetyError } from '../../common/errors';
-import { PgBackRest, userFor, type OsUser } from '../../pgbackrest/command';
-import { isPitrManifest, parsePitrManifest, type PitrManifest } from '../../pgbackrest/manifest';
-import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../pgbackrest/rollback';
-import { acquireLock, runHolder, type HeldLock } from '../../postgres/lock';
-import { resolveCommit } from '../../process/git';
-
-import type { Application } from './app';
-import type { Inputs } from './inputs';
-import type { RunState } from './state';
+import { ConfigurationError, SafetyError } from '../../../common/errors';
+import { PgBackRest, userFor, type OsUser } from '../../../pgbackrest/command';
+import { isPitrManifest, parsePitrManifest, type PitrManifest } from '../../../pgbackrest/manifest';
+import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../../pgbackrest/rollback';
+import { acquireLock, runHolder, type HeldLock } from '../../../postgres/lock';
+import { resolveCommit } from '../../../process/git';
+import type { Application } from '../app';
+import type { Inputs } from '../inputs';
+import type { RunState } from '../state';
 
 /** What the steps after the database part need: the code to revert to and where the old data is kept. */
 export interface AfterCutover {

@@ -1,0 +1,2 @@
+export * from './io';
+export * from './types';
