@@ -4,7 +4,6 @@ import { runAction } from '../harness/action';
 import { makeBackup, seedShop, settingsFor } from '../harness/make-backup';
 import { useCluster } from '../harness/postgres';
 
-
 /**
  * The progress lines read what the real tools print: pg_restore's --verbose messages in one job
  * and in parallel, and pg_dump's archive as the reader follows it. (How often they come is checked
