@@ -11224,7 +11224,7 @@ __webpack_unused_export__ = ListObjectsCommand;
 __webpack_unused_export__ = ListObjectsOutput$;
 __webpack_unused_export__ = ListObjectsRequest$;
 __webpack_unused_export__ = ListObjectsV2$;
-__webpack_unused_export__ = ListObjectsV2Command;
+exports.u6x = ListObjectsV2Command;
 __webpack_unused_export__ = ListObjectsV2Output$;
 __webpack_unused_export__ = ListObjectsV2Request$;
 __webpack_unused_export__ = ListParts$;
@@ -72076,7 +72076,7 @@ var __webpack_exports__ = {};
 "use strict";
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js
-var lib_core = __nccwpck_require__(7484);
+var core = __nccwpck_require__(7484);
 ;// CONCATENATED MODULE: ./src/common/errors.ts
 /** A mistake in what the user asked for: reported as-is, without a stack trace. */
 class errors_ConfigurationError extends Error {
@@ -72086,7 +72086,7 @@ class errors_ConfigurationError extends Error {
     }
 }
 /** A refusal to go on because a safety check failed (a checksum, a lock, a mismatch). */
-class SafetyError extends Error {
+class errors_SafetyError extends Error {
     constructor(message) {
         super(message);
         this.name = 'SafetyError';
@@ -72109,6 +72109,18 @@ function errorMessage(error) {
 function clause(message) {
     return message.trimEnd().replace(/\.+$/, '');
 }
+/**
+ * An error whose line in the run's annotations has a title and points at a place (a checks-file
+ * line): the one `::error` of the failure it reports.
+ */
+class AnnotatedError extends Error {
+    annotation;
+    constructor(message, annotation) {
+        super(message);
+        this.annotation = annotation;
+        this.name = 'AnnotatedError';
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/common/secrets.ts
 
@@ -72124,8 +72136,43 @@ function registerSecret(value) {
         if (form.length === 0 || secrets.has(form))
             continue;
         secrets.add(form);
-        lib_core.setSecret(form);
+        core.setSecret(form);
     }
+}
+/**
+ * The one masking of URLs: registers the password of every URL in `text`
+ * (`scheme://user:password@host`), as written and decoded; with `whole`, each such URL as well.
+ */
+function registerUrlSecrets(text, options = {}) {
+    for (const m of text.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s/]+)@[^\s]*/gi)) {
+        const pw = m[1] ?? '';
+        registerSecret(pw);
+        try {
+            registerSecret(decodeURIComponent(pw));
+        }
+        catch {
+            // not URL-encoded text: the raw form is registered already
+        }
+        if (options.whole)
+            registerSecret(m[0]);
+    }
+    // A text that is one URL: its password as the URL parser reads it (it may encode it otherwise).
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        return;
+    }
+    if (!url.password)
+        return;
+    registerSecret(url.password);
+    if (options.whole)
+        registerSecret(text);
+}
+/** A URL for display: user information removed (`https://***@host/…`). */
+function redactUrl(url) {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
 }
 /** Replaces every registered secret in `text` by `***`. */
 function scrub(text) {
@@ -72172,7 +72219,7 @@ const DIE_WITH_PARENT = [
     'exit "$rc"',
 ].join('\n');
 /** One line describing how a process ended: exit code, signal or timeout, never lost. */
-function runner_describeExit(result) {
+function describeExit(result) {
     if (result.timedOut)
         return `${result.command} timed out after ${Math.round(result.durationMs / 1000)}s`;
     if (result.signal)
@@ -72180,7 +72227,7 @@ function runner_describeExit(result) {
     return `${result.command} exited with code ${String(result.exitCode)}`;
 }
 /** True when the process exited by itself with code 0. */
-function runner_succeeded(result) {
+function succeeded(result) {
     return result.exitCode === 0 && !result.signal && !result.timedOut;
 }
 class Tail {
@@ -72221,7 +72268,7 @@ function lineEcho(write) {
  * Runs `file` with an argument array (never through a shell), in its own process group so a
  * timeout or a cancellation stops its children too. Exit code and signal are always reported.
  */
-async function runner_runProcess(file, args, options = {}) {
+async function runProcess(file, args, options = {}) {
     const display = [file.split('/').pop() ?? file, ...args.slice(0, 1)].join(' ');
     const env = { ...process.env };
     for (const [k, v] of Object.entries(options.env ?? {})) {
@@ -72233,7 +72280,7 @@ async function runner_runProcess(file, args, options = {}) {
     const start = Date.now();
     const echo = options.echo ?? true;
     if (options.group)
-        lib_core.startGroup(options.group);
+        core.startGroup(options.group);
     try {
         return await new Promise((resolve) => {
             const stdin = options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe';
@@ -72251,8 +72298,8 @@ async function runner_runProcess(file, args, options = {}) {
             options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
             const err = new Tail(options.keepBytes ?? 65536);
-            const outEcho = lineEcho((l) => lib_core.info(l));
-            const errEcho = lineEcho((l) => lib_core.info(l));
+            const outEcho = lineEcho((l) => core.info(l));
+            const errEcho = lineEcho((l) => core.info(l));
             const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
             let timedOut = false;
             let timer;
@@ -72306,7 +72353,7 @@ async function runner_runProcess(file, args, options = {}) {
     }
     finally {
         if (options.group)
-            lib_core.endGroup();
+            core.endGroup();
     }
 }
 /**
@@ -72314,7 +72361,7 @@ async function runner_runProcess(file, args, options = {}) {
  * Only the user's own text goes to the shell; values of ours go by environment variables.
  */
 async function runShell(command, options = {}) {
-    const result = await runner_runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
+    const result = await runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
     const firstLine = command.split('\n')[0] ?? '';
     return { ...result, command: scrub(firstLine.length > 60 ? `${firstLine.slice(0, 60)}…` : firstLine) };
 }
@@ -72372,7 +72419,7 @@ async function runCleanups() {
         }
         catch (error) {
             const message = `Cleanup "${hook.name}" failed: ${scrub(errorMessage(error))}`;
-            lib_core.error(message);
+            core.error(message);
             failures.push(message);
         }
     }
@@ -72391,7 +72438,7 @@ function installSignalHandlers() {
             if (signalled)
                 return;
             signalled = signal;
-            lib_core.error(`Received ${signal}: stopping child processes and running cleanups before exit.`);
+            core.error(`Received ${signal}: stopping child processes and running cleanups before exit.`);
             killActiveChildren();
             void runCleanups().finally(() => {
                 process.exit(signal === 'SIGTERM' ? 143 : 130);
@@ -72423,7 +72470,7 @@ async function runAction(run) {
         const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errorMessage(reason)}`;
         if (settled) {
             // After run() ended (in a cleanup): the run still fails, with one line.
-            lib_core.setFailed(scrub(message));
+            core.setFailed(scrub(message));
         }
         else if (!strayRejection) {
             strayRejection = true;
@@ -72437,12 +72484,19 @@ async function runAction(run) {
     catch (error) {
         if (strayRejection)
             killActiveChildren();
-        lib_core.setFailed(scrub(errorMessage(error)));
+        if (error instanceof AnnotatedError) {
+            // setFailed's own error line, with the annotation's title and place.
+            process.exitCode = core.ExitCode.Failure;
+            core.error(scrub(error.message), { ...error.annotation, title: scrub(error.annotation.title) });
+        }
+        else {
+            core.setFailed(scrub(errorMessage(error)));
+        }
     }
     finally {
         const failures = await runCleanups();
         if (failures.length > 0 && process.exitCode !== 1) {
-            lib_core.setFailed(failures.join('; '));
+            core.setFailed(failures.join('; '));
         }
     }
     if (strayRejection)
@@ -72498,12 +72552,12 @@ async function readRecord(file) {
         data = JSON.parse(text);
     }
     catch {
-        throw new SafetyError(`${file} is not a background backup record (not valid JSON).`);
+        throw new errors_SafetyError(`${file} is not a background backup record (not valid JSON).`);
     }
     if (typeof data.backupId !== 'string' ||
         typeof data.pid !== 'number' ||
         !['running', 'verified', 'failed'].includes(data.status ?? '')) {
-        throw new SafetyError(`${file} is not a background backup record.`);
+        throw new errors_SafetyError(`${file} is not a background backup record.`);
     }
     return data;
 }
@@ -72558,56 +72612,126 @@ async function logTail(file, lines = 20) {
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-;// CONCATENATED MODULE: ./src/postgres/connection.ts
-
-
+;// CONCATENATED MODULE: ./src/postgres/server-params.ts
+// The connection value's shape and libpq's parameters: what is honoured, how, and what is refused.
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
-function checkPart(what, value, source) {
+const TARGET_SESSION_ATTRS = [
+    'any',
+    'read-write',
+    'read-only',
+    'primary',
+    'standby',
+    'prefer-standby',
+];
+const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+/** libpq's keyword → its environment variable, for the parameters the suite honours. */
+const ENV_OF = {
+    host: 'PGHOST',
+    port: 'PGPORT',
+    dbname: 'PGDATABASE',
+    user: 'PGUSER',
+    password: 'PGPASSWORD',
+    passfile: 'PGPASSFILE',
+    sslmode: 'PGSSLMODE',
+    sslrootcert: 'PGSSLROOTCERT',
+    sslcert: 'PGSSLCERT',
+    sslkey: 'PGSSLKEY',
+    sslcrl: 'PGSSLCRL',
+    sslcertmode: 'PGSSLCERTMODE',
+    sslsni: 'PGSSLSNI',
+    sslnegotiation: 'PGSSLNEGOTIATION',
+    sslcompression: 'PGSSLCOMPRESSION',
+    ssl_min_protocol_version: 'PGSSLMINPROTOCOLVERSION',
+    ssl_max_protocol_version: 'PGSSLMAXPROTOCOLVERSION',
+    application_name: 'PGAPPNAME',
+    options: 'PGOPTIONS',
+    connect_timeout: 'PGCONNECT_TIMEOUT',
+    client_encoding: 'PGCLIENTENCODING',
+    target_session_attrs: 'PGTARGETSESSIONATTRS',
+    load_balance_hosts: 'PGLOADBALANCEHOSTS',
+    gssencmode: 'PGGSSENCMODE',
+    channel_binding: 'PGCHANNELBINDING',
+};
+/** Parameters with no environment variable: they cannot reach the client tools. */
+const NODE_ONLY = ['fallback_application_name', 'keepalives'];
+/**
+ * libpq parameters (and environment variables) Node cannot honour, or the client tools could not
+ * get by environment, with the reason given to the user.
+ */
+const REFUSED = {
+    hostaddr: 'Node connects by host name only; put the address in the host',
+    sslpassword: 'the client tools get the connection by environment, where libpq has no variable for it; use a key file without a passphrase, readable only by the runner',
+    sslcrldir: 'only a CRL file (sslcrl) can be given to Node',
+    requiressl: 'it is deprecated; use sslmode',
+    requirepeer: 'Node cannot check the peer of a socket',
+    require_auth: 'Node cannot restrict the authentication method',
+    krbsrvname: 'Node has no GSSAPI or Kerberos',
+    gsslib: 'Node has no GSSAPI or Kerberos',
+    gssdelegation: 'Node has no GSSAPI or Kerberos',
+    replication: 'the suite opens ordinary sessions only',
+    keepalives_idle: 'the client tools get the connection by environment, where libpq has no variable for it',
+    keepalives_interval: 'the client tools get the connection by environment, where libpq has no variable for it',
+    keepalives_count: 'the client tools get the connection by environment, where libpq has no variable for it',
+    tcp_user_timeout: 'the client tools get the connection by environment, where libpq has no variable for it',
+    min_protocol_version: 'node-postgres speaks protocol 3.0 only',
+    max_protocol_version: 'node-postgres speaks protocol 3.0 only',
+    scram_client_key: 'Node cannot use a SCRAM key instead of a password',
+    scram_server_key: 'Node cannot use a SCRAM key instead of a password',
+    oauth_issuer: 'Node has no OAuth flow',
+    oauth_client_id: 'Node has no OAuth flow',
+    oauth_client_secret: 'Node has no OAuth flow',
+    oauth_scope: 'Node has no OAuth flow',
+};
+/** Variables read from the environment but never passed on: a service (expanded here) and the refused ones. */
+const REFUSED_ENV = {
+    PGSERVICE: 'service',
+    PGHOSTADDR: 'hostaddr',
+    PGSSLCRLDIR: 'sslcrldir',
+    PGREQUIREAUTH: 'require_auth',
+    PGREQUIREPEER: 'requirepeer',
+    PGKRBSRVNAME: 'krbsrvname',
+    PGGSSLIB: 'gsslib',
+    PGGSSDELEGATION: 'gssdelegation',
+    PGREQUIRESSL: 'requiressl',
+};
+/** Values of honoured parameters that Node cannot honour. */
+const ALLOWED = {
+    sslmode: SSL_MODES,
+    target_session_attrs: TARGET_SESSION_ATTRS,
+    load_balance_hosts: ['disable', 'random'],
+    sslcertmode: ['disable', 'allow'],
+    sslsni: ['1'],
+    sslnegotiation: ['postgres', 'direct'],
+    sslcompression: ['0'],
+    ssl_min_protocol_version: TLS_VERSIONS,
+    ssl_max_protocol_version: TLS_VERSIONS,
+    gssencmode: ['disable', 'prefer'],
+    channel_binding: ['disable', 'prefer'],
+    keepalives: ['1'],
+};
+
+;// CONCATENATED MODULE: ./src/postgres/server-parse.ts
+
+
+
+
+
+
+function badValue(source, key, value, why) {
+    return new errors_ConfigurationError(`${source}: ${key}=${JSON.stringify(value)} is not supported: ${why}.`);
+}
+function checkText(source, what, value) {
     if (/[\0\r\n]/.test(value))
         throw new errors_ConfigurationError(`${source}: the ${what} contains a control character.`);
     return value;
 }
-/**
- * Parses `postgres://user:password@host:port/database?sslmode=…&host=/socket/dir`. The URL and the
- * password are registered as secrets before anything can print them; errors never repeat the URL.
- */
-function connectionFromUrl(url, source = 'Input "database-url"') {
-    registerSecret(url);
-    let parsed;
+function decode(source, what, text) {
     try {
-        // libpq accepts an empty host (`postgres://user@/db?host=/socket`); the URL parser needs one.
-        parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/, '$1localhost'));
+        return decodeURIComponent(text);
     }
     catch {
-        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
+        throw new errors_ConfigurationError(`${source}: the ${what} has a bad percent-encoding.`);
     }
-    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-        throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${parsed.protocol}//".`);
-    }
-    const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-    registerSecret(password);
-    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-    const user = decodeURIComponent(parsed.username);
-    const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, ''));
-    const portText = parsed.port || parsed.searchParams.get('port') || '5432';
-    const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
-    if (!database)
-        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
-    if (!user)
-        throw new errors_ConfigurationError(`${source} names no user.`);
-    if (!host)
-        throw new errors_ConfigurationError(`${source} names no host.`);
-    if (sslmode && !SSL_MODES.includes(sslmode)) {
-        throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${sslmode}".`);
-    }
-    return {
-        host: checkPart('host', host, source),
-        port: parsePort(portText, source),
-        user: checkPart('user', user, source),
-        database: checkPart('database', database, source),
-        password,
-        sslmode,
-    };
 }
 function parsePort(text, source) {
     const port = Number(text);
@@ -72616,61 +72740,383 @@ function parsePort(text, source) {
     }
     return port;
 }
-/** Reads the libpq environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGPASSFILE, PGSSLMODE). */
-function connectionFromEnv(env = process.env) {
-    const password = env.PGPASSWORD || undefined;
-    registerSecret(password);
-    const user = env.PGUSER || env.USER || 'postgres';
+/** Splits `host:port,[v6]:port,host` (the URL's authority after `@`) into hosts and ports. */
+function splitHostSpec(spec, source) {
+    const hosts = [];
+    const ports = [];
+    for (const part of spec.split(',')) {
+        const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(part);
+        const colon = part.lastIndexOf(':');
+        const [host, port] = v6
+            ? [v6[1] ?? '', v6[2] ?? '']
+            : colon >= 0
+                ? [part.slice(0, colon), part.slice(colon + 1)]
+                : [part, ''];
+        hosts.push(decode(source, 'host', host));
+        ports.push(port);
+    }
+    return { hosts, ports };
+}
+/**
+ * Parses `postgres://user:password@host:port,host2:port2/database?param=value&…` with libpq's
+ * meaning. The URL and the password are registered as secrets before anything can print them;
+ * errors never repeat the URL.
+ */
+function server_parse_connectionFromUrl(url, source = 'Input "database-url"') {
+    registerSecret(url);
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
+    const m = /^postgres(?:ql)?:\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/.exec(url);
+    if (!m) {
+        if (scheme && !/^postgres(ql)?$/.test(scheme)) {
+            throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${scheme}://".`);
+        }
+        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
+    }
+    const authority = m[1] ?? '';
+    const at = authority.lastIndexOf('@');
+    const userinfo = at >= 0 ? authority.slice(0, at) : '';
+    const colon = userinfo.indexOf(':');
+    const params = {};
+    if (userinfo)
+        params.user = decode(source, 'user', colon >= 0 ? userinfo.slice(0, colon) : userinfo);
+    if (colon >= 0)
+        params.password = decode(source, 'password', userinfo.slice(colon + 1));
+    registerSecret(params.password);
+    const spec = splitHostSpec(at >= 0 ? authority.slice(at + 1) : authority, source);
+    if (spec.hosts.some((h) => h))
+        params.host = spec.hosts.join(',');
+    if (spec.ports.some((p) => p))
+        params.port = spec.ports.join(',');
+    if (m[2])
+        params.dbname = decode(source, 'database', m[2]);
+    for (const pair of (m[3] ?? '').split('&')) {
+        if (!pair)
+            continue;
+        const eq = pair.indexOf('=');
+        if (eq < 0)
+            throw new errors_ConfigurationError(`${source}: the parameter "${pair.slice(0, 40)}" has no value.`);
+        const key = decode(source, 'parameter name', pair.slice(0, eq));
+        params[key] = decode(source, `parameter "${key}"`, pair.slice(eq + 1));
+        if (key === 'password')
+            registerSecret(params[key]);
+    }
+    // libpq reads PGPASSFILE (else ~/.pgpass) when the URL has no password.
+    if (params.password === undefined && params.passfile === undefined && process.env.PGPASSFILE) {
+        params.passfile = process.env.PGPASSFILE;
+    }
+    return { ...settingsFrom(withService(params, source), source), url };
+}
+/** Reads the libpq environment: the same parameters as a URL, by their PG* variables. */
+function server_parse_connectionFromEnv(env = process.env) {
+    registerSecret(env.PGPASSWORD);
+    const params = {};
+    for (const [key, name] of Object.entries(ENV_OF)) {
+        const value = env[name];
+        if (value)
+            params[key] = value;
+    }
+    for (const [name, key] of Object.entries(REFUSED_ENV)) {
+        const value = env[name];
+        if (value)
+            params[key] = value;
+    }
+    // A service's parameters win over the other variables, as in libpq.
+    if (params.service !== undefined) {
+        Object.assign(params, withService({ service: params.service }, 'The libpq environment', env));
+        delete params.service;
+    }
+    params.user ??= env.USER || 'postgres';
+    params.host ??= 'localhost';
+    params.dbname ??= params.user;
+    const envName = Object.fromEntries(Object.entries(REFUSED_ENV).map(([name, key]) => [key, name]));
+    return settingsFrom(params, 'The libpq environment', (key) => ENV_OF[key] ?? envName[key] ?? key);
+}
+/** The user's file, made absolute (the client tools may run in another directory), and readable. */
+function checkFile(source, key, file) {
+    const absolute = external_node_path_default().resolve(file);
+    try {
+        (0,external_node_fs_.readFileSync)(absolute);
+    }
+    catch (error) {
+        const why = error.code === 'ENOENT' ? 'no such file' : 'not readable';
+        throw new errors_ConfigurationError(`${source}: ${key} file ${JSON.stringify(absolute)}: ${why}.`);
+    }
+    return absolute;
+}
+/** libpq's default client files under ~/.postgresql, when they exist. */
+function defaultFile(name) {
+    const file = external_node_path_default().join(external_node_os_default().homedir(), '.postgresql', name);
+    return (0,external_node_fs_.existsSync)(file) ? file : undefined;
+}
+/**
+ * Expands `service=<name>` as libpq does: the section `[name]` of PGSERVICEFILE (else
+ * ~/.pg_service.conf), else of `$PGSYSCONFDIR/pg_service.conf`; parameters given beside it win.
+ */
+function withService(given, source, env = process.env) {
+    const name = given.service;
+    if (name === undefined)
+        return given;
+    const files = [
+        env.PGSERVICEFILE ?? external_node_path_default().join(external_node_os_default().homedir(), '.pg_service.conf'),
+        external_node_path_default().join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf'),
+    ];
+    for (const file of files) {
+        let text;
+        try {
+            text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+        }
+        catch {
+            continue;
+        }
+        let inSection = false;
+        let found = false;
+        const params = {};
+        for (const raw of text.split('\n')) {
+            const line = raw.trim();
+            if (!line || line.startsWith('#'))
+                continue;
+            const section = /^\[(.*)\]$/.exec(line);
+            if (section) {
+                inSection = section[1] === name;
+                found ||= inSection;
+                continue;
+            }
+            const eq = line.indexOf('=');
+            if (!inSection || eq < 0)
+                continue;
+            params[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+        }
+        if (!found)
+            continue;
+        if (params.service !== undefined) {
+            throw new errors_ConfigurationError(`${source}: service "${name}" in ${file} names another service.`);
+        }
+        registerSecret(params.password);
+        const merged = { ...params, ...given };
+        delete merged.service;
+        return merged;
+    }
+    throw new errors_ConfigurationError(`${source}: service ${JSON.stringify(name)} is in none of ${files.join(', ')}.`);
+}
+function settingsFrom(given, source, nameOf = (key) => key) {
+    const params = { ...given };
+    const unknown = Object.keys(params).filter((k) => !(k in ENV_OF) && !NODE_ONLY.includes(k) && !(k in REFUSED));
+    if (unknown.length > 0) {
+        throw new errors_ConfigurationError(`${source}: unknown parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (libpq would refuse ${unknown.length > 1 ? 'them' : 'it'} too).`);
+    }
+    for (const [key, value] of Object.entries(params)) {
+        const why = REFUSED[key];
+        if (why)
+            throw badValue(source, nameOf(key), key === 'sslpassword' ? '***' : value, why);
+        const allowed = ALLOWED[key];
+        if (allowed && !allowed.includes(value)) {
+            if (key === 'sslmode') {
+                throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${value}".`);
+            }
+            throw badValue(source, nameOf(key), value, `the suite honours ${allowed.join(', ')}`);
+        }
+        if (key !== 'password')
+            checkText(source, nameOf(key), value);
+    }
+    if (params.client_encoding && !/^utf-?8$/i.test(params.client_encoding)) {
+        throw badValue(source, nameOf('client_encoding'), params.client_encoding, 'node-postgres reads UTF8 only');
+    }
+    if (params.connect_timeout !== undefined && !/^\d{1,6}$/.test(params.connect_timeout)) {
+        throw new errors_ConfigurationError(`${source}: ${nameOf('connect_timeout')} must be a whole number of seconds, got "${params.connect_timeout}".`);
+    }
+    const hostNames = (params.host ?? '').split(',').map((h) => h || 'localhost');
+    const portTexts = (params.port ?? '').split(',');
+    if (portTexts.length !== 1 && portTexts.length !== hostNames.length) {
+        throw new errors_ConfigurationError(`${source}: ${hostNames.length} hosts but ${portTexts.length} ports (give one port, or one for each host).`);
+    }
+    const hosts = hostNames.map((host, i) => ({
+        host: checkText(source, 'host', host),
+        port: parsePort((portTexts.length === 1 ? portTexts[0] : portTexts[i]) || '5432', source),
+    }));
+    const database = params.dbname ?? '';
+    const user = params.user ?? '';
+    if (!database)
+        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
+    if (!user)
+        throw new errors_ConfigurationError(`${source} names no user.`);
+    checkTls(params, source, nameOf);
+    if (params.passfile)
+        params.passfile = external_node_path_default().resolve(params.passfile);
+    const first = hosts[0];
+    const { password, passfile, sslmode } = params;
+    const rest = Object.fromEntries(Object.entries(params).filter(([k]) => !['host', 'port', 'dbname', 'user', 'password', 'passfile', 'sslmode'].includes(k)));
     return {
-        host: env.PGHOST || 'localhost',
-        port: parsePort(env.PGPORT || '5432', 'Environment variable PGPORT'),
+        host: first.host,
+        port: first.port,
         user,
-        database: env.PGDATABASE || user,
+        database,
         password,
-        passfile: env.PGPASSFILE || undefined,
-        sslmode: env.PGSSLMODE || undefined,
+        ...(passfile ? { passfile } : {}),
+        sslmode,
+        ...(hosts.length > 1 ? { hosts } : {}),
+        ...(Object.keys(rest).length > 0 ? { params: rest } : {}),
     };
+}
+/** Checks the TLS files now (absolute paths, readable), with libpq's defaults under ~/.postgresql. */
+function checkTls(params, source, nameOf) {
+    const mode = params.sslmode ?? 'prefer';
+    if (params.sslrootcert === 'system') {
+        if (params.sslmode === undefined)
+            params.sslmode = 'verify-full';
+        else if (params.sslmode !== 'verify-full') {
+            throw badValue(source, nameOf('sslmode'), params.sslmode, 'with sslrootcert=system libpq allows only verify-full');
+        }
+    }
+    else if (params.sslrootcert !== undefined) {
+        params.sslrootcert = checkFile(source, nameOf('sslrootcert'), params.sslrootcert);
+    }
+    else if (mode !== 'disable') {
+        const fallback = defaultFile('root.crt');
+        if (fallback)
+            params.sslrootcert = fallback;
+        else if (mode === 'verify-ca' || mode === 'verify-full') {
+            throw new errors_ConfigurationError(`${source}: sslmode ${mode} needs the CA that signed the server's certificate: give sslrootcert=<file> (or sslrootcert=system), or put it in ${external_node_path_default().join(external_node_os_default().homedir(), '.postgresql', 'root.crt')}.`);
+        }
+    }
+    for (const key of ['sslcert', 'sslkey', 'sslcrl']) {
+        const value = params[key];
+        if (value !== undefined)
+            params[key] = checkFile(source, nameOf(key), value);
+    }
+    if (params.sslcertmode !== 'disable') {
+        const cert = params.sslcert ?? defaultFile('postgresql.crt');
+        const key = params.sslkey ?? (cert ? defaultFile('postgresql.key') : undefined);
+        if (cert)
+            params.sslcert = cert;
+        if (key)
+            params.sslkey = key;
+    }
+    if (params.sslcert && !params.sslkey) {
+        throw new errors_ConfigurationError(`${source}: ${nameOf('sslcert')} is given without ${nameOf('sslkey')}.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/postgres/server.ts
+
+
+
+
+// What the connection value gives: its hosts, another database on the same server, the client tools'
+// environment, DATABASE_URL and the display form. Parsing is in server-parse.ts, opening a
+// pg.Client in server-connect.ts.
+/** Every host in the order to try them (libpq's host list; `load_balance_hosts=random` shuffles). */
+function hostList(settings) {
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    if (settings.params?.load_balance_hosts !== 'random')
+        return hosts;
+    const shuffled = [...hosts];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+    }
+    return shuffled;
+}
+/** The same server, another database. */
+function withDatabase(settings, database) {
+    // The user's URL names the user's database: it no longer describes this value.
+    return database === settings.database ? settings : { ...settings, database, url: undefined };
+}
+/** The maintenance database of the same server (`postgres`), for the lock and for CREATE/DROP/RENAME. */
+function maintenance(settings, database = 'postgres') {
+    return withDatabase(settings, database);
 }
 /** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
 function resolveConnection(url, database) {
     const settings = url ? connectionFromUrl(url) : connectionFromEnv();
-    return database ? { ...settings, database } : settings;
+    return database ? withDatabase(settings, database) : settings;
 }
-/** The same server, another database. */
-function connection_withDatabase(settings, database) {
-    return { ...settings, database };
-}
-/** `user@host:port/database`, never the password. */
+/** `user@host:port/database` (every host of a list), never the password. */
 function describeConnection(settings) {
-    return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
+    const hosts = (settings.hosts ?? [settings]).map((h) => `${h.host}:${h.port}`).join(',');
+    return `${settings.user}@${hosts}/${settings.database}`;
+}
+/** The TLS mode in effect, as libpq reads it (unset means `prefer`). */
+function effectiveSslMode(settings) {
+    return settings.sslmode ?? 'prefer';
 }
 /**
- * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
- * (those given later win); `undefined` when there is nothing to pass.
+ * PGOPTIONS for a child: the connection's own `options` first (else the runner's PGOPTIONS), then
+ * `-c name=value` for each setting (those given later win); `undefined` when there is nothing to pass.
  */
-function connection_pgOptions(settings, existing = process.env.PGOPTIONS) {
+function pgOptions(settings, existing = process.env.PGOPTIONS) {
     const parts = existing?.trim() ? [existing.trim()] : [];
     for (const [name, value] of Object.entries(settings))
         parts.push(`-c ${name}=${value}`);
     return parts.length > 0 ? parts.join(' ') : undefined;
 }
 /**
- * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
- * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
+ * PGOPTIONS for a child of this connection: its `options` parameter (else the runner's PGOPTIONS,
+ * which node-postgres reads too), then the suite's settings.
  */
-function connection_childEnv(settings) {
-    return {
-        PGHOST: settings.host,
-        PGPORT: String(settings.port),
-        PGUSER: settings.user,
-        PGDATABASE: settings.database,
-        PGPASSWORD: settings.password,
-        PGPASSFILE: settings.passfile,
-        PGSSLMODE: settings.sslmode,
-        PGSERVICE: undefined,
-        PGSERVICEFILE: undefined,
-    };
+function childOptions(settings, extra) {
+    return pgOptions(extra, settings.params?.options ?? process.env.PGOPTIONS);
 }
+/**
+ * The environment for a child process (pg_dump, psql, a migration step): the whole connection as
+ * libpq variables, credentials included, never in argv. Every libpq variable we do not set is
+ * removed, so a stray PGSERVICE or PGSSLMODE of the runner cannot redirect the child.
+ */
+function childEnv(settings) {
+    const env = {};
+    for (const name of [...Object.values(ENV_OF), ...Object.keys(REFUSED_ENV), 'PGSERVICEFILE']) {
+        env[name] = undefined;
+    }
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    env.PGHOST = hosts.map((h) => h.host).join(',');
+    env.PGPORT = hosts.map((h) => String(h.port)).join(',');
+    env.PGUSER = settings.user;
+    env.PGDATABASE = settings.database;
+    env.PGPASSWORD = settings.password;
+    env.PGPASSFILE = settings.passfile;
+    env.PGSSLMODE = settings.sslmode;
+    for (const [key, value] of Object.entries(settings.params ?? {})) {
+        const name = ENV_OF[key];
+        if (name)
+            env[name] = value;
+    }
+    // node-postgres reads the runner's PGOPTIONS when the connection has no options: so do the tools.
+    env.PGOPTIONS = settings.params?.options ?? process.env.PGOPTIONS;
+    const fallbackName = settings.params?.fallback_application_name;
+    if (fallbackName && !env.PGAPPNAME)
+        env.PGAPPNAME = fallbackName;
+    // Node has no GSSAPI: the tools must not encrypt differently from the suite's own sessions.
+    env.PGGSSENCMODE = 'disable';
+    return env;
+}
+/**
+ * The connection as a URL for an application (DATABASE_URL of the migration steps), built from the
+ * parts with every parameter kept: file paths are absolute here (a step may run in another
+ * directory), where the user's URL may have given them relative to the workspace.
+ */
+function connectionUrl(settings) {
+    const auth = encodeURIComponent(settings.user) +
+        (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    const socket = hosts.some((h) => h.host.startsWith('/'));
+    const params = new URLSearchParams();
+    if (socket)
+        params.set('host', hosts.map((h) => h.host).join(','));
+    if (settings.sslmode)
+        params.set('sslmode', settings.sslmode);
+    if (settings.passfile)
+        params.set('passfile', settings.passfile);
+    for (const [key, value] of Object.entries(settings.params ?? {}))
+        params.set(key, value);
+    const authority = socket
+        ? `localhost:${settings.port}`
+        : hosts.map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`).join(',');
+    const query = params.toString().replace(/\+/g, '%20');
+    return `postgres://${auth}@${authority}/${encodeURIComponent(settings.database)}${query ? `?${query}` : ''}`;
+}
+
+;// CONCATENATED MODULE: ./src/postgres/connection.ts
+// The connection value lives in server.ts; these names stay for the modules that import them here.
+
 
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
 
@@ -72683,7 +73129,7 @@ function showValue(value) {
     return JSON.stringify(cut);
 }
 function raw(name) {
-    const value = lib_core.getInput(name, { trimWhitespace: true });
+    const value = core.getInput(name, { trimWhitespace: true });
     if (value === '')
         return undefined;
     if (value.length > MAX_INPUT_LENGTH) {
@@ -72799,14 +73245,149 @@ function checkPath(name, value) {
 function getConnectionInput(name = 'database-url') {
     const url = raw(name);
     if (url !== undefined)
-        return connectionFromUrl(url, `Input "${name}"`);
+        return server_parse_connectionFromUrl(url, `Input "${name}"`);
     if (process.env.PGDATABASE || process.env.PGHOST)
-        return connectionFromEnv();
+        return server_parse_connectionFromEnv();
     throw new errors_ConfigurationError(`Input required and not supplied: ${name} (or set the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).`);
+}
+
+;// CONCATENATED MODULE: ./src/common/s3-inputs.ts
+
+
+const CHECKSUM_MODES = ['when-supported', 'when-required'];
+/**
+ * The one set of checks of the S3 inputs, for backup and rollback alike (each action's inputs.ts
+ * reads them), before any side effect.
+ */
+function checkS3Inputs(s3) {
+    if (s3.endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(s3.endpoint)) {
+        throw new errors_ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(s3.endpoint)}.`);
+    }
+    if (s3.region && !/^[a-z0-9-]{1,40}$/.test(s3.region)) {
+        throw new errors_ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(s3.region)}.`);
+    }
+    return s3;
 }
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/common/files.ts
+
+
+
+
+/**
+ * A file that one side appends to while the other reads it behind the writer: the offsite upload
+ * follows the dump on disk, so a slow store never holds back pg_dump and memory stays bounded.
+ */
+class GrowingFile {
+    path;
+    written = 0;
+    finished = false;
+    failure;
+    waiters = [];
+    constructor(path) {
+        this.path = path;
+    }
+    /** Writer side: `n` more bytes are on disk. */
+    grew(n) {
+        this.written += n;
+        this.wake();
+    }
+    /** Writer side: the file is complete. */
+    finish() {
+        this.finished = true;
+        this.wake();
+    }
+    /** Writer side: the file will never be complete; readers fail with `error`. */
+    fail(error) {
+        this.failure ??= error;
+        this.wake();
+    }
+    get size() {
+        return this.written;
+    }
+    wake() {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters)
+            w();
+    }
+    /** Waits until `end` bytes are written, or the file is complete; returns the bytes available. */
+    async waitFor(end) {
+        for (;;) {
+            if (this.failure)
+                throw this.failure;
+            if (this.written >= end || this.finished)
+                return Math.min(end, this.written);
+            await new Promise((resolve) => this.waiters.push(resolve));
+        }
+    }
+    /** A reader that returns consecutive pieces of at most `size` bytes, `undefined` at the end. */
+    reader() {
+        let position = 0;
+        let handle;
+        return {
+            next: async (size) => {
+                const available = await this.waitFor(position + size);
+                const length = available - position;
+                if (length <= 0)
+                    return undefined;
+                handle ??= await (0,promises_.open)(this.path, external_node_fs_.constants.O_RDONLY);
+                const buffer = Buffer.allocUnsafe(length);
+                let done = 0;
+                while (done < length) {
+                    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+                    if (bytesRead === 0)
+                        throw new errors_SafetyError(`${this.path} is shorter than the bytes written to it.`);
+                    done += bytesRead;
+                }
+                position += length;
+                return buffer;
+            },
+            close: async () => {
+                await handle?.close();
+            },
+        };
+    }
+}
+/** Free bytes for an unprivileged writer in the file system holding `dir`. */
+async function freeBytes(dir) {
+    const s = await (0,promises_.statfs)(dir);
+    return Number(s.bavail) * Number(s.bsize);
+}
+/** Whether a path exists (any type). */
+async function exists(file) {
+    try {
+        await (0,promises_.stat)(file);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Gives a complete, verified file its final name; refuses to replace an existing file. */
+async function promote(partial, final) {
+    if (await exists(final))
+        throw new errors_SafetyError(`${final} already exists; a backup is never overwritten.`);
+    await (0,promises_.rename)(partial, final);
+}
+/** Removes a file if it is there. */
+async function removeFile(file) {
+    await (0,promises_.rm)(file, { force: true });
+}
+/** A digest of a file (hex), streamed. */
+async function hashFile(file, algorithm) {
+    const hash = (0,external_node_crypto_.createHash)(algorithm);
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+/** sha256 of a file, streamed. */
+function sha256File(file) {
+    return hashFile(file, 'sha256');
+}
+
 ;// CONCATENATED MODULE: ./src/report/format.ts
 /** `1536` → `1.5 KiB`. */
 function formatBytes(bytes) {
@@ -72835,35 +73416,77 @@ function clockTime(date) {
 ;// CONCATENATED MODULE: ./src/report/progress.ts
 
 
-/** One progress line: bytes so far, rate, and an ETA when the total is known. */
-function progressLine(label, bytes, elapsedMs, expectedBytes) {
-    const seconds = Math.max(elapsedMs / 1000, 0.001);
-    const rate = bytes / seconds;
-    let line = `${label}: ${formatBytes(bytes)} in ${formatSeconds(seconds)} (${formatBytes(rate)}/s)`;
-    if (expectedBytes && expectedBytes > 0) {
-        const pct = Math.min(100, (bytes / expectedBytes) * 100);
-        const remaining = rate > 0 ? Math.max(0, (expectedBytes - bytes) / rate) : undefined;
-        line += `, ~${pct.toFixed(0)}% of ${formatBytes(expectedBytes)}`;
-        if (remaining !== undefined && bytes < expectedBytes)
-            line += `, ETA ${formatSeconds(remaining)}`;
-    }
-    return line;
-}
-/** Counts bytes and prints a progress line every few seconds until stopped. */
-class Progress {
+/** How often a long phase says what it is doing (at most every 10 s, as the runner's log is watched). */
+const PROGRESS_INTERVAL_MS = 5000;
+/**
+ * Says what a long phase is doing every few seconds — measured facts (rows, bytes, tables done
+ * of the tables there are), never a percentage of an estimate — and ends with a `done` line.
+ */
+class PhaseProgress {
+    label;
+    describe;
     options;
-    bytes = 0;
     started;
     timer;
     write;
     now;
-    constructor(options) {
+    stopped = false;
+    constructor(label, describe, options = {}) {
+        this.label = label;
+        this.describe = describe;
         this.options = options;
         this.now = options.now ?? Date.now;
         this.started = this.now();
-        this.write = options.write ?? ((line) => lib_core.info(line));
-        this.timer = setInterval(() => this.print(), options.intervalMs ?? 5000);
+        this.write = options.write ?? ((line) => core.info(line));
+        this.timer = setInterval(() => void this.tick(), options.intervalMs ?? PROGRESS_INTERVAL_MS);
         this.timer.unref();
+    }
+    get elapsedSeconds() {
+        return (this.now() - this.started) / 1000;
+    }
+    async tick() {
+        if (this.options.poll)
+            await this.options.poll().catch(() => undefined);
+        this.print();
+    }
+    /** One line now: what the phase has done so far. */
+    print() {
+        if (this.stopped)
+            return;
+        const what = this.describe();
+        this.write(`${this.label}: ${what}${what ? ', ' : ''}${formatSeconds(this.elapsedSeconds)} so far`);
+    }
+    /** Stops the lines and prints the last one: `done` (or `stopped` when the phase failed). */
+    done(text, failed = false) {
+        if (this.stopped)
+            return;
+        this.stopped = true;
+        clearInterval(this.timer);
+        const what = text ?? this.describe();
+        this.write(`${this.label}: ${failed ? 'stopped' : 'done'}${what ? `, ${what}` : ''} in ${formatSeconds(this.elapsedSeconds)}`);
+    }
+}
+/** Bytes, rate, and the share of a known total (a file's or an object's size; never an estimate). */
+function bytesText(bytes, seconds, totalBytes) {
+    const rate = bytes / Math.max(seconds, 0.001);
+    let text = `${formatBytes(bytes)}`;
+    if (totalBytes && totalBytes > 0) {
+        text += ` of ${formatBytes(totalBytes)} (${Math.min(100, (bytes / totalBytes) * 100).toFixed(0)}%)`;
+    }
+    return `${text} at ${formatBytes(rate)}/s`;
+}
+/** Counts bytes and says how many every few seconds, then `done`. */
+class Progress {
+    options;
+    bytes = 0;
+    phase;
+    constructor(options) {
+        this.options = options;
+        this.phase = new PhaseProgress(options.label, () => this.text(), options);
+    }
+    text() {
+        const detail = this.options.detail?.() ?? '';
+        return `${bytesText(this.bytes, this.phase.elapsedSeconds, this.options.totalBytes)}${detail ? `; ${detail}` : ''}`;
     }
     add(n) {
         this.bytes += n;
@@ -72872,77 +73495,12 @@ class Progress {
         return this.bytes;
     }
     print() {
-        this.write(progressLine(this.options.label, this.bytes, this.now() - this.started, this.options.expectedBytes));
+        this.phase.print();
     }
-    /** Stops the timer and prints the final line. */
-    stop() {
-        clearInterval(this.timer);
-        this.print();
+    /** Stops the timer and prints the `done` line (`stopped` when the phase failed). */
+    stop(failed = false) {
+        this.phase.done(undefined, failed);
     }
-}
-
-;// CONCATENATED MODULE: ./src/storage/manifest.ts
-
-
-
-
-const MANIFEST_FORMAT = 1;
-/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
-function parseManifest(text, source) {
-    let data;
-    try {
-        data = JSON.parse(text);
-    }
-    catch {
-        throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
-    }
-    const m = data;
-    const problems = [];
-    if (m.format !== MANIFEST_FORMAT)
-        problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
-    if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
-        problems.push('backupId is missing or invalid');
-    if (typeof m.database !== 'string' || !m.database)
-        problems.push('database is missing');
-    if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256))
-        problems.push('dump.sha256 is missing or invalid');
-    if (!m.dump ||
-        typeof m.dump.file !== 'string' ||
-        m.dump.file.includes('/') ||
-        m.dump.file.startsWith('.')) {
-        problems.push('dump.file is missing or not a plain file name');
-    }
-    if (!Array.isArray(m.fingerprints))
-        problems.push('fingerprints are missing');
-    if (!m.rowCounts || typeof m.rowCounts !== 'object')
-        problems.push('rowCounts are missing');
-    if (problems.length > 0)
-        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
-    return m;
-}
-async function readManifestFile(file) {
-    return parseManifest(await (0,promises_.readFile)(file, 'utf8'), `Manifest ${file}`);
-}
-/** Writes the manifest atomically (temp file + rename), so a reader never sees half of one. */
-async function writeManifestFile(file, manifest) {
-    const tmp = `${file}.partial`;
-    await (0,promises_.writeFile)(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    await (0,promises_.rename)(tmp, file);
-}
-/** The manifest's name for a dump file name: `x.dump` → `x.manifest.json`. */
-function manifestNameFor(dumpFile) {
-    return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
-}
-/** A digest of a file (hex), streamed. */
-async function hashFile(file, algorithm) {
-    const hash = (0,external_node_crypto_.createHash)(algorithm);
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
-        hash.update(chunk);
-    return hash.digest('hex');
-}
-/** sha256 of a file, streamed. */
-function sha256File(file) {
-    return hashFile(file, 'sha256');
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/dump.ts
@@ -73008,7 +73566,7 @@ function stderrTail(result, lines = 5) {
  * time zone and bytea output come from here, and `--encoding=UTF8` matches node-postgres.
  */
 function dumpEnv(settings) {
-    return { ...connection_childEnv(settings), PGTZ: 'UTC', PGOPTIONS: connection_pgOptions({ bytea_output: 'hex' }) };
+    return { ...childEnv(settings), PGTZ: 'UTC', PGOPTIONS: childOptions(settings, { bytea_output: 'hex' }) };
 }
 /** Backpressure: pauses a stream while any of several waits is pending. */
 function pauser(stream) {
@@ -73044,7 +73602,8 @@ async function runDump(options) {
     ];
     const fd = (0,external_node_fs_.openSync)(options.file, 'wx', 0o600);
     const hash = (0,external_node_crypto_.createHash)('sha256');
-    const progress = new Progress({ label: 'pg_dump', expectedBytes: options.expectedBytes });
+    // Measured against what exists (the tables' data), never against the size estimate.
+    const progress = new Progress({ label: 'pg_dump', detail: () => options.reader?.progressText() ?? '' });
     let writeError;
     const restore = { stdin: null };
     let restoreGone = Promise.resolve();
@@ -73054,7 +73613,7 @@ async function runDump(options) {
     let unsynced = 0;
     let syncing;
     const readBack = options.readBack
-        ? runner_runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
+        ? runProcess(options.tools.paths.pg_restore, ['--file=/dev/null'], {
             timeoutMs: options.timeoutMs,
             echo: false,
             pipeStdin: true,
@@ -73067,8 +73626,9 @@ async function runDump(options) {
         })
         : undefined;
     let result;
+    let finished = false;
     try {
-        result = await runner_runProcess(options.tools.paths.pg_dump, flags, {
+        result = await runProcess(options.tools.paths.pg_dump, flags, {
             env: dumpEnv(options.settings),
             timeoutMs: options.timeoutMs,
             onSpawn: (child) => {
@@ -73111,23 +73671,24 @@ async function runDump(options) {
         await syncing;
         if (!writeError)
             (0,external_node_fs_.fsyncSync)(fd);
+        finished = !writeError && succeeded(result);
     }
     finally {
         restore.stdin?.end();
-        progress.stop();
+        progress.stop(!finished);
         await syncing;
         (0,external_node_fs_.closeSync)(fd);
     }
     options.digest?.finish();
     const restored = readBack ? await readBack : undefined;
     if (writeError)
-        throw new SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
-    if (!runner_succeeded(result))
-        throw new SafetyError(`pg_dump failed: ${runner_describeExit(result)}${stderrTail(result)}`);
+        throw new errors_SafetyError(`Writing the dump to ${options.file} failed: ${writeError.message}`);
+    if (!succeeded(result))
+        throw new errors_SafetyError(`pg_dump failed: ${describeExit(result)}${stderrTail(result)}`);
     if (progress.total === 0)
-        throw new SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
-    if (restored && !runner_succeeded(restored)) {
-        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(restored)}${stderrTail(restored)}`);
+        throw new errors_SafetyError('pg_dump exited 0 but wrote nothing: an empty archive is not a backup.');
+    if (restored && !succeeded(restored)) {
+        throw new errors_SafetyError(`The archive does not read back whole: ${describeExit(restored)}${stderrTail(restored)}`);
     }
     return {
         sizeBytes: progress.total,
@@ -73143,12 +73704,12 @@ async function runDump(options) {
  * SafetyError quoting pg_restore.
  */
 async function readArchiveWhole(tools, file, timeoutMs) {
-    const result = await runner_runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], {
+    const result = await runProcess(tools.paths.pg_restore, ['--file=/dev/null', '--', file], {
         timeoutMs,
         echo: false,
     });
-    if (!runner_succeeded(result))
-        throw new SafetyError(`The archive does not read back whole: ${runner_describeExit(result)}${stderrTail(result)}`);
+    if (!succeeded(result))
+        throw new errors_SafetyError(`The archive does not read back whole: ${describeExit(result)}${stderrTail(result)}`);
 }
 /**
  * Proves the closed file is the one streamed: the same size and the same sha256 as the bytes
@@ -73158,21 +73719,21 @@ async function readArchiveWhole(tools, file, timeoutMs) {
 async function checkFileUnchanged(file, sizeBytes, sha256) {
     const actual = (await (0,promises_.stat)(file)).size;
     if (actual !== sizeBytes) {
-        throw new SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
+        throw new errors_SafetyError(`The archive changed on disk after it was written: ${actual} bytes, written as ${sizeBytes}.`);
     }
     const hash = await sha256File(file);
     if (hash !== sha256) {
-        throw new SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
+        throw new errors_SafetyError(`The archive changed on disk after it was written: sha256 ${hash}, written as ${sha256}.`);
     }
 }
 
 // EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
 var dist_cjs = __nccwpck_require__(3711);
-;// CONCATENATED MODULE: ./src/storage/s3.ts
+;// CONCATENATED MODULE: ./src/storage/s3/client.ts
 
 
 /** `s3://bucket/some/prefix/` → `{ bucket, key: 'some/prefix/' }`; refuses traversal and odd characters. */
-function parseS3Uri(uri, input = 's3-uri') {
+function client_parseS3Uri(uri, input = 's3-uri') {
     const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
     if (!match?.[1]) {
         throw new errors_ConfigurationError(`Input "${input}" must look like s3://bucket/prefix/, got ${JSON.stringify(uri)}.`);
@@ -73184,7 +73745,7 @@ function parseS3Uri(uri, input = 's3-uri') {
     return { bucket: match[1], key };
 }
 /** `{ bucket, key }` → `s3://bucket/key`. */
-function formatS3Uri(location) {
+function client_formatS3Uri(location) {
     return `s3://${location.bucket}/${location.key}`;
 }
 /** One S3 client; credentials come from the standard AWS chain (env, OIDC web identity, profiles). */
@@ -73208,37 +73769,52 @@ function createS3Client(options = {}) {
 
 
 
+
 /** A backup id as `buildBackupId` makes it: a plain file name, never a path. */
 const BACKUP_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}-\d{8}T\d{6}Z-[0-9a-f]{4}$/;
 const TABLE = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 function getOffsite() {
     const uri = getSingleLineInput('s3-uri');
     const endpoint = getSingleLineInput('s3-endpoint');
-    const region = getSingleLineInput('s3-region');
-    const forcePathStyle = getBooleanInput('s3-force-path-style', Boolean(endpoint));
-    const checksumMode = getEnumInput('checksum-mode', ['when-supported', 'when-required'], 'when-supported');
+    const s3 = checkS3Inputs({
+        endpoint,
+        region: getSingleLineInput('s3-region'),
+        forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
+        checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
+    });
     const offsite = getEnumInput('offsite', ['required', 'optional'], 'required');
     const verify = getEnumInput('offsite-verify', ['etag', 'read-back'], 'etag');
     if (!uri)
         return undefined;
-    const location = parseS3Uri(uri);
+    const location = client_parseS3Uri(uri);
     // The prefix is a folder: `s3://bucket/backups` means `backups/<backup-id>.dump`.
     if (location.key && !location.key.endsWith('/'))
         location.key += '/';
-    if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) {
-        throw new errors_ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
-    }
-    if (region && !/^[a-z0-9-]{1,40}$/.test(region)) {
-        throw new errors_ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(region)}.`);
-    }
     return {
         location,
-        endpoint,
-        region,
-        forcePathStyle,
-        checksumMode,
+        ...s3,
         required: offsite === 'required',
         verify,
+    };
+}
+/** The pgBackRest engine's inputs; the dump's own (snapshot, dump, s3-uri) are refused with it. */
+function getPgBackRest() {
+    const stanza = getSingleLineInput('pgbackrest-stanza');
+    if (!stanza)
+        throw new errors_ConfigurationError('Input "pgbackrest-stanza" is required with engine: pgbackrest.');
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(stanza))
+        throw new errors_ConfigurationError(`Input "pgbackrest-stanza" is not a stanza name: ${showValue(stanza)}.`);
+    const config = getSingleLineInput('pgbackrest-config');
+    for (const name of ['s3-uri', 'verify-database-url']) {
+        if (getOptionalInput(name) !== undefined)
+            throw new errors_ConfigurationError(`Input "${name}" does not apply to engine: pgbackrest (the repository holds the backup); remove it.`);
+    }
+    if (getSnapshotMode() !== 'none' || getEnumInput('dump', ['now', 'background'], 'now') !== 'now')
+        throw new errors_ConfigurationError('Inputs "snapshot" and "dump: background" do not apply to engine: pgbackrest; remove them.');
+    return {
+        stanza,
+        config: config === undefined ? undefined : external_node_path_default().resolve(checkPath('pgbackrest-config', config)),
+        backupType: getEnumInput('pgbackrest-backup-type', ['none', 'incr', 'diff', 'full'], 'none'),
     };
 }
 function getSnapshotMode() {
@@ -73308,6 +73884,7 @@ function getBackupInputs() {
         throw new errors_ConfigurationError(`Input "code-ref" must be a git ref or sha, got ${showValue(codeRef)}.`);
     }
     const verifyUrl = getOptionalInput('verify-database-url');
+    const engine = getEnumInput('engine', ['pg-dump', 'pgbackrest'], 'pg-dump');
     const snapshot = getSnapshotMode();
     const dump = getEnumInput('dump', ['now', 'background'], 'now');
     if (dump === 'background' && snapshot !== 'first') {
@@ -73325,10 +73902,12 @@ function getBackupInputs() {
         stopCommand: getOptionalInput('stop-command'),
         startCommand: getOptionalInput('start-command'),
         verify: getEnumInput('verify', ['read', 'restore'], 'read'),
-        verifyConnection: verifyUrl ? connectionFromUrl(verifyUrl, 'Input "verify-database-url"') : undefined,
+        verifyConnection: verifyUrl ? server_parse_connectionFromUrl(verifyUrl, 'Input "verify-database-url"') : undefined,
         snapshot,
         dump,
         offsite: getOffsite(),
+        engine,
+        pgbackrest: engine === 'pgbackrest' ? getPgBackRest() : undefined,
     };
 }
 
@@ -73348,10 +73927,10 @@ function parsePlan(text) {
         data = JSON.parse(text);
     }
     catch {
-        throw new SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
+        throw new errors_SafetyError(`${BACKGROUND_ENV} is not valid JSON.`);
     }
     if (typeof data.id !== 'string' || !BACKUP_ID.test(data.id) || typeof data.startedAt !== 'string') {
-        throw new SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
+        throw new errors_SafetyError(`${BACKGROUND_ENV} names no valid backup.`);
     }
     return {
         id: data.id,
@@ -73378,7 +73957,7 @@ async function startBackground(inputs, plan) {
         delete env[name];
     const script = process.argv[1];
     if (!script)
-        throw new SafetyError('Cannot start the background dump: the path of this action is unknown.');
+        throw new errors_SafetyError('Cannot start the background dump: the path of this action is unknown.');
     const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
     let exit;
     let pid;
@@ -73406,7 +73985,7 @@ async function startBackground(inputs, plan) {
             if (pid !== undefined && exit === undefined)
                 killGroup(pid, 'SIGKILL');
             const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-            throw new SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+            throw new errors_SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
         }
         await sleep(50);
     }
@@ -73473,114 +74052,72 @@ function rollbackNames(database, backupId) {
  * pg_restore's `--dbname` as a libpq conninfo naming only the database, so a name with `=` (legal in
  * PostgreSQL) is never read as a connection string.
  */
-function side_names_dbnameArg(database) {
+function dbnameArg(database) {
     return `--dbname=dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-;// CONCATENATED MODULE: ./src/storage/local.ts
-
-
-
+;// CONCATENATED MODULE: ./src/manifest/types.ts
 /**
- * A file that one side appends to while the other reads it behind the writer: the offsite upload
- * follows the dump on disk, so a slow store never holds back pg_dump and memory stays bounded.
+ * The backup manifest: the evidence a backup leaves for the phases after it. The bottom layer every
+ * other module may import (postgres/ fills it in, storage/ carries it, checks/ and the actions read
+ * it); it imports nothing of the suite but common/.
  */
-class GrowingFile {
-    path;
-    written = 0;
-    finished = false;
-    failure;
-    waiters = [];
-    constructor(path) {
-        this.path = path;
-    }
-    /** Writer side: `n` more bytes are on disk. */
-    grew(n) {
-        this.written += n;
-        this.wake();
-    }
-    /** Writer side: the file is complete. */
-    finish() {
-        this.finished = true;
-        this.wake();
-    }
-    /** Writer side: the file will never be complete; readers fail with `error`. */
-    fail(error) {
-        this.failure ??= error;
-        this.wake();
-    }
-    get size() {
-        return this.written;
-    }
-    wake() {
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const w of waiters)
-            w();
-    }
-    /** Waits until `end` bytes are written, or the file is complete; returns the bytes available. */
-    async waitFor(end) {
-        for (;;) {
-            if (this.failure)
-                throw this.failure;
-            if (this.written >= end || this.finished)
-                return Math.min(end, this.written);
-            await new Promise((resolve) => this.waiters.push(resolve));
-        }
-    }
-    /** A reader that returns consecutive pieces of at most `size` bytes, `undefined` at the end. */
-    reader() {
-        let position = 0;
-        let handle;
-        return {
-            next: async (size) => {
-                const available = await this.waitFor(position + size);
-                const length = available - position;
-                if (length <= 0)
-                    return undefined;
-                handle ??= await (0,promises_.open)(this.path, external_node_fs_.constants.O_RDONLY);
-                const buffer = Buffer.allocUnsafe(length);
-                let done = 0;
-                while (done < length) {
-                    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-                    if (bytesRead === 0)
-                        throw new SafetyError(`${this.path} is shorter than the bytes written to it.`);
-                    done += bytesRead;
-                }
-                position += length;
-                return buffer;
-            },
-            close: async () => {
-                await handle?.close();
-            },
-        };
-    }
-}
-/** Free bytes for an unprivileged writer in the file system holding `dir`. */
-async function freeBytes(dir) {
-    const s = await (0,promises_.statfs)(dir);
-    return Number(s.bavail) * Number(s.bsize);
-}
-/** Whether a path exists (any type). */
-async function exists(file) {
+const MANIFEST_FORMAT = 1;
+
+;// CONCATENATED MODULE: ./src/manifest/io.ts
+
+
+
+/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
+function parseManifest(text, source) {
+    let data;
     try {
-        await (0,promises_.stat)(file);
-        return true;
+        data = JSON.parse(text);
     }
     catch {
-        return false;
+        throw new errors_SafetyError(`${source} is not a backup manifest (not valid JSON).`);
     }
+    const m = data;
+    const problems = [];
+    if (m.format !== MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
+    if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256))
+        problems.push('dump.sha256 is missing or invalid');
+    if (!m.dump ||
+        typeof m.dump.file !== 'string' ||
+        m.dump.file.includes('/') ||
+        m.dump.file.startsWith('.')) {
+        problems.push('dump.file is missing or not a plain file name');
+    }
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new errors_SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+    return m;
 }
-/** Gives a complete, verified file its final name; refuses to replace an existing file. */
-async function promote(partial, final) {
-    if (await exists(final))
-        throw new SafetyError(`${final} already exists; a backup is never overwritten.`);
-    await (0,promises_.rename)(partial, final);
+async function readManifestFile(file) {
+    return parseManifest(await (0,promises_.readFile)(file, 'utf8'), `Manifest ${file}`);
 }
-/** Removes a file if it is there. */
-async function removeFile(file) {
-    await (0,promises_.rm)(file, { force: true });
+/** Writes the manifest atomically (temp file + rename), so a reader never sees half of one. */
+async function writeManifestFile(file, manifest) {
+    const tmp = `${file}.partial`;
+    await (0,promises_.writeFile)(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+    await (0,promises_.rename)(tmp, file);
 }
+/** The manifest's name for a dump file name: `x.dump` → `x.manifest.json`. */
+function manifestNameFor(dumpFile) {
+    return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
+}
+
+;// CONCATENATED MODULE: ./src/manifest/index.ts
+
+
 
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
 var lib = __nccwpck_require__(3273);
@@ -73606,6 +74143,267 @@ const defaults = lib.defaults
 // Re-export the default
 /* harmony default export */ const esm = (lib);
 
+;// CONCATENATED MODULE: ./src/postgres/server-connect.ts
+
+
+
+
+
+
+/** The error of a connection that could not be opened, with the server, the TLS mode and what failed. */
+class ConnectError extends Error {
+    constructor(message, cause) {
+        super(message, { cause });
+        this.name = 'ConnectError';
+    }
+}
+/** Node's codes of a certificate that does not chain to the given CA. */
+const UNKNOWN_CA = [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'CERT_SIGNATURE_FAILURE',
+];
+/**
+ * Opens a connected `pg.Client` with libpq's meaning of the connection: hosts tried in order,
+ * `sslmode` (prefer tries TLS and falls back to plain, allow the other way round), the CA, client
+ * certificate and CRL files, `target_session_attrs`. The caller closes it (`client.end()`).
+ */
+async function openClient(settings, options = {}) {
+    const hosts = hostList(settings);
+    const attrs = settings.params?.target_session_attrs ?? 'any';
+    const passes = attrs === 'prefer-standby' ? ['standby', 'any'] : [attrs];
+    const failures = [];
+    let lastError;
+    for (const want of passes) {
+        for (const hp of hosts) {
+            let client;
+            try {
+                client = await connectHost(settings, hp, options);
+            }
+            catch (error) {
+                lastError = error;
+                failures.push(hosts.length > 1 ? `${hp.host}:${hp.port}: ${errorMessage(error)}` : errorMessage(error));
+                continue;
+            }
+            const mismatch = await sessionMismatch(client, want).catch((error) => errorMessage(error));
+            if (!mismatch)
+                return client;
+            await client.end().catch(() => undefined);
+            failures.push(`${hp.host}:${hp.port}: ${mismatch} (target_session_attrs=${attrs})`);
+        }
+    }
+    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+    const where = hosts.length > 1
+        ? `any of ${hosts.map((h) => `${h.host}:${h.port}`).join(', ')}`
+        : `${settings.host}:${settings.port}`;
+    throw new ConnectError(`Could not connect to ${where} as "${settings.user}" (database "${settings.database}"${tls}): ${failures.join('; ')}`, lastError);
+}
+/** Why this session does not fit `target_session_attrs`, or undefined when it does. */
+async function sessionMismatch(client, want) {
+    if (want === 'any')
+        return undefined;
+    const r = await client.query("SELECT current_setting('transaction_read_only') AS ro, pg_is_in_recovery() AS rec");
+    const row = r.rows[0];
+    const readOnly = row?.ro === 'on';
+    const standby = row?.rec === true;
+    if (want === 'read-write' && readOnly)
+        return 'the session is read-only';
+    if (want === 'read-only' && !readOnly)
+        return 'the session is read-write';
+    if (want === 'primary' && standby)
+        return 'the server is a standby';
+    if (want === 'standby' && !standby)
+        return 'the server is a primary';
+    return undefined;
+}
+/** One host: the TLS attempts its sslmode asks for, in libpq's order. */
+async function connectHost(settings, hp, options) {
+    const mode = effectiveSslMode(settings);
+    // libpq never uses TLS on a Unix socket, whatever sslmode says.
+    const socket = hp.host.startsWith('/');
+    const tls = socket || mode === 'disable' ? undefined : tlsOptions(settings);
+    const attempts = !tls
+        ? [false]
+        : mode === 'allow'
+            ? [false, tls]
+            : mode === 'prefer'
+                ? [tls, false]
+                : [tls];
+    const failed = [];
+    for (const [i, ssl] of attempts.entries()) {
+        try {
+            return await connectOnce(settings, hp, ssl, options);
+        }
+        catch (error) {
+            failed.push({ ssl: ssl !== false, error: describeTlsError(settings, hp, error) });
+            const more = i < attempts.length - 1;
+            // A server that refused the session (or TLS) may take the other kind; a host that does not
+            // answer will not.
+            if (!more || isNetworkError(error))
+                break;
+        }
+    }
+    const last = failed[failed.length - 1]?.error;
+    if (failed.length < 2)
+        throw last;
+    // prefer and allow tried both kinds: say why each failed, or the certificate problem is hidden.
+    const message = failed
+        .map((f) => `${f.ssl ? 'with TLS' : 'without TLS'}: ${errorMessage(f.error)}`)
+        .join('; ');
+    throw Object.assign(new Error(message, { cause: last }), { code: last.code });
+}
+function isNetworkError(error) {
+    const code = error.code;
+    return (typeof code === 'string' &&
+        /^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ETIMEDOUT)$/.test(code));
+}
+async function connectOnce(settings, hp, ssl, options) {
+    const params = settings.params ?? {};
+    const timeout = params.connect_timeout;
+    const client = new esm.Client({
+        host: hp.host,
+        port: hp.port,
+        user: settings.user,
+        database: settings.database,
+        password: settings.password ?? (() => passwordFromFile(settings, hp)),
+        ssl,
+        ...(params.sslnegotiation === 'direct' ? { sslNegotiation: 'direct' } : {}),
+        ...(params.options ? { options: params.options } : {}),
+        // node-postgres would read the runner's PGCLIENTENCODING; the suite reads UTF8 only.
+        client_encoding: 'UTF8',
+        application_name: options.applicationName ??
+            params.application_name ??
+            params.fallback_application_name ??
+            'migration-guard',
+        connectionTimeoutMillis: timeout === undefined
+            ? (options.connectTimeoutMs ?? 15000)
+            : Number(timeout) === 0
+                ? 0
+                : Math.max(2, Number(timeout)) * 1000,
+        keepAlive: options.keepAlive ?? false,
+    });
+    // An error event on an idle client would otherwise crash the process.
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+        return client;
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw error;
+    }
+}
+/** Node's TLS options for the connection's files; verification as libpq does it. */
+function tlsOptions(settings) {
+    const params = settings.params ?? {};
+    const mode = effectiveSslMode(settings);
+    const rootcert = params.sslrootcert;
+    // libpq verifies the chain whenever it has a root certificate (so `require` with a CA file acts as
+    // verify-ca), and the host name only for verify-full.
+    const verifyChain = rootcert !== undefined || mode === 'verify-ca' || mode === 'verify-full';
+    const options = { rejectUnauthorized: verifyChain };
+    if (rootcert && rootcert !== 'system')
+        options.ca = (0,external_node_fs_.readFileSync)(rootcert);
+    if (verifyChain && mode !== 'verify-full')
+        options.checkServerIdentity = () => undefined;
+    if (params.sslcert && params.sslcertmode !== 'disable') {
+        options.cert = (0,external_node_fs_.readFileSync)(params.sslcert);
+        if (params.sslkey)
+            options.key = (0,external_node_fs_.readFileSync)(params.sslkey);
+    }
+    if (params.sslcrl)
+        options.crl = (0,external_node_fs_.readFileSync)(params.sslcrl);
+    if (params.ssl_min_protocol_version) {
+        options.minVersion = params.ssl_min_protocol_version;
+    }
+    if (params.ssl_max_protocol_version) {
+        options.maxVersion = params.ssl_max_protocol_version;
+    }
+    return options;
+}
+/** A certificate failure says which host, which CA file and what failed; other errors pass as they are. */
+function describeTlsError(settings, hp, error) {
+    const code = error.code;
+    if (typeof code !== 'string')
+        return error;
+    const rootcert = settings.params?.sslrootcert;
+    const ca = rootcert === 'system'
+        ? "Node's list of public CAs (sslrootcert=system)"
+        : rootcert
+            ? `the CA file ${rootcert}`
+            : 'no CA file (sslrootcert)';
+    const server = `the certificate of ${hp.host}:${hp.port}`;
+    let what;
+    if (UNKNOWN_CA.includes(code)) {
+        what = `${server} is not signed by ${ca} (unknown CA or self-signed: ${code})`;
+    }
+    else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+        const cert = error.cert;
+        const names = cert?.subjectaltname ?? (cert?.subject?.CN ? `CN=${cert.subject.CN}` : 'no names');
+        what = `${server} does not name the host "${hp.host}" (name mismatch with sslmode verify-full; it names ${names}); it is signed by ${ca}`;
+    }
+    else if (code === 'CERT_HAS_EXPIRED') {
+        what = `${server}, or one in its chain, has expired (checked against ${ca})`;
+    }
+    else if (code === 'CERT_NOT_YET_VALID') {
+        what = `${server}, or one in its chain, is not valid yet (checked against ${ca})`;
+    }
+    else if (code === 'CERT_REVOKED') {
+        what = `${server} is revoked by the CRL file ${settings.params?.sslcrl ?? ''}`;
+    }
+    return what ? Object.assign(new Error(`TLS: ${what}.`, { cause: error }), { code }) : error;
+}
+/**
+ * The password from the password file (passfile, else ~/.pgpass) as libpq reads it:
+ * `host:port:database:user:password` lines, `*` matches anything, `\` escapes; a file others may
+ * read is ignored, as libpq ignores it.
+ */
+function passwordFromFile(settings, hp) {
+    const file = settings.passfile ?? external_node_path_default().join(external_node_os_default().homedir(), '.pgpass');
+    let text;
+    try {
+        if (((0,external_node_fs_.statSync)(file).mode & 0o077) !== 0)
+            return undefined;
+        text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+    const host = hp.host.startsWith('/') || hp.host === 'localhost' ? ['localhost', hp.host] : [hp.host];
+    for (const line of text.split('\n')) {
+        if (!line.trim() || line.startsWith('#'))
+            continue;
+        const fields = [];
+        let current = '';
+        for (let i = 0; i < line.length; i++) {
+            const c = line[i];
+            if (c === '\\' && i + 1 < line.length)
+                current += line[++i];
+            else if (c === ':' && fields.length < 4) {
+                fields.push(current);
+                current = '';
+            }
+            else
+                current += c;
+        }
+        fields.push(current.replace(/\r$/, ''));
+        if (fields.length < 5)
+            continue;
+        const [h, p, d, u, password] = fields;
+        const match = (pattern, values) => pattern === '*' || values.includes(pattern);
+        if (match(h, host) &&
+            match(p, [String(hp.port)]) &&
+            match(d, [settings.database]) &&
+            match(u, [settings.user])) {
+            return password;
+        }
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/client.ts
 
 /** Session settings that make text output of values identical on every server and client. */
@@ -73620,26 +74418,11 @@ const STABLE_SESSION = [
  * Opens a client, runs `fn`, and always closes it: a dangling socket keeps Node alive and a held
  * advisory lock would outlive the work it guards.
  */
-async function client_withClient(settings, fn, options = {}) {
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        database: settings.database,
-        password: settings.password,
-        ssl: sslFor(settings.sslmode),
-        application_name: options.applicationName ?? 'migration-guard',
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
+async function withClient(settings, fn, options = {}) {
+    const client = await openClient(settings, {
+        applicationName: options.applicationName,
+        connectTimeoutMs: options.connectTimeoutMs,
     });
-    // An error event on an idle client would otherwise crash the process.
-    client.on('error', () => undefined);
-    try {
-        await client.connect();
-    }
-    catch (error) {
-        await client.end().catch(() => undefined);
-        throw connectError(settings, error);
-    }
     try {
         if (options.stableOutput) {
             for (const sql of STABLE_SESSION)
@@ -73651,36 +74434,19 @@ async function client_withClient(settings, fn, options = {}) {
         await client.end().catch(() => undefined);
     }
 }
-/**
- * A failed connection with its context: which server, as whom, which database and TLS mode — the
- * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
- */
-function connectError(settings, error) {
-    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
-    const message = error instanceof Error ? error.message : String(error);
-    return new Error(`Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`, { cause: error });
-}
-/** node-postgres' TLS options for a libpq sslmode. */
-function sslFor(mode) {
-    if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
-        return undefined;
-    if (mode === 'require')
-        return { rejectUnauthorized: false };
-    return { rejectUnauthorized: true };
-}
 /** Quotes an identifier for SQL (`"my""db"`). */
 /**
  * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
  * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
  */
-const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
-function client_quoteIdent(name) {
+const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+function quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
 /** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
-function client_quoteTable(name) {
+function quoteTable(name) {
     const parts = client_splitTableName(name);
-    return `${client_quoteIdent(parts.schema)}.${client_quoteIdent(parts.table)}`;
+    return `${quoteIdent(parts.schema)}.${quoteIdent(parts.table)}`;
 }
 /** Splits `schema.table` (default schema `public`). */
 function client_splitTableName(name) {
@@ -73744,7 +74510,7 @@ async function isExecutable(file) {
     }
 }
 async function versionOf(file) {
-    const r = await runner_runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
+    const r = await runProcess(file, ['--version'], { echo: false, timeoutMs: 15000 });
     return r.exitCode === 0 ? parseToolVersion(r.stdout) : undefined;
 }
 /** The directories searched, in order: the explicit one, the Debian and RPM layouts, then PATH. */
@@ -73819,7 +74585,7 @@ async function nearestExisting(dir) {
  */
 async function backupPreflight(options) {
     const { settings } = options;
-    const facts = await client_withClient(settings, async (client) => {
+    const facts = await withClient(settings, async (client) => {
         const server = await serverInfo(client);
         const systemId = await systemIdentifier(client);
         // pg_table_size takes a share lock: behind an exclusive lock it fails fast instead of hanging.
@@ -73848,17 +74614,17 @@ async function backupPreflight(options) {
         };
     }).catch((error) => {
         if (error.code === '55P03') {
-            throw new SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
+            throw new errors_SafetyError(`Preflight waited longer than lock-wait-timeout (${Math.round(options.lockWaitTimeoutMs / 1000)}s) for a table lock in ` +
                 `${settings.database}: another session holds an exclusive lock (ALTER TABLE, LOCK TABLE, VACUUM FULL). ` +
                 'Nothing was stopped; retry when it is released.');
         }
-        throw new SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
+        throw new errors_SafetyError(`Cannot connect to ${describeConnection(settings)}: ${errorMessage(error)}`);
     });
     const { server, systemId, role, unreadable, missing } = facts;
     if (!role)
-        throw new SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
+        throw new errors_SafetyError(`The role of ${describeConnection(settings)} could not be read.`);
     if (unreadable.length > 0) {
-        throw new SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
+        throw new errors_SafetyError(`Role "${role.name}" may not read ${unreadable.length} relation(s) of ${settings.database}: ${unreadable.slice(0, 10).join(', ')}. ` +
             'pg_dump would fail on them: GRANT SELECT to the backup role, or use a role that can read everything.');
     }
     if (missing.length > 0) {
@@ -73877,7 +74643,7 @@ async function backupPreflight(options) {
     const free = await freeBytes(await nearestExisting(options.outputDir));
     const margin = 64 * 1024 * 1024;
     if (free < estimateBytes + margin) {
-        throw new SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
+        throw new errors_SafetyError(`Not enough free space for the dump in "${options.outputDir}": ${free} bytes free, about ${estimateBytes} needed (+64 MiB margin). ` +
             'Free some space or set output-dir to a larger disk.');
     }
     return {
@@ -73892,7 +74658,6 @@ async function backupPreflight(options) {
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/lock.ts
-
 
 
 
@@ -73917,25 +74682,10 @@ function lockKey(database) {
 async function acquireLock(settings, options) {
     const key = lockKey(settings.database);
     const appName = `migration-guard: ${options.holder}`.slice(0, 63);
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        password: settings.password,
-        database: connection_withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
-        ssl: sslFor(settings.sslmode),
-        application_name: appName,
+    const client = await openClient(maintenance(settings, options.maintenanceDatabase), {
+        applicationName: appName,
         keepAlive: true,
-        connectionTimeoutMillis: 15000,
     });
-    client.on('error', () => undefined);
-    try {
-        await client.connect();
-    }
-    catch (error) {
-        await client.end().catch(() => undefined);
-        throw connectError({ ...settings, database: options.maintenanceDatabase ?? 'postgres' }, error);
-    }
     try {
         const r = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
             LOCK_CLASS | 0,
@@ -73949,7 +74699,7 @@ async function acquireLock(settings, options) {
             const desc = row
                 ? `held by "${row.app || 'an unnamed session'}" (pid ${row.pid}${row.addr ? ` from ${row.addr}` : ''}, connected since ${row.since})`
                 : 'held by another session';
-            throw new SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
+            throw new errors_SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
                 'Wait for it to finish; if that run is dead, its lock is released when its connection closes.');
         }
     }
@@ -73978,6 +74728,8 @@ function runHolder(action, env = process.env) {
 
 
 
+
+
 /**
  * Copies a database with `CREATE DATABASE <name> TEMPLATE <db>` — a file-level copy, far faster
  * than a restore. The template must have no other session, so new connections are held off
@@ -73986,11 +74738,11 @@ function runHolder(action, env = process.env) {
  */
 async function createSnapshotDatabase(settings, name) {
     const started = Date.now();
-    const db = client_quoteIdent(settings.database);
-    return client_withClient(connection_withDatabase(settings, 'postgres'), async (client) => {
+    const db = quoteIdent(settings.database);
+    return withClient(withDatabase(settings, 'postgres'), async (client) => {
         const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
         if (existing.rowCount)
-            throw new SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
+            throw new errors_SafetyError(`Database "${name}" already exists; a snapshot is never overwritten.`);
         await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS false`);
         const allow = onCleanup(`allow connections to ${settings.database} again`, async () => {
             await client.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`);
@@ -74003,17 +74755,25 @@ async function createSnapshotDatabase(settings, name) {
                 .catch((error) => {
                 if (error.code !== '42501')
                     throw error;
-                throw new SafetyError(`the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
+                throw new errors_SafetyError(`the role may not end every session on ${settings.database} (${error.message}); stop those clients ` +
                     '(stop-command) or use a role allowed to terminate them (pg_signal_backend; superuser for superuser sessions)');
             });
             for (const s of r.rows) {
-                lib_core.warning(`Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`);
+                core.warning(`Snapshot: terminated session pid ${s.pid} (user ${s.user ?? '?'}, application "${s.app ?? ''}", from ${s.addr ?? 'local socket'}, ${s.state ?? 'unknown state'}) on ${settings.database}.`);
             }
             // From here no session can write to the database until the copy exists: the copy holds every
             // write committed before this moment.
             const takenAt = new Date();
             // pg_terminate_backend only signals: CREATE DATABASE retries for a few seconds while they exit.
-            await client.query(`CREATE DATABASE ${client_quoteIdent(name)} TEMPLATE ${db}`);
+            const progress = snapshotProgress(settings, name);
+            try {
+                await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${db}`);
+            }
+            catch (error) {
+                progress.done(undefined, true);
+                throw error;
+            }
+            progress.done(`${name} is a copy of ${settings.database}`);
             return {
                 name,
                 terminated: r.rows.map(({ pid, user, app, addr, state }) => ({ pid, user, app, addr, state })),
@@ -74026,70 +74786,139 @@ async function createSnapshotDatabase(settings, name) {
         }
     });
 }
+/**
+ * Progress lines of the copy: the WAL the server has written since the copy began (CREATE DATABASE
+ * logs the pages it copies; the server is otherwise quiet, the database being closed) beside the
+ * source's size. Read on a connection of its own (to the `postgres` database, not the source).
+ */
+function snapshotProgress(settings, name) {
+    let text = 'copying';
+    let start;
+    let source;
+    const read = () => withClient(withDatabase(settings, 'postgres'), async (c) => {
+        const r = await c.query(`SELECT pg_current_wal_lsn()::text AS lsn, pg_database_size($1)::text AS size,
+                  CASE WHEN $2::text IS NULL THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn)::text END AS since`, [settings.database, start ?? null]);
+        const row = r.rows[0];
+        if (!row)
+            return;
+        start ??= row.lsn;
+        source = Number(row.size);
+        if (row.since !== null)
+            text = `${formatBytes(Number(row.since))} of WAL written since the copy began (${settings.database} is ${formatBytes(source)})`;
+    }, { applicationName: 'migration-guard snapshot progress', connectTimeoutMs: 2000 });
+    // The first read marks where the copy's WAL begins; the lines then tell how much has been written.
+    void read().catch(() => undefined);
+    return new PhaseProgress(`Snapshot copy into ${name}`, () => text, { poll: read });
+}
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
 
 
-
-const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
-/** The phases of a run as summary table rows (header first). */
-function phaseRows(phases) {
-    return [
-        [
-            { data: 'Phase', header: true },
-            { data: 'Status', header: true },
-            { data: 'Duration', header: true },
-            { data: 'Detail', header: true },
-        ],
-        ...phases.map((p) => [
-            p.name,
-            `${ICON[p.status]} ${p.status}`,
-            formatSeconds(p.seconds),
-            scrub(p.detail ?? ''),
-        ]),
-    ];
-}
-/**
- * A text bar chart of phase durations (monospace), readable in the job summary and in a terminal.
- */
-function timelineChart(phases, width = 40) {
-    const total = phases.reduce((s, p) => s + p.seconds, 0) || 1;
-    const nameWidth = Math.max(...phases.map((p) => p.name.length), 5);
-    return phases
-        .map((p) => {
-        const bar = '█'.repeat(Math.max(p.seconds > 0 ? 1 : 0, Math.round((p.seconds / total) * width)));
-        return `${p.name.padEnd(nameWidth)} ${bar} ${formatSeconds(p.seconds)}`;
-    })
-        .join('\n');
-}
-/** Writes the summary built by `build`, scrubbing secrets from the whole text on the way out. */
-async function writeSummary(build) {
+/** Writes the summary, scrubbing secrets from the whole text on the way out. */
+async function writeSummary(doc) {
+    const text = scrub(doc.text());
     if (!process.env.GITHUB_STEP_SUMMARY) {
-        build(lib_core.summary);
-        lib_core.info(scrub(lib_core.summary.stringify()));
-        lib_core.summary.emptyBuffer();
+        core.info(text);
         return;
     }
-    build(lib_core.summary);
-    const text = scrub(lib_core.summary.stringify());
-    lib_core.summary.emptyBuffer();
-    lib_core.summary.addRaw(text, true);
-    await lib_core.summary.write();
+    core.summary.emptyBuffer();
+    core.summary.addRaw(text, true);
+    await core.summary.write();
 }
-/** One annotation per finding, with a title; error or warning. */
+/** One annotation per finding, with a title; error, warning or notice. */
 function annotate(level, title, message, file, line) {
     const props = { title: scrub(title), file, startLine: line };
     const text = scrub(message);
     if (level === 'error')
-        lib_core.error(text, props);
+        core.error(text, props);
     else if (level === 'warning')
-        lib_core.warning(text, props);
+        core.warning(text, props);
     else
-        lib_core.notice(text, props);
+        core.notice(text, props);
 }
 /** Sets an output; objects become JSON strings. */
 function setOutput(name, value) {
-    lib_core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
+    core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
+}
+
+;// CONCATENATED MODULE: ./src/postgres/archive-listing.ts
+
+
+
+const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
+/**
+ * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
+ * version, compression). Returns the entries and which of them are table data; refuses an
+ * unreadable or empty archive.
+ */
+async function listArchive(tools, dumpFile) {
+    const r = await runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
+        echo: false,
+        timeoutMs: 300000,
+        keepBytes: 16 << 20,
+    });
+    if (!succeeded(r)) {
+        throw new errors_SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    }
+    const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
+    if (lines.length === 0)
+        throw new errors_SafetyError('pg_restore --list shows no entries: the dump is empty.');
+    // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
+    const matching = (pattern) => lines.flatMap((line) => {
+        const m = pattern.exec(line);
+        return m ? [{ id: Number(m[1]), text: m[2] }] : [];
+    });
+    return {
+        entries: lines.length,
+        tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
+        exclusive: matching(EXCLUSIVE_ITEM),
+        eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
+        database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
+        built: lines.filter((line) => /^\d+; \d+ \d+ (?:INDEX|CONSTRAINT|FK CONSTRAINT|CHECK CONSTRAINT) /.test(line)).length,
+    };
+}
+/**
+ * The listed items of each table: those whose text begins with the table's schema and name. Names
+ * are printed unquoted, so each space of an item's text is tried as the end of a name (one pass over
+ * the listing, however many tables).
+ */
+function itemsByTable(items, tables) {
+    const prefixes = new Map();
+    for (const t of tables) {
+        const table = normalizeTableName(t);
+        const { schema, table: name } = splitTableName(table);
+        prefixes.set(`${schema} ${name} `, table);
+    }
+    const out = new Map([...prefixes.values()].map((t) => [t, []]));
+    for (const item of items) {
+        for (let space = item.text.indexOf(' '); space >= 0; space = item.text.indexOf(' ', space + 1)) {
+            const table = prefixes.get(item.text.slice(0, space + 1));
+            if (table !== undefined)
+                out.get(table)?.push(item);
+        }
+    }
+    return out;
+}
+/**
+ * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
+ * unquoted, so one with spaces may match several lines: such a table is left out).
+ */
+function tableDataIds(listing, tables) {
+    const out = new Map();
+    for (const [table, hits] of itemsByTable(listing.tableData, tables))
+        if (hits.length === 1)
+            out.set(hits[0].id, table);
+    return out;
+}
+/**
+ * Each table's exclusive-lock items (see `ArchiveListing.exclusive`). A name with spaces may also
+ * collect another table's items: a read then only waits longer than it had to.
+ */
+function exclusiveItemIds(listing, tables) {
+    return new Map([...itemsByTable(listing.exclusive, tables)].map(([table, items]) => [
+        table,
+        new Set(items.map((e) => e.id)),
+    ]));
 }
 
 // EXTERNAL MODULE: external "node:zlib"
@@ -74172,6 +75001,9 @@ class ArchiveReader {
     inflateBacklog = 0;
     /** Bytes of the archive seen so far. */
     bytes = 0;
+    /** Table data blocks read to their end, and the on-disk size of their tables. */
+    tablesRead = 0;
+    tableBytesRead = 0;
     constructor(options) {
         this.options = options;
     }
@@ -74419,9 +75251,32 @@ class ArchiveReader {
             this.wakeBacklog();
         });
     }
+    /**
+     * Where the dump is, for a progress line: the table whose data streams now and how many tables
+     * are read of those the archive holds, with their size on disk when known. Empty before the TOC.
+     */
+    progressText() {
+        if (!this.header || this.state === 'failed')
+            return '';
+        const tables = this.entries.filter((e) => e.desc === 'TABLE DATA' && e.hadDumper);
+        const sizes = this.options.tableSizes;
+        const size = (e) => sizes?.get(`${e.namespace}.${e.tag}`) ?? 0;
+        const entry = this.block?.entry;
+        const now = entry?.desc === 'TABLE DATA' ? `table ${entry.namespace}.${entry.tag}` : 'between tables';
+        let text = `${now}; ${this.tablesRead} of ${tables.length} tables read`;
+        if (sizes && sizes.size > 0) {
+            const total = tables.reduce((sum, e) => sum + size(e), 0);
+            text += ` (${mib(this.tableBytesRead)} of ${mib(total)} of table data on disk)`;
+        }
+        return text;
+    }
     closeBlock() {
         const block = this.block;
         this.block = undefined;
+        if (block?.entry?.desc === 'TABLE DATA') {
+            this.tablesRead += 1;
+            this.tableBytesRead += this.options.tableSizes?.get(`${block.entry.namespace}.${block.entry.tag}`) ?? 0;
+        }
         if (block?.inflater) {
             this.flushInflate(block);
             block.inflater.end();
@@ -74446,6 +75301,9 @@ class ArchiveReader {
         if (missing.length)
             throw new ArchiveFormatError(`the archive ends before the data of ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} (first: ${missing[0]?.desc} ${missing[0]?.namespace}.${missing[0]?.tag})`);
     }
+}
+function mib(bytes) {
+    return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 function readInt(buf, pos, intSize) {
     let value;
@@ -74642,12 +75500,12 @@ async function ownedSequences(client, tables) {
 /** The current value of one sequence, or undefined when it no longer exists. */
 async function readSequence(client, sequence) {
     const exists = await client.query('SELECT to_regclass($1)::text AS t', [
-        client_quoteTable(sequence),
+        quoteTable(sequence),
     ]);
     if (!exists.rows[0]?.t)
         return undefined;
     try {
-        const r = await client.query(`SELECT last_value::text AS last, is_called AS called FROM ${client_quoteTable(sequence)}`);
+        const r = await client.query(`SELECT last_value::text AS last, is_called AS called FROM ${quoteTable(sequence)}`);
         const row = r.rows[0];
         return row && { lastValue: row.last, isCalled: row.called };
     }
@@ -74949,15 +75807,15 @@ function fingerprintOf(shape, result) {
 /** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
 function copySql(shape) {
     return shape.plain
-        ? `COPY ${client_quoteTable(shape.table)} TO STDOUT`
-        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${client_quoteTable(shape.table)}) TO STDOUT`;
+        ? `COPY ${quoteTable(shape.table)} TO STDOUT`
+        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${quoteTable(shape.table)}) TO STDOUT`;
 }
 /**
  * Fingerprints one table on the given client (inside the caller's snapshot, if any), streaming
  * `COPY … TO STDOUT` through the row hasher. The client must use stable output settings
  * (`withClient({ stableOutput: true })`), so the text equals what pg_dump writes.
  */
-async function fingerprint_fingerprintTable(client, table) {
+async function fingerprintTable(client, table) {
     const shape = await tableShape(client, table);
     const hasher = new RowHasher();
     await copyOut(client, copySql(shape), (chunk, start, end) => hasher.update(chunk, start, end));
@@ -74970,14 +75828,14 @@ async function fingerprint_fingerprintTable(client, table) {
 async function fingerprintTables(client, tables, options = {}) {
     const out = [];
     for (const table of tables)
-        out.push(await fingerprint_fingerprintTable(client, table));
+        out.push(await fingerprintTable(client, table));
     if (options.sequences === false)
         return out;
     const owned = await sequencesOf(client, out.map((f) => f.table));
     return out.map((f) => ({ ...f, sequences: owned.get(f.table) ?? [] }));
 }
 /** Compares fingerprints table by table; an empty list means "unchanged". */
-function fingerprint_compareFingerprints(expected, actual) {
+function compareFingerprints(expected, actual) {
     const diffs = [];
     const byTable = new Map(actual.map((f) => [normalizeTableName(f.table), f]));
     for (const e of expected) {
@@ -74994,7 +75852,7 @@ function fingerprint_compareFingerprints(expected, actual) {
 /** Every ordinary user table (`schema.table`), for per-table row counts. */
 async function listTables(client) {
     const r = await client.query(`SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND ${client_USER_SCHEMA}
+      WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}
         AND NOT c.relispartition
       ORDER BY 1`);
     return r.rows.map((row) => row.name);
@@ -75003,7 +75861,7 @@ async function listTables(client) {
 async function countRows(client, tables) {
     const counts = {};
     for (const table of tables) {
-        const r = await client.query(`SELECT count(*)::text AS n FROM ${client_quoteTable(table)}`);
+        const r = await client.query(`SELECT count(*)::text AS n FROM ${quoteTable(table)}`);
         counts[table] = Number(r.rows[0]?.n ?? 0);
     }
     return counts;
@@ -75017,10 +75875,10 @@ async function countRows(client, tables) {
 
 async function readCatalog(client) {
     const listed = await listTables(client);
-    const rels = await client.query(`SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind,
+    const rels = await client.query(`SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind, pg_table_size(c.oid)::text AS bytes,
             EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS ext
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND ${client_USER_SCHEMA}`);
+      WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}`);
     const tree = await client.query(`WITH RECURSIVE t(root, rel) AS (
        SELECT inhparent, inhrelid FROM pg_inherits
        UNION ALL SELECT t.root, i.inhrelid FROM t JOIN pg_inherits i ON i.inhparent = t.rel)
@@ -75035,6 +75893,7 @@ async function readCatalog(client) {
         kind: new Map(rels.rows.map((r) => [r.name, r.kind])),
         descendants,
         extensionMembers: new Set(rels.rows.filter((r) => r.ext).map((r) => r.name)),
+        sizes: new Map(rels.rows.map((r) => [r.name, Number(r.bytes)])),
     };
 }
 /** The old way, and the fallback: count every table and fingerprint the protected ones in the snapshot. */
@@ -75059,7 +75918,7 @@ async function scanSnapshot(client, tables, protectedTables) {
  * The transaction stays open until both are done.
  */
 async function dumpWithEvidence(settings, protectedTables, dump, log = () => undefined, lockTimeoutMs = 0) {
-    return client_withClient(settings, async (client) => {
+    return withClient(settings, async (client) => {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         // A scan in the snapshot waits for a table lock no longer than pg_dump does.
         if (lockTimeoutMs > 0)
@@ -75081,6 +75940,7 @@ async function dumpWithEvidence(settings, protectedTables, dump, log = () => und
         let tocDone = () => undefined;
         const toc = new Promise((resolve) => (tocDone = resolve));
         const reader = new ArchiveReader({
+            tableSizes: catalog.sizes,
             onToc: (result) => tocDone(result),
             sinkFor: (entry) => {
                 const name = `${entry.namespace}.${entry.tag}`;
@@ -75210,32 +76070,32 @@ function compareRowCounts(expected, actual) {
  */
 async function verifyByRestore(options) {
     const started = Date.now();
-    const admin = connection_withDatabase(options.settings, 'postgres');
-    const scratch = connection_withDatabase(options.settings, options.scratchName);
-    await client_withClient(admin, (c) => c.query(`CREATE DATABASE ${client_quoteIdent(options.scratchName)} TEMPLATE template0`));
+    const admin = withDatabase(options.settings, 'postgres');
+    const scratch = withDatabase(options.settings, options.scratchName);
+    await withClient(admin, (c) => c.query(`CREATE DATABASE ${quoteIdent(options.scratchName)} TEMPLATE template0`));
     const drop = onCleanup(`drop the scratch database ${options.scratchName}`, async () => {
-        await client_withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${client_quoteIdent(options.scratchName)} WITH (FORCE)`));
+        await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(options.scratchName)} WITH (FORCE)`));
     });
     try {
-        const restore = await runner_runProcess(options.tools.paths.pg_restore, [
+        const restore = await runProcess(options.tools.paths.pg_restore, [
             '--exit-on-error',
             '--no-owner',
             '--no-privileges',
             '--jobs=2',
-            side_names_dbnameArg(options.scratchName),
+            dbnameArg(options.scratchName),
             '--',
             options.file,
         ], {
-            env: connection_childEnv(scratch),
+            env: childEnv(scratch),
             timeoutMs: options.timeoutMs,
             group: `pg_restore into ${options.scratchName}`,
         });
-        if (!runner_succeeded(restore))
-            throw new SafetyError(`The test restore failed: ${runner_describeExit(restore)}${stderrTail(restore)}`);
-        const actual = await client_withClient(scratch, async (c) => countRows(c, await listTables(c)));
+        if (!succeeded(restore))
+            throw new errors_SafetyError(`The test restore failed: ${describeExit(restore)}${stderrTail(restore)}`);
+        const actual = await withClient(scratch, async (c) => countRows(c, await listTables(c)));
         const problems = compareRowCounts(options.expectedCounts, actual);
         if (problems.length > 0) {
-            throw new SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
+            throw new errors_SafetyError(`The restored copy differs from the source: ${problems.slice(0, 5).join('; ')}.`);
         }
         return {
             database: options.scratchName,
@@ -75248,7 +76108,7 @@ async function verifyByRestore(options) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/postgres/restore.ts
+;// CONCATENATED MODULE: ./src/actions/backup/dump-phase.ts
 
 
 
@@ -75256,438 +76116,318 @@ async function verifyByRestore(options) {
 
 
 
-const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
+
+
+
 /**
- * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
- * version, compression). Returns the entries and which of them are table data; refuses an
- * unreadable or empty archive.
+ * Opens a snapshot, dumps it and reads the evidence (row counts, fingerprints) from the archive as
+ * it streams, with the upload following the file on disk. On a failure the partial file is removed
+ * and the staged upload aborted.
  */
-async function listArchive(tools, dumpFile) {
-    const r = await runner_runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
-        echo: false,
-        timeoutMs: 300000,
-        keepBytes: 16 << 20,
-    });
-    if (!runner_succeeded(r)) {
-        throw new SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${runner_describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+async function dumpWithUpload(plan) {
+    const { inputs, phases, state, pre, id, source, offsite } = plan;
+    const finalPath = external_node_path_default().join(inputs.outputDir, `${id}.dump`);
+    const partial = `${finalPath}.partial`;
+    const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
+    const growing = new GrowingFile(partial);
+    let staging;
+    let digest;
+    if (offsite) {
+        // The store follows the dump on disk as pg_dump writes it.
+        const reader = growing.reader();
+        const staged = offsite.store.stage(offsite.dumpKey, reader, { expectedBytes: pre.estimateBytes });
+        digest = staged.digest;
+        staging = staged.staged.finally(() => reader.close());
+        // Read when the offsite phase completes the upload; a failure then is reported there.
+        staging.catch(() => undefined);
     }
-    const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
-    if (lines.length === 0)
-        throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
-    // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
-    const matching = (pattern) => lines.flatMap((line) => {
-        const m = pattern.exec(line);
-        return m ? [{ id: Number(m[1]), text: m[2] }] : [];
-    });
-    return {
-        entries: lines.length,
-        tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
-        exclusive: matching(EXCLUSIVE_ITEM),
-        eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
-        database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
-    };
-}
-/**
- * The listed items of each table: those whose text begins with the table's schema and name. Names
- * are printed unquoted, so each space of an item's text is tried as the end of a name (one pass over
- * the listing, however many tables).
- */
-function itemsByTable(items, tables) {
-    const prefixes = new Map();
-    for (const t of tables) {
-        const table = normalizeTableName(t);
-        const { schema, table: name } = splitTableName(table);
-        prefixes.set(`${schema} ${name} `, table);
-    }
-    const out = new Map([...prefixes.values()].map((t) => [t, []]));
-    for (const item of items) {
-        for (let space = item.text.indexOf(' '); space >= 0; space = item.text.indexOf(' ', space + 1)) {
-            const table = prefixes.get(item.text.slice(0, space + 1));
-            if (table !== undefined)
-                out.get(table)?.push(item);
-        }
-    }
-    return out;
-}
-/**
- * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
- * unquoted, so one with spaces may match several lines: such a table is left out).
- */
-function tableDataIds(listing, tables) {
-    const out = new Map();
-    for (const [table, hits] of itemsByTable(listing.tableData, tables))
-        if (hits.length === 1)
-            out.set(hits[0].id, table);
-    return out;
-}
-/**
- * Each table's exclusive-lock items (see `ArchiveListing.exclusive`). A name with spaces may also
- * collect another table's items: a read then only waits longer than it had to.
- */
-function exclusiveItemIds(listing, tables) {
-    return new Map([...itemsByTable(listing.exclusive, tables)].map(([table, items]) => [
-        table,
-        new Set(items.map((e) => e.id)),
-    ]));
-}
-/** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
-async function createDatabaseLike(client, name, like) {
-    const lit = (v) => client.escapeLiteral(v);
-    let sql = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 OWNER ${quoteIdent(like.owner)} ENCODING ${lit(like.encoding)}`;
-    sql += ` LC_COLLATE ${lit(like.collate)} LC_CTYPE ${lit(like.ctype)}`;
-    if (like.localeProvider === 'i' && like.iculocale)
-        sql += ` LOCALE_PROVIDER icu ICU_LOCALE ${lit(like.iculocale)}`;
-    await client.query(sql);
-}
-/** Whether the role may keep the dump's owners (`ALTER … OWNER` to other roles needs a superuser). */
-async function canKeepOwners(client) {
-    const r = await client.query('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user');
-    return r.rows[0]?.s === true;
-}
-/** pg_restore's environment: the connection, and the index build workers of its sessions if given. */
-function restoreEnv(settings, database, indexWorkers) {
-    const env = childEnv(withDatabase(settings, database));
-    if (indexWorkers === undefined)
-        return env;
-    return {
-        ...env,
-        PGOPTIONS: pgOptions({ max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
-    };
-}
-/**
- * pg_restore's --verbose progress messages, kept out of the log on every path (errors and warnings are not).
- * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
- * text in separate writes, so two processes' lines can interleave.
- */
-const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring|reducing|skipping|leaving)\b/;
-const ITEM_EVENT = /(launching|finished) item (\d+) /g;
-/**
- * Whether a line of pg_restore's stderr is a --verbose progress message (kept out of the log).
- * Prefixes are dropped however they come: two workers' writes can leave "pg_restore:pg_restore: …".
- */
-function isRestoreProgress(line) {
-    const text = line.replace(/pg_restore:\s*/g, '').trim();
-    return text === '' || (PROGRESS.test(text) && !/\b(error|warning|detail|hint):/i.test(text));
-}
-/**
- * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
- * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
- * last lines of stderr.
- */
-async function restoreDump(tools, settings, database, dumpFile, options) {
-    const progress = options.progress;
-    const watch = options.jobs > 1 && progress !== undefined;
-    const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
-    if (watch)
-        args.push('--verbose');
-    if (!options.keepOwners)
-        args.push('--no-owner');
-    args.push('--', dumpFile);
-    const said = [];
-    /** Lines come scrubbed from the runner. */
-    const onLine = (line) => {
-        for (const m of line.matchAll(ITEM_EVENT)) {
-            if (m[1] === 'launching')
-                progress?.launched(Number(m[2]));
-            else
-                progress?.finished(Number(m[2]));
-        }
-        if (!isRestoreProgress(line)) {
-            core.info(line);
-            said.push(line);
-            if (said.length > 20)
-                said.shift();
-        }
-    };
-    const r = await runProcess(tools.paths.pg_restore, args, {
-        env: restoreEnv(settings, database, options.indexWorkers),
-        echo: false,
-        onStderrLine: onLine,
-        // A pg_restore orphaned by a killed run would go on writing into a database it no longer owns.
-        dieWithParent: true,
-    });
-    if (!succeeded(r)) {
-        const tail = said.slice(-3).join(' | ');
-        throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
-    }
-}
-const RESUME_BATCH = 100;
-/**
- * Autovacuum kept off a database while it is restored. Its tables are loaded in bulk and analyzed
- * after; meanwhile autovacuum would take CPU from the restore, and its lock would hold up the
- * restore's indexes and foreign keys until it is cancelled, `deadlock_timeout` later. `pause()` sets
- * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
- * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
- * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
- * Not for an archive with event triggers: they exist once pg_restore ends, and the reset would fire
- * them (a DDL audit trigger would write rows into the copy just checked).
- */
-class AutovacuumPause {
-    target;
-    set = [];
-    pausing;
-    constructor(target) {
-        this.target = target;
-    }
-    /** Starts the pause (once the tables exist); errors are logged, not thrown. */
-    pause() {
-        this.pausing ??= withClient(this.target, (c) => this.pauseOn(c), {
-            applicationName: 'migration-guard rollback',
-        }).catch((error) => core.debug(`autovacuum not paused everywhere: ${String(error)}`));
-    }
-    /** Waits for the pause, then resets what it set. Returns how many tables it had paused. */
-    async resume() {
-        await this.pausing;
-        if (this.set.length === 0)
-            return 0;
-        // In batches: one round trip (and one transaction) per RESUME_BATCH tables, not per table.
-        const statements = this.set.map(({ table, options }) => `ALTER TABLE ${table} RESET (${options.join(', ')})`);
-        await withClient(this.target, async (c) => {
-            for (let i = 0; i < statements.length; i += RESUME_BATCH)
-                await c.query(statements.slice(i, i + RESUME_BATCH).join(';\n'));
-        });
-        return this.set.length;
-    }
-    async pauseOn(c) {
-        // Never queue behind the restore's own locks (and so never hold the restore up behind us).
-        await c.query("SET lock_timeout = '100ms'");
-        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
-              NOT EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o LIKE 'autovacuum\\_enabled=%') AS main,
-              c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
-                           WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND ${USER_SCHEMA}`);
-        for (const row of r.rows) {
-            const options = [
-                ...(row.main ? ['autovacuum_enabled'] : []),
-                ...(row.toast ? ['toast.autovacuum_enabled'] : []),
-            ];
-            if (options.length === 0)
-                continue;
-            // Noted first: a RESET of an option the table does not set changes nothing.
-            this.set.push({ table: row.name, options });
+    const dumped = { finalPath, partial, staging, removePartial };
+    try {
+        const { dump, evidence } = await phases.run('Dump', () => dumpWithEvidence(source, inputs.protectedTables, async (snapshotId, reader) => {
             try {
-                await c.query(`ALTER TABLE ${row.name} SET (${options.map((o) => `${o} = false`).join(', ')})`);
+                const r = await runDump({
+                    tools: pre.tools,
+                    settings: source,
+                    file: partial,
+                    snapshotId,
+                    reader,
+                    digest,
+                    compression: pre.compression.args,
+                    lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
+                    timeoutMs: inputs.timeoutMs,
+                    expectedBytes: pre.estimateBytes,
+                    growing,
+                });
+                growing.finish();
+                return r;
             }
             catch (error) {
-                // Locked by the restore for longer than lock_timeout: that table keeps autovacuum.
-                core.debug(`autovacuum not paused on ${row.name}: ${String(error)}`);
+                growing.fail(error);
+                throw error;
             }
-        }
+        }, (message) => core.info(message), inputs.lockWaitTimeoutMs).then(async (r) => {
+            // The reader could not read every block (another compression, large objects, a reader
+            // failure): pg_restore reads the whole file before anything else trusts it.
+            if (!r.evidence.readWhole)
+                await readArchiveWhole(pre.tools, partial, inputs.timeoutMs);
+            return r;
+        }), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}) of ${source.database}, read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
+            `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`);
+        state.dump = dump;
+        // With snapshot: first the recovery point is the snapshot database's, not the dump's.
+        state.evidence = state.recoveryPoint ? { ...evidence, snapshotTakenAt: state.recoveryPoint } : evidence;
     }
+    catch (error) {
+        await abandonUpload(dumped);
+        throw error;
+    }
+    return dumped;
 }
-/**
- * ANALYZE of every table, materialized view and partitioned table outside the system schemas, the
- * largest first, spread over up to `sessions` sessions.
- */
-async function analyzeDatabase(settings, database, sessions = 1) {
-    const target = withDatabase(settings, database);
-    const names = await withClient(target, async (c) => {
-        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'm', 'p') AND ${USER_SCHEMA}
-        ORDER BY pg_total_relation_size(c.oid) DESC, 1`);
-        return r.rows.map((row) => row.name);
-    });
-    let next = 0;
-    const analyze = async (c) => {
-        for (let name = names[next++]; name !== undefined; name = names[next++])
-            await c.query(`ANALYZE ${name}`);
-    };
-    const n = Math.max(1, Math.min(sessions, names.length));
-    await Promise.all(Array.from({ length: n }, () => withClient(target, analyze)));
+/** Aborts the staged upload of a dump that will not be completed (nothing appears in the store). */
+async function abandonUpload(dumped) {
+    await dumped.staging?.then((s) => s.abort()).catch(() => undefined);
 }
-function describeCheck(check) {
-    const parts = [
-        ...check.countDiffs.map((d) => `${d.table}: ${d.actual === undefined ? 'missing' : `${d.actual} rows`}, manifest ${d.expected}`),
-        ...check.fingerprintDiffs.map((d) => `${d.table}: fingerprint ${d.reason}`),
-    ];
-    return parts.length > 8 ? `${parts.slice(0, 8).join('; ')}; … ${parts.length - 8} more` : parts.join('; ');
-}
-function checkPassed(check) {
-    return check.countDiffs.length === 0 && check.fingerprintDiffs.length === 0;
-}
-/**
- * Compares a database with the manifest: the fingerprints of its protected tables (which include
- * their row counts) and the exact row count of every other table it lists (unless `countRows` is
- * false). Tables are read in parallel on up to `connections` sessions, each table in a transaction
- * of its own (no lock is held across tables): the database compared is one nothing else writes to
- * (a side database being restored or just restored, or the live one behind a stopped application).
- *
- * `early(table)` checks one table at once, if it is a plain table (no inheritance children, not a
- * partition) — one whose rows are all in — else leaves it for `ready()` or `finish()`; `ready(table)`
- * checks one table at once whatever its kind; `finish()` checks every table not checked yet and
- * resolves with the result. `limit(n)` lets only n sessions read at a time until `finish()`.
- */
-class DatabaseChecker {
-    database;
-    manifest;
-    options;
-    target;
-    fingerprints = new Map();
-    counts = new Map();
-    queue = [];
-    queued = new Set();
-    outcomes = [];
-    workers = [];
-    connections;
-    waiters = [];
-    closed = false;
-    abandoned = false;
-    allowed;
-    reading = 0;
-    /** Tables checked through `early()` or `ready()`, before `finish()`. */
-    checkedEarly = 0;
-    /** The tables whose read has begun, in that order. */
-    started = [];
-    constructor(settings, database, manifest, options = {}) {
-        this.database = database;
-        this.manifest = manifest;
-        this.options = options;
-        this.target = withDatabase(settings, database);
-        for (const f of manifest.fingerprints)
-            this.fingerprints.set(normalizeTableName(f.table), f);
-        if (options.countRows !== false)
-            for (const [table, rows] of Object.entries(manifest.rowCounts))
-                if (!this.fingerprints.has(normalizeTableName(table)))
-                    this.counts.set(normalizeTableName(table), rows);
-        this.connections = Math.max(1, Math.min(options.connections ?? 2, this.tables.length));
-        this.allowed = this.connections;
-    }
-    /** Every table this check reads. */
-    get tables() {
-        return [...this.fingerprints.keys(), ...this.counts.keys()];
-    }
-    early(table) {
-        this.enqueue(normalizeTableName(table), true);
-    }
-    ready(table) {
-        this.enqueue(normalizeTableName(table), false);
-    }
-    /** How many sessions may read at once (at least none, at most `connections`), until `finish()`. */
-    limit(sessions) {
-        if (this.closed)
-            return;
-        this.allowed = Math.max(0, Math.min(this.connections, sessions));
-        this.wake();
-    }
-    async finish() {
-        this.closed = true;
-        for (const table of this.tables)
-            this.enqueue(table, false);
-        this.allowed = this.connections;
-        this.wake();
-        await Promise.all(this.workers);
-        const countDiffs = this.outcomes.flatMap((o) => (o.count ? [o.count] : []));
-        const fingerprintDiffs = this.outcomes.flatMap((o) => o.fingerprint ?? []);
-        // A protected table's count is in its fingerprint; the manifest's own count of it must agree too.
-        for (const f of this.manifest.fingerprints) {
-            const listed = this.manifest.rowCounts[normalizeTableName(f.table)];
-            if (this.options.countRows !== false && listed !== undefined && listed !== f.rows) {
-                countDiffs.push({ table: f.table, expected: listed, actual: f.rows });
-            }
-        }
-        core.info(`Checked "${this.database}": ${this.counts.size} row counts, ${this.fingerprints.size} fingerprints` +
-            `${this.checkedEarly ? ` (${this.checkedEarly} table(s) while the restore went on)` : ''}, ` +
-            `${countDiffs.length + fingerprintDiffs.length} difference(s).`);
-        return { countDiffs, fingerprintDiffs, tables: this.counts.size };
-    }
-    /** Stops the sessions (after the table each is reading): the database is going away. */
-    abandon() {
-        this.abandoned = true;
-        this.closed = true;
-        this.queue.length = 0;
-        this.wake();
-    }
-    enqueue(table, onlyIfPlain) {
-        if (this.abandoned || (!this.fingerprints.has(table) && !this.counts.has(table)))
-            return;
-        if (this.queued.has(table) || (this.closed && onlyIfPlain))
-            return;
-        this.queued.add(table);
-        this.queue.push({ table, onlyIfPlain, beforeFinish: !this.closed });
-        if (this.workers.length === 0)
-            this.startWorkers();
-        this.wake();
-    }
-    wake() {
-        const w = this.waiters;
-        this.waiters = [];
-        for (const f of w)
-            f();
-    }
-    startWorkers() {
-        for (let i = 0; i < this.connections; i++) {
-            const worker = withClient(this.target, (client) => this.work(client), {
-                stableOutput: true,
-                applicationName: 'migration-guard rollback',
+/** Verifies the dump on disk, then gives it its final name; a failure aborts the staged upload. */
+async function verifyDump(plan, dumped) {
+    const { inputs, phases, state, pre, id } = plan;
+    const { partial } = dumped;
+    const dump = state.dump;
+    const evidence = state.evidence;
+    try {
+        await phases.run('Verify', async () => {
+            // The sha256 was taken of the bytes as they streamed: the file on disk must be exactly those
+            // bytes (the offsite check proves the stored copy).
+            await checkFileUnchanged(partial, dump.sizeBytes, dump.sha256);
+            // The archive was read whole in the dump phase (as it streamed: every table's data inflated
+            // to its zlib checksum and split into rows, none missing; or else by pg_restore). pg_restore
+            // reads the table of contents of the file itself too.
+            if (evidence.readWhole)
+                await listArchive(pre.tools, partial);
+            const read = evidence.readWhole
+                ? 'archive read whole as it streamed, pg_restore reads its TOC'
+                : 'archive read whole by pg_restore';
+            if (inputs.verify !== 'restore')
+                return `${read}, file sha256 matches`;
+            const target = inputs.verifyConnection ?? inputs.connection;
+            const r = await verifyByRestore({
+                tools: pre.tools,
+                settings: target,
+                scratchName: databaseNameFor(inputs.connection.database, 'verify', backupShortId(id)),
+                file: partial,
+                expectedCounts: evidence.rowCounts,
+                timeoutMs: inputs.timeoutMs,
             });
-            // A restore that fails meanwhile drops the database under the early checks: the restore's
-            // error is the one reported; finish() rethrows this one if it is ever called.
-            worker.catch(() => undefined);
-            this.workers.push(worker);
-        }
+            return `${read}, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
+        }, (detail) => detail);
+        await promote(partial, dumped.finalPath);
+        await dumped.removePartial();
+        state.path = dumped.finalPath;
     }
-    async work(client) {
-        for (;;) {
-            if (this.abandoned)
-                return;
-            const next = this.reading < this.allowed ? this.queue.shift() : undefined;
-            if (!next) {
-                if (this.closed && this.queue.length === 0)
-                    return;
-                await new Promise((resolve) => this.waiters.push(resolve));
-                continue;
-            }
-            this.reading++;
-            try {
-                if (next.onlyIfPlain && !(await isPlain(client, next.table))) {
-                    // Its rows may still be coming (a parent, a partition): checked with the rest.
-                    this.queued.delete(next.table);
-                    if (this.closed)
-                        this.enqueue(next.table, false);
-                    continue;
-                }
-                if (next.beforeFinish)
-                    this.checkedEarly++;
-                this.started.push(next.table);
-                this.outcomes.push(await this.check(client, next.table));
-            }
-            finally {
-                this.reading--;
-                this.wake();
-            }
-        }
+    catch (error) {
+        await abandonUpload(dumped);
+        throw error;
     }
-    async check(client, table) {
-        const exists = Boolean((await client.query('SELECT to_regclass($1)::text AS t', [quoteTable(table)]))
-            .rows[0]?.t);
-        const f = this.fingerprints.get(table);
-        if (f) {
-            if (!exists)
-                return { fingerprint: [{ table, expected: f, reason: 'missing' }] };
-            return { fingerprint: compareFingerprints([f], [await fingerprintTable(client, table)]) };
-        }
-        const expected = this.counts.get(table);
-        if (!exists)
-            return { count: { table, expected, actual: undefined } };
-        const r = await client.query(`SELECT count(*)::text AS n FROM ${quoteTable(table)}`);
-        const actual = Number(r.rows[0]?.n ?? -1);
-        return actual === expected ? {} : { count: { table, expected, actual } };
-    }
-}
-/** A table whose rows are exactly its own: ordinary, no inheritance children, not a partition. */
-async function isPlain(client, table) {
-    const r = await client.query(`SELECT c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition AS plain
-       FROM pg_class c WHERE c.oid = to_regclass($1)`, [quoteTable(table)]);
-    return r.rows[0]?.plain === true;
-}
-/** `DatabaseChecker` in one go. */
-async function checkDatabase(settings, database, manifest, options = {}) {
-    return new DatabaseChecker(settings, database, manifest, options).finish();
 }
 
-;// CONCATENATED MODULE: ./src/storage/upload.ts
+;// CONCATENATED MODULE: ./src/actions/backup/names.ts
+
+/** `2024-05-01T02:03:04.567Z` → `20240501T020304Z`. */
+function compactUtc(date) {
+    return date
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z');
+}
+/**
+ * The backup id `<db>-<YYYYMMDDTHHMMSSZ>-<4 hex>`: sortable by time, unique per run, and safe as a
+ * file name and an S3 key (the database part keeps only letters, digits, `_`, `.` and `-`).
+ */
+function buildBackupId(database, date, hex = (0,external_node_crypto_.randomBytes)(2).toString('hex')) {
+    const safe = database
+        .replace(/[^A-Za-z0-9_.-]/g, '_')
+        .replace(/^[.-]+/, '')
+        .slice(0, 40) || 'db';
+    return `${safe}-${compactUtc(date)}-${hex}`;
+}
+
+;// CONCATENATED MODULE: ./src/storage/local/store.ts
+
+
+
+
+
+
+/** Bytes read from the source at a time. */
+const PIECE = 8 << 20;
+/**
+ * A directory on this machine (a mounted volume, say) as a backup store; keys are paths below it.
+ * A put writes `<key>.partial` and gives it its name with `link()`, which fails when the name
+ * exists: an object is never overwritten, even by a run racing this one.
+ */
+class LocalStore {
+    root;
+    constructor(root) {
+        this.root = root;
+    }
+    fileOf(key) {
+        if (!key || external_node_path_default().isAbsolute(key) || key.split(/[\\/]/).some((p) => p === '..' || p === '.' || p === ''))
+            throw new errors_ConfigurationError(`Key ${JSON.stringify(key)} is not a plain relative path in ${this.root}.`);
+        return external_node_path_default().join(this.root, key);
+    }
+    uriOf(key) {
+        return this.fileOf(key);
+    }
+    localFile(key) {
+        return this.fileOf(key);
+    }
+    async checkWritable(keys) {
+        const info = await (0,promises_.stat)(this.root).catch(() => undefined);
+        if (!info?.isDirectory())
+            throw new errors_SafetyError(`${this.root} is not a directory.`);
+        await (0,promises_.access)(this.root, external_node_fs_.constants.W_OK).catch(() => {
+            throw new errors_SafetyError(`${this.root} is not writable.`);
+        });
+        for (const key of keys)
+            await this.assertAbsent(key);
+    }
+    async assertAbsent(key) {
+        if (await this.head(key))
+            throw new errors_SafetyError(`${this.uriOf(key)} already exists; a backup is never overwritten.`);
+    }
+    stage(key, source) {
+        return { staged: this.send(key, source) };
+    }
+    async send(key, source) {
+        const file = this.fileOf(key);
+        await this.assertAbsent(key);
+        await (0,promises_.mkdir)(external_node_path_default().dirname(file), { recursive: true });
+        const partial = `${file}.partial`;
+        let done = false;
+        const abort = onCleanup(`remove the partial ${partial}`, async () => {
+            if (!done)
+                await (0,promises_.rm)(partial, { force: true });
+        });
+        let sizeBytes = 0;
+        try {
+            const handle = await (0,promises_.open)(partial, 'wx', 0o600);
+            try {
+                for (let piece = await source.next(PIECE); piece; piece = await source.next(PIECE)) {
+                    await handle.write(piece);
+                    sizeBytes += piece.length;
+                }
+                await handle.sync();
+            }
+            finally {
+                await handle.close();
+            }
+        }
+        catch (error) {
+            await abort().catch(() => undefined);
+            throw error;
+        }
+        return {
+            key,
+            sizeBytes,
+            parts: 1,
+            abort,
+            complete: async (expected) => {
+                await this.link(partial, file);
+                done = true;
+                await abort();
+                const back = await hashStream((0,external_node_fs_.createReadStream)(file));
+                if (back.sha256 !== expected.sha256 || back.sizeBytes !== expected.sizeBytes) {
+                    throw new errors_SafetyError(`the stored file ${file} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+                }
+                return { stored: { key, sizeBytes: back.sizeBytes }, verified: 'read back and sha256 equal' };
+            },
+        };
+    }
+    /** Gives `partial` the name `file`, failing when that name exists, then removes the partial name. */
+    async link(partial, file) {
+        try {
+            await (0,promises_.link)(partial, file);
+        }
+        catch (error) {
+            if (error.code === 'EEXIST')
+                throw new errors_SafetyError(`${file} already exists; a backup is never overwritten.`);
+            throw error;
+        }
+        await (0,promises_.unlink)(partial);
+    }
+    async putNew(key, body) {
+        const file = this.fileOf(key);
+        await (0,promises_.mkdir)(external_node_path_default().dirname(file), { recursive: true });
+        const partial = `${file}.partial`;
+        try {
+            await (0,promises_.writeFile)(partial, body, { mode: 0o600, flag: 'wx' });
+            await this.link(partial, file);
+        }
+        finally {
+            await (0,promises_.rm)(partial, { force: true });
+        }
+    }
+    async head(key) {
+        try {
+            const info = await (0,promises_.stat)(this.fileOf(key));
+            return info.isFile() ? { key, sizeBytes: info.size } : undefined;
+        }
+        catch (error) {
+            if (error.code === 'ENOENT')
+                return undefined;
+            throw error;
+        }
+    }
+    async get(key) {
+        const file = this.fileOf(key);
+        try {
+            const info = await (0,promises_.stat)(file);
+            if (!info.isFile())
+                throw new Error('not a regular file');
+            const handle = await (0,promises_.open)(file, 'r');
+            return { body: handle.createReadStream(), sizeBytes: info.size };
+        }
+        catch (error) {
+            throw new errors_SafetyError(`Could not read ${file}: ${errorMessage(error)}`);
+        }
+    }
+    async list(prefix) {
+        const entries = await (0,promises_.readdir)(this.root, { recursive: true, withFileTypes: true }).catch((error) => {
+            if (error.code === 'ENOENT')
+                return [];
+            throw error;
+        });
+        const found = [];
+        for (const e of entries) {
+            if (!e.isFile() || e.name.endsWith('.partial'))
+                continue;
+            const key = external_node_path_default().relative(this.root, external_node_path_default().join(e.parentPath, e.name)).split((external_node_path_default()).sep).join('/');
+            if (!key.startsWith(prefix))
+                continue;
+            found.push({ key, sizeBytes: (await (0,promises_.stat)(external_node_path_default().join(this.root, key))).size });
+        }
+        return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }
+    async removeOwn(key) {
+        await (0,promises_.rm)(this.fileOf(key), { force: true });
+    }
+    describeError(error) {
+        return errorMessage(error);
+    }
+}
+/** Reads a stream to its end: sha256 and size. */
+async function hashStream(body) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let sizeBytes = 0;
+    for await (const chunk of body) {
+        hash.update(chunk);
+        sizeBytes += chunk.length;
+    }
+    return { sha256: hash.digest('hex'), sizeBytes };
+}
+
+;// CONCATENATED MODULE: ./src/storage/s3/upload.ts
+
+
 
 
 
@@ -75781,7 +76521,7 @@ async function assertKeyAbsent(client, bucket, key) {
             return;
         throw error;
     }
-    throw new SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
+    throw new errors_SafetyError(`${client_formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
 }
 /**
  * Proves the store is reachable and writable before anything else happens: the bucket answers,
@@ -75811,10 +76551,10 @@ async function abortUpload(client, bucket, key, uploadId, options = {}) {
         if (options.probe) {
             // The preflight's probe holds no data: its abort failing is harmless, and a warning would read
             // as a failed upload of the backup.
-            lib_core.debug(`The preflight's empty multipart probe at ${formatS3Uri({ bucket, key })} could not be aborted (${describeS3Error(error)}); it holds no data.`);
+            core.debug(`The preflight's empty multipart probe at ${client_formatS3Uri({ bucket, key })} could not be aborted (${describeS3Error(error)}); it holds no data.`);
             return;
         }
-        lib_core.warning(`Could not abort the multipart upload of ${formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
+        core.warning(`Could not abort the multipart upload of ${client_formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
             'no object is visible, but its parts stay stored until a lifecycle rule for incomplete uploads removes them.');
     }
 }
@@ -75852,14 +76592,16 @@ async function stageUpload(options) {
     const created = await client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4({ Bucket: bucket, Key: key }));
     const uploadId = created.UploadId;
     if (!uploadId)
-        throw new Error(`The store returned no upload id for ${formatS3Uri({ bucket, key })}.`);
+        throw new Error(`The store returned no upload id for ${client_formatS3Uri({ bucket, key })}.`);
     let completed = false;
-    const abort = onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
+    const abort = onCleanup(`abort the upload of ${client_formatS3Uri({ bucket, key })}`, async () => {
         if (!completed)
             await abortUpload(client, bucket, key, uploadId);
     });
     const parts = [];
     let sizeBytes = 0;
+    let stored = 0;
+    const progress = new PhaseProgress(`Upload to ${client_formatS3Uri({ bucket, key })}`, () => `${formatBytes(stored)} stored in ${parts.length} part(s) of ${formatBytes(sizeBytes)} handed over`);
     // The first part that failed: the loop stops at it instead of reading on.
     let failure;
     try {
@@ -75877,6 +76619,7 @@ async function stageUpload(options) {
             }))
                 .then((r) => {
                 parts.push({ PartNumber: partNumber, ETag: r.ETag });
+                stored += body.length;
             })
                 .finally(() => inFlight.delete(p));
             // A part can fail while the loop waits for the dump's next bytes, when nothing awaits it yet:
@@ -75906,8 +76649,10 @@ async function stageUpload(options) {
         }
         await Promise.all(inFlight);
         check();
+        progress.done();
     }
     catch (error) {
+        progress.done(undefined, true);
         await abort().catch(() => undefined);
         throw error;
     }
@@ -75972,7 +76717,7 @@ const unquote = (e) => (e ?? '').replace(/"/g, '').toLowerCase();
  * size compared.
  */
 async function checkStoredObject(o) {
-    const uri = formatS3Uri({ bucket: o.bucket, key: o.key });
+    const uri = client_formatS3Uri({ bucket: o.bucket, key: o.key });
     const form = o.useETag ? eTagForm(o.eTagOnCompletion, o.partsETag) : 'opaque';
     if (form === 'parts') {
         const head = await headObject(o.client, o.bucket, o.key);
@@ -75980,7 +76725,7 @@ async function checkStoredObject(o) {
             // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
             // each on receipt), and the object's ETag is derived from exactly those digests.
             if (unquote(o.eTagOnCompletion) !== o.partsETag || unquote(head.eTag) !== o.partsETag) {
-                throw new SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
+                throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
             }
             return `ETag ${o.partsETag} equals the dump's part digests`;
         }
@@ -75998,7 +76743,7 @@ async function checkStoredObject(o) {
     }
     const back = await hashObject(o.client, o.bucket, o.key);
     if (back.sha256 !== o.sha256 || back.sizeBytes !== o.sizeBytes) {
-        throw new SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+        throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
     }
     return `read back and sha256 equal${o.useETag ? ` (the store's ETag ${String(o.eTagOnCompletion)} is not one derived from the dump's digests)` : ''}`;
 }
@@ -76006,12 +76751,22 @@ async function checkStoredObject(o) {
 async function hashObject(client, bucket, key) {
     const r = await client.send(new dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
     const hash = (0,external_node_crypto_.createHash)('sha256');
-    let sizeBytes = 0;
-    for await (const chunk of r.Body) {
-        hash.update(chunk);
-        sizeBytes += chunk.length;
+    const progress = new Progress({
+        label: `Read-back of ${client_formatS3Uri({ bucket, key })}`,
+        totalBytes: r.ContentLength,
+    });
+    let finished = false;
+    try {
+        for await (const chunk of r.Body) {
+            hash.update(chunk);
+            progress.add(chunk.length);
+        }
+        finished = true;
     }
-    return { sha256: hash.digest('hex'), sizeBytes };
+    finally {
+        progress.stop(!finished);
+    }
+    return { sha256: hash.digest('hex'), sizeBytes: progress.total };
 }
 /** One line for an S3 failure, with the HTTP status when there is one. */
 function describeS3Error(error) {
@@ -76023,141 +76778,156 @@ function describeS3Error(error) {
     return status === 403 ? `access denied: ${line}; check the credentials and the bucket policy` : line;
 }
 
-;// CONCATENATED MODULE: ./src/actions/backup/dump-phase.ts
+;// CONCATENATED MODULE: ./src/storage/s3/store.ts
 
 
 
 
-
-
-
-
-
-
-
-/**
- * Dump (with row counts, fingerprints and the upload running alongside) → `afterRead` → verify →
- * final name. On any failure the partial file is removed and the staged upload aborted.
- */
-async function dumpAndVerify(plan) {
-    const { inputs, phases, state, pre, id, source, offsite } = plan;
-    const finalPath = external_node_path_default().join(inputs.outputDir, `${id}.dump`);
-    const partial = `${finalPath}.partial`;
-    const removePartial = onCleanup('remove the partial dump', () => removeFile(partial));
-    const growing = new GrowingFile(partial);
-    let staging;
-    let digest;
-    if (offsite) {
-        const reader = growing.reader();
-        const partSize = choosePartSize(pre.estimateBytes);
-        const parts = new MultipartDigest(partSize);
-        digest = parts;
-        staging = stageUpload({
-            client: offsite.client,
-            bucket: offsite.bucket,
-            key: offsite.dumpKey,
+/** One bucket of S3 (or an S3-compatible server) as a backup store; keys are the objects' full keys. */
+class S3Store {
+    client;
+    bucket;
+    options;
+    made;
+    /** `client` is made on first use, so a store that is never read needs no credentials. */
+    constructor(client, bucket, options = {}) {
+        this.client = client;
+        this.bucket = bucket;
+        this.options = options;
+    }
+    get s3() {
+        return (this.made ??= this.client());
+    }
+    uriOf(key) {
+        return client_formatS3Uri({ bucket: this.bucket, key });
+    }
+    checkWritable(keys) {
+        return checkOffsiteWritable(this.s3, this.bucket, keys);
+    }
+    stage(key, source, options) {
+        const { s3, bucket } = this;
+        const partSize = choosePartSize(options.expectedBytes);
+        // The producer feeds every byte to the digest as it writes it: each part goes with the
+        // Content-MD5 of those bytes, so the store checks every part on receipt.
+        const digest = new MultipartDigest(partSize);
+        const useETag = (this.options.verify ?? 'etag') === 'etag';
+        const staged = stageUpload({
+            client: s3,
+            bucket,
+            key,
             partSize,
-            next: (size) => reader.next(size),
-            partMd5: (n) => parts.part(n),
-        });
-        staging = staging.finally(() => reader.close());
-        // Read when the offsite phase completes the upload; a failure then is reported there.
-        staging.catch(() => undefined);
-    }
-    try {
-        const { dump, evidence } = await phases.run('Dump', () => dumpWithEvidence(source, inputs.protectedTables, async (snapshotId, reader) => {
-            try {
-                const r = await runDump({
-                    tools: pre.tools,
-                    settings: source,
-                    file: partial,
-                    snapshotId,
-                    reader,
-                    digest,
-                    compression: pre.compression.args,
-                    lockWaitTimeoutMs: inputs.lockWaitTimeoutMs,
-                    timeoutMs: inputs.timeoutMs,
-                    expectedBytes: pre.estimateBytes,
-                    growing,
+            next: (size) => source.next(size),
+            partMd5: (n) => digest.part(n),
+        }).then((upload) => ({
+            key,
+            sizeBytes: upload.sizeBytes,
+            parts: upload.parts,
+            abort: () => upload.abort(),
+            complete: async (expected) => {
+                const done = await upload.complete();
+                const verified = await checkStoredObject({
+                    client: s3,
+                    bucket,
+                    key,
+                    eTagOnCompletion: done.eTag,
+                    partsETag: digest.eTag(),
+                    useETag,
+                    localFile: expected.localFile,
+                    sha256: expected.sha256,
+                    sizeBytes: expected.sizeBytes,
                 });
-                growing.finish();
-                return r;
-            }
-            catch (error) {
-                growing.fail(error);
-                throw error;
-            }
-        }, (message) => lib_core.info(message), inputs.lockWaitTimeoutMs).then(async (r) => {
-            // The reader could not read every block (another compression, large objects, a reader
-            // failure): pg_restore reads the whole file before anything else trusts it.
-            if (!r.evidence.readWhole)
-                await readArchiveWhole(pre.tools, partial, inputs.timeoutMs);
-            return r;
-        }), ({ dump: d, evidence: e }) => `${formatBytes(d.sizeBytes)} (${pre.compression.label}) of ${source.database}, read whole ${e.readWhole ? 'as it streamed' : 'by pg_restore'}; ` +
-            `${Object.keys(e.rowCounts).length} tables counted, ${e.fingerprints.length} fingerprinted from the ${e.source}`);
-        state.dump = dump;
-        // With snapshot: first the recovery point is the snapshot database's, not the dump's.
-        state.evidence = state.recoveryPoint ? { ...evidence, snapshotTakenAt: state.recoveryPoint } : evidence;
-        await plan.afterRead?.();
-        await phases.run('Verify', async () => {
-            // The sha256 was taken of the bytes as they streamed: the file on disk must be exactly those
-            // bytes (the offsite check proves the stored copy).
-            await checkFileUnchanged(partial, dump.sizeBytes, dump.sha256);
-            // The archive was read whole in the dump phase (as it streamed: every table's data inflated
-            // to its zlib checksum and split into rows, none missing; or else by pg_restore). pg_restore
-            // reads the table of contents of the file itself too.
-            if (evidence.readWhole)
-                await listArchive(pre.tools, partial);
-            const read = evidence.readWhole
-                ? 'archive read whole as it streamed, pg_restore reads its TOC'
-                : 'archive read whole by pg_restore';
-            if (inputs.verify !== 'restore')
-                return `${read}, file sha256 matches`;
-            const target = inputs.verifyConnection ?? inputs.connection;
-            const r = await verifyByRestore({
-                tools: pre.tools,
-                settings: target,
-                scratchName: databaseNameFor(inputs.connection.database, 'verify', backupShortId(id)),
-                file: partial,
-                expectedCounts: evidence.rowCounts,
-                timeoutMs: inputs.timeoutMs,
-            });
-            return `${read}, file sha256 matches; restored into ${r.database}: ${r.tables} tables, row counts equal (dropped)`;
-        }, (detail) => detail);
-        await promote(partial, finalPath);
-        await removePartial();
-        state.path = finalPath;
+                return {
+                    stored: { key, sizeBytes: expected.sizeBytes, eTag: done.eTag, versionId: done.versionId },
+                    verified,
+                };
+            },
+        }));
+        return { staged, digest };
     }
-    catch (error) {
-        await staging?.then((s) => s.abort()).catch(() => undefined);
-        throw error;
+    putNew(key, body) {
+        return putNew(this.s3, this.bucket, key, body);
     }
-    return { finalPath, staging, digest };
+    async head(key) {
+        try {
+            const r = await this.s3.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: this.bucket, Key: key }));
+            return { key, sizeBytes: r.ContentLength, eTag: r.ETag, versionId: r.VersionId };
+        }
+        catch (error) {
+            const status = error.$metadata?.httpStatusCode;
+            if (status === 404 || error.name === 'NotFound')
+                return undefined;
+            throw error;
+        }
+    }
+    async get(key, versionId) {
+        try {
+            const r = await this.s3.send(new dist_cjs/* GetObjectCommand */.jLs({ Bucket: this.bucket, Key: key, VersionId: versionId }));
+            if (!r.Body)
+                throw new Error('empty response body');
+            return { body: r.Body, sizeBytes: r.ContentLength };
+        }
+        catch (error) {
+            throw new errors_SafetyError(`Could not read ${this.uriOf(key)}: ${errorMessage(error)}`);
+        }
+    }
+    async list(prefix) {
+        const found = [];
+        let token;
+        do {
+            const r = await this.s3.send(new dist_cjs/* ListObjectsV2Command */.u6x({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+            for (const o of r.Contents ?? [])
+                if (o.Key !== undefined)
+                    found.push({ key: o.Key, sizeBytes: o.Size, eTag: o.ETag });
+            token = r.IsTruncated ? r.NextContinuationToken : undefined;
+        } while (token);
+        return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }
+    async removeOwn(key, versionId) {
+        await this.s3.send(new dist_cjs/* DeleteObjectCommand */.k4j({ Bucket: this.bucket, Key: key, VersionId: versionId }));
+    }
+    describeError(error) {
+        return describeS3Error(error);
+    }
 }
 
-;// CONCATENATED MODULE: ./src/actions/backup/names.ts
+;// CONCATENATED MODULE: ./src/storage/stores.ts
 
-/** `2024-05-01T02:03:04.567Z` → `20240501T020304Z`. */
-function compactUtc(date) {
-    return date
-        .toISOString()
-        .replace(/[-:]/g, '')
-        .replace(/\.\d+Z$/, 'Z');
+
+
+
+
+function describeLocation(location) {
+    return location.kind === 'local' ? location.path : formatS3Uri(location);
 }
-/**
- * The backup id `<db>-<YYYYMMDDTHHMMSSZ>-<4 hex>`: sortable by time, unique per run, and safe as a
- * file name and an S3 key (the database part keeps only letters, digits, `_`, `.` and `-`).
- */
-function buildBackupId(database, date, hex = (0,external_node_crypto_.randomBytes)(2).toString('hex')) {
-    const safe = database
-        .replace(/[^A-Za-z0-9_.-]/g, '_')
-        .replace(/^[.-]+/, '')
-        .slice(0, 40) || 'db';
-    return `${safe}-${compactUtc(date)}-${hex}`;
+/** A local path or an `s3://` URI, as given in an input. */
+function parseLocation(value, input) {
+    if (value.startsWith('s3://')) {
+        const { bucket, key } = parseS3Uri(value, input);
+        if (!key || key.endsWith('/'))
+            throw new ConfigurationError(`Input "${input}" must name an object, got ${JSON.stringify(value)}.`);
+        return { kind: 's3', bucket, key };
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+        throw new ConfigurationError(`Input "${input}" must be a local path or an s3:// URI, got ${JSON.stringify(value)}.`);
+    }
+    return { kind: 'local', path: path.resolve(value) };
+}
+/** A location's store and its key there: a local file is the key of its name in its directory. */
+function openLocation(location, options) {
+    if (location.kind === 'local')
+        return { store: new LocalStore(external_node_path_default().dirname(location.path)), key: external_node_path_default().basename(location.path) };
+    return { store: new S3Store(options.s3, location.bucket, options.s3Store), key: location.key };
+}
+/** A file of the same folder (directory or prefix) as `location`. */
+function siblingLocation(location, name) {
+    if (location.kind === 'local')
+        return { kind: 'local', path: path.join(path.dirname(location.path), name) };
+    const slash = location.key.lastIndexOf('/');
+    const prefix = slash >= 0 ? location.key.slice(0, slash + 1) : '';
+    return { kind: 's3', bucket: location.bucket, key: `${prefix}${name}` };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/offsite.ts
-
 
 
 
@@ -76170,30 +76940,32 @@ async function checkOffsite(inputs, id, phases, state) {
     const o = inputs.offsite;
     if (!o)
         return undefined;
-    const client = createS3Client({
-        endpoint: o.endpoint,
-        region: o.region,
-        forcePathStyle: o.forcePathStyle,
-        checksumMode: o.checksumMode,
+    const { store, key: prefix } = openLocation({ kind: 's3', ...o.location }, {
+        s3: () => createS3Client({
+            endpoint: o.endpoint,
+            region: o.region,
+            forcePathStyle: o.forcePathStyle,
+            checksumMode: o.checksumMode,
+        }),
+        s3Store: { verify: o.verify },
     });
     const offsite = {
-        client,
-        bucket: o.location.bucket,
-        dumpKey: `${o.location.key}${id}.dump`,
-        manifestKey: `${o.location.key}${id}.manifest.json`,
+        store,
+        dumpKey: `${prefix}${id}.dump`,
+        manifestKey: `${prefix}${id}.manifest.json`,
     };
-    const where = formatS3Uri({ bucket: offsite.bucket, key: o.location.key });
+    const where = store.uriOf(prefix);
     const started = Date.now();
     try {
-        await checkOffsiteWritable(client, offsite.bucket, [offsite.dumpKey, offsite.manifestKey]);
+        await store.checkWritable([offsite.dumpKey, offsite.manifestKey]);
         phases.note('Offsite check', 'ok', `${where} reachable and writable`, (Date.now() - started) / 1000);
         return offsite;
     }
     catch (error) {
-        const why = `${where} is not usable: ${describeS3Error(error)}`;
+        const why = `${where} is not usable: ${store.describeError(error)}`;
         if (o.required) {
             phases.note('Offsite check', 'failed', why, (Date.now() - started) / 1000);
-            throw new SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
+            throw new errors_SafetyError(`Offsite store ${why}. Nothing was stopped or written; fix the store or set offsite: optional.`);
         }
         phases.note('Offsite check', 'warning', `${why}; continuing with a local backup only (offsite: optional)`);
         state.offsiteError = why;
@@ -76201,19 +76973,12 @@ async function checkOffsite(inputs, id, phases, state) {
     }
 }
 /** Completes the staged upload and proves the stored object is the dump; a failure is recorded, not thrown. */
-async function sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, localFile) {
-    const uri = formatS3Uri({ bucket: offsite.bucket, key: offsite.dumpKey });
+async function sendOffsite(offsite, staging, manifest, phases, state, inputs, localFile) {
+    const uri = offsite.store.uriOf(offsite.dumpKey);
     try {
         await phases.run('Offsite', async () => {
             const staged = await staging;
-            const stored = await staged.complete();
-            const how = await checkStoredObject({
-                client: offsite.client,
-                bucket: offsite.bucket,
-                key: offsite.dumpKey,
-                eTagOnCompletion: stored.eTag,
-                partsETag: digest?.eTag() ?? '',
-                useETag: inputs.offsite?.verify === 'etag' && digest !== undefined,
+            const { stored, verified: how } = await staged.complete({
                 localFile,
                 sha256: manifest.dump.sha256,
                 sizeBytes: manifest.dump.sizeBytes,
@@ -76224,7 +76989,7 @@ async function sendOffsite(offsite, staging, digest, manifest, phases, state, in
         }, (detail) => detail);
     }
     catch (error) {
-        state.offsiteError = `${uri}: ${describeS3Error(error)}`;
+        state.offsiteError = `${uri}: ${offsite.store.describeError(error)}`;
         const last = phases.list[phases.list.length - 1];
         if (last && !inputs.offsite?.required)
             last.status = 'warning';
@@ -76242,12 +77007,12 @@ async function sendManifest(offsite, manifest, state) {
     if (!dumpUri)
         return true;
     try {
-        await putNew(offsite.client, offsite.bucket, offsite.manifestKey, `${JSON.stringify(manifest, null, 2)}\n`);
-        state.manifestUri = formatS3Uri({ bucket: offsite.bucket, key: offsite.manifestKey });
+        await offsite.store.putNew(offsite.manifestKey, `${JSON.stringify(manifest, null, 2)}\n`);
+        state.manifestUri = offsite.store.uriOf(offsite.manifestKey);
         return true;
     }
     catch (error) {
-        state.offsiteError = `manifest upload failed: ${describeS3Error(error).replace(/\.+$/, '')}`;
+        state.offsiteError = `manifest upload failed: ${offsite.store.describeError(error).replace(/\.+$/, '')}`;
     }
     state.uri = undefined;
     const versionId = manifest.dump.s3VersionId;
@@ -76256,12 +77021,12 @@ async function sendManifest(offsite, manifest, state) {
     delete manifest.dump.s3ETag;
     delete manifest.dump.s3VersionId;
     try {
-        await offsite.client.send(new dist_cjs/* DeleteObjectCommand */.k4j({ Bucket: offsite.bucket, Key: offsite.dumpKey, VersionId: versionId }));
+        await offsite.store.removeOwn(offsite.dumpKey, versionId);
         state.offsiteError += `; the dump object ${dumpUri} was removed again (no manifest beside it)`;
-        lib_core.info(`Removed ${dumpUri}: its manifest could not be stored.`);
+        core.info(`Removed ${dumpUri}: its manifest could not be stored.`);
     }
     catch (error) {
-        state.offsiteError += `; the dump object ${dumpUri} is left WITHOUT a manifest and could not be removed (${describeS3Error(error)}): delete it, it is not a usable backup`;
+        state.offsiteError += `; the dump object ${dumpUri} is left WITHOUT a manifest and could not be removed (${offsite.store.describeError(error)}): delete it, it is not a usable backup`;
     }
     return false;
 }
@@ -76302,7 +77067,7 @@ async function removeStalePartials(dir, timeoutMs, now = Date.now()) {
             continue;
         await removeFile(file);
         removed.push(name);
-        lib_core.info(`Removed ${file}: a partial file an earlier run left (last written ${s.mtime.toISOString()}).`);
+        core.info(`Removed ${file}: a partial file an earlier run left (last written ${s.mtime.toISOString()}).`);
     }
     return removed;
 }
@@ -76340,127 +77105,185 @@ async function runPreflight(inputs, phases, settings, snapshot, name = 'Prefligh
     }, (p) => `PostgreSQL ${p.server.version}${p.server.inRecovery ? ' (standby)' : ''}, database ${formatBytes(p.server.databaseSizeBytes)}, ` +
         `pg_dump ${p.tools.versions.pg_dump}, ${formatBytes(p.freeBytes)} free for ~${formatBytes(p.estimateBytes)}`);
 }
-/** `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, recorded as the phase `Snapshot`. */
-async function snapshotPhase(inputs, phases, state, id) {
-    const name = databaseNameFor(inputs.connection.database, 'snap', backupShortId(id));
-    const snap = await phases.run('Snapshot', () => createSnapshotDatabase(inputs.connection, name), (s) => `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`);
-    state.snapshotDatabase = snap.name;
-    if (inputs.snapshot === 'first')
-        state.recoveryPoint = snap.takenAt.toISOString();
-}
 /**
- * Preflight → lock → stop services → then, by `snapshot`:
- * - `false`/`true`: dump of the live database (row counts, fingerprints and the upload alongside) →
- *   snapshot database (`true`) → start services → verify → final name → offsite → manifest;
- * - `first`: snapshot database → start services → dump of the snapshot database → verify → final
- *   name → offsite → manifest; or, with `dump: background`, that dump started in a process of its
- *   own, and the step returns.
+ * One backup, step by step: `main.ts` calls the steps in order (the background dump calls the
+ * ones after the snapshot database). Each step records its phase; what it produced is kept here
+ * and in `state`, which the summary reads even after a failure.
  */
-async function takeBackup(inputs, phases, hooks, state) {
-    const settings = inputs.connection;
-    const startedAt = new Date();
-    const pre = await runPreflight(inputs, phases, settings, inputs.snapshot !== 'none');
-    const id = buildBackupId(settings.database, startedAt);
-    state.id = id;
-    const offsite = await checkOffsite(inputs, id, phases, state);
-    const lock = await phases.run('Lock', () => acquireLock(settings, { holder: runHolder('backup') }), (l) => l.holder);
-    await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
-    await removeStalePartials(inputs.outputDir, inputs.timeoutMs);
-    if (inputs.stopCommand || inputs.startCommand)
-        await phases.run('Stop services', () => hooks.stop(), () => hooks.state);
-    const startServices = async () => {
-        // The services need to be down only while the data is read: start them before the slower checks.
-        if (inputs.startCommand)
-            await phases.run('Start services', () => hooks.start(), () => hooks.state);
-    };
-    let outcome;
-    if (inputs.snapshot === 'first') {
-        // Nothing writes from here (maintenance on, services stopped): the copy is the recovery point,
-        // and the dump, its evidence and its offsite copy are all taken from the copy.
-        await snapshotPhase(inputs, phases, state, id);
-        await startServices();
-        const source = connection_withDatabase(settings, state.snapshotDatabase);
-        if (inputs.dump === 'background') {
-            state.background = await phases.run('Background dump', () => startBackground(inputs, {
-                id,
-                startedAt: startedAt.toISOString(),
-                phases: phases.list,
-                recoveryPoint: state.recoveryPoint,
-            }), (b) => `pid ${b.pid} dumps ${source.database}; log ${b.logFile}`);
-            state.status = 'running';
-            await lock.release();
+class BackupRun {
+    inputs;
+    phases;
+    state;
+    hooks;
+    startedAt;
+    /** The database pg_dump reads: the live one, or the snapshot database once `snapshot: first` made it. */
+    source;
+    pre;
+    offsiteStore;
+    held;
+    dumped;
+    constructor(inputs, phases, state, hooks, startedAt = new Date()) {
+        this.inputs = inputs;
+        this.phases = phases;
+        this.state = state;
+        this.hooks = hooks;
+        this.startedAt = startedAt;
+        this.source = inputs.connection;
+    }
+    /** The database, the server, the client tools and the disk, before any side effect; names the backup. */
+    async preflight(name = 'Preflight', snapshot = this.inputs.snapshot !== 'none') {
+        this.pre = await runPreflight(this.inputs, this.phases, this.source, snapshot, name);
+        this.state.id ??= buildBackupId(this.inputs.connection.database, this.startedAt);
+    }
+    /** The offsite store answers and its keys are free (or, offsite: optional, a local backup only). */
+    async checkOffsite() {
+        this.offsiteStore = await checkOffsite(this.inputs, this.id, this.phases, this.state);
+    }
+    /** The advisory lock backup, migrate and rollback share; then the output directory is made ready. */
+    async lock() {
+        this.held = await this.phases.run('Lock', () => acquireLock(this.inputs.connection, { holder: runHolder('backup') }), (l) => l.holder);
+        await (0,promises_.mkdir)(this.inputs.outputDir, { recursive: true, mode: 0o700 });
+        await removeStalePartials(this.inputs.outputDir, this.inputs.timeoutMs);
+    }
+    async unlock() {
+        await this.held?.release();
+    }
+    async stopServices() {
+        const hooks = this.hooks;
+        if (hooks && (this.inputs.stopCommand || this.inputs.startCommand))
+            await this.phases.run('Stop services', () => hooks.stop(), () => hooks.state);
+    }
+    /** The services need to be down only while the data is read: started before the slower checks. */
+    async startServices() {
+        const hooks = this.hooks;
+        if (hooks && this.inputs.startCommand)
+            await this.phases.run('Start services', () => hooks.start(), () => hooks.state);
+    }
+    /**
+     * `CREATE DATABASE <db>_snap_<short> TEMPLATE <db>`, the phase `Snapshot`. With `snapshot: first`
+     * it is the recovery point and the dump reads it; after the dump (`snapshot: true`) a failure
+     * does not throw the verified dump away: it is recorded and fails the run at the end.
+     */
+    async snapshotDatabase() {
+        const make = async () => {
+            const name = databaseNameFor(this.inputs.connection.database, 'snap', backupShortId(this.id));
+            const snap = await this.phases.run('Snapshot', () => createSnapshotDatabase(this.inputs.connection, name), (s) => `${s.name} in ${(s.durationMs / 1000).toFixed(1)} s${s.terminated.length ? `, ${s.terminated.length} session(s) terminated` : ''}`);
+            this.state.snapshotDatabase = snap.name;
+            if (this.inputs.snapshot === 'first')
+                this.state.recoveryPoint = snap.takenAt.toISOString();
+        };
+        if (this.inputs.snapshot !== 'first') {
+            await make().catch((error) => {
+                this.state.snapshotError = errorMessage(error);
+            });
             return;
         }
-        outcome = await dumpAndVerify({ inputs, phases, state, pre, id, source, offsite });
+        await make();
+        this.source = withDatabase(this.inputs.connection, this.state.snapshotDatabase);
     }
-    else {
-        outcome = await dumpAndVerify({
-            inputs,
-            phases,
-            state,
-            pre,
-            id,
-            source: settings,
-            offsite,
-            afterRead: async () => {
-                if (inputs.snapshot === 'after-dump') {
-                    // The dump is good: a snapshot that fails does not throw it away; it fails the run at the end.
-                    await snapshotPhase(inputs, phases, state, id).catch((error) => {
-                        state.snapshotError = errorMessage(error);
-                    });
-                }
-                await startServices();
+    /** `dump: background`: the rest runs in a process of its own; this step ends here. */
+    async startBackgroundDump() {
+        const source = this.source;
+        this.state.background = await this.phases.run('Background dump', () => startBackground(this.inputs, {
+            id: this.id,
+            startedAt: this.startedAt.toISOString(),
+            phases: this.phases.list,
+            recoveryPoint: this.state.recoveryPoint,
+        }), (b) => `pid ${b.pid} dumps ${source.database}; log ${b.logFile}`);
+        this.state.status = 'running';
+    }
+    /** Opens a snapshot, dumps it and reads the evidence from the stream, the upload following the file. */
+    async dump() {
+        this.dumped = await dumpWithUpload(this.plan());
+    }
+    /** The file is the bytes that were hashed, and pg_restore reads it (or restores it); then its final name. */
+    async verify() {
+        await verifyDump(this.plan(), this.need(this.dumped));
+    }
+    /** The staged upload is completed and the stored object proven (a failure is recorded, not thrown). */
+    async offsite() {
+        const manifest = this.draftManifest();
+        const { staging, finalPath } = this.need(this.dumped);
+        // From here the upload is the offsite step's: completed, or left to its own cleanup.
+        this.dumped = { ...this.need(this.dumped), staging: undefined };
+        if (this.offsiteStore && staging)
+            await sendOffsite(this.offsiteStore, staging, manifest, this.phases, this.state, this.inputs, finalPath);
+    }
+    /** The manifest, locally and beside the offsite copy; fails when a required part failed. */
+    async manifest() {
+        await finishBackup(this.inputs, this.phases, this.state, this.need(this.dumped).finalPath, this.offsiteStore);
+    }
+    /** After a failure: a staged upload that will not be completed is aborted. */
+    async abandonUpload() {
+        if (this.dumped)
+            await abandonUpload(this.dumped);
+    }
+    get id() {
+        return this.need(this.state.id);
+    }
+    plan() {
+        return {
+            inputs: this.inputs,
+            phases: this.phases,
+            state: this.state,
+            pre: this.need(this.pre),
+            id: this.id,
+            source: this.source,
+            offsite: this.offsiteStore,
+        };
+    }
+    need(value) {
+        if (value === undefined)
+            throw new Error('A backup step ran before the step it needs.');
+        return value;
+    }
+    draftManifest() {
+        const { inputs, state } = this;
+        const pre = this.need(this.pre);
+        const dump = this.need(state.dump);
+        const evidence = this.need(state.evidence);
+        const settings = inputs.connection;
+        state.manifest = {
+            format: MANIFEST_FORMAT,
+            backupId: this.id,
+            database: settings.database,
+            server: {
+                version: pre.server.version,
+                major: pre.server.major,
+                host: settings.host,
+                port: settings.port,
+                ...(pre.systemIdentifier ? { systemIdentifier: pre.systemIdentifier } : {}),
             },
-        });
+            dump: {
+                tool: 'pg_dump',
+                toolVersion: pre.tools.versions.pg_dump,
+                format: 'custom',
+                compression: pre.compression.label,
+                flags: dump.flags.filter((f) => !f.startsWith('--snapshot=')),
+                file: external_node_path_default().basename(this.need(this.dumped).finalPath),
+                sizeBytes: dump.sizeBytes,
+                sha256: dump.sha256,
+            },
+            startedAt: this.startedAt.toISOString(),
+            finishedAt: '',
+            snapshotTakenAt: evidence.snapshotTakenAt,
+            rowCounts: evidence.rowCounts,
+            fingerprints: evidence.fingerprints,
+            djangoMigrations: evidence.djangoMigrations,
+            codeRef: inputs.codeRef,
+            snapshotDatabase: state.snapshotDatabase,
+            timings: {},
+        };
+        return state.manifest;
     }
-    await finishBackup(inputs, phases, state, pre, { id, startedAt, offsite, outcome });
-    await lock.release();
 }
 /**
- * The manifest (local, written atomically) and the offsite copy with its manifest. The local
- * backup verified before this: it is kept and reported whatever fails here. Fails at the end when
- * a required part failed (offsite, the snapshot database), naming what is kept.
+ * The manifest (local, written atomically) and its offsite copy beside the dump. The local backup
+ * verified before this: it is kept and reported whatever fails here. Fails at the end when a
+ * required part failed (offsite, the snapshot database), naming what is kept.
  */
-async function finishBackup(inputs, phases, state, pre, run) {
-    const { id, offsite, outcome } = run;
-    const { finalPath, staging, digest } = outcome;
-    const dump = state.dump;
-    const evidence = state.evidence;
-    const settings = inputs.connection;
-    const manifest = {
-        format: MANIFEST_FORMAT,
-        backupId: id,
-        database: settings.database,
-        server: {
-            version: pre.server.version,
-            major: pre.server.major,
-            host: settings.host,
-            port: settings.port,
-            ...(pre.systemIdentifier ? { systemIdentifier: pre.systemIdentifier } : {}),
-        },
-        dump: {
-            tool: 'pg_dump',
-            toolVersion: pre.tools.versions.pg_dump,
-            format: 'custom',
-            compression: pre.compression.label,
-            flags: dump.flags.filter((f) => !f.startsWith('--snapshot=')),
-            file: external_node_path_default().basename(finalPath),
-            sizeBytes: dump.sizeBytes,
-            sha256: dump.sha256,
-        },
-        startedAt: run.startedAt.toISOString(),
-        finishedAt: '',
-        snapshotTakenAt: evidence.snapshotTakenAt,
-        rowCounts: evidence.rowCounts,
-        fingerprints: evidence.fingerprints,
-        djangoMigrations: evidence.djangoMigrations,
-        codeRef: inputs.codeRef,
-        snapshotDatabase: state.snapshotDatabase,
-        timings: {},
-    };
-    state.manifest = manifest;
-    if (offsite && staging)
-        await sendOffsite(offsite, staging, digest, manifest, phases, state, inputs, finalPath);
+async function finishBackup(inputs, phases, state, finalPath, offsite) {
+    const manifest = state.manifest;
     manifest.finishedAt = new Date().toISOString();
     manifest.timings = phases.timings();
     const manifestPath = external_node_path_default().join(inputs.outputDir, manifestNameFor(manifest.dump.file));
@@ -76476,7 +77299,7 @@ async function finishBackup(inputs, phases, state, pre, run) {
     if (state.offsiteError && inputs.offsite?.required)
         failed.push(`Offsite copy failed: ${clause(state.offsiteError)}`);
     if (failed.length > 0) {
-        throw new SafetyError(`${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
+        throw new errors_SafetyError(`${failed.join('; ')}. The verified local backup is kept: ${finalPath} (sha256 ${manifest.dump.sha256}).`);
     }
     state.status = 'verified';
     if (state.offsiteError)
@@ -76536,14 +77359,28 @@ function setBackupOutputs(o) {
 
 /** Times each phase of the run and records how it ended, for the summary's table. */
 class Phases {
+    origin;
     list = [];
+    /** `origin`: when the run began (ms since the epoch), so each phase's start is placed on one timeline. */
+    constructor(origin = Date.now()) {
+        this.origin = origin;
+    }
+    since(started) {
+        return Math.round(started - this.origin) / 1000;
+    }
     /** Runs `fn` as the phase `name`; a throw marks the phase failed and is passed on. */
     async run(name, fn, detail) {
         const started = Date.now();
-        lib_core.info(`▶ ${name}`);
+        core.info(`▶ ${name}`);
         try {
             const value = await fn();
-            this.list.push({ name, seconds: (Date.now() - started) / 1000, status: 'ok', detail: detail?.(value) });
+            this.list.push({
+                name,
+                seconds: (Date.now() - started) / 1000,
+                status: 'ok',
+                detail: detail?.(value),
+                startSeconds: this.since(started),
+            });
             return value;
         }
         catch (error) {
@@ -76552,13 +77389,14 @@ class Phases {
                 seconds: (Date.now() - started) / 1000,
                 status: 'failed',
                 detail: errorMessage(error),
+                startSeconds: this.since(started),
             });
             throw error;
         }
     }
     /** Records a phase that was skipped or ended with a warning. */
     note(name, status, detail, seconds = 0) {
-        this.list.push({ name, seconds, status, detail });
+        this.list.push({ name, seconds, status, detail, startSeconds: this.since(Date.now() - seconds * 1000) });
     }
     /** Seconds per phase, for the manifest. */
     timings() {
@@ -76566,7 +77404,188 @@ class Phases {
     }
 }
 
+;// CONCATENATED MODULE: ./src/report/markdown.ts
+/**
+ * The one way summaries are built. GitHub renders a job summary as markdown in which raw HTML is
+ * allowed; an HTML block runs until the next blank line and markdown inside it is not rendered
+ * (so a backtick after a table showed as a backtick, and `<name>` inside it was taken for a tag and
+ * vanished). Here every block is HTML, blocks are separated by blank lines, and every piece of text
+ * goes through `escapeText`, whose entities mean the same in markdown and in HTML. Markup is made
+ * only by the helpers below (`code`, `strong`, …), never by writing tags into strings. The one
+ * markdown block is the Mermaid chart, which GitHub draws only from a fenced block.
+ */
+/** Markup made by the helpers of this module; a plain string is always text. */
+class Markup {
+    html;
+    constructor(html) {
+        this.html = html;
+    }
+}
+const ENTITIES = {
+    '&': '&amp;',
+    '<': '&lt;',
+    '>': '&gt;',
+    '`': '&#96;',
+    '*': '&#42;',
+    '[': '&#91;',
+    ']': '&#93;',
+    '|': '&#124;',
+    '\\': '&#92;',
+    '~': '&#126;',
+};
+/**
+ * Text as it must appear in a summary, in markdown or in an HTML block alike: `& < >` and the
+ * markdown punctuation that could start markup are written as entities, an underscore that could
+ * start emphasis too (one inside a word, as in `order_items`, cannot), and a line break becomes
+ * `<br>` (a blank line would end an HTML block).
+ */
+function escapeText(text) {
+    return text
+        .replace(/[&<>"`*[\]|\\~]/g, (c) => ENTITIES[c] ?? c)
+        .replace(/(^|[^\p{L}\p{N}])_|_(?=$|[^\p{L}\p{N}])/gu, (m) => m.replace('_', '&#95;'))
+        .replace(/\r?\n/g, '<br>');
+}
+/** Only `& < >`: the text of a `<pre>` block, where nothing else is markup. */
+function escapePre(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+/** An inline value as HTML. */
+function html(value) {
+    if (typeof value === 'string')
+        return escapeText(value);
+    if (value instanceof Markup)
+        return value.html;
+    return value.map(html).join('');
+}
+/** A code span; an empty value is shown as `(empty)`, never as an empty span. */
+function code(text) {
+    return new Markup(`<code>${text === '' ? '(empty)' : escapeText(text)}</code>`);
+}
+function strong(...parts) {
+    return new Markup(`<strong>${html(parts)}</strong>`);
+}
+function emphasis(...parts) {
+    return new Markup(`<em>${html(parts)}</em>`);
+}
+/** A line break inside a paragraph or a table cell. */
+const BR = new Markup('<br>');
+/** GitHub's summaries show tables wider than this badly (scrolled sideways): further columns are folded into the last. */
+const MAX_COLUMNS = 6;
+/** A summary under construction: blocks of HTML, one blank line apart. */
+class SummaryDoc {
+    blocks = [];
+    heading(text, level = 3) {
+        return this.block(`<h${level}>${html(text)}</h${level}>`);
+    }
+    paragraph(...parts) {
+        return this.block(`<p>${html(parts)}</p>`);
+    }
+    list(items) {
+        if (items.length === 0)
+            return this;
+        return this.block(`<ul>${items.map((i) => `<li>${html(i)}</li>`).join('')}</ul>`);
+    }
+    /**
+     * A table with a header row; cells are text or markup. Columns past MAX_COLUMNS are folded into
+     * the last one (its cells joined with ` · `), so a table never runs off the page.
+     */
+    table(header, rows) {
+        const fold = (cells) => cells.length <= MAX_COLUMNS
+            ? [...cells]
+            : [
+                ...cells.slice(0, MAX_COLUMNS - 1),
+                cells.slice(MAX_COLUMNS - 1).flatMap((c, i) => (i === 0 ? [c] : [' · ', c])),
+            ];
+        const head = `<tr>${fold(header)
+            .map((h) => `<th>${html(h)}</th>`)
+            .join('')}</tr>`;
+        const body = rows
+            .map((r) => `<tr>${fold(r)
+            .map((c) => `<td>${html(c)}</td>`)
+            .join('')}</tr>`)
+            .join('');
+        return this.block(`<table>${head}${body}</table>`);
+    }
+    /** Preformatted text (a log tail, SQL to run); `lang` is a hint for the reader. */
+    codeBlock(text, lang) {
+        return this.block(`<pre${lang ? ` lang="${escapeText(lang)}"` : ''}><code>${escapePre(text)}</code></pre>`);
+    }
+    /** A Mermaid chart (GitHub draws it from a fenced block); `source` is built by a chart helper. */
+    mermaid(source) {
+        return this.block(`\`\`\`mermaid\n${source}\n\`\`\``);
+    }
+    /** A folded section: `summary` shown, the blocks built by `build` inside. */
+    details(summary, build, open = false) {
+        const inner = new SummaryDoc();
+        build(inner);
+        if (inner.blocks.length === 0)
+            return this;
+        return this.block(`<details${open ? ' open' : ''}><summary>${html(summary)}</summary>\n\n${inner.text()}\n\n</details>`);
+    }
+    /** Every block of another document, in order. */
+    append(other) {
+        this.blocks.push(...other.blocks);
+        return this;
+    }
+    get empty() {
+        return this.blocks.length === 0;
+    }
+    /** The summary's text: blocks one blank line apart, ending with a blank line. */
+    text() {
+        return this.blocks.length === 0 ? '' : `${this.blocks.join('\n\n')}\n\n`;
+    }
+    block(text) {
+        this.blocks.push(text);
+        return this;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/report/timeline.ts
+
+const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
+const TAG = { ok: 'done', failed: 'crit', skipped: '', warning: 'active' };
+/** A phase's name as a Mermaid task title: no `:`, `#` or `;` (they end or comment a task). */
+function taskTitle(text) {
+    return (text
+        .replace(/[:#;`]/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim() || 'phase');
+}
+/**
+ * The phases as a Mermaid gantt chart (GitHub draws it): one bar per phase that ran, placed at its
+ * start, failed ones red (`crit`). Times are milliseconds from the run's start (`dateFormat x`).
+ */
+function ganttChart(phases, title) {
+    const lines = [
+        'gantt',
+        ...(title ? [`  title ${taskTitle(title)}`] : []),
+        '  dateFormat x',
+        '  axisFormat %M:%S',
+    ];
+    let at = 0;
+    phases.forEach((p, i) => {
+        const start = p.startSeconds ?? at;
+        at = start + p.seconds;
+        if (p.status === 'skipped' && p.seconds === 0)
+            return;
+        const ms = Math.max(1, Math.round(p.seconds * 1000));
+        const tags = [TAG[p.status], `p${i}`].filter(Boolean).join(', ');
+        lines.push(`  ${taskTitle(`${p.name} ${formatSeconds(p.seconds)}`)} :${tags}, ${Math.round(start * 1000)}, ${ms}ms`);
+    });
+    return lines.join('\n');
+}
+/** The phase timeline of any action: the chart, then the table with each phase's outcome and detail. */
+function addTimeline(doc, phases, title) {
+    if (phases.length === 0)
+        return doc;
+    if (phases.some((p) => p.status !== 'skipped' || p.seconds > 0))
+        doc.mermaid(ganttChart(phases, title));
+    return doc.table(['Phase', 'Status', 'Duration', 'Detail'], phases.map((p) => [p.name, `${ICON[p.status]} ${p.status}`, formatSeconds(p.seconds), p.detail ?? '']));
+}
+
 ;// CONCATENATED MODULE: ./src/actions/backup/report.ts
+
+
 
 
 /** The recovery point in words: the moment the dump's snapshot (or the snapshot database) was taken. */
@@ -76578,6 +77597,8 @@ function recoveryPoint(snapshotTakenAt) {
 function factsOf(state) {
     return {
         id: state.id,
+        database: state.manifest?.database,
+        codeRef: state.manifest?.codeRef,
         path: state.path,
         manifestPath: state.manifestPath,
         uri: state.uri,
@@ -76594,68 +77615,98 @@ function factsOf(state) {
         background: state.background,
     };
 }
-/** The job summary: phases with timings, the backup's facts, fingerprints and the recovery point. */
-async function writeBackupSummary(phases, f, services, failure) {
-    await writeSummary((s) => {
-        const running = !failure && f.status === 'running';
-        s.addHeading(`${failure ? '❌' : running ? '⏳' : '✅'} Backup ${f.id ?? ''}${running ? ': dump running in the background' : ''}`, 2);
-        if (failure)
-            s.addRaw(`<p><strong>Failed:</strong> ${report_escape(failure)}</p>`, true);
-        if (f.snapshotTakenAt)
-            s.addRaw(`<p><strong>Recovery point:</strong> ${recoveryPoint(f.snapshotTakenAt)}.</p>`, true);
-        if (running && f.background) {
-            s.addRaw(`<p>The snapshot database ${report_escape(f.snapshotDatabase ?? '')} is the recovery point; its dump, verification, offsite copy ` +
-                `and manifest run in process ${f.background.pid} (log ${report_escape(f.background.logFile)}). ` +
-                `<strong>No run may pass before a step with <code>wait-for: ${report_escape(f.id ?? '')}</code> has verified it.</strong></p>`, true);
-        }
-        s.addTable(phaseRows(phases));
-        const facts = [
-            [
-                'Local file',
-                f.path ?? (running ? 'not yet (dump running)' : f.dumped ? 'none (not verified: removed)' : 'none'),
-            ],
-            ['Size', f.sizeBytes !== undefined ? formatBytes(f.sizeBytes) : '—'],
-            ['sha256', f.sha256 ?? '—'],
-            ['Manifest', f.manifestPath ?? '—'],
-            [
-                'Offsite',
-                f.uri ?? (f.offsiteError ? `FAILED: ${f.offsiteError}` : running ? 'not yet' : 'not configured'),
-            ],
-            ['Offsite manifest', f.manifestUri ?? '—'],
-            ['Snapshot database', f.snapshotDatabase ?? (f.snapshotError ? `FAILED: ${f.snapshotError}` : '—')],
-            ['Services', services],
-        ];
-        s.addHeading('Backup', 3).addTable([
-            [
-                { data: 'What', header: true },
-                { data: 'Value', header: true },
-            ],
-            ...facts.map(([k, v]) => [k, report_escape(v)]),
-        ]);
-        const fingerprints = f.fingerprints ?? [];
-        if (fingerprints.length > 0) {
-            s.addHeading('Fingerprints of the protected tables', 3).addTable([
-                [
-                    { data: 'Table', header: true },
-                    { data: 'Rows', header: true },
-                    { data: 'Content hash', header: true },
-                ],
-                ...fingerprints.map((x) => [x.table, String(x.rows), `<code>${x.hash}</code>`]),
-            ]);
-        }
-        if (phases.length > 0)
-            s.addCodeBlock(timelineChart(phases), 'text');
-        if (f.logTail)
-            s.addHeading('Background log (last lines)', 3).addCodeBlock(f.logTail, 'text');
-    });
+/** The run's length: from the first phase's start to the last one's end. */
+function runSeconds(phases) {
+    let at = 0;
+    let end = 0;
+    for (const p of phases) {
+        const start = p.startSeconds ?? at;
+        at = start + p.seconds;
+        end = Math.max(end, at);
+    }
+    return end;
 }
-function report_escape(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** The summary's first line: the outcome and its key figures (size, time, where it is). */
+function backupLead(phases, f, failure) {
+    const id = f.id ?? '';
+    if (failure) {
+        const at = phases.find((p) => p.status === 'failed')?.name;
+        return `❌ Backup ${id} failed${at ? ` at ${at}` : ''}: ${failure}`;
+    }
+    if (f.status === 'running')
+        return `⏳ Backup ${id}: recovery point taken (snapshot database ${f.snapshotDatabase ?? '?'}), dump running in the background`;
+    const size = f.sizeBytes !== undefined ? `${formatBytes(f.sizeBytes)} ` : '';
+    const where = f.manifestUri ?? f.uri ?? f.path ?? 'no file';
+    return `✅ Backup ${id} verified: ${size}in ${formatSeconds(runSeconds(phases))}, ${where}`;
+}
+/** The Rollback workflow's inputs for this backup (.github/workflows/rollback.yml). */
+function rollbackCommand(f, manifest) {
+    const strategy = f.snapshotDatabase ? 'snapshot' : 'swap';
+    return [
+        'gh workflow run rollback.yml \\',
+        `  -f manifest=${manifest} \\`,
+        `  -f previous-ref=${f.codeRef ?? '<the release deployed before the migration>'} \\`,
+        `  -f confirm-database=${f.database ?? '<database>'} \\`,
+        `  -f strategy=${strategy}`,
+    ].join('\n');
+}
+function addRollbackLine(doc, f) {
+    const manifest = f.manifestUri ?? f.manifestPath;
+    if (!manifest || f.status !== 'verified')
+        return;
+    doc.paragraph(strong('Roll back to this backup: '), f.manifestUri
+        ? ['run the ', strong('Rollback'), ' workflow with manifest ', code(manifest)]
+        : ['action-rollback with manifest ', code(manifest), ' (no offsite copy: only on this runner)'], f.codeRef ? [', previous-ref ', code(f.codeRef)] : '', f.database ? [', confirm-database ', code(f.database)] : '', ', strategy ', code(f.snapshotDatabase ? 'snapshot' : 'swap'), ':');
+    if (f.manifestUri)
+        doc.codeBlock(rollbackCommand(f, f.manifestUri), 'sh');
+}
+/** The job summary: the answer first, then how to roll back, the timeline, the facts, the fingerprints. */
+function backupSummary(phases, f, services, failure) {
+    const doc = new SummaryDoc();
+    const running = !failure && f.status === 'running';
+    doc.heading(backupLead(phases, f, failure), 2);
+    if (f.snapshotTakenAt)
+        doc.paragraph(strong('Recovery point:'), ` ${recoveryPoint(f.snapshotTakenAt)}.`);
+    if (running && f.background) {
+        doc.paragraph(`The snapshot database ${f.snapshotDatabase ?? ''} is the recovery point; its dump, verification, offsite copy ` +
+            `and manifest run in process ${f.background.pid} (log ${f.background.logFile}). `, strong('No run may pass before a step with ', code(`wait-for: ${f.id ?? ''}`), ' has verified it.'));
+    }
+    if (!failure)
+        addRollbackLine(doc, f);
+    addTimeline(doc, phases, 'Backup');
+    const facts = [
+        [
+            'Local file',
+            f.path ?? (running ? 'not yet (dump running)' : f.dumped ? 'none (not verified: removed)' : 'none'),
+        ],
+        ['Size', f.sizeBytes !== undefined ? formatBytes(f.sizeBytes) : '—'],
+        ['sha256', f.sha256 ?? '—'],
+        ['Manifest', f.manifestPath ?? '—'],
+        [
+            'Offsite',
+            f.uri ?? (f.offsiteError ? `FAILED: ${f.offsiteError}` : running ? 'not yet' : 'not configured'),
+        ],
+        ['Offsite manifest', f.manifestUri ?? '—'],
+        ['Snapshot database', f.snapshotDatabase ?? (f.snapshotError ? `FAILED: ${f.snapshotError}` : '—')],
+        ['Services', services],
+    ];
+    doc.heading('Backup', 3).table(['What', 'Value'], facts);
+    const fingerprints = f.fingerprints ?? [];
+    if (fingerprints.length > 0) {
+        doc.details(`Fingerprints of the ${fingerprints.length} protected table(s)`, (d) => d.table(['Table', 'Rows', 'Content hash'], fingerprints.map((x) => [x.table, String(x.rows), code(x.hash)])));
+    }
+    if (f.logTail)
+        doc.heading('Background log (last lines)', 3).codeBlock(f.logTail, 'text');
+    return doc;
+}
+/** Writes the summary; on success the first line also goes to the run's annotations (a notice). */
+async function writeBackupSummary(phases, f, services, failure) {
+    await writeSummary(backupSummary(phases, f, services, failure));
+    if (!failure)
+        annotate('notice', f.status === 'running' ? 'Backup started' : 'Backup verified', backupLead(phases, f, failure));
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/background-run.ts
-
-
 
 
 
@@ -76714,8 +77765,8 @@ async function runBackgroundChild(planText) {
         status: 'running',
     };
     await writeRecord(files.state, record);
-    lib_core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
-    const phases = new Phases();
+    core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
+    const phases = new Phases(started.getTime());
     phases.list.push(...plan.phases);
     const state = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
     const finish = async (failure) => {
@@ -76741,11 +77792,15 @@ async function runBackgroundChild(planText) {
     });
     let failure;
     try {
-        const source = connection_withDatabase(inputs.connection, snapshotDatabase);
-        const pre = await runPreflight(inputs, phases, source, false, 'Preflight (snapshot)');
-        const offsite = await checkOffsite(inputs, plan.id, phases, state);
-        const outcome = await dumpAndVerify({ inputs, phases, state, pre, id: plan.id, source, offsite });
-        await finishBackup(inputs, phases, state, pre, { id: plan.id, startedAt: started, offsite, outcome });
+        // The steps of a backup after its snapshot database, as `main.ts` runs them for `dump: now`.
+        const run = new BackupRun(inputs, phases, state, undefined, started);
+        run.source = withDatabase(inputs.connection, snapshotDatabase);
+        await run.preflight('Preflight (snapshot)', false);
+        await run.checkOffsite();
+        await run.dump();
+        await run.verify();
+        await run.offsite();
+        await run.manifest();
     }
     catch (error) {
         failure = error;
@@ -76755,7 +77810,7 @@ async function runBackgroundChild(planText) {
     await finish(failure);
     if (failure !== undefined)
         throw failure instanceof Error ? failure : new Error(errorMessage(failure));
-    lib_core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
+    core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/hooks.ts
@@ -76787,9 +77842,9 @@ class ServiceHooks {
             return;
         this.state = 'stopping';
         const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
-        if (!runner_succeeded(r)) {
-            this.state = `stop-command failed (${runner_describeExit(r)})`;
-            throw new SafetyError(`stop-command failed: ${runner_describeExit(r)}.`);
+        if (!succeeded(r)) {
+            this.state = `stop-command failed (${describeExit(r)})`;
+            throw new errors_SafetyError(`stop-command failed: ${describeExit(r)}.`);
         }
         this.state = this.startCommand
             ? 'stopped; start-command pending'
@@ -76803,13 +77858,747 @@ class ServiceHooks {
         if (!this.startCommand)
             return;
         const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
-        if (!runner_succeeded(r)) {
-            this.state = `START-COMMAND FAILED (${runner_describeExit(r)}): the services may still be stopped`;
-            lib_core.error(`start-command failed: ${runner_describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new SafetyError(`start-command failed: ${runner_describeExit(r)}; the services may still be stopped.`);
+        if (!succeeded(r)) {
+            this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
+            core.error(`start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`);
+            throw new errors_SafetyError(`start-command failed: ${describeExit(r)}; the services may still be stopped.`);
         }
         this.state = 'started again (start-command succeeded)';
     }
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/info.ts
+function obj(value) {
+    return value && typeof value === 'object' ? value : {};
+}
+function str(value) {
+    return typeof value === 'string' ? value : '';
+}
+/**
+ * Parses `pgbackrest info --output=json`. The system identifier is a 64-bit integer written as a
+ * bare JSON number, which `JSON.parse` would round: it is quoted before parsing.
+ */
+function parseInfo(text, stanza) {
+    const quoted = text.replace(/("system-id"\s*:\s*)(\d+)/g, '$1"$2"');
+    let data;
+    try {
+        data = JSON.parse(quoted);
+    }
+    catch {
+        throw new Error(`pgbackrest info did not print JSON: ${text.slice(0, 200)}`);
+    }
+    const list = Array.isArray(data) ? data : [];
+    const entry = list.map(obj).find((s) => s.name === stanza);
+    if (!entry)
+        throw new Error(`pgbackrest info does not list stanza "${stanza}".`);
+    const status = obj(entry.status);
+    const dbs = (Array.isArray(entry.db) ? entry.db : []).map(obj);
+    // The newest database id is the cluster the stanza serves now (an upgrade adds one).
+    const db = dbs.sort((a, b) => Number(b.id) - Number(a.id))[0];
+    const backups = (Array.isArray(entry.backup) ? entry.backup : [])
+        .map(obj)
+        .map((b) => ({
+        label: str(b.label),
+        type: str(b.type),
+        archiveStart: str(obj(b.archive).start),
+        archiveStop: str(obj(b.archive).stop),
+        lsnStart: str(obj(b.lsn).start),
+        lsnStop: str(obj(b.lsn).stop),
+        startedAt: Number(obj(b.timestamp).start ?? 0),
+        stoppedAt: Number(obj(b.timestamp).stop ?? 0),
+        error: b.error === true,
+        reference: Array.isArray(b.reference) ? b.reference.map(str) : [],
+    }));
+    const archives = (Array.isArray(entry.archive) ? entry.archive : [])
+        .map(obj)
+        .filter((a) => !db || Number(obj(a.database).id) === Number(db.id))
+        .map((a) => ({
+        id: str(a.id),
+        min: str(a.min) || undefined,
+        max: str(a.max) || undefined,
+    }));
+    return {
+        name: stanza,
+        status: { code: Number(status.code ?? -1), message: str(status.message) },
+        systemId: db ? String(db['system-id']) : undefined,
+        pgVersion: db ? str(db.version) : undefined,
+        backups,
+        archives,
+    };
+}
+/** The newest backup without an error, or undefined. */
+function latestBackup(info) {
+    return info.backups.filter((b) => !b.error).sort((a, b) => b.stoppedAt - a.stoppedAt)[0];
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/command.ts
+
+
+
+
+/** The OS user to run as: the data directory's owner when this process is root, else undefined. */
+async function userFor(dataDir) {
+    if (typeof process.getuid !== 'function' || process.getuid() !== 0)
+        return undefined;
+    const s = await (0,promises_.stat)(dataDir);
+    if (s.uid === 0)
+        throw new Error(`The data directory ${dataDir} is owned by root; PostgreSQL never runs as root.`);
+    return { uid: s.uid, gid: s.gid };
+}
+/** Runs `file args` as `user` (setpriv, from util-linux) or as this process. */
+function runAs(user, file, args, options = {}) {
+    if (!user)
+        return runProcess(file, args, options);
+    return runProcess('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args], { ...options, env: { HOME: '/tmp', ...options.env } });
+}
+/** The message of a failed command: how it ended and the last lines it printed. */
+function failure(what, result) {
+    const text = `${result.stderr}\n${result.stdout}`
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .slice(-4)
+        .join(' ');
+    return `${what}: ${clause(describeExit(result))}${text ? ` — ${text}` : ''}.`;
+}
+/** pgBackRest for one stanza. */
+class PgBackRest {
+    options;
+    constructor(options) {
+        this.options = options;
+    }
+    globalArgs() {
+        const args = [`--stanza=${this.options.stanza}`];
+        if (this.options.config)
+            args.unshift(`--config=${this.options.config}`);
+        return args;
+    }
+    /** Runs `pgbackrest <command> [args]` with the stanza and config; never through a shell. */
+    run(command, args = [], options = {}) {
+        return runAs(this.options.user, this.options.binary ?? 'pgbackrest', [...this.globalArgs(), command, ...args], { echo: false, ...options });
+    }
+    /** Runs a command and throws with its output when it fails. */
+    async must(what, command, args = [], options = {}) {
+        const r = await this.run(command, args, options);
+        if (!succeeded(r))
+            throw new Error(failure(what, r));
+        return r;
+    }
+    /** `pgbackrest info --output=json`, parsed. */
+    async info() {
+        const r = await this.must(`pgbackrest info for stanza "${this.options.stanza}"`, 'info', [
+            '--output=json',
+        ]);
+        return parseInfo(r.stdout, this.options.stanza);
+    }
+    /** The file names in a repository folder (`archive/<stanza>/15-1/0000000100000000`). */
+    async list(folder) {
+        const r = await this.run('repo-ls', [folder]);
+        if (!succeeded(r))
+            throw new Error(failure(`pgbackrest repo-ls ${folder}`, r));
+        return r.stdout
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/files.ts
+
+/** Writes JSON atomically (temp file + rename): a reader never sees half of it. */
+async function writeJsonFile(file, value, owner) {
+    const tmp = `${file}.partial`;
+    await (0,promises_.writeFile)(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+    if (owner)
+        await (0,promises_.chown)(tmp, owner.uid, owner.gid);
+    await (0,promises_.rename)(tmp, file);
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
+
+/** Reads the cluster's facts (data_directory needs superuser or pg_read_all_settings). */
+async function clusterFacts(client) {
+    const r = await client.query(`SELECT current_setting('server_version_num') AS num,
+            current_setting('data_directory', true) AS dir,
+            pg_is_in_recovery() AS rec,
+            current_setting('wal_segment_size') AS seg,
+            current_setting('archive_mode') AS mode,
+            current_setting('archive_command') AS cmd,
+            a.last_archived_wal AS aw, a.last_archived_time AS at,
+            a.last_failed_wal AS fw, a.last_failed_time AS ft, a.failed_count::text AS fc
+       FROM pg_stat_archiver a`);
+    const row = r.rows[0];
+    if (!row)
+        throw new Error('The server returned no archiver statistics.');
+    const dbs = await client.query('SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1');
+    return {
+        major: Math.floor(Number(row.num) / 10000),
+        systemId: await systemIdentifier(client),
+        dataDirectory: row.dir ?? undefined,
+        inRecovery: row.rec,
+        walSegmentBytes: parseSize(row.seg),
+        archiveMode: row.mode,
+        archiveCommand: row.cmd,
+        lastArchivedWal: row.aw ?? undefined,
+        lastArchivedAt: row.at ?? undefined,
+        lastFailedWal: row.fw ?? undefined,
+        lastFailedAt: row.ft ?? undefined,
+        failedCount: Number(row.fc),
+        databases: dbs.rows.map((d) => d.datname),
+    };
+}
+/** `16MB` → 16777216 (wal_segment_size as SHOW prints it). */
+function parseSize(text) {
+    const m = /^(\d+)\s*(B|kB|MB|GB)?$/.exec(text.trim());
+    if (!m)
+        throw new Error(`Unexpected wal_segment_size: ${text}`);
+    const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] ?? 'B'] ?? 1;
+    return Number(m[1]) * unit;
+}
+/**
+ * Why archiving is not healthy, in words a person can act on; empty when it looks healthy. The
+ * last archive attempt failing after the last success means WAL is piling up unarchived now.
+ */
+function archivingProblems(facts, stanza) {
+    const problems = [];
+    if (facts.inRecovery)
+        problems.push('the server is a standby (in recovery); run against the primary');
+    if (facts.archiveMode !== 'on' && facts.archiveMode !== 'always')
+        problems.push(`archive_mode is ${facts.archiveMode} (it must be on, which needs a restart)`);
+    if (!/\barchive-push\b/.test(facts.archiveCommand)) {
+        problems.push(`archive_command is ${JSON.stringify(facts.archiveCommand)}, not pgBackRest's (pgbackrest --stanza=${stanza} archive-push %p)`);
+    }
+    else if (!facts.archiveCommand.includes(stanza)) {
+        problems.push(`archive_command ${JSON.stringify(facts.archiveCommand)} does not name stanza "${stanza}"`);
+    }
+    if (facts.lastFailedAt &&
+        (!facts.lastArchivedAt || facts.lastFailedAt.getTime() >= facts.lastArchivedAt.getTime())) {
+        problems.push(`the last archive attempt failed (${facts.lastFailedWal ?? '?'} at ${facts.lastFailedAt.toISOString()}, ${facts.failedCount} failure(s) since the statistics were reset); see the server log`);
+    }
+    return problems;
+}
+/** Databases that a physical restore would also roll back: all but `keep` and `postgres`. */
+function otherDatabases(databases, keep) {
+    return databases.filter((d) => d !== keep && d !== 'postgres');
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
+
+const PITR_MANIFEST_FORMAT = 2;
+const NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const SEGMENT = /^[0-9A-F]{24}$/;
+/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
+function parsePitrManifest(data, source) {
+    const m = (data && typeof data === 'object' ? data : {});
+    const problems = [];
+    if (m.format !== PITR_MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected 2`);
+    if (m.engine !== 'pgbackrest')
+        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
+    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
+        problems.push('server.systemIdentifier is missing');
+    const p = m.pgbackrest;
+    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
+        problems.push('pgbackrest.stanza is missing or invalid');
+    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
+        problems.push('pgbackrest.backupLabel is missing or invalid');
+    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
+        problems.push('pgbackrest.walSegmentBytes is missing');
+    const rp = m.restorePoint;
+    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
+        problems.push('restorePoint.name is missing or invalid');
+    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
+        problems.push('restorePoint.segment is missing or invalid');
+    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
+        problems.push('restorePoint.timeline is missing');
+    if (!Array.isArray(m.databases))
+        problems.push('databases are missing');
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
+    return m;
+}
+/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
+function isPitrManifest(data) {
+    const m = data;
+    return !!m && typeof m === 'object' && m.format === PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/preflight.ts
+
+
+
+
+
+
+/** How to make the first full backup, for the refusal that finds none. */
+function fullBackupHint(pgbr) {
+    const config = pgbr.options.config ? ` --config=${pgbr.options.config}` : '';
+    return `pgbackrest${config} --stanza=${pgbr.options.stanza} --type=full --start-fast backup`;
+}
+/**
+ * `pgbackrest check`: the stanza's configuration matches the cluster, the repository is readable,
+ * and a WAL switch reaches the repository.
+ */
+async function pgbackrestCheck(pgbr) {
+    const check = await pgbr.run('check');
+    if (!succeeded(check)) {
+        throw new errors_SafetyError(`${failure(`pgbackrest check for stanza "${pgbr.options.stanza}" failed`, check)} WAL archiving must work before a recovery point can be trusted`);
+    }
+}
+/**
+ * Everything checked before a recovery point is taken, nothing changed: archiving set up and
+ * healthy (the server's own view, and `pgbackrest check` unless `check` is false: then the caller
+ * runs it), the stanza serves this cluster, and a backup exists to start from.
+ */
+async function preflight(connection, pgbr, options = {}) {
+    const stanza = pgbr.options.stanza;
+    const facts = await withClient(connection, clusterFacts);
+    const problems = archivingProblems(facts, stanza);
+    if (problems.length > 0)
+        throw new errors_SafetyError(`WAL archiving to pgBackRest is not healthy: ${problems.join('; ')}. Nothing was changed.`);
+    const version = await pgbr.run('version', [], {});
+    if (!succeeded(version))
+        throw new errors_SafetyError(failure('pgbackrest could not be run', version));
+    if (options.check !== false) {
+        await pgbackrestCheck(pgbr).catch((e) => {
+            throw new errors_SafetyError(`${e instanceof Error ? e.message : String(e)}; nothing was changed.`);
+        });
+    }
+    const info = await pgbr.info();
+    if (info.systemId && facts.systemId && info.systemId !== facts.systemId) {
+        throw new errors_SafetyError(`Stanza "${stanza}" belongs to cluster ${info.systemId}, but the server is cluster ${facts.systemId}. Nothing was changed.`);
+    }
+    const latest = latestBackup(info);
+    if (!latest || !info.backups.some((b) => b.type === 'full' && !b.error)) {
+        throw new errors_SafetyError(`Stanza "${stanza}" has no full backup to restore from (${info.status.message || 'no backups'}). Make one first: ${fullBackupHint(pgbr)}. Nothing was changed.`);
+    }
+    return { facts, info, latest, version: version.stdout.trim().replace(/^pgBackRest\s+/, '') };
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/repository.ts
+
+
+/** True when the stanza's archive holds `segment` (as `<segment>-<sha1>[.ext]`). */
+async function segmentPresent(pgbr, archiveId, segment) {
+    const names = await pgbr.list(`archive/${pgbr.options.stanza}/${archiveId}/${segment.slice(0, 16)}`);
+    return names.some((n) => n.startsWith(`${segment}-`));
+}
+/** The segments of `wanted` that the archive does not hold, listing each folder once. */
+async function missingSegments(pgbr, archiveId, wanted) {
+    const folders = new Map();
+    const missing = [];
+    for (const seg of wanted) {
+        const folder = seg.slice(0, 16);
+        let have = folders.get(folder);
+        if (!have) {
+            const names = await pgbr.list(`archive/${pgbr.options.stanza}/${archiveId}/${folder}`);
+            have = new Set(names.map((n) => n.slice(0, 24)));
+            folders.set(folder, have);
+        }
+        if (!have.has(seg))
+            missing.push(seg);
+    }
+    return missing;
+}
+/**
+ * Proves, before anything changes, that the repository can bring the cluster to the manifest's
+ * point: the stanza serves the same cluster, the backup it builds on (and what that backup
+ * depends on) is still there, and every WAL segment from that backup's start to the point's
+ * segment is archived. Returns what it checked, for the report.
+ */
+async function checkRepositoryHolds(pgbr, m) {
+    const info = await pgbr.info();
+    const stanza = pgbr.options.stanza;
+    if (info.systemId && info.systemId !== m.server.systemIdentifier) {
+        throw new SafetyError(`Stanza "${stanza}" belongs to cluster ${info.systemId}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`);
+    }
+    const base = info.backups.find((b) => b.label === m.pgbackrest.backupLabel);
+    if (!base || base.error) {
+        throw new SafetyError(`Stanza "${stanza}" no longer holds backup ${m.pgbackrest.backupLabel}, which restore point ${m.restorePoint.name} builds on (expired by retention?).`);
+    }
+    const labels = new Set(info.backups.filter((b) => !b.error).map((b) => b.label));
+    const gone = base.reference.filter((l) => !labels.has(l));
+    if (gone.length > 0)
+        throw new SafetyError(`Backup ${base.label} depends on ${gone.join(', ')}, which stanza "${stanza}" no longer holds.`);
+    const startSeg = parseSegment(base.archiveStart);
+    let wanted;
+    if (startSeg && startSeg.timeline === m.restorePoint.timeline) {
+        wanted = segmentsBetween(base.archiveStart, m.restorePoint.segment, m.pgbackrest.walSegmentBytes);
+    }
+    else {
+        // Across a timeline switch the history file decides the path; check both ends.
+        wanted = [
+            ...segmentsBetween(base.archiveStart, base.archiveStop, m.pgbackrest.walSegmentBytes),
+            m.restorePoint.segment,
+        ];
+    }
+    const missing = await missingSegments(pgbr, m.pgbackrest.archiveId, wanted);
+    if (missing.length > 0) {
+        throw new SafetyError(`Stanza "${stanza}" is missing ${missing.length} WAL segment(s) needed to reach restore point ${m.restorePoint.name} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}); the point cannot be restored.`);
+    }
+    return `backup ${base.label} (${base.type}) and ${wanted.length} WAL segment(s) up to ${m.restorePoint.segment} in stanza ${stanza}`;
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/wal.ts
+/** WAL segment names and LSNs: `TTTTTTTTLLLLLLLLSSSSSSSS` and `X/Y`. */
+const wal_SEGMENT = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/;
+/** Parses a segment file name; undefined when it is not one. */
+function wal_parseSegment(name) {
+    const m = wal_SEGMENT.exec(name);
+    if (!m)
+        return undefined;
+    return {
+        timeline: parseInt(m[1], 16),
+        number: (BigInt(`0x${m[2]}`) << 32n) | BigInt(`0x${m[3]}`),
+    };
+}
+function perLog(segmentBytes) {
+    return 0x100000000n / BigInt(segmentBytes);
+}
+function hex8(n) {
+    return n.toString(16).toUpperCase().padStart(8, '0');
+}
+/** The name of segment `n` (counted from 0) of `timeline`, for a segment size in bytes. */
+function segmentName(timeline, n, segmentBytes) {
+    const per = perLog(segmentBytes);
+    return `${hex8(timeline)}${hex8(n / per)}${hex8(n % per)}`;
+}
+/** The sequential segment number of a name, with the segment size (the name's low part counts segments). */
+function segmentNumber(name, segmentBytes) {
+    const m = wal_SEGMENT.exec(name);
+    if (!m)
+        throw new Error(`Not a WAL segment name: ${name}`);
+    return BigInt(`0x${m[2]}`) * perLog(segmentBytes) + BigInt(`0x${m[3]}`);
+}
+/** Every segment name from `first` to `last` (both included, same timeline). */
+function wal_segmentsBetween(first, last, segmentBytes) {
+    const a = wal_parseSegment(first);
+    const b = wal_parseSegment(last);
+    if (!a || !b)
+        throw new Error(`Not WAL segment names: ${first}, ${last}`);
+    if (a.timeline !== b.timeline)
+        throw new Error(`The segments ${first} and ${last} are on different timelines.`);
+    const out = [];
+    for (let n = segmentNumber(first, segmentBytes); n <= segmentNumber(last, segmentBytes); n++)
+        out.push(segmentName(a.timeline, n, segmentBytes));
+    return out;
+}
+/** True when segment `a` comes at or after `b` on the same timeline. */
+function segmentAtOrAfter(a, b, segmentBytes) {
+    const pa = wal_parseSegment(a);
+    const pb = wal_parseSegment(b);
+    if (!pa || !pb || pa.timeline !== pb.timeline)
+        return false;
+    return segmentNumber(a, segmentBytes) >= segmentNumber(b, segmentBytes);
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/recovery-point.ts
+
+
+
+
+
+
+
+
+
+/**
+ * The restore point and the evidence in one snapshot: the point is written by the snapshot's first
+ * statement, the snapshot is exported, and two sessions that share it fingerprint the protected
+ * tables (their row counts come with the fingerprints) and count every other table, largest first.
+ * Nothing writes meanwhile (maintenance is on); if something did, the rollback's proof against
+ * these numbers fails rather than restoring something unproven.
+ */
+async function pointWithEvidence(connection, name, tables) {
+    const options = { stableOutput: true, applicationName: 'migration-guard backup' };
+    return withClient(connection, async (client) => {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        try {
+            const r = await client.query('SELECT p::text AS lsn, pg_walfile_name(p) AS seg, clock_timestamp() AS at FROM pg_create_restore_point($1) AS p', [name]);
+            const row = r.rows[0];
+            if (!row)
+                throw new Error('pg_create_restore_point returned nothing.');
+            const snapshot = (await client.query('SELECT pg_export_snapshot() AS id')).rows[0]
+                ?.id;
+            const protectedSet = new Set(tables.map(client_normalizeTableName));
+            const sizes = await client.query(`SELECT n.nspname || '.' || c.relname AS name, pg_total_relation_size(c.oid)::text AS bytes
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA} AND NOT c.relispartition`);
+            const size = new Map(sizes.rows.map((x) => [x.name, Number(x.bytes)]));
+            const all = await listTables(client);
+            const work = [
+                ...tables.map((t) => ({ table: t, fingerprint: true })),
+                ...all.filter((t) => !protectedSet.has(t)).map((t) => ({ table: t, fingerprint: false })),
+            ].sort((a, b) => (size.get(client_normalizeTableName(b.table)) ?? 0) - (size.get(client_normalizeTableName(a.table)) ?? 0));
+            const fingerprints = new Map();
+            const rowCounts = {};
+            const worker = async (c) => {
+                for (let item = work.shift(); item; item = work.shift()) {
+                    if (item.fingerprint) {
+                        const [f] = await fingerprintTables(c, [item.table]);
+                        if (f)
+                            fingerprints.set(item.table, f);
+                    }
+                    else {
+                        Object.assign(rowCounts, await countRows(c, [item.table]));
+                    }
+                }
+            };
+            const second = withClient(connection, async (c) => {
+                await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+                await c.query(`SET TRANSACTION SNAPSHOT '${String(snapshot).replace(/'/g, "''")}'`);
+                try {
+                    await worker(c);
+                }
+                finally {
+                    await c.query('COMMIT').catch(() => undefined);
+                }
+            }, options);
+            await Promise.all([worker(client), second]);
+            const ordered = tables.map((t) => fingerprints.get(t)).filter((f) => !!f);
+            for (const f of ordered)
+                rowCounts[f.table] = f.rows;
+            const sortedCounts = Object.fromEntries(Object.entries(rowCounts).sort(([a], [b]) => a.localeCompare(b)));
+            return {
+                lsn: row.lsn,
+                segment: row.seg,
+                createdAt: row.at,
+                rowCounts: sortedCounts,
+                fingerprints: ordered,
+            };
+        }
+        finally {
+            await client.query('COMMIT').catch(() => undefined);
+        }
+    }, options);
+}
+/**
+ * Waits until the server has archived `segment` (pg_stat_archiver), failing at once when an attempt
+ * after it fails, then confirms the repository holds it.
+ */
+async function waitArchived(opts, segment, segmentBytes, archiveId) {
+    const deadline = Date.now() + opts.archiveTimeoutMs;
+    const started = new Date();
+    for (;;) {
+        const f = await withClient(opts.connection, clusterFacts);
+        if (f.lastArchivedWal && segmentAtOrAfter(f.lastArchivedWal, segment, segmentBytes))
+            break;
+        if (f.lastFailedAt && f.lastFailedAt >= started) {
+            throw new errors_SafetyError(`Archiving WAL segment ${segment} failed (${f.lastFailedWal ?? '?'} at ${f.lastFailedAt.toISOString()}); the restore point cannot be trusted until its WAL is in the repository. See the server log.`);
+        }
+        if (Date.now() > deadline) {
+            throw new errors_SafetyError(`WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f.lastArchivedWal ?? 'none'}).`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!(await segmentPresent(opts.pgbr, archiveId, segment))) {
+        throw new errors_SafetyError(`The server reports WAL segment ${segment} archived, but stanza "${opts.pgbr.options.stanza}" does not hold it (archive ${archiveId}).`);
+    }
+}
+/**
+ * Takes a recovery point on a cluster archiving to pgBackRest: preflight, an optional backup
+ * (always `--start-fast`: without it a backup waits for the next scheduled checkpoint), a named
+ * restore point with row counts and fingerprints taken at it, a WAL switch, and a wait until the
+ * segment holding the point is in the repository. Returns the manifest (not yet written).
+ */
+async function takeRecoveryPoint(opts) {
+    const startedAt = new Date();
+    const timings = {};
+    const phase = async (name, fn, detail) => {
+        const t0 = Date.now();
+        const out = await fn();
+        timings[name] = (Date.now() - t0) / 1000;
+        opts.onPhase?.(name, Date.now() - t0, detail(out));
+        return out;
+    };
+    // With no backup first, pgbackrest check (a WAL switch and a wait for its archive, seconds) runs
+    // beside the restore point and the evidence; a failed check still fails the run, and a restore
+    // point alone is one WAL record that changes nothing.
+    const checkLater = opts.backupType === 'none';
+    const pre = await phase('preflight', () => preflight(opts.connection, opts.pgbr, { check: !checkLater }), (p) => `pgBackRest ${p.version}, stanza ${opts.pgbr.options.stanza}, latest backup ${p.latest.label} (${p.latest.type})`);
+    let base = pre.latest;
+    let taken;
+    if (opts.backupType !== 'none') {
+        base = await phase('backup', async () => {
+            await opts.pgbr.must(`pgbackrest backup --type=${opts.backupType}`, 'backup', [
+                `--type=${opts.backupType}`,
+                '--start-fast',
+            ]);
+            const b = latestBackup(await opts.pgbr.info());
+            if (!b || b.label === pre.latest.label)
+                throw new Error('pgbackrest backup ended, but info lists no new backup.');
+            return b;
+        }, (b) => `${b.label} (${b.type})`);
+        taken = base.label;
+    }
+    const archive = pre.info.archives[0];
+    if (!archive)
+        throw new errors_SafetyError(`Stanza "${opts.pgbr.options.stanza}" has no WAL archive yet.`);
+    const ev = await phase('restore-point', async () => {
+        const [point] = await Promise.all([
+            pointWithEvidence(opts.connection, opts.name, opts.protectedTables),
+            checkLater ? pgbackrestCheck(opts.pgbr) : undefined,
+        ]);
+        return point;
+    }, (e) => `${opts.name} at ${e.lsn} (${e.segment})`);
+    await phase('archived', async () => {
+        await withClient(opts.connection, (c) => c.query('SELECT pg_switch_wal()'));
+        await waitArchived(opts, ev.segment, pre.facts.walSegmentBytes, archive.id);
+    }, () => `${ev.segment} in the repository`);
+    const server = await withClient(opts.connection, (c) => c.query("SELECT current_setting('server_version') AS v"));
+    return {
+        format: PITR_MANIFEST_FORMAT,
+        engine: 'pgbackrest',
+        backupId: opts.name,
+        database: opts.connection.database,
+        server: {
+            version: server.rows[0]?.v ?? '',
+            major: pre.facts.major,
+            host: opts.connection.host,
+            port: opts.connection.port,
+            systemIdentifier: pre.facts.systemId ?? pre.info.systemId ?? '',
+        },
+        pgbackrest: {
+            stanza: opts.pgbr.options.stanza,
+            config: opts.pgbr.options.config,
+            version: pre.version,
+            backupLabel: base.label,
+            backupType: base.type,
+            backupTaken: taken,
+            archiveId: archive.id,
+            walSegmentBytes: pre.facts.walSegmentBytes,
+        },
+        restorePoint: {
+            name: opts.name,
+            lsn: ev.lsn,
+            timeline: parseInt(ev.segment.slice(0, 8), 16),
+            segment: ev.segment,
+            createdAt: ev.createdAt.toISOString(),
+        },
+        databases: pre.facts.databases,
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        rowCounts: ev.rowCounts,
+        fingerprints: ev.fingerprints,
+        codeRef: opts.codeRef,
+        timings,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/pgbackrest.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** As root, pgBackRest runs as the owner of the cluster's data directory (the server says where it is). */
+async function runAsOwner(inputs) {
+    if (typeof process.getuid !== 'function' || process.getuid() !== 0)
+        return undefined;
+    const dataDir = await withClient(inputs.connection, async (c) => String((await c.query("SELECT current_setting('data_directory') AS d")).rows[0]?.d));
+    return userFor(dataDir);
+}
+/**
+ * `engine: pgbackrest`: the recovery point is a named restore point on a cluster that archives WAL
+ * to pgBackRest, with its WAL in the repository and the evidence taken at it; nothing is copied.
+ * Commands that touch the cluster run as this process, or (as root) as the data directory's owner.
+ */
+async function pgbackrestStep(inputs) {
+    const started = Date.now();
+    const phases = new Phases();
+    const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
+    const id = buildBackupId(inputs.connection.database, new Date());
+    const manifestPath = external_node_path_default().join(inputs.outputDir, `${id}.manifest.json`);
+    let manifest;
+    let failure;
+    try {
+        const o = inputs.pgbackrest;
+        if (!o)
+            throw new Error('engine pgbackrest without its inputs');
+        const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
+        const lock = await phases.run('Lock', () => acquireLock(inputs.connection, { holder: runHolder('backup') }), (l) => l.holder);
+        if (inputs.stopCommand || inputs.startCommand)
+            await phases.run('Stop services', () => hooks.stop(), () => hooks.state);
+        manifest = await takeRecoveryPoint({
+            connection: inputs.connection,
+            pgbr,
+            name: id,
+            backupType: o.backupType,
+            protectedTables: inputs.protectedTables,
+            archiveTimeoutMs: Math.min(inputs.timeoutMs, 600_000),
+            codeRef: inputs.codeRef,
+            onPhase: (name, ms, detail) => {
+                phases.note(name, 'ok', detail, ms / 1000);
+                core.info(`▶ ${name}: ${detail} (${(ms / 1000).toFixed(1)}s)`);
+            },
+        });
+        await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
+        await writeJsonFile(manifestPath, manifest);
+        await lock.release();
+    }
+    catch (error) {
+        failure = error;
+    }
+    try {
+        await hooks.start();
+    }
+    catch (error) {
+        failure ??= error;
+    }
+    const ok = failure === undefined && manifest !== undefined;
+    setOutput('backup-id', ok ? id : '');
+    setOutput('manifest-path', ok ? manifestPath : '');
+    setOutput('backup-uri', '');
+    setOutput('manifest-uri', '');
+    setOutput('snapshot-database', '');
+    setOutput('duration-seconds', ((Date.now() - started) / 1000).toFixed(1));
+    setOutput('status', ok ? 'verified' : 'failed');
+    if (ok && manifest)
+        core.info(`Recovery point ${id}: restore point at ${manifest.restorePoint.lsn} (timeline ${manifest.restorePoint.timeline}) archived in stanza ${manifest.pgbackrest.stanza}, on backup ${manifest.pgbackrest.backupLabel}; manifest ${manifestPath}.`);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const lead = ok && manifest
+        ? `✅ Recovery point ${id} of ${inputs.connection.database}: restore point ${manifest.restorePoint.name} archived in stanza ${manifest.pgbackrest.stanza}, in ${seconds} s`
+        : `❌ Recovery point ${id} of ${inputs.connection.database} failed: ${failure === undefined ? 'no manifest' : errorMessage(failure)}`;
+    const doc = new SummaryDoc().heading(lead, 2);
+    if (manifest) {
+        doc.list([
+            [
+                'Restore point: ',
+                code(manifest.restorePoint.name),
+                ` at ${manifest.restorePoint.lsn}, timeline ${manifest.restorePoint.timeline}, WAL ${manifest.restorePoint.segment} archived`,
+            ],
+            `Builds on backup ${manifest.pgbackrest.backupLabel} (${manifest.pgbackrest.backupType}) in stanza ${manifest.pgbackrest.stanza}`,
+            `Cluster ${manifest.server.systemIdentifier}, databases: ${manifest.databases.join(', ')}`,
+            ['Manifest: ', code(manifestPath)],
+            `Services: ${hooks.state}`,
+        ]);
+        if (ok)
+            doc.paragraph(strong('Roll back to this point: '), 'action-rollback with ', code('strategy: pitr'), ' and manifest ', code(manifestPath), '.');
+    }
+    addTimeline(doc, phases.list, 'Recovery point');
+    await writeSummary(doc);
+    if (ok)
+        annotate('notice', 'Recovery point taken', lead);
+    if (failure !== undefined)
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/wait.ts
@@ -76855,14 +78644,14 @@ async function waitForBackground(w, seen) {
     const files = backgroundFiles(w.outputDir, w.waitFor);
     let record = await readRecord(files.state);
     if (!record) {
-        throw new SafetyError(`No background backup ${w.waitFor} in ${w.outputDir}: ${files.state} does not exist. ` +
+        throw new errors_SafetyError(`No background backup ${w.waitFor} in ${w.outputDir}: ${files.state} does not exist. ` +
             'wait-for must run in the same job as the dump: background step, with the same output-dir.');
     }
     seen.record = record;
     const started = Date.now();
     const deadline = started + w.waitTimeoutMs;
     let reported = started;
-    lib_core.info(`Waiting for background backup ${w.waitFor} (pid ${record.pid}); its log: ${record.logFile}`);
+    core.info(`Waiting for background backup ${w.waitFor} (pid ${record.pid}); its log: ${record.logFile}`);
     while (record.status === 'running') {
         if (!isAlive(record)) {
             // It may have written its result just before it exited.
@@ -76878,7 +78667,7 @@ async function waitForBackground(w, seen) {
                 error: what,
                 finished: new Date().toISOString(),
             });
-            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+            throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
         }
         if (Date.now() >= deadline) {
             killGroup(record.pid, 'SIGTERM');
@@ -76891,18 +78680,18 @@ async function waitForBackground(w, seen) {
             const last = (await readRecord(files.state)) ?? record;
             seen.record = { ...last, status: 'failed', error: what };
             await writeRecord(files.state, seen.record);
-            throw new SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
+            throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
         }
         if (Date.now() - reported >= REPORT_MS) {
             reported = Date.now();
-            lib_core.info(`Still running after ${formatSeconds((reported - Date.parse(record.started)) / 1000)} (pid ${record.pid}): ${await lastLine(record.logFile)}`);
+            core.info(`Still running after ${formatSeconds((reported - Date.parse(record.started)) / 1000)} (pid ${record.pid}): ${await lastLine(record.logFile)}`);
         }
         await wait_sleep(POLL_MS);
         record = (await readRecord(files.state)) ?? record;
         seen.record = record;
     }
     if (record.status === 'failed') {
-        throw new SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
+        throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
     }
     await checkVerified(record);
     return record;
@@ -76925,11 +78714,12 @@ async function checkVerified(record) {
             throw new Error(`the dump ${facts.path} (${size} bytes) is not the one the manifest describes`);
     }
     catch (error) {
-        throw new SafetyError(`The background backup ${record.backupId} reported success, but ${errorMessage(error)}. Its log: ${record.logFile}`);
+        throw new errors_SafetyError(`The background backup ${record.backupId} reported success, but ${errorMessage(error)}. Its log: ${record.logFile}`);
     }
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/main.ts
+
 
 
 
@@ -76956,19 +78746,54 @@ async function run() {
     const parsed = getInputs();
     if (parsed.kind === 'wait')
         return waitStep(parsed.inputs);
+    if (parsed.inputs.engine === 'pgbackrest')
+        return pgbackrestStep(parsed.inputs);
     return backupStep(parsed.inputs);
+}
+/**
+ * The backup's steps in order. `snapshot` decides where the snapshot database and the restart of
+ * the services go: `first` makes the copy while nothing writes and dumps the copy (or leaves that
+ * to a background process); `true` copies after the dump has read the data; `false` makes none.
+ */
+async function takeBackup(run) {
+    const { inputs } = run;
+    await run.preflight();
+    await run.checkOffsite();
+    await run.lock();
+    await run.stopServices();
+    if (inputs.snapshot === 'first') {
+        // Nothing writes from here (maintenance on, services stopped): the copy is the recovery point,
+        // and the dump, its evidence and its offsite copy are all taken from the copy.
+        await run.snapshotDatabase();
+        await run.startServices();
+        if (inputs.dump === 'background') {
+            await run.startBackgroundDump();
+            return run.unlock();
+        }
+    }
+    await run.dump();
+    if (inputs.snapshot === 'after-dump')
+        await run.snapshotDatabase();
+    if (inputs.snapshot !== 'first')
+        await run.startServices();
+    await run.verify();
+    await run.offsite();
+    await run.manifest();
+    await run.unlock();
 }
 async function backupStep(inputs) {
     const started = Date.now();
     const phases = new Phases();
     const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
     const state = {};
+    const run = new BackupRun(inputs, phases, state, hooks);
     let failure;
     try {
-        await takeBackup(inputs, phases, hooks, state);
+        await takeBackup(run);
     }
     catch (error) {
         failure = error;
+        await run.abandonUpload();
     }
     try {
         await hooks.start();
@@ -76978,10 +78803,10 @@ async function backupStep(inputs) {
     }
     setBackupOutputs(backupOutputs(state, (Date.now() - started) / 1000, failure !== undefined));
     if (state.path && state.evidence) {
-        lib_core.info(`Backup ${state.id ?? ''}: ${state.path}; ${recoveryPoint(state.evidence.snapshotTakenAt)}.`);
+        core.info(`Backup ${state.id ?? ''}: ${state.path}; ${recoveryPoint(state.evidence.snapshotTakenAt)}.`);
     }
     else if (state.status === 'running' && state.background) {
-        lib_core.info(`Backup ${state.id ?? ''}: snapshot database ${state.snapshotDatabase ?? ''} taken; the dump runs in the background ` +
+        core.info(`Backup ${state.id ?? ''}: snapshot database ${state.snapshotDatabase ?? ''} taken; the dump runs in the background ` +
             `(pid ${state.background.pid}, log ${state.background.logFile}). Verify it with wait-for: ${state.id ?? ''}.`);
     }
     await writeBackupSummary(phases.list, factsOf(state), hooks.state, failure === undefined ? undefined : scrub(errorMessage(failure)));
@@ -77011,7 +78836,7 @@ async function waitStep(w) {
     setBackupOutputs(outputs);
     if (failure === undefined && record?.facts?.path) {
         const at = record.facts.snapshotTakenAt;
-        lib_core.info(`Backup ${w.waitFor} verified: ${record.facts.path}${at ? `; ${recoveryPoint(at)}` : ''}.`);
+        core.info(`Backup ${w.waitFor} verified: ${record.facts.path}${at ? `; ${recoveryPoint(at)}` : ''}.`);
     }
     await writeBackupSummary(record?.phases ?? [], {
         ...record?.facts,

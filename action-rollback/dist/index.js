@@ -10815,7 +10815,7 @@ const RestoreRequestType = {
 __webpack_unused_export__ = AbacStatus$;
 __webpack_unused_export__ = AbortIncompleteMultipartUpload$;
 __webpack_unused_export__ = AbortMultipartUpload$;
-__webpack_unused_export__ = AbortMultipartUploadCommand;
+exports.tfP = AbortMultipartUploadCommand;
 __webpack_unused_export__ = AbortMultipartUploadOutput$;
 __webpack_unused_export__ = AbortMultipartUploadRequest$;
 __webpack_unused_export__ = AccelerateConfiguration$;
@@ -10867,7 +10867,7 @@ __webpack_unused_export__ = ChecksumMode;
 __webpack_unused_export__ = ChecksumType;
 __webpack_unused_export__ = CommonPrefix$;
 __webpack_unused_export__ = CompleteMultipartUpload$;
-__webpack_unused_export__ = CompleteMultipartUploadCommand;
+exports.Gym = CompleteMultipartUploadCommand;
 __webpack_unused_export__ = CompleteMultipartUploadOutput$;
 __webpack_unused_export__ = CompleteMultipartUploadRequest$;
 __webpack_unused_export__ = CompletedMultipartUpload$;
@@ -10893,7 +10893,7 @@ __webpack_unused_export__ = CreateBucketMetadataTableConfigurationRequest$;
 __webpack_unused_export__ = CreateBucketOutput$;
 __webpack_unused_export__ = CreateBucketRequest$;
 __webpack_unused_export__ = CreateMultipartUpload$;
-__webpack_unused_export__ = CreateMultipartUploadCommand;
+exports.nG4 = CreateMultipartUploadCommand;
 __webpack_unused_export__ = CreateMultipartUploadOutput$;
 __webpack_unused_export__ = CreateMultipartUploadRequest$;
 __webpack_unused_export__ = CreateSession$;
@@ -10956,7 +10956,7 @@ __webpack_unused_export__ = DeleteObjectAnnotation$;
 __webpack_unused_export__ = DeleteObjectAnnotationCommand;
 __webpack_unused_export__ = DeleteObjectAnnotationOutput$;
 __webpack_unused_export__ = DeleteObjectAnnotationRequest$;
-__webpack_unused_export__ = DeleteObjectCommand;
+exports.k4j = DeleteObjectCommand;
 __webpack_unused_export__ = DeleteObjectOutput$;
 __webpack_unused_export__ = DeleteObjectRequest$;
 __webpack_unused_export__ = DeleteObjectTagging$;
@@ -11131,11 +11131,11 @@ __webpack_unused_export__ = GlacierJobParameters$;
 __webpack_unused_export__ = Grant$;
 __webpack_unused_export__ = Grantee$;
 __webpack_unused_export__ = HeadBucket$;
-__webpack_unused_export__ = HeadBucketCommand;
+exports.kuI = HeadBucketCommand;
 __webpack_unused_export__ = HeadBucketOutput$;
 __webpack_unused_export__ = HeadBucketRequest$;
 __webpack_unused_export__ = HeadObject$;
-__webpack_unused_export__ = HeadObjectCommand;
+exports.l81 = HeadObjectCommand;
 __webpack_unused_export__ = HeadObjectOutput$;
 __webpack_unused_export__ = HeadObjectRequest$;
 __webpack_unused_export__ = IdempotencyParameterMismatch;
@@ -11224,7 +11224,7 @@ __webpack_unused_export__ = ListObjectsCommand;
 __webpack_unused_export__ = ListObjectsOutput$;
 __webpack_unused_export__ = ListObjectsRequest$;
 __webpack_unused_export__ = ListObjectsV2$;
-__webpack_unused_export__ = ListObjectsV2Command;
+exports.u6x = ListObjectsV2Command;
 __webpack_unused_export__ = ListObjectsV2Output$;
 __webpack_unused_export__ = ListObjectsV2Request$;
 __webpack_unused_export__ = ListParts$;
@@ -11370,7 +11370,7 @@ __webpack_unused_export__ = PutObjectAnnotation$;
 __webpack_unused_export__ = PutObjectAnnotationCommand;
 __webpack_unused_export__ = PutObjectAnnotationOutput$;
 __webpack_unused_export__ = PutObjectAnnotationRequest$;
-__webpack_unused_export__ = PutObjectCommand;
+exports.wKZ = PutObjectCommand;
 __webpack_unused_export__ = PutObjectLegalHold$;
 __webpack_unused_export__ = PutObjectLegalHoldCommand;
 __webpack_unused_export__ = PutObjectLegalHoldOutput$;
@@ -11493,7 +11493,7 @@ __webpack_unused_export__ = UpdateObjectEncryptionCommand;
 __webpack_unused_export__ = UpdateObjectEncryptionRequest$;
 __webpack_unused_export__ = UpdateObjectEncryptionResponse$;
 __webpack_unused_export__ = UploadPart$;
-__webpack_unused_export__ = UploadPartCommand;
+exports.iVK = UploadPartCommand;
 __webpack_unused_export__ = UploadPartCopy$;
 __webpack_unused_export__ = UploadPartCopyCommand;
 __webpack_unused_export__ = UploadPartCopyOutput$;
@@ -72076,7 +72076,7 @@ var __webpack_exports__ = {};
 "use strict";
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js
-var lib_core = __nccwpck_require__(7484);
+var core = __nccwpck_require__(7484);
 ;// CONCATENATED MODULE: ./src/common/errors.ts
 /** A mistake in what the user asked for: reported as-is, without a stack trace. */
 class errors_ConfigurationError extends Error {
@@ -72086,7 +72086,7 @@ class errors_ConfigurationError extends Error {
     }
 }
 /** A refusal to go on because a safety check failed (a checksum, a lock, a mismatch). */
-class SafetyError extends Error {
+class errors_SafetyError extends Error {
     constructor(message) {
         super(message);
         this.name = 'SafetyError';
@@ -72109,6 +72109,18 @@ function errorMessage(error) {
 function clause(message) {
     return message.trimEnd().replace(/\.+$/, '');
 }
+/**
+ * An error whose line in the run's annotations has a title and points at a place (a checks-file
+ * line): the one `::error` of the failure it reports.
+ */
+class AnnotatedError extends Error {
+    annotation;
+    constructor(message, annotation) {
+        super(message);
+        this.annotation = annotation;
+        this.name = 'AnnotatedError';
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/common/secrets.ts
 
@@ -72124,11 +72136,46 @@ function registerSecret(value) {
         if (form.length === 0 || secrets.has(form))
             continue;
         secrets.add(form);
-        lib_core.setSecret(form);
+        core.setSecret(form);
     }
 }
+/**
+ * The one masking of URLs: registers the password of every URL in `text`
+ * (`scheme://user:password@host`), as written and decoded; with `whole`, each such URL as well.
+ */
+function registerUrlSecrets(text, options = {}) {
+    for (const m of text.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s/]+)@[^\s]*/gi)) {
+        const pw = m[1] ?? '';
+        registerSecret(pw);
+        try {
+            registerSecret(decodeURIComponent(pw));
+        }
+        catch {
+            // not URL-encoded text: the raw form is registered already
+        }
+        if (options.whole)
+            registerSecret(m[0]);
+    }
+    // A text that is one URL: its password as the URL parser reads it (it may encode it otherwise).
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        return;
+    }
+    if (!url.password)
+        return;
+    registerSecret(url.password);
+    if (options.whole)
+        registerSecret(text);
+}
+/** A URL for display: user information removed (`https://***@host/…`). */
+function redactUrl(url) {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
+}
 /** Replaces every registered secret in `text` by `***`. */
-function secrets_scrub(text) {
+function scrub(text) {
     let out = text;
     // Longest first, so a URL-encoded form is not half-replaced by its shorter raw form.
     for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
@@ -72208,11 +72255,11 @@ function lineEcho(write) {
         const lines = pending.split('\n');
         pending = lines.pop() ?? '';
         for (const line of lines)
-            write(secrets_scrub(line));
+            write(scrub(line));
     };
     fn.flush = () => {
         if (pending)
-            write(secrets_scrub(pending));
+            write(scrub(pending));
         pending = '';
     };
     return fn;
@@ -72233,7 +72280,7 @@ async function runProcess(file, args, options = {}) {
     const start = Date.now();
     const echo = options.echo ?? true;
     if (options.group)
-        lib_core.startGroup(options.group);
+        core.startGroup(options.group);
     try {
         return await new Promise((resolve) => {
             const stdin = options.input === undefined && !options.pipeStdin ? 'ignore' : 'pipe';
@@ -72251,8 +72298,8 @@ async function runProcess(file, args, options = {}) {
             options.onSpawn?.(child);
             const out = new Tail(options.keepBytes ?? 65536);
             const err = new Tail(options.keepBytes ?? 65536);
-            const outEcho = lineEcho((l) => lib_core.info(l));
-            const errEcho = lineEcho((l) => lib_core.info(l));
+            const outEcho = lineEcho((l) => core.info(l));
+            const errEcho = lineEcho((l) => core.info(l));
             const errLines = options.onStderrLine ? lineEcho(options.onStderrLine) : undefined;
             let timedOut = false;
             let timer;
@@ -72298,15 +72345,15 @@ async function runProcess(file, args, options = {}) {
                     signal,
                     timedOut,
                     durationMs: Date.now() - start,
-                    stdout: secrets_scrub(out.text()),
-                    stderr: secrets_scrub(stderr),
+                    stdout: scrub(out.text()),
+                    stderr: scrub(stderr),
                 });
             });
         });
     }
     finally {
         if (options.group)
-            lib_core.endGroup();
+            core.endGroup();
     }
 }
 /**
@@ -72316,7 +72363,7 @@ async function runProcess(file, args, options = {}) {
 async function runShell(command, options = {}) {
     const result = await runProcess('/bin/bash', ['-o', 'pipefail', '-c', command], options);
     const firstLine = command.split('\n')[0] ?? '';
-    return { ...result, command: secrets_scrub(firstLine.length > 60 ? `${firstLine.slice(0, 60)}…` : firstLine) };
+    return { ...result, command: scrub(firstLine.length > 60 ? `${firstLine.slice(0, 60)}…` : firstLine) };
 }
 function killTree(child, signal) {
     if (child.pid === undefined || child.exitCode !== null)
@@ -72371,8 +72418,8 @@ async function runCleanups() {
             await hook.fn();
         }
         catch (error) {
-            const message = `Cleanup "${hook.name}" failed: ${secrets_scrub(errorMessage(error))}`;
-            lib_core.error(message);
+            const message = `Cleanup "${hook.name}" failed: ${scrub(errorMessage(error))}`;
+            core.error(message);
             failures.push(message);
         }
     }
@@ -72391,7 +72438,7 @@ function installSignalHandlers() {
             if (signalled)
                 return;
             signalled = signal;
-            lib_core.error(`Received ${signal}: stopping child processes and running cleanups before exit.`);
+            core.error(`Received ${signal}: stopping child processes and running cleanups before exit.`);
             killActiveChildren();
             void runCleanups().finally(() => {
                 process.exit(signal === 'SIGTERM' ? 143 : 130);
@@ -72423,7 +72470,7 @@ async function runAction(run) {
         const message = `Unexpected failure (a promise rejected with nothing awaiting it): ${errorMessage(reason)}`;
         if (settled) {
             // After run() ended (in a cleanup): the run still fails, with one line.
-            lib_core.setFailed(secrets_scrub(message));
+            core.setFailed(scrub(message));
         }
         else if (!strayRejection) {
             strayRejection = true;
@@ -72437,12 +72484,19 @@ async function runAction(run) {
     catch (error) {
         if (strayRejection)
             killActiveChildren();
-        lib_core.setFailed(secrets_scrub(errorMessage(error)));
+        if (error instanceof AnnotatedError) {
+            // setFailed's own error line, with the annotation's title and place.
+            process.exitCode = core.ExitCode.Failure;
+            core.error(scrub(error.message), { ...error.annotation, title: scrub(error.annotation.title) });
+        }
+        else {
+            core.setFailed(scrub(errorMessage(error)));
+        }
     }
     finally {
         const failures = await runCleanups();
         if (failures.length > 0 && process.exitCode !== 1) {
-            lib_core.setFailed(failures.join('; '));
+            core.setFailed(failures.join('; '));
         }
     }
     if (strayRejection)
@@ -72450,6 +72504,14 @@ async function runAction(run) {
     process.off('unhandledRejection', onUnhandled);
 }
 
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
 var lib = __nccwpck_require__(3273);
 ;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
@@ -72474,6 +72536,769 @@ const defaults = lib.defaults
 // Re-export the default
 /* harmony default export */ const esm = (lib);
 
+;// CONCATENATED MODULE: ./src/postgres/server-params.ts
+// The connection value's shape and libpq's parameters: what is honoured, how, and what is refused.
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+const TARGET_SESSION_ATTRS = [
+    'any',
+    'read-write',
+    'read-only',
+    'primary',
+    'standby',
+    'prefer-standby',
+];
+const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+/** libpq's keyword → its environment variable, for the parameters the suite honours. */
+const ENV_OF = {
+    host: 'PGHOST',
+    port: 'PGPORT',
+    dbname: 'PGDATABASE',
+    user: 'PGUSER',
+    password: 'PGPASSWORD',
+    passfile: 'PGPASSFILE',
+    sslmode: 'PGSSLMODE',
+    sslrootcert: 'PGSSLROOTCERT',
+    sslcert: 'PGSSLCERT',
+    sslkey: 'PGSSLKEY',
+    sslcrl: 'PGSSLCRL',
+    sslcertmode: 'PGSSLCERTMODE',
+    sslsni: 'PGSSLSNI',
+    sslnegotiation: 'PGSSLNEGOTIATION',
+    sslcompression: 'PGSSLCOMPRESSION',
+    ssl_min_protocol_version: 'PGSSLMINPROTOCOLVERSION',
+    ssl_max_protocol_version: 'PGSSLMAXPROTOCOLVERSION',
+    application_name: 'PGAPPNAME',
+    options: 'PGOPTIONS',
+    connect_timeout: 'PGCONNECT_TIMEOUT',
+    client_encoding: 'PGCLIENTENCODING',
+    target_session_attrs: 'PGTARGETSESSIONATTRS',
+    load_balance_hosts: 'PGLOADBALANCEHOSTS',
+    gssencmode: 'PGGSSENCMODE',
+    channel_binding: 'PGCHANNELBINDING',
+};
+/** Parameters with no environment variable: they cannot reach the client tools. */
+const NODE_ONLY = ['fallback_application_name', 'keepalives'];
+/**
+ * libpq parameters (and environment variables) Node cannot honour, or the client tools could not
+ * get by environment, with the reason given to the user.
+ */
+const REFUSED = {
+    hostaddr: 'Node connects by host name only; put the address in the host',
+    sslpassword: 'the client tools get the connection by environment, where libpq has no variable for it; use a key file without a passphrase, readable only by the runner',
+    sslcrldir: 'only a CRL file (sslcrl) can be given to Node',
+    requiressl: 'it is deprecated; use sslmode',
+    requirepeer: 'Node cannot check the peer of a socket',
+    require_auth: 'Node cannot restrict the authentication method',
+    krbsrvname: 'Node has no GSSAPI or Kerberos',
+    gsslib: 'Node has no GSSAPI or Kerberos',
+    gssdelegation: 'Node has no GSSAPI or Kerberos',
+    replication: 'the suite opens ordinary sessions only',
+    keepalives_idle: 'the client tools get the connection by environment, where libpq has no variable for it',
+    keepalives_interval: 'the client tools get the connection by environment, where libpq has no variable for it',
+    keepalives_count: 'the client tools get the connection by environment, where libpq has no variable for it',
+    tcp_user_timeout: 'the client tools get the connection by environment, where libpq has no variable for it',
+    min_protocol_version: 'node-postgres speaks protocol 3.0 only',
+    max_protocol_version: 'node-postgres speaks protocol 3.0 only',
+    scram_client_key: 'Node cannot use a SCRAM key instead of a password',
+    scram_server_key: 'Node cannot use a SCRAM key instead of a password',
+    oauth_issuer: 'Node has no OAuth flow',
+    oauth_client_id: 'Node has no OAuth flow',
+    oauth_client_secret: 'Node has no OAuth flow',
+    oauth_scope: 'Node has no OAuth flow',
+};
+/** Variables read from the environment but never passed on: a service (expanded here) and the refused ones. */
+const REFUSED_ENV = {
+    PGSERVICE: 'service',
+    PGHOSTADDR: 'hostaddr',
+    PGSSLCRLDIR: 'sslcrldir',
+    PGREQUIREAUTH: 'require_auth',
+    PGREQUIREPEER: 'requirepeer',
+    PGKRBSRVNAME: 'krbsrvname',
+    PGGSSLIB: 'gsslib',
+    PGGSSDELEGATION: 'gssdelegation',
+    PGREQUIRESSL: 'requiressl',
+};
+/** Values of honoured parameters that Node cannot honour. */
+const ALLOWED = {
+    sslmode: SSL_MODES,
+    target_session_attrs: TARGET_SESSION_ATTRS,
+    load_balance_hosts: ['disable', 'random'],
+    sslcertmode: ['disable', 'allow'],
+    sslsni: ['1'],
+    sslnegotiation: ['postgres', 'direct'],
+    sslcompression: ['0'],
+    ssl_min_protocol_version: TLS_VERSIONS,
+    ssl_max_protocol_version: TLS_VERSIONS,
+    gssencmode: ['disable', 'prefer'],
+    channel_binding: ['disable', 'prefer'],
+    keepalives: ['1'],
+};
+
+;// CONCATENATED MODULE: ./src/postgres/server-parse.ts
+
+
+
+
+
+
+function badValue(source, key, value, why) {
+    return new errors_ConfigurationError(`${source}: ${key}=${JSON.stringify(value)} is not supported: ${why}.`);
+}
+function checkText(source, what, value) {
+    if (/[\0\r\n]/.test(value))
+        throw new errors_ConfigurationError(`${source}: the ${what} contains a control character.`);
+    return value;
+}
+function decode(source, what, text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        throw new errors_ConfigurationError(`${source}: the ${what} has a bad percent-encoding.`);
+    }
+}
+function parsePort(text, source) {
+    const port = Number(text);
+    if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
+        throw new errors_ConfigurationError(`${source}: port must be 1-65535, got "${text}".`);
+    }
+    return port;
+}
+/** Splits `host:port,[v6]:port,host` (the URL's authority after `@`) into hosts and ports. */
+function splitHostSpec(spec, source) {
+    const hosts = [];
+    const ports = [];
+    for (const part of spec.split(',')) {
+        const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(part);
+        const colon = part.lastIndexOf(':');
+        const [host, port] = v6
+            ? [v6[1] ?? '', v6[2] ?? '']
+            : colon >= 0
+                ? [part.slice(0, colon), part.slice(colon + 1)]
+                : [part, ''];
+        hosts.push(decode(source, 'host', host));
+        ports.push(port);
+    }
+    return { hosts, ports };
+}
+/**
+ * Parses `postgres://user:password@host:port,host2:port2/database?param=value&…` with libpq's
+ * meaning. The URL and the password are registered as secrets before anything can print them;
+ * errors never repeat the URL.
+ */
+function server_parse_connectionFromUrl(url, source = 'Input "database-url"') {
+    registerSecret(url);
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
+    const m = /^postgres(?:ql)?:\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/.exec(url);
+    if (!m) {
+        if (scheme && !/^postgres(ql)?$/.test(scheme)) {
+            throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${scheme}://".`);
+        }
+        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
+    }
+    const authority = m[1] ?? '';
+    const at = authority.lastIndexOf('@');
+    const userinfo = at >= 0 ? authority.slice(0, at) : '';
+    const colon = userinfo.indexOf(':');
+    const params = {};
+    if (userinfo)
+        params.user = decode(source, 'user', colon >= 0 ? userinfo.slice(0, colon) : userinfo);
+    if (colon >= 0)
+        params.password = decode(source, 'password', userinfo.slice(colon + 1));
+    registerSecret(params.password);
+    const spec = splitHostSpec(at >= 0 ? authority.slice(at + 1) : authority, source);
+    if (spec.hosts.some((h) => h))
+        params.host = spec.hosts.join(',');
+    if (spec.ports.some((p) => p))
+        params.port = spec.ports.join(',');
+    if (m[2])
+        params.dbname = decode(source, 'database', m[2]);
+    for (const pair of (m[3] ?? '').split('&')) {
+        if (!pair)
+            continue;
+        const eq = pair.indexOf('=');
+        if (eq < 0)
+            throw new errors_ConfigurationError(`${source}: the parameter "${pair.slice(0, 40)}" has no value.`);
+        const key = decode(source, 'parameter name', pair.slice(0, eq));
+        params[key] = decode(source, `parameter "${key}"`, pair.slice(eq + 1));
+        if (key === 'password')
+            registerSecret(params[key]);
+    }
+    // libpq reads PGPASSFILE (else ~/.pgpass) when the URL has no password.
+    if (params.password === undefined && params.passfile === undefined && process.env.PGPASSFILE) {
+        params.passfile = process.env.PGPASSFILE;
+    }
+    return { ...settingsFrom(withService(params, source), source), url };
+}
+/** Reads the libpq environment: the same parameters as a URL, by their PG* variables. */
+function server_parse_connectionFromEnv(env = process.env) {
+    registerSecret(env.PGPASSWORD);
+    const params = {};
+    for (const [key, name] of Object.entries(ENV_OF)) {
+        const value = env[name];
+        if (value)
+            params[key] = value;
+    }
+    for (const [name, key] of Object.entries(REFUSED_ENV)) {
+        const value = env[name];
+        if (value)
+            params[key] = value;
+    }
+    // A service's parameters win over the other variables, as in libpq.
+    if (params.service !== undefined) {
+        Object.assign(params, withService({ service: params.service }, 'The libpq environment', env));
+        delete params.service;
+    }
+    params.user ??= env.USER || 'postgres';
+    params.host ??= 'localhost';
+    params.dbname ??= params.user;
+    const envName = Object.fromEntries(Object.entries(REFUSED_ENV).map(([name, key]) => [key, name]));
+    return settingsFrom(params, 'The libpq environment', (key) => ENV_OF[key] ?? envName[key] ?? key);
+}
+/** The user's file, made absolute (the client tools may run in another directory), and readable. */
+function checkFile(source, key, file) {
+    const absolute = external_node_path_default().resolve(file);
+    try {
+        (0,external_node_fs_.readFileSync)(absolute);
+    }
+    catch (error) {
+        const why = error.code === 'ENOENT' ? 'no such file' : 'not readable';
+        throw new errors_ConfigurationError(`${source}: ${key} file ${JSON.stringify(absolute)}: ${why}.`);
+    }
+    return absolute;
+}
+/** libpq's default client files under ~/.postgresql, when they exist. */
+function defaultFile(name) {
+    const file = external_node_path_default().join(external_node_os_default().homedir(), '.postgresql', name);
+    return (0,external_node_fs_.existsSync)(file) ? file : undefined;
+}
+/**
+ * Expands `service=<name>` as libpq does: the section `[name]` of PGSERVICEFILE (else
+ * ~/.pg_service.conf), else of `$PGSYSCONFDIR/pg_service.conf`; parameters given beside it win.
+ */
+function withService(given, source, env = process.env) {
+    const name = given.service;
+    if (name === undefined)
+        return given;
+    const files = [
+        env.PGSERVICEFILE ?? external_node_path_default().join(external_node_os_default().homedir(), '.pg_service.conf'),
+        external_node_path_default().join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf'),
+    ];
+    for (const file of files) {
+        let text;
+        try {
+            text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+        }
+        catch {
+            continue;
+        }
+        let inSection = false;
+        let found = false;
+        const params = {};
+        for (const raw of text.split('\n')) {
+            const line = raw.trim();
+            if (!line || line.startsWith('#'))
+                continue;
+            const section = /^\[(.*)\]$/.exec(line);
+            if (section) {
+                inSection = section[1] === name;
+                found ||= inSection;
+                continue;
+            }
+            const eq = line.indexOf('=');
+            if (!inSection || eq < 0)
+                continue;
+            params[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+        }
+        if (!found)
+            continue;
+        if (params.service !== undefined) {
+            throw new errors_ConfigurationError(`${source}: service "${name}" in ${file} names another service.`);
+        }
+        registerSecret(params.password);
+        const merged = { ...params, ...given };
+        delete merged.service;
+        return merged;
+    }
+    throw new errors_ConfigurationError(`${source}: service ${JSON.stringify(name)} is in none of ${files.join(', ')}.`);
+}
+function settingsFrom(given, source, nameOf = (key) => key) {
+    const params = { ...given };
+    const unknown = Object.keys(params).filter((k) => !(k in ENV_OF) && !NODE_ONLY.includes(k) && !(k in REFUSED));
+    if (unknown.length > 0) {
+        throw new errors_ConfigurationError(`${source}: unknown parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (libpq would refuse ${unknown.length > 1 ? 'them' : 'it'} too).`);
+    }
+    for (const [key, value] of Object.entries(params)) {
+        const why = REFUSED[key];
+        if (why)
+            throw badValue(source, nameOf(key), key === 'sslpassword' ? '***' : value, why);
+        const allowed = ALLOWED[key];
+        if (allowed && !allowed.includes(value)) {
+            if (key === 'sslmode') {
+                throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${value}".`);
+            }
+            throw badValue(source, nameOf(key), value, `the suite honours ${allowed.join(', ')}`);
+        }
+        if (key !== 'password')
+            checkText(source, nameOf(key), value);
+    }
+    if (params.client_encoding && !/^utf-?8$/i.test(params.client_encoding)) {
+        throw badValue(source, nameOf('client_encoding'), params.client_encoding, 'node-postgres reads UTF8 only');
+    }
+    if (params.connect_timeout !== undefined && !/^\d{1,6}$/.test(params.connect_timeout)) {
+        throw new errors_ConfigurationError(`${source}: ${nameOf('connect_timeout')} must be a whole number of seconds, got "${params.connect_timeout}".`);
+    }
+    const hostNames = (params.host ?? '').split(',').map((h) => h || 'localhost');
+    const portTexts = (params.port ?? '').split(',');
+    if (portTexts.length !== 1 && portTexts.length !== hostNames.length) {
+        throw new errors_ConfigurationError(`${source}: ${hostNames.length} hosts but ${portTexts.length} ports (give one port, or one for each host).`);
+    }
+    const hosts = hostNames.map((host, i) => ({
+        host: checkText(source, 'host', host),
+        port: parsePort((portTexts.length === 1 ? portTexts[0] : portTexts[i]) || '5432', source),
+    }));
+    const database = params.dbname ?? '';
+    const user = params.user ?? '';
+    if (!database)
+        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
+    if (!user)
+        throw new errors_ConfigurationError(`${source} names no user.`);
+    checkTls(params, source, nameOf);
+    if (params.passfile)
+        params.passfile = external_node_path_default().resolve(params.passfile);
+    const first = hosts[0];
+    const { password, passfile, sslmode } = params;
+    const rest = Object.fromEntries(Object.entries(params).filter(([k]) => !['host', 'port', 'dbname', 'user', 'password', 'passfile', 'sslmode'].includes(k)));
+    return {
+        host: first.host,
+        port: first.port,
+        user,
+        database,
+        password,
+        ...(passfile ? { passfile } : {}),
+        sslmode,
+        ...(hosts.length > 1 ? { hosts } : {}),
+        ...(Object.keys(rest).length > 0 ? { params: rest } : {}),
+    };
+}
+/** Checks the TLS files now (absolute paths, readable), with libpq's defaults under ~/.postgresql. */
+function checkTls(params, source, nameOf) {
+    const mode = params.sslmode ?? 'prefer';
+    if (params.sslrootcert === 'system') {
+        if (params.sslmode === undefined)
+            params.sslmode = 'verify-full';
+        else if (params.sslmode !== 'verify-full') {
+            throw badValue(source, nameOf('sslmode'), params.sslmode, 'with sslrootcert=system libpq allows only verify-full');
+        }
+    }
+    else if (params.sslrootcert !== undefined) {
+        params.sslrootcert = checkFile(source, nameOf('sslrootcert'), params.sslrootcert);
+    }
+    else if (mode !== 'disable') {
+        const fallback = defaultFile('root.crt');
+        if (fallback)
+            params.sslrootcert = fallback;
+        else if (mode === 'verify-ca' || mode === 'verify-full') {
+            throw new errors_ConfigurationError(`${source}: sslmode ${mode} needs the CA that signed the server's certificate: give sslrootcert=<file> (or sslrootcert=system), or put it in ${external_node_path_default().join(external_node_os_default().homedir(), '.postgresql', 'root.crt')}.`);
+        }
+    }
+    for (const key of ['sslcert', 'sslkey', 'sslcrl']) {
+        const value = params[key];
+        if (value !== undefined)
+            params[key] = checkFile(source, nameOf(key), value);
+    }
+    if (params.sslcertmode !== 'disable') {
+        const cert = params.sslcert ?? defaultFile('postgresql.crt');
+        const key = params.sslkey ?? (cert ? defaultFile('postgresql.key') : undefined);
+        if (cert)
+            params.sslcert = cert;
+        if (key)
+            params.sslkey = key;
+    }
+    if (params.sslcert && !params.sslkey) {
+        throw new errors_ConfigurationError(`${source}: ${nameOf('sslcert')} is given without ${nameOf('sslkey')}.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/postgres/server.ts
+
+
+
+
+// What the connection value gives: its hosts, another database on the same server, the client tools'
+// environment, DATABASE_URL and the display form. Parsing is in server-parse.ts, opening a
+// pg.Client in server-connect.ts.
+/** Every host in the order to try them (libpq's host list; `load_balance_hosts=random` shuffles). */
+function hostList(settings) {
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    if (settings.params?.load_balance_hosts !== 'random')
+        return hosts;
+    const shuffled = [...hosts];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+    }
+    return shuffled;
+}
+/** The same server, another database. */
+function withDatabase(settings, database) {
+    // The user's URL names the user's database: it no longer describes this value.
+    return database === settings.database ? settings : { ...settings, database, url: undefined };
+}
+/** The maintenance database of the same server (`postgres`), for the lock and for CREATE/DROP/RENAME. */
+function maintenance(settings, database = 'postgres') {
+    return withDatabase(settings, database);
+}
+/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
+function resolveConnection(url, database) {
+    const settings = url ? connectionFromUrl(url) : connectionFromEnv();
+    return database ? withDatabase(settings, database) : settings;
+}
+/** `user@host:port/database` (every host of a list), never the password. */
+function describeConnection(settings) {
+    const hosts = (settings.hosts ?? [settings]).map((h) => `${h.host}:${h.port}`).join(',');
+    return `${settings.user}@${hosts}/${settings.database}`;
+}
+/** The TLS mode in effect, as libpq reads it (unset means `prefer`). */
+function effectiveSslMode(settings) {
+    return settings.sslmode ?? 'prefer';
+}
+/**
+ * PGOPTIONS for a child: the connection's own `options` first (else the runner's PGOPTIONS), then
+ * `-c name=value` for each setting (those given later win); `undefined` when there is nothing to pass.
+ */
+function pgOptions(settings, existing = process.env.PGOPTIONS) {
+    const parts = existing?.trim() ? [existing.trim()] : [];
+    for (const [name, value] of Object.entries(settings))
+        parts.push(`-c ${name}=${value}`);
+    return parts.length > 0 ? parts.join(' ') : undefined;
+}
+/**
+ * PGOPTIONS for a child of this connection: its `options` parameter (else the runner's PGOPTIONS,
+ * which node-postgres reads too), then the suite's settings.
+ */
+function childOptions(settings, extra) {
+    return pgOptions(extra, settings.params?.options ?? process.env.PGOPTIONS);
+}
+/**
+ * The environment for a child process (pg_dump, psql, a migration step): the whole connection as
+ * libpq variables, credentials included, never in argv. Every libpq variable we do not set is
+ * removed, so a stray PGSERVICE or PGSSLMODE of the runner cannot redirect the child.
+ */
+function childEnv(settings) {
+    const env = {};
+    for (const name of [...Object.values(ENV_OF), ...Object.keys(REFUSED_ENV), 'PGSERVICEFILE']) {
+        env[name] = undefined;
+    }
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    env.PGHOST = hosts.map((h) => h.host).join(',');
+    env.PGPORT = hosts.map((h) => String(h.port)).join(',');
+    env.PGUSER = settings.user;
+    env.PGDATABASE = settings.database;
+    env.PGPASSWORD = settings.password;
+    env.PGPASSFILE = settings.passfile;
+    env.PGSSLMODE = settings.sslmode;
+    for (const [key, value] of Object.entries(settings.params ?? {})) {
+        const name = ENV_OF[key];
+        if (name)
+            env[name] = value;
+    }
+    // node-postgres reads the runner's PGOPTIONS when the connection has no options: so do the tools.
+    env.PGOPTIONS = settings.params?.options ?? process.env.PGOPTIONS;
+    const fallbackName = settings.params?.fallback_application_name;
+    if (fallbackName && !env.PGAPPNAME)
+        env.PGAPPNAME = fallbackName;
+    // Node has no GSSAPI: the tools must not encrypt differently from the suite's own sessions.
+    env.PGGSSENCMODE = 'disable';
+    return env;
+}
+/**
+ * The connection as a URL for an application (DATABASE_URL of the migration steps), built from the
+ * parts with every parameter kept: file paths are absolute here (a step may run in another
+ * directory), where the user's URL may have given them relative to the workspace.
+ */
+function connectionUrl(settings) {
+    const auth = encodeURIComponent(settings.user) +
+        (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    const socket = hosts.some((h) => h.host.startsWith('/'));
+    const params = new URLSearchParams();
+    if (socket)
+        params.set('host', hosts.map((h) => h.host).join(','));
+    if (settings.sslmode)
+        params.set('sslmode', settings.sslmode);
+    if (settings.passfile)
+        params.set('passfile', settings.passfile);
+    for (const [key, value] of Object.entries(settings.params ?? {}))
+        params.set(key, value);
+    const authority = socket
+        ? `localhost:${settings.port}`
+        : hosts.map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`).join(',');
+    const query = params.toString().replace(/\+/g, '%20');
+    return `postgres://${auth}@${authority}/${encodeURIComponent(settings.database)}${query ? `?${query}` : ''}`;
+}
+
+;// CONCATENATED MODULE: ./src/postgres/server-connect.ts
+
+
+
+
+
+
+/** The error of a connection that could not be opened, with the server, the TLS mode and what failed. */
+class ConnectError extends Error {
+    constructor(message, cause) {
+        super(message, { cause });
+        this.name = 'ConnectError';
+    }
+}
+/** Node's codes of a certificate that does not chain to the given CA. */
+const UNKNOWN_CA = [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'CERT_SIGNATURE_FAILURE',
+];
+/**
+ * Opens a connected `pg.Client` with libpq's meaning of the connection: hosts tried in order,
+ * `sslmode` (prefer tries TLS and falls back to plain, allow the other way round), the CA, client
+ * certificate and CRL files, `target_session_attrs`. The caller closes it (`client.end()`).
+ */
+async function openClient(settings, options = {}) {
+    const hosts = hostList(settings);
+    const attrs = settings.params?.target_session_attrs ?? 'any';
+    const passes = attrs === 'prefer-standby' ? ['standby', 'any'] : [attrs];
+    const failures = [];
+    let lastError;
+    for (const want of passes) {
+        for (const hp of hosts) {
+            let client;
+            try {
+                client = await connectHost(settings, hp, options);
+            }
+            catch (error) {
+                lastError = error;
+                failures.push(hosts.length > 1 ? `${hp.host}:${hp.port}: ${errorMessage(error)}` : errorMessage(error));
+                continue;
+            }
+            const mismatch = await sessionMismatch(client, want).catch((error) => errorMessage(error));
+            if (!mismatch)
+                return client;
+            await client.end().catch(() => undefined);
+            failures.push(`${hp.host}:${hp.port}: ${mismatch} (target_session_attrs=${attrs})`);
+        }
+    }
+    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+    const where = hosts.length > 1
+        ? `any of ${hosts.map((h) => `${h.host}:${h.port}`).join(', ')}`
+        : `${settings.host}:${settings.port}`;
+    throw new ConnectError(`Could not connect to ${where} as "${settings.user}" (database "${settings.database}"${tls}): ${failures.join('; ')}`, lastError);
+}
+/** Why this session does not fit `target_session_attrs`, or undefined when it does. */
+async function sessionMismatch(client, want) {
+    if (want === 'any')
+        return undefined;
+    const r = await client.query("SELECT current_setting('transaction_read_only') AS ro, pg_is_in_recovery() AS rec");
+    const row = r.rows[0];
+    const readOnly = row?.ro === 'on';
+    const standby = row?.rec === true;
+    if (want === 'read-write' && readOnly)
+        return 'the session is read-only';
+    if (want === 'read-only' && !readOnly)
+        return 'the session is read-write';
+    if (want === 'primary' && standby)
+        return 'the server is a standby';
+    if (want === 'standby' && !standby)
+        return 'the server is a primary';
+    return undefined;
+}
+/** One host: the TLS attempts its sslmode asks for, in libpq's order. */
+async function connectHost(settings, hp, options) {
+    const mode = effectiveSslMode(settings);
+    // libpq never uses TLS on a Unix socket, whatever sslmode says.
+    const socket = hp.host.startsWith('/');
+    const tls = socket || mode === 'disable' ? undefined : tlsOptions(settings);
+    const attempts = !tls
+        ? [false]
+        : mode === 'allow'
+            ? [false, tls]
+            : mode === 'prefer'
+                ? [tls, false]
+                : [tls];
+    const failed = [];
+    for (const [i, ssl] of attempts.entries()) {
+        try {
+            return await connectOnce(settings, hp, ssl, options);
+        }
+        catch (error) {
+            failed.push({ ssl: ssl !== false, error: describeTlsError(settings, hp, error) });
+            const more = i < attempts.length - 1;
+            // A server that refused the session (or TLS) may take the other kind; a host that does not
+            // answer will not.
+            if (!more || isNetworkError(error))
+                break;
+        }
+    }
+    const last = failed[failed.length - 1]?.error;
+    if (failed.length < 2)
+        throw last;
+    // prefer and allow tried both kinds: say why each failed, or the certificate problem is hidden.
+    const message = failed
+        .map((f) => `${f.ssl ? 'with TLS' : 'without TLS'}: ${errorMessage(f.error)}`)
+        .join('; ');
+    throw Object.assign(new Error(message, { cause: last }), { code: last.code });
+}
+function isNetworkError(error) {
+    const code = error.code;
+    return (typeof code === 'string' &&
+        /^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ETIMEDOUT)$/.test(code));
+}
+async function connectOnce(settings, hp, ssl, options) {
+    const params = settings.params ?? {};
+    const timeout = params.connect_timeout;
+    const client = new esm.Client({
+        host: hp.host,
+        port: hp.port,
+        user: settings.user,
+        database: settings.database,
+        password: settings.password ?? (() => passwordFromFile(settings, hp)),
+        ssl,
+        ...(params.sslnegotiation === 'direct' ? { sslNegotiation: 'direct' } : {}),
+        ...(params.options ? { options: params.options } : {}),
+        // node-postgres would read the runner's PGCLIENTENCODING; the suite reads UTF8 only.
+        client_encoding: 'UTF8',
+        application_name: options.applicationName ??
+            params.application_name ??
+            params.fallback_application_name ??
+            'migration-guard',
+        connectionTimeoutMillis: timeout === undefined
+            ? (options.connectTimeoutMs ?? 15000)
+            : Number(timeout) === 0
+                ? 0
+                : Math.max(2, Number(timeout)) * 1000,
+        keepAlive: options.keepAlive ?? false,
+    });
+    // An error event on an idle client would otherwise crash the process.
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+        return client;
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw error;
+    }
+}
+/** Node's TLS options for the connection's files; verification as libpq does it. */
+function tlsOptions(settings) {
+    const params = settings.params ?? {};
+    const mode = effectiveSslMode(settings);
+    const rootcert = params.sslrootcert;
+    // libpq verifies the chain whenever it has a root certificate (so `require` with a CA file acts as
+    // verify-ca), and the host name only for verify-full.
+    const verifyChain = rootcert !== undefined || mode === 'verify-ca' || mode === 'verify-full';
+    const options = { rejectUnauthorized: verifyChain };
+    if (rootcert && rootcert !== 'system')
+        options.ca = (0,external_node_fs_.readFileSync)(rootcert);
+    if (verifyChain && mode !== 'verify-full')
+        options.checkServerIdentity = () => undefined;
+    if (params.sslcert && params.sslcertmode !== 'disable') {
+        options.cert = (0,external_node_fs_.readFileSync)(params.sslcert);
+        if (params.sslkey)
+            options.key = (0,external_node_fs_.readFileSync)(params.sslkey);
+    }
+    if (params.sslcrl)
+        options.crl = (0,external_node_fs_.readFileSync)(params.sslcrl);
+    if (params.ssl_min_protocol_version) {
+        options.minVersion = params.ssl_min_protocol_version;
+    }
+    if (params.ssl_max_protocol_version) {
+        options.maxVersion = params.ssl_max_protocol_version;
+    }
+    return options;
+}
+/** A certificate failure says which host, which CA file and what failed; other errors pass as they are. */
+function describeTlsError(settings, hp, error) {
+    const code = error.code;
+    if (typeof code !== 'string')
+        return error;
+    const rootcert = settings.params?.sslrootcert;
+    const ca = rootcert === 'system'
+        ? "Node's list of public CAs (sslrootcert=system)"
+        : rootcert
+            ? `the CA file ${rootcert}`
+            : 'no CA file (sslrootcert)';
+    const server = `the certificate of ${hp.host}:${hp.port}`;
+    let what;
+    if (UNKNOWN_CA.includes(code)) {
+        what = `${server} is not signed by ${ca} (unknown CA or self-signed: ${code})`;
+    }
+    else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+        const cert = error.cert;
+        const names = cert?.subjectaltname ?? (cert?.subject?.CN ? `CN=${cert.subject.CN}` : 'no names');
+        what = `${server} does not name the host "${hp.host}" (name mismatch with sslmode verify-full; it names ${names}); it is signed by ${ca}`;
+    }
+    else if (code === 'CERT_HAS_EXPIRED') {
+        what = `${server}, or one in its chain, has expired (checked against ${ca})`;
+    }
+    else if (code === 'CERT_NOT_YET_VALID') {
+        what = `${server}, or one in its chain, is not valid yet (checked against ${ca})`;
+    }
+    else if (code === 'CERT_REVOKED') {
+        what = `${server} is revoked by the CRL file ${settings.params?.sslcrl ?? ''}`;
+    }
+    return what ? Object.assign(new Error(`TLS: ${what}.`, { cause: error }), { code }) : error;
+}
+/**
+ * The password from the password file (passfile, else ~/.pgpass) as libpq reads it:
+ * `host:port:database:user:password` lines, `*` matches anything, `\` escapes; a file others may
+ * read is ignored, as libpq ignores it.
+ */
+function passwordFromFile(settings, hp) {
+    const file = settings.passfile ?? external_node_path_default().join(external_node_os_default().homedir(), '.pgpass');
+    let text;
+    try {
+        if (((0,external_node_fs_.statSync)(file).mode & 0o077) !== 0)
+            return undefined;
+        text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+    const host = hp.host.startsWith('/') || hp.host === 'localhost' ? ['localhost', hp.host] : [hp.host];
+    for (const line of text.split('\n')) {
+        if (!line.trim() || line.startsWith('#'))
+            continue;
+        const fields = [];
+        let current = '';
+        for (let i = 0; i < line.length; i++) {
+            const c = line[i];
+            if (c === '\\' && i + 1 < line.length)
+                current += line[++i];
+            else if (c === ':' && fields.length < 4) {
+                fields.push(current);
+                current = '';
+            }
+            else
+                current += c;
+        }
+        fields.push(current.replace(/\r$/, ''));
+        if (fields.length < 5)
+            continue;
+        const [h, p, d, u, password] = fields;
+        const match = (pattern, values) => pattern === '*' || values.includes(pattern);
+        if (match(h, host) &&
+            match(p, [String(hp.port)]) &&
+            match(d, [settings.database]) &&
+            match(u, [settings.user])) {
+            return password;
+        }
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/client.ts
 
 /** Session settings that make text output of values identical on every server and client. */
@@ -72489,25 +73314,10 @@ const STABLE_SESSION = [
  * advisory lock would outlive the work it guards.
  */
 async function withClient(settings, fn, options = {}) {
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        database: settings.database,
-        password: settings.password,
-        ssl: sslFor(settings.sslmode),
-        application_name: options.applicationName ?? 'migration-guard',
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
+    const client = await openClient(settings, {
+        applicationName: options.applicationName,
+        connectTimeoutMs: options.connectTimeoutMs,
     });
-    // An error event on an idle client would otherwise crash the process.
-    client.on('error', () => undefined);
-    try {
-        await client.connect();
-    }
-    catch (error) {
-        await client.end().catch(() => undefined);
-        throw connectError(settings, error);
-    }
     try {
         if (options.stableOutput) {
             for (const sql of STABLE_SESSION)
@@ -72519,34 +73329,17 @@ async function withClient(settings, fn, options = {}) {
         await client.end().catch(() => undefined);
     }
 }
-/**
- * A failed connection with its context: which server, as whom, which database and TLS mode — the
- * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
- */
-function connectError(settings, error) {
-    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
-    const message = error instanceof Error ? error.message : String(error);
-    return new Error(`Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`, { cause: error });
-}
-/** node-postgres' TLS options for a libpq sslmode. */
-function sslFor(mode) {
-    if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
-        return undefined;
-    if (mode === 'require')
-        return { rejectUnauthorized: false };
-    return { rejectUnauthorized: true };
-}
 /** Quotes an identifier for SQL (`"my""db"`). */
 /**
  * SQL condition on `pg_namespace n`: a schema of the database's own (not the catalogs, TOAST, or
  * sessions' temporary schemas, which pg_dump leaves out and no other session can read).
  */
-const client_USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
 function quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
 /** Quotes a possibly schema-qualified table name: `public.orders` → `"public"."orders"`. */
-function client_quoteTable(name) {
+function quoteTable(name) {
     const parts = splitTableName(name);
     return `${quoteIdent(parts.schema)}.${quoteIdent(parts.table)}`;
 }
@@ -72589,121 +73382,10 @@ async function systemIdentifier(client) {
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/connection.ts
+// The connection value lives in server.ts; these names stay for the modules that import them here.
 
-
-const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
-function checkPart(what, value, source) {
-    if (/[\0\r\n]/.test(value))
-        throw new errors_ConfigurationError(`${source}: the ${what} contains a control character.`);
-    return value;
-}
-/**
- * Parses `postgres://user:password@host:port/database?sslmode=…&host=/socket/dir`. The URL and the
- * password are registered as secrets before anything can print them; errors never repeat the URL.
- */
-function connectionFromUrl(url, source = 'Input "database-url"') {
-    registerSecret(url);
-    let parsed;
-    try {
-        // libpq accepts an empty host (`postgres://user@/db?host=/socket`); the URL parser needs one.
-        parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/, '$1localhost'));
-    }
-    catch {
-        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
-    }
-    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-        throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${parsed.protocol}//".`);
-    }
-    const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-    registerSecret(password);
-    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-    const user = decodeURIComponent(parsed.username);
-    const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, ''));
-    const portText = parsed.port || parsed.searchParams.get('port') || '5432';
-    const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
-    if (!database)
-        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
-    if (!user)
-        throw new errors_ConfigurationError(`${source} names no user.`);
-    if (!host)
-        throw new errors_ConfigurationError(`${source} names no host.`);
-    if (sslmode && !SSL_MODES.includes(sslmode)) {
-        throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${sslmode}".`);
-    }
-    return {
-        host: checkPart('host', host, source),
-        port: parsePort(portText, source),
-        user: checkPart('user', user, source),
-        database: checkPart('database', database, source),
-        password,
-        sslmode,
-    };
-}
-function parsePort(text, source) {
-    const port = Number(text);
-    if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
-        throw new errors_ConfigurationError(`${source}: port must be 1-65535, got "${text}".`);
-    }
-    return port;
-}
-/** Reads the libpq environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGPASSFILE, PGSSLMODE). */
-function connectionFromEnv(env = process.env) {
-    const password = env.PGPASSWORD || undefined;
-    registerSecret(password);
-    const user = env.PGUSER || env.USER || 'postgres';
-    return {
-        host: env.PGHOST || 'localhost',
-        port: parsePort(env.PGPORT || '5432', 'Environment variable PGPORT'),
-        user,
-        database: env.PGDATABASE || user,
-        password,
-        passfile: env.PGPASSFILE || undefined,
-        sslmode: env.PGSSLMODE || undefined,
-    };
-}
-/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
-function resolveConnection(url, database) {
-    const settings = url ? connectionFromUrl(url) : connectionFromEnv();
-    return database ? { ...settings, database } : settings;
-}
-/** The same server, another database. */
-function withDatabase(settings, database) {
-    return { ...settings, database };
-}
-/** `user@host:port/database`, never the password. */
-function describeConnection(settings) {
-    return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
-}
-/**
- * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
- * (those given later win); `undefined` when there is nothing to pass.
- */
-function pgOptions(settings, existing = process.env.PGOPTIONS) {
-    const parts = existing?.trim() ? [existing.trim()] : [];
-    for (const [name, value] of Object.entries(settings))
-        parts.push(`-c ${name}=${value}`);
-    return parts.length > 0 ? parts.join(' ') : undefined;
-}
-/**
- * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
- * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
- */
-function childEnv(settings) {
-    return {
-        PGHOST: settings.host,
-        PGPORT: String(settings.port),
-        PGUSER: settings.user,
-        PGDATABASE: settings.database,
-        PGPASSWORD: settings.password,
-        PGPASSFILE: settings.passfile,
-        PGSSLMODE: settings.sslmode,
-        PGSERVICE: undefined,
-        PGSERVICEFILE: undefined,
-    };
-}
 
 ;// CONCATENATED MODULE: ./src/postgres/lock.ts
-
 
 
 
@@ -72728,25 +73410,10 @@ function lockKey(database) {
 async function acquireLock(settings, options) {
     const key = lockKey(settings.database);
     const appName = `migration-guard: ${options.holder}`.slice(0, 63);
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        password: settings.password,
-        database: withDatabase(settings, options.maintenanceDatabase ?? 'postgres').database,
-        ssl: sslFor(settings.sslmode),
-        application_name: appName,
+    const client = await openClient(maintenance(settings, options.maintenanceDatabase), {
+        applicationName: appName,
         keepAlive: true,
-        connectionTimeoutMillis: 15000,
     });
-    client.on('error', () => undefined);
-    try {
-        await client.connect();
-    }
-    catch (error) {
-        await client.end().catch(() => undefined);
-        throw connectError({ ...settings, database: options.maintenanceDatabase ?? 'postgres' }, error);
-    }
     try {
         const r = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
             LOCK_CLASS | 0,
@@ -72760,7 +73427,7 @@ async function acquireLock(settings, options) {
             const desc = row
                 ? `held by "${row.app || 'an unnamed session'}" (pid ${row.pid}${row.addr ? ` from ${row.addr}` : ''}, connected since ${row.since})`
                 : 'held by another session';
-            throw new SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
+            throw new errors_SafetyError(`Another run is working on database "${settings.database}": the migration-guard lock is ${desc}. ` +
                 'Wait for it to finish; if that run is dead, its lock is released when its connection closes.');
         }
     }
@@ -72931,7 +73598,7 @@ async function isOwnSideDatabase(client, database, live, backupId) {
 
 /** The maintenance database every rename, create and drop is run from. */
 const MAINTENANCE_DB = 'postgres';
-function maintenance(settings) {
+function swap_maintenance(settings) {
     return withDatabase(settings, MAINTENANCE_DB);
 }
 async function databaseInfo(client, name) {
@@ -72996,10 +73663,10 @@ async function checkSessionsEndable(client, database, terminate) {
     if (stuck.length === 0)
         return;
     if (!terminate) {
-        throw new SafetyError(`${stuck.length} session(s) still connected to "${database}" (${stuck.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
+        throw new errors_SafetyError(`${stuck.length} session(s) still connected to "${database}" (${stuck.map(describeSession).join('; ')}) and terminate-sessions is false: ` +
             'nothing was changed. Stop those clients (stop-command) or set terminate-sessions: true.');
     }
-    throw new SafetyError(`${stuck.length} session(s) on "${database}" cannot be terminated by role "${String(await currentRole(client))}" ` +
+    throw new errors_SafetyError(`${stuck.length} session(s) on "${database}" cannot be terminated by role "${String(await currentRole(client))}" ` +
         `(${stuck.map(describeSession).join('; ')}): ending them needs a superuser, or pg_signal_backend for sessions of other non-superuser roles. ` +
         'Nothing was changed; stop those clients first (stop-command).');
 }
@@ -73030,13 +73697,13 @@ async function emptyDatabase(client, database, terminate, allowAfter = true) {
     if (sessions.length === 0)
         return [];
     for (const s of sessions) {
-        lib_core.warning(`Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`);
+        core.warning(`Terminating session on "${database}": ${describeSession(s)}, connected since ${s.backendStart ?? '?'}, state ${s.state ?? '?'}`);
         try {
             await client.query('SELECT pg_terminate_backend($1::int, 5000)', [s.pid]);
         }
         catch (error) {
             await giveBack();
-            throw new SafetyError(`Could not terminate session ${describeSession(s)} on "${database}": ${clause(errorMessage(error))}. Connections were allowed again; nothing was changed.`);
+            throw new errors_SafetyError(`Could not terminate session ${describeSession(s)} on "${database}": ${clause(errorMessage(error))}. Connections were allowed again; nothing was changed.`);
         }
     }
     for (let i = 0; i < 100; i++) {
@@ -73045,7 +73712,7 @@ async function emptyDatabase(client, database, terminate, allowAfter = true) {
         await new Promise((r) => setTimeout(r, 100));
     }
     await giveBack();
-    throw new SafetyError(`Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`);
+    throw new errors_SafetyError(`Sessions on "${database}" did not end after pg_terminate_backend: nothing was changed.`);
 }
 /**
  * Swaps `replacement` in under the live name, from the maintenance database: blocks and empties
@@ -73058,11 +73725,11 @@ async function emptyDatabase(client, database, terminate, allowAfter = true) {
  */
 async function swapDatabases(settings, options) {
     const { live, replacement, failed } = options;
-    return withClient(maintenance(settings), async (client) => {
+    return withClient(swap_maintenance(settings), async (client) => {
         const before = await client.query('SELECT oid::int AS oid, datallowconn AS allow FROM pg_database WHERE datname = $1', [live]);
         const liveRow = before.rows[0];
         if (!liveRow)
-            throw new SafetyError(`Database "${live}" does not exist: nothing to swap.`);
+            throw new errors_SafetyError(`Database "${live}" does not exist: nothing to swap.`);
         // Checked before anything is blocked: a session that may not be ended refuses the swap.
         await checkSessionsEndable(client, live, options.terminateSessions);
         await emptyDatabase(client, replacement, true);
@@ -73090,7 +73757,7 @@ async function swapDatabases(settings, options) {
             if (committed)
                 return;
             await client.end().catch(() => undefined);
-            await withClient(maintenance(settings), giveBack);
+            await withClient(swap_maintenance(settings), giveBack);
         });
         try {
             const terminated = await emptyDatabase(client, live, options.terminateSessions, liveRow.allow);
@@ -73114,7 +73781,7 @@ async function swapDatabases(settings, options) {
             throw error;
         }
         finally {
-            await reopen().catch((e) => lib_core.warning(`Could not re-allow connections to ${live}: ${errorMessage(e)}`));
+            await reopen().catch((e) => core.warning(`Could not re-allow connections to ${live}: ${errorMessage(e)}`));
         }
     }, { applicationName: 'migration-guard rollback' });
 }
@@ -73159,7 +73826,7 @@ function checkRoleRights(rights, database) {
         missing.push(`the privileges of "${database}"'s owner "${rights.databaseOwner}" (to block, rename or drop it)`);
     if (missing.length === 0)
         return;
-    throw new SafetyError(`Role "${rights.role}" cannot roll back "${database}": it lacks ${missing.join(' and ')}. Nothing was changed; ` +
+    throw new errors_SafetyError(`Role "${rights.role}" cannot roll back "${database}": it lacks ${missing.join(' and ')}. Nothing was changed; ` +
         `grant it (ALTER ROLE "${rights.role}" CREATEDB; GRANT "${rights.databaseOwner}" TO "${rights.role}") or use the owner's role.`);
 }
 /**
@@ -73172,84 +73839,24 @@ async function freeFailedName(client, live, short) {
         if (!(await databaseInfo(client, name)))
             return name;
     }
-    throw new SafetyError(`Too many "${live}_failed_${short}*" databases are kept: drop some of them first.`);
-}
-
-;// CONCATENATED MODULE: ./src/report/format.ts
-/** `1536` → `1.5 KiB`. */
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-/** `83.4` seconds → `1m 23s`; under a minute, with one decimal. */
-function formatSeconds(seconds) {
-    if (seconds < 60)
-        return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
-    const m = Math.floor(seconds / 60);
-    const s = Math.round(seconds - m * 60);
-    return m < 60 ? `${m}m ${s}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
-}
-/** `HH:MM:SS` UTC of a date. */
-function clockTime(date) {
-    return date.toISOString().slice(11, 19);
+    throw new errors_SafetyError(`Too many "${live}_failed_${short}*" databases are kept: drop some of them first.`);
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
 
 
-
-const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
-/** The phases of a run as summary table rows (header first). */
-function phaseRows(phases) {
-    return [
-        [
-            { data: 'Phase', header: true },
-            { data: 'Status', header: true },
-            { data: 'Duration', header: true },
-            { data: 'Detail', header: true },
-        ],
-        ...phases.map((p) => [
-            p.name,
-            `${ICON[p.status]} ${p.status}`,
-            formatSeconds(p.seconds),
-            secrets_scrub(p.detail ?? ''),
-        ]),
-    ];
-}
-/**
- * A text bar chart of phase durations (monospace), readable in the job summary and in a terminal.
- */
-function timelineChart(phases, width = 40) {
-    const total = phases.reduce((s, p) => s + p.seconds, 0) || 1;
-    const nameWidth = Math.max(...phases.map((p) => p.name.length), 5);
-    return phases
-        .map((p) => {
-        const bar = '█'.repeat(Math.max(p.seconds > 0 ? 1 : 0, Math.round((p.seconds / total) * width)));
-        return `${p.name.padEnd(nameWidth)} ${bar} ${formatSeconds(p.seconds)}`;
-    })
-        .join('\n');
-}
-/** Writes the summary built by `build`, scrubbing secrets from the whole text on the way out. */
-async function writeSummary(build) {
+/** Writes the summary, scrubbing secrets from the whole text on the way out. */
+async function writeSummary(doc) {
+    const text = scrub(doc.text());
     if (!process.env.GITHUB_STEP_SUMMARY) {
-        build(lib_core.summary);
-        lib_core.info(secrets_scrub(lib_core.summary.stringify()));
-        lib_core.summary.emptyBuffer();
+        core.info(text);
         return;
     }
-    build(lib_core.summary);
-    const text = secrets_scrub(lib_core.summary.stringify());
-    lib_core.summary.emptyBuffer();
-    lib_core.summary.addRaw(text, true);
-    await lib_core.summary.write();
+    core.summary.emptyBuffer();
+    core.summary.addRaw(text, true);
+    await core.summary.write();
 }
-/** One annotation per finding, with a title; error or warning. */
+/** One annotation per finding, with a title; error, warning or notice. */
 function annotate(level, title, message, file, line) {
     const props = { title: scrub(title), file, startLine: line };
     const text = scrub(message);
@@ -73262,7 +73869,7 @@ function annotate(level, title, message, file, line) {
 }
 /** Sets an output; objects become JSON strings. */
 function setOutput(name, value) {
-    lib_core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
+    core.setOutput(name, typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
@@ -73276,7 +73883,7 @@ function showValue(value) {
     return JSON.stringify(cut);
 }
 function raw(name) {
-    const value = lib_core.getInput(name, { trimWhitespace: true });
+    const value = core.getInput(name, { trimWhitespace: true });
     if (value === '')
         return undefined;
     if (value.length > MAX_INPUT_LENGTH) {
@@ -73392,9 +73999,9 @@ function checkPath(name, value) {
 function getConnectionInput(name = 'database-url') {
     const url = raw(name);
     if (url !== undefined)
-        return connectionFromUrl(url, `Input "${name}"`);
+        return server_parse_connectionFromUrl(url, `Input "${name}"`);
     if (process.env.PGDATABASE || process.env.PGHOST)
-        return connectionFromEnv();
+        return server_parse_connectionFromEnv();
     throw new errors_ConfigurationError(`Input required and not supplied: ${name} (or set the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).`);
 }
 
@@ -73429,14 +74036,9 @@ async function git(appDir, args, echo = false) {
 async function resolveCommit(appDir, ref) {
     const r = await git(appDir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`]);
     if (!r.ok || !/^[0-9a-f]{40,64}$/.test(r.stdout)) {
-        throw new SafetyError(`previous-ref ${showValue(ref)} is not a commit in ${appDir} (git rev-parse: ${r.why}).`);
+        throw new errors_SafetyError(`previous-ref ${showValue(ref)} is not a commit in ${appDir} (git rev-parse: ${r.why}).`);
     }
     return r.stdout;
-}
-/** The commit checked out in `appDir`, if it is a git work tree. */
-async function headCommit(appDir) {
-    const r = await git(appDir, ['rev-parse', '--verify', '--quiet', 'HEAD']);
-    return r.ok ? r.stdout : undefined;
 }
 /** Checks out `sha` (detached) in `appDir`; throws with git's reason when it cannot. */
 async function checkoutCommit(appDir, sha) {
@@ -73486,7 +74088,7 @@ class Application {
             this.restart = onCleanup('start the application again', async () => {
                 if (!this.stopped || !this.restartOnExit)
                     return;
-                lib_core.warning('The rollback did not swap the database: starting the application again on its current code and database.');
+                core.warning('The rollback did not swap the database: starting the application again on its current code and database.');
                 await this.start();
             });
         }
@@ -73561,6 +74163,1478 @@ async function waitHealthy(urls, timeoutMs, headers = {}, intervalMs = 1000) {
             return pending;
         await new Promise((r) => setTimeout(r, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
     }
+}
+
+;// CONCATENATED MODULE: ./src/common/s3-inputs.ts
+
+
+const CHECKSUM_MODES = ['when-supported', 'when-required'];
+/**
+ * The one set of checks of the S3 inputs, for backup and rollback alike (each action's inputs.ts
+ * reads them), before any side effect.
+ */
+function checkS3Inputs(s3) {
+    if (s3.endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(s3.endpoint)) {
+        throw new errors_ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(s3.endpoint)}.`);
+    }
+    if (s3.region && !/^[a-z0-9-]{1,40}$/.test(s3.region)) {
+        throw new errors_ConfigurationError(`Input "s3-region" must look like eu-central-1, got ${showValue(s3.region)}.`);
+    }
+    return s3;
+}
+
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = require("node:stream/promises");
+;// CONCATENATED MODULE: ./src/common/files.ts
+
+
+
+
+/**
+ * A file that one side appends to while the other reads it behind the writer: the offsite upload
+ * follows the dump on disk, so a slow store never holds back pg_dump and memory stays bounded.
+ */
+class GrowingFile {
+    path;
+    written = 0;
+    finished = false;
+    failure;
+    waiters = [];
+    constructor(path) {
+        this.path = path;
+    }
+    /** Writer side: `n` more bytes are on disk. */
+    grew(n) {
+        this.written += n;
+        this.wake();
+    }
+    /** Writer side: the file is complete. */
+    finish() {
+        this.finished = true;
+        this.wake();
+    }
+    /** Writer side: the file will never be complete; readers fail with `error`. */
+    fail(error) {
+        this.failure ??= error;
+        this.wake();
+    }
+    get size() {
+        return this.written;
+    }
+    wake() {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters)
+            w();
+    }
+    /** Waits until `end` bytes are written, or the file is complete; returns the bytes available. */
+    async waitFor(end) {
+        for (;;) {
+            if (this.failure)
+                throw this.failure;
+            if (this.written >= end || this.finished)
+                return Math.min(end, this.written);
+            await new Promise((resolve) => this.waiters.push(resolve));
+        }
+    }
+    /** A reader that returns consecutive pieces of at most `size` bytes, `undefined` at the end. */
+    reader() {
+        let position = 0;
+        let handle;
+        return {
+            next: async (size) => {
+                const available = await this.waitFor(position + size);
+                const length = available - position;
+                if (length <= 0)
+                    return undefined;
+                handle ??= await open(this.path, constants.O_RDONLY);
+                const buffer = Buffer.allocUnsafe(length);
+                let done = 0;
+                while (done < length) {
+                    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+                    if (bytesRead === 0)
+                        throw new SafetyError(`${this.path} is shorter than the bytes written to it.`);
+                    done += bytesRead;
+                }
+                position += length;
+                return buffer;
+            },
+            close: async () => {
+                await handle?.close();
+            },
+        };
+    }
+}
+/** Free bytes for an unprivileged writer in the file system holding `dir`. */
+async function freeBytes(dir) {
+    const s = await statfs(dir);
+    return Number(s.bavail) * Number(s.bsize);
+}
+/** Whether a path exists (any type). */
+async function exists(file) {
+    try {
+        await stat(file);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Gives a complete, verified file its final name; refuses to replace an existing file. */
+async function promote(partial, final) {
+    if (await exists(final))
+        throw new SafetyError(`${final} already exists; a backup is never overwritten.`);
+    await rename(partial, final);
+}
+/** Removes a file if it is there. */
+async function removeFile(file) {
+    await rm(file, { force: true });
+}
+/** A digest of a file (hex), streamed. */
+async function hashFile(file, algorithm) {
+    const hash = (0,external_node_crypto_.createHash)(algorithm);
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+/** sha256 of a file, streamed. */
+function sha256File(file) {
+    return hashFile(file, 'sha256');
+}
+
+;// CONCATENATED MODULE: ./src/manifest/types.ts
+/**
+ * The backup manifest: the evidence a backup leaves for the phases after it. The bottom layer every
+ * other module may import (postgres/ fills it in, storage/ carries it, checks/ and the actions read
+ * it); it imports nothing of the suite but common/.
+ */
+const MANIFEST_FORMAT = 1;
+
+;// CONCATENATED MODULE: ./src/manifest/io.ts
+
+
+
+/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
+function parseManifest(text, source) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new errors_SafetyError(`${source} is not a backup manifest (not valid JSON).`);
+    }
+    const m = data;
+    const problems = [];
+    if (m.format !== MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
+    if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256))
+        problems.push('dump.sha256 is missing or invalid');
+    if (!m.dump ||
+        typeof m.dump.file !== 'string' ||
+        m.dump.file.includes('/') ||
+        m.dump.file.startsWith('.')) {
+        problems.push('dump.file is missing or not a plain file name');
+    }
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new errors_SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+    return m;
+}
+async function readManifestFile(file) {
+    return parseManifest(await (0,promises_.readFile)(file, 'utf8'), `Manifest ${file}`);
+}
+/** Writes the manifest atomically (temp file + rename), so a reader never sees half of one. */
+async function writeManifestFile(file, manifest) {
+    const tmp = `${file}.partial`;
+    await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, file);
+}
+/** The manifest's name for a dump file name: `x.dump` → `x.manifest.json`. */
+function manifestNameFor(dumpFile) {
+    return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
+}
+
+;// CONCATENATED MODULE: ./src/manifest/index.ts
+
+
+
+;// CONCATENATED MODULE: ./src/report/format.ts
+/** `1536` → `1.5 KiB`. */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+/** `83.4` seconds → `1m 23s`; under a minute, with one decimal. */
+function formatSeconds(seconds) {
+    if (seconds < 60)
+        return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
+    const m = Math.floor(seconds / 60);
+    const s = Math.round(seconds - m * 60);
+    return m < 60 ? `${m}m ${s}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+/** `HH:MM:SS` UTC of a date. */
+function clockTime(date) {
+    return date.toISOString().slice(11, 19);
+}
+
+;// CONCATENATED MODULE: ./src/report/progress.ts
+
+
+/** How often a long phase says what it is doing (at most every 10 s, as the runner's log is watched). */
+const PROGRESS_INTERVAL_MS = 5000;
+/**
+ * Says what a long phase is doing every few seconds — measured facts (rows, bytes, tables done
+ * of the tables there are), never a percentage of an estimate — and ends with a `done` line.
+ */
+class PhaseProgress {
+    label;
+    describe;
+    options;
+    started;
+    timer;
+    write;
+    now;
+    stopped = false;
+    constructor(label, describe, options = {}) {
+        this.label = label;
+        this.describe = describe;
+        this.options = options;
+        this.now = options.now ?? Date.now;
+        this.started = this.now();
+        this.write = options.write ?? ((line) => core.info(line));
+        this.timer = setInterval(() => void this.tick(), options.intervalMs ?? PROGRESS_INTERVAL_MS);
+        this.timer.unref();
+    }
+    get elapsedSeconds() {
+        return (this.now() - this.started) / 1000;
+    }
+    async tick() {
+        if (this.options.poll)
+            await this.options.poll().catch(() => undefined);
+        this.print();
+    }
+    /** One line now: what the phase has done so far. */
+    print() {
+        if (this.stopped)
+            return;
+        const what = this.describe();
+        this.write(`${this.label}: ${what}${what ? ', ' : ''}${formatSeconds(this.elapsedSeconds)} so far`);
+    }
+    /** Stops the lines and prints the last one: `done` (or `stopped` when the phase failed). */
+    done(text, failed = false) {
+        if (this.stopped)
+            return;
+        this.stopped = true;
+        clearInterval(this.timer);
+        const what = text ?? this.describe();
+        this.write(`${this.label}: ${failed ? 'stopped' : 'done'}${what ? `, ${what}` : ''} in ${formatSeconds(this.elapsedSeconds)}`);
+    }
+}
+/** Bytes, rate, and the share of a known total (a file's or an object's size; never an estimate). */
+function bytesText(bytes, seconds, totalBytes) {
+    const rate = bytes / Math.max(seconds, 0.001);
+    let text = `${formatBytes(bytes)}`;
+    if (totalBytes && totalBytes > 0) {
+        text += ` of ${formatBytes(totalBytes)} (${Math.min(100, (bytes / totalBytes) * 100).toFixed(0)}%)`;
+    }
+    return `${text} at ${formatBytes(rate)}/s`;
+}
+/** Counts bytes and says how many every few seconds, then `done`. */
+class Progress {
+    options;
+    bytes = 0;
+    phase;
+    constructor(options) {
+        this.options = options;
+        this.phase = new PhaseProgress(options.label, () => this.text(), options);
+    }
+    text() {
+        const detail = this.options.detail?.() ?? '';
+        return `${bytesText(this.bytes, this.phase.elapsedSeconds, this.options.totalBytes)}${detail ? `; ${detail}` : ''}`;
+    }
+    add(n) {
+        this.bytes += n;
+    }
+    get total() {
+        return this.bytes;
+    }
+    print() {
+        this.phase.print();
+    }
+    /** Stops the timer and prints the `done` line (`stopped` when the phase failed). */
+    stop(failed = false) {
+        this.phase.done(undefined, failed);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/local/store.ts
+
+
+
+
+
+
+/** Bytes read from the source at a time. */
+const PIECE = 8 << 20;
+/**
+ * A directory on this machine (a mounted volume, say) as a backup store; keys are paths below it.
+ * A put writes `<key>.partial` and gives it its name with `link()`, which fails when the name
+ * exists: an object is never overwritten, even by a run racing this one.
+ */
+class LocalStore {
+    root;
+    constructor(root) {
+        this.root = root;
+    }
+    fileOf(key) {
+        if (!key || external_node_path_default().isAbsolute(key) || key.split(/[\\/]/).some((p) => p === '..' || p === '.' || p === ''))
+            throw new errors_ConfigurationError(`Key ${JSON.stringify(key)} is not a plain relative path in ${this.root}.`);
+        return external_node_path_default().join(this.root, key);
+    }
+    uriOf(key) {
+        return this.fileOf(key);
+    }
+    localFile(key) {
+        return this.fileOf(key);
+    }
+    async checkWritable(keys) {
+        const info = await (0,promises_.stat)(this.root).catch(() => undefined);
+        if (!info?.isDirectory())
+            throw new errors_SafetyError(`${this.root} is not a directory.`);
+        await (0,promises_.access)(this.root, external_node_fs_.constants.W_OK).catch(() => {
+            throw new errors_SafetyError(`${this.root} is not writable.`);
+        });
+        for (const key of keys)
+            await this.assertAbsent(key);
+    }
+    async assertAbsent(key) {
+        if (await this.head(key))
+            throw new errors_SafetyError(`${this.uriOf(key)} already exists; a backup is never overwritten.`);
+    }
+    stage(key, source) {
+        return { staged: this.send(key, source) };
+    }
+    async send(key, source) {
+        const file = this.fileOf(key);
+        await this.assertAbsent(key);
+        await (0,promises_.mkdir)(external_node_path_default().dirname(file), { recursive: true });
+        const partial = `${file}.partial`;
+        let done = false;
+        const abort = onCleanup(`remove the partial ${partial}`, async () => {
+            if (!done)
+                await (0,promises_.rm)(partial, { force: true });
+        });
+        let sizeBytes = 0;
+        try {
+            const handle = await (0,promises_.open)(partial, 'wx', 0o600);
+            try {
+                for (let piece = await source.next(PIECE); piece; piece = await source.next(PIECE)) {
+                    await handle.write(piece);
+                    sizeBytes += piece.length;
+                }
+                await handle.sync();
+            }
+            finally {
+                await handle.close();
+            }
+        }
+        catch (error) {
+            await abort().catch(() => undefined);
+            throw error;
+        }
+        return {
+            key,
+            sizeBytes,
+            parts: 1,
+            abort,
+            complete: async (expected) => {
+                await this.link(partial, file);
+                done = true;
+                await abort();
+                const back = await hashStream((0,external_node_fs_.createReadStream)(file));
+                if (back.sha256 !== expected.sha256 || back.sizeBytes !== expected.sizeBytes) {
+                    throw new errors_SafetyError(`the stored file ${file} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+                }
+                return { stored: { key, sizeBytes: back.sizeBytes }, verified: 'read back and sha256 equal' };
+            },
+        };
+    }
+    /** Gives `partial` the name `file`, failing when that name exists, then removes the partial name. */
+    async link(partial, file) {
+        try {
+            await (0,promises_.link)(partial, file);
+        }
+        catch (error) {
+            if (error.code === 'EEXIST')
+                throw new errors_SafetyError(`${file} already exists; a backup is never overwritten.`);
+            throw error;
+        }
+        await (0,promises_.unlink)(partial);
+    }
+    async putNew(key, body) {
+        const file = this.fileOf(key);
+        await (0,promises_.mkdir)(external_node_path_default().dirname(file), { recursive: true });
+        const partial = `${file}.partial`;
+        try {
+            await (0,promises_.writeFile)(partial, body, { mode: 0o600, flag: 'wx' });
+            await this.link(partial, file);
+        }
+        finally {
+            await (0,promises_.rm)(partial, { force: true });
+        }
+    }
+    async head(key) {
+        try {
+            const info = await (0,promises_.stat)(this.fileOf(key));
+            return info.isFile() ? { key, sizeBytes: info.size } : undefined;
+        }
+        catch (error) {
+            if (error.code === 'ENOENT')
+                return undefined;
+            throw error;
+        }
+    }
+    async get(key) {
+        const file = this.fileOf(key);
+        try {
+            const info = await (0,promises_.stat)(file);
+            if (!info.isFile())
+                throw new Error('not a regular file');
+            const handle = await (0,promises_.open)(file, 'r');
+            return { body: handle.createReadStream(), sizeBytes: info.size };
+        }
+        catch (error) {
+            throw new errors_SafetyError(`Could not read ${file}: ${errorMessage(error)}`);
+        }
+    }
+    async list(prefix) {
+        const entries = await (0,promises_.readdir)(this.root, { recursive: true, withFileTypes: true }).catch((error) => {
+            if (error.code === 'ENOENT')
+                return [];
+            throw error;
+        });
+        const found = [];
+        for (const e of entries) {
+            if (!e.isFile() || e.name.endsWith('.partial'))
+                continue;
+            const key = external_node_path_default().relative(this.root, external_node_path_default().join(e.parentPath, e.name)).split((external_node_path_default()).sep).join('/');
+            if (!key.startsWith(prefix))
+                continue;
+            found.push({ key, sizeBytes: (await (0,promises_.stat)(external_node_path_default().join(this.root, key))).size });
+        }
+        return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }
+    async removeOwn(key) {
+        await (0,promises_.rm)(this.fileOf(key), { force: true });
+    }
+    describeError(error) {
+        return errorMessage(error);
+    }
+}
+/** Reads a stream to its end: sha256 and size. */
+async function hashStream(body) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let sizeBytes = 0;
+    for await (const chunk of body) {
+        hash.update(chunk);
+        sizeBytes += chunk.length;
+    }
+    return { sha256: hash.digest('hex'), sizeBytes };
+}
+
+// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
+var dist_cjs = __nccwpck_require__(3711);
+;// CONCATENATED MODULE: ./src/storage/s3/client.ts
+
+
+/** `s3://bucket/some/prefix/` → `{ bucket, key: 'some/prefix/' }`; refuses traversal and odd characters. */
+function parseS3Uri(uri, input = 's3-uri') {
+    const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
+    if (!match?.[1]) {
+        throw new errors_ConfigurationError(`Input "${input}" must look like s3://bucket/prefix/, got ${JSON.stringify(uri)}.`);
+    }
+    const key = match[2] ?? '';
+    if (/(^|\/)\.\.?(\/|$)/.test(key) || /[\0\r\n\\]/.test(key) || key.startsWith('/')) {
+        throw new errors_ConfigurationError(`Input "${input}" has an unsafe key ${JSON.stringify(key)} (no "..", ".", "//" or control characters).`);
+    }
+    return { bucket: match[1], key };
+}
+/** `{ bucket, key }` → `s3://bucket/key`. */
+function formatS3Uri(location) {
+    return `s3://${location.bucket}/${location.key}`;
+}
+/** One S3 client; credentials come from the standard AWS chain (env, OIDC web identity, profiles). */
+function createS3Client(options = {}) {
+    const whenRequired = options.checksumMode === 'when-required';
+    return new dist_cjs/* S3Client */.YxF({
+        region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        endpoint: options.endpoint,
+        forcePathStyle: options.forcePathStyle ?? Boolean(options.endpoint),
+        maxAttempts: options.maxAttempts ?? 4,
+        requestChecksumCalculation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+        responseChecksumValidation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    });
+}
+
+;// CONCATENATED MODULE: ./src/storage/s3/upload.ts
+
+
+
+
+
+
+
+
+
+const MIB = 1024 * 1024;
+/** S3's limits: at most 10,000 parts, each 5 MiB to 5 GiB (the last one may be smaller). */
+const MAX_PARTS = 10_000;
+const MIN_PART = 8 * MIB;
+const MAX_PART = 5 * 1024 * MIB;
+/**
+ * The part size for an object expected to be about `expectedBytes`: a whole number of MiB, at
+ * least 8 MiB, and large enough that an object four times the estimate still fits in 10,000 parts
+ * (the estimate comes from the database size, and a dump can come out larger than it).
+ */
+function choosePartSize(expectedBytes) {
+    const needed = Math.ceil((Math.max(expectedBytes, 0) * 4) / MAX_PARTS);
+    return Math.min(MAX_PART, Math.max(MIN_PART, Math.ceil(needed / MIB) * MIB));
+}
+/**
+ * The MD5 of every part of a multipart upload, computed over a stream as it is produced, and the
+ * object's ETag that S3 derives from them: md5 of the concatenated binary part digests plus
+ * `-<parts>`, or the plain md5 for an object sent in one request. Sent as each part's Content-MD5,
+ * the digests make the store verify every part on receipt.
+ */
+class MultipartDigest {
+    partSize;
+    digests = [];
+    current = (0,external_node_crypto_.createHash)('md5');
+    inPart = 0;
+    total = 0;
+    constructor(partSize) {
+        this.partSize = partSize;
+    }
+    update(chunk) {
+        let pos = 0;
+        while (pos < chunk.length) {
+            const n = Math.min(this.partSize - this.inPart, chunk.length - pos);
+            this.current.update(chunk.subarray(pos, pos + n));
+            this.inPart += n;
+            this.total += n;
+            pos += n;
+            if (this.inPart === this.partSize) {
+                this.digests.push(this.current.digest());
+                this.current = (0,external_node_crypto_.createHash)('md5');
+                this.inPart = 0;
+            }
+        }
+    }
+    /** Ends the stream (the last, shorter part). */
+    finish() {
+        if (this.inPart > 0 || this.total === 0)
+            this.digests.push(this.current.digest());
+        this.inPart = 0;
+    }
+    /** The MD5 of part `n` (1-based) once all its bytes went through, else undefined. */
+    part(n) {
+        return this.digests[n - 1];
+    }
+    get parts() {
+        return this.digests.length;
+    }
+    /** The ETag S3 gives the object (without quotes): multipart when it is larger than one part. */
+    eTag() {
+        if (this.total <= this.partSize)
+            return this.digests[0].toString('hex');
+        return `${(0,external_node_crypto_.createHash)('md5').update(Buffer.concat(this.digests)).digest('hex')}-${this.digests.length}`;
+    }
+}
+/**
+ * Whether a store's ETag has the form S3 gives unencrypted objects, the same form as `expected`:
+ * an md5 for a single request, `md5-N` for a multipart upload. Some stores (SSE-KMS, several
+ * S3-compatible servers) give other values, which prove nothing about the bytes.
+ */
+function isMd5ETag(eTag, expected) {
+    const m = /^"?[0-9a-f]{32}(-\d+)?"?$/i.exec(eTag ?? '');
+    return Boolean(m) && (m?.[1] !== undefined) === expected.includes('-');
+}
+function statusOf(error) {
+    return error.$metadata?.httpStatusCode;
+}
+/** Fails unless `key` is absent: an existing object is never overwritten. */
+async function assertKeyAbsent(client, bucket, key) {
+    try {
+        await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key }));
+    }
+    catch (error) {
+        if (statusOf(error) === 404 || error.name === 'NotFound')
+            return;
+        throw error;
+    }
+    throw new errors_SafetyError(`${formatS3Uri({ bucket, key })} already exists; a backup is never overwritten.`);
+}
+/**
+ * Proves the store is reachable and writable before anything else happens: the bucket answers,
+ * the target keys are free, and a multipart upload can be opened (then aborted, so nothing is
+ * left behind and no DeleteObject permission is needed).
+ */
+async function checkOffsiteWritable(client, bucket, keys) {
+    await client.send(new dist_cjs/* HeadBucketCommand */.kuI({ Bucket: bucket }));
+    for (const key of keys)
+        await assertKeyAbsent(client, bucket, key);
+    const key = keys[0] ?? 'probe';
+    const probe = await client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4({ Bucket: bucket, Key: key }));
+    await abortUpload(client, bucket, key, probe.UploadId, { probe: true });
+}
+/**
+ * Aborts a multipart upload so none of its parts stays stored. Some S3-compatible stores do not
+ * implement the abort: the incomplete upload is invisible (no object), and a lifecycle rule for
+ * incomplete multipart uploads removes its parts, so that is a warning, not a failure.
+ */
+async function abortUpload(client, bucket, key, uploadId, options = {}) {
+    try {
+        await client.send(new dist_cjs/* AbortMultipartUploadCommand */.tfP({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    }
+    catch (error) {
+        if (statusOf(error) === 404)
+            return;
+        if (options.probe) {
+            // The preflight's probe holds no data: its abort failing is harmless, and a warning would read
+            // as a failed upload of the backup.
+            core.debug(`The preflight's empty multipart probe at ${formatS3Uri({ bucket, key })} could not be aborted (${describeS3Error(error)}); it holds no data.`);
+            return;
+        }
+        core.warning(`Could not abort the multipart upload of ${formatS3Uri({ bucket, key })} (${describeS3Error(error)}); ` +
+            'no object is visible, but its parts stay stored until a lifecycle rule for incomplete uploads removes them.');
+    }
+}
+/**
+ * Sends a stream as a multipart upload, part by part as the bytes arrive, and stops short of
+ * completing it: the caller completes only after the local copy has verified, so an unverified
+ * dump never becomes a visible object. Any failure aborts the multipart upload.
+ */
+async function stageUpload(options) {
+    const { client, bucket, key, partSize } = options;
+    const first = await options.next(partSize);
+    const second = first && first.length === partSize ? await options.next(partSize) : undefined;
+    if (!second) {
+        // Small enough for one request: kept in memory (at most one part) and put on completion.
+        const body = first ?? Buffer.alloc(0);
+        return {
+            bucket,
+            key,
+            sizeBytes: body.length,
+            parts: 1,
+            complete: async () => {
+                await assertKeyAbsent(client, bucket, key);
+                const r = await client.send(new dist_cjs/* PutObjectCommand */.wKZ({
+                    Bucket: bucket,
+                    Key: key,
+                    Body: body,
+                    IfNoneMatch: '*',
+                    ContentMD5: options.partMd5?.(1)?.toString('base64'),
+                }));
+                return { eTag: r.ETag, versionId: r.VersionId };
+            },
+            abort: () => Promise.resolve(),
+        };
+    }
+    const created = await client.send(new dist_cjs/* CreateMultipartUploadCommand */.nG4({ Bucket: bucket, Key: key }));
+    const uploadId = created.UploadId;
+    if (!uploadId)
+        throw new Error(`The store returned no upload id for ${formatS3Uri({ bucket, key })}.`);
+    let completed = false;
+    const abort = onCleanup(`abort the upload of ${formatS3Uri({ bucket, key })}`, async () => {
+        if (!completed)
+            await abortUpload(client, bucket, key, uploadId);
+    });
+    const parts = [];
+    let sizeBytes = 0;
+    let stored = 0;
+    const progress = new PhaseProgress(`Upload to ${formatS3Uri({ bucket, key })}`, () => `${formatBytes(stored)} stored in ${parts.length} part(s) of ${formatBytes(sizeBytes)} handed over`);
+    // The first part that failed: the loop stops at it instead of reading on.
+    let failure;
+    try {
+        const inFlight = new Set();
+        const send = (body, partNumber) => {
+            sizeBytes += body.length;
+            const p = client
+                .send(new dist_cjs/* UploadPartCommand */.iVK({
+                Bucket: bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body: body,
+                ContentMD5: options.partMd5?.(partNumber)?.toString('base64'),
+            }))
+                .then((r) => {
+                parts.push({ PartNumber: partNumber, ETag: r.ETag });
+                stored += body.length;
+            })
+                .finally(() => inFlight.delete(p));
+            // A part can fail while the loop waits for the dump's next bytes, when nothing awaits it yet:
+            // handled here at once (an unhandled rejection would end the process), rethrown by the loop.
+            p.catch((error) => {
+                failure ??= { error };
+            });
+            inFlight.add(p);
+        };
+        const check = () => {
+            if (failure)
+                throw failure.error;
+        };
+        send(first, 1);
+        send(second, 2);
+        for (let n = 3;; n++) {
+            while (inFlight.size >= (options.concurrency ?? 2))
+                await Promise.race(inFlight);
+            check();
+            const body = await options.next(partSize);
+            check();
+            if (!body)
+                break;
+            if (n > MAX_PARTS)
+                throw new Error(`The dump needs more than ${MAX_PARTS} parts of ${partSize} bytes.`);
+            send(body, n);
+        }
+        await Promise.all(inFlight);
+        check();
+        progress.done();
+    }
+    catch (error) {
+        progress.done(undefined, true);
+        await abort().catch(() => undefined);
+        throw error;
+    }
+    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    return {
+        bucket,
+        key,
+        sizeBytes,
+        parts: parts.length,
+        complete: async () => {
+            await assertKeyAbsent(client, bucket, key);
+            const r = await client.send(new dist_cjs/* CompleteMultipartUploadCommand */.Gym({
+                Bucket: bucket,
+                Key: key,
+                UploadId: uploadId,
+                MultipartUpload: { Parts: parts },
+                IfNoneMatch: '*',
+            }));
+            // Completed: running the cleanup now only unregisters it.
+            completed = true;
+            await abort();
+            return { eTag: r.ETag, versionId: r.VersionId };
+        },
+        abort,
+    };
+}
+/** Puts a small object (the manifest), never over an existing key. */
+async function putNew(client, bucket, key, body) {
+    await assertKeyAbsent(client, bucket, key);
+    await client.send(new dist_cjs/* PutObjectCommand */.wKZ({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        IfNoneMatch: '*',
+        ContentType: 'application/json',
+    }));
+}
+/** The stored object's ETag and size (HeadObject). */
+async function headObject(client, bucket, key) {
+    const r = await client.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key }));
+    return { eTag: r.ETag, sizeBytes: r.ContentLength };
+}
+/**
+ * `parts`: the form S3 gives an unencrypted object (`isMd5ETag`), compared with the part digests.
+ * `whole-md5`: a plain md5 for an object sent in several parts — some S3-compatible stores (s3rver
+ * among them) give a multipart object the md5 of its whole content. `opaque`: anything else.
+ */
+function eTagForm(eTag, partsETag) {
+    if (isMd5ETag(eTag, partsETag))
+        return 'parts';
+    if (partsETag.includes('-') && /^"?[0-9a-f]{32}"?$/i.test(eTag ?? ''))
+        return 'whole-md5';
+    return 'opaque';
+}
+const unquote = (e) => (e ?? '').replace(/"/g, '').toLowerCase();
+/**
+ * Proves the stored object holds exactly the dump's bytes, the cheapest way the store allows, and
+ * says how. With `useETag`: an ETag in S3's form must equal the part digests (on completion and on
+ * HeadObject; a difference is an error); a whole-object md5 ETag is compared with the md5 of the
+ * local file, which was proven equal to the stream. Otherwise — `read-back`, an opaque ETag, or an
+ * md5-looking ETag that is not the content's (SSE-KMS) — the object is read back and its sha256 and
+ * size compared.
+ */
+async function checkStoredObject(o) {
+    const uri = formatS3Uri({ bucket: o.bucket, key: o.key });
+    const form = o.useETag ? eTagForm(o.eTagOnCompletion, o.partsETag) : 'opaque';
+    if (form === 'parts') {
+        const head = await headObject(o.client, o.bucket, o.key);
+        if (eTagForm(head.eTag, o.partsETag) === 'parts') {
+            // Every part went with the Content-MD5 of the bytes as pg_dump wrote them (the store checked
+            // each on receipt), and the object's ETag is derived from exactly those digests.
+            if (unquote(o.eTagOnCompletion) !== o.partsETag || unquote(head.eTag) !== o.partsETag) {
+                throw new errors_SafetyError(`the stored object ${uri} has ETag ${unquote(head.eTag)} (on completion ${unquote(o.eTagOnCompletion)}), not the dump's ${o.partsETag}`);
+            }
+            return `ETag ${o.partsETag} equals the dump's part digests`;
+        }
+    }
+    else if (form === 'whole-md5') {
+        const [head, md5] = await Promise.all([
+            headObject(o.client, o.bucket, o.key),
+            hashFile(o.localFile, 'md5'),
+        ]);
+        if (unquote(o.eTagOnCompletion) === md5 &&
+            unquote(head.eTag) === md5 &&
+            (head.sizeBytes === undefined || head.sizeBytes === o.sizeBytes)) {
+            return `ETag ${md5} equals the md5 of the whole dump (this store's ETag for a multipart object)`;
+        }
+    }
+    const back = await hashObject(o.client, o.bucket, o.key);
+    if (back.sha256 !== o.sha256 || back.sizeBytes !== o.sizeBytes) {
+        throw new errors_SafetyError(`the stored object ${uri} reads back as sha256 ${back.sha256} (${back.sizeBytes} bytes), not the dump's`);
+    }
+    return `read back and sha256 equal${o.useETag ? ` (the store's ETag ${String(o.eTagOnCompletion)} is not one derived from the dump's digests)` : ''}`;
+}
+/** Reads a stored object back, streaming, and returns its sha256 and size. */
+async function hashObject(client, bucket, key) {
+    const r = await client.send(new dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const progress = new Progress({
+        label: `Read-back of ${formatS3Uri({ bucket, key })}`,
+        totalBytes: r.ContentLength,
+    });
+    let finished = false;
+    try {
+        for await (const chunk of r.Body) {
+            hash.update(chunk);
+            progress.add(chunk.length);
+        }
+        finished = true;
+    }
+    finally {
+        progress.stop(!finished);
+    }
+    return { sha256: hash.digest('hex'), sizeBytes: progress.total };
+}
+/** One line for an S3 failure, with the HTTP status when there is one. */
+function describeS3Error(error) {
+    const status = statusOf(error);
+    const name = error.name;
+    const text = errorMessage(error) || name || 'unknown error';
+    const line = status ? `${text} (HTTP ${status}${name && !text.includes(name) ? ` ${name}` : ''})` : text;
+    // A HEAD answered 403 carries no body, so the SDK cannot name the code: say what 403 means.
+    return status === 403 ? `access denied: ${line}; check the credentials and the bucket policy` : line;
+}
+
+;// CONCATENATED MODULE: ./src/storage/s3/store.ts
+
+
+
+
+/** One bucket of S3 (or an S3-compatible server) as a backup store; keys are the objects' full keys. */
+class S3Store {
+    client;
+    bucket;
+    options;
+    made;
+    /** `client` is made on first use, so a store that is never read needs no credentials. */
+    constructor(client, bucket, options = {}) {
+        this.client = client;
+        this.bucket = bucket;
+        this.options = options;
+    }
+    get s3() {
+        return (this.made ??= this.client());
+    }
+    uriOf(key) {
+        return formatS3Uri({ bucket: this.bucket, key });
+    }
+    checkWritable(keys) {
+        return checkOffsiteWritable(this.s3, this.bucket, keys);
+    }
+    stage(key, source, options) {
+        const { s3, bucket } = this;
+        const partSize = choosePartSize(options.expectedBytes);
+        // The producer feeds every byte to the digest as it writes it: each part goes with the
+        // Content-MD5 of those bytes, so the store checks every part on receipt.
+        const digest = new MultipartDigest(partSize);
+        const useETag = (this.options.verify ?? 'etag') === 'etag';
+        const staged = stageUpload({
+            client: s3,
+            bucket,
+            key,
+            partSize,
+            next: (size) => source.next(size),
+            partMd5: (n) => digest.part(n),
+        }).then((upload) => ({
+            key,
+            sizeBytes: upload.sizeBytes,
+            parts: upload.parts,
+            abort: () => upload.abort(),
+            complete: async (expected) => {
+                const done = await upload.complete();
+                const verified = await checkStoredObject({
+                    client: s3,
+                    bucket,
+                    key,
+                    eTagOnCompletion: done.eTag,
+                    partsETag: digest.eTag(),
+                    useETag,
+                    localFile: expected.localFile,
+                    sha256: expected.sha256,
+                    sizeBytes: expected.sizeBytes,
+                });
+                return {
+                    stored: { key, sizeBytes: expected.sizeBytes, eTag: done.eTag, versionId: done.versionId },
+                    verified,
+                };
+            },
+        }));
+        return { staged, digest };
+    }
+    putNew(key, body) {
+        return putNew(this.s3, this.bucket, key, body);
+    }
+    async head(key) {
+        try {
+            const r = await this.s3.send(new dist_cjs/* HeadObjectCommand */.l81({ Bucket: this.bucket, Key: key }));
+            return { key, sizeBytes: r.ContentLength, eTag: r.ETag, versionId: r.VersionId };
+        }
+        catch (error) {
+            const status = error.$metadata?.httpStatusCode;
+            if (status === 404 || error.name === 'NotFound')
+                return undefined;
+            throw error;
+        }
+    }
+    async get(key, versionId) {
+        try {
+            const r = await this.s3.send(new dist_cjs/* GetObjectCommand */.jLs({ Bucket: this.bucket, Key: key, VersionId: versionId }));
+            if (!r.Body)
+                throw new Error('empty response body');
+            return { body: r.Body, sizeBytes: r.ContentLength };
+        }
+        catch (error) {
+            throw new errors_SafetyError(`Could not read ${this.uriOf(key)}: ${errorMessage(error)}`);
+        }
+    }
+    async list(prefix) {
+        const found = [];
+        let token;
+        do {
+            const r = await this.s3.send(new dist_cjs/* ListObjectsV2Command */.u6x({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+            for (const o of r.Contents ?? [])
+                if (o.Key !== undefined)
+                    found.push({ key: o.Key, sizeBytes: o.Size, eTag: o.ETag });
+            token = r.IsTruncated ? r.NextContinuationToken : undefined;
+        } while (token);
+        return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }
+    async removeOwn(key, versionId) {
+        await this.s3.send(new dist_cjs/* DeleteObjectCommand */.k4j({ Bucket: this.bucket, Key: key, VersionId: versionId }));
+    }
+    describeError(error) {
+        return describeS3Error(error);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/stores.ts
+
+
+
+
+
+function describeLocation(location) {
+    return location.kind === 'local' ? location.path : formatS3Uri(location);
+}
+/** A local path or an `s3://` URI, as given in an input. */
+function parseLocation(value, input) {
+    if (value.startsWith('s3://')) {
+        const { bucket, key } = parseS3Uri(value, input);
+        if (!key || key.endsWith('/'))
+            throw new errors_ConfigurationError(`Input "${input}" must name an object, got ${JSON.stringify(value)}.`);
+        return { kind: 's3', bucket, key };
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+        throw new errors_ConfigurationError(`Input "${input}" must be a local path or an s3:// URI, got ${JSON.stringify(value)}.`);
+    }
+    return { kind: 'local', path: external_node_path_default().resolve(value) };
+}
+/** A location's store and its key there: a local file is the key of its name in its directory. */
+function openLocation(location, options) {
+    if (location.kind === 'local')
+        return { store: new LocalStore(external_node_path_default().dirname(location.path)), key: external_node_path_default().basename(location.path) };
+    return { store: new S3Store(options.s3, location.bucket, options.s3Store), key: location.key };
+}
+/** A file of the same folder (directory or prefix) as `location`. */
+function siblingLocation(location, name) {
+    if (location.kind === 'local')
+        return { kind: 'local', path: external_node_path_default().join(external_node_path_default().dirname(location.path), name) };
+    const slash = location.key.lastIndexOf('/');
+    const prefix = slash >= 0 ? location.key.slice(0, slash + 1) : '';
+    return { kind: 's3', bucket: location.bucket, key: `${prefix}${name}` };
+}
+
+;// CONCATENATED MODULE: ./src/storage/download.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** The dump's location: beside the manifest (same directory or prefix), named by `manifest.dump.file`. */
+function dumpLocationFor(manifestLocation, manifest) {
+    return siblingLocation(manifestLocation, manifest.dump.file);
+}
+/** A manifest is a few MiB at most (a row count and a fingerprint per table); anything larger is not one. */
+const MAX_MANIFEST_BYTES = 64 << 20;
+/**
+ * Refuses, naming the input and the path, a local manifest that is missing, not a regular file
+ * (a directory, a device such as /dev/zero, a FIFO that would block the read) or over
+ * MAX_MANIFEST_BYTES. Synchronous, so inputs can be checked before any side effect; `allowMissing`
+ * leaves a missing file to the read, which refuses it the same way.
+ */
+function checkManifestFile(file, input, options = {}) {
+    let info;
+    try {
+        info = (0,external_node_fs_.statSync)(file);
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT' && options.allowMissing)
+            return;
+        throw new errors_ConfigurationError(code === 'ENOENT'
+            ? `Input "${input}": manifest ${file} does not exist.`
+            : `Input "${input}": manifest ${file} cannot be read (${code ?? errorMessage(error)}).`);
+    }
+    if (!info.isFile()) {
+        const kind = info.isDirectory() ? 'a directory' : 'not a regular file';
+        throw new errors_ConfigurationError(`Input "${input}": manifest ${file} is ${kind}.`);
+    }
+    if (info.size > MAX_MANIFEST_BYTES) {
+        throw new errors_ConfigurationError(`Input "${input}": manifest ${file} is ${formatBytes(info.size)}, over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`);
+    }
+}
+/** Reads and parses the manifest from its store. */
+async function loadManifest(location, options) {
+    const { store, key } = openLocation(location, options);
+    const file = store.localFile?.(key);
+    if (file !== undefined) {
+        checkManifestFile(file, 'manifest');
+        return readManifestFile(file);
+    }
+    const { body, sizeBytes: length } = await store.get(key);
+    const tooLarge = () => new errors_SafetyError(`Input "manifest": ${describeLocation(location)} is over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`);
+    if (length !== undefined && length > MAX_MANIFEST_BYTES) {
+        body.destroy();
+        throw tooLarge();
+    }
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of body) {
+        size += chunk.length;
+        if (size > MAX_MANIFEST_BYTES) {
+            body.destroy();
+            throw tooLarge();
+        }
+        chunks.push(chunk);
+    }
+    return parseManifest(Buffer.concat(chunks).toString('utf8'), `Manifest ${describeLocation(location)}`);
+}
+/**
+ * Makes the dump available as a local file and computes its sha256 on the way: an S3 object is
+ * streamed to `<tempDir>/<name>.partial` (hashed while it downloads) and renamed only when complete.
+ * The caller compares the hash with the manifest; a downloaded copy is removed when the run ends.
+ */
+async function fetchDump(location, manifest, options) {
+    const { store, key } = openLocation(location, options);
+    const local = store.localFile?.(key);
+    if (local !== undefined) {
+        // A dump on this machine is hashed where it is, not copied.
+        let info;
+        try {
+            info = await (0,promises_.stat)(local);
+        }
+        catch {
+            throw new errors_SafetyError(`Dump ${local} does not exist.`);
+        }
+        if (!info.isFile())
+            throw new errors_SafetyError(`Dump ${local} is not a regular file.`);
+        let sha256;
+        try {
+            sha256 = await sha256File(local);
+        }
+        catch (error) {
+            throw new errors_SafetyError(`Dump ${local} could not be read: ${errorMessage(error)}`);
+        }
+        return { file: local, sha256, bytes: info.size, downloaded: false };
+    }
+    await (0,promises_.mkdir)(options.tempDir, { recursive: true });
+    const fs = await (0,promises_.statfs)(options.tempDir);
+    const free = fs.bavail * fs.bsize;
+    if (manifest.dump.sizeBytes > 0 && free < manifest.dump.sizeBytes * 1.02 + (64 << 20)) {
+        throw new errors_SafetyError(`Not enough space in ${options.tempDir} for the dump: ${formatBytes(manifest.dump.sizeBytes)} needed, ${formatBytes(free)} free.`);
+    }
+    const file = external_node_path_default().join(options.tempDir, external_node_path_default().basename(manifest.dump.file));
+    const partial = `${file}.partial`;
+    const remove = onCleanup(`remove downloaded dump ${file}`, async () => {
+        await (0,promises_.rm)(partial, { force: true });
+        await (0,promises_.rm)(file, { force: true });
+    });
+    const { body, sizeBytes: length } = await store.get(key, manifest.dump.s3VersionId);
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const progress = new Progress({
+        label: `Downloading ${describeLocation(location)}`,
+        totalBytes: length ?? manifest.dump.sizeBytes,
+    });
+    let finished = false;
+    const hasher = new external_node_stream_.Transform({
+        transform(chunk, _encoding, done) {
+            hash.update(chunk);
+            progress.add(chunk.length);
+            done(null, chunk);
+        },
+    });
+    try {
+        await (0,external_node_stream_promises_namespaceObject.pipeline)(body, hasher, (0,external_node_fs_.createWriteStream)(partial, { mode: 0o600 }));
+        finished = true;
+    }
+    catch (error) {
+        await remove();
+        throw new errors_SafetyError(`Download of ${describeLocation(location)} failed: ${errorMessage(error)}`);
+    }
+    finally {
+        progress.stop(!finished);
+    }
+    await (0,promises_.rename)(partial, file);
+    return { file, sha256: hash.digest('hex'), bytes: progress.total, downloaded: true };
+}
+
+;// CONCATENATED MODULE: ./src/report/restore-progress.ts
+
+
+
+const BUILT = '(?:INDEX|CONSTRAINT|FK CONSTRAINT|CHECK CONSTRAINT)';
+/** Parallel mode: `finished item <id> <desc> <tag>`. */
+const FINISHED = new RegExp(`finished item \\d+ (TABLE DATA|${BUILT}) (\\S+)`, 'g');
+/** One job: `processing data for table "<schema.table>"`, `creating <desc> "<name>"`. */
+const PROCESSING = /processing data for table "([^"]+)"/g;
+const CREATING = new RegExp(`creating (${BUILT}) "([^"]+)"`, 'g');
+/**
+ * Bytes read by a process group so far (`rchar` of /proc/<pid>/io of each member): pg_restore and
+ * its parallel workers. Undefined where /proc does not tell.
+ */
+function groupBytesRead(pgid) {
+    let total = 0;
+    let seen = false;
+    let pids;
+    try {
+        pids = (0,external_node_fs_.readdirSync)('/proc').filter((d) => /^\d+$/.test(d));
+    }
+    catch {
+        return undefined;
+    }
+    for (const pid of pids) {
+        try {
+            const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+            // The fields after the command's name (in parentheses, which may hold spaces): state, ppid, pgrp.
+            const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            if (Number(fields[2]) !== pgid)
+                continue;
+            const io = /^rchar: (\d+)$/m.exec((0,external_node_fs_.readFileSync)(`/proc/${pid}/io`, 'utf8'));
+            if (io) {
+                total += Number(io[1]);
+                seen = true;
+            }
+        }
+        catch {
+            // The process ended meanwhile, or is not ours to read.
+        }
+    }
+    return seen ? total : undefined;
+}
+/**
+ * pg_restore's progress from its --verbose lines: tables loaded of those the archive holds, indexes
+ * and constraints built of those it holds, the table being loaded, and the bytes pg_restore has read.
+ */
+class RestoreProgressReport {
+    totals;
+    tables = 0;
+    built = 0;
+    current;
+    bytes;
+    pgid;
+    /** Parallel mode (`--jobs` > 1) reports each item finished; one job reports each one begun. */
+    parallel = false;
+    progress;
+    constructor(label, totals, options = {}) {
+        this.totals = totals;
+        this.progress = new PhaseProgress(label, () => this.text(), {
+            ...options,
+            poll: options.poll ?? (() => this.readBytes()),
+        });
+    }
+    /** The process group of pg_restore, whose reads are counted. */
+    watch(pgid) {
+        this.pgid = pgid;
+    }
+    readBytes() {
+        if (this.pgid !== undefined)
+            this.bytes = groupBytesRead(this.pgid) ?? this.bytes;
+        return Promise.resolve();
+    }
+    /** A line of pg_restore's stderr. */
+    line(line) {
+        if (/launching item|entering main parallel loop/.test(line))
+            this.parallel = true;
+        if (this.parallel) {
+            for (const m of line.matchAll(FINISHED)) {
+                if (m[1] === 'TABLE DATA')
+                    this.tables += 1;
+                else
+                    this.built += 1;
+            }
+            for (const m of line.matchAll(PROCESSING))
+                this.current = m[1];
+            return;
+        }
+        for (const m of line.matchAll(PROCESSING)) {
+            // One job: a table's data begins once the one before it is in.
+            if (this.current !== undefined)
+                this.tables += 1;
+            this.current = m[1];
+        }
+        const created = [...line.matchAll(CREATING)].length;
+        if (created > 0) {
+            if (this.current !== undefined) {
+                this.tables += 1;
+                this.current = undefined;
+            }
+            this.built += created;
+        }
+    }
+    text() {
+        const of = (n, total) => total === undefined ? `${n}` : `${n} of ${total}`;
+        const loading = this.current && this.tables < (this.totals?.tables ?? Infinity) ? ` (last begun: ${this.current})` : '';
+        const parts = [
+            `tables loaded ${of(this.tables, this.totals?.tables)}${loading}`,
+            `indexes and constraints built ${of(this.built, this.totals?.built)}`,
+        ];
+        if (this.bytes !== undefined)
+            parts.push(`${formatBytes(this.bytes)} read by pg_restore's processes`);
+        return parts.join(', ');
+    }
+    /** The `done` line (or `stopped`, when pg_restore failed). */
+    done(failed) {
+        if (!failed && !this.parallel && this.current !== undefined) {
+            this.tables += 1;
+            this.current = undefined;
+        }
+        this.progress.done(undefined, failed);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/postgres/restore.ts
+
+
+
+
+
+
+/** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
+async function createDatabaseLike(client, name, like) {
+    const lit = (v) => client.escapeLiteral(v);
+    let sql = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 OWNER ${quoteIdent(like.owner)} ENCODING ${lit(like.encoding)}`;
+    sql += ` LC_COLLATE ${lit(like.collate)} LC_CTYPE ${lit(like.ctype)}`;
+    if (like.localeProvider === 'i' && like.iculocale)
+        sql += ` LOCALE_PROVIDER icu ICU_LOCALE ${lit(like.iculocale)}`;
+    await client.query(sql);
+}
+/** Whether the role may keep the dump's owners (`ALTER … OWNER` to other roles needs a superuser). */
+async function canKeepOwners(client) {
+    const r = await client.query('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user');
+    return r.rows[0]?.s === true;
+}
+/** pg_restore's environment: the connection, and the index build workers of its sessions if given. */
+function restoreEnv(settings, database, indexWorkers) {
+    const env = childEnv(withDatabase(settings, database));
+    if (indexWorkers === undefined)
+        return env;
+    return {
+        ...env,
+        PGOPTIONS: childOptions(settings, {
+            max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)),
+        }),
+    };
+}
+/**
+ * pg_restore's --verbose progress messages, kept out of the log on every path (errors and warnings are not).
+ * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
+ * text in separate writes, so two processes' lines can interleave.
+ */
+const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring|reducing|skipping|leaving)\b/;
+const ITEM_EVENT = /(launching|finished) item (\d+) /g;
+/**
+ * Whether a line of pg_restore's stderr is a --verbose progress message (kept out of the log).
+ * Prefixes are dropped however they come: two workers' writes can leave "pg_restore:pg_restore: …".
+ */
+function isRestoreProgress(line) {
+    const text = line.replace(/pg_restore:\s*/g, '').trim();
+    return text === '' || (PROGRESS.test(text) && !/\b(error|warning|detail|hint):/i.test(text));
+}
+/**
+ * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
+ * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
+ * last lines of stderr.
+ */
+async function restoreDump(tools, settings, database, dumpFile, options) {
+    const progress = options.progress;
+    // --verbose always: its messages are the progress lines' source (and stay out of the log).
+    const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database), '--verbose'];
+    const report = new RestoreProgressReport(`pg_restore into ${database}`, options.listing && { tables: options.listing.tableData.length, built: options.listing.built ?? 0 });
+    if (!options.keepOwners)
+        args.push('--no-owner');
+    args.push('--', dumpFile);
+    const said = [];
+    /** Lines come scrubbed from the runner. */
+    const onLine = (line) => {
+        report.line(line);
+        for (const m of line.matchAll(ITEM_EVENT)) {
+            if (m[1] === 'launching')
+                progress?.launched(Number(m[2]));
+            else
+                progress?.finished(Number(m[2]));
+        }
+        if (!isRestoreProgress(line)) {
+            core.info(line);
+            said.push(line);
+            if (said.length > 20)
+                said.shift();
+        }
+    };
+    const r = await runProcess(tools.paths.pg_restore, args, {
+        env: restoreEnv(settings, database, options.indexWorkers),
+        echo: false,
+        onStderrLine: onLine,
+        onSpawn: (child) => report.watch(child.pid),
+        // A pg_restore orphaned by a killed run would go on writing into a database it no longer owns.
+        dieWithParent: true,
+    }).catch((error) => {
+        report.done(true);
+        throw error;
+    });
+    report.done(!succeeded(r));
+    if (!succeeded(r)) {
+        const tail = said.slice(-3).join(' | ');
+        throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/postgres/archive-listing.ts
+
+
+
+const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
+/**
+ * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
+ * version, compression). Returns the entries and which of them are table data; refuses an
+ * unreadable or empty archive.
+ */
+async function listArchive(tools, dumpFile) {
+    const r = await runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
+        echo: false,
+        timeoutMs: 300000,
+        keepBytes: 16 << 20,
+    });
+    if (!succeeded(r)) {
+        throw new errors_SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    }
+    const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
+    if (lines.length === 0)
+        throw new errors_SafetyError('pg_restore --list shows no entries: the dump is empty.');
+    // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
+    const matching = (pattern) => lines.flatMap((line) => {
+        const m = pattern.exec(line);
+        return m ? [{ id: Number(m[1]), text: m[2] }] : [];
+    });
+    return {
+        entries: lines.length,
+        tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
+        exclusive: matching(EXCLUSIVE_ITEM),
+        eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
+        database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
+        built: lines.filter((line) => /^\d+; \d+ \d+ (?:INDEX|CONSTRAINT|FK CONSTRAINT|CHECK CONSTRAINT) /.test(line)).length,
+    };
+}
+/**
+ * The listed items of each table: those whose text begins with the table's schema and name. Names
+ * are printed unquoted, so each space of an item's text is tried as the end of a name (one pass over
+ * the listing, however many tables).
+ */
+function itemsByTable(items, tables) {
+    const prefixes = new Map();
+    for (const t of tables) {
+        const table = normalizeTableName(t);
+        const { schema, table: name } = splitTableName(table);
+        prefixes.set(`${schema} ${name} `, table);
+    }
+    const out = new Map([...prefixes.values()].map((t) => [t, []]));
+    for (const item of items) {
+        for (let space = item.text.indexOf(' '); space >= 0; space = item.text.indexOf(' ', space + 1)) {
+            const table = prefixes.get(item.text.slice(0, space + 1));
+            if (table !== undefined)
+                out.get(table)?.push(item);
+        }
+    }
+    return out;
+}
+/**
+ * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
+ * unquoted, so one with spaces may match several lines: such a table is left out).
+ */
+function tableDataIds(listing, tables) {
+    const out = new Map();
+    for (const [table, hits] of itemsByTable(listing.tableData, tables))
+        if (hits.length === 1)
+            out.set(hits[0].id, table);
+    return out;
+}
+/**
+ * Each table's exclusive-lock items (see `ArchiveListing.exclusive`). A name with spaces may also
+ * collect another table's items: a read then only waits longer than it had to.
+ */
+function exclusiveItemIds(listing, tables) {
+    return new Map([...itemsByTable(listing.exclusive, tables)].map(([table, items]) => [
+        table,
+        new Set(items.map((e) => e.id)),
+    ]));
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/copy-out.ts
@@ -73748,7 +75822,7 @@ async function readSequence(client, sequence) {
     }
 }
 /** Owned sequences of the tables with their current values; keyed by `schema.table`. */
-async function fingerprint_sequences_sequencesOf(client, tables) {
+async function sequencesOf(client, tables) {
     const owned = await ownedSequences(client, tables);
     const out = new Map();
     for (const [table, list] of owned) {
@@ -74039,8 +76113,8 @@ function fingerprintOf(shape, result) {
 /** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
 function copySql(shape) {
     return shape.plain
-        ? `COPY ${client_quoteTable(shape.table)} TO STDOUT`
-        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${client_quoteTable(shape.table)}) TO STDOUT`;
+        ? `COPY ${quoteTable(shape.table)} TO STDOUT`
+        : `COPY (SELECT ${shape.columns.join(', ')} FROM ${quoteTable(shape.table)}) TO STDOUT`;
 }
 /**
  * Fingerprints one table on the given client (inside the caller's snapshot, if any), streaming
@@ -74099,255 +76173,11 @@ async function countRows(client, tables) {
     return counts;
 }
 
-;// CONCATENATED MODULE: ./src/postgres/restore.ts
+;// CONCATENATED MODULE: ./src/postgres/manifest-check.ts
 
 
 
 
-
-
-
-const EXCLUSIVE_ITEM = /^(\d+); \d+ \d+ (?:CONSTRAINT|CHECK CONSTRAINT|RULE|POLICY|ROW SECURITY) (.*)$/;
-/**
- * `pg_restore --list`: proves this pg_restore can read the archive's table of contents (format,
- * version, compression). Returns the entries and which of them are table data; refuses an
- * unreadable or empty archive.
- */
-async function listArchive(tools, dumpFile) {
-    const r = await runProcess(tools.paths.pg_restore, ['--list', '--', dumpFile], {
-        echo: false,
-        timeoutMs: 300000,
-        keepBytes: 16 << 20,
-    });
-    if (!succeeded(r)) {
-        throw new SafetyError(`pg_restore ${tools.versions.pg_restore} cannot read the dump: ${describeExit(r)}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
-    }
-    const lines = r.stdout.split('\n').filter((line) => /^\d+;/.test(line));
-    if (lines.length === 0)
-        throw new SafetyError('pg_restore --list shows no entries: the dump is empty.');
-    // "<dumpId>; <catalog oid> <oid> <DESC> <schema> <tag> <owner>"
-    const matching = (pattern) => lines.flatMap((line) => {
-        const m = pattern.exec(line);
-        return m ? [{ id: Number(m[1]), text: m[2] }] : [];
-    });
-    return {
-        entries: lines.length,
-        tableData: matching(/^(\d+); \d+ \d+ TABLE DATA (.*)$/),
-        exclusive: matching(EXCLUSIVE_ITEM),
-        eventTriggers: lines.some((line) => /^\d+; \d+ \d+ EVENT TRIGGER /.test(line)),
-        database: /^;\s+dbname: (.*)$/m.exec(r.stdout)?.[1],
-    };
-}
-/**
- * The listed items of each table: those whose text begins with the table's schema and name. Names
- * are printed unquoted, so each space of an item's text is tried as the end of a name (one pass over
- * the listing, however many tables).
- */
-function itemsByTable(items, tables) {
-    const prefixes = new Map();
-    for (const t of tables) {
-        const table = normalizeTableName(t);
-        const { schema, table: name } = splitTableName(table);
-        prefixes.set(`${schema} ${name} `, table);
-    }
-    const out = new Map([...prefixes.values()].map((t) => [t, []]));
-    for (const item of items) {
-        for (let space = item.text.indexOf(' '); space >= 0; space = item.text.indexOf(' ', space + 1)) {
-            const table = prefixes.get(item.text.slice(0, space + 1));
-            if (table !== undefined)
-                out.get(table)?.push(item);
-        }
-    }
-    return out;
-}
-/**
- * The TABLE DATA entry of each table, where the listing names it unambiguously (names are printed
- * unquoted, so one with spaces may match several lines: such a table is left out).
- */
-function tableDataIds(listing, tables) {
-    const out = new Map();
-    for (const [table, hits] of itemsByTable(listing.tableData, tables))
-        if (hits.length === 1)
-            out.set(hits[0].id, table);
-    return out;
-}
-/**
- * Each table's exclusive-lock items (see `ArchiveListing.exclusive`). A name with spaces may also
- * collect another table's items: a read then only waits longer than it had to.
- */
-function exclusiveItemIds(listing, tables) {
-    return new Map([...itemsByTable(listing.exclusive, tables)].map(([table, items]) => [
-        table,
-        new Set(items.map((e) => e.id)),
-    ]));
-}
-/** Creates an empty twin of `like` (owner, encoding, collation, ctype, locale provider) from template0. */
-async function createDatabaseLike(client, name, like) {
-    const lit = (v) => client.escapeLiteral(v);
-    let sql = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 OWNER ${quoteIdent(like.owner)} ENCODING ${lit(like.encoding)}`;
-    sql += ` LC_COLLATE ${lit(like.collate)} LC_CTYPE ${lit(like.ctype)}`;
-    if (like.localeProvider === 'i' && like.iculocale)
-        sql += ` LOCALE_PROVIDER icu ICU_LOCALE ${lit(like.iculocale)}`;
-    await client.query(sql);
-}
-/** Whether the role may keep the dump's owners (`ALTER … OWNER` to other roles needs a superuser). */
-async function canKeepOwners(client) {
-    const r = await client.query('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user');
-    return r.rows[0]?.s === true;
-}
-/** pg_restore's environment: the connection, and the index build workers of its sessions if given. */
-function restoreEnv(settings, database, indexWorkers) {
-    const env = childEnv(withDatabase(settings, database));
-    if (indexWorkers === undefined)
-        return env;
-    return {
-        ...env,
-        PGOPTIONS: pgOptions({ max_parallel_maintenance_workers: Math.max(0, Math.floor(indexWorkers)) }),
-    };
-}
-/**
- * pg_restore's --verbose progress messages, kept out of the log on every path (errors and warnings are not).
- * Unanchored: pg_restore's parallel workers share its stderr and write a message's prefix and
- * text in separate writes, so two processes' lines can interleave.
- */
-const PROGRESS = /^(connecting|processing|creating|launching|finished|entering|executing|setting|implied|restoring|dropping|disabling|enabling|reconnecting|transferring|reducing|skipping|leaving)\b/;
-const ITEM_EVENT = /(launching|finished) item (\d+) /g;
-/**
- * Whether a line of pg_restore's stderr is a --verbose progress message (kept out of the log).
- * Prefixes are dropped however they come: two workers' writes can leave "pg_restore:pg_restore: …".
- */
-function isRestoreProgress(line) {
-    const text = line.replace(/pg_restore:\s*/g, '').trim();
-    return text === '' || (PROGRESS.test(text) && !/\b(error|warning|detail|hint):/i.test(text));
-}
-/**
- * pg_restore into `database` with `--exit-on-error` (by default it goes on after errors and exits
- * 0 with "errors ignored"), `-j` jobs; credentials by environment. Throws with the exit and the
- * last lines of stderr.
- */
-async function restoreDump(tools, settings, database, dumpFile, options) {
-    const progress = options.progress;
-    const watch = options.jobs > 1 && progress !== undefined;
-    const args = ['--exit-on-error', `--jobs=${options.jobs}`, dbnameArg(database)];
-    if (watch)
-        args.push('--verbose');
-    if (!options.keepOwners)
-        args.push('--no-owner');
-    args.push('--', dumpFile);
-    const said = [];
-    /** Lines come scrubbed from the runner. */
-    const onLine = (line) => {
-        for (const m of line.matchAll(ITEM_EVENT)) {
-            if (m[1] === 'launching')
-                progress?.launched(Number(m[2]));
-            else
-                progress?.finished(Number(m[2]));
-        }
-        if (!isRestoreProgress(line)) {
-            lib_core.info(line);
-            said.push(line);
-            if (said.length > 20)
-                said.shift();
-        }
-    };
-    const r = await runProcess(tools.paths.pg_restore, args, {
-        env: restoreEnv(settings, database, options.indexWorkers),
-        echo: false,
-        onStderrLine: onLine,
-        // A pg_restore orphaned by a killed run would go on writing into a database it no longer owns.
-        dieWithParent: true,
-    });
-    if (!succeeded(r)) {
-        const tail = said.slice(-3).join(' | ');
-        throw new Error(`Restore into "${database}" failed: ${describeExit(r)}${tail ? `: ${tail}` : ''}`);
-    }
-}
-const RESUME_BATCH = 100;
-/**
- * Autovacuum kept off a database while it is restored. Its tables are loaded in bulk and analyzed
- * after; meanwhile autovacuum would take CPU from the restore, and its lock would hold up the
- * restore's indexes and foreign keys until it is cancelled, `deadlock_timeout` later. `pause()` sets
- * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
- * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
- * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
- * Not for an archive with event triggers: they exist once pg_restore ends, and the reset would fire
- * them (a DDL audit trigger would write rows into the copy just checked).
- */
-class AutovacuumPause {
-    target;
-    set = [];
-    pausing;
-    constructor(target) {
-        this.target = target;
-    }
-    /** Starts the pause (once the tables exist); errors are logged, not thrown. */
-    pause() {
-        this.pausing ??= withClient(this.target, (c) => this.pauseOn(c), {
-            applicationName: 'migration-guard rollback',
-        }).catch((error) => lib_core.debug(`autovacuum not paused everywhere: ${String(error)}`));
-    }
-    /** Waits for the pause, then resets what it set. Returns how many tables it had paused. */
-    async resume() {
-        await this.pausing;
-        if (this.set.length === 0)
-            return 0;
-        // In batches: one round trip (and one transaction) per RESUME_BATCH tables, not per table.
-        const statements = this.set.map(({ table, options }) => `ALTER TABLE ${table} RESET (${options.join(', ')})`);
-        await withClient(this.target, async (c) => {
-            for (let i = 0; i < statements.length; i += RESUME_BATCH)
-                await c.query(statements.slice(i, i + RESUME_BATCH).join(';\n'));
-        });
-        return this.set.length;
-    }
-    async pauseOn(c) {
-        // Never queue behind the restore's own locks (and so never hold the restore up behind us).
-        await c.query("SET lock_timeout = '100ms'");
-        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
-              NOT EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o LIKE 'autovacuum\\_enabled=%') AS main,
-              c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
-                           WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND ${client_USER_SCHEMA}`);
-        for (const row of r.rows) {
-            const options = [
-                ...(row.main ? ['autovacuum_enabled'] : []),
-                ...(row.toast ? ['toast.autovacuum_enabled'] : []),
-            ];
-            if (options.length === 0)
-                continue;
-            // Noted first: a RESET of an option the table does not set changes nothing.
-            this.set.push({ table: row.name, options });
-            try {
-                await c.query(`ALTER TABLE ${row.name} SET (${options.map((o) => `${o} = false`).join(', ')})`);
-            }
-            catch (error) {
-                // Locked by the restore for longer than lock_timeout: that table keeps autovacuum.
-                lib_core.debug(`autovacuum not paused on ${row.name}: ${String(error)}`);
-            }
-        }
-    }
-}
-/**
- * ANALYZE of every table, materialized view and partitioned table outside the system schemas, the
- * largest first, spread over up to `sessions` sessions.
- */
-async function analyzeDatabase(settings, database, sessions = 1) {
-    const target = withDatabase(settings, database);
-    const names = await withClient(target, async (c) => {
-        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'm', 'p') AND ${client_USER_SCHEMA}
-        ORDER BY pg_total_relation_size(c.oid) DESC, 1`);
-        return r.rows.map((row) => row.name);
-    });
-    let next = 0;
-    const analyze = async (c) => {
-        for (let name = names[next++]; name !== undefined; name = names[next++])
-            await c.query(`ANALYZE ${name}`);
-    };
-    const n = Math.max(1, Math.min(sessions, names.length));
-    await Promise.all(Array.from({ length: n }, () => withClient(target, analyze)));
-}
 function describeCheck(check) {
     const parts = [
         ...check.countDiffs.map((d) => `${d.table}: ${d.actual === undefined ? 'missing' : `${d.actual} rows`}, manifest ${d.expected}`),
@@ -74438,7 +76268,7 @@ class DatabaseChecker {
                 countDiffs.push({ table: f.table, expected: listed, actual: f.rows });
             }
         }
-        lib_core.info(`Checked "${this.database}": ${this.counts.size} row counts, ${this.fingerprints.size} fingerprints` +
+        core.info(`Checked "${this.database}": ${this.counts.size} row counts, ${this.fingerprints.size} fingerprints` +
             `${this.checkedEarly ? ` (${this.checkedEarly} table(s) while the restore went on)` : ''}, ` +
             `${countDiffs.length + fingerprintDiffs.length} difference(s).`);
         return { countDiffs, fingerprintDiffs, tables: this.counts.size };
@@ -74511,7 +76341,7 @@ class DatabaseChecker {
         }
     }
     async check(client, table) {
-        const exists = Boolean((await client.query('SELECT to_regclass($1)::text AS t', [client_quoteTable(table)]))
+        const exists = Boolean((await client.query('SELECT to_regclass($1)::text AS t', [quoteTable(table)]))
             .rows[0]?.t);
         const f = this.fingerprints.get(table);
         if (f) {
@@ -74522,7 +76352,7 @@ class DatabaseChecker {
         const expected = this.counts.get(table);
         if (!exists)
             return { count: { table, expected, actual: undefined } };
-        const r = await client.query(`SELECT count(*)::text AS n FROM ${client_quoteTable(table)}`);
+        const r = await client.query(`SELECT count(*)::text AS n FROM ${quoteTable(table)}`);
         const actual = Number(r.rows[0]?.n ?? -1);
         return actual === expected ? {} : { count: { table, expected, actual } };
     }
@@ -74530,7 +76360,7 @@ class DatabaseChecker {
 /** A table whose rows are exactly its own: ordinary, no inheritance children, not a partition. */
 async function isPlain(client, table) {
     const r = await client.query(`SELECT c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition AS plain
-       FROM pg_class c WHERE c.oid = to_regclass($1)`, [client_quoteTable(table)]);
+       FROM pg_class c WHERE c.oid = to_regclass($1)`, [quoteTable(table)]);
     return r.rows[0]?.plain === true;
 }
 /** `DatabaseChecker` in one go. */
@@ -74538,88 +76368,102 @@ async function checkDatabase(settings, database, manifest, options = {}) {
     return new DatabaseChecker(settings, database, manifest, options).finish();
 }
 
+;// CONCATENATED MODULE: ./src/postgres/restore-tuning.ts
+
+
+
+const RESUME_BATCH = 100;
+/**
+ * Autovacuum kept off a database while it is restored. Its tables are loaded in bulk and analyzed
+ * after; meanwhile autovacuum would take CPU from the restore, and its lock would hold up the
+ * restore's indexes and foreign keys until it is cancelled, `deadlock_timeout` later. `pause()` sets
+ * `autovacuum_enabled = false` (and `toast.autovacuum_enabled`) on each ordinary table that does not
+ * set it itself; `resume()` resets exactly what was set, so the database ends with the dump's own
+ * settings. A pause that fails (a table locked, a lost session) only leaves autovacuum on.
+ * Not for an archive with event triggers: they exist once pg_restore ends, and the reset would fire
+ * them (a DDL audit trigger would write rows into the copy just checked).
+ */
+class AutovacuumPause {
+    target;
+    set = [];
+    pausing;
+    constructor(target) {
+        this.target = target;
+    }
+    /** Starts the pause (once the tables exist); errors are logged, not thrown. */
+    pause() {
+        this.pausing ??= withClient(this.target, (c) => this.pauseOn(c), {
+            applicationName: 'migration-guard rollback',
+        }).catch((error) => core.debug(`autovacuum not paused everywhere: ${String(error)}`));
+    }
+    /** Waits for the pause, then resets what it set. Returns how many tables it had paused. */
+    async resume() {
+        await this.pausing;
+        if (this.set.length === 0)
+            return 0;
+        // In batches: one round trip (and one transaction) per RESUME_BATCH tables, not per table.
+        const statements = this.set.map(({ table, options }) => `ALTER TABLE ${table} RESET (${options.join(', ')})`);
+        await withClient(this.target, async (c) => {
+            for (let i = 0; i < statements.length; i += RESUME_BATCH)
+                await c.query(statements.slice(i, i + RESUME_BATCH).join(';\n'));
+        });
+        return this.set.length;
+    }
+    async pauseOn(c) {
+        // Never queue behind the restore's own locks (and so never hold the restore up behind us).
+        await c.query("SET lock_timeout = '100ms'");
+        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+              NOT EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o LIKE 'autovacuum\\_enabled=%') AS main,
+              c.reltoastrelid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_class t, unnest(t.reloptions) o
+                           WHERE t.oid = c.reltoastrelid AND o LIKE 'autovacuum\\_enabled=%') AS toast
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND ${USER_SCHEMA}`);
+        for (const row of r.rows) {
+            const options = [
+                ...(row.main ? ['autovacuum_enabled'] : []),
+                ...(row.toast ? ['toast.autovacuum_enabled'] : []),
+            ];
+            if (options.length === 0)
+                continue;
+            // Noted first: a RESET of an option the table does not set changes nothing.
+            this.set.push({ table: row.name, options });
+            try {
+                await c.query(`ALTER TABLE ${row.name} SET (${options.map((o) => `${o} = false`).join(', ')})`);
+            }
+            catch (error) {
+                // Locked by the restore for longer than lock_timeout: that table keeps autovacuum.
+                core.debug(`autovacuum not paused on ${row.name}: ${String(error)}`);
+            }
+        }
+    }
+}
+/**
+ * ANALYZE of every table, materialized view and partitioned table outside the system schemas, the
+ * largest first, spread over up to `sessions` sessions.
+ */
+async function analyzeDatabase(settings, database, sessions = 1) {
+    const target = withDatabase(settings, database);
+    const names = await withClient(target, async (c) => {
+        const r = await c.query(`SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm', 'p') AND ${USER_SCHEMA}
+        ORDER BY pg_total_relation_size(c.oid) DESC, 1`);
+        return r.rows.map((row) => row.name);
+    });
+    let next = 0;
+    const analyze = async (c) => {
+        for (let name = names[next++]; name !== undefined; name = names[next++])
+            await c.query(`ANALYZE ${name}`);
+    };
+    const n = Math.max(1, Math.min(sessions, names.length));
+    await Promise.all(Array.from({ length: n }, () => withClient(target, analyze)));
+}
+
 ;// CONCATENATED MODULE: ./src/actions/rollback/database.ts
 
 
 
 
-
-
-
-
-
-/**
- * Restores the dump into the side database `<db>_restore_<short>` (dropping one an interrupted run
- * left). Until the swap, the side database is dropped on every exit path.
- * Returns a function that keeps it (called once it has been swapped in).
- */
-async function restoreSide(inputs, v, d, note, early) {
-    const side = v.names.side;
-    let keep = false;
-    const keepOwners = await withClient(maintenance(inputs.connection), async (c) => {
-        if (v.sideExists || (await databaseInfo(c, side))) {
-            // Only a database this rollback's marker names is ours to drop; any other is left alone.
-            if (!(await isOwnSideDatabase(c, side, v.names.live, v.manifest.backupId))) {
-                throw new SafetyError(`"${side}" exists but carries no marker of a rollback of "${v.names.live}" from backup ${v.manifest.backupId}: ` +
-                    "it is not this rollback's to drop. Nothing was changed; rename or drop it yourself if it is not needed.");
-            }
-            lib_core.warning(`Dropping "${side}", left by an interrupted rollback from the same backup; restoring again.`);
-            await dropOwnDatabase(c, side);
-        }
-        await createDatabaseLike(c, side, v.live);
-        await writeMarker(c, side, newMarker({
-            backupId: v.manifest.backupId,
-            live: v.names.live,
-            liveOid: 0,
-            liveAllowedConnections: v.live.allowConnections,
-            failed: v.names.failed,
-            phase: 'restoring',
-            blockedAt: 0,
-            run: runHolder('rollback'),
-        }));
-        return canKeepOwners(c);
-    });
-    onCleanup(`drop side database ${side}`, async () => {
-        if (keep)
-            return;
-        await withClient(maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
-        lib_core.info(`Dropped the side database "${side}"; the live database was not touched.`);
-    });
-    // Once pg_restore's workers start on the data, every table exists: autovacuum is kept off them
-    // (unless the archive has event triggers, which the reset after the restore would fire).
-    const autovacuum = d.listing.eventTriggers
-        ? undefined
-        : new AutovacuumPause(withDatabase(inputs.connection, side));
-    const checks = early?.progress(d.listing);
-    let paused = 0;
-    try {
-        await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
-            jobs: inputs.jobs,
-            keepOwners,
-            indexWorkers: inputs.indexWorkers,
-            progress: {
-                launched: (id) => {
-                    autovacuum?.pause();
-                    checks?.launched(id);
-                },
-                finished: (id) => checks?.finished(id),
-            },
-        });
-        paused = (await autovacuum?.resume()) ?? 0;
-    }
-    catch (error) {
-        early?.abandon();
-        throw error;
-    }
-    const overlap = early?.overlapped
-        ? `; ${early.checkedEarly} of ${early.tables} table(s) checked meanwhile, on job slots the restore left idle`
-        : '';
-    const vacuum = paused ? `; autovacuum kept off its ${paused} table(s) while they loaded` : '';
-    note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}${vacuum}`);
-    return () => {
-        keep = true;
-    };
-}
 /**
  * The comparison of a restored database with the manifest, overlapped with the restore. It reads
  * only on the job slots pg_restore leaves idle (as its workers report taking up and finishing
@@ -74752,730 +76596,9 @@ async function checkRestored(inputs, database, v, note, early) {
         analyzeDatabase(inputs.connection, database, inputs.jobs),
     ]);
     if (!checkPassed(check)) {
-        throw new SafetyError(`The restored database "${database}" does not match the backup's manifest: ${describeCheck(check)}. Not swapped; the live database was not touched.`);
+        throw new errors_SafetyError(`The restored database "${database}" does not match the backup's manifest: ${describeCheck(check)}. Not swapped; the live database was not touched.`);
     }
     note(`${check.tables} row counts and ${v.manifest.fingerprints.length} fingerprints equal the manifest; analyzed`);
-}
-/**
- * The snapshot named by the manifest, when it still exists and its fingerprints match; otherwise
- * refuses, or returns `undefined` to fall back to a restore from the dump (fallback-to-swap).
- */
-async function snapshotReady(inputs, v, state, note) {
-    const snap = v.manifest.snapshotDatabase;
-    let problem;
-    if (!snap)
-        problem = 'the manifest names no snapshot database';
-    const info = snap
-        ? await withClient(maintenance(inputs.connection), (c) => databaseInfo(c, snap))
-        : undefined;
-    if (snap && !info)
-        problem = `the snapshot database "${snap}" no longer exists`;
-    if (snap && info) {
-        // A snapshot kept closed to connections (so nothing writes to it) is opened only for the check.
-        if (!info.allowConnections)
-            await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, true));
-        try {
-            const check = await checkDatabase(inputs.connection, snap, v.manifest, {
-                countRows: false,
-                connections: inputs.jobs,
-            });
-            if (!checkPassed(check))
-                problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
-        }
-        catch (error) {
-            problem = `the snapshot "${snap}" could not be checked: ${clause(errorMessage(error))}`;
-        }
-        finally {
-            if (!info.allowConnections)
-                await withClient(maintenance(inputs.connection), (c) => setAllowConnections(c, snap, false));
-        }
-    }
-    if (!problem && snap) {
-        note(`snapshot ${snap}: ${v.manifest.fingerprints.length} fingerprints equal the manifest`);
-        state.restoredFrom = `database ${snap}`;
-        return snap;
-    }
-    if (!inputs.fallbackToSwap)
-        throw new SafetyError(`Snapshot rollback refused: ${problem ?? 'unknown'}. Nothing was changed (set fallback-to-swap: true to restore from the dump instead).`);
-    state.note(`Snapshot not usable (${problem ?? 'unknown'}): restored from the dump instead (fallback-to-swap).`);
-    note(`snapshot not usable, falling back to the dump`);
-    return undefined;
-}
-/** The story's way, on request only: empty, drop and recreate the live database, then restore into it. */
-async function restoreInPlace(inputs, v, d, state, beforeDrop) {
-    const live = v.names.live;
-    const keepOwners = await withClient(maintenance(inputs.connection), async (c) => {
-        state.terminated = await emptyDatabase(c, live, inputs.terminateSessions);
-        state.touched = true;
-        state.swapped = true;
-        beforeDrop();
-        await c.query(`DROP DATABASE ${c.escapeIdentifier(live)}`);
-        await createDatabaseLike(c, live, v.live);
-        return canKeepOwners(c);
-    });
-    state.note(`in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`);
-    await restoreDump(d.tools, inputs.connection, live, d.dump.file, {
-        jobs: inputs.jobs,
-        keepOwners,
-        indexWorkers: inputs.indexWorkers,
-    });
-}
-
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = require("node:stream/promises");
-// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
-var dist_cjs = __nccwpck_require__(3711);
-;// CONCATENATED MODULE: ./src/report/progress.ts
-
-
-/** One progress line: bytes so far, rate, and an ETA when the total is known. */
-function progressLine(label, bytes, elapsedMs, expectedBytes) {
-    const seconds = Math.max(elapsedMs / 1000, 0.001);
-    const rate = bytes / seconds;
-    let line = `${label}: ${formatBytes(bytes)} in ${formatSeconds(seconds)} (${formatBytes(rate)}/s)`;
-    if (expectedBytes && expectedBytes > 0) {
-        const pct = Math.min(100, (bytes / expectedBytes) * 100);
-        const remaining = rate > 0 ? Math.max(0, (expectedBytes - bytes) / rate) : undefined;
-        line += `, ~${pct.toFixed(0)}% of ${formatBytes(expectedBytes)}`;
-        if (remaining !== undefined && bytes < expectedBytes)
-            line += `, ETA ${formatSeconds(remaining)}`;
-    }
-    return line;
-}
-/** Counts bytes and prints a progress line every few seconds until stopped. */
-class Progress {
-    options;
-    bytes = 0;
-    started;
-    timer;
-    write;
-    now;
-    constructor(options) {
-        this.options = options;
-        this.now = options.now ?? Date.now;
-        this.started = this.now();
-        this.write = options.write ?? ((line) => lib_core.info(line));
-        this.timer = setInterval(() => this.print(), options.intervalMs ?? 5000);
-        this.timer.unref();
-    }
-    add(n) {
-        this.bytes += n;
-    }
-    get total() {
-        return this.bytes;
-    }
-    print() {
-        this.write(progressLine(this.options.label, this.bytes, this.now() - this.started, this.options.expectedBytes));
-    }
-    /** Stops the timer and prints the final line. */
-    stop() {
-        clearInterval(this.timer);
-        this.print();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/storage/manifest.ts
-
-
-
-
-const MANIFEST_FORMAT = 1;
-/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
-function parseManifest(text, source) {
-    let data;
-    try {
-        data = JSON.parse(text);
-    }
-    catch {
-        throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
-    }
-    const m = data;
-    const problems = [];
-    if (m.format !== MANIFEST_FORMAT)
-        problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
-    if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
-        problems.push('backupId is missing or invalid');
-    if (typeof m.database !== 'string' || !m.database)
-        problems.push('database is missing');
-    if (!m.dump || typeof m.dump.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.dump.sha256))
-        problems.push('dump.sha256 is missing or invalid');
-    if (!m.dump ||
-        typeof m.dump.file !== 'string' ||
-        m.dump.file.includes('/') ||
-        m.dump.file.startsWith('.')) {
-        problems.push('dump.file is missing or not a plain file name');
-    }
-    if (!Array.isArray(m.fingerprints))
-        problems.push('fingerprints are missing');
-    if (!m.rowCounts || typeof m.rowCounts !== 'object')
-        problems.push('rowCounts are missing');
-    if (problems.length > 0)
-        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
-    return m;
-}
-async function readManifestFile(file) {
-    return parseManifest(await (0,promises_.readFile)(file, 'utf8'), `Manifest ${file}`);
-}
-/** Writes the manifest atomically (temp file + rename), so a reader never sees half of one. */
-async function writeManifestFile(file, manifest) {
-    const tmp = `${file}.partial`;
-    await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    await rename(tmp, file);
-}
-/** The manifest's name for a dump file name: `x.dump` → `x.manifest.json`. */
-function manifestNameFor(dumpFile) {
-    return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
-}
-/** A digest of a file (hex), streamed. */
-async function hashFile(file, algorithm) {
-    const hash = (0,external_node_crypto_.createHash)(algorithm);
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }))
-        hash.update(chunk);
-    return hash.digest('hex');
-}
-/** sha256 of a file, streamed. */
-function sha256File(file) {
-    return hashFile(file, 'sha256');
-}
-
-;// CONCATENATED MODULE: ./src/storage/s3.ts
-
-
-/** `s3://bucket/some/prefix/` → `{ bucket, key: 'some/prefix/' }`; refuses traversal and odd characters. */
-function parseS3Uri(uri, input = 's3-uri') {
-    const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
-    if (!match?.[1]) {
-        throw new errors_ConfigurationError(`Input "${input}" must look like s3://bucket/prefix/, got ${JSON.stringify(uri)}.`);
-    }
-    const key = match[2] ?? '';
-    if (/(^|\/)\.\.?(\/|$)/.test(key) || /[\0\r\n\\]/.test(key) || key.startsWith('/')) {
-        throw new errors_ConfigurationError(`Input "${input}" has an unsafe key ${JSON.stringify(key)} (no "..", ".", "//" or control characters).`);
-    }
-    return { bucket: match[1], key };
-}
-/** `{ bucket, key }` → `s3://bucket/key`. */
-function formatS3Uri(location) {
-    return `s3://${location.bucket}/${location.key}`;
-}
-/** One S3 client; credentials come from the standard AWS chain (env, OIDC web identity, profiles). */
-function createS3Client(options = {}) {
-    const whenRequired = options.checksumMode === 'when-required';
-    return new dist_cjs/* S3Client */.YxF({
-        region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-        endpoint: options.endpoint,
-        forcePathStyle: options.forcePathStyle ?? Boolean(options.endpoint),
-        maxAttempts: options.maxAttempts ?? 4,
-        requestChecksumCalculation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-        responseChecksumValidation: whenRequired ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
-    });
-}
-
-;// CONCATENATED MODULE: ./src/storage/download.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-function describeLocation(location) {
-    return location.kind === 'local' ? location.path : formatS3Uri(location);
-}
-/** A local path or an `s3://` URI, as given in an input. */
-function parseLocation(value, input) {
-    if (value.startsWith('s3://')) {
-        const { bucket, key } = parseS3Uri(value, input);
-        if (!key || key.endsWith('/'))
-            throw new errors_ConfigurationError(`Input "${input}" must name an object, got ${JSON.stringify(value)}.`);
-        return { kind: 's3', bucket, key };
-    }
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-        throw new errors_ConfigurationError(`Input "${input}" must be a local path or an s3:// URI, got ${JSON.stringify(value)}.`);
-    }
-    return { kind: 'local', path: external_node_path_default().resolve(value) };
-}
-/** The dump's location: beside the manifest (same directory or prefix), named by `manifest.dump.file`. */
-function dumpLocationFor(manifestLocation, manifest) {
-    if (manifestLocation.kind === 'local')
-        return { kind: 'local', path: external_node_path_default().join(external_node_path_default().dirname(manifestLocation.path), manifest.dump.file) };
-    const slash = manifestLocation.key.lastIndexOf('/');
-    const prefix = slash >= 0 ? manifestLocation.key.slice(0, slash + 1) : '';
-    return { kind: 's3', bucket: manifestLocation.bucket, key: `${prefix}${manifest.dump.file}` };
-}
-async function getObject(client, location, versionId) {
-    try {
-        const r = await client.send(new dist_cjs/* GetObjectCommand */.jLs({ Bucket: location.bucket, Key: location.key, VersionId: versionId }));
-        if (!r.Body)
-            throw new Error('empty response body');
-        return { body: r.Body, length: r.ContentLength };
-    }
-    catch (error) {
-        throw new SafetyError(`Could not read ${formatS3Uri(location)}: ${errorMessage(error)}`);
-    }
-}
-/** A manifest is a few MiB at most (a row count and a fingerprint per table); anything larger is not one. */
-const MAX_MANIFEST_BYTES = 64 << 20;
-/**
- * Refuses, naming the input and the path, a local manifest that is missing, not a regular file
- * (a directory, a device such as /dev/zero, a FIFO that would block the read) or over
- * MAX_MANIFEST_BYTES. Synchronous, so inputs can be checked before any side effect; `allowMissing`
- * leaves a missing file to the read, which refuses it the same way.
- */
-function checkManifestFile(file, input, options = {}) {
-    let info;
-    try {
-        info = (0,external_node_fs_.statSync)(file);
-    }
-    catch (error) {
-        const code = error.code;
-        if (code === 'ENOENT' && options.allowMissing)
-            return;
-        throw new errors_ConfigurationError(code === 'ENOENT'
-            ? `Input "${input}": manifest ${file} does not exist.`
-            : `Input "${input}": manifest ${file} cannot be read (${code ?? errorMessage(error)}).`);
-    }
-    if (!info.isFile()) {
-        const kind = info.isDirectory() ? 'a directory' : 'not a regular file';
-        throw new errors_ConfigurationError(`Input "${input}": manifest ${file} is ${kind}.`);
-    }
-    if (info.size > MAX_MANIFEST_BYTES) {
-        throw new errors_ConfigurationError(`Input "${input}": manifest ${file} is ${formatBytes(info.size)}, over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`);
-    }
-}
-/** Reads and parses the manifest from a local file or S3. */
-async function loadManifest(location, s3) {
-    if (location.kind === 'local') {
-        checkManifestFile(location.path, 'manifest');
-        return readManifestFile(location.path);
-    }
-    const { body, length } = await getObject(s3(), location);
-    const tooLarge = () => new SafetyError(`Input "manifest": ${describeLocation(location)} is over the ${formatBytes(MAX_MANIFEST_BYTES)} a manifest may be.`);
-    if (length !== undefined && length > MAX_MANIFEST_BYTES) {
-        body.destroy();
-        throw tooLarge();
-    }
-    const chunks = [];
-    let size = 0;
-    for await (const chunk of body) {
-        size += chunk.length;
-        if (size > MAX_MANIFEST_BYTES) {
-            body.destroy();
-            throw tooLarge();
-        }
-        chunks.push(chunk);
-    }
-    return parseManifest(Buffer.concat(chunks).toString('utf8'), `Manifest ${describeLocation(location)}`);
-}
-/**
- * Makes the dump available as a local file and computes its sha256 on the way: an S3 object is
- * streamed to `<tempDir>/<name>.partial` (hashed while it downloads) and renamed only when complete.
- * The caller compares the hash with the manifest; a downloaded copy is removed when the run ends.
- */
-async function fetchDump(location, manifest, options) {
-    if (location.kind === 'local') {
-        let info;
-        try {
-            info = await (0,promises_.stat)(location.path);
-        }
-        catch {
-            throw new SafetyError(`Dump ${location.path} does not exist.`);
-        }
-        if (!info.isFile())
-            throw new SafetyError(`Dump ${location.path} is not a regular file.`);
-        let sha256;
-        try {
-            sha256 = await sha256File(location.path);
-        }
-        catch (error) {
-            throw new SafetyError(`Dump ${location.path} could not be read: ${errorMessage(error)}`);
-        }
-        return { file: location.path, sha256, bytes: info.size, downloaded: false };
-    }
-    await (0,promises_.mkdir)(options.tempDir, { recursive: true });
-    const fs = await (0,promises_.statfs)(options.tempDir);
-    const free = fs.bavail * fs.bsize;
-    if (manifest.dump.sizeBytes > 0 && free < manifest.dump.sizeBytes * 1.02 + (64 << 20)) {
-        throw new SafetyError(`Not enough space in ${options.tempDir} for the dump: ${formatBytes(manifest.dump.sizeBytes)} needed, ${formatBytes(free)} free.`);
-    }
-    const file = external_node_path_default().join(options.tempDir, external_node_path_default().basename(manifest.dump.file));
-    const partial = `${file}.partial`;
-    const remove = onCleanup(`remove downloaded dump ${file}`, async () => {
-        await (0,promises_.rm)(partial, { force: true });
-        await (0,promises_.rm)(file, { force: true });
-    });
-    const { body, length } = await getObject(options.s3(), location, manifest.dump.s3VersionId);
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    const progress = new Progress({
-        label: `Downloading ${describeLocation(location)}`,
-        expectedBytes: length ?? manifest.dump.sizeBytes,
-    });
-    const hasher = new external_node_stream_.Transform({
-        transform(chunk, _encoding, done) {
-            hash.update(chunk);
-            progress.add(chunk.length);
-            done(null, chunk);
-        },
-    });
-    try {
-        await (0,external_node_stream_promises_namespaceObject.pipeline)(body, hasher, (0,external_node_fs_.createWriteStream)(partial, { mode: 0o600 }));
-    }
-    catch (error) {
-        await remove();
-        throw new SafetyError(`Download of ${describeLocation(location)} failed: ${errorMessage(error)}`);
-    }
-    finally {
-        progress.stop();
-    }
-    await (0,promises_.rename)(partial, file);
-    return { file, sha256: hash.digest('hex'), bytes: progress.total, downloaded: true };
-}
-
-;// CONCATENATED MODULE: ./src/actions/rollback/inputs.ts
-
-
-
-
-
-
-
-const STRATEGIES = ['swap', 'snapshot', 'in-place'];
-const CHECKSUM_MODES = ['when-supported', 'when-required'];
-/**
- * `Name: value` lines for the health requests. A value is treated as a secret (it is usually a
- * token that lets the check through maintenance mode) and never shown.
- */
-function healthHeaders() {
-    const headers = {};
-    for (const line of getListInput('health-headers', { commas: false })) {
-        const colon = line.indexOf(':');
-        const name = colon > 0 ? line.slice(0, colon).trim() : '';
-        const value = colon > 0 ? line.slice(colon + 1).trim() : '';
-        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || value === '') {
-            throw new errors_ConfigurationError(`Input "health-headers" wants "Name: value" lines, got a line starting ${showValue(line.slice(0, Math.max(colon, 0) || 20))}.`);
-        }
-        registerSecret(value);
-        headers[name] = value;
-    }
-    return headers;
-}
-function healthUrl(value) {
-    let url;
-    try {
-        url = new URL(value);
-    }
-    catch {
-        throw new errors_ConfigurationError(`Input "health-urls" has an item that is not a URL: ${showValue(value)}.`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new errors_ConfigurationError(`Input "health-urls" accepts http:// and https:// URLs only, got ${showValue(value)}.`);
-    }
-    if (url.password) {
-        registerSecret(url.password);
-        registerSecret(value);
-    }
-    return value;
-}
-/** Parses and validates every input before any side effect. */
-function getInputs() {
-    const connection = getConnectionInput();
-    const manifest = parseLocation(checkPath('manifest', getRequiredInput('manifest')), 'manifest');
-    if (manifest.kind === 'local')
-        checkManifestFile(manifest.path, 'manifest', { allowMissing: true });
-    const backupPath = getSingleLineInput('backup-path');
-    const backupUri = getSingleLineInput('backup-uri');
-    if (backupPath && backupUri)
-        throw new errors_ConfigurationError('Inputs "backup-path" and "backup-uri" exclude each other; give one.');
-    const backup = backupPath
-        ? parseLocation(checkPath('backup-path', backupPath), 'backup-path')
-        : backupUri
-            ? parseLocation(backupUri, 'backup-uri')
-            : undefined;
-    if (backupUri && backup?.kind !== 's3')
-        throw new errors_ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
-    const strategy = getEnumInput('strategy', STRATEGIES, 'swap');
-    const allowDestructive = getBooleanInput('allow-destructive', false);
-    if (strategy === 'in-place' && !allowDestructive) {
-        throw new errors_ConfigurationError('Input "strategy" is in-place, which drops the live database before the restore: set allow-destructive: true to confirm.');
-    }
-    const endpoint = getSingleLineInput('s3-endpoint');
-    if (endpoint && !/^https?:\/\/[^\s]+$/.test(endpoint))
-        throw new errors_ConfigurationError(`Input "s3-endpoint" must be an http(s) URL, got ${showValue(endpoint)}.`);
-    const region = getSingleLineInput('s3-region');
-    if (region && !/^[a-z0-9-]{2,32}$/.test(region))
-        throw new errors_ConfigurationError(`Input "s3-region" is not valid: ${showValue(region)}.`);
-    const previousRef = getSingleLineInput('previous-ref');
-    const stopCommand = getOptionalInput('stop-command');
-    const startCommand = getOptionalInput('start-command');
-    if (stopCommand && !startCommand) {
-        throw new errors_ConfigurationError('Input "stop-command" is set but "start-command" is not: a stopped application must be started again.');
-    }
-    const pgBinDir = getSingleLineInput('pg-bin-dir');
-    const jobs = getIntegerInput('jobs', 2, 1, 64);
-    const tempRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir();
-    return {
-        connection,
-        pgBinDir: pgBinDir === undefined ? undefined : checkPath('pg-bin-dir', pgBinDir),
-        manifest,
-        backup,
-        strategy,
-        fallbackToSwap: getBooleanInput('fallback-to-swap', false),
-        allowDestructive,
-        allowOtherDatabase: getBooleanInput('allow-other-database', false),
-        jobs,
-        indexWorkers: getOptionalInput('index-workers') === undefined
-            ? jobs > 1
-                ? 0
-                : undefined
-            : getIntegerInput('index-workers', 0, 0, 64),
-        terminateSessions: getBooleanInput('terminate-sessions', true),
-        s3: {
-            endpoint,
-            region,
-            forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
-            checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
-        },
-        stopCommand,
-        startCommand,
-        revertCommand: getOptionalInput('revert-command'),
-        previousRef: previousRef === undefined ? undefined : checkGitRef('previous-ref', previousRef),
-        appDir: external_node_path_default().resolve(checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.')),
-        healthUrls: getListInput('health-urls').map(healthUrl),
-        healthHeaders: healthHeaders(),
-        healthTimeoutMs: getDurationInput('health-timeout', '2m'),
-        maxDurationMs: getDurationInput('max-duration', '15m'),
-        onSlow: getEnumInput('on-slow', ['fail', 'warn'], 'warn'),
-        tempDir: external_node_path_default().join(tempRoot, 'migration-guard-rollback'),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/actions/rollback/report.ts
-
-
-
-
-
-
-const VERDICT_ICON = { restored: '✅', unhealthy: '⚠️', refused: '🛑', failed: '❌' };
-/** Outputs and the job summary, on every exit path: timeline, sessions ended, swap-back, kept databases. */
-async function report(inputs, state, app) {
-    const t = state.timeline;
-    const verdict = state.verdict ?? 'failed';
-    const downtime = t.downtimeMs === undefined ? '' : (t.downtimeMs / 1000).toFixed(3);
-    setOutput('verdict', verdict);
-    setOutput('rto-seconds', t.totalSeconds.toFixed(1));
-    setOutput('downtime-seconds', downtime);
-    setOutput('restored-from', state.swapped ? (state.restoredFrom ?? '') : '');
-    setOutput('failed-database', state.failedDatabase ?? '');
-    setOutput('backup-id', state.manifest?.backupId ?? '');
-    setOutput('phases-json', t.toJson());
-    let kept = [];
-    try {
-        kept = await withClient(maintenance(inputs.connection), (c) => keptDatabases(c, state.database), {
-            connectTimeoutMs: 5000,
-        });
-    }
-    catch (error) {
-        state.note(`Could not list the kept databases: ${errorMessage(error)}`);
-    }
-    const swapBack = state.swapped && state.failedDatabase && verdict !== 'restored' && state.names
-        ? swapBackStatements(state.names.live, state.failedDatabase, state.names.side)
-        : undefined;
-    if (state.leftStopped)
-        lib_core.error(`The application is left stopped: ${clause(state.leftStopped)}.`, {
-            title: 'Application left stopped',
-        });
-    await writeSummary((s) => {
-        s.addHeading(`${VERDICT_ICON[verdict]} Rollback of ${state.database}: ${verdict}`, 2);
-        const facts = [
-            `Strategy: ${inputs.strategy}`,
-            state.manifest
-                ? `Backup: ${state.manifest.backupId} (taken ${state.manifest.finishedAt})`
-                : 'Backup: not loaded',
-            `Recovery time: ${formatSeconds(t.totalSeconds)} (max-duration ${formatSeconds(inputs.maxDurationMs / 1000)})`,
-            t.downtimeMs === undefined
-                ? 'Database downtime: none'
-                : `Database downtime: ${formatSeconds(t.downtimeMs / 1000)}`,
-        ];
-        if (state.swapped && state.restoredFrom)
-            facts.push(`Restored from: ${state.restoredFrom}`);
-        if (state.failedDatabase)
-            facts.push(`Previous database kept as: ${state.failedDatabase}`);
-        s.addList(facts);
-        if (state.error)
-            s.addRaw(`\n**${verdict === 'refused' ? 'Refused' : 'Error'}:** ${state.error}\n`, true);
-        if (state.leftStopped)
-            s.addRaw(`\n**The application is left stopped:** ${clause(state.leftStopped)}.\n`, true);
-        else if (app.isStopped)
-            s.addRaw('\n**The application is stopped.**\n', true);
-        s.addHeading('Timeline', 3)
-            .addTable(phaseRows(t.phases()))
-            .addCodeBlock(timelineChart(t.phases()), 'text');
-        if (state.terminated.length > 0) {
-            s.addHeading('Sessions terminated at the swap', 3).addList(state.terminated.map(describeSession));
-        }
-        if (swapBack) {
-            s.addHeading('How to swap back', 3);
-            s.addRaw(`Connect to the \`postgres\` database of the same server and run:\n`, true);
-            s.addCodeBlock(swapBack.join('\n'), 'sql');
-        }
-        if (kept.length > 0) {
-            s.addHeading('Kept databases (they cost disk; never dropped automatically)', 3);
-            s.addTable([
-                [
-                    { data: 'Database', header: true },
-                    { data: 'Size', header: true },
-                    { data: 'Connections', header: true },
-                ],
-                ...kept.map((k) => [k.name, formatBytes(k.sizeBytes), k.allowConnections ? 'allowed' : 'blocked']),
-            ]);
-            s.addRaw(`Drop one with \`DROP DATABASE "<name>"\` once it is no longer needed.\n`, true);
-        }
-        if (state.notes.length > 0)
-            s.addHeading('Notes', 3).addList(state.notes);
-    });
-}
-
-;// CONCATENATED MODULE: ./src/actions/rollback/timeline.ts
-
-
-
-/** The phases of the recovery, in order; the ones a run does not reach are reported as skipped. */
-const PHASES = ['verify', 'restore', 'checks', 'stop', 'swap', 'revert', 'start', 'health'];
-/** Times each phase of the recovery (the RTO) and the database downtime. */
-class Timeline {
-    started = Date.now();
-    done = new Map();
-    finishedAt;
-    /** From blocking connections to the live database until the new one accepts them. */
-    downtimeMs;
-    /** Runs one phase inside a log group; its time and outcome are recorded even when it throws. */
-    async phase(name, fn) {
-        const start = Date.now();
-        let detail;
-        lib_core.startGroup(`Rollback: ${name}`);
-        try {
-            const result = await fn((d) => (detail = d));
-            this.record(name, start, 'ok', detail);
-            return result;
-        }
-        catch (error) {
-            this.record(name, start, 'failed', errorMessage(error));
-            throw error;
-        }
-        finally {
-            lib_core.endGroup();
-        }
-    }
-    record(name, start, status, detail) {
-        const prev = this.done.get(name);
-        const seconds = (Date.now() - start) / 1000 + (prev?.seconds ?? 0);
-        this.done.set(name, { name, seconds, status, detail: detail ?? prev?.detail });
-    }
-    skip(name, detail) {
-        if (!this.done.has(name))
-            this.done.set(name, { name, seconds: 0, status: 'skipped', detail });
-    }
-    /** Changes the outcome of a phase that returned normally (a health check that timed out, say). */
-    mark(name, status, detail) {
-        const prev = this.done.get(name);
-        if (prev)
-            this.done.set(name, { ...prev, status, detail });
-    }
-    finish() {
-        this.finishedAt ??= Date.now();
-    }
-    get totalSeconds() {
-        return ((this.finishedAt ?? Date.now()) - this.started) / 1000;
-    }
-    phases() {
-        return PHASES.map((name) => this.done.get(name) ?? { name, seconds: 0, status: 'skipped', detail: 'not reached' });
-    }
-    /** The `phases-json` output: every phase, the total and the downtime, in seconds. */
-    toJson() {
-        const round = (n) => Math.round(n * 1000) / 1000;
-        return secrets_scrub(JSON.stringify({
-            phases: this.phases().map((p) => ({ name: p.name, seconds: round(p.seconds), status: p.status })),
-            total: round(this.totalSeconds),
-            downtime: this.downtimeMs === undefined ? null : round(this.downtimeMs / 1000),
-        }));
-    }
-}
-
-;// CONCATENATED MODULE: ./src/actions/rollback/state.ts
-
-
-
-
-
-/** What the run did so far: the report is written from it on every exit path. */
-class RunState {
-    database;
-    timeline = new Timeline();
-    verdict;
-    manifest;
-    names;
-    /** True once the live database was changed (renamed away or dropped). */
-    swapped = false;
-    /** The live database's connections were blocked and not re-allowed yet, or it was dropped. */
-    touched = false;
-    restoredFrom;
-    /** Downtime an interrupted run left (its blocked window), given back and counted by this run. */
-    priorDowntimeMs;
-    failedDatabase;
-    terminated = [];
-    notes = [];
-    error;
-    /** Why the application was left stopped, said loudly in the summary. */
-    leftStopped;
-    constructor(database) {
-        this.database = database;
-    }
-    note(text) {
-        this.notes.push(secrets_scrub(text));
-    }
-    /** The recovery time against max-duration: a warning, or (on-slow: fail) a thrown refusal. */
-    checkDuration(maxMs, onSlow) {
-        const total = this.timeline.totalSeconds;
-        if (total * 1000 <= maxMs)
-            return;
-        const message = `The rollback took ${total.toFixed(1)}s, over max-duration (${maxMs / 1000}s).`;
-        if (onSlow === 'fail')
-            throw new SafetyError(message);
-        lib_core.warning(message, { title: 'Rollback slower than max-duration' });
-        this.note(message);
-    }
-    /** Records a thrown error: before any change it is a refusal, after one a failure. */
-    fail(error) {
-        this.error = secrets_scrub(errorMessage(error));
-        if (this.verdict)
-            return;
-        // Whatever the error (a refused check, a TLS handshake, a permission), a run that changed
-        // nothing refused; a cancelled run failed (it did not decide), and so did one that changed something.
-        this.verdict = !this.swapped && !this.touched && !interruptedBy() ? 'refused' : 'failed';
-    }
-    /** Something could not be put back as it was (the application not started again): not a refusal. */
-    changedAfterAll() {
-        if (this.verdict === 'refused')
-            this.verdict = 'failed';
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/tools.ts
@@ -75566,27 +76689,29 @@ async function discoverTools(serverMajor, options = {}) {
 
 
 
+
+
 let s3Client;
 function s3For(inputs) {
     return () => (s3Client ??= createS3Client(inputs.s3));
 }
 /** Checks everything that needs no dump: manifest, target database, server, previous code, earlier runs. */
 async function verifyBackup(inputs, state) {
-    const manifest = await loadManifest(inputs.manifest, s3For(inputs));
+    const manifest = await loadManifest(inputs.manifest, { s3: s3For(inputs) });
     state.manifest = manifest;
     const live = inputs.connection.database;
     if (live === MAINTENANCE_DB) {
-        throw new SafetyError(`Database "${live}" is the maintenance database the swap runs from; it cannot be rolled back by this action.`);
+        throw new errors_SafetyError(`Database "${live}" is the maintenance database the swap runs from; it cannot be rolled back by this action.`);
     }
     if (manifest.database !== live) {
         if (!inputs.allowOtherDatabase) {
-            throw new SafetyError(`Backup ${manifest.backupId} is of database "${manifest.database}", not of "${live}": refused (set allow-other-database: true if this is intended).`);
+            throw new errors_SafetyError(`Backup ${manifest.backupId} is of database "${manifest.database}", not of "${live}": refused (set allow-other-database: true if this is intended).`);
         }
         state.note(`The backup is of database "${manifest.database}"; restoring it into "${live}" as allowed by allow-other-database.`);
     }
     const names = rollbackNames(live, manifest.backupId);
     state.names = names;
-    const found = await withClient(maintenance(inputs.connection), async (c) => {
+    const found = await withClient(swap_maintenance(inputs.connection), async (c) => {
         const marker = await markerOn(c, names.live);
         return {
             info: await serverInfo(c),
@@ -75601,14 +76726,14 @@ async function verifyBackup(inputs, state) {
         };
     });
     if (!found.live)
-        throw new SafetyError(`Database "${live}" does not exist on the server: nothing to roll back.`);
+        throw new errors_SafetyError(`Database "${live}" does not exist on the server: nothing to roll back.`);
     if (found.rights)
         checkRoleRights(found.rights, live);
     warnAboutSessions(found.sessions, live, inputs);
     const source = manifest.server?.systemIdentifier;
     if (source && found.systemIdentifier && source !== found.systemIdentifier) {
         if (!inputs.allowOtherDatabase) {
-            throw new SafetyError(`Backup ${manifest.backupId} was taken on the cluster with system identifier ${source} (${manifest.server.host}:${manifest.server.port}); this server's is ${found.systemIdentifier}: refused (set allow-other-database: true if this is intended).`);
+            throw new errors_SafetyError(`Backup ${manifest.backupId} was taken on the cluster with system identifier ${source} (${manifest.server.host}:${manifest.server.port}); this server's is ${found.systemIdentifier}: refused (set allow-other-database: true if this is intended).`);
         }
         state.note(`The backup was taken on another cluster (system identifier ${source}); allowed by allow-other-database.`);
     }
@@ -75617,15 +76742,17 @@ async function verifyBackup(inputs, state) {
     }
     const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
     if (commit)
-        lib_core.info(`previous-ref ${inputs.previousRef} is commit ${commit}.`);
+        core.info(`previous-ref ${inputs.previousRef} is commit ${commit}.`);
     const marker = found.marker;
-    // Resumed only when the live database carries this backup's swap marker, written in the swap's
-    // own transaction: a matching fingerprint says nothing about who swapped what, or when.
-    const resume = marker?.phase === 'swapped' &&
-        marker.backupId === manifest.backupId &&
-        marker.live === live &&
-        found.markedFailed;
-    if (resume) {
+    // Resumed only when what the earlier run wrote on the server says it cut over: a matching
+    // fingerprint says nothing about who swapped what, or when.
+    const resume = strategyFor(inputs.strategy)?.cutOverDone({
+        marker,
+        markedFailedExists: found.markedFailed,
+        backupId: manifest.backupId,
+        live,
+    }) ?? false;
+    if (resume && marker) {
         names.failed = marker.failed;
         state.swapped = true;
         state.failedDatabase = marker.failed;
@@ -75635,7 +76762,7 @@ async function verifyBackup(inputs, state) {
         state.note(`An earlier run (${marker.run}) swapped the database from this backup and did not finish ("${live}" carries its marker; the previous database is "${marker.failed}"): resuming after the swap.`);
     }
     else if (found.failed) {
-        names.failed = await withClient(maintenance(inputs.connection), (c) => freeFailedName(c, live, names.short));
+        names.failed = await withClient(swap_maintenance(inputs.connection), (c) => freeFailedName(c, live, names.short));
         state.note(`"${databaseNameFor(live, 'failed', names.short)}" exists from an earlier rollback from this backup that finished or is not this one's to resume: restoring again; the database replaced now will be kept as "${names.failed}".`);
     }
     return {
@@ -75658,7 +76785,7 @@ function warnAboutSessions(sessions, live, inputs) {
     if (stuck.length === 0)
         return;
     const why = inputs.terminateSessions ? 'this role may not terminate' : 'terminate-sessions is false for';
-    lib_core.warning(`${stuck.length} session(s) on "${live}" that ${why}: ${stuck.map(describeSession).join('; ')}. Unless they end before the swap (stop-command), the swap will be refused.`, { title: 'Sessions the swap cannot end' });
+    core.warning(`${stuck.length} session(s) on "${live}" that ${why}: ${stuck.map(describeSession).join('; ')}. Unless they end before the swap (stop-command), the swap will be refused.`, { title: 'Sessions the swap cannot end' });
 }
 /** Fetches the dump, compares its sha256 and size with the manifest and proves pg_restore can read it. */
 async function verifyDump(inputs, v, state) {
@@ -75667,10 +76794,10 @@ async function verifyDump(inputs, v, state) {
     state.restoredFrom = describeLocation(location);
     const dump = await fetchDump(location, v.manifest, { tempDir: inputs.tempDir, s3: s3For(inputs) });
     if (dump.sha256 !== v.manifest.dump.sha256) {
-        throw new SafetyError(`Checksum mismatch: ${describeLocation(location)} has sha256 ${dump.sha256}, the manifest says ${v.manifest.dump.sha256}. The dump is refused; nothing was changed.`);
+        throw new errors_SafetyError(`Checksum mismatch: ${describeLocation(location)} has sha256 ${dump.sha256}, the manifest says ${v.manifest.dump.sha256}. The dump is refused; nothing was changed.`);
     }
     if (v.manifest.dump.sizeBytes && dump.bytes !== v.manifest.dump.sizeBytes) {
-        throw new SafetyError(`Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`);
+        throw new errors_SafetyError(`Size mismatch: ${describeLocation(location)} is ${dump.bytes} bytes, the manifest says ${v.manifest.dump.sizeBytes}.`);
     }
     const listing = await listArchive(tools, dump.file);
     // The archive says which database it was dumped from; the checksum only proves the file is the
@@ -75678,12 +76805,1808 @@ async function verifyDump(inputs, v, state) {
     // A dump taken from the backup's snapshot database names that one.
     const sources = [v.manifest.database, v.manifest.snapshotDatabase].filter(Boolean);
     if (listing.database === undefined || !sources.includes(listing.database)) {
-        throw new SafetyError(`The dump ${describeLocation(location)} is an archive of database ${listing.database === undefined ? '(not named in its header)' : `"${listing.database}"`}, ` +
+        throw new errors_SafetyError(`The dump ${describeLocation(location)} is an archive of database ${listing.database === undefined ? '(not named in its header)' : `"${listing.database}"`}, ` +
             `but the manifest says "${v.manifest.database}": refused; nothing was changed.`);
     }
     const entries = listing.entries;
-    lib_core.info(`Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`);
+    core.info(`Dump verified: ${formatBytes(dump.bytes)}, sha256 ${dump.sha256}, ${entries} archive entries, pg_restore ${tools.versions.pg_restore}.`);
     return { dump, tools, entries, listing };
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/strategies/swap.ts
+
+
+
+
+
+
+
+
+
+
+
+
+/** `swap`: pg_restore into a side database, prove it against the manifest, then rename it in. */
+const swap = {
+    async prepare(run) {
+        const { inputs, state, v } = run;
+        const t = state.timeline;
+        const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
+        const early = new EarlyCheck(inputs, v.names.side, v);
+        const keepSide = await t.phase('restore', (note) => restoreSide(run, dump, note, early));
+        await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note, early));
+        return swapIn(run, v.names.side, keepSide);
+    },
+    cutOverDone: swapCommitted,
+};
+/**
+ * The rename swap's cut-over: `replacement` goes under the live name, the live database is kept
+ * under the failed name (`swapDatabases`); `keep` is told once the replacement is the live one.
+ */
+function swapIn(run, replacement, keep) {
+    const { inputs, state, v } = run;
+    const t = state.timeline;
+    return {
+        async cutOver() {
+            const swapped = await t.phase('swap', async (note) => {
+                const r = await swapDatabases(inputs.connection, {
+                    live: v.names.live,
+                    replacement,
+                    failed: v.names.failed,
+                    terminateSessions: inputs.terminateSessions,
+                    backupId: v.manifest.backupId,
+                    restoredFrom: state.restoredFrom,
+                    run: runHolder('rollback'),
+                });
+                note(`${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`);
+                return r;
+            });
+            keep?.();
+            state.swapped = true;
+            state.failedDatabase = v.names.failed;
+            state.terminated = swapped.terminated;
+            t.downtimeMs = swapped.downtimeMs + (state.priorDowntimeMs ?? 0);
+        },
+    };
+}
+/**
+ * A swap committed by an earlier run: the live database carries this backup's swap marker, written
+ * in the swap's own transaction, and the database it kept still exists.
+ */
+function swapCommitted(earlier) {
+    const { marker } = earlier;
+    return (marker?.phase === 'swapped' &&
+        marker.backupId === earlier.backupId &&
+        marker.live === earlier.live &&
+        earlier.markedFailedExists);
+}
+/**
+ * Restores the dump into the side database `<db>_restore_<short>` (dropping one an interrupted run
+ * left). Until the swap, the side database is dropped on every exit path.
+ * Returns a function that keeps it (called once it has been swapped in).
+ */
+async function restoreSide({ inputs, v }, d, note, early) {
+    const side = v.names.side;
+    let keep = false;
+    const keepOwners = await withClient(swap_maintenance(inputs.connection), async (c) => {
+        if (v.sideExists || (await databaseInfo(c, side))) {
+            // Only a database this rollback's marker names is ours to drop; any other is left alone.
+            if (!(await isOwnSideDatabase(c, side, v.names.live, v.manifest.backupId))) {
+                throw new errors_SafetyError(`"${side}" exists but carries no marker of a rollback of "${v.names.live}" from backup ${v.manifest.backupId}: ` +
+                    "it is not this rollback's to drop. Nothing was changed; rename or drop it yourself if it is not needed.");
+            }
+            core.warning(`Dropping "${side}", left by an interrupted rollback from the same backup; restoring again.`);
+            await dropOwnDatabase(c, side);
+        }
+        await createDatabaseLike(c, side, v.live);
+        await writeMarker(c, side, newMarker({
+            backupId: v.manifest.backupId,
+            live: v.names.live,
+            liveOid: 0,
+            liveAllowedConnections: v.live.allowConnections,
+            failed: v.names.failed,
+            phase: 'restoring',
+            blockedAt: 0,
+            run: runHolder('rollback'),
+        }));
+        return canKeepOwners(c);
+    });
+    onCleanup(`drop side database ${side}`, async () => {
+        if (keep)
+            return;
+        await withClient(swap_maintenance(inputs.connection), (c) => dropOwnDatabase(c, side));
+        core.info(`Dropped the side database "${side}"; the live database was not touched.`);
+    });
+    // Once pg_restore's workers start on the data, every table exists: autovacuum is kept off them
+    // (unless the archive has event triggers, which the reset after the restore would fire).
+    const autovacuum = d.listing.eventTriggers
+        ? undefined
+        : new AutovacuumPause(withDatabase(inputs.connection, side));
+    const checks = early?.progress(d.listing);
+    let paused = 0;
+    try {
+        await restoreDump(d.tools, inputs.connection, side, d.dump.file, {
+            jobs: inputs.jobs,
+            keepOwners,
+            indexWorkers: inputs.indexWorkers,
+            listing: d.listing,
+            progress: {
+                launched: (id) => {
+                    autovacuum?.pause();
+                    checks?.launched(id);
+                },
+                finished: (id) => checks?.finished(id),
+            },
+        });
+        paused = (await autovacuum?.resume()) ?? 0;
+    }
+    catch (error) {
+        early?.abandon();
+        throw error;
+    }
+    const overlap = early?.overlapped
+        ? `; ${early.checkedEarly} of ${early.tables} table(s) checked meanwhile, on job slots the restore left idle`
+        : '';
+    const vacuum = paused ? `; autovacuum kept off its ${paused} table(s) while they loaded` : '';
+    note(`into ${side}, ${inputs.jobs} job(s), owners ${keepOwners ? 'kept' : 'not restored (--no-owner)'}${overlap}${vacuum}`);
+    return () => {
+        keep = true;
+    };
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/strategies/in-place.ts
+
+
+
+
+
+
+
+/**
+ * `in-place`, the story's way, on request only (allow-destructive): empty, drop and recreate the live
+ * database, restore into it, then check it. Nothing can be proven before the drop but the dump.
+ */
+const inPlace = {
+    checkInputs({ allowDestructive }) {
+        if (!allowDestructive) {
+            throw new errors_ConfigurationError('Input "strategy" is in-place, which drops the live database before the restore: set allow-destructive: true to confirm.');
+        }
+    },
+    async prepare(run) {
+        const { inputs, state, v } = run;
+        const t = state.timeline;
+        const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
+        return {
+            async cutOver() {
+                const started = Date.now();
+                await t.phase('swap', async (note) => {
+                    await restoreInPlace(run, dump, () => run.app.holdAfterSwap());
+                    note('dropped, recreated and restored in place');
+                });
+                t.skip('restore', 'part of the in-place swap');
+                await t.phase('checks', (note) => checkRestored(inputs, v.names.live, v, note));
+                t.downtimeMs = Date.now() - started + (state.priorDowntimeMs ?? 0);
+            },
+        };
+    },
+    // In-place writes no marker of its own; a swap an earlier run committed from the same backup is resumed.
+    cutOverDone: swapCommitted,
+};
+async function restoreInPlace({ inputs, v, state }, d, beforeDrop) {
+    const live = v.names.live;
+    const keepOwners = await withClient(swap_maintenance(inputs.connection), async (c) => {
+        state.terminated = await emptyDatabase(c, live, inputs.terminateSessions);
+        state.touched = true;
+        state.swapped = true;
+        beforeDrop();
+        await c.query(`DROP DATABASE ${c.escapeIdentifier(live)}`);
+        await createDatabaseLike(c, live, v.live);
+        return canKeepOwners(c);
+    });
+    state.note(`in-place: "${live}" was dropped and recreated (allow-destructive); no copy of the migrated database was kept.`);
+    await restoreDump(d.tools, inputs.connection, live, d.dump.file, {
+        jobs: inputs.jobs,
+        keepOwners,
+        indexWorkers: inputs.indexWorkers,
+        listing: d.listing,
+    });
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/info.ts
+function obj(value) {
+    return value && typeof value === 'object' ? value : {};
+}
+function str(value) {
+    return typeof value === 'string' ? value : '';
+}
+/**
+ * Parses `pgbackrest info --output=json`. The system identifier is a 64-bit integer written as a
+ * bare JSON number, which `JSON.parse` would round: it is quoted before parsing.
+ */
+function parseInfo(text, stanza) {
+    const quoted = text.replace(/("system-id"\s*:\s*)(\d+)/g, '$1"$2"');
+    let data;
+    try {
+        data = JSON.parse(quoted);
+    }
+    catch {
+        throw new Error(`pgbackrest info did not print JSON: ${text.slice(0, 200)}`);
+    }
+    const list = Array.isArray(data) ? data : [];
+    const entry = list.map(obj).find((s) => s.name === stanza);
+    if (!entry)
+        throw new Error(`pgbackrest info does not list stanza "${stanza}".`);
+    const status = obj(entry.status);
+    const dbs = (Array.isArray(entry.db) ? entry.db : []).map(obj);
+    // The newest database id is the cluster the stanza serves now (an upgrade adds one).
+    const db = dbs.sort((a, b) => Number(b.id) - Number(a.id))[0];
+    const backups = (Array.isArray(entry.backup) ? entry.backup : [])
+        .map(obj)
+        .map((b) => ({
+        label: str(b.label),
+        type: str(b.type),
+        archiveStart: str(obj(b.archive).start),
+        archiveStop: str(obj(b.archive).stop),
+        lsnStart: str(obj(b.lsn).start),
+        lsnStop: str(obj(b.lsn).stop),
+        startedAt: Number(obj(b.timestamp).start ?? 0),
+        stoppedAt: Number(obj(b.timestamp).stop ?? 0),
+        error: b.error === true,
+        reference: Array.isArray(b.reference) ? b.reference.map(str) : [],
+    }));
+    const archives = (Array.isArray(entry.archive) ? entry.archive : [])
+        .map(obj)
+        .filter((a) => !db || Number(obj(a.database).id) === Number(db.id))
+        .map((a) => ({
+        id: str(a.id),
+        min: str(a.min) || undefined,
+        max: str(a.max) || undefined,
+    }));
+    return {
+        name: stanza,
+        status: { code: Number(status.code ?? -1), message: str(status.message) },
+        systemId: db ? String(db['system-id']) : undefined,
+        pgVersion: db ? str(db.version) : undefined,
+        backups,
+        archives,
+    };
+}
+/** The newest backup without an error, or undefined. */
+function latestBackup(info) {
+    return info.backups.filter((b) => !b.error).sort((a, b) => b.stoppedAt - a.stoppedAt)[0];
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/command.ts
+
+
+
+
+/** The OS user to run as: the data directory's owner when this process is root, else undefined. */
+async function userFor(dataDir) {
+    if (typeof process.getuid !== 'function' || process.getuid() !== 0)
+        return undefined;
+    const s = await (0,promises_.stat)(dataDir);
+    if (s.uid === 0)
+        throw new Error(`The data directory ${dataDir} is owned by root; PostgreSQL never runs as root.`);
+    return { uid: s.uid, gid: s.gid };
+}
+/** Runs `file args` as `user` (setpriv, from util-linux) or as this process. */
+function runAs(user, file, args, options = {}) {
+    if (!user)
+        return runProcess(file, args, options);
+    return runProcess('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args], { ...options, env: { HOME: '/tmp', ...options.env } });
+}
+/** The message of a failed command: how it ended and the last lines it printed. */
+function failure(what, result) {
+    const text = `${result.stderr}\n${result.stdout}`
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .slice(-4)
+        .join(' ');
+    return `${what}: ${clause(describeExit(result))}${text ? ` — ${text}` : ''}.`;
+}
+/** pgBackRest for one stanza. */
+class PgBackRest {
+    options;
+    constructor(options) {
+        this.options = options;
+    }
+    globalArgs() {
+        const args = [`--stanza=${this.options.stanza}`];
+        if (this.options.config)
+            args.unshift(`--config=${this.options.config}`);
+        return args;
+    }
+    /** Runs `pgbackrest <command> [args]` with the stanza and config; never through a shell. */
+    run(command, args = [], options = {}) {
+        return runAs(this.options.user, this.options.binary ?? 'pgbackrest', [...this.globalArgs(), command, ...args], { echo: false, ...options });
+    }
+    /** Runs a command and throws with its output when it fails. */
+    async must(what, command, args = [], options = {}) {
+        const r = await this.run(command, args, options);
+        if (!succeeded(r))
+            throw new Error(failure(what, r));
+        return r;
+    }
+    /** `pgbackrest info --output=json`, parsed. */
+    async info() {
+        const r = await this.must(`pgbackrest info for stanza "${this.options.stanza}"`, 'info', [
+            '--output=json',
+        ]);
+        return parseInfo(r.stdout, this.options.stanza);
+    }
+    /** The file names in a repository folder (`archive/<stanza>/15-1/0000000100000000`). */
+    async list(folder) {
+        const r = await this.run('repo-ls', [folder]);
+        if (!succeeded(r))
+            throw new Error(failure(`pgbackrest repo-ls ${folder}`, r));
+        return r.stdout
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
+
+const PITR_MANIFEST_FORMAT = 2;
+const NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const SEGMENT = /^[0-9A-F]{24}$/;
+/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
+function parsePitrManifest(data, source) {
+    const m = (data && typeof data === 'object' ? data : {});
+    const problems = [];
+    if (m.format !== PITR_MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected 2`);
+    if (m.engine !== 'pgbackrest')
+        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
+    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
+        problems.push('server.systemIdentifier is missing');
+    const p = m.pgbackrest;
+    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
+        problems.push('pgbackrest.stanza is missing or invalid');
+    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
+        problems.push('pgbackrest.backupLabel is missing or invalid');
+    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
+        problems.push('pgbackrest.walSegmentBytes is missing');
+    const rp = m.restorePoint;
+    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
+        problems.push('restorePoint.name is missing or invalid');
+    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
+        problems.push('restorePoint.segment is missing or invalid');
+    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
+        problems.push('restorePoint.timeline is missing');
+    if (!Array.isArray(m.databases))
+        problems.push('databases are missing');
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
+    return m;
+}
+/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
+function isPitrManifest(data) {
+    const m = data;
+    return !!m && typeof m === 'object' && m.format === PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
+
+/** Reads the cluster's facts (data_directory needs superuser or pg_read_all_settings). */
+async function clusterFacts(client) {
+    const r = await client.query(`SELECT current_setting('server_version_num') AS num,
+            current_setting('data_directory', true) AS dir,
+            pg_is_in_recovery() AS rec,
+            current_setting('wal_segment_size') AS seg,
+            current_setting('archive_mode') AS mode,
+            current_setting('archive_command') AS cmd,
+            a.last_archived_wal AS aw, a.last_archived_time AS at,
+            a.last_failed_wal AS fw, a.last_failed_time AS ft, a.failed_count::text AS fc
+       FROM pg_stat_archiver a`);
+    const row = r.rows[0];
+    if (!row)
+        throw new Error('The server returned no archiver statistics.');
+    const dbs = await client.query('SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1');
+    return {
+        major: Math.floor(Number(row.num) / 10000),
+        systemId: await systemIdentifier(client),
+        dataDirectory: row.dir ?? undefined,
+        inRecovery: row.rec,
+        walSegmentBytes: parseSize(row.seg),
+        archiveMode: row.mode,
+        archiveCommand: row.cmd,
+        lastArchivedWal: row.aw ?? undefined,
+        lastArchivedAt: row.at ?? undefined,
+        lastFailedWal: row.fw ?? undefined,
+        lastFailedAt: row.ft ?? undefined,
+        failedCount: Number(row.fc),
+        databases: dbs.rows.map((d) => d.datname),
+    };
+}
+/** `16MB` → 16777216 (wal_segment_size as SHOW prints it). */
+function parseSize(text) {
+    const m = /^(\d+)\s*(B|kB|MB|GB)?$/.exec(text.trim());
+    if (!m)
+        throw new Error(`Unexpected wal_segment_size: ${text}`);
+    const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] ?? 'B'] ?? 1;
+    return Number(m[1]) * unit;
+}
+/**
+ * Why archiving is not healthy, in words a person can act on; empty when it looks healthy. The
+ * last archive attempt failing after the last success means WAL is piling up unarchived now.
+ */
+function archivingProblems(facts, stanza) {
+    const problems = [];
+    if (facts.inRecovery)
+        problems.push('the server is a standby (in recovery); run against the primary');
+    if (facts.archiveMode !== 'on' && facts.archiveMode !== 'always')
+        problems.push(`archive_mode is ${facts.archiveMode} (it must be on, which needs a restart)`);
+    if (!/\barchive-push\b/.test(facts.archiveCommand)) {
+        problems.push(`archive_command is ${JSON.stringify(facts.archiveCommand)}, not pgBackRest's (pgbackrest --stanza=${stanza} archive-push %p)`);
+    }
+    else if (!facts.archiveCommand.includes(stanza)) {
+        problems.push(`archive_command ${JSON.stringify(facts.archiveCommand)} does not name stanza "${stanza}"`);
+    }
+    if (facts.lastFailedAt &&
+        (!facts.lastArchivedAt || facts.lastFailedAt.getTime() >= facts.lastArchivedAt.getTime())) {
+        problems.push(`the last archive attempt failed (${facts.lastFailedWal ?? '?'} at ${facts.lastFailedAt.toISOString()}, ${facts.failedCount} failure(s) since the statistics were reset); see the server log`);
+    }
+    return problems;
+}
+/** Databases that a physical restore would also roll back: all but `keep` and `postgres`. */
+function otherDatabases(databases, keep) {
+    return databases.filter((d) => d !== keep && d !== 'postgres');
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/side.ts
+
+
+
+
+
+
+/** `pg_ctl <args>` as the cluster's user. */
+function pgCtl(tools, args, timeoutMs = 600_000) {
+    return runAs(tools.user, external_node_path_default().join(tools.binDir, 'pg_ctl'), args, {
+        echo: false,
+        timeoutMs,
+        // A server started here must not be ended by the runner's clean-up of the job's processes.
+        env: { RUNNER_TRACKING_ID: undefined },
+    });
+}
+/** True when a server runs on `dataDir` (pg_ctl status: 0 running, 3 not running). */
+async function running(tools, dataDir) {
+    const r = await pgCtl(tools, ['status', '-D', dataDir], 30_000);
+    if (r.exitCode === 0)
+        return true;
+    // 3: not running; 4: no such data directory (a side not made yet).
+    if (r.exitCode === 3 || r.exitCode === 4)
+        return false;
+    throw new Error(failure(`pg_ctl status on ${dataDir}`, r));
+}
+/** Stops the server on `dataDir` if one runs (fast shutdown: a clean checkpoint, no recovery at start). */
+async function stopServer(tools, dataDir) {
+    if (!(await running(tools, dataDir)))
+        return false;
+    const r = await pgCtl(tools, ['stop', '-m', 'fast', '-w', '-t', '300', '-D', dataDir]);
+    if (!succeeded(r))
+        throw new Error(failure(`pg_ctl stop on ${dataDir}`, r));
+    return true;
+}
+/**
+ * `pgbackrest restore` of the manifest's backup set into the side directory, to the named point
+ * on the point's timeline, promoting when it is reached. pgBackRest writes pg_control last, so a
+ * restore killed midway leaves a directory that cannot start (and a rerun redoes it with --delta).
+ */
+async function side_restoreSide(o) {
+    const m = o.manifest;
+    const args = [
+        `--pg1-path=${o.sideDir}`,
+        `--set=${m.pgbackrest.backupLabel}`,
+        '--type=name',
+        `--target=${m.restorePoint.name}`,
+        '--target-action=promote',
+        `--target-timeline=${m.restorePoint.timeline}`,
+    ];
+    if (o.delta)
+        args.push('--delta');
+    const r = await o.pgbr.run('restore', args, { dieWithParent: true });
+    if (!succeeded(r))
+        throw new Error(failure(`pgbackrest restore into ${o.sideDir}`, r));
+}
+/** The last lines of a server log, for an error. */
+async function logTail(file) {
+    const text = await (0,promises_.readFile)(file, 'utf8').catch(() => '');
+    return text.trim().split('\n').slice(-5).join(' | ');
+}
+/**
+ * Starts the restored side on its own port and waits until recovery has reached the point and the
+ * server promoted (`pg_is_in_recovery()` false). A recovery that ends before the point (WAL missing)
+ * makes PostgreSQL stop; that is reported with the server's own words.
+ */
+async function startSide(tools, sideDir, port, connection, timeoutMs) {
+    const log = `${sideDir}.log`;
+    const start = await pgCtl(tools, ['start', '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-D', sideDir, '-l', log, '-o', `-p ${port}`], timeoutMs + 30_000);
+    if (!succeeded(start)) {
+        throw new errors_SafetyError(`The restored side did not start on port ${port}: ${await logTail(log)}`);
+    }
+    const side = { ...connection, port };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const inRecovery = await withClient(side, async (c) => (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0]?.r).catch(() => undefined);
+        if (inRecovery === false)
+            return;
+        if (!(await running(tools, sideDir)))
+            throw new errors_SafetyError(`The restored side stopped before it reached the restore point: ${await logTail(log)}`);
+        if (Date.now() > deadline)
+            throw new errors_SafetyError(`The restored side did not reach the restore point within ${Math.round(timeoutMs / 1000)}s.`);
+        await new Promise((r) => setTimeout(r, 200));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/files.ts
+
+/** Writes JSON atomically (temp file + rename): a reader never sees half of it. */
+async function writeJsonFile(file, value, owner) {
+    const tmp = `${file}.partial`;
+    await (0,promises_.writeFile)(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+    if (owner)
+        await (0,promises_.chown)(tmp, owner.uid, owner.gid);
+    await (0,promises_.rename)(tmp, file);
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/state.ts
+
+
+function statePathFor(pgdata) {
+    return `${pgdata}.pitr-rollback.json`;
+}
+async function readState(pgdata) {
+    let text;
+    try {
+        text = await (0,promises_.readFile)(statePathFor(pgdata), 'utf8');
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+    const s = JSON.parse(text);
+    if (typeof s.backupId !== 'string' || typeof s.side !== 'string' || typeof s.aside !== 'string' || !s.phase)
+        throw new Error(`${statePathFor(pgdata)} is not a rollback marker; move it away if it is not needed.`);
+    return s;
+}
+async function writeState(state, owner) {
+    await writeJsonFile(statePathFor(state.pgdata), { ...state, updatedAt: new Date().toISOString() }, owner);
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/cutover.ts
+
+
+
+
+
+
+
+async function cutover_exists(p) {
+    return (0,promises_.access)(p).then(() => true, () => false);
+}
+async function userCommand(command, pgdata, what) {
+    const r = await runShell(command, {
+        env: { PGDATA: pgdata, RUNNER_TRACKING_ID: undefined },
+        timeoutMs: 600_000,
+        dieWithParent: false,
+    });
+    if (!succeeded(r))
+        throw new Error(failure(`${what} (${r.command})`, r));
+}
+/** Waits until the cluster answers as a primary with the expected system identifier. */
+async function healthy(o) {
+    const deadline = Date.now() + o.healthTimeoutMs;
+    let last = '';
+    for (;;) {
+        try {
+            const row = await withClient(o.connection, async (c) => (await c.query('SELECT pg_is_in_recovery() AS r, (SELECT system_identifier::text FROM pg_control_system()) AS id')).rows[0], { connectTimeoutMs: 3000 });
+            if (row && !row.r && row.id === o.systemIdentifier)
+                return;
+            last = row?.r ? 'still in recovery' : `system identifier ${row?.id ?? '?'}`;
+        }
+        catch (error) {
+            last = error instanceof Error ? error.message : String(error);
+        }
+        if (Date.now() > deadline)
+            throw new errors_SafetyError(`The restored cluster did not become healthy within ${o.healthTimeoutMs / 1000}s: ${last}`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+/**
+ * Puts the proven side in place of the live data directory: stop the live cluster, rename its
+ * directory aside (kept), rename the side into place, start, check health. Each step looks at
+ * the directories first, so a run killed anywhere is finished by the next one: before the first
+ * rename the live directory is whole; after it, only the side (proven, cleanly stopped) moves in.
+ */
+async function cutOver(state, o) {
+    const resumed = [];
+    await writeState({ ...state, phase: 'cutover' }, o.owner);
+    const started = Date.now();
+    const live = await cutover_exists(state.pgdata);
+    const aside = await cutover_exists(state.aside);
+    const side = await cutover_exists(state.side);
+    if (live && !aside) {
+        if (!side)
+            throw new errors_SafetyError(`The restored side ${state.side} is gone; the live cluster was not touched.`);
+        o.onStep?.('stop the live cluster');
+        if (o.stopCommand)
+            await userCommand(o.stopCommand, state.pgdata, 'cluster-stop-command');
+        else
+            await stopServer(o.tools, state.pgdata);
+        await (0,promises_.rename)(state.pgdata, state.aside);
+        await (0,promises_.rename)(state.side, state.pgdata);
+    }
+    else if (!live && aside && side) {
+        resumed.push('the live directory was already kept aside; the side is moved in');
+        await (0,promises_.rename)(state.side, state.pgdata);
+    }
+    else if (live && aside && !side) {
+        resumed.push('the side was already in place');
+    }
+    else {
+        throw new errors_SafetyError(`Cannot finish the cut-over: ${state.pgdata} ${live ? 'exists' : 'is missing'}, ${state.aside} ${aside ? 'exists' : 'is missing'}, ${state.side} ${side ? 'exists' : 'is missing'}. Put the data directory back by hand.`);
+    }
+    o.onStep?.('start the restored cluster');
+    if (o.startCommand) {
+        await userCommand(o.startCommand, state.pgdata, 'cluster-start-command');
+    }
+    else {
+        const r = await pgCtl(o.tools, [
+            'start',
+            '-w',
+            '-t',
+            '300',
+            '-D',
+            state.pgdata,
+            '-l',
+            `${state.pgdata}.log`,
+        ]);
+        if (!succeeded(r) && !/another server might be running/.test(r.stderr))
+            throw new Error(failure(`pg_ctl start on ${state.pgdata}`, r));
+    }
+    await healthy(o);
+    const downtimeMs = Date.now() - started;
+    await writeState({ ...state, phase: 'done', downtimeMs }, o.owner);
+    return { downtimeMs, resumed };
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/prove.ts
+
+
+const OPTIONS = { stableOutput: true, applicationName: 'migration-guard rollback proof' };
+/**
+ * Compares a restored cluster with the manifest: the same cluster (system identifier), the same
+ * tables with the same row counts, and the protected tables' fingerprints (whose row counts stand
+ * for a count). The side has no other session, so two sessions share the work, largest first.
+ */
+async function proveRestored(connection, m) {
+    const { id, tables } = await withClient(connection, async (c) => ({
+        id: (await c.query('SELECT system_identifier::text AS id FROM pg_control_system()'))
+            .rows[0]?.id,
+        tables: await listTables(c),
+    }), OPTIONS);
+    const problems = [];
+    if (id !== m.server.systemIdentifier)
+        problems.push(`system identifier ${id ?? '?'} is not the manifest's ${m.server.systemIdentifier}`);
+    const fingerprinted = new Set(m.fingerprints.map((f) => f.table));
+    const work = [
+        ...m.fingerprints.map((f) => ({ table: f.table, fingerprint: true })),
+        ...tables.filter((t) => !fingerprinted.has(t)).map((t) => ({ table: t, fingerprint: false })),
+    ].sort((a, b) => (m.rowCounts[b.table] ?? 0) - (m.rowCounts[a.table] ?? 0));
+    const counts = {};
+    const fps = [];
+    const worker = async (c) => {
+        for (let item = work.shift(); item; item = work.shift()) {
+            if (!tables.includes(item.table))
+                continue;
+            if (item.fingerprint) {
+                const [f] = await fingerprintTables(c, [item.table], { sequences: false });
+                if (f) {
+                    fps.push(f);
+                    counts[f.table] = f.rows;
+                }
+            }
+            else {
+                Object.assign(counts, await countRows(c, [item.table]));
+            }
+        }
+    };
+    await Promise.all([withClient(connection, worker, OPTIONS), withClient(connection, worker, OPTIONS)]);
+    for (const [t, n] of Object.entries(m.rowCounts)) {
+        if (!(t in counts))
+            problems.push(`table ${t} is missing`);
+        else if (counts[t] !== n)
+            problems.push(`${t}: ${counts[t] ?? 0} rows, the manifest says ${n}`);
+    }
+    for (const t of tables)
+        if (!(t in m.rowCounts))
+            problems.push(`table ${t} is not in the manifest`);
+    for (const d of compareFingerprints(m.fingerprints, fps))
+        problems.push(`${d.table}: ${d.reason}`);
+    return {
+        ok: problems.length === 0,
+        problems,
+        summary: `${tables.length} table(s) counted, ${fps.length} fingerprint(s), cluster ${id ?? '?'}`,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/wal.ts
+/** WAL segment names and LSNs: `TTTTTTTTLLLLLLLLSSSSSSSS` and `X/Y`. */
+const wal_SEGMENT = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/;
+/** Parses a segment file name; undefined when it is not one. */
+function parseSegment(name) {
+    const m = wal_SEGMENT.exec(name);
+    if (!m)
+        return undefined;
+    return {
+        timeline: parseInt(m[1], 16),
+        number: (BigInt(`0x${m[2]}`) << 32n) | BigInt(`0x${m[3]}`),
+    };
+}
+function perLog(segmentBytes) {
+    return 0x100000000n / BigInt(segmentBytes);
+}
+function hex8(n) {
+    return n.toString(16).toUpperCase().padStart(8, '0');
+}
+/** The name of segment `n` (counted from 0) of `timeline`, for a segment size in bytes. */
+function segmentName(timeline, n, segmentBytes) {
+    const per = perLog(segmentBytes);
+    return `${hex8(timeline)}${hex8(n / per)}${hex8(n % per)}`;
+}
+/** The sequential segment number of a name, with the segment size (the name's low part counts segments). */
+function segmentNumber(name, segmentBytes) {
+    const m = wal_SEGMENT.exec(name);
+    if (!m)
+        throw new Error(`Not a WAL segment name: ${name}`);
+    return BigInt(`0x${m[2]}`) * perLog(segmentBytes) + BigInt(`0x${m[3]}`);
+}
+/** Every segment name from `first` to `last` (both included, same timeline). */
+function segmentsBetween(first, last, segmentBytes) {
+    const a = parseSegment(first);
+    const b = parseSegment(last);
+    if (!a || !b)
+        throw new Error(`Not WAL segment names: ${first}, ${last}`);
+    if (a.timeline !== b.timeline)
+        throw new Error(`The segments ${first} and ${last} are on different timelines.`);
+    const out = [];
+    for (let n = segmentNumber(first, segmentBytes); n <= segmentNumber(last, segmentBytes); n++)
+        out.push(segmentName(a.timeline, n, segmentBytes));
+    return out;
+}
+/** True when segment `a` comes at or after `b` on the same timeline. */
+function segmentAtOrAfter(a, b, segmentBytes) {
+    const pa = parseSegment(a);
+    const pb = parseSegment(b);
+    if (!pa || !pb || pa.timeline !== pb.timeline)
+        return false;
+    return segmentNumber(a, segmentBytes) >= segmentNumber(b, segmentBytes);
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/repository.ts
+
+
+/** True when the stanza's archive holds `segment` (as `<segment>-<sha1>[.ext]`). */
+async function segmentPresent(pgbr, archiveId, segment) {
+    const names = await pgbr.list(`archive/${pgbr.options.stanza}/${archiveId}/${segment.slice(0, 16)}`);
+    return names.some((n) => n.startsWith(`${segment}-`));
+}
+/** The segments of `wanted` that the archive does not hold, listing each folder once. */
+async function missingSegments(pgbr, archiveId, wanted) {
+    const folders = new Map();
+    const missing = [];
+    for (const seg of wanted) {
+        const folder = seg.slice(0, 16);
+        let have = folders.get(folder);
+        if (!have) {
+            const names = await pgbr.list(`archive/${pgbr.options.stanza}/${archiveId}/${folder}`);
+            have = new Set(names.map((n) => n.slice(0, 24)));
+            folders.set(folder, have);
+        }
+        if (!have.has(seg))
+            missing.push(seg);
+    }
+    return missing;
+}
+/**
+ * Proves, before anything changes, that the repository can bring the cluster to the manifest's
+ * point: the stanza serves the same cluster, the backup it builds on (and what that backup
+ * depends on) is still there, and every WAL segment from that backup's start to the point's
+ * segment is archived. Returns what it checked, for the report.
+ */
+async function checkRepositoryHolds(pgbr, m) {
+    const info = await pgbr.info();
+    const stanza = pgbr.options.stanza;
+    if (info.systemId && info.systemId !== m.server.systemIdentifier) {
+        throw new errors_SafetyError(`Stanza "${stanza}" belongs to cluster ${info.systemId}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`);
+    }
+    const base = info.backups.find((b) => b.label === m.pgbackrest.backupLabel);
+    if (!base || base.error) {
+        throw new errors_SafetyError(`Stanza "${stanza}" no longer holds backup ${m.pgbackrest.backupLabel}, which restore point ${m.restorePoint.name} builds on (expired by retention?).`);
+    }
+    const labels = new Set(info.backups.filter((b) => !b.error).map((b) => b.label));
+    const gone = base.reference.filter((l) => !labels.has(l));
+    if (gone.length > 0)
+        throw new errors_SafetyError(`Backup ${base.label} depends on ${gone.join(', ')}, which stanza "${stanza}" no longer holds.`);
+    const startSeg = parseSegment(base.archiveStart);
+    let wanted;
+    if (startSeg && startSeg.timeline === m.restorePoint.timeline) {
+        wanted = segmentsBetween(base.archiveStart, m.restorePoint.segment, m.pgbackrest.walSegmentBytes);
+    }
+    else {
+        // Across a timeline switch the history file decides the path; check both ends.
+        wanted = [
+            ...segmentsBetween(base.archiveStart, base.archiveStop, m.pgbackrest.walSegmentBytes),
+            m.restorePoint.segment,
+        ];
+    }
+    const missing = await missingSegments(pgbr, m.pgbackrest.archiveId, wanted);
+    if (missing.length > 0) {
+        throw new errors_SafetyError(`Stanza "${stanza}" is missing ${missing.length} WAL segment(s) needed to reach restore point ${m.restorePoint.name} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}); the point cannot be restored.`);
+    }
+    return `backup ${base.label} (${base.type}) and ${wanted.length} WAL segment(s) up to ${m.restorePoint.segment} in stanza ${stanza}`;
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/rollback.ts
+
+
+
+
+
+
+
+
+
+
+async function isEmptyOrMissing(dir) {
+    try {
+        return (await (0,promises_.readdir)(dir)).length === 0 ? 'empty' : 'full';
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return 'missing';
+        throw error;
+    }
+}
+function inside(child, parent) {
+    const rel = external_node_path_default().relative(parent, child);
+    return rel === '' || (!rel.startsWith('..') && !external_node_path_default().isAbsolute(rel));
+}
+/**
+ * Everything checked before any change: an earlier run's marker, the live cluster is the one the
+ * manifest was taken on and `pgdata` is its data directory, no other database would be rolled
+ * back unasked, the side directory is free (or this rollback's own), the side and the data
+ * directory are on one file system (the cut-over is two renames), and the repository still holds
+ * the backup and every WAL segment up to the point.
+ */
+async function checkPitr(o) {
+    const m = o.manifest;
+    const earlier = await readState(o.pgdata);
+    if (earlier && earlier.phase !== 'restore') {
+        if (earlier.backupId === m.backupId)
+            return { kind: earlier.phase, state: earlier };
+        if (earlier.phase === 'cutover') {
+            throw new errors_SafetyError(`An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`);
+        }
+    }
+    const facts = await withClient(o.connection, clusterFacts);
+    if (facts.systemId !== m.server.systemIdentifier) {
+        throw new errors_SafetyError(`The server is cluster ${facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`);
+    }
+    const pgdata = await (0,promises_.realpath)(o.pgdata).catch(() => {
+        throw new errors_SafetyError(`Input "pgdata" ${o.pgdata} does not exist.`);
+    });
+    if (!facts.dataDirectory ||
+        (await (0,promises_.realpath)(facts.dataDirectory).catch(() => facts.dataDirectory)) !== pgdata) {
+        throw new errors_SafetyError(`Input "pgdata" is ${o.pgdata}, but the server's data_directory is ${facts.dataDirectory ?? '(not readable by this role)'}.`);
+    }
+    const others = [
+        ...new Set([...otherDatabases(facts.databases, m.database), ...otherDatabases(m.databases, m.database)]),
+    ];
+    if (others.length > 0 && o.scope !== 'cluster') {
+        throw new errors_SafetyError(`A point-in-time restore rolls back the whole cluster, and it also holds ${others.map((d) => `"${d}"`).join(', ')}; set scope: cluster if they may go back to ${m.restorePoint.createdAt} too.`);
+    }
+    const side = external_node_path_default().resolve(o.sideDir);
+    if (inside(side, pgdata) || inside(pgdata, side))
+        throw new errors_SafetyError(`Input "side-pgdata" ${o.sideDir} overlaps the data directory ${pgdata}.`);
+    if (o.sidePort === o.connection.port || o.sidePort === m.server.port)
+        throw new errors_SafetyError(`Input "side-port" ${o.sidePort} is the live cluster's port.`);
+    const sideState = await isEmptyOrMissing(side);
+    if (sideState === 'full' && earlier?.side !== side) {
+        throw new errors_SafetyError(`Input "side-pgdata" ${side} exists and is not empty, and no earlier rollback made it; move it away or choose another directory.`);
+    }
+    const [devData, devSide] = await Promise.all([
+        (0,promises_.stat)(external_node_path_default().dirname(pgdata)),
+        (0,promises_.stat)(sideState === 'missing' ? external_node_path_default().dirname(side) : side).catch(() => {
+            throw new errors_SafetyError(`The folder of input "side-pgdata" (${external_node_path_default().dirname(side)}) does not exist.`);
+        }),
+    ]);
+    if (devData.dev !== devSide.dev)
+        throw new errors_SafetyError(`Input "side-pgdata" ${side} is on another file system than ${pgdata}; the cut-over must be a rename.`);
+    const repository = await checkRepositoryHolds(o.pgbr, m);
+    const state = {
+        backupId: m.backupId,
+        pgdata,
+        side,
+        aside: o.asideDir ?? `${pgdata}.before-${m.backupId}`,
+        phase: 'restore',
+        updatedAt: new Date().toISOString(),
+    };
+    if (await isEmptyOrMissing(state.aside).then((s) => s !== 'missing'))
+        throw new errors_SafetyError(`${state.aside} exists already; move it away first (the live directory is kept under that name).`);
+    return { kind: 'fresh', state, delta: sideState === 'full', repository };
+}
+/**
+ * Restores the point into the side, starts it on the side port, proves it equals the manifest,
+ * and stops it cleanly. The live cluster is not touched; on failure the side is left stopped.
+ */
+async function preparePitr(o, plan, note) {
+    const tools = { binDir: o.binDir, user: o.owner };
+    await writeState(plan.state, o.owner);
+    await stopServer(tools, plan.state.side);
+    const t0 = Date.now();
+    await side_restoreSide({ pgbr: o.pgbr, manifest: o.manifest, sideDir: plan.state.side, delta: plan.delta });
+    note?.('restore', `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    try {
+        const t1 = Date.now();
+        await startSide(tools, plan.state.side, o.sidePort, o.connection, o.recoveryTimeoutMs);
+        note?.('recover', `replayed to ${o.manifest.restorePoint.name} and promoted in ${((Date.now() - t1) / 1000).toFixed(1)}s`);
+        const proof = await proveRestored({ ...o.connection, port: o.sidePort }, o.manifest);
+        if (!proof.ok) {
+            throw new errors_SafetyError(`The restored side does not match backup ${o.manifest.backupId}: ${proof.problems.slice(0, 5).join('; ')}. The live cluster was not touched.`);
+        }
+        return proof;
+    }
+    finally {
+        await stopServer(tools, plan.state.side);
+    }
+}
+/** The cut-over, for a fresh run after `preparePitr` or for a run that resumes one. */
+function cutOverPitr(o, state, onStep) {
+    return cutOver(state, {
+        tools: { binDir: o.binDir, user: o.owner },
+        connection: o.connection,
+        systemIdentifier: o.manifest.server.systemIdentifier,
+        stopCommand: o.stopCommand,
+        startCommand: o.startCommand,
+        healthTimeoutMs: o.healthTimeoutMs,
+        owner: o.owner,
+        onStep,
+    });
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/strategies/pitr.ts
+
+
+
+
+
+
+
+
+
+async function readPitrManifest(file) {
+    const text = await (0,promises_.readFile)(file, 'utf8');
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new errors_SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
+    }
+    if (!isPitrManifest(data))
+        throw new errors_SafetyError(`Manifest ${file} was not written by engine pgbackrest; strategy pitr restores only a pgBackRest recovery point (use swap or snapshot for a dump).`);
+    return parsePitrManifest(data, `Manifest ${file}`);
+}
+/** The data directory's owner, also while a cut-over has it renamed (then the side's or the folder's). */
+async function ownerOf(dirs) {
+    for (const d of dirs) {
+        const ok = await (0,promises_.stat)(d).then(() => true, () => false);
+        if (ok)
+            return userFor(d);
+    }
+    return undefined;
+}
+/**
+ * Strategy pitr: verify the manifest, the repository and the cluster; restore the point into a
+ * side directory, start it on its own port and prove it equals the manifest; stop the
+ * application; cut over (stop the live cluster, keep its directory under a new name, move the
+ * restored one in, start, health). A rerun after a kill resumes from the marker beside pgdata.
+ */
+async function rollbackPitr(inputs, state, app, after) {
+    const t = state.timeline;
+    const p = inputs.pitr;
+    if (!p || inputs.manifest.kind !== 'local')
+        throw new errors_ConfigurationError('strategy pitr needs pgdata and a local manifest.');
+    const manifestFile = inputs.manifest.path;
+    let lock;
+    const { o, plan, commit } = await t.phase('verify', async (note) => {
+        const m = await readPitrManifest(manifestFile);
+        state.manifest = m;
+        if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
+            throw new errors_SafetyError(`Backup ${m.backupId} is of database "${m.database}", not "${inputs.connection.database}" (allow-other-database: true to accept).`);
+        const owner = await ownerOf([p.pgdata, p.sidePgdata, external_node_path_default().dirname(p.pgdata)]);
+        const o = {
+            connection: inputs.connection,
+            pgbr: new PgBackRest({
+                stanza: p.stanza ?? m.pgbackrest.stanza,
+                config: p.config ?? m.pgbackrest.config,
+                user: owner,
+            }),
+            manifest: m,
+            pgdata: p.pgdata,
+            sideDir: p.sidePgdata,
+            sidePort: p.sidePort,
+            binDir: inputs.pgBinDir ?? `/usr/lib/postgresql/${m.server.major}/bin`,
+            owner,
+            stopCommand: p.clusterStopCommand,
+            startCommand: p.clusterStartCommand,
+            scope: p.scope,
+            recoveryTimeoutMs: inputs.maxDurationMs,
+            healthTimeoutMs: inputs.healthTimeoutMs,
+        };
+        const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
+        const plan = await checkPitr(o);
+        if (plan.kind === 'fresh')
+            lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
+        note(plan.kind === 'fresh'
+            ? `restore point ${m.restorePoint.name} of ${m.database}; ${plan.repository}`
+            : `an earlier run of backup ${m.backupId} reached ${plan.kind === 'done' ? 'the end of its cut-over' : 'its cut-over'}`);
+        return { o, plan, commit };
+    });
+    state.restoredFrom = `restore point ${o.manifest.restorePoint.name} (stanza ${o.pgbr.options.stanza})`;
+    if (plan.kind === 'fresh') {
+        const started = Date.now();
+        const proof = await t.phase('restore', (note) => preparePitr(o, plan, (_phase, detail) => {
+            core.info(detail);
+            note(detail);
+        }));
+        t.record('checks', started + (Date.now() - started), 'ok', proof.summary);
+    }
+    else {
+        for (const phase of ['restore', 'checks'])
+            t.skip(phase, 'done by an earlier run');
+    }
+    if (app.hasStop)
+        await t.phase('stop', () => app.stop());
+    await lock?.release().catch(() => undefined);
+    if (plan.kind === 'done') {
+        t.skip('swap', 'done by an earlier run');
+        t.downtimeMs = plan.state.downtimeMs;
+    }
+    else {
+        const r = await t.phase('swap', async (note) => {
+            // From here the live cluster may be stopped: a failure is no longer a refusal.
+            state.touched = true;
+            const result = await cutOverPitr(o, plan.state, (step) => core.info(step));
+            note(`${plan.state.side} → ${plan.state.pgdata}, previous data directory kept as ${plan.state.aside}${result.resumed.length ? `; ${result.resumed.join('; ')}` : ''}`);
+            return result;
+        });
+        t.downtimeMs = r.downtimeMs;
+    }
+    state.swapped = true;
+    state.failedDatabase = plan.state.aside;
+    app.holdAfterSwap();
+    await after({ commit, names: { failed: plan.state.aside } });
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/strategies/snapshot.ts
+
+
+
+
+
+/**
+ * `snapshot`: the snapshot database the backup made (`CREATE DATABASE … TEMPLATE`) is proven
+ * against the manifest's fingerprints and renamed in; no restore. When it is gone or differs, the
+ * run refuses, or with fallback-to-swap restores from the dump as `swap` does.
+ */
+const snapshot = {
+    async prepare(run) {
+        const t = run.state.timeline;
+        const replacement = await t.phase('checks', (note) => snapshotReady(run, note));
+        if (!replacement)
+            return swap.prepare(run);
+        t.skip('restore', 'snapshot');
+        return swapIn(run, replacement);
+    },
+    cutOverDone: swapCommitted,
+};
+/**
+ * The snapshot named by the manifest, when it still exists and its fingerprints match; otherwise
+ * refuses, or returns `undefined` to fall back to a restore from the dump (fallback-to-swap).
+ */
+async function snapshotReady({ inputs, v, state }, note) {
+    const snap = v.manifest.snapshotDatabase;
+    let problem;
+    if (!snap)
+        problem = 'the manifest names no snapshot database';
+    const info = snap
+        ? await withClient(swap_maintenance(inputs.connection), (c) => databaseInfo(c, snap))
+        : undefined;
+    if (snap && !info)
+        problem = `the snapshot database "${snap}" no longer exists`;
+    if (snap && info) {
+        // A snapshot kept closed to connections (so nothing writes to it) is opened only for the check.
+        if (!info.allowConnections)
+            await withClient(swap_maintenance(inputs.connection), (c) => setAllowConnections(c, snap, true));
+        try {
+            const check = await checkDatabase(inputs.connection, snap, v.manifest, {
+                countRows: false,
+                connections: inputs.jobs,
+            });
+            if (!checkPassed(check))
+                problem = `the snapshot "${snap}" does not match the manifest (${describeCheck(check)})`;
+        }
+        catch (error) {
+            problem = `the snapshot "${snap}" could not be checked: ${clause(errorMessage(error))}`;
+        }
+        finally {
+            if (!info.allowConnections)
+                await withClient(swap_maintenance(inputs.connection), (c) => setAllowConnections(c, snap, false));
+        }
+    }
+    if (!problem && snap) {
+        note(`snapshot ${snap}: ${v.manifest.fingerprints.length} fingerprints equal the manifest`);
+        state.restoredFrom = `database ${snap}`;
+        return snap;
+    }
+    if (!inputs.fallbackToSwap)
+        throw new errors_SafetyError(`Snapshot rollback refused: ${problem ?? 'unknown'}. Nothing was changed (set fallback-to-swap: true to restore from the dump instead).`);
+    state.note(`Snapshot not usable (${problem ?? 'unknown'}): restored from the dump instead (fallback-to-swap).`);
+    note(`snapshot not usable, falling back to the dump`);
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/strategies/index.ts
+
+
+
+
+/** The rollback strategies by the `strategy` input's value. A new strategy is a new file and one entry here. */
+const STRATEGIES = {
+    swap: swap,
+    snapshot: snapshot,
+    'in-place': inPlace,
+};
+/**
+ * Strategies that replace the whole cluster (a physical restore): they verify their own kind of
+ * manifest, take the lock on the maintenance database and stop the cluster, so they run their own
+ * sequence and hand over to the common steps after the cut-over (code, start, health).
+ */
+const CLUSTER_STRATEGIES = {
+    pitr: rollbackPitr,
+};
+const STRATEGY_NAMES = [...Object.keys(STRATEGIES), ...Object.keys(CLUSTER_STRATEGIES)];
+function isClusterStrategy(name) {
+    return name in CLUSTER_STRATEGIES;
+}
+function strategyFor(name) {
+    return isClusterStrategy(name) ? undefined : STRATEGIES[name];
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/inputs.ts
+
+
+
+
+
+
+
+
+
+
+/** The pitr strategy's inputs: `pgdata` required, the side beside it by default. */
+function getPitrInputs(manifest, livePort) {
+    if (manifest.kind !== 'local')
+        throw new errors_ConfigurationError('Input "manifest" must be a local path with strategy: pitr (the runner is on the database host).');
+    const pgdata = external_node_path_default().resolve(checkPath('pgdata', getRequiredInput('pgdata')));
+    const side = getSingleLineInput('side-pgdata');
+    const stanza = getSingleLineInput('pgbackrest-stanza');
+    if (stanza !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(stanza))
+        throw new errors_ConfigurationError(`Input "pgbackrest-stanza" is not a stanza name: ${showValue(stanza)}.`);
+    const config = getSingleLineInput('pgbackrest-config');
+    return {
+        pgdata,
+        sidePgdata: side === undefined ? `${pgdata}.pitr-side` : external_node_path_default().resolve(checkPath('side-pgdata', side)),
+        sidePort: getIntegerInput('side-port', livePort + 1 > 65535 ? livePort - 1 : livePort + 1, 1, 65535),
+        clusterStopCommand: getOptionalInput('cluster-stop-command'),
+        clusterStartCommand: getOptionalInput('cluster-start-command'),
+        scope: getEnumInput('scope', ['database', 'cluster'], 'database'),
+        stanza,
+        config: config === undefined ? undefined : external_node_path_default().resolve(checkPath('pgbackrest-config', config)),
+    };
+}
+/**
+ * `Name: value` lines for the health requests. A value is treated as a secret (it is usually a
+ * token that lets the check through maintenance mode) and never shown.
+ */
+function healthHeaders() {
+    const headers = {};
+    for (const line of getListInput('health-headers', { commas: false })) {
+        const colon = line.indexOf(':');
+        const name = colon > 0 ? line.slice(0, colon).trim() : '';
+        const value = colon > 0 ? line.slice(colon + 1).trim() : '';
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || value === '') {
+            throw new errors_ConfigurationError(`Input "health-headers" wants "Name: value" lines, got a line starting ${showValue(line.slice(0, Math.max(colon, 0) || 20))}.`);
+        }
+        registerSecret(value);
+        headers[name] = value;
+    }
+    return headers;
+}
+function healthUrl(value) {
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        throw new errors_ConfigurationError(`Input "health-urls" has an item that is not a URL: ${showValue(value)}.`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new errors_ConfigurationError(`Input "health-urls" accepts http:// and https:// URLs only, got ${showValue(value)}.`);
+    }
+    registerUrlSecrets(value, { whole: true });
+    return value;
+}
+/** Parses and validates every input before any side effect. */
+function getInputs() {
+    const connection = getConnectionInput();
+    const manifest = parseLocation(checkPath('manifest', getRequiredInput('manifest')), 'manifest');
+    if (manifest.kind === 'local')
+        checkManifestFile(manifest.path, 'manifest', { allowMissing: true });
+    const backupPath = getSingleLineInput('backup-path');
+    const backupUri = getSingleLineInput('backup-uri');
+    if (backupPath && backupUri)
+        throw new errors_ConfigurationError('Inputs "backup-path" and "backup-uri" exclude each other; give one.');
+    const backup = backupPath
+        ? parseLocation(checkPath('backup-path', backupPath), 'backup-path')
+        : backupUri
+            ? parseLocation(backupUri, 'backup-uri')
+            : undefined;
+    if (backupUri && backup?.kind !== 's3')
+        throw new errors_ConfigurationError(`Input "backup-uri" must be an s3:// URI, got ${showValue(backupUri)}.`);
+    const strategy = getEnumInput('strategy', STRATEGY_NAMES, 'swap');
+    const allowDestructive = getBooleanInput('allow-destructive', false);
+    strategyFor(strategy)?.checkInputs?.({ allowDestructive });
+    const endpoint = getSingleLineInput('s3-endpoint');
+    const s3 = checkS3Inputs({
+        endpoint,
+        region: getSingleLineInput('s3-region'),
+        forcePathStyle: getBooleanInput('s3-force-path-style', Boolean(endpoint)),
+        checksumMode: getEnumInput('checksum-mode', CHECKSUM_MODES, 'when-supported'),
+    });
+    const previousRef = getSingleLineInput('previous-ref');
+    const stopCommand = getOptionalInput('stop-command');
+    const startCommand = getOptionalInput('start-command');
+    if (stopCommand && !startCommand) {
+        throw new errors_ConfigurationError('Input "stop-command" is set but "start-command" is not: a stopped application must be started again.');
+    }
+    const pgBinDir = getSingleLineInput('pg-bin-dir');
+    const jobs = getIntegerInput('jobs', 2, 1, 64);
+    const tempRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir();
+    return {
+        connection,
+        pgBinDir: pgBinDir === undefined ? undefined : checkPath('pg-bin-dir', pgBinDir),
+        manifest,
+        backup,
+        strategy,
+        fallbackToSwap: getBooleanInput('fallback-to-swap', false),
+        allowDestructive,
+        allowOtherDatabase: getBooleanInput('allow-other-database', false),
+        jobs,
+        indexWorkers: getOptionalInput('index-workers') === undefined
+            ? jobs > 1
+                ? 0
+                : undefined
+            : getIntegerInput('index-workers', 0, 0, 64),
+        terminateSessions: getBooleanInput('terminate-sessions', true),
+        s3,
+        stopCommand,
+        startCommand,
+        revertCommand: getOptionalInput('revert-command'),
+        previousRef: previousRef === undefined ? undefined : checkGitRef('previous-ref', previousRef),
+        appDir: external_node_path_default().resolve(checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.')),
+        healthUrls: getListInput('health-urls').map(healthUrl),
+        healthHeaders: healthHeaders(),
+        healthTimeoutMs: getDurationInput('health-timeout', '2m'),
+        maxDurationMs: getDurationInput('max-duration', '15m'),
+        onSlow: getEnumInput('on-slow', ['fail', 'warn'], 'warn'),
+        keepDatabases: getOptionalInput('keep-databases')
+            ? getIntegerInput('keep-databases', 0, 0, 1000)
+            : undefined,
+        tempDir: external_node_path_default().join(tempRoot, 'migration-guard-rollback'),
+        pitr: strategy === 'pitr' ? getPitrInputs(manifest, connection.port) : undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/postgres/prune.ts
+
+
+/** The backup tag of a kept database (`shop_failed_20250101t020304z_ab12` → `20250101t020304z_ab12`). */
+function tagOf(live, name) {
+    for (const kind of ['_failed_', '_snap_'])
+        if (name.startsWith(live + kind))
+            return name.slice(live.length + kind.length);
+    return '';
+}
+/**
+ * Drops the kept `<live>_failed_*` and `<live>_snap_*` databases beyond the newest `keep` (newest by
+ * the backup time in their names), never one named in `protect` (it counts towards `keep`), never
+ * one with a session (plain DROP DATABASE, which refuses then): a retention policy the caller asks
+ * for by name, never a default.
+ */
+async function pruneKeptDatabases(client, live, keep, protect) {
+    const kept = (await keptDatabases(client, live)).map((d) => d.name);
+    const ordered = [...kept].sort((a, b) => {
+        const byTag = tagOf(live, b).localeCompare(tagOf(live, a));
+        return byTag !== 0 ? byTag : a.localeCompare(b);
+    });
+    const keepSet = new Set(protect.filter((p) => kept.includes(p)));
+    for (const name of ordered)
+        if (keepSet.size < keep)
+            keepSet.add(name);
+    const result = { dropped: [], kept: ordered.filter((n) => keepSet.has(n)), skipped: [] };
+    for (const name of ordered) {
+        if (keepSet.has(name))
+            continue;
+        try {
+            await client.query(`DROP DATABASE ${quoteIdent(name)}`);
+            result.dropped.push(name);
+        }
+        catch (e) {
+            result.skipped.push({ name, reason: e.message });
+        }
+    }
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/prune.ts
+
+
+
+
+
+/** `keep-databases`: the retention of kept side databases after a restored rollback; a failure only warns. */
+async function pruneAfterRollback(inputs, state, protect) {
+    const keep = inputs.keepDatabases ?? 0;
+    try {
+        const r = await withClient(swap_maintenance(inputs.connection), (c) => pruneKeptDatabases(c, state.database, keep, protect));
+        core.info(`keep-databases ${keep}: dropped ${r.dropped.length ? r.dropped.join(', ') : 'none'}; kept ${r.kept.join(', ') || 'none'}.`);
+        if (r.dropped.length)
+            state.note(`Dropped by keep-databases ${keep}: ${r.dropped.join(', ')}.`);
+        for (const s of r.skipped)
+            state.note(`keep-databases: could not drop "${s.name}": ${s.reason}`);
+    }
+    catch (error) {
+        state.note(`keep-databases: the prune failed: ${errorMessage(error)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/report/markdown.ts
+/**
+ * The one way summaries are built. GitHub renders a job summary as markdown in which raw HTML is
+ * allowed; an HTML block runs until the next blank line and markdown inside it is not rendered
+ * (so a backtick after a table showed as a backtick, and `<name>` inside it was taken for a tag and
+ * vanished). Here every block is HTML, blocks are separated by blank lines, and every piece of text
+ * goes through `escapeText`, whose entities mean the same in markdown and in HTML. Markup is made
+ * only by the helpers below (`code`, `strong`, …), never by writing tags into strings. The one
+ * markdown block is the Mermaid chart, which GitHub draws only from a fenced block.
+ */
+/** Markup made by the helpers of this module; a plain string is always text. */
+class Markup {
+    html;
+    constructor(html) {
+        this.html = html;
+    }
+}
+const ENTITIES = {
+    '&': '&amp;',
+    '<': '&lt;',
+    '>': '&gt;',
+    '`': '&#96;',
+    '*': '&#42;',
+    '[': '&#91;',
+    ']': '&#93;',
+    '|': '&#124;',
+    '\\': '&#92;',
+    '~': '&#126;',
+};
+/**
+ * Text as it must appear in a summary, in markdown or in an HTML block alike: `& < >` and the
+ * markdown punctuation that could start markup are written as entities, an underscore that could
+ * start emphasis too (one inside a word, as in `order_items`, cannot), and a line break becomes
+ * `<br>` (a blank line would end an HTML block).
+ */
+function escapeText(text) {
+    return text
+        .replace(/[&<>"`*[\]|\\~]/g, (c) => ENTITIES[c] ?? c)
+        .replace(/(^|[^\p{L}\p{N}])_|_(?=$|[^\p{L}\p{N}])/gu, (m) => m.replace('_', '&#95;'))
+        .replace(/\r?\n/g, '<br>');
+}
+/** Only `& < >`: the text of a `<pre>` block, where nothing else is markup. */
+function escapePre(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+/** An inline value as HTML. */
+function html(value) {
+    if (typeof value === 'string')
+        return escapeText(value);
+    if (value instanceof Markup)
+        return value.html;
+    return value.map(html).join('');
+}
+/** A code span; an empty value is shown as `(empty)`, never as an empty span. */
+function code(text) {
+    return new Markup(`<code>${text === '' ? '(empty)' : escapeText(text)}</code>`);
+}
+function strong(...parts) {
+    return new Markup(`<strong>${html(parts)}</strong>`);
+}
+function emphasis(...parts) {
+    return new Markup(`<em>${html(parts)}</em>`);
+}
+/** A line break inside a paragraph or a table cell. */
+const BR = new Markup('<br>');
+/** GitHub's summaries show tables wider than this badly (scrolled sideways): further columns are folded into the last. */
+const MAX_COLUMNS = 6;
+/** A summary under construction: blocks of HTML, one blank line apart. */
+class SummaryDoc {
+    blocks = [];
+    heading(text, level = 3) {
+        return this.block(`<h${level}>${html(text)}</h${level}>`);
+    }
+    paragraph(...parts) {
+        return this.block(`<p>${html(parts)}</p>`);
+    }
+    list(items) {
+        if (items.length === 0)
+            return this;
+        return this.block(`<ul>${items.map((i) => `<li>${html(i)}</li>`).join('')}</ul>`);
+    }
+    /**
+     * A table with a header row; cells are text or markup. Columns past MAX_COLUMNS are folded into
+     * the last one (its cells joined with ` · `), so a table never runs off the page.
+     */
+    table(header, rows) {
+        const fold = (cells) => cells.length <= MAX_COLUMNS
+            ? [...cells]
+            : [
+                ...cells.slice(0, MAX_COLUMNS - 1),
+                cells.slice(MAX_COLUMNS - 1).flatMap((c, i) => (i === 0 ? [c] : [' · ', c])),
+            ];
+        const head = `<tr>${fold(header)
+            .map((h) => `<th>${html(h)}</th>`)
+            .join('')}</tr>`;
+        const body = rows
+            .map((r) => `<tr>${fold(r)
+            .map((c) => `<td>${html(c)}</td>`)
+            .join('')}</tr>`)
+            .join('');
+        return this.block(`<table>${head}${body}</table>`);
+    }
+    /** Preformatted text (a log tail, SQL to run); `lang` is a hint for the reader. */
+    codeBlock(text, lang) {
+        return this.block(`<pre${lang ? ` lang="${escapeText(lang)}"` : ''}><code>${escapePre(text)}</code></pre>`);
+    }
+    /** A Mermaid chart (GitHub draws it from a fenced block); `source` is built by a chart helper. */
+    mermaid(source) {
+        return this.block(`\`\`\`mermaid\n${source}\n\`\`\``);
+    }
+    /** A folded section: `summary` shown, the blocks built by `build` inside. */
+    details(summary, build, open = false) {
+        const inner = new SummaryDoc();
+        build(inner);
+        if (inner.blocks.length === 0)
+            return this;
+        return this.block(`<details${open ? ' open' : ''}><summary>${html(summary)}</summary>\n\n${inner.text()}\n\n</details>`);
+    }
+    /** Every block of another document, in order. */
+    append(other) {
+        this.blocks.push(...other.blocks);
+        return this;
+    }
+    get empty() {
+        return this.blocks.length === 0;
+    }
+    /** The summary's text: blocks one blank line apart, ending with a blank line. */
+    text() {
+        return this.blocks.length === 0 ? '' : `${this.blocks.join('\n\n')}\n\n`;
+    }
+    block(text) {
+        this.blocks.push(text);
+        return this;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/report/timeline.ts
+
+const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
+const TAG = { ok: 'done', failed: 'crit', skipped: '', warning: 'active' };
+/** A phase's name as a Mermaid task title: no `:`, `#` or `;` (they end or comment a task). */
+function taskTitle(text) {
+    return (text
+        .replace(/[:#;`]/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim() || 'phase');
+}
+/**
+ * The phases as a Mermaid gantt chart (GitHub draws it): one bar per phase that ran, placed at its
+ * start, failed ones red (`crit`). Times are milliseconds from the run's start (`dateFormat x`).
+ */
+function ganttChart(phases, title) {
+    const lines = [
+        'gantt',
+        ...(title ? [`  title ${taskTitle(title)}`] : []),
+        '  dateFormat x',
+        '  axisFormat %M:%S',
+    ];
+    let at = 0;
+    phases.forEach((p, i) => {
+        const start = p.startSeconds ?? at;
+        at = start + p.seconds;
+        if (p.status === 'skipped' && p.seconds === 0)
+            return;
+        const ms = Math.max(1, Math.round(p.seconds * 1000));
+        const tags = [TAG[p.status], `p${i}`].filter(Boolean).join(', ');
+        lines.push(`  ${taskTitle(`${p.name} ${formatSeconds(p.seconds)}`)} :${tags}, ${Math.round(start * 1000)}, ${ms}ms`);
+    });
+    return lines.join('\n');
+}
+/** The phase timeline of any action: the chart, then the table with each phase's outcome and detail. */
+function addTimeline(doc, phases, title) {
+    if (phases.length === 0)
+        return doc;
+    if (phases.some((p) => p.status !== 'skipped' || p.seconds > 0))
+        doc.mermaid(ganttChart(phases, title));
+    return doc.table(['Phase', 'Status', 'Duration', 'Detail'], phases.map((p) => [p.name, `${ICON[p.status]} ${p.status}`, formatSeconds(p.seconds), p.detail ?? '']));
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/report.ts
+
+
+
+
+
+
+
+const VERDICT_ICON = { restored: '✅', unhealthy: '⚠️', refused: '🛑', failed: '❌' };
+/** The summary's first line: restored or refused, the recovery time and the database downtime. */
+function rollbackLead(state) {
+    const t = state.timeline;
+    const verdict = state.verdict ?? 'failed';
+    const head = `${VERDICT_ICON[verdict]} Rollback of ${state.database}: ${verdict}`;
+    const times = `recovery time ${formatSeconds(t.totalSeconds)}, database downtime ` +
+        (t.downtimeMs === undefined ? 'none' : formatSeconds(t.downtimeMs / 1000));
+    // The error's first sentence: the rest (what is kept, what to do) follows in the summary.
+    const why = clause((state.error ?? 'no reason given').split(/(?<=[.!?])\s/)[0] ?? '');
+    if (verdict === 'restored')
+        return `${head}, ${times}`;
+    if (verdict === 'refused')
+        return `${head}, nothing was changed: ${why}`;
+    return `${head}, ${times}: ${why}`;
+}
+/** The job summary: the answer, what is left down, how to swap back, the timeline, kept databases. */
+function rollbackSummary(inputs, state, r) {
+    const t = state.timeline;
+    const verdict = state.verdict ?? 'failed';
+    const doc = new SummaryDoc().heading(rollbackLead(state), 2);
+    if (state.leftStopped)
+        doc.paragraph(strong('The application is left stopped:'), ` ${clause(state.leftStopped)}.`);
+    else if (r.appStopped)
+        doc.paragraph(strong('The application is stopped.'));
+    if (r.swapBack) {
+        doc.heading('How to swap back', 3);
+        doc.paragraph('Connect to the ', code('postgres'), ' database of the same server and run:');
+        doc.codeBlock(r.swapBack.join('\n'), 'sql');
+    }
+    if (state.error && verdict !== 'refused')
+        doc.paragraph(strong(verdict === 'unhealthy' ? 'Health check:' : 'Error:'), ` ${state.error}`);
+    else if (state.error)
+        doc.paragraph(strong('Refused:'), ` ${state.error}`);
+    const facts = [
+        `Strategy: ${inputs.strategy}`,
+        state.manifest
+            ? `Backup: ${state.manifest.backupId} (taken ${state.manifest.finishedAt})`
+            : 'Backup: not loaded',
+        `Recovery time: ${formatSeconds(t.totalSeconds)} (max-duration ${formatSeconds(inputs.maxDurationMs / 1000)})`,
+        t.downtimeMs === undefined
+            ? 'Database downtime: none'
+            : `Database downtime: ${formatSeconds(t.downtimeMs / 1000)}`,
+    ];
+    if (state.swapped && state.restoredFrom)
+        facts.push(`Restored from: ${state.restoredFrom}`);
+    if (state.failedDatabase)
+        facts.push(['Previous database kept as: ', code(state.failedDatabase)]);
+    doc.list(facts);
+    doc.heading('Timeline', 3);
+    addTimeline(doc, t.phases(), 'Rollback');
+    if (state.terminated.length > 0)
+        doc.heading('Sessions terminated at the swap', 3).list(state.terminated.map(describeSession));
+    if (r.kept.length > 0) {
+        doc.heading('Kept databases (they cost disk; never dropped automatically)', 3);
+        doc.table(['Database', 'Size', 'Connections', 'Drop it with'], r.kept.map((k) => [
+            k.name,
+            formatBytes(k.sizeBytes),
+            k.allowConnections ? 'allowed' : 'blocked',
+            code(`DROP DATABASE "${k.name.replace(/"/g, '""')}";`),
+        ]));
+        doc.paragraph('Drop one once it is no longer needed; nothing here drops it.');
+    }
+    if (state.notes.length > 0)
+        doc.heading('Notes', 3).list(state.notes);
+    return doc;
+}
+/** Outputs and the job summary, on every exit path: timeline, sessions ended, swap-back, kept databases. */
+async function report(inputs, state, app) {
+    const t = state.timeline;
+    const verdict = state.verdict ?? 'failed';
+    const downtime = t.downtimeMs === undefined ? '' : (t.downtimeMs / 1000).toFixed(3);
+    setOutput('verdict', verdict);
+    setOutput('rto-seconds', t.totalSeconds.toFixed(1));
+    setOutput('downtime-seconds', downtime);
+    setOutput('restored-from', state.swapped ? (state.restoredFrom ?? '') : '');
+    setOutput('failed-database', state.failedDatabase ?? '');
+    setOutput('backup-id', state.manifest?.backupId ?? '');
+    setOutput('phases-json', t.toJson());
+    let kept = [];
+    try {
+        kept = await withClient(swap_maintenance(inputs.connection), (c) => keptDatabases(c, state.database), {
+            connectTimeoutMs: 5000,
+        });
+    }
+    catch (error) {
+        state.note(`Could not list the kept databases: ${errorMessage(error)}`);
+    }
+    const swapBack = state.swapped && state.failedDatabase && verdict !== 'restored' && state.names
+        ? swapBackStatements(state.names.live, state.failedDatabase, state.names.side)
+        : undefined;
+    // Part of the failure the run reports as its error: a warning, so the failure has one error line.
+    if (state.leftStopped)
+        annotate('warning', 'Application left stopped', `The application is left stopped: ${clause(state.leftStopped)}.`);
+    await writeSummary(rollbackSummary(inputs, state, { kept, swapBack, appStopped: app.isStopped }));
+    if (verdict === 'restored')
+        annotate('notice', 'Rollback restored', rollbackLead(state));
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/timeline.ts
+
+
+
+/** The phases of the recovery, in order; the ones a run does not reach are reported as skipped. */
+const PHASES = ['verify', 'restore', 'checks', 'stop', 'swap', 'revert', 'start', 'health'];
+/** Times each phase of the recovery (the RTO) and the database downtime. */
+class Timeline {
+    started = Date.now();
+    done = new Map();
+    finishedAt;
+    /** From blocking connections to the live database until the new one accepts them. */
+    downtimeMs;
+    /** Runs one phase inside a log group; its time and outcome are recorded even when it throws. */
+    async phase(name, fn) {
+        const start = Date.now();
+        let detail;
+        core.startGroup(`Rollback: ${name}`);
+        try {
+            const result = await fn((d) => (detail = d));
+            this.record(name, start, 'ok', detail);
+            return result;
+        }
+        catch (error) {
+            this.record(name, start, 'failed', errorMessage(error));
+            throw error;
+        }
+        finally {
+            core.endGroup();
+        }
+    }
+    record(name, start, status, detail) {
+        const prev = this.done.get(name);
+        const seconds = (Date.now() - start) / 1000 + (prev?.seconds ?? 0);
+        this.done.set(name, { name, seconds, status, detail: detail ?? prev?.detail });
+    }
+    skip(name, detail) {
+        if (!this.done.has(name))
+            this.done.set(name, { name, seconds: 0, status: 'skipped', detail });
+    }
+    /** Changes the outcome of a phase that returned normally (a health check that timed out, say). */
+    mark(name, status, detail) {
+        const prev = this.done.get(name);
+        if (prev)
+            this.done.set(name, { ...prev, status, detail });
+    }
+    finish() {
+        this.finishedAt ??= Date.now();
+    }
+    get totalSeconds() {
+        return ((this.finishedAt ?? Date.now()) - this.started) / 1000;
+    }
+    phases() {
+        return PHASES.map((name) => this.done.get(name) ?? { name, seconds: 0, status: 'skipped', detail: 'not reached' });
+    }
+    /** The `phases-json` output: every phase, the total and the downtime, in seconds. */
+    toJson() {
+        const round = (n) => Math.round(n * 1000) / 1000;
+        return scrub(JSON.stringify({
+            phases: this.phases().map((p) => ({ name: p.name, seconds: round(p.seconds), status: p.status })),
+            total: round(this.totalSeconds),
+            downtime: this.downtimeMs === undefined ? null : round(this.downtimeMs / 1000),
+        }));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/state.ts
+
+
+
+
+
+/** What the run did so far: the report is written from it on every exit path. */
+class RunState {
+    database;
+    timeline = new Timeline();
+    verdict;
+    /** What the report names: the backup (of either engine). */
+    manifest;
+    names;
+    /** True once the live database was changed (renamed away or dropped). */
+    swapped = false;
+    /** The live database's connections were blocked and not re-allowed yet, or it was dropped. */
+    touched = false;
+    restoredFrom;
+    /** Downtime an interrupted run left (its blocked window), given back and counted by this run. */
+    priorDowntimeMs;
+    failedDatabase;
+    terminated = [];
+    notes = [];
+    error;
+    /** Why the application was left stopped, said loudly in the summary. */
+    leftStopped;
+    constructor(database) {
+        this.database = database;
+    }
+    note(text) {
+        this.notes.push(scrub(text));
+    }
+    /** The recovery time against max-duration: a warning, or (on-slow: fail) a thrown refusal. */
+    checkDuration(maxMs, onSlow) {
+        const total = this.timeline.totalSeconds;
+        if (total * 1000 <= maxMs)
+            return;
+        const message = `The rollback took ${total.toFixed(1)}s, over max-duration (${maxMs / 1000}s).`;
+        if (onSlow === 'fail')
+            throw new errors_SafetyError(message);
+        core.warning(message, { title: 'Rollback slower than max-duration' });
+        this.note(message);
+    }
+    /** Records a thrown error: before any change it is a refusal, after one a failure. */
+    fail(error) {
+        this.error = scrub(errorMessage(error));
+        if (this.verdict)
+            return;
+        // Whatever the error (a refused check, a TLS handshake, a permission), a run that changed
+        // nothing refused; a cancelled run failed (it did not decide), and so did one that changed something.
+        this.verdict = !this.swapped && !this.touched && !interruptedBy() ? 'refused' : 'failed';
+    }
+    /** Something could not be put back as it was (the application not started again): not a refusal. */
+    changedAfterAll() {
+        if (this.verdict === 'refused')
+            this.verdict = 'failed';
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/window.ts
@@ -75698,17 +78621,18 @@ async function verifyDump(inputs, v, state) {
  */
 async function reopenAfterInterruptedSwap(inputs, state) {
     const live = inputs.connection.database;
-    const reopened = await withClient(maintenance(inputs.connection), (c) => reopenInterruptedWindow(c, live));
+    const reopened = await withClient(swap_maintenance(inputs.connection), (c) => reopenInterruptedWindow(c, live));
     if (!reopened)
         return;
     state.priorDowntimeMs = reopened.downtimeMs;
     const message = `"${live}" was left refusing connections by an interrupted rollback (${reopened.run}, backup ${reopened.backupId}) since ${new Date(reopened.blockedAt * 1000).toISOString()}: connections are allowed again; it took none for ${(reopened.downtimeMs / 1000).toFixed(1)}s.`;
-    lib_core.warning(message, { title: 'Connections given back' });
+    core.warning(message, { title: 'Connections given back' });
     state.note(message);
     state.timeline.downtimeMs = reopened.downtimeMs;
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/main.ts
+
 
 
 
@@ -75745,7 +78669,10 @@ async function run() {
         await report(inputs, state, app);
     });
     try {
-        await rollback(inputs, state, app);
+        if (isClusterStrategy(inputs.strategy))
+            await CLUSTER_STRATEGIES[inputs.strategy](inputs, state, app, (v) => afterSwap(inputs, state, app, v));
+        else
+            await rollback(inputs, state, app);
     }
     catch (error) {
         state.fail(error);
@@ -75775,67 +78702,24 @@ async function rollback(inputs, state, app) {
         if (app.hasStop)
             await t.phase('stop', () => app.stop());
     }
-    else if (inputs.strategy === 'in-place') {
-        await inPlace(inputs, state, app, v);
-    }
     else {
-        await swap(inputs, state, app, v);
+        // Nothing live changes until the cut-over; the application is stopped just before it.
+        const strategy = strategyFor(inputs.strategy);
+        if (!strategy)
+            throw new Error(`Strategy ${inputs.strategy} has no database-level preparation.`);
+        const prepared = await strategy.prepare({ inputs, state, app, v });
+        if (app.hasStop)
+            await t.phase('stop', () => app.stop());
+        await prepared.cutOver();
     }
     app.holdAfterSwap();
     await afterSwap(inputs, state, app, v);
-    await withClient(maintenance(inputs.connection), (c) => writeMarker(c, v.names.live, undefined)).catch((e) => state.note(`Could not remove the rollback's marker from "${v.names.live}": ${errorMessage(e)}`));
+    await withClient(swap_maintenance(inputs.connection), (c) => writeMarker(c, v.names.live, undefined)).catch((e) => state.note(`Could not remove the rollback's marker from "${v.names.live}": ${errorMessage(e)}`));
+    if (inputs.keepDatabases !== undefined && state.verdict !== 'unhealthy') {
+        t.finish(); // the recovery ends here; the retention is housekeeping
+        await pruneAfterRollback(inputs, state, [v.names.failed]);
+    }
     await lock.release();
-}
-async function swap(inputs, state, app, v) {
-    const t = state.timeline;
-    let replacement = inputs.strategy === 'snapshot'
-        ? await t.phase('checks', (note) => snapshotReady(inputs, v, state, note))
-        : undefined;
-    let keepSide;
-    if (!replacement) {
-        const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
-        const early = new EarlyCheck(inputs, v.names.side, v);
-        keepSide = await t.phase('restore', (note) => restoreSide(inputs, v, dump, note, early));
-        await t.phase('checks', (note) => checkRestored(inputs, v.names.side, v, note, early));
-        replacement = v.names.side;
-    }
-    else {
-        t.skip('restore', 'snapshot');
-    }
-    if (app.hasStop)
-        await t.phase('stop', () => app.stop());
-    const swapped = await t.phase('swap', async (note) => {
-        const r = await swapDatabases(inputs.connection, {
-            live: v.names.live,
-            replacement: replacement,
-            failed: v.names.failed,
-            terminateSessions: inputs.terminateSessions,
-            backupId: v.manifest.backupId,
-            restoredFrom: state.restoredFrom,
-            run: runHolder('rollback'),
-        });
-        note(`${replacement} → ${v.names.live}, ${v.names.live} kept as ${v.names.failed}; ${r.terminated.length} session(s) terminated`);
-        return r;
-    });
-    keepSide?.();
-    state.swapped = true;
-    state.failedDatabase = v.names.failed;
-    state.terminated = swapped.terminated;
-    t.downtimeMs = swapped.downtimeMs + (state.priorDowntimeMs ?? 0);
-}
-async function inPlace(inputs, state, app, v) {
-    const t = state.timeline;
-    const dump = await t.phase('verify', () => verifyDump(inputs, v, state));
-    if (app.hasStop)
-        await t.phase('stop', () => app.stop());
-    const started = Date.now();
-    await t.phase('swap', async (note) => {
-        await restoreInPlace(inputs, v, dump, state, () => app.holdAfterSwap());
-        note('dropped, recreated and restored in place');
-    });
-    t.skip('restore', 'part of the in-place swap');
-    await t.phase('checks', (note) => checkRestored(inputs, v.names.live, v, note));
-    t.downtimeMs = Date.now() - started + (state.priorDowntimeMs ?? 0);
 }
 async function afterSwap(inputs, state, app, v) {
     const t = state.timeline;
@@ -75871,7 +78755,7 @@ async function afterSwap(inputs, state, app, v) {
             state.verdict = 'unhealthy';
             t.mark('health', 'failed', [...failing].map(([u, why]) => `${u}: ${why}`).join('; '));
             state.leftStopped = `the health check failed; ${await app.stopAgain()}; maintenance stays on`;
-            throw new SafetyError(`Health check failed after the rollback (${[...failing.keys()].join(', ')}). The previous database is kept as "${v.names.failed}"; see the summary for how to swap back.`);
+            throw new errors_SafetyError(`Health check failed after the rollback (${[...failing.keys()].join(', ')}). The previous database is kept as "${v.names.failed}"; see the summary for how to swap back.`);
         }
     }
     state.verdict = 'restored';

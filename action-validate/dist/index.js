@@ -47719,6 +47719,18 @@ function errorMessage(error) {
 function clause(message) {
     return message.trimEnd().replace(/\.+$/, '');
 }
+/**
+ * An error whose line in the run's annotations has a title and points at a place (a checks-file
+ * line): the one `::error` of the failure it reports.
+ */
+class AnnotatedError extends Error {
+    annotation;
+    constructor(message, annotation) {
+        super(message);
+        this.annotation = annotation;
+        this.name = 'AnnotatedError';
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/common/secrets.ts
 
@@ -47736,6 +47748,41 @@ function registerSecret(value) {
         secrets.add(form);
         lib_core.setSecret(form);
     }
+}
+/**
+ * The one masking of URLs: registers the password of every URL in `text`
+ * (`scheme://user:password@host`), as written and decoded; with `whole`, each such URL as well.
+ */
+function registerUrlSecrets(text, options = {}) {
+    for (const m of text.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s/]+)@[^\s]*/gi)) {
+        const pw = m[1] ?? '';
+        registerSecret(pw);
+        try {
+            registerSecret(decodeURIComponent(pw));
+        }
+        catch {
+            // not URL-encoded text: the raw form is registered already
+        }
+        if (options.whole)
+            registerSecret(m[0]);
+    }
+    // A text that is one URL: its password as the URL parser reads it (it may encode it otherwise).
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        return;
+    }
+    if (!url.password)
+        return;
+    registerSecret(url.password);
+    if (options.whole)
+        registerSecret(text);
+}
+/** A URL for display: user information removed (`https://***@host/…`). */
+function redactUrl(url) {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
 }
 /** Replaces every registered secret in `text` by `***`. */
 function secrets_scrub(text) {
@@ -48047,7 +48094,14 @@ async function runAction(run) {
     catch (error) {
         if (strayRejection)
             runner_killActiveChildren();
-        lib_core.setFailed(secrets_scrub(errorMessage(error)));
+        if (error instanceof AnnotatedError) {
+            // setFailed's own error line, with the annotation's title and place.
+            process.exitCode = lib_core.ExitCode.Failure;
+            lib_core.error(secrets_scrub(error.message), { ...error.annotation, title: secrets_scrub(error.annotation.title) });
+        }
+        else {
+            lib_core.setFailed(secrets_scrub(errorMessage(error)));
+        }
     }
     finally {
         const failures = await runCleanups();
@@ -48186,6 +48240,14 @@ const approvalsKind = {
     },
 };
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
 var lib = __nccwpck_require__(3273);
 ;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
@@ -48210,6 +48272,769 @@ const defaults = lib.defaults
 // Re-export the default
 /* harmony default export */ const esm = (lib);
 
+;// CONCATENATED MODULE: ./src/postgres/server-params.ts
+// The connection value's shape and libpq's parameters: what is honoured, how, and what is refused.
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+const TARGET_SESSION_ATTRS = [
+    'any',
+    'read-write',
+    'read-only',
+    'primary',
+    'standby',
+    'prefer-standby',
+];
+const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+/** libpq's keyword → its environment variable, for the parameters the suite honours. */
+const server_params_ENV_OF = {
+    host: 'PGHOST',
+    port: 'PGPORT',
+    dbname: 'PGDATABASE',
+    user: 'PGUSER',
+    password: 'PGPASSWORD',
+    passfile: 'PGPASSFILE',
+    sslmode: 'PGSSLMODE',
+    sslrootcert: 'PGSSLROOTCERT',
+    sslcert: 'PGSSLCERT',
+    sslkey: 'PGSSLKEY',
+    sslcrl: 'PGSSLCRL',
+    sslcertmode: 'PGSSLCERTMODE',
+    sslsni: 'PGSSLSNI',
+    sslnegotiation: 'PGSSLNEGOTIATION',
+    sslcompression: 'PGSSLCOMPRESSION',
+    ssl_min_protocol_version: 'PGSSLMINPROTOCOLVERSION',
+    ssl_max_protocol_version: 'PGSSLMAXPROTOCOLVERSION',
+    application_name: 'PGAPPNAME',
+    options: 'PGOPTIONS',
+    connect_timeout: 'PGCONNECT_TIMEOUT',
+    client_encoding: 'PGCLIENTENCODING',
+    target_session_attrs: 'PGTARGETSESSIONATTRS',
+    load_balance_hosts: 'PGLOADBALANCEHOSTS',
+    gssencmode: 'PGGSSENCMODE',
+    channel_binding: 'PGCHANNELBINDING',
+};
+/** Parameters with no environment variable: they cannot reach the client tools. */
+const NODE_ONLY = ['fallback_application_name', 'keepalives'];
+/**
+ * libpq parameters (and environment variables) Node cannot honour, or the client tools could not
+ * get by environment, with the reason given to the user.
+ */
+const REFUSED = {
+    hostaddr: 'Node connects by host name only; put the address in the host',
+    sslpassword: 'the client tools get the connection by environment, where libpq has no variable for it; use a key file without a passphrase, readable only by the runner',
+    sslcrldir: 'only a CRL file (sslcrl) can be given to Node',
+    requiressl: 'it is deprecated; use sslmode',
+    requirepeer: 'Node cannot check the peer of a socket',
+    require_auth: 'Node cannot restrict the authentication method',
+    krbsrvname: 'Node has no GSSAPI or Kerberos',
+    gsslib: 'Node has no GSSAPI or Kerberos',
+    gssdelegation: 'Node has no GSSAPI or Kerberos',
+    replication: 'the suite opens ordinary sessions only',
+    keepalives_idle: 'the client tools get the connection by environment, where libpq has no variable for it',
+    keepalives_interval: 'the client tools get the connection by environment, where libpq has no variable for it',
+    keepalives_count: 'the client tools get the connection by environment, where libpq has no variable for it',
+    tcp_user_timeout: 'the client tools get the connection by environment, where libpq has no variable for it',
+    min_protocol_version: 'node-postgres speaks protocol 3.0 only',
+    max_protocol_version: 'node-postgres speaks protocol 3.0 only',
+    scram_client_key: 'Node cannot use a SCRAM key instead of a password',
+    scram_server_key: 'Node cannot use a SCRAM key instead of a password',
+    oauth_issuer: 'Node has no OAuth flow',
+    oauth_client_id: 'Node has no OAuth flow',
+    oauth_client_secret: 'Node has no OAuth flow',
+    oauth_scope: 'Node has no OAuth flow',
+};
+/** Variables read from the environment but never passed on: a service (expanded here) and the refused ones. */
+const server_params_REFUSED_ENV = {
+    PGSERVICE: 'service',
+    PGHOSTADDR: 'hostaddr',
+    PGSSLCRLDIR: 'sslcrldir',
+    PGREQUIREAUTH: 'require_auth',
+    PGREQUIREPEER: 'requirepeer',
+    PGKRBSRVNAME: 'krbsrvname',
+    PGGSSLIB: 'gsslib',
+    PGGSSDELEGATION: 'gssdelegation',
+    PGREQUIRESSL: 'requiressl',
+};
+/** Values of honoured parameters that Node cannot honour. */
+const ALLOWED = {
+    sslmode: SSL_MODES,
+    target_session_attrs: TARGET_SESSION_ATTRS,
+    load_balance_hosts: ['disable', 'random'],
+    sslcertmode: ['disable', 'allow'],
+    sslsni: ['1'],
+    sslnegotiation: ['postgres', 'direct'],
+    sslcompression: ['0'],
+    ssl_min_protocol_version: TLS_VERSIONS,
+    ssl_max_protocol_version: TLS_VERSIONS,
+    gssencmode: ['disable', 'prefer'],
+    channel_binding: ['disable', 'prefer'],
+    keepalives: ['1'],
+};
+
+;// CONCATENATED MODULE: ./src/postgres/server-parse.ts
+
+
+
+
+
+
+function badValue(source, key, value, why) {
+    return new errors_ConfigurationError(`${source}: ${key}=${JSON.stringify(value)} is not supported: ${why}.`);
+}
+function checkText(source, what, value) {
+    if (/[\0\r\n]/.test(value))
+        throw new errors_ConfigurationError(`${source}: the ${what} contains a control character.`);
+    return value;
+}
+function decode(source, what, text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        throw new errors_ConfigurationError(`${source}: the ${what} has a bad percent-encoding.`);
+    }
+}
+function parsePort(text, source) {
+    const port = Number(text);
+    if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
+        throw new errors_ConfigurationError(`${source}: port must be 1-65535, got "${text}".`);
+    }
+    return port;
+}
+/** Splits `host:port,[v6]:port,host` (the URL's authority after `@`) into hosts and ports. */
+function splitHostSpec(spec, source) {
+    const hosts = [];
+    const ports = [];
+    for (const part of spec.split(',')) {
+        const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(part);
+        const colon = part.lastIndexOf(':');
+        const [host, port] = v6
+            ? [v6[1] ?? '', v6[2] ?? '']
+            : colon >= 0
+                ? [part.slice(0, colon), part.slice(colon + 1)]
+                : [part, ''];
+        hosts.push(decode(source, 'host', host));
+        ports.push(port);
+    }
+    return { hosts, ports };
+}
+/**
+ * Parses `postgres://user:password@host:port,host2:port2/database?param=value&…` with libpq's
+ * meaning. The URL and the password are registered as secrets before anything can print them;
+ * errors never repeat the URL.
+ */
+function server_parse_connectionFromUrl(url, source = 'Input "database-url"') {
+    registerSecret(url);
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
+    const m = /^postgres(?:ql)?:\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/.exec(url);
+    if (!m) {
+        if (scheme && !/^postgres(ql)?$/.test(scheme)) {
+            throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${scheme}://".`);
+        }
+        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
+    }
+    const authority = m[1] ?? '';
+    const at = authority.lastIndexOf('@');
+    const userinfo = at >= 0 ? authority.slice(0, at) : '';
+    const colon = userinfo.indexOf(':');
+    const params = {};
+    if (userinfo)
+        params.user = decode(source, 'user', colon >= 0 ? userinfo.slice(0, colon) : userinfo);
+    if (colon >= 0)
+        params.password = decode(source, 'password', userinfo.slice(colon + 1));
+    registerSecret(params.password);
+    const spec = splitHostSpec(at >= 0 ? authority.slice(at + 1) : authority, source);
+    if (spec.hosts.some((h) => h))
+        params.host = spec.hosts.join(',');
+    if (spec.ports.some((p) => p))
+        params.port = spec.ports.join(',');
+    if (m[2])
+        params.dbname = decode(source, 'database', m[2]);
+    for (const pair of (m[3] ?? '').split('&')) {
+        if (!pair)
+            continue;
+        const eq = pair.indexOf('=');
+        if (eq < 0)
+            throw new errors_ConfigurationError(`${source}: the parameter "${pair.slice(0, 40)}" has no value.`);
+        const key = decode(source, 'parameter name', pair.slice(0, eq));
+        params[key] = decode(source, `parameter "${key}"`, pair.slice(eq + 1));
+        if (key === 'password')
+            registerSecret(params[key]);
+    }
+    // libpq reads PGPASSFILE (else ~/.pgpass) when the URL has no password.
+    if (params.password === undefined && params.passfile === undefined && process.env.PGPASSFILE) {
+        params.passfile = process.env.PGPASSFILE;
+    }
+    return { ...settingsFrom(withService(params, source), source), url };
+}
+/** Reads the libpq environment: the same parameters as a URL, by their PG* variables. */
+function server_parse_connectionFromEnv(env = process.env) {
+    registerSecret(env.PGPASSWORD);
+    const params = {};
+    for (const [key, name] of Object.entries(server_params_ENV_OF)) {
+        const value = env[name];
+        if (value)
+            params[key] = value;
+    }
+    for (const [name, key] of Object.entries(server_params_REFUSED_ENV)) {
+        const value = env[name];
+        if (value)
+            params[key] = value;
+    }
+    // A service's parameters win over the other variables, as in libpq.
+    if (params.service !== undefined) {
+        Object.assign(params, withService({ service: params.service }, 'The libpq environment', env));
+        delete params.service;
+    }
+    params.user ??= env.USER || 'postgres';
+    params.host ??= 'localhost';
+    params.dbname ??= params.user;
+    const envName = Object.fromEntries(Object.entries(server_params_REFUSED_ENV).map(([name, key]) => [key, name]));
+    return settingsFrom(params, 'The libpq environment', (key) => server_params_ENV_OF[key] ?? envName[key] ?? key);
+}
+/** The user's file, made absolute (the client tools may run in another directory), and readable. */
+function checkFile(source, key, file) {
+    const absolute = external_node_path_default().resolve(file);
+    try {
+        (0,external_node_fs_namespaceObject.readFileSync)(absolute);
+    }
+    catch (error) {
+        const why = error.code === 'ENOENT' ? 'no such file' : 'not readable';
+        throw new errors_ConfigurationError(`${source}: ${key} file ${JSON.stringify(absolute)}: ${why}.`);
+    }
+    return absolute;
+}
+/** libpq's default client files under ~/.postgresql, when they exist. */
+function defaultFile(name) {
+    const file = external_node_path_default().join(external_node_os_default().homedir(), '.postgresql', name);
+    return (0,external_node_fs_namespaceObject.existsSync)(file) ? file : undefined;
+}
+/**
+ * Expands `service=<name>` as libpq does: the section `[name]` of PGSERVICEFILE (else
+ * ~/.pg_service.conf), else of `$PGSYSCONFDIR/pg_service.conf`; parameters given beside it win.
+ */
+function withService(given, source, env = process.env) {
+    const name = given.service;
+    if (name === undefined)
+        return given;
+    const files = [
+        env.PGSERVICEFILE ?? external_node_path_default().join(external_node_os_default().homedir(), '.pg_service.conf'),
+        external_node_path_default().join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf'),
+    ];
+    for (const file of files) {
+        let text;
+        try {
+            text = (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+        }
+        catch {
+            continue;
+        }
+        let inSection = false;
+        let found = false;
+        const params = {};
+        for (const raw of text.split('\n')) {
+            const line = raw.trim();
+            if (!line || line.startsWith('#'))
+                continue;
+            const section = /^\[(.*)\]$/.exec(line);
+            if (section) {
+                inSection = section[1] === name;
+                found ||= inSection;
+                continue;
+            }
+            const eq = line.indexOf('=');
+            if (!inSection || eq < 0)
+                continue;
+            params[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+        }
+        if (!found)
+            continue;
+        if (params.service !== undefined) {
+            throw new errors_ConfigurationError(`${source}: service "${name}" in ${file} names another service.`);
+        }
+        registerSecret(params.password);
+        const merged = { ...params, ...given };
+        delete merged.service;
+        return merged;
+    }
+    throw new errors_ConfigurationError(`${source}: service ${JSON.stringify(name)} is in none of ${files.join(', ')}.`);
+}
+function settingsFrom(given, source, nameOf = (key) => key) {
+    const params = { ...given };
+    const unknown = Object.keys(params).filter((k) => !(k in server_params_ENV_OF) && !NODE_ONLY.includes(k) && !(k in REFUSED));
+    if (unknown.length > 0) {
+        throw new errors_ConfigurationError(`${source}: unknown parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (libpq would refuse ${unknown.length > 1 ? 'them' : 'it'} too).`);
+    }
+    for (const [key, value] of Object.entries(params)) {
+        const why = REFUSED[key];
+        if (why)
+            throw badValue(source, nameOf(key), key === 'sslpassword' ? '***' : value, why);
+        const allowed = ALLOWED[key];
+        if (allowed && !allowed.includes(value)) {
+            if (key === 'sslmode') {
+                throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${value}".`);
+            }
+            throw badValue(source, nameOf(key), value, `the suite honours ${allowed.join(', ')}`);
+        }
+        if (key !== 'password')
+            checkText(source, nameOf(key), value);
+    }
+    if (params.client_encoding && !/^utf-?8$/i.test(params.client_encoding)) {
+        throw badValue(source, nameOf('client_encoding'), params.client_encoding, 'node-postgres reads UTF8 only');
+    }
+    if (params.connect_timeout !== undefined && !/^\d{1,6}$/.test(params.connect_timeout)) {
+        throw new errors_ConfigurationError(`${source}: ${nameOf('connect_timeout')} must be a whole number of seconds, got "${params.connect_timeout}".`);
+    }
+    const hostNames = (params.host ?? '').split(',').map((h) => h || 'localhost');
+    const portTexts = (params.port ?? '').split(',');
+    if (portTexts.length !== 1 && portTexts.length !== hostNames.length) {
+        throw new errors_ConfigurationError(`${source}: ${hostNames.length} hosts but ${portTexts.length} ports (give one port, or one for each host).`);
+    }
+    const hosts = hostNames.map((host, i) => ({
+        host: checkText(source, 'host', host),
+        port: parsePort((portTexts.length === 1 ? portTexts[0] : portTexts[i]) || '5432', source),
+    }));
+    const database = params.dbname ?? '';
+    const user = params.user ?? '';
+    if (!database)
+        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
+    if (!user)
+        throw new errors_ConfigurationError(`${source} names no user.`);
+    checkTls(params, source, nameOf);
+    if (params.passfile)
+        params.passfile = external_node_path_default().resolve(params.passfile);
+    const first = hosts[0];
+    const { password, passfile, sslmode } = params;
+    const rest = Object.fromEntries(Object.entries(params).filter(([k]) => !['host', 'port', 'dbname', 'user', 'password', 'passfile', 'sslmode'].includes(k)));
+    return {
+        host: first.host,
+        port: first.port,
+        user,
+        database,
+        password,
+        ...(passfile ? { passfile } : {}),
+        sslmode,
+        ...(hosts.length > 1 ? { hosts } : {}),
+        ...(Object.keys(rest).length > 0 ? { params: rest } : {}),
+    };
+}
+/** Checks the TLS files now (absolute paths, readable), with libpq's defaults under ~/.postgresql. */
+function checkTls(params, source, nameOf) {
+    const mode = params.sslmode ?? 'prefer';
+    if (params.sslrootcert === 'system') {
+        if (params.sslmode === undefined)
+            params.sslmode = 'verify-full';
+        else if (params.sslmode !== 'verify-full') {
+            throw badValue(source, nameOf('sslmode'), params.sslmode, 'with sslrootcert=system libpq allows only verify-full');
+        }
+    }
+    else if (params.sslrootcert !== undefined) {
+        params.sslrootcert = checkFile(source, nameOf('sslrootcert'), params.sslrootcert);
+    }
+    else if (mode !== 'disable') {
+        const fallback = defaultFile('root.crt');
+        if (fallback)
+            params.sslrootcert = fallback;
+        else if (mode === 'verify-ca' || mode === 'verify-full') {
+            throw new errors_ConfigurationError(`${source}: sslmode ${mode} needs the CA that signed the server's certificate: give sslrootcert=<file> (or sslrootcert=system), or put it in ${external_node_path_default().join(external_node_os_default().homedir(), '.postgresql', 'root.crt')}.`);
+        }
+    }
+    for (const key of ['sslcert', 'sslkey', 'sslcrl']) {
+        const value = params[key];
+        if (value !== undefined)
+            params[key] = checkFile(source, nameOf(key), value);
+    }
+    if (params.sslcertmode !== 'disable') {
+        const cert = params.sslcert ?? defaultFile('postgresql.crt');
+        const key = params.sslkey ?? (cert ? defaultFile('postgresql.key') : undefined);
+        if (cert)
+            params.sslcert = cert;
+        if (key)
+            params.sslkey = key;
+    }
+    if (params.sslcert && !params.sslkey) {
+        throw new errors_ConfigurationError(`${source}: ${nameOf('sslcert')} is given without ${nameOf('sslkey')}.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/postgres/server.ts
+
+
+
+
+// What the connection value gives: its hosts, another database on the same server, the client tools'
+// environment, DATABASE_URL and the display form. Parsing is in server-parse.ts, opening a
+// pg.Client in server-connect.ts.
+/** Every host in the order to try them (libpq's host list; `load_balance_hosts=random` shuffles). */
+function hostList(settings) {
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    if (settings.params?.load_balance_hosts !== 'random')
+        return hosts;
+    const shuffled = [...hosts];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+    }
+    return shuffled;
+}
+/** The same server, another database. */
+function withDatabase(settings, database) {
+    // The user's URL names the user's database: it no longer describes this value.
+    return database === settings.database ? settings : { ...settings, database, url: undefined };
+}
+/** The maintenance database of the same server (`postgres`), for the lock and for CREATE/DROP/RENAME. */
+function maintenance(settings, database = 'postgres') {
+    return withDatabase(settings, database);
+}
+/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
+function resolveConnection(url, database) {
+    const settings = url ? connectionFromUrl(url) : connectionFromEnv();
+    return database ? withDatabase(settings, database) : settings;
+}
+/** `user@host:port/database` (every host of a list), never the password. */
+function describeConnection(settings) {
+    const hosts = (settings.hosts ?? [settings]).map((h) => `${h.host}:${h.port}`).join(',');
+    return `${settings.user}@${hosts}/${settings.database}`;
+}
+/** The TLS mode in effect, as libpq reads it (unset means `prefer`). */
+function effectiveSslMode(settings) {
+    return settings.sslmode ?? 'prefer';
+}
+/**
+ * PGOPTIONS for a child: the connection's own `options` first (else the runner's PGOPTIONS), then
+ * `-c name=value` for each setting (those given later win); `undefined` when there is nothing to pass.
+ */
+function pgOptions(settings, existing = process.env.PGOPTIONS) {
+    const parts = existing?.trim() ? [existing.trim()] : [];
+    for (const [name, value] of Object.entries(settings))
+        parts.push(`-c ${name}=${value}`);
+    return parts.length > 0 ? parts.join(' ') : undefined;
+}
+/**
+ * PGOPTIONS for a child of this connection: its `options` parameter (else the runner's PGOPTIONS,
+ * which node-postgres reads too), then the suite's settings.
+ */
+function childOptions(settings, extra) {
+    return pgOptions(extra, settings.params?.options ?? process.env.PGOPTIONS);
+}
+/**
+ * The environment for a child process (pg_dump, psql, a migration step): the whole connection as
+ * libpq variables, credentials included, never in argv. Every libpq variable we do not set is
+ * removed, so a stray PGSERVICE or PGSSLMODE of the runner cannot redirect the child.
+ */
+function childEnv(settings) {
+    const env = {};
+    for (const name of [...Object.values(ENV_OF), ...Object.keys(REFUSED_ENV), 'PGSERVICEFILE']) {
+        env[name] = undefined;
+    }
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    env.PGHOST = hosts.map((h) => h.host).join(',');
+    env.PGPORT = hosts.map((h) => String(h.port)).join(',');
+    env.PGUSER = settings.user;
+    env.PGDATABASE = settings.database;
+    env.PGPASSWORD = settings.password;
+    env.PGPASSFILE = settings.passfile;
+    env.PGSSLMODE = settings.sslmode;
+    for (const [key, value] of Object.entries(settings.params ?? {})) {
+        const name = ENV_OF[key];
+        if (name)
+            env[name] = value;
+    }
+    // node-postgres reads the runner's PGOPTIONS when the connection has no options: so do the tools.
+    env.PGOPTIONS = settings.params?.options ?? process.env.PGOPTIONS;
+    const fallbackName = settings.params?.fallback_application_name;
+    if (fallbackName && !env.PGAPPNAME)
+        env.PGAPPNAME = fallbackName;
+    // Node has no GSSAPI: the tools must not encrypt differently from the suite's own sessions.
+    env.PGGSSENCMODE = 'disable';
+    return env;
+}
+/**
+ * The connection as a URL for an application (DATABASE_URL of the migration steps), built from the
+ * parts with every parameter kept: file paths are absolute here (a step may run in another
+ * directory), where the user's URL may have given them relative to the workspace.
+ */
+function connectionUrl(settings) {
+    const auth = encodeURIComponent(settings.user) +
+        (settings.password ? `:${encodeURIComponent(settings.password)}` : '');
+    const hosts = settings.hosts ?? [{ host: settings.host, port: settings.port }];
+    const socket = hosts.some((h) => h.host.startsWith('/'));
+    const params = new URLSearchParams();
+    if (socket)
+        params.set('host', hosts.map((h) => h.host).join(','));
+    if (settings.sslmode)
+        params.set('sslmode', settings.sslmode);
+    if (settings.passfile)
+        params.set('passfile', settings.passfile);
+    for (const [key, value] of Object.entries(settings.params ?? {}))
+        params.set(key, value);
+    const authority = socket
+        ? `localhost:${settings.port}`
+        : hosts.map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`).join(',');
+    const query = params.toString().replace(/\+/g, '%20');
+    return `postgres://${auth}@${authority}/${encodeURIComponent(settings.database)}${query ? `?${query}` : ''}`;
+}
+
+;// CONCATENATED MODULE: ./src/postgres/server-connect.ts
+
+
+
+
+
+
+/** The error of a connection that could not be opened, with the server, the TLS mode and what failed. */
+class ConnectError extends Error {
+    constructor(message, cause) {
+        super(message, { cause });
+        this.name = 'ConnectError';
+    }
+}
+/** Node's codes of a certificate that does not chain to the given CA. */
+const UNKNOWN_CA = [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'CERT_SIGNATURE_FAILURE',
+];
+/**
+ * Opens a connected `pg.Client` with libpq's meaning of the connection: hosts tried in order,
+ * `sslmode` (prefer tries TLS and falls back to plain, allow the other way round), the CA, client
+ * certificate and CRL files, `target_session_attrs`. The caller closes it (`client.end()`).
+ */
+async function openClient(settings, options = {}) {
+    const hosts = hostList(settings);
+    const attrs = settings.params?.target_session_attrs ?? 'any';
+    const passes = attrs === 'prefer-standby' ? ['standby', 'any'] : [attrs];
+    const failures = [];
+    let lastError;
+    for (const want of passes) {
+        for (const hp of hosts) {
+            let client;
+            try {
+                client = await connectHost(settings, hp, options);
+            }
+            catch (error) {
+                lastError = error;
+                failures.push(hosts.length > 1 ? `${hp.host}:${hp.port}: ${errorMessage(error)}` : errorMessage(error));
+                continue;
+            }
+            const mismatch = await sessionMismatch(client, want).catch((error) => errorMessage(error));
+            if (!mismatch)
+                return client;
+            await client.end().catch(() => undefined);
+            failures.push(`${hp.host}:${hp.port}: ${mismatch} (target_session_attrs=${attrs})`);
+        }
+    }
+    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
+    const where = hosts.length > 1
+        ? `any of ${hosts.map((h) => `${h.host}:${h.port}`).join(', ')}`
+        : `${settings.host}:${settings.port}`;
+    throw new ConnectError(`Could not connect to ${where} as "${settings.user}" (database "${settings.database}"${tls}): ${failures.join('; ')}`, lastError);
+}
+/** Why this session does not fit `target_session_attrs`, or undefined when it does. */
+async function sessionMismatch(client, want) {
+    if (want === 'any')
+        return undefined;
+    const r = await client.query("SELECT current_setting('transaction_read_only') AS ro, pg_is_in_recovery() AS rec");
+    const row = r.rows[0];
+    const readOnly = row?.ro === 'on';
+    const standby = row?.rec === true;
+    if (want === 'read-write' && readOnly)
+        return 'the session is read-only';
+    if (want === 'read-only' && !readOnly)
+        return 'the session is read-write';
+    if (want === 'primary' && standby)
+        return 'the server is a standby';
+    if (want === 'standby' && !standby)
+        return 'the server is a primary';
+    return undefined;
+}
+/** One host: the TLS attempts its sslmode asks for, in libpq's order. */
+async function connectHost(settings, hp, options) {
+    const mode = effectiveSslMode(settings);
+    // libpq never uses TLS on a Unix socket, whatever sslmode says.
+    const socket = hp.host.startsWith('/');
+    const tls = socket || mode === 'disable' ? undefined : tlsOptions(settings);
+    const attempts = !tls
+        ? [false]
+        : mode === 'allow'
+            ? [false, tls]
+            : mode === 'prefer'
+                ? [tls, false]
+                : [tls];
+    const failed = [];
+    for (const [i, ssl] of attempts.entries()) {
+        try {
+            return await connectOnce(settings, hp, ssl, options);
+        }
+        catch (error) {
+            failed.push({ ssl: ssl !== false, error: describeTlsError(settings, hp, error) });
+            const more = i < attempts.length - 1;
+            // A server that refused the session (or TLS) may take the other kind; a host that does not
+            // answer will not.
+            if (!more || isNetworkError(error))
+                break;
+        }
+    }
+    const last = failed[failed.length - 1]?.error;
+    if (failed.length < 2)
+        throw last;
+    // prefer and allow tried both kinds: say why each failed, or the certificate problem is hidden.
+    const message = failed
+        .map((f) => `${f.ssl ? 'with TLS' : 'without TLS'}: ${errorMessage(f.error)}`)
+        .join('; ');
+    throw Object.assign(new Error(message, { cause: last }), { code: last.code });
+}
+function isNetworkError(error) {
+    const code = error.code;
+    return (typeof code === 'string' &&
+        /^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ETIMEDOUT)$/.test(code));
+}
+async function connectOnce(settings, hp, ssl, options) {
+    const params = settings.params ?? {};
+    const timeout = params.connect_timeout;
+    const client = new esm.Client({
+        host: hp.host,
+        port: hp.port,
+        user: settings.user,
+        database: settings.database,
+        password: settings.password ?? (() => passwordFromFile(settings, hp)),
+        ssl,
+        ...(params.sslnegotiation === 'direct' ? { sslNegotiation: 'direct' } : {}),
+        ...(params.options ? { options: params.options } : {}),
+        // node-postgres would read the runner's PGCLIENTENCODING; the suite reads UTF8 only.
+        client_encoding: 'UTF8',
+        application_name: options.applicationName ??
+            params.application_name ??
+            params.fallback_application_name ??
+            'migration-guard',
+        connectionTimeoutMillis: timeout === undefined
+            ? (options.connectTimeoutMs ?? 15000)
+            : Number(timeout) === 0
+                ? 0
+                : Math.max(2, Number(timeout)) * 1000,
+        keepAlive: options.keepAlive ?? false,
+    });
+    // An error event on an idle client would otherwise crash the process.
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+        return client;
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw error;
+    }
+}
+/** Node's TLS options for the connection's files; verification as libpq does it. */
+function tlsOptions(settings) {
+    const params = settings.params ?? {};
+    const mode = effectiveSslMode(settings);
+    const rootcert = params.sslrootcert;
+    // libpq verifies the chain whenever it has a root certificate (so `require` with a CA file acts as
+    // verify-ca), and the host name only for verify-full.
+    const verifyChain = rootcert !== undefined || mode === 'verify-ca' || mode === 'verify-full';
+    const options = { rejectUnauthorized: verifyChain };
+    if (rootcert && rootcert !== 'system')
+        options.ca = (0,external_node_fs_namespaceObject.readFileSync)(rootcert);
+    if (verifyChain && mode !== 'verify-full')
+        options.checkServerIdentity = () => undefined;
+    if (params.sslcert && params.sslcertmode !== 'disable') {
+        options.cert = (0,external_node_fs_namespaceObject.readFileSync)(params.sslcert);
+        if (params.sslkey)
+            options.key = (0,external_node_fs_namespaceObject.readFileSync)(params.sslkey);
+    }
+    if (params.sslcrl)
+        options.crl = (0,external_node_fs_namespaceObject.readFileSync)(params.sslcrl);
+    if (params.ssl_min_protocol_version) {
+        options.minVersion = params.ssl_min_protocol_version;
+    }
+    if (params.ssl_max_protocol_version) {
+        options.maxVersion = params.ssl_max_protocol_version;
+    }
+    return options;
+}
+/** A certificate failure says which host, which CA file and what failed; other errors pass as they are. */
+function describeTlsError(settings, hp, error) {
+    const code = error.code;
+    if (typeof code !== 'string')
+        return error;
+    const rootcert = settings.params?.sslrootcert;
+    const ca = rootcert === 'system'
+        ? "Node's list of public CAs (sslrootcert=system)"
+        : rootcert
+            ? `the CA file ${rootcert}`
+            : 'no CA file (sslrootcert)';
+    const server = `the certificate of ${hp.host}:${hp.port}`;
+    let what;
+    if (UNKNOWN_CA.includes(code)) {
+        what = `${server} is not signed by ${ca} (unknown CA or self-signed: ${code})`;
+    }
+    else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+        const cert = error.cert;
+        const names = cert?.subjectaltname ?? (cert?.subject?.CN ? `CN=${cert.subject.CN}` : 'no names');
+        what = `${server} does not name the host "${hp.host}" (name mismatch with sslmode verify-full; it names ${names}); it is signed by ${ca}`;
+    }
+    else if (code === 'CERT_HAS_EXPIRED') {
+        what = `${server}, or one in its chain, has expired (checked against ${ca})`;
+    }
+    else if (code === 'CERT_NOT_YET_VALID') {
+        what = `${server}, or one in its chain, is not valid yet (checked against ${ca})`;
+    }
+    else if (code === 'CERT_REVOKED') {
+        what = `${server} is revoked by the CRL file ${settings.params?.sslcrl ?? ''}`;
+    }
+    return what ? Object.assign(new Error(`TLS: ${what}.`, { cause: error }), { code }) : error;
+}
+/**
+ * The password from the password file (passfile, else ~/.pgpass) as libpq reads it:
+ * `host:port:database:user:password` lines, `*` matches anything, `\` escapes; a file others may
+ * read is ignored, as libpq ignores it.
+ */
+function passwordFromFile(settings, hp) {
+    const file = settings.passfile ?? external_node_path_default().join(external_node_os_default().homedir(), '.pgpass');
+    let text;
+    try {
+        if (((0,external_node_fs_namespaceObject.statSync)(file).mode & 0o077) !== 0)
+            return undefined;
+        text = (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+    const host = hp.host.startsWith('/') || hp.host === 'localhost' ? ['localhost', hp.host] : [hp.host];
+    for (const line of text.split('\n')) {
+        if (!line.trim() || line.startsWith('#'))
+            continue;
+        const fields = [];
+        let current = '';
+        for (let i = 0; i < line.length; i++) {
+            const c = line[i];
+            if (c === '\\' && i + 1 < line.length)
+                current += line[++i];
+            else if (c === ':' && fields.length < 4) {
+                fields.push(current);
+                current = '';
+            }
+            else
+                current += c;
+        }
+        fields.push(current.replace(/\r$/, ''));
+        if (fields.length < 5)
+            continue;
+        const [h, p, d, u, password] = fields;
+        const match = (pattern, values) => pattern === '*' || values.includes(pattern);
+        if (match(h, host) &&
+            match(p, [String(hp.port)]) &&
+            match(d, [settings.database]) &&
+            match(u, [settings.user])) {
+            return password;
+        }
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/postgres/client.ts
 
 /** Session settings that make text output of values identical on every server and client. */
@@ -48225,25 +49050,10 @@ const STABLE_SESSION = [
  * advisory lock would outlive the work it guards.
  */
 async function withClient(settings, fn, options = {}) {
-    const client = new esm.Client({
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        database: settings.database,
-        password: settings.password,
-        ssl: sslFor(settings.sslmode),
-        application_name: options.applicationName ?? 'migration-guard',
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 15000,
+    const client = await openClient(settings, {
+        applicationName: options.applicationName,
+        connectTimeoutMs: options.connectTimeoutMs,
     });
-    // An error event on an idle client would otherwise crash the process.
-    client.on('error', () => undefined);
-    try {
-        await client.connect();
-    }
-    catch (error) {
-        await client.end().catch(() => undefined);
-        throw connectError(settings, error);
-    }
     try {
         if (options.stableOutput) {
             for (const sql of STABLE_SESSION)
@@ -48254,23 +49064,6 @@ async function withClient(settings, fn, options = {}) {
     finally {
         await client.end().catch(() => undefined);
     }
-}
-/**
- * A failed connection with its context: which server, as whom, which database and TLS mode — the
- * driver's message alone ("self-signed certificate", "does not support SSL") does not say.
- */
-function connectError(settings, error) {
-    const tls = settings.sslmode ? `, sslmode ${settings.sslmode}` : '';
-    const message = error instanceof Error ? error.message : String(error);
-    return new Error(`Could not connect to ${settings.host}:${settings.port} as "${settings.user}" (database "${settings.database}"${tls}): ${message}`, { cause: error });
-}
-/** node-postgres' TLS options for a libpq sslmode. */
-function sslFor(mode) {
-    if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer')
-        return undefined;
-    if (mode === 'require')
-        return { rejectUnauthorized: false };
-    return { rejectUnauthorized: true };
 }
 /** Quotes an identifier for SQL (`"my""db"`). */
 /**
@@ -48325,118 +49118,8 @@ async function systemIdentifier(client) {
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/connection.ts
+// The connection value lives in server.ts; these names stay for the modules that import them here.
 
-
-const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
-function checkPart(what, value, source) {
-    if (/[\0\r\n]/.test(value))
-        throw new errors_ConfigurationError(`${source}: the ${what} contains a control character.`);
-    return value;
-}
-/**
- * Parses `postgres://user:password@host:port/database?sslmode=…&host=/socket/dir`. The URL and the
- * password are registered as secrets before anything can print them; errors never repeat the URL.
- */
-function connectionFromUrl(url, source = 'Input "database-url"') {
-    registerSecret(url);
-    let parsed;
-    try {
-        // libpq accepts an empty host (`postgres://user@/db?host=/socket`); the URL parser needs one.
-        parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/, '$1localhost'));
-    }
-    catch {
-        throw new errors_ConfigurationError(`${source} is not a valid URL (expected postgres://user@host:port/database).`);
-    }
-    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-        throw new errors_ConfigurationError(`${source} must start with postgres:// or postgresql://, got "${parsed.protocol}//".`);
-    }
-    const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-    registerSecret(password);
-    const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-    const user = decodeURIComponent(parsed.username);
-    const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, ''));
-    const portText = parsed.port || parsed.searchParams.get('port') || '5432';
-    const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
-    if (!database)
-        throw new errors_ConfigurationError(`${source} names no database (the path after the host is empty).`);
-    if (!user)
-        throw new errors_ConfigurationError(`${source} names no user.`);
-    if (!host)
-        throw new errors_ConfigurationError(`${source} names no host.`);
-    if (sslmode && !SSL_MODES.includes(sslmode)) {
-        throw new errors_ConfigurationError(`${source}: sslmode must be one of ${SSL_MODES.join(', ')}, got "${sslmode}".`);
-    }
-    return {
-        host: checkPart('host', host, source),
-        port: parsePort(portText, source),
-        user: checkPart('user', user, source),
-        database: checkPart('database', database, source),
-        password,
-        sslmode,
-    };
-}
-function parsePort(text, source) {
-    const port = Number(text);
-    if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
-        throw new errors_ConfigurationError(`${source}: port must be 1-65535, got "${text}".`);
-    }
-    return port;
-}
-/** Reads the libpq environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGPASSFILE, PGSSLMODE). */
-function connectionFromEnv(env = process.env) {
-    const password = env.PGPASSWORD || undefined;
-    registerSecret(password);
-    const user = env.PGUSER || env.USER || 'postgres';
-    return {
-        host: env.PGHOST || 'localhost',
-        port: parsePort(env.PGPORT || '5432', 'Environment variable PGPORT'),
-        user,
-        database: env.PGDATABASE || user,
-        password,
-        passfile: env.PGPASSFILE || undefined,
-        sslmode: env.PGSSLMODE || undefined,
-    };
-}
-/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
-function resolveConnection(url, database) {
-    const settings = url ? connectionFromUrl(url) : connectionFromEnv();
-    return database ? { ...settings, database } : settings;
-}
-/** The same server, another database. */
-function withDatabase(settings, database) {
-    return { ...settings, database };
-}
-/** `user@host:port/database`, never the password. */
-function describeConnection(settings) {
-    return `${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
-}
-/**
- * PGOPTIONS for a child: the runner's own PGOPTIONS first, then `-c name=value` for each setting
- * (those given later win); `undefined` when there is nothing to pass.
- */
-function pgOptions(settings, existing = process.env.PGOPTIONS) {
-    const parts = existing?.trim() ? [existing.trim()] : [];
-    for (const [name, value] of Object.entries(settings))
-        parts.push(`-c ${name}=${value}`);
-    return parts.length > 0 ? parts.join(' ') : undefined;
-}
-/**
- * The environment for a child process (pg_dump, psql, a migration step): credentials travel here,
- * never in argv. Variables we do not set are removed so a stray PGSERVICE cannot redirect the child.
- */
-function childEnv(settings) {
-    return {
-        PGHOST: settings.host,
-        PGPORT: String(settings.port),
-        PGUSER: settings.user,
-        PGDATABASE: settings.database,
-        PGPASSWORD: settings.password,
-        PGPASSFILE: settings.passfile,
-        PGSSLMODE: settings.sslmode,
-        PGSERVICE: undefined,
-        PGSERVICEFILE: undefined,
-    };
-}
 
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
 
@@ -48565,9 +49248,9 @@ function checkPath(name, value) {
 function getConnectionInput(name = 'database-url') {
     const url = raw(name);
     if (url !== undefined)
-        return connectionFromUrl(url, `Input "${name}"`);
+        return server_parse_connectionFromUrl(url, `Input "${name}"`);
     if (process.env.PGDATABASE || process.env.PGHOST)
-        return connectionFromEnv();
+        return server_parse_connectionFromEnv();
     throw new errors_ConfigurationError(`Input required and not supplied: ${name} (or set the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).`);
 }
 
@@ -49025,11 +49708,6 @@ const columnsKind = {
     },
 };
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/commerceml/encoding.ts
@@ -49605,7 +50283,7 @@ function formatBytes(bytes) {
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 /** `83.4` seconds → `1m 23s`; under a minute, with one decimal. */
-function format_formatSeconds(seconds) {
+function formatSeconds(seconds) {
     if (seconds < 60)
         return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
     const m = Math.floor(seconds / 60);
@@ -49640,7 +50318,7 @@ const fileKind = {
     describe: (spec) => [
         spec.paths.length === 1 ? 'exists' : `${spec.paths.length} files exist`,
         spec.minBytes > 0 ? `≥ ${formatBytes(spec.minBytes)}` : '',
-        spec.maxAgeMs !== undefined ? `modified within ${format_formatSeconds(spec.maxAgeMs / 1000)}` : '',
+        spec.maxAgeMs !== undefined ? `modified within ${formatSeconds(spec.maxAgeMs / 1000)}` : '',
     ]
         .filter(Boolean)
         .join(', '),
@@ -49660,7 +50338,7 @@ const fileKind = {
                 if (s.size < spec.minBytes)
                     bad.push(`${formatBytes(s.size)} < ${formatBytes(spec.minBytes)}`);
                 if (spec.maxAgeMs !== undefined && ageMs > spec.maxAgeMs)
-                    bad.push(`modified ${format_formatSeconds(ageMs / 1000)} ago`);
+                    bad.push(`modified ${formatSeconds(ageMs / 1000)} ago`);
                 smallest = Math.min(smallest ?? s.size, s.size);
                 oldest = Math.max(oldest, ageMs);
                 if (bad.length)
@@ -49668,7 +50346,7 @@ const fileKind = {
                 rows.push([
                     p,
                     formatBytes(s.size),
-                    format_formatSeconds(ageMs / 1000),
+                    formatSeconds(ageMs / 1000),
                     bad.length ? `❌ ${bad.join(', ')}` : '✅',
                 ]);
             }
@@ -49681,7 +50359,7 @@ const fileKind = {
         }
         const summary = smallest === undefined
             ? 'no file found'
-            : `${spec.paths.length} file(s), smallest ${formatBytes(smallest)}, oldest ${format_formatSeconds(oldest / 1000)}`;
+            : `${spec.paths.length} file(s), smallest ${formatBytes(smallest)}, oldest ${formatSeconds(oldest / 1000)}`;
         return {
             passed: problems.length === 0,
             observed: problems.length ? problems.join('; ') : summary,
@@ -49741,7 +50419,7 @@ function resolveTemplate(text, scope) {
                 throw new Error(`environment variable ${name} is not set`);
             if (SECRET_NAME.test(name))
                 registerSecret(value);
-            maskUrlPassword(value);
+            registerUrlSecrets(value);
             return value;
         }
         if (!scope.values.has(name) || scope.values.get(name) === undefined) {
@@ -49750,23 +50428,7 @@ function resolveTemplate(text, scope) {
         return asText(scope.values.get(name));
     });
 }
-/** Registers the password of a URL (`https://user:pw@host`) as a secret. */
-function maskUrlPassword(text) {
-    for (const m of text.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s/]+)@/gi)) {
-        const pw = m[1] ?? '';
-        registerSecret(pw);
-        try {
-            registerSecret(decodeURIComponent(pw));
-        }
-        catch {
-            // not URL-encoded text: the raw form is registered already
-        }
-    }
-}
-/** A URL for display: user information removed (`https://***@host/…`). */
-function redactUrl(url) {
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
-}
+
 /** Resolves every string inside a plain-data value (the spec of a check). */
 function resolveDeep(value, scope) {
     if (typeof value === 'string')
@@ -50800,53 +51462,18 @@ function shouldFail(verdict, failOn) {
 ;// CONCATENATED MODULE: ./src/report/summary.ts
 
 
-
-const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
-/** The phases of a run as summary table rows (header first). */
-function phaseRows(phases) {
-    return [
-        [
-            { data: 'Phase', header: true },
-            { data: 'Status', header: true },
-            { data: 'Duration', header: true },
-            { data: 'Detail', header: true },
-        ],
-        ...phases.map((p) => [
-            p.name,
-            `${ICON[p.status]} ${p.status}`,
-            formatSeconds(p.seconds),
-            scrub(p.detail ?? ''),
-        ]),
-    ];
-}
-/**
- * A text bar chart of phase durations (monospace), readable in the job summary and in a terminal.
- */
-function timelineChart(phases, width = 40) {
-    const total = phases.reduce((s, p) => s + p.seconds, 0) || 1;
-    const nameWidth = Math.max(...phases.map((p) => p.name.length), 5);
-    return phases
-        .map((p) => {
-        const bar = '█'.repeat(Math.max(p.seconds > 0 ? 1 : 0, Math.round((p.seconds / total) * width)));
-        return `${p.name.padEnd(nameWidth)} ${bar} ${formatSeconds(p.seconds)}`;
-    })
-        .join('\n');
-}
-/** Writes the summary built by `build`, scrubbing secrets from the whole text on the way out. */
-async function writeSummary(build) {
+/** Writes the summary, scrubbing secrets from the whole text on the way out. */
+async function writeSummary(doc) {
+    const text = secrets_scrub(doc.text());
     if (!process.env.GITHUB_STEP_SUMMARY) {
-        build(lib_core.summary);
-        lib_core.info(secrets_scrub(lib_core.summary.stringify()));
-        lib_core.summary.emptyBuffer();
+        lib_core.info(text);
         return;
     }
-    build(lib_core.summary);
-    const text = secrets_scrub(lib_core.summary.stringify());
     lib_core.summary.emptyBuffer();
     lib_core.summary.addRaw(text, true);
     await lib_core.summary.write();
 }
-/** One annotation per finding, with a title; error or warning. */
+/** One annotation per finding, with a title; error, warning or notice. */
 function annotate(level, title, message, file, line) {
     const props = { title: secrets_scrub(title), file, startLine: line };
     const text = secrets_scrub(message);
@@ -51229,12 +51856,18 @@ function checksOfPhase(file, phase) {
     return file.checks.filter((c) => c.phase === phase);
 }
 
-;// CONCATENATED MODULE: ./src/storage/manifest.ts
-
-
-
-
+;// CONCATENATED MODULE: ./src/manifest/types.ts
+/**
+ * The backup manifest: the evidence a backup leaves for the phases after it. The bottom layer every
+ * other module may import (postgres/ fills it in, storage/ carries it, checks/ and the actions read
+ * it); it imports nothing of the suite but common/.
+ */
 const MANIFEST_FORMAT = 1;
+
+;// CONCATENATED MODULE: ./src/manifest/io.ts
+
+
+
 /** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
 function parseManifest(text, source) {
     let data;
@@ -51281,17 +51914,10 @@ async function writeManifestFile(file, manifest) {
 function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
-/** A digest of a file (hex), streamed. */
-async function hashFile(file, algorithm) {
-    const hash = createHash(algorithm);
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
-        hash.update(chunk);
-    return hash.digest('hex');
-}
-/** sha256 of a file, streamed. */
-function sha256File(file) {
-    return hashFile(file, 'sha256');
-}
+
+;// CONCATENATED MODULE: ./src/manifest/index.ts
+
+
 
 ;// CONCATENATED MODULE: ./src/actions/validate/inputs.ts
 
@@ -51380,58 +52006,199 @@ async function getInputs() {
     };
 }
 
-;// CONCATENATED MODULE: ./src/actions/validate/summary.ts
-
-const VERDICT_ICON = { pass: '✅', hotfix: '🩹', monitor: '👀', rollback: '⏪' };
-/** core.summary writes cells as HTML: `<= 5%` and `<Товар>` must stay text. */
-function esc(text) {
+;// CONCATENATED MODULE: ./src/report/markdown.ts
+/**
+ * The one way summaries are built. GitHub renders a job summary as markdown in which raw HTML is
+ * allowed; an HTML block runs until the next blank line and markdown inside it is not rendered
+ * (so a backtick after a table showed as a backtick, and `<name>` inside it was taken for a tag and
+ * vanished). Here every block is HTML, blocks are separated by blank lines, and every piece of text
+ * goes through `escapeText`, whose entities mean the same in markdown and in HTML. Markup is made
+ * only by the helpers below (`code`, `strong`, …), never by writing tags into strings. The one
+ * markdown block is the Mermaid chart, which GitHub draws only from a fenced block.
+ */
+/** Markup made by the helpers of this module; a plain string is always text. */
+class Markup {
+    html;
+    constructor(html) {
+        this.html = html;
+    }
+}
+const ENTITIES = {
+    '&': '&amp;',
+    '<': '&lt;',
+    '>': '&gt;',
+    '`': '&#96;',
+    '*': '&#42;',
+    '[': '&#91;',
+    ']': '&#93;',
+    '|': '&#124;',
+    '\\': '&#92;',
+    '~': '&#126;',
+};
+/**
+ * Text as it must appear in a summary, in markdown or in an HTML block alike: `& < >` and the
+ * markdown punctuation that could start markup are written as entities, an underscore that could
+ * start emphasis too (one inside a word, as in `order_items`, cannot), and a line break becomes
+ * `<br>` (a blank line would end an HTML block).
+ */
+function escapeText(text) {
+    return text
+        .replace(/[&<>"`*[\]|\\~]/g, (c) => ENTITIES[c] ?? c)
+        .replace(/(^|[^\p{L}\p{N}])_|_(?=$|[^\p{L}\p{N}])/gu, (m) => m.replace('_', '&#95;'))
+        .replace(/\r?\n/g, '<br>');
+}
+/** Only `& < >`: the text of a `<pre>` block, where nothing else is markup. */
+function escapePre(text) {
     return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
-function header(...cells) {
-    return cells.map((data) => ({ data: esc(data), header: true }));
+/** An inline value as HTML. */
+function html(value) {
+    if (typeof value === 'string')
+        return escapeText(value);
+    if (value instanceof Markup)
+        return value.html;
+    return value.map(html).join('');
 }
-/** The job summary: the verdict and the matrix row behind it on top, then every check by phase. */
+/** A code span; an empty value is shown as `(empty)`, never as an empty span. */
+function code(text) {
+    return new Markup(`<code>${text === '' ? '(empty)' : escapeText(text)}</code>`);
+}
+function strong(...parts) {
+    return new Markup(`<strong>${html(parts)}</strong>`);
+}
+function emphasis(...parts) {
+    return new Markup(`<em>${html(parts)}</em>`);
+}
+/** A line break inside a paragraph or a table cell. */
+const BR = new Markup('<br>');
+/** GitHub's summaries show tables wider than this badly (scrolled sideways): further columns are folded into the last. */
+const MAX_COLUMNS = 6;
+/** A summary under construction: blocks of HTML, one blank line apart. */
+class SummaryDoc {
+    blocks = [];
+    heading(text, level = 3) {
+        return this.block(`<h${level}>${html(text)}</h${level}>`);
+    }
+    paragraph(...parts) {
+        return this.block(`<p>${html(parts)}</p>`);
+    }
+    list(items) {
+        if (items.length === 0)
+            return this;
+        return this.block(`<ul>${items.map((i) => `<li>${html(i)}</li>`).join('')}</ul>`);
+    }
+    /**
+     * A table with a header row; cells are text or markup. Columns past MAX_COLUMNS are folded into
+     * the last one (its cells joined with ` · `), so a table never runs off the page.
+     */
+    table(header, rows) {
+        const fold = (cells) => cells.length <= MAX_COLUMNS
+            ? [...cells]
+            : [
+                ...cells.slice(0, MAX_COLUMNS - 1),
+                cells.slice(MAX_COLUMNS - 1).flatMap((c, i) => (i === 0 ? [c] : [' · ', c])),
+            ];
+        const head = `<tr>${fold(header)
+            .map((h) => `<th>${html(h)}</th>`)
+            .join('')}</tr>`;
+        const body = rows
+            .map((r) => `<tr>${fold(r)
+            .map((c) => `<td>${html(c)}</td>`)
+            .join('')}</tr>`)
+            .join('');
+        return this.block(`<table>${head}${body}</table>`);
+    }
+    /** Preformatted text (a log tail, SQL to run); `lang` is a hint for the reader. */
+    codeBlock(text, lang) {
+        return this.block(`<pre${lang ? ` lang="${escapeText(lang)}"` : ''}><code>${escapePre(text)}</code></pre>`);
+    }
+    /** A Mermaid chart (GitHub draws it from a fenced block); `source` is built by a chart helper. */
+    mermaid(source) {
+        return this.block(`\`\`\`mermaid\n${source}\n\`\`\``);
+    }
+    /** A folded section: `summary` shown, the blocks built by `build` inside. */
+    details(summary, build, open = false) {
+        const inner = new SummaryDoc();
+        build(inner);
+        if (inner.blocks.length === 0)
+            return this;
+        return this.block(`<details${open ? ' open' : ''}><summary>${html(summary)}</summary>\n\n${inner.text()}\n\n</details>`);
+    }
+    /** Every block of another document, in order. */
+    append(other) {
+        this.blocks.push(...other.blocks);
+        return this;
+    }
+    get empty() {
+        return this.blocks.length === 0;
+    }
+    /** The summary's text: blocks one blank line apart, ending with a blank line. */
+    text() {
+        return this.blocks.length === 0 ? '' : `${this.blocks.join('\n\n')}\n\n`;
+    }
+    block(text) {
+        this.blocks.push(text);
+        return this;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/validate/summary.ts
+
+
+const VERDICT_ICON = { pass: '✅', hotfix: '🩹', monitor: '👀', rollback: '⏪' };
+/** The summary's first line: the verdict, and the check that decided it (or how many passed). */
+function validateLead(results, decision) {
+    const head = `${VERDICT_ICON[decision.verdict]} Verdict: ${decision.verdict}`;
+    const by = decision.decidedBy;
+    if (by)
+        return `${head}: check ${by.id} failed (${by.message ?? by.observed}; expected ${by.expected})`;
+    const passed = results.length - decision.failed.length;
+    return `${head}: ${passed} of ${results.length} checks passed`;
+}
+function checkRow(r) {
+    const observed = r.passed || !r.message || r.message === r.observed ? r.observed : `${r.observed} — ${r.message}`;
+    return [
+        r.passed ? '✅' : '❌',
+        `${r.id} (${r.kind})${r.description ? ` — ${r.description}` : ''}`,
+        r.expected,
+        observed,
+        `${r['on-failure']} (${r.severity})`,
+        formatSeconds(r.seconds),
+    ];
+}
+const CHECK_HEADER = ['', 'Check', 'Expected', 'Observed', 'On failure', 'Time'];
+/** The job summary: the verdict and the matrix row behind it on top, failed checks next, passing ones folded. */
 function buildSummary(results, decision, source) {
-    return (s) => {
-        s.addHeading(`${VERDICT_ICON[decision.verdict]} Verdict: ${decision.verdict}`, 2);
-        s.addRaw(esc(`${results.length - decision.failed.length} of ${results.length} checks passed (${source}).`), true);
-        const by = decision.decidedBy;
-        s.addTable([
-            header('problem', 'severity', 'action', 'decided by'),
-            [
-                decision.row.problem,
-                decision.row.severity,
-                decision.row.action,
-                by ? `${by.id}: ${by.message ?? by.observed}` : '—',
-            ].map(esc),
-        ]);
-        for (const phase of [...new Set(results.map((r) => r.phase))]) {
-            s.addHeading(`Phase ${phase}`, 3);
-            s.addTable([
-                header('result', 'check', 'kind', 'expected', 'observed', 'duration', 'on failure'),
-                ...results
-                    .filter((r) => r.phase === phase)
-                    .map((r) => [
-                    r.passed ? '✅' : '❌',
-                    r.description ? `${r.id} — ${r.description}` : r.id,
-                    r.kind,
-                    r.expected,
-                    r.passed || !r.message || r.message === r.observed
-                        ? r.observed
-                        : `${r.observed} — ${r.message}`,
-                    format_formatSeconds(r.seconds),
-                    `${r['on-failure']} (${r.severity})`,
-                ].map(esc)),
-            ]);
-        }
-        for (const r of results) {
-            if (!r.details)
-                continue;
-            s.addHeading(esc(`${r.id}: ${r.details.title}`), 4);
-            const [head, ...rows] = r.details.rows;
-            s.addTable([header(...(head ?? [])), ...rows.map((row) => row.map((cell) => esc(cell || '—')))]);
-        }
-    };
+    const doc = new SummaryDoc().heading(validateLead(results, decision), 2);
+    doc.paragraph(`${results.length - decision.failed.length} of ${results.length} checks passed (${source}).`);
+    const by = decision.decidedBy;
+    doc.table(['Problem', 'Severity', 'Action', 'Decided by'], [
+        [
+            decision.row.problem,
+            decision.row.severity,
+            decision.row.action,
+            by ? `${by.id}: ${by.message ?? by.observed}` : '—',
+        ],
+    ]);
+    for (const phase of [...new Set(results.map((r) => r.phase))]) {
+        const of = results.filter((r) => r.phase === phase);
+        const failed = of.filter((r) => !r.passed);
+        const passed = of.filter((r) => r.passed);
+        if (failed.length > 0)
+            doc
+                .heading(`Phase ${phase}: ${failed.length} failed check(s)`, 3)
+                .table(CHECK_HEADER, failed.map(checkRow));
+        if (passed.length > 0)
+            doc.details(`Phase ${phase}: ${passed.length} passing check(s)`, (d) => d.table(CHECK_HEADER, passed.map(checkRow)));
+    }
+    // Failed checks' details open, passing ones' folded.
+    for (const r of [...results.filter((x) => !x.passed), ...results.filter((x) => x.passed)]) {
+        if (!r.details)
+            continue;
+        const [head, ...rows] = r.details.rows;
+        doc.details(`${r.id}: ${r.details.title}`, (d) => d.table(head ?? [], rows.map((row) => row.map((cell) => cell || '—'))), !r.passed);
+    }
+    return doc;
 }
 
 ;// CONCATENATED MODULE: ./src/actions/validate/main.ts
@@ -51445,8 +52212,9 @@ function buildSummary(results, decision, source) {
 
 
 
+
 function logResult(r) {
-    const line = `${r.passed ? '✅' : '❌'} ${r.id} (${r.kind}): ${r.observed}${r.passed ? '' : ` — ${r.message ?? 'failed'}`} [${format_formatSeconds(r.seconds)}]`;
+    const line = `${r.passed ? '✅' : '❌'} ${r.id} (${r.kind}): ${r.observed}${r.passed ? '' : ` — ${r.message ?? 'failed'}`} [${formatSeconds(r.seconds)}]`;
     lib_core.info(line);
 }
 /** Runs the checks of one phase, decides the verdict from the matrix and reports it. */
@@ -51472,18 +52240,32 @@ async function run() {
     const results = await runChecks(inputs.checks, context, logResult);
     const decision = decide(results);
     const lines = new Map(inputs.checks.map((c) => [c.id, c.line]));
+    const fails = shouldFail(decision.verdict, inputs.failOn);
+    const title = (r) => `Check "${r.id}" failed → ${r['on-failure']}`;
     for (const r of decision.failed) {
+        // The deciding check of a failing step is the step's own error line (thrown below): one line per failure.
+        if (fails && r === decision.decidedBy)
+            continue;
         const level = r['on-failure'] === 'rollback' ? 'error' : r['on-failure'] === 'none' ? 'notice' : 'warning';
-        annotate(level, `Check "${r.id}" failed → ${r['on-failure']}`, `${r.description ? `${r.description}: ` : ''}${r.message ?? r.observed} (expected ${r.expected})`, inputs.checksFile, lines.get(r.id));
+        annotate(level, title(r), `${r.description ? `${r.description}: ` : ''}${r.message ?? r.observed} (expected ${r.expected})`, inputs.checksFile, lines.get(r.id));
     }
     setOutput('verdict', decision.verdict);
     setOutput('results-json', results.map(({ details: _details, ...rest }) => rest));
     setOutput('failed-checks', decision.failed.map((r) => r.id).join(','));
     await writeSummary(buildSummary(results, decision, `${inputs.checksFile}, phase ${inputs.phase}`));
     lib_core.info(`Verdict: ${decision.verdict} — ${decision.text}`);
-    if (shouldFail(decision.verdict, inputs.failOn)) {
+    if (!fails)
+        annotate('notice', `Verdict ${decision.verdict}`, validateLead(results, decision));
+    if (fails) {
         const by = decision.decidedBy;
-        throw new Error(`Verdict ${decision.verdict} (fail-on: ${inputs.failOn}): check "${by?.id ?? '?'}" failed — ${by?.message ?? by?.observed ?? ''}. Failed checks: ${decision.failed.map((r) => r.id).join(', ')}.`);
+        const message = `Verdict ${decision.verdict} (fail-on: ${inputs.failOn}): check "${by?.id ?? '?'}" failed — ${by?.message ?? by?.observed ?? ''}. Failed checks: ${decision.failed.map((r) => r.id).join(', ')}.`;
+        if (!by)
+            throw new Error(message);
+        throw new AnnotatedError(message, {
+            title: title(by),
+            file: inputs.checksFile,
+            startLine: lines.get(by.id),
+        });
     }
 }
 
