@@ -45,8 +45,8 @@ interface Catalog {
 
 async function readCatalog(client: Client): Promise<Catalog> {
   const listed = await listTables(client);
-  const rels = await client.query<{ name: string; kind: string; ext: boolean; bytes: string }>(
-    `SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind, pg_table_size(c.oid)::text AS bytes,
+  const rels = await client.query<{ name: string; kind: string; ext: boolean }>(
+    `SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind,
             EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS ext
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}`,
@@ -59,6 +59,7 @@ async function readCatalog(client: Client): Promise<Catalog> {
        FROM t JOIN pg_class r ON r.oid = t.root JOIN pg_namespace rn ON rn.oid = r.relnamespace
               JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace cn ON cn.oid = c.relnamespace`,
   );
+  const sizes = await tableSizes(client);
   const descendants = new Map<string, string[]>();
   for (const { root, child } of tree.rows) descendants.set(root, [...(descendants.get(root) ?? []), child]);
   return {
@@ -66,8 +67,31 @@ async function readCatalog(client: Client): Promise<Catalog> {
     kind: new Map(rels.rows.map((r) => [r.name, r.kind])),
     descendants,
     extensionMembers: new Set(rels.rows.filter((r) => r.ext).map((r) => r.name)),
-    sizes: new Map(rels.rows.map((r) => [r.name, Number(r.bytes)])),
+    sizes,
   };
+}
+
+/**
+ * Each table's size on disk, for the dump's progress line. `pg_table_size` takes a table's
+ * ACCESS SHARE lock, so a table locked by another session would make this query, not pg_dump,
+ * give up at `lock_timeout` with a message that names nothing: read inside a savepoint, and without
+ * sizes (the progress line then counts tables only) pg_dump meets the lock and says which table.
+ */
+async function tableSizes(client: Client): Promise<Map<string, number>> {
+  await client.query('SAVEPOINT table_sizes');
+  try {
+    const r = await client.query<{ name: string; bytes: string }>(
+      `SELECT n.nspname || '.' || c.relname AS name, pg_table_size(c.oid)::text AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}`,
+    );
+    await client.query('RELEASE SAVEPOINT table_sizes');
+    return new Map(r.rows.map((row) => [row.name, Number(row.bytes)]));
+  } catch (error) {
+    if ((error as { code?: string }).code !== '55P03') throw error;
+    await client.query('ROLLBACK TO SAVEPOINT table_sizes');
+    return new Map();
+  }
 }
 
 /** The old way, and the fallback: count every table and fingerprint the protected ones in the snapshot. */

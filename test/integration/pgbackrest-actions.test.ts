@@ -43,7 +43,7 @@ test('backup with engine pgbackrest, then rollback with strategy pitr: writes af
     database: 'shop',
     databases: ['postgres', 'shop'],
   });
-  expect(backup.summary).toContain('Recovery point (pgBackRest) of shop: verified');
+  expect(backup.summary).toMatch(/✅ Recovery point \S+ of shop: restore point \S+ archived in stanza main/);
   expect(backup.logs).not.toContain('p@ss');
 
   await c.query('DELETE FROM orders WHERE id > 10; CREATE TABLE migrated (x int);', 'shop');
