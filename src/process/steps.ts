@@ -5,6 +5,7 @@ import * as core from '@actions/core';
 import { formatSeconds } from '../report/format';
 
 import { interruptedBy } from './cleanup';
+import { runHook } from './hooks';
 import type { PlanStep } from './plan';
 import { runShell, type RunResult } from './runner';
 
@@ -98,14 +99,25 @@ export async function runCommand(
     core.info(`${options.title}: failed (${detail})`);
     return { name, kind, status: 'failed', exitCode: null, signal: null, seconds: 0, detail };
   }
-  const result = await runShell(command, {
-    cwd: options.cwd,
-    env: { ...options.env, ...options.stepEnv },
-    timeoutMs,
-    group: options.title,
-    // A step or hook never goes on once the action (and its lock) is gone.
-    dieWithParent: true,
-  });
+  const env = { ...options.env, ...options.stepEnv };
+  const result =
+    kind === 'hook'
+      ? (
+          await runHook(name, command, {
+            cwd: options.cwd,
+            env,
+            timeoutMs: timeoutMs ?? 0,
+            group: options.title,
+          })
+        ).result
+      : await runShell(command, {
+          cwd: options.cwd,
+          env,
+          timeoutMs,
+          group: options.title,
+          // A step never goes on once the action (and its lock) is gone.
+          dieWithParent: true,
+        });
   const outcome = outcomeOf(name, kind, result, timeoutMs);
   // The failure is reported once, by the action's own error line (with the command's last lines).
   core.info(`${options.title}: ${outcome.status} (${outcome.detail})`);

@@ -139,6 +139,22 @@ test('a failing stop-command still runs the start-command', async () => {
   expectNoBackup(out);
 });
 
+test('a stop-command past hook-timeout is killed, and the start-command still runs', async () => {
+  const out = tempDir('out');
+  const hooks = markerHooks(tempDir('hooks'));
+  const result = await runAction('backup', {
+    'database-url': cluster.url('shop'),
+    'output-dir': out,
+    'stop-command': 'sleep 300',
+    'start-command': hooks['start-command'],
+    'hook-timeout': '1s',
+  });
+  expect(result.exitCode).toBe(1);
+  expect(result.errors.join('\n')).toMatch(/stop-command timed out after \d+s/);
+  expect(existsSync(hooks.started)).toBe(true);
+  expectNoBackup(out);
+});
+
 test('two runs at once: the second fails fast, naming the holder, and stops nothing', async () => {
   const lock = await acquireLock(connectionFromUrl(cluster.url('shop')), {
     holder: 'migrate run 77 by alice',

@@ -92,6 +92,11 @@ const cases: Case[] = [
     ['Input "lock-timeout"', '"$(reboot)"'],
   ],
   ['a bad step-timeout', { steps: `a: ${touch}`, 'step-timeout': '-5' }, ['Input "step-timeout"', '"-5"']],
+  [
+    'a bad hook-timeout',
+    { steps: `a: ${touch}`, 'hook-timeout': '2 days' },
+    ['Input "hook-timeout"', '"2 days"'],
+  ],
   ['a python that is an option', { steps: `a: ${touch}`, python: '-c' }, ['Input "python"', '"-c"']],
   [
     'python with a shell metacharacter',

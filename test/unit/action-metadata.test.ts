@@ -3,6 +3,8 @@ import path from 'node:path';
 
 import { parse } from 'yaml';
 
+import { DEFAULT_HOOK_TIMEOUT } from '../../src/common/inputs';
+
 const ROOT = path.resolve(__dirname, '..', '..');
 const ACTIONS = ['backup', 'migrate', 'validate', 'rollback'];
 
@@ -28,6 +30,7 @@ function inputsRead(name: string): Set<string> {
   const text = readFileSync(path.join(ROOT, 'src', 'actions', name, 'inputs.ts'), 'utf8');
   const names = new Set([...text.matchAll(/\bget\w*Input\(\s*'([^']+)'/g)].map((m) => m[1] as string));
   if (/\bgetConnectionInput\(\s*\)/.test(text)) names.add('database-url');
+  if (/\bgetHookTimeoutInput\(\s*\)/.test(text)) names.add('hook-timeout');
   for (const m of text.matchAll(/\bgetConnectionInput\(\s*'([^']+)'/g)) names.add(m[1] as string);
   return names;
 }
@@ -69,5 +72,18 @@ describe.each(ACTIONS)('action-%s metadata', (name) => {
   it('documents every input and output in docs/actions, and nothing else', () => {
     expect(docTable(doc, 'Inputs')).toEqual(new Set(Object.keys(yml.inputs ?? {})));
     expect(docTable(doc, 'Outputs')).toEqual(new Set(Object.keys(yml.outputs ?? {})));
+  });
+});
+
+describe('hook-timeout', () => {
+  it('is one input, with one default, in every action that runs service hooks', () => {
+    const withHooks = ACTIONS.filter((name) => inputsRead(name).has('hook-timeout'));
+    expect(withHooks).toEqual(['backup', 'migrate', 'rollback']);
+    for (const name of withHooks) {
+      const yml = parse(readFileSync(path.join(ROOT, `action-${name}`, 'action.yml'), 'utf8')) as ActionYml;
+      expect(yml.inputs?.['hook-timeout']?.default).toBe(DEFAULT_HOOK_TIMEOUT);
+      const doc = readFileSync(path.join(ROOT, 'docs', 'actions', `${name}.md`), 'utf8');
+      expect(doc).toContain(`| \`hook-timeout\` | no | \`${DEFAULT_HOOK_TIMEOUT}\` |`);
+    }
   });
 });

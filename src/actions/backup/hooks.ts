@@ -2,9 +2,8 @@ import * as core from '@actions/core';
 
 import { SafetyError } from '../../common/errors';
 import { onCleanup } from '../../process/cleanup';
-import { describeExit, runShell, succeeded } from '../../process/runner';
-
-const HOOK_TIMEOUT_MS = 10 * 60_000;
+import { runHook } from '../../process/hooks';
+import { describeExit } from '../../process/runner';
 
 /**
  * The `stop-command` / `start-command` pair. The start is registered as a cleanup before the stop
@@ -16,8 +15,10 @@ export class ServiceHooks {
   private startNow: (() => Promise<void>) | undefined;
 
   constructor(
-    private readonly stopCommand?: string,
-    private readonly startCommand?: string,
+    private readonly stopCommand: string | undefined,
+    private readonly startCommand: string | undefined,
+    /** The action's `hook-timeout`. */
+    private readonly timeoutMs: number,
   ) {}
 
   async stop(): Promise<void> {
@@ -27,10 +28,12 @@ export class ServiceHooks {
     }
     if (!this.stopCommand) return;
     this.state = 'stopping';
-    const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
-    if (!succeeded(r)) {
+    const { result: r, failure } = await runHook('stop-command', this.stopCommand, {
+      timeoutMs: this.timeoutMs,
+    });
+    if (failure !== undefined) {
       this.state = `stop-command failed (${describeExit(r)})`;
-      throw new SafetyError(`stop-command failed: ${describeExit(r)}.`);
+      throw new SafetyError(`${failure}.`);
     }
     this.state = this.startCommand
       ? 'stopped; start-command pending'
@@ -44,13 +47,13 @@ export class ServiceHooks {
 
   private async runStart(): Promise<void> {
     if (!this.startCommand) return;
-    const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
-    if (!succeeded(r)) {
+    const { result: r, failure } = await runHook('start-command', this.startCommand, {
+      timeoutMs: this.timeoutMs,
+    });
+    if (failure !== undefined) {
       this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
-      core.error(
-        `start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`,
-      );
-      throw new SafetyError(`start-command failed: ${describeExit(r)}; the services may still be stopped.`);
+      core.error(`${failure}. The services stopped for the backup may still be down.`);
+      throw new SafetyError(`${failure}; the services may still be stopped.`);
     }
     this.state = 'started again (start-command succeeded)';
   }

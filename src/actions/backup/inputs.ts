@@ -8,6 +8,7 @@ import {
   getConnectionInput,
   getDurationInput,
   getEnumInput,
+  getHookTimeoutInput,
   getListInput,
   getOptionalInput,
   getSingleLineInput,
@@ -36,6 +37,8 @@ export interface Inputs {
   protectedTables: string[];
   stopCommand?: string;
   startCommand?: string;
+  /** `hook-timeout`: how long stop-command and start-command may each run. */
+  hookTimeoutMs: number;
   verify: 'read' | 'restore';
   verifyConnection?: ConnectionSettings;
   /** `none`; `after-dump` (`true`: the copy is made after the dump has read the data); `first` (the copy first, the dump from it). */
@@ -214,6 +217,7 @@ function getBackupInputs(): Inputs {
     protectedTables,
     stopCommand: getOptionalInput('stop-command'),
     startCommand: getOptionalInput('start-command'),
+    hookTimeoutMs: getHookTimeoutInput(),
     verify: getEnumInput('verify', ['read', 'restore'] as const, 'read'),
     verifyConnection: verifyUrl ? connectionFromUrl(verifyUrl, 'Input "verify-database-url"') : undefined,
     snapshot,

@@ -63,7 +63,7 @@ async function takeBackup(run: BackupRun): Promise<void> {
 async function backupStep(inputs: Inputs): Promise<void> {
   const started = Date.now();
   const phases = new Phases();
-  const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
+  const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand, inputs.hookTimeoutMs);
   const state: BackupState = {};
   const run = new BackupRun(inputs, phases, state, hooks);
   let failure: unknown;

@@ -36,7 +36,7 @@ async function runAsOwner(inputs: Inputs): Promise<OsUser | undefined> {
 export async function pgbackrestStep(inputs: Inputs): Promise<void> {
   const started = Date.now();
   const phases = new Phases();
-  const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
+  const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand, inputs.hookTimeoutMs);
   const id = buildBackupId(inputs.connection.database, new Date());
   const manifestPath = path.join(inputs.outputDir, `${id}.manifest.json`);
   let manifest: PitrManifest | undefined;

@@ -3,13 +3,13 @@ import * as core from '@actions/core';
 import { clause, errorMessage } from '../../common/errors';
 import { onCleanup } from '../../process/cleanup';
 import { checkoutCommit } from '../../process/git';
-import { describeExit, runShell, succeeded } from '../../process/runner';
+import { runHook } from '../../process/hooks';
 
 import type { Inputs } from './inputs';
 
-async function shell(what: string, command: string, cwd: string): Promise<void> {
-  const r = await runShell(command, { cwd, timeoutMs: 30 * 60_000, dieWithParent: true });
-  if (!succeeded(r)) throw new Error(`${what} failed: ${describeExit(r)}.`);
+async function shell(what: string, command: string, cwd: string, timeoutMs: number): Promise<void> {
+  const { failure } = await runHook(what, command, { cwd, timeoutMs });
+  if (failure !== undefined) throw new Error(`${failure}.`);
 }
 
 /**
@@ -46,7 +46,7 @@ export class Application {
       });
     }
     this.stopped = true;
-    await shell('stop-command', stopCommand, appDir);
+    await shell('stop-command', stopCommand, appDir, this.inputs.hookTimeoutMs);
   }
 
   /** Before the swap: starts the stopped application again now (it also runs on any exit path). */
@@ -67,7 +67,7 @@ export class Application {
       done.push(`checked out ${commit.slice(0, 12)}`);
     }
     if (this.inputs.revertCommand) {
-      await shell('revert-command', this.inputs.revertCommand, this.inputs.appDir);
+      await shell('revert-command', this.inputs.revertCommand, this.inputs.appDir, this.inputs.hookTimeoutMs);
       done.push('revert-command ran');
     }
     return done.join(', ');
@@ -75,7 +75,7 @@ export class Application {
 
   async start(): Promise<void> {
     if (!this.inputs.startCommand) return;
-    await shell('start-command', this.inputs.startCommand, this.inputs.appDir);
+    await shell('start-command', this.inputs.startCommand, this.inputs.appDir, this.inputs.hookTimeoutMs);
     this.stopped = false;
   }
 
@@ -83,7 +83,7 @@ export class Application {
   async stopAgain(): Promise<string> {
     if (!this.inputs.stopCommand) return 'no stop-command: the application was left as it is';
     try {
-      await shell('stop-command', this.inputs.stopCommand, this.inputs.appDir);
+      await shell('stop-command', this.inputs.stopCommand, this.inputs.appDir, this.inputs.hookTimeoutMs);
       this.stopped = true;
       return 'the application was stopped again (stop-command)';
     } catch (error) {

@@ -7,6 +7,7 @@ import {
   getBooleanInput,
   getConnectionInput,
   getDurationInput,
+  getHookTimeoutInput,
   getEnumInput,
   getIntegerInput,
   getListInput,
@@ -46,6 +47,8 @@ export interface Inputs {
   stopCommand?: string;
   startCommand?: string;
   revertCommand?: string;
+  /** `hook-timeout`: how long stop-command, revert-command and start-command may each run. */
+  hookTimeoutMs: number;
   previousRef?: string;
   appDir: string;
   healthUrls: string[];
@@ -192,6 +195,7 @@ export function getInputs(): Inputs {
     stopCommand,
     startCommand,
     revertCommand: getOptionalInput('revert-command'),
+    hookTimeoutMs: getHookTimeoutInput(),
     previousRef: previousRef === undefined ? undefined : checkGitRef('previous-ref', previousRef),
     appDir: path.resolve(
       checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.'),
