@@ -73224,6 +73224,15 @@ function getDurationInput(name, defaultValue, maxMs = 7 * 86_400_000) {
     }
     return ms;
 }
+/** Default of `hook-timeout`: the longest a person would wait for a service to stop or start before doubting it. */
+const DEFAULT_HOOK_TIMEOUT = '10m';
+/**
+ * The `hook-timeout` input, the same in every action that runs the user's service hooks (stop,
+ * start, revert, maintenance commands): a duration, default 10m, at most a day.
+ */
+function getHookTimeoutInput() {
+    return getDurationInput('hook-timeout', DEFAULT_HOOK_TIMEOUT, 86_400_000);
+}
 /** A database or other SQL identifier: letters, digits, `_`, `$`, `-`; never a leading `-`. */
 function checkIdentifier(name, value) {
     if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(value)) {
@@ -73901,6 +73910,7 @@ function getBackupInputs() {
         protectedTables,
         stopCommand: getOptionalInput('stop-command'),
         startCommand: getOptionalInput('start-command'),
+        hookTimeoutMs: getHookTimeoutInput(),
         verify: getEnumInput('verify', ['read', 'restore'], 'read'),
         verifyConnection: verifyUrl ? server_parse_connectionFromUrl(verifyUrl, 'Input "verify-database-url"') : undefined,
         snapshot,
@@ -75875,7 +75885,7 @@ async function countRows(client, tables) {
 
 async function readCatalog(client) {
     const listed = await listTables(client);
-    const rels = await client.query(`SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind, pg_table_size(c.oid)::text AS bytes,
+    const rels = await client.query(`SELECT n.nspname || '.' || c.relname AS name, c.relkind AS kind,
             EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS ext
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}`);
@@ -75885,6 +75895,7 @@ async function readCatalog(client) {
      SELECT rn.nspname || '.' || r.relname AS root, cn.nspname || '.' || c.relname AS child
        FROM t JOIN pg_class r ON r.oid = t.root JOIN pg_namespace rn ON rn.oid = r.relnamespace
               JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace cn ON cn.oid = c.relnamespace`);
+    const sizes = await tableSizes(client);
     const descendants = new Map();
     for (const { root, child } of tree.rows)
         descendants.set(root, [...(descendants.get(root) ?? []), child]);
@@ -75893,8 +75904,30 @@ async function readCatalog(client) {
         kind: new Map(rels.rows.map((r) => [r.name, r.kind])),
         descendants,
         extensionMembers: new Set(rels.rows.filter((r) => r.ext).map((r) => r.name)),
-        sizes: new Map(rels.rows.map((r) => [r.name, Number(r.bytes)])),
+        sizes,
     };
+}
+/**
+ * Each table's size on disk, for the dump's progress line. `pg_table_size` takes a table's
+ * ACCESS SHARE lock, so a table locked by another session would make this query, not pg_dump,
+ * give up at `lock_timeout` with a message that names nothing: read inside a savepoint, and without
+ * sizes (the progress line then counts tables only) pg_dump meets the lock and says which table.
+ */
+async function tableSizes(client) {
+    await client.query('SAVEPOINT table_sizes');
+    try {
+        const r = await client.query(`SELECT n.nspname || '.' || c.relname AS name, pg_table_size(c.oid)::text AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA}`);
+        await client.query('RELEASE SAVEPOINT table_sizes');
+        return new Map(r.rows.map((row) => [row.name, Number(row.bytes)]));
+    }
+    catch (error) {
+        if (error.code !== '55P03')
+            throw error;
+        await client.query('ROLLBACK TO SAVEPOINT table_sizes');
+        return new Map();
+    }
 }
 /** The old way, and the fallback: count every table and fingerprint the protected ones in the snapshot. */
 async function scanSnapshot(client, tables, protectedTables) {
@@ -77813,12 +77846,38 @@ async function runBackgroundChild(planText) {
     core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
 }
 
+;// CONCATENATED MODULE: ./src/process/hooks.ts
+
+/** One line saying how a hook that did not succeed ended, naming the hook. */
+function describeHookFailure(name, result) {
+    if (result.timedOut)
+        return `${name} timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return `${name} failed: ${describeExit(result)}`;
+}
+/**
+ * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
+ * shell, in its own log group named after it, killed with its whole process group after
+ * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
+ * what it changes is what the run's lock protects.
+ */
+async function runHook(name, command, options) {
+    const result = await runShell(command, {
+        cwd: options.cwd,
+        env: options.env,
+        timeoutMs: options.timeoutMs,
+        group: options.group ?? name,
+        dieWithParent: true,
+    });
+    const ok = succeeded(result);
+    return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
+}
+
 ;// CONCATENATED MODULE: ./src/actions/backup/hooks.ts
 
 
 
 
-const HOOK_TIMEOUT_MS = 10 * 60_000;
+
 /**
  * The `stop-command` / `start-command` pair. The start is registered as a cleanup before the stop
  * runs, so it runs on every exit path — a failed stop, a failed dump, a cancellation included.
@@ -77826,12 +77885,16 @@ const HOOK_TIMEOUT_MS = 10 * 60_000;
 class ServiceHooks {
     stopCommand;
     startCommand;
+    timeoutMs;
     /** What the summary reports as the services' final state. */
     state = 'no stop-command or start-command given';
     startNow;
-    constructor(stopCommand, startCommand) {
+    constructor(stopCommand, startCommand, 
+    /** The action's `hook-timeout`. */
+    timeoutMs) {
         this.stopCommand = stopCommand;
         this.startCommand = startCommand;
+        this.timeoutMs = timeoutMs;
     }
     async stop() {
         if (this.startCommand) {
@@ -77841,10 +77904,12 @@ class ServiceHooks {
         if (!this.stopCommand)
             return;
         this.state = 'stopping';
-        const r = await runShell(this.stopCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'stop-command' });
-        if (!succeeded(r)) {
+        const { result: r, failure } = await runHook('stop-command', this.stopCommand, {
+            timeoutMs: this.timeoutMs,
+        });
+        if (failure !== undefined) {
             this.state = `stop-command failed (${describeExit(r)})`;
-            throw new errors_SafetyError(`stop-command failed: ${describeExit(r)}.`);
+            throw new errors_SafetyError(`${failure}.`);
         }
         this.state = this.startCommand
             ? 'stopped; start-command pending'
@@ -77857,11 +77922,13 @@ class ServiceHooks {
     async runStart() {
         if (!this.startCommand)
             return;
-        const r = await runShell(this.startCommand, { timeoutMs: HOOK_TIMEOUT_MS, group: 'start-command' });
-        if (!succeeded(r)) {
+        const { result: r, failure } = await runHook('start-command', this.startCommand, {
+            timeoutMs: this.timeoutMs,
+        });
+        if (failure !== undefined) {
             this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
-            core.error(`start-command failed: ${describeExit(r)}. The services stopped for the backup may still be down.`);
-            throw new errors_SafetyError(`start-command failed: ${describeExit(r)}; the services may still be stopped.`);
+            core.error(`${failure}. The services stopped for the backup may still be down.`);
+            throw new errors_SafetyError(`${failure}; the services may still be stopped.`);
         }
         this.state = 'started again (start-command succeeded)';
     }
@@ -78524,7 +78591,7 @@ async function runAsOwner(inputs) {
 async function pgbackrestStep(inputs) {
     const started = Date.now();
     const phases = new Phases();
-    const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
+    const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand, inputs.hookTimeoutMs);
     const id = buildBackupId(inputs.connection.database, new Date());
     const manifestPath = external_node_path_default().join(inputs.outputDir, `${id}.manifest.json`);
     let manifest;
@@ -78784,7 +78851,7 @@ async function takeBackup(run) {
 async function backupStep(inputs) {
     const started = Date.now();
     const phases = new Phases();
-    const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand);
+    const hooks = new ServiceHooks(inputs.stopCommand, inputs.startCommand, inputs.hookTimeoutMs);
     const state = {};
     const run = new BackupRun(inputs, phases, state, hooks);
     let failure;

@@ -49144,6 +49144,15 @@ function getDurationInput(name, defaultValue, maxMs = 7 * 86_400_000) {
     }
     return ms;
 }
+/** Default of `hook-timeout`: the longest a person would wait for a service to stop or start before doubting it. */
+const DEFAULT_HOOK_TIMEOUT = '10m';
+/**
+ * The `hook-timeout` input, the same in every action that runs the user's service hooks (stop,
+ * start, revert, maintenance commands): a duration, default 10m, at most a day.
+ */
+function getHookTimeoutInput() {
+    return getDurationInput('hook-timeout', DEFAULT_HOOK_TIMEOUT, 86_400_000);
+}
 /** A database or other SQL identifier: letters, digits, `_`, `$`, `-`; never a leading `-`. */
 function checkIdentifier(name, value) {
     if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(value)) {
@@ -49473,7 +49482,7 @@ function getInputs() {
         planSource: plan.source,
         workingDirectory,
         stepTimeoutMs,
-        hookTimeoutMs: getDurationInput('hook-timeout', '5m', DAY_MS),
+        hookTimeoutMs: getHookTimeoutInput(),
         hooks,
         lockTimeoutMs: sessionTimeout('lock-timeout', getSingleLineInput('lock-timeout'), '10s'),
         statementTimeoutMs: sessionTimeout('statement-timeout', getSingleLineInput('statement-timeout'), '0'),
@@ -50108,7 +50117,34 @@ function describeDryRun(inputs, diff, target) {
     return doc;
 }
 
+;// CONCATENATED MODULE: ./src/process/hooks.ts
+
+/** One line saying how a hook that did not succeed ended, naming the hook. */
+function describeHookFailure(name, result) {
+    if (result.timedOut)
+        return `${name} timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return `${name} failed: ${describeExit(result)}`;
+}
+/**
+ * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
+ * shell, in its own log group named after it, killed with its whole process group after
+ * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
+ * what it changes is what the run's lock protects.
+ */
+async function runHook(name, command, options) {
+    const result = await runShell(command, {
+        cwd: options.cwd,
+        env: options.env,
+        timeoutMs: options.timeoutMs,
+        group: options.group ?? name,
+        dieWithParent: true,
+    });
+    const ok = succeeded(result);
+    return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
+}
+
 ;// CONCATENATED MODULE: ./src/process/steps.ts
+
 
 
 
@@ -50170,14 +50206,22 @@ async function runCommand(name, kind, command, options) {
         core.info(`${options.title}: failed (${detail})`);
         return { name, kind, status: 'failed', exitCode: null, signal: null, seconds: 0, detail };
     }
-    const result = await runShell(command, {
-        cwd: options.cwd,
-        env: { ...options.env, ...options.stepEnv },
-        timeoutMs,
-        group: options.title,
-        // A step or hook never goes on once the action (and its lock) is gone.
-        dieWithParent: true,
-    });
+    const env = { ...options.env, ...options.stepEnv };
+    const result = kind === 'hook'
+        ? (await runHook(name, command, {
+            cwd: options.cwd,
+            env,
+            timeoutMs: timeoutMs ?? 0,
+            group: options.title,
+        })).result
+        : await runShell(command, {
+            cwd: options.cwd,
+            env,
+            timeoutMs,
+            group: options.title,
+            // A step never goes on once the action (and its lock) is gone.
+            dieWithParent: true,
+        });
     const outcome = outcomeOf(name, kind, result, timeoutMs);
     // The failure is reported once, by the action's own error line (with the command's last lines).
     core.info(`${options.title}: ${outcome.status} (${outcome.detail})`);

@@ -73978,6 +73978,15 @@ function getDurationInput(name, defaultValue, maxMs = 7 * 86_400_000) {
     }
     return ms;
 }
+/** Default of `hook-timeout`: the longest a person would wait for a service to stop or start before doubting it. */
+const DEFAULT_HOOK_TIMEOUT = '10m';
+/**
+ * The `hook-timeout` input, the same in every action that runs the user's service hooks (stop,
+ * start, revert, maintenance commands): a duration, default 10m, at most a day.
+ */
+function getHookTimeoutInput() {
+    return getDurationInput('hook-timeout', DEFAULT_HOOK_TIMEOUT, 86_400_000);
+}
 /** A database or other SQL identifier: letters, digits, `_`, `$`, `-`; never a leading `-`. */
 function checkIdentifier(name, value) {
     if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(value)) {
@@ -74049,16 +74058,42 @@ async function checkoutCommit(appDir, sha) {
         throw new Error(`git checkout of ${sha.slice(0, 12)} in ${appDir} failed (${r.why}).`);
 }
 
+;// CONCATENATED MODULE: ./src/process/hooks.ts
+
+/** One line saying how a hook that did not succeed ended, naming the hook. */
+function describeHookFailure(name, result) {
+    if (result.timedOut)
+        return `${name} timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return `${name} failed: ${describeExit(result)}`;
+}
+/**
+ * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
+ * shell, in its own log group named after it, killed with its whole process group after
+ * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
+ * what it changes is what the run's lock protects.
+ */
+async function runHook(name, command, options) {
+    const result = await runShell(command, {
+        cwd: options.cwd,
+        env: options.env,
+        timeoutMs: options.timeoutMs,
+        group: options.group ?? name,
+        dieWithParent: true,
+    });
+    const ok = succeeded(result);
+    return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
+}
+
 ;// CONCATENATED MODULE: ./src/actions/rollback/app.ts
 
 
 
 
 
-async function shell(what, command, cwd) {
-    const r = await runShell(command, { cwd, timeoutMs: 30 * 60_000, dieWithParent: true });
-    if (!succeeded(r))
-        throw new Error(`${what} failed: ${describeExit(r)}.`);
+async function shell(what, command, cwd, timeoutMs) {
+    const { failure } = await runHook(what, command, { cwd, timeoutMs });
+    if (failure !== undefined)
+        throw new Error(`${failure}.`);
 }
 /**
  * The application around the database swap: stopped before it, its code reverted and started after
@@ -74093,7 +74128,7 @@ class Application {
             });
         }
         this.stopped = true;
-        await shell('stop-command', stopCommand, appDir);
+        await shell('stop-command', stopCommand, appDir, this.inputs.hookTimeoutMs);
     }
     /** Before the swap: starts the stopped application again now (it also runs on any exit path). */
     async restartIfAllowed() {
@@ -74111,7 +74146,7 @@ class Application {
             done.push(`checked out ${commit.slice(0, 12)}`);
         }
         if (this.inputs.revertCommand) {
-            await shell('revert-command', this.inputs.revertCommand, this.inputs.appDir);
+            await shell('revert-command', this.inputs.revertCommand, this.inputs.appDir, this.inputs.hookTimeoutMs);
             done.push('revert-command ran');
         }
         return done.join(', ');
@@ -74119,7 +74154,7 @@ class Application {
     async start() {
         if (!this.inputs.startCommand)
             return;
-        await shell('start-command', this.inputs.startCommand, this.inputs.appDir);
+        await shell('start-command', this.inputs.startCommand, this.inputs.appDir, this.inputs.hookTimeoutMs);
         this.stopped = false;
     }
     /** After a failed health check: stop it again, so nothing serves from a state that failed its checks. */
@@ -74127,7 +74162,7 @@ class Application {
         if (!this.inputs.stopCommand)
             return 'no stop-command: the application was left as it is';
         try {
-            await shell('stop-command', this.inputs.stopCommand, this.inputs.appDir);
+            await shell('stop-command', this.inputs.stopCommand, this.inputs.appDir, this.inputs.hookTimeoutMs);
             this.stopped = true;
             return 'the application was stopped again (stop-command)';
         }
@@ -78119,6 +78154,7 @@ function getInputs() {
         stopCommand,
         startCommand,
         revertCommand: getOptionalInput('revert-command'),
+        hookTimeoutMs: getHookTimeoutInput(),
         previousRef: previousRef === undefined ? undefined : checkGitRef('previous-ref', previousRef),
         appDir: external_node_path_default().resolve(checkPath('app-dir', getSingleLineInput('app-dir') ?? process.env.GITHUB_WORKSPACE ?? '.')),
         healthUrls: getListInput('health-urls').map(healthUrl),

@@ -49227,6 +49227,15 @@ function getDurationInput(name, defaultValue, maxMs = 7 * 86_400_000) {
     }
     return ms;
 }
+/** Default of `hook-timeout`: the longest a person would wait for a service to stop or start before doubting it. */
+const DEFAULT_HOOK_TIMEOUT = '10m';
+/**
+ * The `hook-timeout` input, the same in every action that runs the user's service hooks (stop,
+ * start, revert, maintenance commands): a duration, default 10m, at most a day.
+ */
+function getHookTimeoutInput() {
+    return getDurationInput('hook-timeout', DEFAULT_HOOK_TIMEOUT, 86_400_000);
+}
 /** A database or other SQL identifier: letters, digits, `_`, `$`, `-`; never a leading `-`. */
 function checkIdentifier(name, value) {
     if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(value)) {
