@@ -8,7 +8,6 @@ export {
   describeConnection,
   maintenance,
   pgOptions,
-  resolveConnection,
   withDatabase,
   type ConnectionSettings,
 } from './server';

@@ -1,5 +1,4 @@
 import { ENV_OF, REFUSED_ENV, type ConnectionSettings, type HostPort } from './server-params';
-import { connectionFromEnv, connectionFromUrl } from './server-parse';
 
 export { connectionFromEnv, connectionFromUrl } from './server-parse';
 export { SSL_MODES, type ConnectionSettings, type HostPort } from './server-params';
@@ -29,12 +28,6 @@ export function withDatabase(settings: ConnectionSettings, database: string): Co
 /** The maintenance database of the same server (`postgres`), for the lock and for CREATE/DROP/RENAME. */
 export function maintenance(settings: ConnectionSettings, database = 'postgres'): ConnectionSettings {
   return withDatabase(settings, database);
-}
-
-/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
-export function resolveConnection(url: string | undefined, database?: string): ConnectionSettings {
-  const settings = url ? connectionFromUrl(url) : connectionFromEnv();
-  return database ? withDatabase(settings, database) : settings;
 }
 
 /** `user@host:port/database` (every host of a list), never the password. */
