@@ -48188,7 +48188,7 @@ function splitHostSpec(spec, source) {
  * meaning. The URL and the password are registered as secrets before anything can print them;
  * errors never repeat the URL.
  */
-function server_parse_connectionFromUrl(url, source = 'Input "database-url"') {
+function connectionFromUrl(url, source = 'Input "database-url"') {
     registerSecret(url);
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
     const m = /^postgres(?:ql)?:\/\/([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/.exec(url);
@@ -48233,7 +48233,7 @@ function server_parse_connectionFromUrl(url, source = 'Input "database-url"') {
     return { ...settingsFrom(withService(params, source), source), url };
 }
 /** Reads the libpq environment: the same parameters as a URL, by their PG* variables. */
-function server_parse_connectionFromEnv(env = process.env) {
+function connectionFromEnv(env = process.env) {
     registerSecret(env.PGPASSWORD);
     const params = {};
     for (const [key, name] of Object.entries(ENV_OF)) {
@@ -48426,7 +48426,6 @@ function checkTls(params, source, nameOf) {
 
 
 
-
 // What the connection value gives: its hosts, another database on the same server, the client tools'
 // environment, DATABASE_URL and the display form. Parsing is in server-parse.ts, opening a
 // pg.Client in server-connect.ts.
@@ -48450,11 +48449,6 @@ function withDatabase(settings, database) {
 /** The maintenance database of the same server (`postgres`), for the lock and for CREATE/DROP/RENAME. */
 function maintenance(settings, database = 'postgres') {
     return withDatabase(settings, database);
-}
-/** `database-url` when given, the libpq environment otherwise; `database` overrides the database name. */
-function resolveConnection(url, database) {
-    const settings = url ? connectionFromUrl(url) : connectionFromEnv();
-    return database ? withDatabase(settings, database) : settings;
 }
 /** `user@host:port/database` (every host of a list), never the password. */
 function describeConnection(settings) {
@@ -49174,9 +49168,9 @@ function checkPath(name, value) {
 function getConnectionInput(name = 'database-url') {
     const url = raw(name);
     if (url !== undefined)
-        return server_parse_connectionFromUrl(url, `Input "${name}"`);
+        return connectionFromUrl(url, `Input "${name}"`);
     if (process.env.PGDATABASE || process.env.PGHOST)
-        return server_parse_connectionFromEnv();
+        return connectionFromEnv();
     throw new errors_ConfigurationError(`Input required and not supplied: ${name} (or set the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).`);
 }
 
