@@ -5,7 +5,8 @@ import path from 'node:path';
 
 import pg from 'pg';
 
-import { findServerBinDir, freePort, SUPERUSER_PASSWORD } from './postgres';
+import { findServerBinDir, freePort, initCluster, SUPERUSER_PASSWORD } from './postgres';
+import { makeCertificates } from './tls';
 
 /**
  * A cluster the way a team running pgBackRest has it: archive_mode on, archive_command pushing to
@@ -98,20 +99,7 @@ export async function startPgBackRestCluster(
     ])
       chownSync(p, uid, gid);
   }
-  run(path.join(binDir, 'initdb'), [
-    '-D',
-    dataDir,
-    '-U',
-    'postgres',
-    '--pwfile',
-    pwfile,
-    '--auth-local=trust',
-    '--auth-host=scram-sha-256',
-    '-E',
-    'UTF8',
-    '--locale=C',
-    '--no-sync',
-  ]);
+  initCluster(binDir, dataDir, pwfile);
   const port = await freePort();
   const conf = [
     '[global]',
@@ -241,37 +229,17 @@ export async function startPgBackRestCluster(
 export async function startTlsS3(bucket = 'pgbackrest'): Promise<S3Repository & { stop(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mg-s3tls-'));
   chmodSync(dir, 0o755);
-  const key = path.join(dir, 'key.pem');
-  const caFile = path.join(dir, 'cert.pem');
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      caFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-  chmodSync(caFile, 0o644);
+  // A CA and a server certificate for localhost and 127.0.0.1, as the TLS clusters have.
+  const certs = makeCertificates();
+  const key = certs.serverKey;
+  const cert = certs.serverCert;
+  const caFile = certs.ca;
   const port = await freePort();
   // In a child process: the cluster's set-up blocks this one (spawnSync) while pgBackRest talks to it.
   const script = `const S3rver = require(${JSON.stringify(require.resolve('s3rver'))});
 const fs = require('fs');
 new S3rver({ port: ${port}, address: '127.0.0.1', directory: ${JSON.stringify(path.join(dir, 'data'))}, silent: true,
-  key: fs.readFileSync(${JSON.stringify(key)}), cert: fs.readFileSync(${JSON.stringify(caFile)}),
+  key: fs.readFileSync(${JSON.stringify(key)}), cert: fs.readFileSync(${JSON.stringify(cert)}),
   configureBuckets: [{ name: ${JSON.stringify(bucket)} }] }).run().then(() => console.log('ready'));`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
@@ -287,6 +255,7 @@ new S3rver({ port: ${port}, address: '127.0.0.1', directory: ${JSON.stringify(pa
     stop(): Promise<void> {
       child.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
+      rmSync(certs.dir, { recursive: true, force: true });
       return Promise.resolve();
     },
   };

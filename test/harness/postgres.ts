@@ -69,6 +69,24 @@ function asPostgres(binary: string, args: string[]): void {
     throw new Error(`${path.basename(binary)} failed (${String(r.status)}): ${r.stderr || r.stdout}`);
 }
 
+/** initdb as the tests' clusters have it: superuser `postgres` with the password file, UTF8, C locale. */
+export function initCluster(binDir: string, dataDir: string, pwfile: string): void {
+  asPostgres(path.join(binDir, 'initdb'), [
+    '-D',
+    dataDir,
+    '-U',
+    'postgres',
+    '--pwfile',
+    pwfile,
+    '--auth-local=trust',
+    '--auth-host=scram-sha-256',
+    '-E',
+    'UTF8',
+    '--locale=C',
+    '--no-sync',
+  ]);
+}
+
 /** What a test may add to a cluster before it starts (e.g. TLS: `test/harness/tls.ts`). */
 export interface StartOptions {
   /** Extra server settings (`name=value`), after the defaults. */
@@ -104,20 +122,7 @@ export async function startPostgres(name = 'pg', options: StartOptions = {}): Pr
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     for (const p of [root, socketDir, pwfile]) chownSync(p, uid, gid);
   }
-  asPostgres(path.join(binDir, 'initdb'), [
-    '-D',
-    dataDir,
-    '-U',
-    'postgres',
-    '--pwfile',
-    pwfile,
-    '--auth-local=trust',
-    '--auth-host=scram-sha-256',
-    '-E',
-    'UTF8',
-    '--locale=C',
-    '--no-sync',
-  ]);
+  initCluster(binDir, dataDir, pwfile);
   const written = Object.entries(options.files ?? {}).map(([file, content]) => {
     writeFileSync(path.join(dataDir, file), content, { mode: 0o600 });
     return path.join(dataDir, file);
