@@ -73818,6 +73818,7 @@ function getPgBackRest() {
         stanza,
         config: config === undefined ? undefined : external_node_path_default().resolve(checkPath('pgbackrest-config', config)),
         backupType: getEnumInput('pgbackrest-backup-type', ['none', 'incr', 'diff', 'full'], 'none'),
+        evidence: getEnumInput('evidence', ['now', 'background'], 'now'),
     };
 }
 function getSnapshotMode() {
@@ -73888,6 +73889,9 @@ function getBackupInputs() {
     }
     const verifyUrl = getOptionalInput('verify-database-url');
     const engine = getEnumInput('engine', ['pg-dump', 'pgbackrest'], 'pg-dump');
+    const evidence = getSingleLineInput('evidence');
+    if (engine === 'pg-dump' && evidence !== undefined && evidence !== 'now')
+        throw new errors_ConfigurationError(`Input "evidence" applies to engine: pgbackrest only (pg-dump reads its evidence from the dump), got ${showValue(evidence)}; with pg-dump use snapshot: first and dump: background.`);
     const snapshot = getSnapshotMode();
     const dump = getEnumInput('dump', ['now', 'background'], 'now');
     if (dump === 'background' && snapshot !== 'first') {
@@ -73941,6 +73945,7 @@ function parsePlan(text) {
         startedAt: data.startedAt,
         recoveryPoint: data.recoveryPoint,
         phases: data.phases ?? [],
+        pitr: data.pitr && typeof data.pitr === 'object' ? data.pitr : undefined,
     };
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73962,6 +73967,7 @@ async function startBackground(inputs, plan) {
     const script = process.argv[1];
     if (!script)
         throw new errors_SafetyError('Cannot start the background dump: the path of this action is unknown.');
+    const what = plan.pitr ? 'background evidence process' : 'background dump';
     const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
     let exit;
     let pid;
@@ -73989,7 +73995,7 @@ async function startBackground(inputs, plan) {
             if (pid !== undefined && exit === undefined)
                 killGroup(pid, 'SIGKILL');
             const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-            throw new errors_SafetyError(`The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+            throw new errors_SafetyError(`The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
         }
         await sleep(50);
     }
@@ -75808,10 +75814,14 @@ function fingerprintOf(shape, result) {
     const hash = (0,external_node_crypto_.createHash)('sha256').update(`${shape.signature}\n${result.rows}\n${result.sum}`).digest('hex');
     return { table: shape.table, rows: result.rows, hash };
 }
-/** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
+/**
+ * The COPY that emits a table's rows as pg_dump does (children and partitions included). The
+ * columns are named, as pg_dump names them: a column added since the shape was read (a migration
+ * running beside a snapshot's evidence) is not emitted.
+ */
 function copySql(shape) {
     return shape.plain
-        ? `COPY ${quoteTable(shape.table)} TO STDOUT`
+        ? `COPY ${quoteTable(shape.table)} (${shape.columns.join(', ')}) TO STDOUT`
         : `COPY (SELECT ${shape.columns.join(', ')} FROM ${quoteTable(shape.table)}) TO STDOUT`;
 }
 /**
@@ -77381,553 +77391,6 @@ function setBackupOutputs(o) {
     setOutput('status', o.status);
 }
 
-;// CONCATENATED MODULE: ./src/actions/backup/phases.ts
-
-
-/** Times each phase of the run and records how it ended, for the summary's table. */
-class Phases {
-    origin;
-    list = [];
-    /** `origin`: when the run began (ms since the epoch), so each phase's start is placed on one timeline. */
-    constructor(origin = Date.now()) {
-        this.origin = origin;
-    }
-    since(started) {
-        return Math.round(started - this.origin) / 1000;
-    }
-    /** Runs `fn` as the phase `name`; a throw marks the phase failed and is passed on. */
-    async run(name, fn, detail) {
-        const started = Date.now();
-        core.info(`▶ ${name}`);
-        try {
-            const value = await fn();
-            this.list.push({
-                name,
-                seconds: (Date.now() - started) / 1000,
-                status: 'ok',
-                detail: detail?.(value),
-                startSeconds: this.since(started),
-            });
-            return value;
-        }
-        catch (error) {
-            this.list.push({
-                name,
-                seconds: (Date.now() - started) / 1000,
-                status: 'failed',
-                detail: errorMessage(error),
-                startSeconds: this.since(started),
-            });
-            throw error;
-        }
-    }
-    /** Records a phase that was skipped or ended with a warning. */
-    note(name, status, detail, seconds = 0) {
-        this.list.push({ name, seconds, status, detail, startSeconds: this.since(Date.now() - seconds * 1000) });
-    }
-    /** Seconds per phase, for the manifest. */
-    timings() {
-        return Object.fromEntries(this.list.map((p) => [p.name.toLowerCase(), Math.round(p.seconds * 1000) / 1000]));
-    }
-}
-
-;// CONCATENATED MODULE: ./src/report/markdown.ts
-/**
- * The one way summaries are built. GitHub renders a job summary as markdown in which raw HTML is
- * allowed; an HTML block runs until the next blank line and markdown inside it is not rendered
- * (so a backtick after a table showed as a backtick, and `<name>` inside it was taken for a tag and
- * vanished). Here every block is HTML, blocks are separated by blank lines, and every piece of text
- * goes through `escapeText`, whose entities mean the same in markdown and in HTML. Markup is made
- * only by the helpers below (`code`, `strong`, …), never by writing tags into strings. The one
- * markdown block is the Mermaid chart, which GitHub draws only from a fenced block.
- */
-/** Markup made by the helpers of this module; a plain string is always text. */
-class Markup {
-    html;
-    constructor(html) {
-        this.html = html;
-    }
-}
-const ENTITIES = {
-    '&': '&amp;',
-    '<': '&lt;',
-    '>': '&gt;',
-    '`': '&#96;',
-    '*': '&#42;',
-    '[': '&#91;',
-    ']': '&#93;',
-    '|': '&#124;',
-    '\\': '&#92;',
-    '~': '&#126;',
-};
-/**
- * Text as it must appear in a summary, in markdown or in an HTML block alike: `& < >` and the
- * markdown punctuation that could start markup are written as entities, an underscore that could
- * start emphasis too (one inside a word, as in `order_items`, cannot), and a line break becomes
- * `<br>` (a blank line would end an HTML block).
- */
-function escapeText(text) {
-    return text
-        .replace(/[&<>"`*[\]|\\~]/g, (c) => ENTITIES[c] ?? c)
-        .replace(/(^|[^\p{L}\p{N}])_|_(?=$|[^\p{L}\p{N}])/gu, (m) => m.replace('_', '&#95;'))
-        .replace(/\r?\n/g, '<br>');
-}
-/** Only `& < >`: the text of a `<pre>` block, where nothing else is markup. */
-function escapePre(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-/** An inline value as HTML. */
-function html(value) {
-    if (typeof value === 'string')
-        return escapeText(value);
-    if (value instanceof Markup)
-        return value.html;
-    return value.map(html).join('');
-}
-/** A code span; an empty value is shown as `(empty)`, never as an empty span. */
-function code(text) {
-    return new Markup(`<code>${text === '' ? '(empty)' : escapeText(text)}</code>`);
-}
-function strong(...parts) {
-    return new Markup(`<strong>${html(parts)}</strong>`);
-}
-function emphasis(...parts) {
-    return new Markup(`<em>${html(parts)}</em>`);
-}
-/** A line break inside a paragraph or a table cell. */
-const BR = new Markup('<br>');
-/** GitHub's summaries show tables wider than this badly (scrolled sideways): further columns are folded into the last. */
-const MAX_COLUMNS = 6;
-/** A summary under construction: blocks of HTML, one blank line apart. */
-class SummaryDoc {
-    blocks = [];
-    heading(text, level = 3) {
-        return this.block(`<h${level}>${html(text)}</h${level}>`);
-    }
-    paragraph(...parts) {
-        return this.block(`<p>${html(parts)}</p>`);
-    }
-    list(items) {
-        if (items.length === 0)
-            return this;
-        return this.block(`<ul>${items.map((i) => `<li>${html(i)}</li>`).join('')}</ul>`);
-    }
-    /**
-     * A table with a header row; cells are text or markup. Columns past MAX_COLUMNS are folded into
-     * the last one (its cells joined with ` · `), so a table never runs off the page.
-     */
-    table(header, rows) {
-        const fold = (cells) => cells.length <= MAX_COLUMNS
-            ? [...cells]
-            : [
-                ...cells.slice(0, MAX_COLUMNS - 1),
-                cells.slice(MAX_COLUMNS - 1).flatMap((c, i) => (i === 0 ? [c] : [' · ', c])),
-            ];
-        const head = `<tr>${fold(header)
-            .map((h) => `<th>${html(h)}</th>`)
-            .join('')}</tr>`;
-        const body = rows
-            .map((r) => `<tr>${fold(r)
-            .map((c) => `<td>${html(c)}</td>`)
-            .join('')}</tr>`)
-            .join('');
-        return this.block(`<table>${head}${body}</table>`);
-    }
-    /** Preformatted text (a log tail, SQL to run); `lang` is a hint for the reader. */
-    codeBlock(text, lang) {
-        return this.block(`<pre${lang ? ` lang="${escapeText(lang)}"` : ''}><code>${escapePre(text)}</code></pre>`);
-    }
-    /** A Mermaid chart (GitHub draws it from a fenced block); `source` is built by a chart helper. */
-    mermaid(source) {
-        return this.block(`\`\`\`mermaid\n${source}\n\`\`\``);
-    }
-    /** A folded section: `summary` shown, the blocks built by `build` inside. */
-    details(summary, build, open = false) {
-        const inner = new SummaryDoc();
-        build(inner);
-        if (inner.blocks.length === 0)
-            return this;
-        return this.block(`<details${open ? ' open' : ''}><summary>${html(summary)}</summary>\n\n${inner.text()}\n\n</details>`);
-    }
-    /** Every block of another document, in order. */
-    append(other) {
-        this.blocks.push(...other.blocks);
-        return this;
-    }
-    get empty() {
-        return this.blocks.length === 0;
-    }
-    /** The summary's text: blocks one blank line apart, ending with a blank line. */
-    text() {
-        return this.blocks.length === 0 ? '' : `${this.blocks.join('\n\n')}\n\n`;
-    }
-    block(text) {
-        this.blocks.push(text);
-        return this;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/report/timeline.ts
-
-const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
-const TAG = { ok: 'done', failed: 'crit', skipped: '', warning: 'active' };
-/** A phase's name as a Mermaid task title: no `:`, `#` or `;` (they end or comment a task). */
-function taskTitle(text) {
-    return (text
-        .replace(/[:#;`]/g, ' ')
-        .replace(/\s+/g, ' ')
-        .trim() || 'phase');
-}
-/**
- * The phases as a Mermaid gantt chart (GitHub draws it): one bar per phase that ran, placed at its
- * start, failed ones red (`crit`). Times are milliseconds from the run's start (`dateFormat x`).
- */
-function ganttChart(phases, title) {
-    const lines = [
-        'gantt',
-        ...(title ? [`  title ${taskTitle(title)}`] : []),
-        '  dateFormat x',
-        '  axisFormat %M:%S',
-    ];
-    let at = 0;
-    phases.forEach((p, i) => {
-        const start = p.startSeconds ?? at;
-        at = start + p.seconds;
-        if (p.status === 'skipped' && p.seconds === 0)
-            return;
-        const ms = Math.max(1, Math.round(p.seconds * 1000));
-        const tags = [TAG[p.status], `p${i}`].filter(Boolean).join(', ');
-        lines.push(`  ${taskTitle(`${p.name} ${formatSeconds(p.seconds)}`)} :${tags}, ${Math.round(start * 1000)}, ${ms}ms`);
-    });
-    return lines.join('\n');
-}
-/** The phase timeline of any action: the chart, then the table with each phase's outcome and detail. */
-function addTimeline(doc, phases, title) {
-    if (phases.length === 0)
-        return doc;
-    if (phases.some((p) => p.status !== 'skipped' || p.seconds > 0))
-        doc.mermaid(ganttChart(phases, title));
-    return doc.table(['Phase', 'Status', 'Duration', 'Detail'], phases.map((p) => [p.name, `${ICON[p.status]} ${p.status}`, formatSeconds(p.seconds), p.detail ?? '']));
-}
-
-;// CONCATENATED MODULE: ./src/actions/backup/report.ts
-
-
-
-
-/** The recovery point in words: the moment the dump's snapshot (or the snapshot database) was taken. */
-function recoveryPoint(snapshotTakenAt) {
-    const at = new Date(snapshotTakenAt);
-    return `writes after ${clockTime(at)} UTC (${snapshotTakenAt.slice(0, 10)}) are not in this backup`;
-}
-/** The summary's facts of this run. */
-function factsOf(state) {
-    return {
-        id: state.id,
-        database: state.manifest?.database,
-        codeRef: state.manifest?.codeRef,
-        path: state.path,
-        manifestPath: state.manifestPath,
-        uri: state.uri,
-        manifestUri: state.manifestUri,
-        dumped: state.dump !== undefined,
-        sizeBytes: state.dump?.sizeBytes,
-        sha256: state.dump?.sha256,
-        snapshotDatabase: state.snapshotDatabase,
-        snapshotError: state.snapshotError,
-        offsiteError: state.offsiteError,
-        snapshotTakenAt: state.evidence?.snapshotTakenAt ?? state.recoveryPoint,
-        fingerprints: state.evidence?.fingerprints,
-        status: state.status,
-        background: state.background,
-    };
-}
-/** The run's length: from the first phase's start to the last one's end. */
-function runSeconds(phases) {
-    let at = 0;
-    let end = 0;
-    for (const p of phases) {
-        const start = p.startSeconds ?? at;
-        at = start + p.seconds;
-        end = Math.max(end, at);
-    }
-    return end;
-}
-/** The summary's first line: the outcome and its key figures (size, time, where it is). */
-function backupLead(phases, f, failure) {
-    const id = f.id ?? '';
-    if (failure) {
-        const at = phases.find((p) => p.status === 'failed')?.name;
-        return `❌ Backup ${id} failed${at ? ` at ${at}` : ''}: ${failure}`;
-    }
-    if (f.status === 'running')
-        return `⏳ Backup ${id}: recovery point taken (snapshot database ${f.snapshotDatabase ?? '?'}), dump running in the background`;
-    const size = f.sizeBytes !== undefined ? `${formatBytes(f.sizeBytes)} ` : '';
-    const where = f.manifestUri ?? f.uri ?? f.path ?? 'no file';
-    return `✅ Backup ${id} verified: ${size}in ${formatSeconds(runSeconds(phases))}, ${where}`;
-}
-/** The Rollback workflow's inputs for this backup (.github/workflows/rollback.yml). */
-function rollbackCommand(f, manifest) {
-    const strategy = f.snapshotDatabase ? 'snapshot' : 'swap';
-    return [
-        'gh workflow run rollback.yml \\',
-        `  -f manifest=${manifest} \\`,
-        `  -f previous-ref=${f.codeRef ?? '<the release deployed before the migration>'} \\`,
-        `  -f confirm-database=${f.database ?? '<database>'} \\`,
-        `  -f strategy=${strategy}`,
-    ].join('\n');
-}
-function addRollbackLine(doc, f) {
-    const manifest = f.manifestUri ?? f.manifestPath;
-    if (!manifest || f.status !== 'verified')
-        return;
-    doc.paragraph(strong('Roll back to this backup: '), f.manifestUri
-        ? ['run the ', strong('Rollback'), ' workflow with manifest ', code(manifest)]
-        : ['action-rollback with manifest ', code(manifest), ' (no offsite copy: only on this runner)'], f.codeRef ? [', previous-ref ', code(f.codeRef)] : '', f.database ? [', confirm-database ', code(f.database)] : '', ', strategy ', code(f.snapshotDatabase ? 'snapshot' : 'swap'), ':');
-    if (f.manifestUri)
-        doc.codeBlock(rollbackCommand(f, f.manifestUri), 'sh');
-}
-/** The job summary: the answer first, then how to roll back, the timeline, the facts, the fingerprints. */
-function backupSummary(phases, f, services, failure) {
-    const doc = new SummaryDoc();
-    const running = !failure && f.status === 'running';
-    doc.heading(backupLead(phases, f, failure), 2);
-    if (f.snapshotTakenAt)
-        doc.paragraph(strong('Recovery point:'), ` ${recoveryPoint(f.snapshotTakenAt)}.`);
-    if (running && f.background) {
-        doc.paragraph(`The snapshot database ${f.snapshotDatabase ?? ''} is the recovery point; its dump, verification, offsite copy ` +
-            `and manifest run in process ${f.background.pid} (log ${f.background.logFile}). `, strong('No run may pass before a step with ', code(`wait-for: ${f.id ?? ''}`), ' has verified it.'));
-    }
-    if (!failure)
-        addRollbackLine(doc, f);
-    addTimeline(doc, phases, 'Backup');
-    const facts = [
-        [
-            'Local file',
-            f.path ?? (running ? 'not yet (dump running)' : f.dumped ? 'none (not verified: removed)' : 'none'),
-        ],
-        ['Size', f.sizeBytes !== undefined ? formatBytes(f.sizeBytes) : '—'],
-        ['sha256', f.sha256 ?? '—'],
-        ['Manifest', f.manifestPath ?? '—'],
-        [
-            'Offsite',
-            f.uri ?? (f.offsiteError ? `FAILED: ${f.offsiteError}` : running ? 'not yet' : 'not configured'),
-        ],
-        ['Offsite manifest', f.manifestUri ?? '—'],
-        ['Snapshot database', f.snapshotDatabase ?? (f.snapshotError ? `FAILED: ${f.snapshotError}` : '—')],
-        ['Services', services],
-    ];
-    doc.heading('Backup', 3).table(['What', 'Value'], facts);
-    const fingerprints = f.fingerprints ?? [];
-    if (fingerprints.length > 0) {
-        doc.details(`Fingerprints of the ${fingerprints.length} protected table(s)`, (d) => d.table(['Table', 'Rows', 'Content hash'], fingerprints.map((x) => [x.table, String(x.rows), code(x.hash)])));
-    }
-    if (f.logTail)
-        doc.heading('Background log (last lines)', 3).codeBlock(f.logTail, 'text');
-    return doc;
-}
-/** Writes the summary; on success the first line also goes to the run's annotations (a notice). */
-async function writeBackupSummary(phases, f, services, failure) {
-    await writeSummary(backupSummary(phases, f, services, failure));
-    if (!failure)
-        annotate('notice', f.status === 'running' ? 'Backup started' : 'Backup verified', backupLead(phases, f, failure));
-}
-
-;// CONCATENATED MODULE: ./src/actions/backup/background-run.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-/**
- * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
- * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
- * `::debug::` lines (no runner reads this file in debug mode; they would show in the summary's tail).
- */
-function scrubStdio() {
-    for (const stream of [process.stdout, process.stderr]) {
-        const original = stream.write.bind(stream);
-        const filtered = (chunk, ...rest) => {
-            const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-            const kept = text
-                .split('\n')
-                .filter((line) => !line.startsWith('::add-mask::') && !line.startsWith('::debug::'))
-                .join('\n');
-            const done = rest.find((r) => typeof r === 'function');
-            return original(scrub(kept), done);
-        };
-        stream.write = filtered;
-    }
-}
-/**
- * The background half of `snapshot: first` + `dump: background`: dumps the snapshot database,
- * verifies, copies offsite and writes the manifest exactly as a `dump: now` run does, and records
- * the result (outputs, phases, facts) in `<id>.background.json` for the `wait-for` step. The
- * manifest describes the live database; the snapshot is its copy, taken while nothing wrote.
- */
-async function runBackgroundChild(planText) {
-    scrubStdio();
-    const plan = parsePlan(planText);
-    const parsed = getInputs();
-    if (parsed.kind !== 'backup')
-        throw new Error('The background dump was started without backup inputs.');
-    const inputs = parsed.inputs;
-    const started = new Date(plan.startedAt);
-    const files = backgroundFiles(inputs.outputDir, plan.id);
-    const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
-    const record = {
-        backupId: plan.id,
-        pid: process.pid,
-        procStart: procStat('self')?.start,
-        started: new Date().toISOString(),
-        logFile: files.log,
-        status: 'running',
-    };
-    await writeRecord(files.state, record);
-    core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
-    const phases = new Phases(started.getTime());
-    phases.list.push(...plan.phases);
-    const state = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
-    const finish = async (failure) => {
-        record.status = failure === undefined ? 'verified' : 'failed';
-        record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
-        record.finished = new Date().toISOString();
-        record.outputs = backupOutputs(state, (Date.now() - started.getTime()) / 1000, failure !== undefined);
-        record.phases = phases.list;
-        record.facts = { ...factsOf(state), status: undefined };
-        await writeRecord(files.state, record);
-    };
-    // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
-    // removed, the upload aborted), the record says the run failed.
-    let recorded = false;
-    const recordCancel = onCleanup('record the background result', async () => {
-        if (recorded)
-            return;
-        recorded = true;
-        const signal = interruptedBy();
-        await finish(new Error(signal
-            ? `the background dump was stopped by ${signal}`
-            : 'the background dump ended early on an unexpected failure'));
-    });
-    let failure;
-    try {
-        // The steps of a backup after its snapshot database, as `main.ts` runs them for `dump: now`.
-        const run = new BackupRun(inputs, phases, state, undefined, started);
-        run.source = withDatabase(inputs.connection, snapshotDatabase);
-        await run.preflight('Preflight (snapshot)', false);
-        await run.checkOffsite();
-        await run.dump();
-        await run.verify();
-        await run.offsite();
-        await run.manifest();
-    }
-    catch (error) {
-        failure = error;
-    }
-    recorded = true;
-    await recordCancel();
-    await finish(failure);
-    if (failure !== undefined)
-        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
-    core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
-}
-
-;// CONCATENATED MODULE: ./src/process/hooks.ts
-
-/** One line saying how a hook that did not succeed ended, naming the hook. */
-function describeHookFailure(name, result) {
-    if (result.timedOut)
-        return `${name} timed out after ${Math.round(result.durationMs / 1000)}s`;
-    return `${name} failed: ${describeExit(result)}`;
-}
-/**
- * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
- * shell, in its own log group named after it, killed with its whole process group after
- * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
- * what it changes is what the run's lock protects.
- */
-async function runHook(name, command, options) {
-    const result = await runShell(command, {
-        cwd: options.cwd,
-        env: options.env,
-        timeoutMs: options.timeoutMs,
-        group: options.group ?? name,
-        dieWithParent: true,
-    });
-    const ok = succeeded(result);
-    return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
-}
-
-;// CONCATENATED MODULE: ./src/actions/backup/hooks.ts
-
-
-
-
-
-/**
- * The `stop-command` / `start-command` pair. The start is registered as a cleanup before the stop
- * runs, so it runs on every exit path — a failed stop, a failed dump, a cancellation included.
- */
-class ServiceHooks {
-    stopCommand;
-    startCommand;
-    timeoutMs;
-    /** What the summary reports as the services' final state. */
-    state = 'no stop-command or start-command given';
-    startNow;
-    constructor(stopCommand, startCommand, 
-    /** The action's `hook-timeout`. */
-    timeoutMs) {
-        this.stopCommand = stopCommand;
-        this.startCommand = startCommand;
-        this.timeoutMs = timeoutMs;
-    }
-    async stop() {
-        if (this.startCommand) {
-            this.state = 'start-command pending';
-            this.startNow = onCleanup('start-command', () => this.runStart());
-        }
-        if (!this.stopCommand)
-            return;
-        this.state = 'stopping';
-        const { result: r, failure } = await runHook('stop-command', this.stopCommand, {
-            timeoutMs: this.timeoutMs,
-        });
-        if (failure !== undefined) {
-            this.state = `stop-command failed (${describeExit(r)})`;
-            throw new errors_SafetyError(`${failure}.`);
-        }
-        this.state = this.startCommand
-            ? 'stopped; start-command pending'
-            : 'stopped (no start-command given: left stopped)';
-    }
-    /** Runs the start-command now (once), if it is pending. */
-    async start() {
-        await this.startNow?.();
-    }
-    async runStart() {
-        if (!this.startCommand)
-            return;
-        const { result: r, failure } = await runHook('start-command', this.startCommand, {
-            timeoutMs: this.timeoutMs,
-        });
-        if (failure !== undefined) {
-            this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
-            core.error(`${failure}. The services stopped for the backup may still be down.`);
-            throw new errors_SafetyError(`${failure}; the services may still be stopped.`);
-        }
-        this.state = 'started again (start-command succeeded)';
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/pgbackrest/info.ts
 function obj(value) {
     return value && typeof value === 'object' ? value : {};
@@ -78064,6 +77527,223 @@ class PgBackRest {
     }
 }
 
+;// CONCATENATED MODULE: ./src/pgbackrest/evidence.ts
+
+
+
+
+const SESSION = { stableOutput: true, applicationName: 'migration-guard backup' };
+const YIELD_RETRY_MS = 500;
+const WATCH_MS = 100;
+const evidence_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * `oid:filenode` of a table's storage: itself, or each leaf partition of a partitioned table. A
+ * rewrite (TRUNCATE, VACUUM FULL, CLUSTER, a rewriting ALTER) gives a relation a new filenode.
+ */
+const STORAGE = `(SELECT coalesce(string_agg(l.r::oid::text || ':' || coalesce(pg_relation_filenode(l.r)::text, '-'), ',' ORDER BY l.r::oid), '')
+                    FROM (SELECT c.oid::regclass AS r WHERE c.relkind <> 'p'
+                          UNION ALL SELECT t.relid FROM pg_partition_tree(c.oid) t WHERE c.relkind = 'p' AND t.isleaf) l)`;
+async function storageOf(c, table) {
+    const r = await c.query(`SELECT ${STORAGE} AS s FROM pg_class c WHERE c.oid = to_regclass($1)`, [quoteTable(table)]);
+    return r.rows[0]?.s;
+}
+const codeOf = (error) => error.code;
+const messageOf = (error) => (error instanceof Error ? error.message : String(error));
+/**
+ * Writes the restore point and reads the evidence of the cluster's state at it: row counts of every
+ * table, fingerprints of the protected ones (their row counts come with them) and the current values
+ * of the sequences they own.
+ *
+ * The point is the first statement of a REPEATABLE READ transaction, so that transaction's snapshot
+ * is the state at the point (nothing writes in the closed window); the snapshot is exported and two
+ * other sessions read the tables in it, largest first. The sequences (which no snapshot holds) and
+ * each table's storage are read before `onPoint`, still in the closed window.
+ */
+async function pointWithEvidence(opts) {
+    return withClient(opts.connection, async (exporter) => {
+        await exporter.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        try {
+            const r = await exporter.query('SELECT p::text AS lsn, pg_walfile_name(p) AS seg, clock_timestamp() AS at FROM pg_create_restore_point($1) AS p', [opts.name]);
+            const row = r.rows[0];
+            if (!row)
+                throw new Error('pg_create_restore_point returned nothing.');
+            const snapshot = (await exporter.query('SELECT pg_export_snapshot() AS id')).rows[0]
+                ?.id;
+            if (!snapshot)
+                throw new Error('pg_export_snapshot returned nothing.');
+            const point = { lsn: row.lsn, segment: row.seg, createdAt: row.at };
+            // Read on sessions of their own (the exporter takes no table lock: the migration's DDL must
+            // not wait for it), while nothing writes yet.
+            const closed = await withClient(opts.connection, async (c) => {
+                if (opts.lockTimeoutMs)
+                    await c.query(`SET lock_timeout = ${Math.max(1, Math.round(opts.lockTimeoutMs))}`);
+                return closedWindowReads(c, opts.protectedTables);
+            });
+            await opts.onPoint?.(point);
+            const result = await readTables(opts, snapshot, closed.work);
+            if (!opts.concurrent && result.gaps.length > 0)
+                throw new errors_SafetyError(`The evidence changed while nothing should write (maintenance on): ${result.gaps.map((g) => `${g.table} (${g.reason})`).join('; ')}.`);
+            const fingerprints = opts.protectedTables
+                .map((t) => result.fingerprints.get(t))
+                .filter((f) => !!f)
+                .map((f) => ({ ...f, sequences: closed.sequences.get(client_normalizeTableName(f.table)) ?? [] }));
+            const rowCounts = { ...result.rowCounts };
+            for (const f of fingerprints)
+                rowCounts[f.table] = f.rows;
+            return {
+                ...point,
+                rowCounts: Object.fromEntries(Object.entries(rowCounts).sort(([a], [b]) => a.localeCompare(b))),
+                fingerprints,
+                gaps: result.gaps,
+            };
+        }
+        finally {
+            await exporter.query('COMMIT').catch(() => undefined);
+        }
+    }, SESSION);
+}
+/** The tables (largest first), their storage and the protected tables' sequences, at the point. */
+async function closedWindowReads(c, protectedTables) {
+    const all = await listTables(c);
+    const r = await c.query(`SELECT n.nspname || '.' || c.relname AS name, ${STORAGE} AS storage,
+            (c.relpages + (SELECT coalesce(sum(p.relpages), 0) FROM pg_partition_tree(c.oid) t
+               JOIN pg_class p ON p.oid = t.relid WHERE c.relkind = 'p'))::text AS pages
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA} AND NOT c.relispartition`);
+    const byName = new Map(r.rows.map((x) => [x.name, x]));
+    const protectedSet = new Set(protectedTables.map(client_normalizeTableName));
+    const item = (table, fingerprint) => {
+        // Protected tables keep the caller's spelling (the manifest's order); found by the server's name.
+        const found = byName.get(client_normalizeTableName(table));
+        return { table, fingerprint, storage: found?.storage ?? '', bytes: Number(found?.pages ?? 0), tries: 0 };
+    };
+    const missing = protectedTables.filter((t) => !byName.has(client_normalizeTableName(t)));
+    if (missing.length > 0)
+        throw new errors_SafetyError(`Protected table${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in the database at the restore point: check protected-tables.`);
+    const work = [
+        ...protectedTables.map((t) => item(t, true)),
+        ...all.filter((t) => !protectedSet.has(t)).map((t) => item(t, false)),
+    ];
+    work.sort((a, b) => b.bytes - a.bytes);
+    const sequences = await sequencesOf(c, [...protectedSet]);
+    return { work, sequences };
+}
+/**
+ * Reads every table of `work` in the exported snapshot on two sessions. With `concurrent`, a third
+ * session watches for anyone waiting on a lock the readers hold and cancels that read (the table is
+ * read again later), so the migration never waits for the evidence.
+ */
+async function readTables(opts, snapshot, work) {
+    const out = { fingerprints: new Map(), rowCounts: {}, gaps: [] };
+    const total = work.length;
+    let done = 0;
+    const queue = [...work];
+    const yielding = new Set();
+    const pids = [];
+    let active = 0;
+    const reader = async (c) => {
+        const pid = Number((await c.query('SELECT pg_backend_pid() AS p')).rows[0]?.p);
+        pids.push(pid);
+        for (;;) {
+            const item = queue.shift();
+            if (!item) {
+                // Another reader may still give a table back after yielding it.
+                if (active === 0)
+                    return;
+                await evidence_sleep(50);
+                continue;
+            }
+            active++;
+            try {
+                const result = await readOne(c, snapshot, item, opts.concurrent);
+                done++;
+                if ('gap' in result)
+                    out.gaps.push({ table: item.table, reason: result.gap });
+                else if ('fingerprint' in result)
+                    out.fingerprints.set(item.table, result.fingerprint);
+                else
+                    out.rowCounts[item.table] = result.rows;
+                opts.onProgress?.(`evidence: ${done} of ${total} tables read (${item.table}${'gap' in result ? `: not read, ${result.gap}` : ''})`);
+            }
+            catch (error) {
+                if (codeOf(error) === '57014' && yielding.delete(pid)) {
+                    // Cancelled by the watcher: another session waited for this table. Read it again later.
+                    item.tries++;
+                    queue.push(item);
+                    opts.onProgress?.(`evidence: ${item.table} given up to a session waiting for it (${item.tries}×); it is read again`);
+                    await evidence_sleep(YIELD_RETRY_MS);
+                    continue;
+                }
+                throw error;
+            }
+            finally {
+                active--;
+            }
+        }
+    };
+    const session = () => withClient(opts.connection, reader, SESSION);
+    let stop = false;
+    const watcher = opts.concurrent
+        ? withClient(opts.connection, async (c) => {
+            while (!stop) {
+                if (pids.length > 0) {
+                    const r = await c.query(`SELECT DISTINCT b FROM pg_stat_activity a, unnest(pg_blocking_pids(a.pid)) AS b
+                  WHERE b = ANY($1::int[]) AND NOT a.pid = ANY($1::int[])`, [pids]);
+                    for (const { b } of r.rows) {
+                        yielding.add(b);
+                        await c.query('SELECT pg_cancel_backend($1)', [b]);
+                    }
+                }
+                await evidence_sleep(WATCH_MS);
+            }
+        }, { applicationName: 'migration-guard backup' })
+        : Promise.resolve();
+    try {
+        await Promise.all([session(), session()]);
+    }
+    finally {
+        stop = true;
+        await watcher;
+    }
+    return out;
+}
+/** One table in its own transaction of the point's snapshot. */
+async function readOne(c, snapshot, item, concurrent) {
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+        await c.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+        // Locked first, then its storage compared with the point's: a table rewritten since (TRUNCATE,
+        // VACUUM FULL, a rewriting ALTER) shows the snapshot nothing of its rows.
+        await c.query(`LOCK TABLE ${quoteTable(item.table)} IN ACCESS SHARE MODE`);
+        const now = await storageOf(c, item.table);
+        if (now !== item.storage) {
+            await c.query('ROLLBACK');
+            return {
+                gap: 'rewritten, truncated or replaced by another session after the point, before it was read',
+            };
+        }
+        let result;
+        if (item.fingerprint) {
+            const [f] = await fingerprintTables(c, [item.table], { sequences: false });
+            if (!f)
+                throw new Error(`no fingerprint of ${item.table}`);
+            result = { fingerprint: f };
+        }
+        else {
+            result = { rows: (await countRows(c, [item.table]))[item.table] ?? 0 };
+        }
+        await c.query('COMMIT');
+        return result;
+    }
+    catch (error) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        // A table dropped or renamed, or a column dropped, by another session before it was read.
+        if (concurrent && ['42P01', '42703', '42704'].includes(codeOf(error) ?? ''))
+            return { gap: `changed by another session after the point, before it was read (${messageOf(error)})` };
+        throw error;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/pgbackrest/files.ts
 
 /** Writes JSON atomically (temp file + rename): a reader never sees half of it. */
@@ -78183,7 +77863,7 @@ function parsePitrManifest(data, source) {
     if (!m.rowCounts || typeof m.rowCounts !== 'object')
         problems.push('rowCounts are missing');
     if (problems.length > 0)
-        throw new SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
+        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
     return m;
 }
 /** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
@@ -78372,76 +78052,6 @@ function segmentAtOrAfter(a, b, segmentBytes) {
 
 
 /**
- * The restore point and the evidence in one snapshot: the point is written by the snapshot's first
- * statement, the snapshot is exported, and two sessions that share it fingerprint the protected
- * tables (their row counts come with the fingerprints) and count every other table, largest first.
- * Nothing writes meanwhile (maintenance is on); if something did, the rollback's proof against
- * these numbers fails rather than restoring something unproven.
- */
-async function pointWithEvidence(connection, name, tables) {
-    const options = { stableOutput: true, applicationName: 'migration-guard backup' };
-    return withClient(connection, async (client) => {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        try {
-            const r = await client.query('SELECT p::text AS lsn, pg_walfile_name(p) AS seg, clock_timestamp() AS at FROM pg_create_restore_point($1) AS p', [name]);
-            const row = r.rows[0];
-            if (!row)
-                throw new Error('pg_create_restore_point returned nothing.');
-            const snapshot = (await client.query('SELECT pg_export_snapshot() AS id')).rows[0]
-                ?.id;
-            const protectedSet = new Set(tables.map(client_normalizeTableName));
-            const sizes = await client.query(`SELECT n.nspname || '.' || c.relname AS name, pg_total_relation_size(c.oid)::text AS bytes
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA} AND NOT c.relispartition`);
-            const size = new Map(sizes.rows.map((x) => [x.name, Number(x.bytes)]));
-            const all = await listTables(client);
-            const work = [
-                ...tables.map((t) => ({ table: t, fingerprint: true })),
-                ...all.filter((t) => !protectedSet.has(t)).map((t) => ({ table: t, fingerprint: false })),
-            ].sort((a, b) => (size.get(client_normalizeTableName(b.table)) ?? 0) - (size.get(client_normalizeTableName(a.table)) ?? 0));
-            const fingerprints = new Map();
-            const rowCounts = {};
-            const worker = async (c) => {
-                for (let item = work.shift(); item; item = work.shift()) {
-                    if (item.fingerprint) {
-                        const [f] = await fingerprintTables(c, [item.table]);
-                        if (f)
-                            fingerprints.set(item.table, f);
-                    }
-                    else {
-                        Object.assign(rowCounts, await countRows(c, [item.table]));
-                    }
-                }
-            };
-            const second = withClient(connection, async (c) => {
-                await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-                await c.query(`SET TRANSACTION SNAPSHOT '${String(snapshot).replace(/'/g, "''")}'`);
-                try {
-                    await worker(c);
-                }
-                finally {
-                    await c.query('COMMIT').catch(() => undefined);
-                }
-            }, options);
-            await Promise.all([worker(client), second]);
-            const ordered = tables.map((t) => fingerprints.get(t)).filter((f) => !!f);
-            for (const f of ordered)
-                rowCounts[f.table] = f.rows;
-            const sortedCounts = Object.fromEntries(Object.entries(rowCounts).sort(([a], [b]) => a.localeCompare(b)));
-            return {
-                lsn: row.lsn,
-                segment: row.seg,
-                createdAt: row.at,
-                rowCounts: sortedCounts,
-                fingerprints: ordered,
-            };
-        }
-        finally {
-            await client.query('COMMIT').catch(() => undefined);
-        }
-    }, options);
-}
-/**
  * Waits until the server has archived `segment` (pg_stat_archiver), failing at once when an attempt
  * after it fails, then confirms the repository holds it.
  */
@@ -78464,25 +78074,23 @@ async function waitArchived(opts, segment, segmentBytes, archiveId) {
         throw new errors_SafetyError(`The server reports WAL segment ${segment} archived, but stanza "${opts.pgbr.options.stanza}" does not hold it (archive ${archiveId}).`);
     }
 }
-/**
- * Takes a recovery point on a cluster archiving to pgBackRest: preflight, an optional backup
- * (always `--start-fast`: without it a backup waits for the next scheduled checkpoint), a named
- * restore point with row counts and fingerprints taken at it, a WAL switch, and a wait until the
- * segment holding the point is in the repository. Returns the manifest (not yet written).
- */
-async function takeRecoveryPoint(opts) {
-    const startedAt = new Date();
-    const timings = {};
-    const phase = async (name, fn, detail) => {
+function phaseRunner(timings, onPhase) {
+    return async (name, fn, detail) => {
         const t0 = Date.now();
         const out = await fn();
         timings[name] = (Date.now() - t0) / 1000;
-        opts.onPhase?.(name, Date.now() - t0, detail(out));
+        onPhase?.(name, Date.now() - t0, detail(out));
         return out;
     };
-    // With no backup first, pgbackrest check (a WAL switch and a wait for its archive, seconds) runs
-    // beside the restore point and the evidence; a failed check still fails the run, and a restore
-    // point alone is one WAL record that changes nothing.
+}
+/**
+ * The preflight and an optional backup (always `--start-fast`: without it a backup waits for the
+ * next scheduled checkpoint). With no backup first, `pgbackrest check` (a WAL switch and a wait for
+ * its archive, seconds) is left to run beside the restore point: a failed check still fails the
+ * run, and a restore point alone is one WAL record that changes nothing.
+ */
+async function preparePoint(opts, timings = {}) {
+    const phase = phaseRunner(timings, opts.onPhase);
     const checkLater = opts.backupType === 'none';
     const pre = await phase('preflight', () => preflight(opts.connection, opts.pgbr, { check: !checkLater }), (p) => `pgBackRest ${p.version}, stanza ${opts.pgbr.options.stanza}, latest backup ${p.latest.label} (${p.latest.type})`);
     let base = pre.latest;
@@ -78503,39 +78111,49 @@ async function takeRecoveryPoint(opts) {
     const archive = pre.info.archives[0];
     if (!archive)
         throw new errors_SafetyError(`Stanza "${opts.pgbr.options.stanza}" has no WAL archive yet.`);
-    const ev = await phase('restore-point', async () => {
-        const [point] = await Promise.all([
-            pointWithEvidence(opts.connection, opts.name, opts.protectedTables),
-            checkLater ? pgbackrestCheck(opts.pgbr) : undefined,
-        ]);
-        return point;
-    }, (e) => `${opts.name} at ${e.lsn} (${e.segment})`);
-    await phase('archived', async () => {
-        await withClient(opts.connection, (c) => c.query('SELECT pg_switch_wal()'));
-        await waitArchived(opts, ev.segment, pre.facts.walSegmentBytes, archive.id);
-    }, () => `${ev.segment} in the repository`);
     const server = await withClient(opts.connection, (c) => c.query("SELECT current_setting('server_version') AS v"));
+    return {
+        pgbackrestVersion: pre.version,
+        serverVersion: server.rows[0]?.v ?? '',
+        major: pre.facts.major,
+        systemIdentifier: pre.facts.systemId ?? pre.info.systemId ?? '',
+        walSegmentBytes: pre.facts.walSegmentBytes,
+        databases: pre.facts.databases,
+        backupLabel: base.label,
+        backupType: base.type,
+        backupTaken: taken,
+        archiveId: archive.id,
+        checkLater,
+    };
+}
+/** Switches WAL and waits until the segment holding the point is in the repository. */
+async function archivePoint(opts, basis, segment) {
+    await withClient(opts.connection, (c) => c.query('SELECT pg_switch_wal()'));
+    await waitArchived(opts, segment, basis.walSegmentBytes, basis.archiveId);
+}
+/** The format-2 manifest of a point and its evidence. */
+function pointManifest(opts, basis, ev, startedAt, timings) {
     return {
         format: PITR_MANIFEST_FORMAT,
         engine: 'pgbackrest',
         backupId: opts.name,
         database: opts.connection.database,
         server: {
-            version: server.rows[0]?.v ?? '',
-            major: pre.facts.major,
+            version: basis.serverVersion,
+            major: basis.major,
             host: opts.connection.host,
             port: opts.connection.port,
-            systemIdentifier: pre.facts.systemId ?? pre.info.systemId ?? '',
+            systemIdentifier: basis.systemIdentifier,
         },
         pgbackrest: {
             stanza: opts.pgbr.options.stanza,
             config: opts.pgbr.options.config,
-            version: pre.version,
-            backupLabel: base.label,
-            backupType: base.type,
-            backupTaken: taken,
-            archiveId: archive.id,
-            walSegmentBytes: pre.facts.walSegmentBytes,
+            version: basis.pgbackrestVersion,
+            backupLabel: basis.backupLabel,
+            backupType: basis.backupType,
+            backupTaken: basis.backupTaken,
+            archiveId: basis.archiveId,
+            walSegmentBytes: basis.walSegmentBytes,
         },
         restorePoint: {
             name: opts.name,
@@ -78544,17 +78162,366 @@ async function takeRecoveryPoint(opts) {
             segment: ev.segment,
             createdAt: ev.createdAt.toISOString(),
         },
-        databases: pre.facts.databases,
+        databases: basis.databases,
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         rowCounts: ev.rowCounts,
         fingerprints: ev.fingerprints,
+        ...(ev.gaps.length > 0 ? { evidenceGaps: ev.gaps } : {}),
         codeRef: opts.codeRef,
         timings,
     };
 }
+/**
+ * Takes a recovery point on a cluster archiving to pgBackRest, all in the closed window:
+ * preflight, an optional backup, a named restore point with row counts and fingerprints taken at
+ * it, a WAL switch, and a wait until the segment holding the point is in the repository. Returns
+ * the manifest (not yet written).
+ */
+async function takeRecoveryPoint(opts) {
+    const startedAt = new Date();
+    const timings = {};
+    const phase = phaseRunner(timings, opts.onPhase);
+    const basis = await preparePoint(opts, timings);
+    const ev = await phase('restore-point', async () => {
+        const [point] = await Promise.all([
+            pointWithEvidence({
+                connection: opts.connection,
+                name: opts.name,
+                protectedTables: opts.protectedTables,
+                concurrent: false,
+            }),
+            basis.checkLater ? pgbackrestCheck(opts.pgbr) : undefined,
+        ]);
+        return point;
+    }, (e) => `${opts.name} at ${e.lsn} (${e.segment})`);
+    await phase('archived', () => archivePoint(opts, basis, ev.segment), () => `${ev.segment} in the repository`);
+    return pointManifest(opts, basis, ev, startedAt, timings);
+}
+
+;// CONCATENATED MODULE: ./src/report/markdown.ts
+/**
+ * The one way summaries are built. GitHub renders a job summary as markdown in which raw HTML is
+ * allowed; an HTML block runs until the next blank line and markdown inside it is not rendered
+ * (so a backtick after a table showed as a backtick, and `<name>` inside it was taken for a tag and
+ * vanished). Here every block is HTML, blocks are separated by blank lines, and every piece of text
+ * goes through `escapeText`, whose entities mean the same in markdown and in HTML. Markup is made
+ * only by the helpers below (`code`, `strong`, …), never by writing tags into strings. The one
+ * markdown block is the Mermaid chart, which GitHub draws only from a fenced block.
+ */
+/** Markup made by the helpers of this module; a plain string is always text. */
+class Markup {
+    html;
+    constructor(html) {
+        this.html = html;
+    }
+}
+const ENTITIES = {
+    '&': '&amp;',
+    '<': '&lt;',
+    '>': '&gt;',
+    '`': '&#96;',
+    '*': '&#42;',
+    '[': '&#91;',
+    ']': '&#93;',
+    '|': '&#124;',
+    '\\': '&#92;',
+    '~': '&#126;',
+};
+/**
+ * Text as it must appear in a summary, in markdown or in an HTML block alike: `& < >` and the
+ * markdown punctuation that could start markup are written as entities, an underscore that could
+ * start emphasis too (one inside a word, as in `order_items`, cannot), and a line break becomes
+ * `<br>` (a blank line would end an HTML block).
+ */
+function escapeText(text) {
+    return text
+        .replace(/[&<>"`*[\]|\\~]/g, (c) => ENTITIES[c] ?? c)
+        .replace(/(^|[^\p{L}\p{N}])_|_(?=$|[^\p{L}\p{N}])/gu, (m) => m.replace('_', '&#95;'))
+        .replace(/\r?\n/g, '<br>');
+}
+/** Only `& < >`: the text of a `<pre>` block, where nothing else is markup. */
+function escapePre(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+/** An inline value as HTML. */
+function html(value) {
+    if (typeof value === 'string')
+        return escapeText(value);
+    if (value instanceof Markup)
+        return value.html;
+    return value.map(html).join('');
+}
+/** A code span; an empty value is shown as `(empty)`, never as an empty span. */
+function code(text) {
+    return new Markup(`<code>${text === '' ? '(empty)' : escapeText(text)}</code>`);
+}
+function strong(...parts) {
+    return new Markup(`<strong>${html(parts)}</strong>`);
+}
+function emphasis(...parts) {
+    return new Markup(`<em>${html(parts)}</em>`);
+}
+/** A line break inside a paragraph or a table cell. */
+const BR = new Markup('<br>');
+/** GitHub's summaries show tables wider than this badly (scrolled sideways): further columns are folded into the last. */
+const MAX_COLUMNS = 6;
+/** A summary under construction: blocks of HTML, one blank line apart. */
+class SummaryDoc {
+    blocks = [];
+    heading(text, level = 3) {
+        return this.block(`<h${level}>${html(text)}</h${level}>`);
+    }
+    paragraph(...parts) {
+        return this.block(`<p>${html(parts)}</p>`);
+    }
+    list(items) {
+        if (items.length === 0)
+            return this;
+        return this.block(`<ul>${items.map((i) => `<li>${html(i)}</li>`).join('')}</ul>`);
+    }
+    /**
+     * A table with a header row; cells are text or markup. Columns past MAX_COLUMNS are folded into
+     * the last one (its cells joined with ` · `), so a table never runs off the page.
+     */
+    table(header, rows) {
+        const fold = (cells) => cells.length <= MAX_COLUMNS
+            ? [...cells]
+            : [
+                ...cells.slice(0, MAX_COLUMNS - 1),
+                cells.slice(MAX_COLUMNS - 1).flatMap((c, i) => (i === 0 ? [c] : [' · ', c])),
+            ];
+        const head = `<tr>${fold(header)
+            .map((h) => `<th>${html(h)}</th>`)
+            .join('')}</tr>`;
+        const body = rows
+            .map((r) => `<tr>${fold(r)
+            .map((c) => `<td>${html(c)}</td>`)
+            .join('')}</tr>`)
+            .join('');
+        return this.block(`<table>${head}${body}</table>`);
+    }
+    /** Preformatted text (a log tail, SQL to run); `lang` is a hint for the reader. */
+    codeBlock(text, lang) {
+        return this.block(`<pre${lang ? ` lang="${escapeText(lang)}"` : ''}><code>${escapePre(text)}</code></pre>`);
+    }
+    /** A Mermaid chart (GitHub draws it from a fenced block); `source` is built by a chart helper. */
+    mermaid(source) {
+        return this.block(`\`\`\`mermaid\n${source}\n\`\`\``);
+    }
+    /** A folded section: `summary` shown, the blocks built by `build` inside. */
+    details(summary, build, open = false) {
+        const inner = new SummaryDoc();
+        build(inner);
+        if (inner.blocks.length === 0)
+            return this;
+        return this.block(`<details${open ? ' open' : ''}><summary>${html(summary)}</summary>\n\n${inner.text()}\n\n</details>`);
+    }
+    /** Every block of another document, in order. */
+    append(other) {
+        this.blocks.push(...other.blocks);
+        return this;
+    }
+    get empty() {
+        return this.blocks.length === 0;
+    }
+    /** The summary's text: blocks one blank line apart, ending with a blank line. */
+    text() {
+        return this.blocks.length === 0 ? '' : `${this.blocks.join('\n\n')}\n\n`;
+    }
+    block(text) {
+        this.blocks.push(text);
+        return this;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/report/timeline.ts
+
+const ICON = { ok: '✅', failed: '❌', skipped: '⏭️', warning: '⚠️' };
+const TAG = { ok: 'done', failed: 'crit', skipped: '', warning: 'active' };
+/** A phase's name as a Mermaid task title: no `:`, `#` or `;` (they end or comment a task). */
+function taskTitle(text) {
+    return (text
+        .replace(/[:#;`]/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim() || 'phase');
+}
+/**
+ * The phases as a Mermaid gantt chart (GitHub draws it): one bar per phase that ran, placed at its
+ * start, failed ones red (`crit`). Times are milliseconds from the run's start (`dateFormat x`).
+ */
+function ganttChart(phases, title) {
+    const lines = [
+        'gantt',
+        ...(title ? [`  title ${taskTitle(title)}`] : []),
+        '  dateFormat x',
+        '  axisFormat %M:%S',
+    ];
+    let at = 0;
+    phases.forEach((p, i) => {
+        const start = p.startSeconds ?? at;
+        at = start + p.seconds;
+        if (p.status === 'skipped' && p.seconds === 0)
+            return;
+        const ms = Math.max(1, Math.round(p.seconds * 1000));
+        const tags = [TAG[p.status], `p${i}`].filter(Boolean).join(', ');
+        lines.push(`  ${taskTitle(`${p.name} ${formatSeconds(p.seconds)}`)} :${tags}, ${Math.round(start * 1000)}, ${ms}ms`);
+    });
+    return lines.join('\n');
+}
+/** The phase timeline of any action: the chart, then the table with each phase's outcome and detail. */
+function addTimeline(doc, phases, title) {
+    if (phases.length === 0)
+        return doc;
+    if (phases.some((p) => p.status !== 'skipped' || p.seconds > 0))
+        doc.mermaid(ganttChart(phases, title));
+    return doc.table(['Phase', 'Status', 'Duration', 'Detail'], phases.map((p) => [p.name, `${ICON[p.status]} ${p.status}`, formatSeconds(p.seconds), p.detail ?? '']));
+}
+
+;// CONCATENATED MODULE: ./src/process/hooks.ts
+
+/** One line saying how a hook that did not succeed ended, naming the hook. */
+function describeHookFailure(name, result) {
+    if (result.timedOut)
+        return `${name} timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return `${name} failed: ${describeExit(result)}`;
+}
+/**
+ * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
+ * shell, in its own log group named after it, killed with its whole process group after
+ * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
+ * what it changes is what the run's lock protects.
+ */
+async function runHook(name, command, options) {
+    const result = await runShell(command, {
+        cwd: options.cwd,
+        env: options.env,
+        timeoutMs: options.timeoutMs,
+        group: options.group ?? name,
+        dieWithParent: true,
+    });
+    const ok = succeeded(result);
+    return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/hooks.ts
+
+
+
+
+
+/**
+ * The `stop-command` / `start-command` pair. The start is registered as a cleanup before the stop
+ * runs, so it runs on every exit path — a failed stop, a failed dump, a cancellation included.
+ */
+class ServiceHooks {
+    stopCommand;
+    startCommand;
+    timeoutMs;
+    /** What the summary reports as the services' final state. */
+    state = 'no stop-command or start-command given';
+    startNow;
+    constructor(stopCommand, startCommand, 
+    /** The action's `hook-timeout`. */
+    timeoutMs) {
+        this.stopCommand = stopCommand;
+        this.startCommand = startCommand;
+        this.timeoutMs = timeoutMs;
+    }
+    async stop() {
+        if (this.startCommand) {
+            this.state = 'start-command pending';
+            this.startNow = onCleanup('start-command', () => this.runStart());
+        }
+        if (!this.stopCommand)
+            return;
+        this.state = 'stopping';
+        const { result: r, failure } = await runHook('stop-command', this.stopCommand, {
+            timeoutMs: this.timeoutMs,
+        });
+        if (failure !== undefined) {
+            this.state = `stop-command failed (${describeExit(r)})`;
+            throw new errors_SafetyError(`${failure}.`);
+        }
+        this.state = this.startCommand
+            ? 'stopped; start-command pending'
+            : 'stopped (no start-command given: left stopped)';
+    }
+    /** Runs the start-command now (once), if it is pending. */
+    async start() {
+        await this.startNow?.();
+    }
+    async runStart() {
+        if (!this.startCommand)
+            return;
+        const { result: r, failure } = await runHook('start-command', this.startCommand, {
+            timeoutMs: this.timeoutMs,
+        });
+        if (failure !== undefined) {
+            this.state = `START-COMMAND FAILED (${describeExit(r)}): the services may still be stopped`;
+            core.error(`${failure}. The services stopped for the backup may still be down.`);
+            throw new errors_SafetyError(`${failure}; the services may still be stopped.`);
+        }
+        this.state = 'started again (start-command succeeded)';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/phases.ts
+
+
+/** Times each phase of the run and records how it ended, for the summary's table. */
+class Phases {
+    origin;
+    list = [];
+    /** `origin`: when the run began (ms since the epoch), so each phase's start is placed on one timeline. */
+    constructor(origin = Date.now()) {
+        this.origin = origin;
+    }
+    since(started) {
+        return Math.round(started - this.origin) / 1000;
+    }
+    /** Runs `fn` as the phase `name`; a throw marks the phase failed and is passed on. */
+    async run(name, fn, detail) {
+        const started = Date.now();
+        core.info(`▶ ${name}`);
+        try {
+            const value = await fn();
+            this.list.push({
+                name,
+                seconds: (Date.now() - started) / 1000,
+                status: 'ok',
+                detail: detail?.(value),
+                startSeconds: this.since(started),
+            });
+            return value;
+        }
+        catch (error) {
+            this.list.push({
+                name,
+                seconds: (Date.now() - started) / 1000,
+                status: 'failed',
+                detail: errorMessage(error),
+                startSeconds: this.since(started),
+            });
+            throw error;
+        }
+    }
+    /** Records a phase that was skipped or ended with a warning. */
+    note(name, status, detail, seconds = 0) {
+        this.list.push({ name, seconds, status, detail, startSeconds: this.since(Date.now() - seconds * 1000) });
+    }
+    /** Seconds per phase, for the manifest. */
+    timings() {
+        return Object.fromEntries(this.list.map((p) => [p.name.toLowerCase(), Math.round(p.seconds * 1000) / 1000]));
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/actions/backup/pgbackrest.ts
+
+
+
+
+
 
 
 
@@ -78577,10 +78544,148 @@ async function runAsOwner(inputs) {
     const dataDir = await withClient(inputs.connection, async (c) => String((await c.query("SELECT current_setting('data_directory') AS d")).rows[0]?.d));
     return userFor(dataDir);
 }
+/** The recovery point's options from the step's inputs. */
+function pointOptions(inputs, pgbr, id, phases) {
+    const o = inputs.pgbackrest;
+    if (!o)
+        throw new Error('engine pgbackrest without its inputs');
+    return {
+        connection: inputs.connection,
+        pgbr,
+        name: id,
+        backupType: o.backupType,
+        protectedTables: inputs.protectedTables,
+        archiveTimeoutMs: Math.min(inputs.timeoutMs, 600_000),
+        codeRef: inputs.codeRef,
+        onPhase: (name, ms, detail) => {
+            const label = name.charAt(0).toUpperCase() + name.slice(1).replace(/-/g, ' ');
+            phases?.note(label, 'ok', detail, ms / 1000);
+            core.info(`▶ ${name}: ${detail} (${(ms / 1000).toFixed(1)}s)`);
+        },
+    };
+}
+const pgbackrest_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits until the background process has written the restore point (its record names the point),
+ * failing with its log's last lines when it fails or dies first.
+ */
+async function waitForPoint(stateFile, pid, timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const record = await readRecord(stateFile);
+        if (record?.point)
+            return record.point;
+        const dead = record && (record.status === 'failed' || !isAlive(record));
+        if (dead || Date.now() > deadline) {
+            if (!dead)
+                killGroup(pid, 'SIGTERM');
+            const tail = clause(scrub(await logTail(record?.logFile ?? '', 5)).replace(/\n/g, ' | '));
+            throw new errors_SafetyError(`The restore point was not written: the background process ${record?.error ?? (dead ? 'ended' : `did not write it within ${Math.round(timeoutMs / 1000)} s`)}${tail ? `; its log: ${tail}` : ''}.`);
+        }
+        await pgbackrest_sleep(50);
+    }
+}
+/**
+ * `evidence: background`: the preflight here; then a detached process writes the restore point as
+ * the first statement of its snapshot, reads the sequences, and from then on reads the evidence in
+ * that snapshot while this step switches WAL, waits for the point's segment to be archived, and
+ * returns. The migration may start as soon as this step ends: nothing it does can change what the
+ * snapshot shows, and the evidence gives way to any lock it needs.
+ */
+async function backgroundPoint(inputs, pgbr, id, phases) {
+    const opts = pointOptions(inputs, pgbr, id, phases);
+    const basis = await preparePoint(opts);
+    await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
+    const child = await startBackground(inputs, {
+        id,
+        startedAt: new Date(Date.now() - phases.list.reduce((t, p) => t + p.seconds, 0) * 1000).toISOString(),
+        phases: phases.list,
+        pitr: basis,
+    });
+    try {
+        const check = basis.checkLater ? pgbackrestCheck(pgbr) : Promise.resolve();
+        const point = await phases.run('Restore point', () => waitForPoint(child.stateFile, child.pid, inputs.lockWaitTimeoutMs + 60_000), (p) => `${id} at ${p.lsn} (${p.segment}); evidence read in the background, pid ${child.pid}`);
+        await phases.run('Archived', async () => {
+            await Promise.all([archivePoint(opts, basis, point.segment), check]);
+        }, () => `${point.segment} in the repository`);
+        return { lsn: point.lsn, segment: point.segment, pid: child.pid, logFile: child.logFile };
+    }
+    catch (error) {
+        // The point is not safe: the evidence of it must not become a manifest.
+        killGroup(child.pid, 'SIGTERM');
+        throw error;
+    }
+}
+/** The summary of a recovery point (taken now, started in the background, or waited for). */
+async function writePitrSummary(r) {
+    const m = r.manifest;
+    const seconds = r.seconds.toFixed(1);
+    const gaps = m?.evidenceGaps ?? [];
+    let lead;
+    if (r.failure !== undefined || (!m && !r.running))
+        lead = `❌ Recovery point ${r.id} of ${r.database} failed: ${r.failure === undefined ? 'no manifest' : errorMessage(r.failure)}`;
+    else if (r.running)
+        lead = `✅ Recovery point ${r.id} of ${r.database}: restore point archived in ${seconds} s; its evidence is being read in the background (verify with wait-for)`;
+    else if (m && gaps.length > 0)
+        lead = `⚠️ Recovery point ${r.id} of ${r.database}: restore point archived; no evidence of ${gaps.map((g) => g.table).join(', ')} (changed before it was read)`;
+    else
+        lead = `✅ Recovery point ${r.id} of ${r.database}: restore point ${m?.restorePoint.name ?? r.id} archived in stanza ${m?.pgbackrest.stanza ?? ''}${r.running ? '' : `, evidence complete, in ${seconds} s`}`;
+    const doc = new SummaryDoc().heading(lead, 2);
+    if (m) {
+        doc.list([
+            [
+                'Restore point: ',
+                code(m.restorePoint.name),
+                ` at ${m.restorePoint.lsn}, timeline ${m.restorePoint.timeline}, WAL ${m.restorePoint.segment} archived`,
+            ],
+            `Builds on backup ${m.pgbackrest.backupLabel} (${m.pgbackrest.backupType}) in stanza ${m.pgbackrest.stanza}`,
+            `Cluster ${m.server.systemIdentifier}, databases: ${m.databases.join(', ')}`,
+            `Evidence: ${m.fingerprints.length} protected table${m.fingerprints.length === 1 ? '' : 's'} fingerprinted, ${Object.keys(m.rowCounts).length} tables counted`,
+            ['Manifest: ', code(r.manifestPath ?? '')],
+            `Services: ${r.services}`,
+        ]);
+        if (gaps.length > 0) {
+            doc.paragraph(strong('Evidence not read: '), gaps.map((g) => `${g.table}: ${g.reason}`).join('; '), '. A rollback restores these tables with the rest of the cluster but cannot prove them; the validation cannot check them unchanged.');
+        }
+        if (r.failure === undefined)
+            doc.paragraph(strong('Roll back to this point: '), 'action-rollback with ', code('strategy: pitr'), ' and manifest ', code(r.manifestPath ?? ''), '.');
+    }
+    else if (r.running) {
+        doc.list([
+            ['Restore point: ', code(r.id), ` at ${r.running.lsn}, WAL ${r.running.segment} archived`],
+            [
+                "Evidence: read in the point's snapshot by a background process (pid ",
+                String(r.running.pid),
+                '), log ',
+                code(r.running.logFile),
+            ],
+            `Services: ${r.services}`,
+        ]);
+    }
+    if (r.logTail)
+        doc.details('Background log (last lines)', (d) => d.codeBlock(r.logTail ?? ''));
+    addTimeline(doc, r.phases, 'Recovery point');
+    await writeSummary(doc);
+    if (r.failure === undefined && (m || r.running))
+        annotate(gaps.length > 0 ? 'warning' : 'notice', 'Recovery point taken', lead);
+}
+/** Reads a format-2 manifest a background process wrote. */
+async function readPitrManifest(file) {
+    let data;
+    try {
+        data = JSON.parse(await (0,promises_.readFile)(file, 'utf8'));
+    }
+    catch (error) {
+        throw new errors_SafetyError(`Manifest ${file} cannot be read: ${errorMessage(error)}.`);
+    }
+    return parsePitrManifest(data, `Manifest ${file}`);
+}
 /**
  * `engine: pgbackrest`: the recovery point is a named restore point on a cluster that archives WAL
  * to pgBackRest, with its WAL in the repository and the evidence taken at it; nothing is copied.
- * Commands that touch the cluster run as this process, or (as root) as the data directory's owner.
+ * With `evidence: background` the step returns once the point is archived (status `running`) and a
+ * later `wait-for` step waits for the evidence and the manifest. Commands that touch the cluster run
+ * as this process, or (as root) as the data directory's owner.
  */
 async function pgbackrestStep(inputs) {
     const started = Date.now();
@@ -78589,6 +78694,7 @@ async function pgbackrestStep(inputs) {
     const id = buildBackupId(inputs.connection.database, new Date());
     const manifestPath = external_node_path_default().join(inputs.outputDir, `${id}.manifest.json`);
     let manifest;
+    let running;
     let failure;
     try {
         const o = inputs.pgbackrest;
@@ -78598,25 +78704,19 @@ async function pgbackrestStep(inputs) {
         const lock = await phases.run('Lock', () => acquireLock(inputs.connection, { holder: runHolder('backup') }), (l) => l.holder);
         if (inputs.stopCommand || inputs.startCommand)
             await phases.run('Stop services', () => hooks.stop(), () => hooks.state);
-        manifest = await takeRecoveryPoint({
-            connection: inputs.connection,
-            pgbr,
-            name: id,
-            backupType: o.backupType,
-            protectedTables: inputs.protectedTables,
-            archiveTimeoutMs: Math.min(inputs.timeoutMs, 600_000),
-            codeRef: inputs.codeRef,
-            onPhase: (name, ms, detail) => {
-                phases.note(name, 'ok', detail, ms / 1000);
-                core.info(`▶ ${name}: ${detail} (${(ms / 1000).toFixed(1)}s)`);
-            },
-        });
-        await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
-        await writeJsonFile(manifestPath, manifest);
+        if (o.evidence === 'background') {
+            running = await backgroundPoint(inputs, pgbr, id, phases);
+        }
+        else {
+            manifest = await takeRecoveryPoint(pointOptions(inputs, pgbr, id, phases));
+            await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
+            await writeJsonFile(manifestPath, manifest);
+        }
         await lock.release();
     }
     catch (error) {
         failure = error;
+        running = undefined;
     }
     try {
         await hooks.start();
@@ -78624,45 +78724,374 @@ async function pgbackrestStep(inputs) {
     catch (error) {
         failure ??= error;
     }
-    const ok = failure === undefined && manifest !== undefined;
+    const ok = failure === undefined && (manifest !== undefined || running !== undefined);
     setOutput('backup-id', ok ? id : '');
-    setOutput('manifest-path', ok ? manifestPath : '');
+    setOutput('manifest-path', ok && manifest ? manifestPath : '');
     setOutput('backup-uri', '');
     setOutput('manifest-uri', '');
     setOutput('snapshot-database', '');
     setOutput('duration-seconds', ((Date.now() - started) / 1000).toFixed(1));
-    setOutput('status', ok ? 'verified' : 'failed');
+    setOutput('status', !ok ? 'failed' : running ? 'running' : 'verified');
     if (ok && manifest)
         core.info(`Recovery point ${id}: restore point at ${manifest.restorePoint.lsn} (timeline ${manifest.restorePoint.timeline}) archived in stanza ${manifest.pgbackrest.stanza}, on backup ${manifest.pgbackrest.backupLabel}; manifest ${manifestPath}.`);
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const lead = ok && manifest
-        ? `✅ Recovery point ${id} of ${inputs.connection.database}: restore point ${manifest.restorePoint.name} archived in stanza ${manifest.pgbackrest.stanza}, in ${seconds} s`
-        : `❌ Recovery point ${id} of ${inputs.connection.database} failed: ${failure === undefined ? 'no manifest' : errorMessage(failure)}`;
-    const doc = new SummaryDoc().heading(lead, 2);
-    if (manifest) {
-        doc.list([
-            [
-                'Restore point: ',
-                code(manifest.restorePoint.name),
-                ` at ${manifest.restorePoint.lsn}, timeline ${manifest.restorePoint.timeline}, WAL ${manifest.restorePoint.segment} archived`,
-            ],
-            `Builds on backup ${manifest.pgbackrest.backupLabel} (${manifest.pgbackrest.backupType}) in stanza ${manifest.pgbackrest.stanza}`,
-            `Cluster ${manifest.server.systemIdentifier}, databases: ${manifest.databases.join(', ')}`,
-            ['Manifest: ', code(manifestPath)],
-            `Services: ${hooks.state}`,
-        ]);
-        if (ok)
-            doc.paragraph(strong('Roll back to this point: '), 'action-rollback with ', code('strategy: pitr'), ' and manifest ', code(manifestPath), '.');
-    }
-    addTimeline(doc, phases.list, 'Recovery point');
-    await writeSummary(doc);
-    if (ok)
-        annotate('notice', 'Recovery point taken', lead);
+    if (ok && running)
+        core.info(`Recovery point ${id}: restore point at ${running.lsn} archived (${running.segment}); the evidence is read in the background (pid ${running.pid}, log ${running.logFile}). Verify it with wait-for: ${id}.`);
+    await writePitrSummary({
+        id,
+        database: inputs.connection.database,
+        manifest,
+        manifestPath,
+        running,
+        phases: phases.list,
+        services: hooks.state,
+        seconds: (Date.now() - started) / 1000,
+        failure,
+    });
     if (failure !== undefined)
         throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }
 
+;// CONCATENATED MODULE: ./src/actions/backup/pgbackrest-background.ts
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * The background half of `engine: pgbackrest` + `evidence: background`: writes the restore point as
+ * the first statement of its snapshot and records it (the step that started this process waits for
+ * that, then archives the point and returns); reads the evidence in the snapshot while the migration
+ * runs; waits until the point's WAL is in the repository; writes the manifest; records the result for
+ * the `wait-for` step. A table another session rewrote before it was read is listed as a gap.
+ */
+async function runPitrBackground(plan, inputs) {
+    const basis = plan.pitr;
+    const o = inputs.pgbackrest;
+    if (!basis || !o)
+        throw new Error('The background evidence process was started without its plan.');
+    const started = new Date(plan.startedAt);
+    const files = backgroundFiles(inputs.outputDir, plan.id);
+    const manifestPath = external_node_path_default().join(inputs.outputDir, `${plan.id}.manifest.json`);
+    const record = {
+        backupId: plan.id,
+        pid: process.pid,
+        procStart: procStat('self')?.start,
+        started: new Date().toISOString(),
+        logFile: files.log,
+        status: 'running',
+    };
+    await writeRecord(files.state, record);
+    core.info(`Background evidence of recovery point ${plan.id} (pid ${process.pid}).`);
+    const phases = new Phases(started.getTime());
+    phases.list.push(...plan.phases);
+    const finish = async (failure) => {
+        record.status = failure === undefined ? 'verified' : 'failed';
+        record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
+        record.finished = new Date().toISOString();
+        record.outputs = {
+            'backup-id': plan.id,
+            'manifest-path': failure === undefined ? manifestPath : '',
+            'backup-uri': '',
+            'manifest-uri': '',
+            'duration-seconds': ((Date.now() - started.getTime()) / 1000).toFixed(1),
+            'snapshot-database': '',
+            status: record.status,
+        };
+        if (failure === undefined)
+            record.pitr = { manifestPath };
+        record.phases = phases.list;
+        await writeRecord(files.state, record);
+    };
+    let recorded = false;
+    const recordCancel = onCleanup('record the background result', async () => {
+        if (recorded)
+            return;
+        recorded = true;
+        const signal = interruptedBy();
+        await finish(new Error(signal
+            ? `the background evidence was stopped by ${signal}`
+            : 'the background evidence ended early on an unexpected failure'));
+    });
+    let failure;
+    try {
+        const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
+        const opts = pointOptions(inputs, pgbr, plan.id);
+        const timings = phases.timings();
+        const t0 = Date.now();
+        let pointAt = t0;
+        const ev = await phases.run('Evidence', () => pointWithEvidence({
+            connection: inputs.connection,
+            name: plan.id,
+            protectedTables: inputs.protectedTables,
+            concurrent: true,
+            lockTimeoutMs: inputs.lockWaitTimeoutMs,
+            onPoint: async (p) => {
+                pointAt = Date.now();
+                record.point = { lsn: p.lsn, segment: p.segment, createdAt: p.createdAt.toISOString() };
+                await writeRecord(files.state, record);
+                core.info(`Restore point ${plan.id} at ${p.lsn} (${p.segment}); reading the evidence in its snapshot.`);
+            },
+            onProgress: (line) => core.info(line),
+        }), (e) => `${e.fingerprints.length} protected tables fingerprinted, ${Object.keys(e.rowCounts).length} tables counted at the point${e.gaps.length > 0 ? `; not read: ${e.gaps.map((g) => g.table).join(', ')}` : ''}`);
+        timings['restore-point'] = (pointAt - t0) / 1000;
+        timings.evidence = (Date.now() - pointAt) / 1000;
+        // The step that started this process archived the point; confirm before the manifest exists.
+        await waitArchived(opts, ev.segment, basis.walSegmentBytes, basis.archiveId);
+        await writeJsonFile(manifestPath, pointManifest(opts, basis, ev, started, timings));
+    }
+    catch (error) {
+        failure = error;
+    }
+    recorded = true;
+    await recordCancel();
+    await finish(failure);
+    if (failure !== undefined)
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+    core.info(`Recovery point ${plan.id}: evidence read, manifest ${manifestPath}.`);
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/report.ts
+
+
+
+
+/** The recovery point in words: the moment the dump's snapshot (or the snapshot database) was taken. */
+function recoveryPoint(snapshotTakenAt) {
+    const at = new Date(snapshotTakenAt);
+    return `writes after ${clockTime(at)} UTC (${snapshotTakenAt.slice(0, 10)}) are not in this backup`;
+}
+/** The summary's facts of this run. */
+function factsOf(state) {
+    return {
+        id: state.id,
+        database: state.manifest?.database,
+        codeRef: state.manifest?.codeRef,
+        path: state.path,
+        manifestPath: state.manifestPath,
+        uri: state.uri,
+        manifestUri: state.manifestUri,
+        dumped: state.dump !== undefined,
+        sizeBytes: state.dump?.sizeBytes,
+        sha256: state.dump?.sha256,
+        snapshotDatabase: state.snapshotDatabase,
+        snapshotError: state.snapshotError,
+        offsiteError: state.offsiteError,
+        snapshotTakenAt: state.evidence?.snapshotTakenAt ?? state.recoveryPoint,
+        fingerprints: state.evidence?.fingerprints,
+        status: state.status,
+        background: state.background,
+    };
+}
+/** The run's length: from the first phase's start to the last one's end. */
+function runSeconds(phases) {
+    let at = 0;
+    let end = 0;
+    for (const p of phases) {
+        const start = p.startSeconds ?? at;
+        at = start + p.seconds;
+        end = Math.max(end, at);
+    }
+    return end;
+}
+/** The summary's first line: the outcome and its key figures (size, time, where it is). */
+function backupLead(phases, f, failure) {
+    const id = f.id ?? '';
+    if (failure) {
+        const at = phases.find((p) => p.status === 'failed')?.name;
+        return `❌ Backup ${id} failed${at ? ` at ${at}` : ''}: ${failure}`;
+    }
+    if (f.status === 'running')
+        return `⏳ Backup ${id}: recovery point taken (snapshot database ${f.snapshotDatabase ?? '?'}), dump running in the background`;
+    const size = f.sizeBytes !== undefined ? `${formatBytes(f.sizeBytes)} ` : '';
+    const where = f.manifestUri ?? f.uri ?? f.path ?? 'no file';
+    return `✅ Backup ${id} verified: ${size}in ${formatSeconds(runSeconds(phases))}, ${where}`;
+}
+/** The Rollback workflow's inputs for this backup (.github/workflows/rollback.yml). */
+function rollbackCommand(f, manifest) {
+    const strategy = f.snapshotDatabase ? 'snapshot' : 'swap';
+    return [
+        'gh workflow run rollback.yml \\',
+        `  -f manifest=${manifest} \\`,
+        `  -f previous-ref=${f.codeRef ?? '<the release deployed before the migration>'} \\`,
+        `  -f confirm-database=${f.database ?? '<database>'} \\`,
+        `  -f strategy=${strategy}`,
+    ].join('\n');
+}
+function addRollbackLine(doc, f) {
+    const manifest = f.manifestUri ?? f.manifestPath;
+    if (!manifest || f.status !== 'verified')
+        return;
+    doc.paragraph(strong('Roll back to this backup: '), f.manifestUri
+        ? ['run the ', strong('Rollback'), ' workflow with manifest ', code(manifest)]
+        : ['action-rollback with manifest ', code(manifest), ' (no offsite copy: only on this runner)'], f.codeRef ? [', previous-ref ', code(f.codeRef)] : '', f.database ? [', confirm-database ', code(f.database)] : '', ', strategy ', code(f.snapshotDatabase ? 'snapshot' : 'swap'), ':');
+    if (f.manifestUri)
+        doc.codeBlock(rollbackCommand(f, f.manifestUri), 'sh');
+}
+/** The job summary: the answer first, then how to roll back, the timeline, the facts, the fingerprints. */
+function backupSummary(phases, f, services, failure) {
+    const doc = new SummaryDoc();
+    const running = !failure && f.status === 'running';
+    doc.heading(backupLead(phases, f, failure), 2);
+    if (f.snapshotTakenAt)
+        doc.paragraph(strong('Recovery point:'), ` ${recoveryPoint(f.snapshotTakenAt)}.`);
+    if (running && f.background) {
+        doc.paragraph(`The snapshot database ${f.snapshotDatabase ?? ''} is the recovery point; its dump, verification, offsite copy ` +
+            `and manifest run in process ${f.background.pid} (log ${f.background.logFile}). `, strong('No run may pass before a step with ', code(`wait-for: ${f.id ?? ''}`), ' has verified it.'));
+    }
+    if (!failure)
+        addRollbackLine(doc, f);
+    addTimeline(doc, phases, 'Backup');
+    const facts = [
+        [
+            'Local file',
+            f.path ?? (running ? 'not yet (dump running)' : f.dumped ? 'none (not verified: removed)' : 'none'),
+        ],
+        ['Size', f.sizeBytes !== undefined ? formatBytes(f.sizeBytes) : '—'],
+        ['sha256', f.sha256 ?? '—'],
+        ['Manifest', f.manifestPath ?? '—'],
+        [
+            'Offsite',
+            f.uri ?? (f.offsiteError ? `FAILED: ${f.offsiteError}` : running ? 'not yet' : 'not configured'),
+        ],
+        ['Offsite manifest', f.manifestUri ?? '—'],
+        ['Snapshot database', f.snapshotDatabase ?? (f.snapshotError ? `FAILED: ${f.snapshotError}` : '—')],
+        ['Services', services],
+    ];
+    doc.heading('Backup', 3).table(['What', 'Value'], facts);
+    const fingerprints = f.fingerprints ?? [];
+    if (fingerprints.length > 0) {
+        doc.details(`Fingerprints of the ${fingerprints.length} protected table(s)`, (d) => d.table(['Table', 'Rows', 'Content hash'], fingerprints.map((x) => [x.table, String(x.rows), code(x.hash)])));
+    }
+    if (f.logTail)
+        doc.heading('Background log (last lines)', 3).codeBlock(f.logTail, 'text');
+    return doc;
+}
+/** Writes the summary; on success the first line also goes to the run's annotations (a notice). */
+async function writeBackupSummary(phases, f, services, failure) {
+    await writeSummary(backupSummary(phases, f, services, failure));
+    if (!failure)
+        annotate('notice', f.status === 'running' ? 'Backup started' : 'Backup verified', backupLead(phases, f, failure));
+}
+
+;// CONCATENATED MODULE: ./src/actions/backup/background-run.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
+ * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
+ * `::debug::` lines (no runner reads this file in debug mode; they would show in the summary's tail).
+ */
+function scrubStdio() {
+    for (const stream of [process.stdout, process.stderr]) {
+        const original = stream.write.bind(stream);
+        const filtered = (chunk, ...rest) => {
+            const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+            const kept = text
+                .split('\n')
+                .filter((line) => !line.startsWith('::add-mask::') && !line.startsWith('::debug::'))
+                .join('\n');
+            const done = rest.find((r) => typeof r === 'function');
+            return original(scrub(kept), done);
+        };
+        stream.write = filtered;
+    }
+}
+/**
+ * The background half of `snapshot: first` + `dump: background`: dumps the snapshot database,
+ * verifies, copies offsite and writes the manifest exactly as a `dump: now` run does, and records
+ * the result (outputs, phases, facts) in `<id>.background.json` for the `wait-for` step. The
+ * manifest describes the live database; the snapshot is its copy, taken while nothing wrote.
+ */
+async function runBackgroundChild(planText) {
+    scrubStdio();
+    const plan = parsePlan(planText);
+    const parsed = getInputs();
+    if (parsed.kind !== 'backup')
+        throw new Error('The background dump was started without backup inputs.');
+    const inputs = parsed.inputs;
+    if (plan.pitr)
+        return runPitrBackground(plan, inputs);
+    const started = new Date(plan.startedAt);
+    const files = backgroundFiles(inputs.outputDir, plan.id);
+    const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
+    const record = {
+        backupId: plan.id,
+        pid: process.pid,
+        procStart: procStat('self')?.start,
+        started: new Date().toISOString(),
+        logFile: files.log,
+        status: 'running',
+    };
+    await writeRecord(files.state, record);
+    core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
+    const phases = new Phases(started.getTime());
+    phases.list.push(...plan.phases);
+    const state = { id: plan.id, snapshotDatabase, recoveryPoint: plan.recoveryPoint };
+    const finish = async (failure) => {
+        record.status = failure === undefined ? 'verified' : 'failed';
+        record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
+        record.finished = new Date().toISOString();
+        record.outputs = backupOutputs(state, (Date.now() - started.getTime()) / 1000, failure !== undefined);
+        record.phases = phases.list;
+        record.facts = { ...factsOf(state), status: undefined };
+        await writeRecord(files.state, record);
+    };
+    // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
+    // removed, the upload aborted), the record says the run failed.
+    let recorded = false;
+    const recordCancel = onCleanup('record the background result', async () => {
+        if (recorded)
+            return;
+        recorded = true;
+        const signal = interruptedBy();
+        await finish(new Error(signal
+            ? `the background dump was stopped by ${signal}`
+            : 'the background dump ended early on an unexpected failure'));
+    });
+    let failure;
+    try {
+        // The steps of a backup after its snapshot database, as `main.ts` runs them for `dump: now`.
+        const run = new BackupRun(inputs, phases, state, undefined, started);
+        run.source = withDatabase(inputs.connection, snapshotDatabase);
+        await run.preflight('Preflight (snapshot)', false);
+        await run.checkOffsite();
+        await run.dump();
+        await run.verify();
+        await run.offsite();
+        await run.manifest();
+    }
+    catch (error) {
+        failure = error;
+    }
+    recorded = true;
+    await recordCancel();
+    await finish(failure);
+    if (failure !== undefined)
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+    core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
+}
+
 ;// CONCATENATED MODULE: ./src/actions/backup/wait.ts
+
 
 
 
@@ -78765,6 +79194,12 @@ async function waitForBackground(w, seen) {
 async function checkVerified(record) {
     const facts = record.facts ?? {};
     try {
+        if (record.pitr) {
+            const manifest = await readPitrManifest(record.pitr.manifestPath);
+            if (manifest.backupId !== record.backupId)
+                throw new Error(`the manifest is for ${manifest.backupId}`);
+            return;
+        }
         if (!facts.path || !facts.manifestPath)
             throw new Error('the record names no dump or manifest');
         const manifest = await readManifestFile(facts.manifestPath);
@@ -78885,6 +79320,8 @@ async function waitStep(w) {
         failure = error;
     }
     const record = seen.record;
+    if (record?.pitr || record?.point)
+        return waitPitrReport(w, record, started, failure);
     const outputs = record?.outputs ?? {
         'backup-uri': '',
         'manifest-uri': '',
@@ -78905,6 +79342,43 @@ async function waitStep(w) {
         status: failure === undefined ? 'verified' : undefined,
         logTail: scrub(await logTail(record?.logFile ?? '', 20)),
     }, 'not touched by this step (the step that took the snapshot stopped and started them)', failure === undefined ? undefined : scrub(errorMessage(failure)));
+    if (failure !== undefined)
+        throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+}
+/** `wait-for` on a pgBackRest recovery point's background evidence: its outputs and summary. */
+async function waitPitrReport(w, record, started, waitFailure) {
+    let failure = waitFailure;
+    const manifest = failure === undefined && record.pitr
+        ? await readPitrManifest(record.pitr.manifestPath).catch((error) => {
+            failure = error;
+            return undefined;
+        })
+        : undefined;
+    const outputs = record.outputs ?? {
+        'backup-uri': '',
+        'manifest-uri': '',
+        'duration-seconds': ((Date.now() - started) / 1000).toFixed(1),
+        'snapshot-database': '',
+        status: 'failed',
+    };
+    if (failure !== undefined) {
+        outputs.status = 'failed';
+        outputs['manifest-path'] = '';
+    }
+    setBackupOutputs(outputs);
+    if (manifest && failure === undefined)
+        core.info(`Recovery point ${w.waitFor}: evidence read; manifest ${record.pitr?.manifestPath ?? ''}.`);
+    await writePitrSummary({
+        id: w.waitFor,
+        database: manifest?.database ?? '',
+        manifest,
+        manifestPath: record.pitr?.manifestPath,
+        phases: record.phases ?? [],
+        services: 'not touched by this step (the step that took the restore point stopped and started them)',
+        seconds: Number(outputs['duration-seconds']),
+        failure,
+        logTail: failure === undefined ? undefined : scrub(await logTail(record.logFile, 20)),
+    });
     if (failure !== undefined)
         throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }

@@ -40,6 +40,11 @@ export interface PitrManifest {
   finishedAt: string;
   rowCounts: Record<string, number>;
   fingerprints: TableFingerprint[];
+  /**
+   * Tables whose evidence could not be read at the point (`evidence: background` only): another
+   * session rewrote, dropped or altered them first. Absent when every table was read.
+   */
+  evidenceGaps?: { table: string; reason: string }[];
   codeRef?: string;
   timings: Record<string, number>;
 }

@@ -1,4 +1,4 @@
-import { withClient, type Client } from '../postgres/client';
+import { normalizeTableName, withClient, type Client } from '../postgres/client';
 import type { ConnectionSettings } from '../postgres/connection';
 import {
   compareFingerprints,
@@ -37,9 +37,13 @@ export async function proveRestored(connection: ConnectionSettings, m: PitrManif
   if (id !== m.server.systemIdentifier)
     problems.push(`system identifier ${id ?? '?'} is not the manifest's ${m.server.systemIdentifier}`);
   const fingerprinted = new Set(m.fingerprints.map((f) => f.table));
+  // Tables the background evidence could not read at the point: restored with the rest, not proven.
+  const unproven = new Set((m.evidenceGaps ?? []).map((g) => normalizeTableName(g.table)));
   const work = [
     ...m.fingerprints.map((f) => ({ table: f.table, fingerprint: true })),
-    ...tables.filter((t) => !fingerprinted.has(t)).map((t) => ({ table: t, fingerprint: false })),
+    ...tables
+      .filter((t) => !fingerprinted.has(t) && !unproven.has(normalizeTableName(t)))
+      .map((t) => ({ table: t, fingerprint: false })),
   ].sort((a, b) => (m.rowCounts[b.table] ?? 0) - (m.rowCounts[a.table] ?? 0));
   const counts: Record<string, number> = {};
   const fps: TableFingerprint[] = [];
@@ -62,11 +66,13 @@ export async function proveRestored(connection: ConnectionSettings, m: PitrManif
     if (!(t in counts)) problems.push(`table ${t} is missing`);
     else if (counts[t] !== n) problems.push(`${t}: ${counts[t] ?? 0} rows, the manifest says ${n}`);
   }
-  for (const t of tables) if (!(t in m.rowCounts)) problems.push(`table ${t} is not in the manifest`);
+  for (const t of tables)
+    if (!(t in m.rowCounts) && !unproven.has(normalizeTableName(t)))
+      problems.push(`table ${t} is not in the manifest`);
   for (const d of compareFingerprints(m.fingerprints, fps)) problems.push(`${d.table}: ${d.reason}`);
   return {
     ok: problems.length === 0,
     problems,
-    summary: `${tables.length} table(s) counted, ${fps.length} fingerprint(s), cluster ${id ?? '?'}`,
+    summary: `${tables.length - unproven.size} table(s) counted, ${fps.length} fingerprint(s), cluster ${id ?? '?'}${unproven.size > 0 ? `; not proven (no evidence at the point): ${[...unproven].join(', ')}` : ''}`,
   };
 }

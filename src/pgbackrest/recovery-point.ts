@@ -1,10 +1,10 @@
 import { SafetyError } from '../common/errors';
-import { normalizeTableName, USER_SCHEMA, withClient, type Client } from '../postgres/client';
+import { withClient } from '../postgres/client';
 import type { ConnectionSettings } from '../postgres/connection';
-import { countRows, fingerprintTables, listTables, type TableFingerprint } from '../postgres/fingerprint';
 
 import { clusterFacts } from './cluster';
 import type { PgBackRest } from './command';
+import { pointWithEvidence, type PointEvidence } from './evidence';
 import { latestBackup, type RepoBackup } from './info';
 import { PITR_MANIFEST_FORMAT, type PitrManifest } from './manifest';
 import { pgbackrestCheck, preflight } from './preflight';
@@ -27,107 +27,12 @@ export interface RecoveryPointOptions {
   onPhase?: (phase: string, ms: number, detail: string) => void;
 }
 
-interface PointEvidence {
-  lsn: string;
-  segment: string;
-  createdAt: Date;
-  rowCounts: Record<string, number>;
-  fingerprints: TableFingerprint[];
-}
-
-/**
- * The restore point and the evidence in one snapshot: the point is written by the snapshot's first
- * statement, the snapshot is exported, and two sessions that share it fingerprint the protected
- * tables (their row counts come with the fingerprints) and count every other table, largest first.
- * Nothing writes meanwhile (maintenance is on); if something did, the rollback's proof against
- * these numbers fails rather than restoring something unproven.
- */
-async function pointWithEvidence(
-  connection: ConnectionSettings,
-  name: string,
-  tables: string[],
-): Promise<PointEvidence> {
-  const options = { stableOutput: true, applicationName: 'migration-guard backup' };
-  return withClient(
-    connection,
-    async (client) => {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      try {
-        const r = await client.query<{ lsn: string; seg: string; at: Date }>(
-          'SELECT p::text AS lsn, pg_walfile_name(p) AS seg, clock_timestamp() AS at FROM pg_create_restore_point($1) AS p',
-          [name],
-        );
-        const row = r.rows[0];
-        if (!row) throw new Error('pg_create_restore_point returned nothing.');
-        const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]
-          ?.id;
-        const protectedSet = new Set(tables.map(normalizeTableName));
-        const sizes = await client.query<{ name: string; bytes: string }>(
-          `SELECT n.nspname || '.' || c.relname AS name, pg_total_relation_size(c.oid)::text AS bytes
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p') AND ${USER_SCHEMA} AND NOT c.relispartition`,
-        );
-        const size = new Map(sizes.rows.map((x) => [x.name, Number(x.bytes)]));
-        const all = await listTables(client);
-        const work = [
-          ...tables.map((t) => ({ table: t, fingerprint: true })),
-          ...all.filter((t) => !protectedSet.has(t)).map((t) => ({ table: t, fingerprint: false })),
-        ].sort(
-          (a, b) =>
-            (size.get(normalizeTableName(b.table)) ?? 0) - (size.get(normalizeTableName(a.table)) ?? 0),
-        );
-        const fingerprints = new Map<string, TableFingerprint>();
-        const rowCounts: Record<string, number> = {};
-        const worker = async (c: Client): Promise<void> => {
-          for (let item = work.shift(); item; item = work.shift()) {
-            if (item.fingerprint) {
-              const [f] = await fingerprintTables(c, [item.table]);
-              if (f) fingerprints.set(item.table, f);
-            } else {
-              Object.assign(rowCounts, await countRows(c, [item.table]));
-            }
-          }
-        };
-        const second = withClient(
-          connection,
-          async (c) => {
-            await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-            await c.query(`SET TRANSACTION SNAPSHOT '${String(snapshot).replace(/'/g, "''")}'`);
-            try {
-              await worker(c);
-            } finally {
-              await c.query('COMMIT').catch(() => undefined);
-            }
-          },
-          options,
-        );
-        await Promise.all([worker(client), second]);
-        const ordered = tables.map((t) => fingerprints.get(t)).filter((f): f is TableFingerprint => !!f);
-        for (const f of ordered) rowCounts[f.table] = f.rows;
-        const sortedCounts = Object.fromEntries(
-          Object.entries(rowCounts).sort(([a], [b]) => a.localeCompare(b)),
-        );
-        return {
-          lsn: row.lsn,
-          segment: row.seg,
-          createdAt: row.at,
-          rowCounts: sortedCounts,
-          fingerprints: ordered,
-        };
-      } finally {
-        await client.query('COMMIT').catch(() => undefined);
-      }
-    },
-    options,
-  );
-}
-
 /**
  * Waits until the server has archived `segment` (pg_stat_archiver), failing at once when an attempt
  * after it fails, then confirms the repository holds it.
  */
-async function waitArchived(
-  opts: RecoveryPointOptions,
+export async function waitArchived(
+  opts: Pick<RecoveryPointOptions, 'connection' | 'pgbr' | 'archiveTimeoutMs'>,
   segment: string,
   segmentBytes: number,
   archiveId: string,
@@ -157,24 +62,47 @@ async function waitArchived(
 }
 
 /**
- * Takes a recovery point on a cluster archiving to pgBackRest: preflight, an optional backup
- * (always `--start-fast`: without it a backup waits for the next scheduled checkpoint), a named
- * restore point with row counts and fingerprints taken at it, a WAL switch, and a wait until the
- * segment holding the point is in the repository. Returns the manifest (not yet written).
+ * What the point builds on, from the preflight and the optional backup: everything the manifest
+ * says besides the point and its evidence. Plain data, so a background process can be handed it.
  */
-export async function takeRecoveryPoint(opts: RecoveryPointOptions): Promise<PitrManifest> {
-  const startedAt = new Date();
-  const timings: Record<string, number> = {};
-  const phase = async <T>(name: string, fn: () => Promise<T>, detail: (t: T) => string): Promise<T> => {
+export interface PointBasis {
+  pgbackrestVersion: string;
+  serverVersion: string;
+  major: number;
+  systemIdentifier: string;
+  walSegmentBytes: number;
+  databases: string[];
+  backupLabel: string;
+  backupType: string;
+  backupTaken?: string;
+  archiveId: string;
+  /** `pgbackrest check` was left to run beside the point (no backup came first). */
+  checkLater: boolean;
+}
+
+type PhaseRunner = <T>(name: string, fn: () => Promise<T>, detail: (t: T) => string) => Promise<T>;
+
+function phaseRunner(timings: Record<string, number>, onPhase: RecoveryPointOptions['onPhase']): PhaseRunner {
+  return async (name, fn, detail) => {
     const t0 = Date.now();
     const out = await fn();
     timings[name] = (Date.now() - t0) / 1000;
-    opts.onPhase?.(name, Date.now() - t0, detail(out));
+    onPhase?.(name, Date.now() - t0, detail(out));
     return out;
   };
-  // With no backup first, pgbackrest check (a WAL switch and a wait for its archive, seconds) runs
-  // beside the restore point and the evidence; a failed check still fails the run, and a restore
-  // point alone is one WAL record that changes nothing.
+}
+
+/**
+ * The preflight and an optional backup (always `--start-fast`: without it a backup waits for the
+ * next scheduled checkpoint). With no backup first, `pgbackrest check` (a WAL switch and a wait for
+ * its archive, seconds) is left to run beside the restore point: a failed check still fails the
+ * run, and a restore point alone is one WAL record that changes nothing.
+ */
+export async function preparePoint(
+  opts: RecoveryPointOptions,
+  timings: Record<string, number> = {},
+): Promise<PointBasis> {
+  const phase = phaseRunner(timings, opts.onPhase);
   const checkLater = opts.backupType === 'none';
   const pre = await phase(
     'preflight',
@@ -203,49 +131,63 @@ export async function takeRecoveryPoint(opts: RecoveryPointOptions): Promise<Pit
   }
   const archive = pre.info.archives[0];
   if (!archive) throw new SafetyError(`Stanza "${opts.pgbr.options.stanza}" has no WAL archive yet.`);
-  const ev = await phase(
-    'restore-point',
-    async () => {
-      const [point] = await Promise.all([
-        pointWithEvidence(opts.connection, opts.name, opts.protectedTables),
-        checkLater ? pgbackrestCheck(opts.pgbr) : undefined,
-      ]);
-      return point;
-    },
-    (e) => `${opts.name} at ${e.lsn} (${e.segment})`,
-  );
-  await phase(
-    'archived',
-    async () => {
-      await withClient(opts.connection, (c) => c.query('SELECT pg_switch_wal()'));
-      await waitArchived(opts, ev.segment, pre.facts.walSegmentBytes, archive.id);
-    },
-    () => `${ev.segment} in the repository`,
-  );
   const server = await withClient(opts.connection, (c) =>
     c.query<{ v: string }>("SELECT current_setting('server_version') AS v"),
   );
+  return {
+    pgbackrestVersion: pre.version,
+    serverVersion: server.rows[0]?.v ?? '',
+    major: pre.facts.major,
+    systemIdentifier: pre.facts.systemId ?? pre.info.systemId ?? '',
+    walSegmentBytes: pre.facts.walSegmentBytes,
+    databases: pre.facts.databases,
+    backupLabel: base.label,
+    backupType: base.type,
+    backupTaken: taken,
+    archiveId: archive.id,
+    checkLater,
+  };
+}
+
+/** Switches WAL and waits until the segment holding the point is in the repository. */
+export async function archivePoint(
+  opts: Pick<RecoveryPointOptions, 'connection' | 'pgbr' | 'archiveTimeoutMs'>,
+  basis: PointBasis,
+  segment: string,
+): Promise<void> {
+  await withClient(opts.connection, (c) => c.query('SELECT pg_switch_wal()'));
+  await waitArchived(opts, segment, basis.walSegmentBytes, basis.archiveId);
+}
+
+/** The format-2 manifest of a point and its evidence. */
+export function pointManifest(
+  opts: Pick<RecoveryPointOptions, 'connection' | 'pgbr' | 'name' | 'codeRef'>,
+  basis: PointBasis,
+  ev: PointEvidence,
+  startedAt: Date,
+  timings: Record<string, number>,
+): PitrManifest {
   return {
     format: PITR_MANIFEST_FORMAT,
     engine: 'pgbackrest',
     backupId: opts.name,
     database: opts.connection.database,
     server: {
-      version: server.rows[0]?.v ?? '',
-      major: pre.facts.major,
+      version: basis.serverVersion,
+      major: basis.major,
       host: opts.connection.host,
       port: opts.connection.port,
-      systemIdentifier: pre.facts.systemId ?? pre.info.systemId ?? '',
+      systemIdentifier: basis.systemIdentifier,
     },
     pgbackrest: {
       stanza: opts.pgbr.options.stanza,
       config: opts.pgbr.options.config,
-      version: pre.version,
-      backupLabel: base.label,
-      backupType: base.type,
-      backupTaken: taken,
-      archiveId: archive.id,
-      walSegmentBytes: pre.facts.walSegmentBytes,
+      version: basis.pgbackrestVersion,
+      backupLabel: basis.backupLabel,
+      backupType: basis.backupType,
+      backupTaken: basis.backupTaken,
+      archiveId: basis.archiveId,
+      walSegmentBytes: basis.walSegmentBytes,
     },
     restorePoint: {
       name: opts.name,
@@ -254,12 +196,48 @@ export async function takeRecoveryPoint(opts: RecoveryPointOptions): Promise<Pit
       segment: ev.segment,
       createdAt: ev.createdAt.toISOString(),
     },
-    databases: pre.facts.databases,
+    databases: basis.databases,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     rowCounts: ev.rowCounts,
     fingerprints: ev.fingerprints,
+    ...(ev.gaps.length > 0 ? { evidenceGaps: ev.gaps } : {}),
     codeRef: opts.codeRef,
     timings,
   };
+}
+
+/**
+ * Takes a recovery point on a cluster archiving to pgBackRest, all in the closed window:
+ * preflight, an optional backup, a named restore point with row counts and fingerprints taken at
+ * it, a WAL switch, and a wait until the segment holding the point is in the repository. Returns
+ * the manifest (not yet written).
+ */
+export async function takeRecoveryPoint(opts: RecoveryPointOptions): Promise<PitrManifest> {
+  const startedAt = new Date();
+  const timings: Record<string, number> = {};
+  const phase = phaseRunner(timings, opts.onPhase);
+  const basis = await preparePoint(opts, timings);
+  const ev = await phase(
+    'restore-point',
+    async () => {
+      const [point] = await Promise.all([
+        pointWithEvidence({
+          connection: opts.connection,
+          name: opts.name,
+          protectedTables: opts.protectedTables,
+          concurrent: false,
+        }),
+        basis.checkLater ? pgbackrestCheck(opts.pgbr) : undefined,
+      ]);
+      return point;
+    },
+    (e) => `${opts.name} at ${e.lsn} (${e.segment})`,
+  );
+  await phase(
+    'archived',
+    () => archivePoint(opts, basis, ev.segment),
+    () => `${ev.segment} in the repository`,
+  );
+  return pointManifest(opts, basis, ev, startedAt, timings);
 }

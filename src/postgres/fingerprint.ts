@@ -248,10 +248,14 @@ export function fingerprintOf(shape: TableShape, result: { rows: number; sum: st
   return { table: shape.table, rows: result.rows, hash };
 }
 
-/** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
+/**
+ * The COPY that emits a table's rows as pg_dump does (children and partitions included). The
+ * columns are named, as pg_dump names them: a column added since the shape was read (a migration
+ * running beside a snapshot's evidence) is not emitted.
+ */
 function copySql(shape: TableShape): string {
   return shape.plain
-    ? `COPY ${quoteTable(shape.table)} TO STDOUT`
+    ? `COPY ${quoteTable(shape.table)} (${shape.columns.join(', ')}) TO STDOUT`
     : `COPY (SELECT ${shape.columns.join(', ')} FROM ${quoteTable(shape.table)}) TO STDOUT`;
 }
 

@@ -11,6 +11,7 @@ import { backgroundFiles, procStat, writeRecord, type BackgroundRecord } from '.
 import { BackupRun, type BackupState } from './backup';
 import { getInputs } from './inputs';
 import { backupOutputs } from './outputs';
+import { runPitrBackground } from './pgbackrest-background';
 import { Phases } from './phases';
 import { factsOf } from './report';
 
@@ -47,6 +48,7 @@ export async function runBackgroundChild(planText: string): Promise<void> {
   const parsed = getInputs();
   if (parsed.kind !== 'backup') throw new Error('The background dump was started without backup inputs.');
   const inputs = parsed.inputs;
+  if (plan.pitr) return runPitrBackground(plan, inputs);
   const started = new Date(plan.startedAt);
   const files = backgroundFiles(inputs.outputDir, plan.id);
   const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));

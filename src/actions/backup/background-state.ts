@@ -29,6 +29,10 @@ export interface BackgroundRecord {
   outputs?: BackupOutputs;
   phases?: Phase[];
   facts?: BackgroundFacts;
+  /** `engine: pgbackrest`: the restore point once written (the step that started the process waits for it). */
+  point?: { lsn: string; segment: string; createdAt: string };
+  /** `engine: pgbackrest`: the manifest written once the evidence is read. */
+  pitr?: { manifestPath: string };
 }
 
 /** The files of one background backup. */

@@ -3,6 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 
 import { clause, SafetyError } from '../../common/errors';
 import { scrub } from '../../common/secrets';
+import type { PointBasis } from '../../pgbackrest/recovery-point';
 import type { Phase } from '../../report/summary';
 
 import { backgroundFiles, logTail, readRecord } from './background-state';
@@ -19,6 +20,8 @@ export interface BackgroundPlan {
   recoveryPoint?: string;
   /** The foreground's phases (preflight, lock, snapshot, …), for the manifest's timings and the summary. */
   phases: Phase[];
+  /** `engine: pgbackrest` + `evidence: background`: what the point builds on; the process writes the point. */
+  pitr?: PointBasis;
 }
 
 /** Reads the plan from the environment, refusing anything malformed. */
@@ -37,6 +40,7 @@ export function parsePlan(text: string): BackgroundPlan {
     startedAt: data.startedAt,
     recoveryPoint: data.recoveryPoint,
     phases: data.phases ?? [],
+    pitr: data.pitr && typeof data.pitr === 'object' ? data.pitr : undefined,
   };
 }
 
@@ -62,6 +66,7 @@ export async function startBackground(
   for (const name of STEP_FILES) delete env[name];
   const script = process.argv[1];
   if (!script) throw new SafetyError('Cannot start the background dump: the path of this action is unknown.');
+  const what = plan.pitr ? 'background evidence process' : 'background dump';
   const fd = openSync(files.log, 'wx', 0o600);
   let exit: string | undefined;
   let pid: number | undefined;
@@ -90,7 +95,7 @@ export async function startBackground(
       if (pid !== undefined && exit === undefined) killGroup(pid, 'SIGKILL');
       const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
       throw new SafetyError(
-        `The background dump ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
+        `The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
       );
     }
     await sleep(50);

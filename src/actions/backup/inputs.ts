@@ -55,6 +55,8 @@ export interface PgBackRestInputs {
   stanza: string;
   config?: string;
   backupType: 'none' | 'incr' | 'diff' | 'full';
+  /** `now`: the evidence is read before the step ends; `background`: after, while the migration runs. */
+  evidence: 'now' | 'background';
 }
 
 export type SnapshotMode = 'none' | 'after-dump' | 'first';
@@ -118,6 +120,7 @@ function getPgBackRest(): PgBackRestInputs {
     stanza,
     config: config === undefined ? undefined : path.resolve(checkPath('pgbackrest-config', config)),
     backupType: getEnumInput('pgbackrest-backup-type', ['none', 'incr', 'diff', 'full'] as const, 'none'),
+    evidence: getEnumInput('evidence', ['now', 'background'] as const, 'now'),
   };
 }
 
@@ -199,6 +202,11 @@ function getBackupInputs(): Inputs {
   }
   const verifyUrl = getOptionalInput('verify-database-url');
   const engine = getEnumInput('engine', ['pg-dump', 'pgbackrest'] as const, 'pg-dump');
+  const evidence = getSingleLineInput('evidence');
+  if (engine === 'pg-dump' && evidence !== undefined && evidence !== 'now')
+    throw new ConfigurationError(
+      `Input "evidence" applies to engine: pgbackrest only (pg-dump reads its evidence from the dump), got ${showValue(evidence)}; with pg-dump use snapshot: first and dump: background.`,
+    );
   const snapshot = getSnapshotMode();
   const dump = getEnumInput('dump', ['now', 'background'] as const, 'now');
   if (dump === 'background' && snapshot !== 'first') {

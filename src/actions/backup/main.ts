@@ -5,12 +5,12 @@ import { scrub } from '../../common/secrets';
 
 import { BACKGROUND_ENV } from './background';
 import { runBackgroundChild } from './background-run';
-import { logTail } from './background-state';
+import { logTail, type BackgroundRecord } from './background-state';
 import { BackupRun, type BackupState } from './backup';
 import { ServiceHooks } from './hooks';
 import { getInputs, type Inputs, type WaitInputs } from './inputs';
 import { backupOutputs, setBackupOutputs, type BackupOutputs } from './outputs';
-import { pgbackrestStep } from './pgbackrest';
+import { pgbackrestStep, readPitrManifest, writePitrSummary } from './pgbackrest';
 import { Phases } from './phases';
 import { factsOf, recoveryPoint, writeBackupSummary } from './report';
 import { waitForBackground } from './wait';
@@ -106,6 +106,7 @@ async function waitStep(w: WaitInputs): Promise<void> {
     failure = error;
   }
   const record = seen.record;
+  if (record?.pitr || record?.point) return waitPitrReport(w, record, started, failure);
   const outputs: BackupOutputs = record?.outputs ?? {
     'backup-uri': '',
     'manifest-uri': '',
@@ -130,5 +131,48 @@ async function waitStep(w: WaitInputs): Promise<void> {
     'not touched by this step (the step that took the snapshot stopped and started them)',
     failure === undefined ? undefined : scrub(errorMessage(failure)),
   );
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+}
+
+/** `wait-for` on a pgBackRest recovery point's background evidence: its outputs and summary. */
+async function waitPitrReport(
+  w: WaitInputs,
+  record: BackgroundRecord,
+  started: number,
+  waitFailure: unknown,
+): Promise<void> {
+  let failure = waitFailure;
+  const manifest =
+    failure === undefined && record.pitr
+      ? await readPitrManifest(record.pitr.manifestPath).catch((error: unknown) => {
+          failure = error;
+          return undefined;
+        })
+      : undefined;
+  const outputs: BackupOutputs = record.outputs ?? {
+    'backup-uri': '',
+    'manifest-uri': '',
+    'duration-seconds': ((Date.now() - started) / 1000).toFixed(1),
+    'snapshot-database': '',
+    status: 'failed',
+  };
+  if (failure !== undefined) {
+    outputs.status = 'failed';
+    outputs['manifest-path'] = '';
+  }
+  setBackupOutputs(outputs);
+  if (manifest && failure === undefined)
+    core.info(`Recovery point ${w.waitFor}: evidence read; manifest ${record.pitr?.manifestPath ?? ''}.`);
+  await writePitrSummary({
+    id: w.waitFor,
+    database: manifest?.database ?? '',
+    manifest,
+    manifestPath: record.pitr?.manifestPath,
+    phases: record.phases ?? [],
+    services: 'not touched by this step (the step that took the restore point stopped and started them)',
+    seconds: Number(outputs['duration-seconds']),
+    failure,
+    logTail: failure === undefined ? undefined : scrub(await logTail(record.logFile, 20)),
+  });
   if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }

@@ -1,26 +1,35 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import * as core from '@actions/core';
 
-import { errorMessage } from '../../common/errors';
+import { clause, errorMessage, SafetyError } from '../../common/errors';
+import { scrub } from '../../common/secrets';
 import { PgBackRest, userFor, type OsUser } from '../../pgbackrest/command';
 import { writeJsonFile } from '../../pgbackrest/files';
-import type { PitrManifest } from '../../pgbackrest/manifest';
-import { takeRecoveryPoint } from '../../pgbackrest/recovery-point';
+import { parsePitrManifest, type PitrManifest } from '../../pgbackrest/manifest';
+import { pgbackrestCheck } from '../../pgbackrest/preflight';
+import {
+  archivePoint,
+  preparePoint,
+  takeRecoveryPoint,
+  type RecoveryPointOptions,
+} from '../../pgbackrest/recovery-point';
 import { withClient } from '../../postgres/client';
 import { acquireLock, runHolder } from '../../postgres/lock';
 import { code, strong, SummaryDoc } from '../../report/markdown';
-import { annotate, setOutput, writeSummary } from '../../report/summary';
+import { annotate, setOutput, writeSummary, type Phase } from '../../report/summary';
 import { addTimeline } from '../../report/timeline';
 
+import { killGroup, startBackground } from './background';
+import { isAlive, logTail, readRecord, type BackgroundRecord } from './background-state';
 import { ServiceHooks } from './hooks';
 import type { Inputs } from './inputs';
 import { buildBackupId } from './names';
 import { Phases } from './phases';
 
 /** As root, pgBackRest runs as the owner of the cluster's data directory (the server says where it is). */
-async function runAsOwner(inputs: Inputs): Promise<OsUser | undefined> {
+export async function runAsOwner(inputs: Inputs): Promise<OsUser | undefined> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
   const dataDir = await withClient(inputs.connection, async (c) =>
     String((await c.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]?.d),
@@ -28,10 +37,205 @@ async function runAsOwner(inputs: Inputs): Promise<OsUser | undefined> {
   return userFor(dataDir);
 }
 
+/** The recovery point's options from the step's inputs. */
+export function pointOptions(
+  inputs: Inputs,
+  pgbr: PgBackRest,
+  id: string,
+  phases?: Phases,
+): RecoveryPointOptions {
+  const o = inputs.pgbackrest;
+  if (!o) throw new Error('engine pgbackrest without its inputs');
+  return {
+    connection: inputs.connection,
+    pgbr,
+    name: id,
+    backupType: o.backupType,
+    protectedTables: inputs.protectedTables,
+    archiveTimeoutMs: Math.min(inputs.timeoutMs, 600_000),
+    codeRef: inputs.codeRef,
+    onPhase: (name, ms, detail) => {
+      const label = name.charAt(0).toUpperCase() + name.slice(1).replace(/-/g, ' ');
+      phases?.note(label, 'ok', detail, ms / 1000);
+      core.info(`▶ ${name}: ${detail} (${(ms / 1000).toFixed(1)}s)`);
+    },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until the background process has written the restore point (its record names the point),
+ * failing with its log's last lines when it fails or dies first.
+ */
+async function waitForPoint(
+  stateFile: string,
+  pid: number,
+  timeoutMs: number,
+): Promise<NonNullable<BackgroundRecord['point']>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const record = await readRecord(stateFile);
+    if (record?.point) return record.point;
+    const dead = record && (record.status === 'failed' || !isAlive(record));
+    if (dead || Date.now() > deadline) {
+      if (!dead) killGroup(pid, 'SIGTERM');
+      const tail = clause(scrub(await logTail(record?.logFile ?? '', 5)).replace(/\n/g, ' | '));
+      throw new SafetyError(
+        `The restore point was not written: the background process ${record?.error ?? (dead ? 'ended' : `did not write it within ${Math.round(timeoutMs / 1000)} s`)}${tail ? `; its log: ${tail}` : ''}.`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+interface BackgroundPoint {
+  lsn: string;
+  segment: string;
+  pid: number;
+  logFile: string;
+}
+
+/**
+ * `evidence: background`: the preflight here; then a detached process writes the restore point as
+ * the first statement of its snapshot, reads the sequences, and from then on reads the evidence in
+ * that snapshot while this step switches WAL, waits for the point's segment to be archived, and
+ * returns. The migration may start as soon as this step ends: nothing it does can change what the
+ * snapshot shows, and the evidence gives way to any lock it needs.
+ */
+async function backgroundPoint(
+  inputs: Inputs,
+  pgbr: PgBackRest,
+  id: string,
+  phases: Phases,
+): Promise<BackgroundPoint> {
+  const opts = pointOptions(inputs, pgbr, id, phases);
+  const basis = await preparePoint(opts);
+  await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
+  const child = await startBackground(inputs, {
+    id,
+    startedAt: new Date(Date.now() - phases.list.reduce((t, p) => t + p.seconds, 0) * 1000).toISOString(),
+    phases: phases.list,
+    pitr: basis,
+  });
+  try {
+    const check = basis.checkLater ? pgbackrestCheck(pgbr) : Promise.resolve();
+    const point = await phases.run(
+      'Restore point',
+      () => waitForPoint(child.stateFile, child.pid, inputs.lockWaitTimeoutMs + 60_000),
+      (p) => `${id} at ${p.lsn} (${p.segment}); evidence read in the background, pid ${child.pid}`,
+    );
+    await phases.run(
+      'Archived',
+      async () => {
+        await Promise.all([archivePoint(opts, basis, point.segment), check]);
+      },
+      () => `${point.segment} in the repository`,
+    );
+    return { lsn: point.lsn, segment: point.segment, pid: child.pid, logFile: child.logFile };
+  } catch (error) {
+    // The point is not safe: the evidence of it must not become a manifest.
+    killGroup(child.pid, 'SIGTERM');
+    throw error;
+  }
+}
+
+/** What a pgBackRest recovery point's summary reports. */
+export interface PitrReport {
+  id: string;
+  database: string;
+  manifest?: PitrManifest;
+  manifestPath?: string;
+  /** `evidence: background` before the evidence is read: the point, archived, and the process reading it. */
+  running?: BackgroundPoint;
+  phases: Phase[];
+  services: string;
+  seconds: number;
+  failure?: unknown;
+  /** The background process's last log lines (the wait-for step). */
+  logTail?: string;
+}
+
+/** The summary of a recovery point (taken now, started in the background, or waited for). */
+export async function writePitrSummary(r: PitrReport): Promise<void> {
+  const m = r.manifest;
+  const seconds = r.seconds.toFixed(1);
+  const gaps = m?.evidenceGaps ?? [];
+  let lead: string;
+  if (r.failure !== undefined || (!m && !r.running))
+    lead = `❌ Recovery point ${r.id} of ${r.database} failed: ${r.failure === undefined ? 'no manifest' : errorMessage(r.failure)}`;
+  else if (r.running)
+    lead = `✅ Recovery point ${r.id} of ${r.database}: restore point archived in ${seconds} s; its evidence is being read in the background (verify with wait-for)`;
+  else if (m && gaps.length > 0)
+    lead = `⚠️ Recovery point ${r.id} of ${r.database}: restore point archived; no evidence of ${gaps.map((g) => g.table).join(', ')} (changed before it was read)`;
+  else
+    lead = `✅ Recovery point ${r.id} of ${r.database}: restore point ${m?.restorePoint.name ?? r.id} archived in stanza ${m?.pgbackrest.stanza ?? ''}${r.running ? '' : `, evidence complete, in ${seconds} s`}`;
+  const doc = new SummaryDoc().heading(lead, 2);
+  if (m) {
+    doc.list([
+      [
+        'Restore point: ',
+        code(m.restorePoint.name),
+        ` at ${m.restorePoint.lsn}, timeline ${m.restorePoint.timeline}, WAL ${m.restorePoint.segment} archived`,
+      ],
+      `Builds on backup ${m.pgbackrest.backupLabel} (${m.pgbackrest.backupType}) in stanza ${m.pgbackrest.stanza}`,
+      `Cluster ${m.server.systemIdentifier}, databases: ${m.databases.join(', ')}`,
+      `Evidence: ${m.fingerprints.length} protected table${m.fingerprints.length === 1 ? '' : 's'} fingerprinted, ${Object.keys(m.rowCounts).length} tables counted`,
+      ['Manifest: ', code(r.manifestPath ?? '')],
+      `Services: ${r.services}`,
+    ]);
+    if (gaps.length > 0) {
+      doc.paragraph(
+        strong('Evidence not read: '),
+        gaps.map((g) => `${g.table}: ${g.reason}`).join('; '),
+        '. A rollback restores these tables with the rest of the cluster but cannot prove them; the validation cannot check them unchanged.',
+      );
+    }
+    if (r.failure === undefined)
+      doc.paragraph(
+        strong('Roll back to this point: '),
+        'action-rollback with ',
+        code('strategy: pitr'),
+        ' and manifest ',
+        code(r.manifestPath ?? ''),
+        '.',
+      );
+  } else if (r.running) {
+    doc.list([
+      ['Restore point: ', code(r.id), ` at ${r.running.lsn}, WAL ${r.running.segment} archived`],
+      [
+        "Evidence: read in the point's snapshot by a background process (pid ",
+        String(r.running.pid),
+        '), log ',
+        code(r.running.logFile),
+      ],
+      `Services: ${r.services}`,
+    ]);
+  }
+  if (r.logTail) doc.details('Background log (last lines)', (d) => d.codeBlock(r.logTail ?? ''));
+  addTimeline(doc, r.phases, 'Recovery point');
+  await writeSummary(doc);
+  if (r.failure === undefined && (m || r.running))
+    annotate(gaps.length > 0 ? 'warning' : 'notice', 'Recovery point taken', lead);
+}
+
+/** Reads a format-2 manifest a background process wrote. */
+export async function readPitrManifest(file: string): Promise<PitrManifest> {
+  let data: unknown;
+  try {
+    data = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new SafetyError(`Manifest ${file} cannot be read: ${errorMessage(error)}.`);
+  }
+  return parsePitrManifest(data, `Manifest ${file}`);
+}
+
 /**
  * `engine: pgbackrest`: the recovery point is a named restore point on a cluster that archives WAL
  * to pgBackRest, with its WAL in the repository and the evidence taken at it; nothing is copied.
- * Commands that touch the cluster run as this process, or (as root) as the data directory's owner.
+ * With `evidence: background` the step returns once the point is archived (status `running`) and a
+ * later `wait-for` step waits for the evidence and the manifest. Commands that touch the cluster run
+ * as this process, or (as root) as the data directory's owner.
  */
 export async function pgbackrestStep(inputs: Inputs): Promise<void> {
   const started = Date.now();
@@ -40,6 +244,7 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
   const id = buildBackupId(inputs.connection.database, new Date());
   const manifestPath = path.join(inputs.outputDir, `${id}.manifest.json`);
   let manifest: PitrManifest | undefined;
+  let running: BackgroundPoint | undefined;
   let failure: unknown;
   try {
     const o = inputs.pgbackrest;
@@ -56,72 +261,49 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
         () => hooks.stop(),
         () => hooks.state,
       );
-    manifest = await takeRecoveryPoint({
-      connection: inputs.connection,
-      pgbr,
-      name: id,
-      backupType: o.backupType,
-      protectedTables: inputs.protectedTables,
-      archiveTimeoutMs: Math.min(inputs.timeoutMs, 600_000),
-      codeRef: inputs.codeRef,
-      onPhase: (name, ms, detail) => {
-        phases.note(name, 'ok', detail, ms / 1000);
-        core.info(`▶ ${name}: ${detail} (${(ms / 1000).toFixed(1)}s)`);
-      },
-    });
-    await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
-    await writeJsonFile(manifestPath, manifest);
+    if (o.evidence === 'background') {
+      running = await backgroundPoint(inputs, pgbr, id, phases);
+    } else {
+      manifest = await takeRecoveryPoint(pointOptions(inputs, pgbr, id, phases));
+      await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
+      await writeJsonFile(manifestPath, manifest);
+    }
     await lock.release();
   } catch (error) {
     failure = error;
+    running = undefined;
   }
   try {
     await hooks.start();
   } catch (error) {
     failure ??= error;
   }
-  const ok = failure === undefined && manifest !== undefined;
+  const ok = failure === undefined && (manifest !== undefined || running !== undefined);
   setOutput('backup-id', ok ? id : '');
-  setOutput('manifest-path', ok ? manifestPath : '');
+  setOutput('manifest-path', ok && manifest ? manifestPath : '');
   setOutput('backup-uri', '');
   setOutput('manifest-uri', '');
   setOutput('snapshot-database', '');
   setOutput('duration-seconds', ((Date.now() - started) / 1000).toFixed(1));
-  setOutput('status', ok ? 'verified' : 'failed');
+  setOutput('status', !ok ? 'failed' : running ? 'running' : 'verified');
   if (ok && manifest)
     core.info(
       `Recovery point ${id}: restore point at ${manifest.restorePoint.lsn} (timeline ${manifest.restorePoint.timeline}) archived in stanza ${manifest.pgbackrest.stanza}, on backup ${manifest.pgbackrest.backupLabel}; manifest ${manifestPath}.`,
     );
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  const lead =
-    ok && manifest
-      ? `✅ Recovery point ${id} of ${inputs.connection.database}: restore point ${manifest.restorePoint.name} archived in stanza ${manifest.pgbackrest.stanza}, in ${seconds} s`
-      : `❌ Recovery point ${id} of ${inputs.connection.database} failed: ${failure === undefined ? 'no manifest' : errorMessage(failure)}`;
-  const doc = new SummaryDoc().heading(lead, 2);
-  if (manifest) {
-    doc.list([
-      [
-        'Restore point: ',
-        code(manifest.restorePoint.name),
-        ` at ${manifest.restorePoint.lsn}, timeline ${manifest.restorePoint.timeline}, WAL ${manifest.restorePoint.segment} archived`,
-      ],
-      `Builds on backup ${manifest.pgbackrest.backupLabel} (${manifest.pgbackrest.backupType}) in stanza ${manifest.pgbackrest.stanza}`,
-      `Cluster ${manifest.server.systemIdentifier}, databases: ${manifest.databases.join(', ')}`,
-      ['Manifest: ', code(manifestPath)],
-      `Services: ${hooks.state}`,
-    ]);
-    if (ok)
-      doc.paragraph(
-        strong('Roll back to this point: '),
-        'action-rollback with ',
-        code('strategy: pitr'),
-        ' and manifest ',
-        code(manifestPath),
-        '.',
-      );
-  }
-  addTimeline(doc, phases.list, 'Recovery point');
-  await writeSummary(doc);
-  if (ok) annotate('notice', 'Recovery point taken', lead);
+  if (ok && running)
+    core.info(
+      `Recovery point ${id}: restore point at ${running.lsn} archived (${running.segment}); the evidence is read in the background (pid ${running.pid}, log ${running.logFile}). Verify it with wait-for: ${id}.`,
+    );
+  await writePitrSummary({
+    id,
+    database: inputs.connection.database,
+    manifest,
+    manifestPath,
+    running,
+    phases: phases.list,
+    services: hooks.state,
+    seconds: (Date.now() - started) / 1000,
+    failure,
+  });
   if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
 }

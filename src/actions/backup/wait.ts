@@ -18,6 +18,7 @@ import {
   type BackgroundRecord,
 } from './background-state';
 import type { WaitInputs } from './inputs';
+import { readPitrManifest } from './pgbackrest';
 
 const POLL_MS = 500;
 const REPORT_MS = 10_000;
@@ -126,6 +127,11 @@ export async function waitForBackground(
 async function checkVerified(record: BackgroundRecord): Promise<void> {
   const facts = record.facts ?? {};
   try {
+    if (record.pitr) {
+      const manifest = await readPitrManifest(record.pitr.manifestPath);
+      if (manifest.backupId !== record.backupId) throw new Error(`the manifest is for ${manifest.backupId}`);
+      return;
+    }
     if (!facts.path || !facts.manifestPath) throw new Error('the record names no dump or manifest');
     const manifest = await readManifestFile(facts.manifestPath);
     const size = (await stat(facts.path)).size;
