@@ -1,6 +1,7 @@
 // The pgBackRest engine, side by side with the logical way on one cluster archiving to a local
 // repository: the recovery point (restore point + WAL archived + evidence) against pg_dump -Fc -Z1
-// at two sizes; then at the large size the pitr rollback (restore beside, prove, cut over) against
+// at two sizes, and the backup bundle's step with `evidence: now` and `evidence: background` (the
+// closed window) with the time until its background evidence is ready; then at the large size the pitr rollback (restore beside, prove, cut over) against
 // the story's restore (dropdb + createdb + pg_restore) and the swap strategy (the rollback bundle).
 // Usage (through run.mjs): node bench/run.mjs pitr [--small-mb 50] [--large-mb 1000] [--recovery-point-only]
 import { execFileSync } from 'node:child_process';
@@ -83,17 +84,47 @@ async function main(): Promise<void> {
       );
       last = m;
       const rowsOf = (t: string): number => m.rowCounts[t] ?? 0;
+      // The bundle as a runner runs it, both ways: the closed window is the step's duration.
+      const inputs = {
+        'database-url': c.url(db),
+        engine: 'pgbackrest',
+        'pgbackrest-stanza': c.stanza,
+        'pgbackrest-config': c.config,
+        'protected-tables': PROTECTED.join(', '),
+        'output-dir': path.join(dir, 'manifests'),
+      };
+      const [now, stepNowSeconds] = await timeAsync(() =>
+        runAction('backup', { ...inputs, evidence: 'now' }, { timeoutMs: 3_600_000 }),
+      );
+      if (now.outputs.status !== 'verified') throw new Error(`evidence now: ${now.errors.join(' ')}`);
+      const [bg, stepBackgroundSeconds] = await timeAsync(() =>
+        runAction('backup', { ...inputs, evidence: 'background' }, { timeoutMs: 3_600_000 }),
+      );
+      if (bg.outputs.status !== 'running') throw new Error(`evidence background: ${bg.errors.join(' ')}`);
+      const [waited, waitSeconds] = await timeAsync(() =>
+        runAction(
+          'backup',
+          { 'wait-for': bg.outputs['backup-id'] ?? '', 'output-dir': inputs['output-dir'] },
+          { timeoutMs: 3_600_000 },
+        ),
+      );
+      if (waited.outputs.status !== 'verified') throw new Error(`wait-for: ${waited.errors.join(' ')}`);
       results[label] = {
         sizeBytes: Number(size?.s),
         pgDumpSeconds: dumpSeconds,
         recoveryPointSeconds: rpSeconds,
         phases,
+        stepEvidenceNowSeconds: stepNowSeconds,
+        stepEvidenceBackgroundSeconds: stepBackgroundSeconds,
+        evidenceReadyAfterSeconds: stepBackgroundSeconds + waitSeconds,
       };
       lines.push(
         `${label} (${(Number(size?.s) / 1024 ** 2).toFixed(0)} MB, ${rowsOf('public.orders') + rowsOf('public.order_items')} protected rows): ` +
           `recovery point ${rpSeconds.toFixed(2)}s (${Object.entries(phases)
             .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-            .join(', ')}), pg_dump -Z1 ${dumpSeconds.toFixed(2)}s`,
+            .join(', ')}), pg_dump -Z1 ${dumpSeconds.toFixed(2)}s; ` +
+          `step with evidence now ${stepNowSeconds.toFixed(2)}s, with evidence background ${stepBackgroundSeconds.toFixed(2)}s ` +
+          `(evidence ready ${(stepBackgroundSeconds + waitSeconds).toFixed(2)}s after the step started)`,
       );
       console.log(lines[lines.length - 1]);
       if (label === 'small') await c.query(`DROP DATABASE ${db}`);
