@@ -73946,6 +73946,7 @@ function parsePlan(text) {
         recoveryPoint: data.recoveryPoint,
         phases: data.phases ?? [],
         pitr: data.pitr && typeof data.pitr === 'object' ? data.pitr : undefined,
+        pitrBasisFile: typeof data.pitrBasisFile === 'string' ? data.pitrBasisFile : undefined,
     };
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73960,14 +73961,20 @@ const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHU
  * running in `<id>.background.json`; a process that dies before is an error quoting its log.
  */
 async function startBackground(inputs, plan) {
+    const child = spawnBackground(inputs, plan);
+    await child.started();
+    return child;
+}
+/** Starts the background process (see `startBackground`) without waiting for it to record itself. */
+function spawnBackground(inputs, plan) {
     const files = backgroundFiles(inputs.outputDir, plan.id);
     const env = { ...process.env, [BACKGROUND_ENV]: JSON.stringify(plan) };
     for (const name of STEP_FILES)
         delete env[name];
     const script = process.argv[1];
     if (!script)
-        throw new errors_SafetyError('Cannot start the background dump: the path of this action is unknown.');
-    const what = plan.pitr ? 'background evidence process' : 'background dump';
+        throw new errors_SafetyError('Cannot start the background process: the path of this action is unknown.');
+    const what = plan.pitr || plan.pitrBasisFile ? 'background evidence process' : 'background dump';
     const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
     let exit;
     let pid;
@@ -73986,19 +73993,24 @@ async function startBackground(inputs, plan) {
     finally {
         (0,external_node_fs_.closeSync)(fd);
     }
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-        const record = await readRecord(files.state).catch(() => undefined);
-        if (pid !== undefined && record?.pid === pid)
-            return { pid, logFile: files.log, stateFile: files.state };
-        if (exit !== undefined || pid === undefined || Date.now() > deadline) {
-            if (pid !== undefined && exit === undefined)
-                killGroup(pid, 'SIGKILL');
-            const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-            throw new errors_SafetyError(`The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+    const started = async () => {
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+            const record = await readRecord(files.state).catch(() => undefined);
+            if (pid !== undefined && record?.pid === pid)
+                return;
+            if (exit !== undefined || pid === undefined || Date.now() > deadline) {
+                if (pid !== undefined && exit === undefined)
+                    killGroup(pid, 'SIGKILL');
+                const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
+                throw new errors_SafetyError(`The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+            }
+            await sleep(50);
         }
-        await sleep(50);
-    }
+    };
+    if (pid === undefined)
+        throw new errors_SafetyError(`The ${what} could not be started: ${exit ?? 'no process id'}.`);
+    return { pid, logFile: files.log, stateFile: files.state, started, exited: () => exit };
 }
 /** Signals a process group led by `pid` (the background process and its pg_dump), else the process. */
 function killGroup(pid, signal) {
@@ -77755,6 +77767,55 @@ async function writeJsonFile(file, value, owner) {
     await (0,promises_.rename)(tmp, file);
 }
 
+;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
+
+const PITR_MANIFEST_FORMAT = 2;
+const NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const SEGMENT = /^[0-9A-F]{24}$/;
+/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
+function parsePitrManifest(data, source) {
+    const m = (data && typeof data === 'object' ? data : {});
+    const problems = [];
+    if (m.format !== PITR_MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected 2`);
+    if (m.engine !== 'pgbackrest')
+        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
+    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
+        problems.push('server.systemIdentifier is missing');
+    const p = m.pgbackrest;
+    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
+        problems.push('pgbackrest.stanza is missing or invalid');
+    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
+        problems.push('pgbackrest.backupLabel is missing or invalid');
+    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
+        problems.push('pgbackrest.walSegmentBytes is missing');
+    const rp = m.restorePoint;
+    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
+        problems.push('restorePoint.name is missing or invalid');
+    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
+        problems.push('restorePoint.segment is missing or invalid');
+    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
+        problems.push('restorePoint.timeline is missing');
+    if (!Array.isArray(m.databases))
+        problems.push('databases are missing');
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
+    return m;
+}
+/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
+function isPitrManifest(data) {
+    const m = data;
+    return !!m && typeof m === 'object' && m.format === PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+
 ;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
 
 /** Reads the cluster's facts (data_directory needs superuser or pg_read_all_settings). */
@@ -77821,55 +77882,6 @@ function archivingProblems(facts, stanza) {
 /** Databases that a physical restore would also roll back: all but `keep` and `postgres`. */
 function otherDatabases(databases, keep) {
     return databases.filter((d) => d !== keep && d !== 'postgres');
-}
-
-;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
-
-const PITR_MANIFEST_FORMAT = 2;
-const NAME = /^[A-Za-z0-9._-]{1,200}$/;
-const SEGMENT = /^[0-9A-F]{24}$/;
-/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
-function parsePitrManifest(data, source) {
-    const m = (data && typeof data === 'object' ? data : {});
-    const problems = [];
-    if (m.format !== PITR_MANIFEST_FORMAT)
-        problems.push(`format is ${String(m.format)}, expected 2`);
-    if (m.engine !== 'pgbackrest')
-        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
-    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
-        problems.push('backupId is missing or invalid');
-    if (typeof m.database !== 'string' || !m.database)
-        problems.push('database is missing');
-    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
-        problems.push('server.systemIdentifier is missing');
-    const p = m.pgbackrest;
-    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
-        problems.push('pgbackrest.stanza is missing or invalid');
-    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
-        problems.push('pgbackrest.backupLabel is missing or invalid');
-    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
-        problems.push('pgbackrest.walSegmentBytes is missing');
-    const rp = m.restorePoint;
-    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
-        problems.push('restorePoint.name is missing or invalid');
-    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
-        problems.push('restorePoint.segment is missing or invalid');
-    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
-        problems.push('restorePoint.timeline is missing');
-    if (!Array.isArray(m.databases))
-        problems.push('databases are missing');
-    if (!Array.isArray(m.fingerprints))
-        problems.push('fingerprints are missing');
-    if (!m.rowCounts || typeof m.rowCounts !== 'object')
-        problems.push('rowCounts are missing');
-    if (problems.length > 0)
-        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
-    return m;
-}
-/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
-function isPitrManifest(data) {
-    const m = data;
-    return !!m && typeof m === 'object' && m.format === PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
 }
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/preflight.ts
@@ -78050,7 +78062,6 @@ function segmentAtOrAfter(a, b, segmentBytes) {
 
 
 
-
 /**
  * Waits until the server has archived `segment` (pg_stat_archiver), failing at once when an attempt
  * after it fails, then confirms the repository holds it.
@@ -78058,18 +78069,21 @@ function segmentAtOrAfter(a, b, segmentBytes) {
 async function waitArchived(opts, segment, segmentBytes, archiveId) {
     const deadline = Date.now() + opts.archiveTimeoutMs;
     const started = new Date();
-    for (;;) {
-        const f = await withClient(opts.connection, clusterFacts);
-        if (f.lastArchivedWal && segmentAtOrAfter(f.lastArchivedWal, segment, segmentBytes))
-            break;
-        if (f.lastFailedAt && f.lastFailedAt >= started) {
-            throw new errors_SafetyError(`Archiving WAL segment ${segment} failed (${f.lastFailedWal ?? '?'} at ${f.lastFailedAt.toISOString()}); the restore point cannot be trusted until its WAL is in the repository. See the server log.`);
+    // One session, polled every 25 ms: the archiver's own run (archive-push) is most of the wait.
+    await withClient(opts.connection, async (c) => {
+        for (;;) {
+            const f = (await c.query('SELECT last_archived_wal AS aw, last_failed_wal AS fw, last_failed_time AS ft FROM pg_stat_archiver')).rows[0];
+            if (f?.aw && segmentAtOrAfter(f.aw, segment, segmentBytes))
+                return;
+            if (f?.ft && f.ft >= started) {
+                throw new errors_SafetyError(`Archiving WAL segment ${segment} failed (${f.fw ?? '?'} at ${f.ft.toISOString()}); the restore point cannot be trusted until its WAL is in the repository. See the server log.`);
+            }
+            if (Date.now() > deadline) {
+                throw new errors_SafetyError(`WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f?.aw ?? 'none'}).`);
+            }
+            await new Promise((r) => setTimeout(r, 25));
         }
-        if (Date.now() > deadline) {
-            throw new errors_SafetyError(`WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f.lastArchivedWal ?? 'none'}).`);
-        }
-        await new Promise((r) => setTimeout(r, 100));
-    }
+    });
     if (!(await segmentPresent(opts.pgbr, archiveId, segment))) {
         throw new errors_SafetyError(`The server reports WAL segment ${segment} archived, but stanza "${opts.pgbr.options.stanza}" does not hold it (archive ${archiveId}).`);
     }
@@ -78536,7 +78550,6 @@ class Phases {
 
 
 
-
 /** As root, pgBackRest runs as the owner of the cluster's data directory (the server says where it is). */
 async function runAsOwner(inputs) {
     if (typeof process.getuid !== 'function' || process.getuid() !== 0)
@@ -78569,52 +78582,55 @@ const pgbackrest_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms
  * Waits until the background process has written the restore point (its record names the point),
  * failing with its log's last lines when it fails or dies first.
  */
-async function waitForPoint(stateFile, pid, timeoutMs) {
+async function waitForPoint(child, timeoutMs) {
+    await child.started();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        const record = await readRecord(stateFile);
+        const record = await readRecord(child.stateFile);
         if (record?.point)
             return record.point;
-        const dead = record && (record.status === 'failed' || !isAlive(record));
+        const dead = child.exited() !== undefined || (record && (record.status === 'failed' || !isAlive(record)));
         if (dead || Date.now() > deadline) {
-            if (!dead)
-                killGroup(pid, 'SIGTERM');
-            const tail = clause(scrub(await logTail(record?.logFile ?? '', 5)).replace(/\n/g, ' | '));
-            throw new errors_SafetyError(`The restore point was not written: the background process ${record?.error ?? (dead ? 'ended' : `did not write it within ${Math.round(timeoutMs / 1000)} s`)}${tail ? `; its log: ${tail}` : ''}.`);
+            const tail = clause(scrub(await logTail(child.logFile, 5)).replace(/\n/g, ' | '));
+            throw new errors_SafetyError(`The restore point was not written: the background process ${record?.error ?? child.exited() ?? (dead ? 'ended' : `did not write it within ${Math.round(timeoutMs / 1000)} s`)}${tail ? `; its log: ${tail}` : ''}.`);
         }
-        await pgbackrest_sleep(50);
+        await pgbackrest_sleep(20);
     }
 }
+/** Where the step hands the preflight's result to the background process it started before it. */
+function basisFile(outputDir, id) {
+    return external_node_path_default().join(outputDir, `${id}.basis.json`);
+}
 /**
- * `evidence: background`: the preflight here; then a detached process writes the restore point as
- * the first statement of its snapshot, reads the sequences, and from then on reads the evidence in
- * that snapshot while this step switches WAL, waits for the point's segment to be archived, and
- * returns. The migration may start as soon as this step ends: nothing it does can change what the
- * snapshot shows, and the evidence gives way to any lock it needs.
+ * `evidence: background`: the background process is started first (its start overlaps the lock and
+ * the preflight) and waits; the preflight runs here; the process is handed
+ * the result, writes the restore point as the first statement of its snapshot, reads the sequences,
+ * and from then on reads the evidence in that snapshot while this step switches WAL, waits for the
+ * point's segment to be archived, and returns. The migration may start as soon as this step ends:
+ * nothing it does can change what the snapshot shows, and the evidence gives way to any lock it
+ * needs. With no backup first, `pgbackrest check` is not run: the point's own archive (the server's
+ * archiver reports it, the repository lists it) proves the same, one WAL switch sooner.
  */
-async function backgroundPoint(inputs, pgbr, id, phases) {
+async function backgroundPoint(inputs, pgbr, id, phases, child) {
     const opts = pointOptions(inputs, pgbr, id, phases);
     const basis = await preparePoint(opts);
-    await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
-    const child = await startBackground(inputs, {
-        id,
-        startedAt: new Date(Date.now() - phases.list.reduce((t, p) => t + p.seconds, 0) * 1000).toISOString(),
-        phases: phases.list,
-        pitr: basis,
-    });
-    try {
-        const check = basis.checkLater ? pgbackrestCheck(pgbr) : Promise.resolve();
-        const point = await phases.run('Restore point', () => waitForPoint(child.stateFile, child.pid, inputs.lockWaitTimeoutMs + 60_000), (p) => `${id} at ${p.lsn} (${p.segment}); evidence read in the background, pid ${child.pid}`);
-        await phases.run('Archived', async () => {
-            await Promise.all([archivePoint(opts, basis, point.segment), check]);
-        }, () => `${point.segment} in the repository`);
-        return { lsn: point.lsn, segment: point.segment, pid: child.pid, logFile: child.logFile };
-    }
-    catch (error) {
-        // The point is not safe: the evidence of it must not become a manifest.
-        killGroup(child.pid, 'SIGTERM');
-        throw error;
-    }
+    await writeJsonFile(basisFile(inputs.outputDir, id), { basis, phases: phases.list });
+    const point = await phases.run('Restore point', () => waitForPoint(child, inputs.lockWaitTimeoutMs + 60_000), (p) => `${id} at ${p.lsn} (${p.segment}); evidence read in the background, pid ${child.pid}`);
+    await phases.run('Archived', () => archivePoint(opts, basis, point.segment), () => `${point.segment} in the repository`);
+    return { lsn: point.lsn, segment: point.segment, pid: child.pid, logFile: child.logFile };
+}
+/**
+ * Stops a background process whose point failed. Before the restore point it has done nothing,
+ * and its files go with it; after, its record says it was stopped.
+ */
+async function stopChild(child, outputDir, id) {
+    const record = await readRecord(child.stateFile).catch(() => undefined);
+    killGroup(child.pid, record?.point ? 'SIGTERM' : 'SIGKILL');
+    if (record?.point)
+        return;
+    for (let i = 0; i < 100 && child.exited() === undefined; i++)
+        await pgbackrest_sleep(20);
+    await Promise.all([child.stateFile, child.logFile, basisFile(outputDir, id)].map((f) => (0,promises_.rm)(f, { force: true })));
 }
 /** The summary of a recovery point (taken now, started in the background, or waited for). */
 async function writePitrSummary(r) {
@@ -78695,17 +78711,27 @@ async function pgbackrestStep(inputs) {
     const manifestPath = external_node_path_default().join(inputs.outputDir, `${id}.manifest.json`);
     let manifest;
     let running;
+    let child;
     let failure;
     try {
         const o = inputs.pgbackrest;
         if (!o)
             throw new Error('engine pgbackrest without its inputs');
+        if (o.evidence === 'background') {
+            await (0,promises_.mkdir)(inputs.outputDir, { recursive: true, mode: 0o700 });
+            child = spawnBackground(inputs, {
+                id,
+                startedAt: new Date(started).toISOString(),
+                phases: [],
+                pitrBasisFile: basisFile(inputs.outputDir, id),
+            });
+        }
         const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
         const lock = await phases.run('Lock', () => acquireLock(inputs.connection, { holder: runHolder('backup') }), (l) => l.holder);
         if (inputs.stopCommand || inputs.startCommand)
             await phases.run('Stop services', () => hooks.stop(), () => hooks.state);
-        if (o.evidence === 'background') {
-            running = await backgroundPoint(inputs, pgbr, id, phases);
+        if (child) {
+            running = await backgroundPoint(inputs, pgbr, id, phases, child);
         }
         else {
             manifest = await takeRecoveryPoint(pointOptions(inputs, pgbr, id, phases));
@@ -78717,6 +78743,9 @@ async function pgbackrestStep(inputs) {
     catch (error) {
         failure = error;
         running = undefined;
+        // The point is not safe (or was never written): its evidence must not become a manifest.
+        if (child)
+            await stopChild(child, inputs.outputDir, id);
     }
     try {
         await hooks.start();
@@ -78764,6 +78793,7 @@ async function pgbackrestStep(inputs) {
 
 
 
+
 /**
  * The background half of `engine: pgbackrest` + `evidence: background`: writes the restore point as
  * the first statement of its snapshot and records it (the step that started this process waits for
@@ -78772,9 +78802,8 @@ async function pgbackrestStep(inputs) {
  * the `wait-for` step. A table another session rewrote before it was read is listed as a gap.
  */
 async function runPitrBackground(plan, inputs) {
-    const basis = plan.pitr;
     const o = inputs.pgbackrest;
-    if (!basis || !o)
+    if ((!plan.pitr && !plan.pitrBasisFile) || !o)
         throw new Error('The background evidence process was started without its plan.');
     const started = new Date(plan.startedAt);
     const files = backgroundFiles(inputs.outputDir, plan.id);
@@ -78791,6 +78820,7 @@ async function runPitrBackground(plan, inputs) {
     core.info(`Background evidence of recovery point ${plan.id} (pid ${process.pid}).`);
     const phases = new Phases(started.getTime());
     phases.list.push(...plan.phases);
+    let basis = plan.pitr;
     const finish = async (failure) => {
         record.status = failure === undefined ? 'verified' : 'failed';
         record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
@@ -78821,6 +78851,13 @@ async function runPitrBackground(plan, inputs) {
     });
     let failure;
     try {
+        if (!basis && plan.pitrBasisFile) {
+            const handed = await waitForBasis(plan.pitrBasisFile);
+            basis = handed.basis;
+            phases.list.push(...handed.phases);
+        }
+        if (!basis)
+            throw new Error('no basis');
         const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
         const opts = pointOptions(inputs, pgbr, plan.id);
         const timings = phases.timings();
@@ -78855,6 +78892,30 @@ async function runPitrBackground(plan, inputs) {
     if (failure !== undefined)
         throw failure instanceof Error ? failure : new Error(errorMessage(failure));
     core.info(`Recovery point ${plan.id}: evidence read, manifest ${manifestPath}.`);
+}
+const pgbackrest_background_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits for the step that started this process to hand over the preflight's result (it started
+ * this process first, so that its start overlaps the preflight). Gives up when that step is gone.
+ */
+async function waitForBasis(file) {
+    const parent = process.ppid;
+    for (;;) {
+        try {
+            const data = JSON.parse(await (0,promises_.readFile)(file, 'utf8'));
+            await (0,promises_.rm)(file, { force: true });
+            if (!data.basis)
+                throw new Error(`${file} holds no basis`);
+            return { basis: data.basis, phases: data.phases ?? [] };
+        }
+        catch (error) {
+            if (error.code !== 'ENOENT')
+                throw error;
+        }
+        if (process.ppid !== parent)
+            throw new Error('the step that started this process ended before its preflight passed');
+        await pgbackrest_background_sleep(20);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/report.ts
@@ -79028,7 +79089,7 @@ async function runBackgroundChild(planText) {
     if (parsed.kind !== 'backup')
         throw new Error('The background dump was started without backup inputs.');
     const inputs = parsed.inputs;
-    if (plan.pitr)
+    if (plan.pitr || plan.pitrBasisFile)
         return runPitrBackground(plan, inputs);
     const started = new Date(plan.startedAt);
     const files = backgroundFiles(inputs.outputDir, plan.id);

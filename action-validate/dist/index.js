@@ -51170,10 +51170,14 @@ function fingerprintOf(shape, result) {
     const hash = (0,external_node_crypto_.createHash)('sha256').update(`${shape.signature}\n${result.rows}\n${result.sum}`).digest('hex');
     return { table: shape.table, rows: result.rows, hash };
 }
-/** The COPY that emits a table's rows as pg_dump does (children and partitions included). */
+/**
+ * The COPY that emits a table's rows as pg_dump does (children and partitions included). The
+ * columns are named, as pg_dump names them: a column added since the shape was read (a migration
+ * running beside a snapshot's evidence) is not emitted.
+ */
 function copySql(shape) {
     return shape.plain
-        ? `COPY ${client_quoteTable(shape.table)} TO STDOUT`
+        ? `COPY ${client_quoteTable(shape.table)} (${shape.columns.join(', ')}) TO STDOUT`
         : `COPY (SELECT ${shape.columns.join(', ')} FROM ${client_quoteTable(shape.table)}) TO STDOUT`;
 }
 /**

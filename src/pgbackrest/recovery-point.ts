@@ -2,7 +2,6 @@ import { SafetyError } from '../common/errors';
 import { withClient } from '../postgres/client';
 import type { ConnectionSettings } from '../postgres/connection';
 
-import { clusterFacts } from './cluster';
 import type { PgBackRest } from './command';
 import { pointWithEvidence, type PointEvidence } from './evidence';
 import { latestBackup, type RepoBackup } from './info';
@@ -39,21 +38,28 @@ export async function waitArchived(
 ): Promise<void> {
   const deadline = Date.now() + opts.archiveTimeoutMs;
   const started = new Date();
-  for (;;) {
-    const f = await withClient(opts.connection, clusterFacts);
-    if (f.lastArchivedWal && segmentAtOrAfter(f.lastArchivedWal, segment, segmentBytes)) break;
-    if (f.lastFailedAt && f.lastFailedAt >= started) {
-      throw new SafetyError(
-        `Archiving WAL segment ${segment} failed (${f.lastFailedWal ?? '?'} at ${f.lastFailedAt.toISOString()}); the restore point cannot be trusted until its WAL is in the repository. See the server log.`,
-      );
+  // One session, polled every 25 ms: the archiver's own run (archive-push) is most of the wait.
+  await withClient(opts.connection, async (c) => {
+    for (;;) {
+      const f = (
+        await c.query<{ aw: string | null; fw: string | null; ft: Date | null }>(
+          'SELECT last_archived_wal AS aw, last_failed_wal AS fw, last_failed_time AS ft FROM pg_stat_archiver',
+        )
+      ).rows[0];
+      if (f?.aw && segmentAtOrAfter(f.aw, segment, segmentBytes)) return;
+      if (f?.ft && f.ft >= started) {
+        throw new SafetyError(
+          `Archiving WAL segment ${segment} failed (${f.fw ?? '?'} at ${f.ft.toISOString()}); the restore point cannot be trusted until its WAL is in the repository. See the server log.`,
+        );
+      }
+      if (Date.now() > deadline) {
+        throw new SafetyError(
+          `WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f?.aw ?? 'none'}).`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 25));
     }
-    if (Date.now() > deadline) {
-      throw new SafetyError(
-        `WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f.lastArchivedWal ?? 'none'}).`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  });
   if (!(await segmentPresent(opts.pgbr, archiveId, segment))) {
     throw new SafetyError(
       `The server reports WAL segment ${segment} archived, but stanza "${opts.pgbr.options.stanza}" does not hold it (archive ${archiveId}).`,

@@ -48,7 +48,7 @@ export async function runBackgroundChild(planText: string): Promise<void> {
   const parsed = getInputs();
   if (parsed.kind !== 'backup') throw new Error('The background dump was started without backup inputs.');
   const inputs = parsed.inputs;
-  if (plan.pitr) return runPitrBackground(plan, inputs);
+  if (plan.pitr || plan.pitrBasisFile) return runPitrBackground(plan, inputs);
   const started = new Date(plan.startedAt);
   const files = backgroundFiles(inputs.outputDir, plan.id);
   const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));

@@ -22,6 +22,11 @@ export interface BackgroundPlan {
   phases: Phase[];
   /** `engine: pgbackrest` + `evidence: background`: what the point builds on; the process writes the point. */
   pitr?: PointBasis;
+  /**
+   * The same, when the process is started before the preflight (its start overlaps it): the file
+   * where the step writes the basis once the preflight passed, `{ basis, phases }`.
+   */
+  pitrBasisFile?: string;
 }
 
 /** Reads the plan from the environment, refusing anything malformed. */
@@ -41,6 +46,7 @@ export function parsePlan(text: string): BackgroundPlan {
     recoveryPoint: data.recoveryPoint,
     phases: data.phases ?? [],
     pitr: data.pitr && typeof data.pitr === 'object' ? data.pitr : undefined,
+    pitrBasisFile: typeof data.pitrBasisFile === 'string' ? data.pitrBasisFile : undefined,
   };
 }
 
@@ -57,16 +63,32 @@ const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHU
  * snapshot database, which nothing else uses). Returns once the process has recorded itself as
  * running in `<id>.background.json`; a process that dies before is an error quoting its log.
  */
-export async function startBackground(
-  inputs: Inputs,
-  plan: BackgroundPlan,
-): Promise<{ pid: number; logFile: string; stateFile: string }> {
+export async function startBackground(inputs: Inputs, plan: BackgroundPlan): Promise<BackgroundChild> {
+  const child = spawnBackground(inputs, plan);
+  await child.started();
+  return child;
+}
+
+/** A detached background process of this action. */
+export interface BackgroundChild {
+  pid: number;
+  logFile: string;
+  stateFile: string;
+  /** Resolves once the process has recorded itself as running; rejects, quoting its log, if it dies first. */
+  started(): Promise<void>;
+  /** How the process ended, if it has (as seen from this process). */
+  exited(): string | undefined;
+}
+
+/** Starts the background process (see `startBackground`) without waiting for it to record itself. */
+export function spawnBackground(inputs: Inputs, plan: BackgroundPlan): BackgroundChild {
   const files = backgroundFiles(inputs.outputDir, plan.id);
   const env: NodeJS.ProcessEnv = { ...process.env, [BACKGROUND_ENV]: JSON.stringify(plan) };
   for (const name of STEP_FILES) delete env[name];
   const script = process.argv[1];
-  if (!script) throw new SafetyError('Cannot start the background dump: the path of this action is unknown.');
-  const what = plan.pitr ? 'background evidence process' : 'background dump';
+  if (!script)
+    throw new SafetyError('Cannot start the background process: the path of this action is unknown.');
+  const what = plan.pitr || plan.pitrBasisFile ? 'background evidence process' : 'background dump';
   const fd = openSync(files.log, 'wx', 0o600);
   let exit: string | undefined;
   let pid: number | undefined;
@@ -87,19 +109,24 @@ export async function startBackground(
   } finally {
     closeSync(fd);
   }
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const record = await readRecord(files.state).catch(() => undefined);
-    if (pid !== undefined && record?.pid === pid) return { pid, logFile: files.log, stateFile: files.state };
-    if (exit !== undefined || pid === undefined || Date.now() > deadline) {
-      if (pid !== undefined && exit === undefined) killGroup(pid, 'SIGKILL');
-      const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-      throw new SafetyError(
-        `The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
-      );
+  const started = async (): Promise<void> => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const record = await readRecord(files.state).catch(() => undefined);
+      if (pid !== undefined && record?.pid === pid) return;
+      if (exit !== undefined || pid === undefined || Date.now() > deadline) {
+        if (pid !== undefined && exit === undefined) killGroup(pid, 'SIGKILL');
+        const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
+        throw new SafetyError(
+          `The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
+        );
+      }
+      await sleep(50);
     }
-    await sleep(50);
-  }
+  };
+  if (pid === undefined)
+    throw new SafetyError(`The ${what} could not be started: ${exit ?? 'no process id'}.`);
+  return { pid, logFile: files.log, stateFile: files.state, started, exited: () => exit };
 }
 
 /** Signals a process group led by `pid` (the background process and its pg_dump), else the process. */

@@ -1,3 +1,4 @@
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import * as core from '@actions/core';
@@ -7,8 +8,9 @@ import { scrub } from '../../common/secrets';
 import { PgBackRest } from '../../pgbackrest/command';
 import { pointWithEvidence } from '../../pgbackrest/evidence';
 import { writeJsonFile } from '../../pgbackrest/files';
-import { pointManifest, waitArchived } from '../../pgbackrest/recovery-point';
+import { pointManifest, waitArchived, type PointBasis } from '../../pgbackrest/recovery-point';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
+import type { Phase } from '../../report/summary';
 
 import type { BackgroundPlan } from './background';
 import { backgroundFiles, procStat, writeRecord, type BackgroundRecord } from './background-state';
@@ -24,9 +26,9 @@ import { Phases } from './phases';
  * the `wait-for` step. A table another session rewrote before it was read is listed as a gap.
  */
 export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): Promise<void> {
-  const basis = plan.pitr;
   const o = inputs.pgbackrest;
-  if (!basis || !o) throw new Error('The background evidence process was started without its plan.');
+  if ((!plan.pitr && !plan.pitrBasisFile) || !o)
+    throw new Error('The background evidence process was started without its plan.');
   const started = new Date(plan.startedAt);
   const files = backgroundFiles(inputs.outputDir, plan.id);
   const manifestPath = path.join(inputs.outputDir, `${plan.id}.manifest.json`);
@@ -42,6 +44,7 @@ export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): P
   core.info(`Background evidence of recovery point ${plan.id} (pid ${process.pid}).`);
   const phases = new Phases(started.getTime());
   phases.list.push(...plan.phases);
+  let basis = plan.pitr;
   const finish = async (failure: unknown): Promise<void> => {
     record.status = failure === undefined ? 'verified' : 'failed';
     record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
@@ -74,6 +77,12 @@ export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): P
   });
   let failure: unknown;
   try {
+    if (!basis && plan.pitrBasisFile) {
+      const handed = await waitForBasis(plan.pitrBasisFile);
+      basis = handed.basis;
+      phases.list.push(...handed.phases);
+    }
+    if (!basis) throw new Error('no basis');
     const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
     const opts = pointOptions(inputs, pgbr, plan.id);
     const timings: Record<string, number> = phases.timings();
@@ -114,4 +123,27 @@ export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): P
   await finish(failure);
   if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
   core.info(`Recovery point ${plan.id}: evidence read, manifest ${manifestPath}.`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits for the step that started this process to hand over the preflight's result (it started
+ * this process first, so that its start overlaps the preflight). Gives up when that step is gone.
+ */
+async function waitForBasis(file: string): Promise<{ basis: PointBasis; phases: Phase[] }> {
+  const parent = process.ppid;
+  for (;;) {
+    try {
+      const data = JSON.parse(await readFile(file, 'utf8')) as { basis?: PointBasis; phases?: Phase[] };
+      await rm(file, { force: true });
+      if (!data.basis) throw new Error(`${file} holds no basis`);
+      return { basis: data.basis, phases: data.phases ?? [] };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (process.ppid !== parent)
+      throw new Error('the step that started this process ended before its preflight passed');
+    await sleep(20);
+  }
 }

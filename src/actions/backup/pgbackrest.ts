@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import * as core from '@actions/core';
@@ -8,7 +8,6 @@ import { scrub } from '../../common/secrets';
 import { PgBackRest, userFor, type OsUser } from '../../pgbackrest/command';
 import { writeJsonFile } from '../../pgbackrest/files';
 import { parsePitrManifest, type PitrManifest } from '../../pgbackrest/manifest';
-import { pgbackrestCheck } from '../../pgbackrest/preflight';
 import {
   archivePoint,
   preparePoint,
@@ -21,7 +20,7 @@ import { code, strong, SummaryDoc } from '../../report/markdown';
 import { annotate, setOutput, writeSummary, type Phase } from '../../report/summary';
 import { addTimeline } from '../../report/timeline';
 
-import { killGroup, startBackground } from './background';
+import { killGroup, spawnBackground, type BackgroundChild } from './background';
 import { isAlive, logTail, readRecord, type BackgroundRecord } from './background-state';
 import { ServiceHooks } from './hooks';
 import type { Inputs } from './inputs';
@@ -69,24 +68,28 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * failing with its log's last lines when it fails or dies first.
  */
 async function waitForPoint(
-  stateFile: string,
-  pid: number,
+  child: BackgroundChild,
   timeoutMs: number,
 ): Promise<NonNullable<BackgroundRecord['point']>> {
+  await child.started();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const record = await readRecord(stateFile);
+    const record = await readRecord(child.stateFile);
     if (record?.point) return record.point;
-    const dead = record && (record.status === 'failed' || !isAlive(record));
+    const dead = child.exited() !== undefined || (record && (record.status === 'failed' || !isAlive(record)));
     if (dead || Date.now() > deadline) {
-      if (!dead) killGroup(pid, 'SIGTERM');
-      const tail = clause(scrub(await logTail(record?.logFile ?? '', 5)).replace(/\n/g, ' | '));
+      const tail = clause(scrub(await logTail(child.logFile, 5)).replace(/\n/g, ' | '));
       throw new SafetyError(
-        `The restore point was not written: the background process ${record?.error ?? (dead ? 'ended' : `did not write it within ${Math.round(timeoutMs / 1000)} s`)}${tail ? `; its log: ${tail}` : ''}.`,
+        `The restore point was not written: the background process ${record?.error ?? child.exited() ?? (dead ? 'ended' : `did not write it within ${Math.round(timeoutMs / 1000)} s`)}${tail ? `; its log: ${tail}` : ''}.`,
       );
     }
-    await sleep(50);
+    await sleep(20);
   }
+}
+
+/** Where the step hands the preflight's result to the background process it started before it. */
+export function basisFile(outputDir: string, id: string): string {
+  return path.join(outputDir, `${id}.basis.json`);
 }
 
 interface BackgroundPoint {
@@ -97,47 +100,50 @@ interface BackgroundPoint {
 }
 
 /**
- * `evidence: background`: the preflight here; then a detached process writes the restore point as
- * the first statement of its snapshot, reads the sequences, and from then on reads the evidence in
- * that snapshot while this step switches WAL, waits for the point's segment to be archived, and
- * returns. The migration may start as soon as this step ends: nothing it does can change what the
- * snapshot shows, and the evidence gives way to any lock it needs.
+ * `evidence: background`: the background process is started first (its start overlaps the lock and
+ * the preflight) and waits; the preflight runs here; the process is handed
+ * the result, writes the restore point as the first statement of its snapshot, reads the sequences,
+ * and from then on reads the evidence in that snapshot while this step switches WAL, waits for the
+ * point's segment to be archived, and returns. The migration may start as soon as this step ends:
+ * nothing it does can change what the snapshot shows, and the evidence gives way to any lock it
+ * needs. With no backup first, `pgbackrest check` is not run: the point's own archive (the server's
+ * archiver reports it, the repository lists it) proves the same, one WAL switch sooner.
  */
 async function backgroundPoint(
   inputs: Inputs,
   pgbr: PgBackRest,
   id: string,
   phases: Phases,
+  child: BackgroundChild,
 ): Promise<BackgroundPoint> {
   const opts = pointOptions(inputs, pgbr, id, phases);
   const basis = await preparePoint(opts);
-  await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
-  const child = await startBackground(inputs, {
-    id,
-    startedAt: new Date(Date.now() - phases.list.reduce((t, p) => t + p.seconds, 0) * 1000).toISOString(),
-    phases: phases.list,
-    pitr: basis,
-  });
-  try {
-    const check = basis.checkLater ? pgbackrestCheck(pgbr) : Promise.resolve();
-    const point = await phases.run(
-      'Restore point',
-      () => waitForPoint(child.stateFile, child.pid, inputs.lockWaitTimeoutMs + 60_000),
-      (p) => `${id} at ${p.lsn} (${p.segment}); evidence read in the background, pid ${child.pid}`,
-    );
-    await phases.run(
-      'Archived',
-      async () => {
-        await Promise.all([archivePoint(opts, basis, point.segment), check]);
-      },
-      () => `${point.segment} in the repository`,
-    );
-    return { lsn: point.lsn, segment: point.segment, pid: child.pid, logFile: child.logFile };
-  } catch (error) {
-    // The point is not safe: the evidence of it must not become a manifest.
-    killGroup(child.pid, 'SIGTERM');
-    throw error;
-  }
+  await writeJsonFile(basisFile(inputs.outputDir, id), { basis, phases: phases.list });
+  const point = await phases.run(
+    'Restore point',
+    () => waitForPoint(child, inputs.lockWaitTimeoutMs + 60_000),
+    (p) => `${id} at ${p.lsn} (${p.segment}); evidence read in the background, pid ${child.pid}`,
+  );
+  await phases.run(
+    'Archived',
+    () => archivePoint(opts, basis, point.segment),
+    () => `${point.segment} in the repository`,
+  );
+  return { lsn: point.lsn, segment: point.segment, pid: child.pid, logFile: child.logFile };
+}
+
+/**
+ * Stops a background process whose point failed. Before the restore point it has done nothing,
+ * and its files go with it; after, its record says it was stopped.
+ */
+async function stopChild(child: BackgroundChild, outputDir: string, id: string): Promise<void> {
+  const record = await readRecord(child.stateFile).catch(() => undefined);
+  killGroup(child.pid, record?.point ? 'SIGTERM' : 'SIGKILL');
+  if (record?.point) return;
+  for (let i = 0; i < 100 && child.exited() === undefined; i++) await sleep(20);
+  await Promise.all(
+    [child.stateFile, child.logFile, basisFile(outputDir, id)].map((f) => rm(f, { force: true })),
+  );
 }
 
 /** What a pgBackRest recovery point's summary reports. */
@@ -245,10 +251,20 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
   const manifestPath = path.join(inputs.outputDir, `${id}.manifest.json`);
   let manifest: PitrManifest | undefined;
   let running: BackgroundPoint | undefined;
+  let child: BackgroundChild | undefined;
   let failure: unknown;
   try {
     const o = inputs.pgbackrest;
     if (!o) throw new Error('engine pgbackrest without its inputs');
+    if (o.evidence === 'background') {
+      await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
+      child = spawnBackground(inputs, {
+        id,
+        startedAt: new Date(started).toISOString(),
+        phases: [],
+        pitrBasisFile: basisFile(inputs.outputDir, id),
+      });
+    }
     const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
     const lock = await phases.run(
       'Lock',
@@ -261,8 +277,8 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
         () => hooks.stop(),
         () => hooks.state,
       );
-    if (o.evidence === 'background') {
-      running = await backgroundPoint(inputs, pgbr, id, phases);
+    if (child) {
+      running = await backgroundPoint(inputs, pgbr, id, phases, child);
     } else {
       manifest = await takeRecoveryPoint(pointOptions(inputs, pgbr, id, phases));
       await mkdir(inputs.outputDir, { recursive: true, mode: 0o700 });
@@ -272,6 +288,8 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
   } catch (error) {
     failure = error;
     running = undefined;
+    // The point is not safe (or was never written): its evidence must not become a manifest.
+    if (child) await stopChild(child, inputs.outputDir, id);
   }
   try {
     await hooks.start();
