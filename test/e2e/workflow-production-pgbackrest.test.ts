@@ -134,6 +134,54 @@ describe('Production migration workflow with the pgBackRest engine', () => {
     expect(await prod.maintenance()).toBe(false);
   }, 900_000);
 
+  let passManifest = '';
+
+  it('approved on the new timeline: v2.0 is live with verdict pass, validated against the format-2 manifest', async () => {
+    const r = await prod.run(
+      'production-migration.yml',
+      { 'release-ref': 'v2.0', 'previous-ref': 'v1.0', 'dry-run': false },
+      'approve',
+    );
+    keep('pgbackrest pass', r);
+    expect(step(r, 'validate')?.outputs.verdict).toBe('pass');
+    expect(step(r, 'rollback')?.outcome).toBe('skipped');
+    expect(r.conclusion).toBe('success');
+    expect(await prod.release()).toBe('2.0');
+    expect(await prod.maintenance()).toBe(false);
+    passManifest =
+      step(r, 'backup')?.outputs['manifest-path'] ||
+      step(r, 'recovery-point')?.outputs['manifest-path'] ||
+      '';
+    expect((await readEvidenceFile(passManifest)).engine).toBe('pgbackrest');
+  }, 900_000);
+
+  it('the manual Rollback workflow with strategy pitr returns the cluster to that point and the code to v1.0', async () => {
+    const [{ timeline }] = (await prod.cluster.query<{ timeline: number }>(
+      'SELECT timeline_id AS timeline FROM pg_control_checkpoint()',
+    )) as [{ timeline: number }];
+    const r = await prod.run(
+      'rollback.yml',
+      { manifest: passManifest, 'previous-ref': 'v1.0', 'confirm-database': 'shop', strategy: 'pitr' },
+      'approve',
+    );
+    keep('pgbackrest manual rollback', r);
+    expect(r.jobs.rollback?.outputs.verdict).toBe('restored');
+    expect(r.conclusion).toBe('success');
+    expect(await prod.release()).toBe('1.0');
+    expect(await prod.maintenance()).toBe(false);
+    const evidence = await readEvidenceFile(passManifest);
+    expect(compareFingerprints(evidence.fingerprints, await prod.protectedState())).toEqual([]);
+    expect(
+      await prod.cluster.query("SELECT 1 FROM pg_class WHERE relname = 'product_variants'", 'shop'),
+    ).toEqual([]);
+    const [after] = await prod.cluster.query<{ timeline: number }>(
+      'SELECT timeline_id AS timeline FROM pg_control_checkpoint()',
+    );
+    expect(after?.timeline).toBeGreaterThan(timeline);
+    const id = path.basename(passManifest).replace(/\.manifest\.json$/, '');
+    expect(existsSync(`${prod.pgbackrest?.dataDir ?? ''}.before-${id}`)).toBe(true);
+  }, 900_000);
+
   it('no secret in any log, summary, output or recorded call', () => {
     const all = seen.join('\n');
     expect(all.length).toBeGreaterThan(1000);
