@@ -27,6 +27,7 @@ const layers = {
   storage: ['common', 'manifest', 'process', 'report'],
   postgres: ['common', 'manifest', 'process', 'report'],
   checks: ['common', 'manifest', 'postgres', 'commerceml', 'process', 'report'],
+  pgbackrest: ['common', 'manifest', 'postgres', 'process'],
 };
 const folders = [
   'actions',
@@ -35,6 +36,7 @@ const folders = [
   'storage',
   'postgres',
   'checks',
+  'pgbackrest',
   'commerceml',
   'process',
   'report',

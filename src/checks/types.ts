@@ -1,4 +1,4 @@
-import type { BackupManifest } from '../manifest';
+import type { BackupEvidence } from '../manifest';
 import type { ConnectionSettings } from '../postgres/connection';
 
 import type { FieldReader } from './fields';
@@ -54,7 +54,7 @@ export interface Outcome {
 /** Everything a kind may use while running; connections and secrets come from the action's inputs. */
 export interface CheckContext {
   connection?: ConnectionSettings;
-  manifest?: BackupManifest;
+  manifest?: BackupEvidence;
   manifestPath?: string;
   githubToken?: string;
   /** Base directory for relative paths (the workspace). */

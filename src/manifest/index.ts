@@ -1,2 +1,4 @@
+export * from './evidence';
 export * from './io';
+export * from './pitr';
 export * from './types';

@@ -4,15 +4,23 @@ import { SafetyError } from '../common/errors';
 
 import { MANIFEST_FORMAT, type BackupManifest } from './types';
 
-/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
-export function parseManifest(text: string, source: string): BackupManifest {
-  let data: unknown;
+/** The JSON of a manifest file; text that is not JSON is refused with its source. */
+export function parseManifestJson(text: string, source: string): unknown {
   try {
-    data = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
   }
-  const m = data as Partial<BackupManifest>;
+}
+
+/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
+export function parseManifest(text: string, source: string): BackupManifest {
+  return checkManifest(parseManifestJson(text, source), source);
+}
+
+/** Checks the shape of a format-1 (pg_dump) manifest already parsed from JSON. */
+export function checkManifest(data: unknown, source: string): BackupManifest {
+  const m = (data && typeof data === 'object' ? data : {}) as Partial<BackupManifest>;
   const problems: string[] = [];
   if (m.format !== MANIFEST_FORMAT)
     problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);

@@ -9,7 +9,8 @@ import { withClient } from '../../src/postgres/client';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { fingerprintTables } from '../../src/postgres/fingerprint';
 import { ROOT } from '../harness/action';
-import { startPostgres, type PostgresCluster } from '../harness/postgres';
+import { startPgBackRestCluster, type PgBackRestCluster } from '../harness/pgbackrest';
+import { freePort, startPostgres, type PostgresCluster } from '../harness/postgres';
 import { startS3, type S3Server } from '../harness/s3';
 import { runWorkflow } from '../harness/workflow/runner';
 import type { EnvironmentSetup, RunResult } from '../harness/workflow/types';
@@ -38,9 +39,14 @@ async function startOneC(): Promise<{ url: string; down: (d: boolean) => void; c
   };
 }
 
+/** What the scenarios use of production's cluster, whichever harness made it. */
+export type ProductionCluster = Pick<PostgresCluster, 'url' | 'query' | 'stop'>;
+
 /** Production as the workflows meet it: the shop on v1.0 with customers, its database, the store, 1C. */
 export interface Production {
-  cluster: PostgresCluster;
+  cluster: ProductionCluster;
+  /** With engine pgbackrest: the same cluster, archiving to its pgBackRest repository. */
+  pgbackrest?: PgBackRestCluster;
   s3: S3Server;
   shop: Shop;
   onec: Awaited<ReturnType<typeof startOneC>>;
@@ -62,8 +68,19 @@ export interface Production {
   stop(): Promise<void>;
 }
 
-export async function startProduction(): Promise<Production> {
-  const [cluster, s3, onec] = await Promise.all([startPostgres('production'), startS3(), startOneC()]);
+/**
+ * With `engine: 'pgbackrest'` the shop's database lives in a cluster that archives WAL to a
+ * pgBackRest repository, and the production variables select that engine and the pitr rollback.
+ */
+export async function startProduction(
+  options: { engine?: 'pg-dump' | 'pgbackrest' } = {},
+): Promise<Production> {
+  const pgbackrest = options.engine === 'pgbackrest' ? await startPgBackRestCluster('production') : undefined;
+  const [cluster, s3, onec] = await Promise.all([
+    pgbackrest ?? startPostgres('production'),
+    startS3(),
+    startOneC(),
+  ]);
   await cluster.query('CREATE DATABASE shop');
   const shop = await deployShop(cluster.url('shop'), { products: 300, variants: 3 });
   shop.env.FREESPORT_MAINTENANCE_BYPASS_TOKEN = BYPASS_TOKEN;
@@ -107,6 +124,15 @@ export async function startProduction(): Promise<Production> {
     S3_FORCE_PATH_STYLE: 'true',
     S3_CHECKSUM_MODE: 'when-required',
     DATABASE_NAME: 'shop',
+    ...(pgbackrest
+      ? {
+          BACKUP_ENGINE: 'pgbackrest',
+          PGBACKREST_STANZA: pgbackrest.stanza,
+          PGBACKREST_CONFIG: pgbackrest.config,
+          PGDATA: pgbackrest.dataDir,
+          PITR_SIDE_PORT: String(await freePort()),
+        }
+      : {}),
   };
   const environments = (review: 'approve' | 'reject' | undefined): Record<string, EnvironmentSetup> => ({
     'production-readonly': {
@@ -124,6 +150,7 @@ export async function startProduction(): Promise<Production> {
   const client = connectionFromUrl(cluster.url('shop'));
   return {
     cluster,
+    pgbackrest,
     s3,
     shop,
     onec,

@@ -25,7 +25,7 @@ export interface PgBackRestCluster {
   stanza: string;
   config: string;
   repoDir: string;
-  url(database?: string): string;
+  url(database?: string, user?: string, password?: string): string;
   query<T extends pg.QueryResultRow = pg.QueryResultRow>(
     sql: string,
     database?: string,
@@ -172,8 +172,8 @@ export async function startPgBackRestCluster(
     rmSync(root, { recursive: true, force: true });
     throw error;
   }
-  const url = (database = 'postgres'): string =>
-    `postgres://postgres:${encodeURIComponent(SUPERUSER_PASSWORD)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  const url = (database = 'postgres', user = 'postgres', password = SUPERUSER_PASSWORD): string =>
+    `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   let stopped = false;
   return {
     root,

@@ -11,6 +11,13 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const DIR = path.join(ROOT, '.github', 'workflows');
 const WORKFLOWS = readdirSync(DIR).filter((f) => f.endsWith('.yml'));
 
+/**
+ * Inputs a workflow passes ahead of the action that declares them (the runner warns about an input
+ * an action does not declare and runs the step without it). Each entry fails this test once the
+ * action's action.yml declares it, so none outlives its reason.
+ */
+const PENDING_INPUTS: Record<string, string[]> = {};
+
 interface Step {
   id?: string;
   uses?: string;
@@ -102,7 +109,13 @@ describe.each(WORKFLOWS)('workflow %s', (file) => {
         if (!suiteAction(step.uses)) continue;
         const meta = action(step.uses ?? '');
         const declared = Object.keys(meta.inputs ?? {});
+        const pending = PENDING_INPUTS[suiteAction(step.uses) ?? ''] ?? [];
         for (const key of Object.keys(step.with ?? {})) {
+          if (pending.includes(key)) {
+            if (declared.includes(key))
+              throw new Error(`${step.uses} now declares "${key}": remove it from PENDING_INPUTS`);
+            continue;
+          }
           if (!declared.includes(key))
             throw new Error(`${file} job ${jobName}: ${step.uses} has no input "${key}"`);
         }

@@ -15,7 +15,7 @@ import {
   showValue,
 } from '../../common/inputs';
 import { registerSecret } from '../../common/secrets';
-import { readManifestFile, type BackupManifest } from '../../manifest';
+import { readEvidenceFile, type BackupEvidence } from '../../manifest';
 import type { ConnectionSettings } from '../../postgres/connection';
 
 export interface Inputs {
@@ -23,7 +23,7 @@ export interface Inputs {
   phase: Phase;
   checks: CheckDefinition[];
   connection?: ConnectionSettings;
-  manifest?: BackupManifest;
+  manifest?: BackupEvidence;
   manifestPath?: string;
   failOn: FailOn;
   githubToken?: string;
@@ -88,10 +88,10 @@ export async function getInputs(): Promise<Inputs> {
       `Input required and not supplied: github-token (check "${tokenCheck}" reads the run's approvals).`,
     );
   }
-  let manifest: BackupManifest | undefined;
+  let manifest: BackupEvidence | undefined;
   if (manifestPath !== undefined) {
     try {
-      manifest = await readManifestFile(manifestPath);
+      manifest = await readEvidenceFile(manifestPath);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code)

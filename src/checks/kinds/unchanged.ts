@@ -34,6 +34,14 @@ export const unchangedKind: KindDefinition<UnchangedSpec> = {
     const byTable = new Map(manifest.fingerprints.map((f) => [normalizeTableName(f.table), f]));
     const notInManifest = spec.tables.filter((t) => !byTable.has(normalizeTableName(t)));
     if (notInManifest.length) {
+      const gaps = new Map((manifest.evidenceGaps ?? []).map((g) => [normalizeTableName(g.table), g.reason]));
+      const why = notInManifest.filter((t) => gaps.has(normalizeTableName(t)));
+      if (why.length)
+        return {
+          passed: false,
+          observed: `no evidence of ${why.join(', ')} at restore point ${manifest.backupId}: ${why.map((t) => gaps.get(normalizeTableName(t))).join('; ')}`,
+          message: `the backup could not read ${why.join(', ')} at its point, so it cannot be checked unchanged (take the evidence with evidence: now for a migration that rewrites a protected table)`,
+        };
       return {
         passed: false,
         observed: `no fingerprint in backup ${manifest.backupId}: ${notInManifest.join(', ')}`,
