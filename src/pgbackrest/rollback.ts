@@ -26,6 +26,10 @@ export interface PitrRollbackOptions {
   owner?: OsUser;
   stopCommand?: string;
   startCommand?: string;
+  /** `hook-timeout` for the cluster's stop and start (default 10 minutes). */
+  hookTimeoutMs?: number;
+  /** `--process-max` for the restore; pgBackRest's own setting when undefined. */
+  processMax?: number;
   /** `cluster`: the team knows every database of the cluster goes back to the point. */
   scope: 'database' | 'cluster';
   /** Recovery (restore + replay to the point) and health time limits. */
@@ -148,10 +152,16 @@ export async function preparePitr(
   await writeState(plan.state, o.owner);
   await stopServer(tools, plan.state.side);
   const t0 = Date.now();
-  await restoreSide({ pgbr: o.pgbr, manifest: o.manifest, sideDir: plan.state.side, delta: plan.delta });
+  await restoreSide({
+    pgbr: o.pgbr,
+    manifest: o.manifest,
+    sideDir: plan.state.side,
+    delta: plan.delta,
+    processMax: o.processMax,
+  });
   note?.(
     'restore',
-    `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side} in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+    `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side}${o.processMax ? ` with process-max ${o.processMax}` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
   );
   try {
     const t1 = Date.now();
@@ -184,6 +194,7 @@ export function cutOverPitr(
     systemIdentifier: o.manifest.server.systemIdentifier,
     stopCommand: o.stopCommand,
     startCommand: o.startCommand,
+    hookTimeoutMs: o.hookTimeoutMs ?? 600_000,
     healthTimeoutMs: o.healthTimeoutMs,
     owner: o.owner,
     onStep,

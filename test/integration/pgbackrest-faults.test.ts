@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 import { PgBackRest, userFor } from '../../src/pgbackrest/command';
+import { cutOver, type CutoverOptions } from '../../src/pgbackrest/cutover';
 import type { PitrManifest } from '../../src/pgbackrest/manifest';
 import { takeRecoveryPoint } from '../../src/pgbackrest/recovery-point';
 import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../src/pgbackrest/rollback';
 import { stopServer } from '../../src/pgbackrest/side';
-import { statePathFor, writeState } from '../../src/pgbackrest/state';
+import { readState, statePathFor, writeState, type PitrState } from '../../src/pgbackrest/state';
 import { segmentsBetween } from '../../src/pgbackrest/wal';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { startPgBackRestCluster, type PgBackRestCluster } from '../harness/pgbackrest';
@@ -183,4 +184,79 @@ test('the restore killed: the live cluster is untouched, and a rerun restores wi
   expect(r.resumed).toEqual(['the live directory was already kept aside; the side is moved in']);
   expect(await orders()).toBe(2000);
   rmSync(again.state.aside, { recursive: true, force: true });
+});
+
+describe('cluster-stop-command through the hook runner, past hook-timeout', () => {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const asPostgres = isRoot ? 'runuser -u postgres -- ' : '';
+
+  async function hanging(name: string, stopCommand: string, hookTimeoutMs: number) {
+    const side = path.join(c.root, `side-${name}`);
+    mkdirSync(side, { recursive: true });
+    const state: PitrState = {
+      backupId: name,
+      pgdata: c.dataDir,
+      side,
+      aside: `${c.dataDir}.before-${name}`,
+      phase: 'cutover',
+      updatedAt: new Date().toISOString(),
+    };
+    const o: CutoverOptions = {
+      tools: { binDir: c.binDir, user: await userFor(c.dataDir) },
+      connection: connectionFromUrl(c.url('shop')),
+      systemIdentifier: '0',
+      stopCommand,
+      hookTimeoutMs,
+      healthTimeoutMs: 60_000,
+      owner: await userFor(c.dataDir),
+    };
+    const error = await cutOver(state, o).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    return { error, state, side };
+  }
+
+  test('a stop that hangs is killed at hook-timeout; the live cluster is left running, not replaced', async () => {
+    const pidFile = path.join(c.root, 'hang.pid');
+    const before = await orders();
+    const { error, state, side } = await hanging('hang', `echo $$ > ${pidFile}; sleep 600`, 2000);
+    expect(error?.message).toMatch(
+      /^cluster-stop-command timed out after 2s; the live cluster was not replaced and still runs on /,
+    );
+    // The hook and its sleep are gone (killed with their process group).
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const alive = (): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 150 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
+    expect(await orders()).toBe(before);
+    expect(existsSync(state.aside)).toBe(false);
+    expect(existsSync(side)).toBe(true);
+    // The marker says the live cluster is untouched: a rerun restores and proves again.
+    expect((await readState(c.dataDir))?.phase).toBe('restore');
+    rmSync(statePathFor(c.dataDir));
+    rmSync(side, { recursive: true });
+  });
+
+  test('a stop that stops the cluster and then hangs: killed, and the live cluster is started again', async () => {
+    const before = await orders();
+    const { error, state, side } = await hanging(
+      'stop-hang',
+      `${asPostgres}${c.binDir}/pg_ctl stop -m fast -w -D "$PGDATA" && sleep 600`,
+      20_000,
+    );
+    expect(error?.message).toMatch(
+      /^cluster-stop-command timed out after 20s; the live cluster had stopped and was started again on .*, not replaced\./,
+    );
+    expect(await orders()).toBe(before);
+    expect(existsSync(state.aside)).toBe(false);
+    rmSync(statePathFor(c.dataDir));
+    rmSync(side, { recursive: true });
+  });
 });
