@@ -77,7 +77,11 @@ export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
       );
     }
   }
-  const facts = await withClient(o.connection, clusterFacts);
+  const { facts, configFile } = await withClient(o.connection, async (c) => ({
+    facts: await clusterFacts(c),
+    configFile: (await c.query<{ f: string | null }>("SELECT current_setting('config_file', true) AS f"))
+      .rows[0]?.f,
+  }));
   if (facts.systemId !== m.server.systemIdentifier) {
     throw new SafetyError(
       `The server is cluster ${facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`,
@@ -92,6 +96,14 @@ export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
   ) {
     throw new SafetyError(
       `Input "pgdata" is ${o.pgdata}, but the server's data_directory is ${facts.dataDirectory ?? '(not readable by this role)'}.`,
+    );
+  }
+  // The side is started by pg_ctl on the restored directory alone: its configuration must be in it.
+  // Debian's layout (pg_ctlcluster, -c config_file=/etc/postgresql/…) keeps it elsewhere.
+  const config = configFile ? await realpath(configFile).catch(() => configFile) : undefined;
+  if (config && path.dirname(config) !== pgdata) {
+    throw new SafetyError(
+      `The server reads its configuration from ${config}, outside the data directory ${pgdata} (Debian's pg_ctlcluster layout): the restored side could not be started from its own directory, so strategy pitr does not support this layout yet. Nothing was changed.`,
     );
   }
   const others = [

@@ -260,3 +260,31 @@ describe('cluster-stop-command through the hook runner, past hook-timeout', () =
     rmSync(side, { recursive: true });
   });
 });
+
+test("Debian's layout (configuration outside the data directory): refused before anything changes", async () => {
+  const m = await point();
+  const marker = (): string | undefined =>
+    existsSync(statePathFor(c.dataDir)) ? readFileSync(statePathFor(c.dataDir), 'utf8') : undefined;
+  const before = marker();
+  const sideBefore = existsSync(path.join(c.root, 'side'));
+  const etc = path.join(c.root, 'etc');
+  c.sh('mkdir', ['-p', etc]);
+  const conf = path.join(etc, 'postgresql.conf');
+  const ctl = path.join(c.binDir, 'pg_ctl');
+  const log = path.join(c.root, 'debian.log');
+  // As pg_ctlcluster starts a Debian cluster: -c config_file=/etc/postgresql/<major>/<name>/postgresql.conf.
+  c.sh(ctl, ['stop', '-m', 'fast', '-w', '-D', c.dataDir]);
+  c.sh('mv', [path.join(c.dataDir, 'postgresql.conf'), conf]);
+  try {
+    c.sh(ctl, ['start', '-w', '-D', c.dataDir, '-l', log, '-o', `-c config_file=${conf}`]);
+    await expect(checkPitr(await options(m))).rejects.toThrow(
+      `The server reads its configuration from ${conf}, outside the data directory ${c.dataDir} (Debian's pg_ctlcluster layout)`,
+    );
+    expect(marker()).toBe(before);
+    expect(existsSync(path.join(c.root, 'side'))).toBe(sideBefore);
+  } finally {
+    c.sh(ctl, ['stop', '-m', 'fast', '-w', '-D', c.dataDir], true);
+    c.sh('mv', [conf, path.join(c.dataDir, 'postgresql.conf')]);
+    c.sh(ctl, ['start', '-w', '-D', c.dataDir, '-l', log]);
+  }
+});
