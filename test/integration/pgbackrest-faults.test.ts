@@ -7,7 +7,7 @@ import { cutOver, type CutoverOptions } from '../../src/pgbackrest/cutover';
 import type { PitrManifest } from '../../src/pgbackrest/manifest';
 import { takeRecoveryPoint } from '../../src/pgbackrest/recovery-point';
 import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../src/pgbackrest/rollback';
-import { stopServer } from '../../src/pgbackrest/side';
+import { restoreSide, stopServer } from '../../src/pgbackrest/side';
 import { readState, statePathFor, writeState, type PitrState } from '../../src/pgbackrest/state';
 import { segmentsBetween } from '../../src/pgbackrest/wal';
 import { connectionFromUrl } from '../../src/postgres/connection';
@@ -286,5 +286,31 @@ test("Debian's layout (configuration outside the data directory): refused before
     c.sh(ctl, ['stop', '-m', 'fast', '-w', '-D', c.dataDir], true);
     c.sh('mv', [conf, path.join(c.dataDir, 'postgresql.conf')]);
     c.sh(ctl, ['start', '-w', '-D', c.dataDir, '-l', log]);
+  }
+});
+
+test('the same backup restored with process-max 1 and 2 (in both orders): whole each time (the times are logged, not asserted)', async () => {
+  await c.query(
+    "CREATE TABLE big AS SELECT g, md5(g::text) AS h, repeat('x', 40) AS pad FROM generate_series(1, 1000000) g",
+    'shop',
+  );
+  try {
+    c.pgbackrest('--type=full', '--start-fast', 'backup');
+    const m = await point();
+    const times: string[] = [];
+    for (const processMax of [1, 2, 2, 1]) {
+      const dir = path.join(c.root, `pm-${times.length}`);
+      const t0 = Date.now();
+      await restoreSide({ pgbr: await pgbr(), manifest: m, sideDir: dir, delta: false, processMax });
+      times.push(`process-max ${processMax}: ${Date.now() - t0} ms`);
+      expect(existsSync(path.join(dir, 'PG_VERSION'))).toBe(true);
+      expect(existsSync(path.join(dir, 'global', 'pg_control'))).toBe(true);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    console.log(
+      `restore of ${m.pgbackrest.backupLabel} (${JSON.stringify(m.rowCounts)}): ${times.join(', ')}`,
+    );
+  } finally {
+    await c.query('DROP TABLE big', 'shop');
   }
 });
