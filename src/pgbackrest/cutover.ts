@@ -1,4 +1,4 @@
-import { access, rename } from 'node:fs/promises';
+import { access, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 
 import { SafetyError, clause, errorMessage } from '../common/errors';
@@ -64,6 +64,19 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+/** The last lines of a server log, in one line; empty when there is none to read. */
+async function logTail(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return clause(
+    text
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .map((l) => clause(l.trim()))
+      .join(' | '),
+  );
+}
+
 /** A path for a shell command shown to a person: quoted unless it is plain. */
 function sh(p: string): string {
   return /^[A-Za-z0-9_./@%+=:,-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
@@ -100,13 +113,14 @@ async function start(o: CutoverOptions, pgdata: string): Promise<string | undefi
   const r = await clusterHook(o, 'start', pgdata);
   if (r.ok) return undefined;
   if (!o.startCommand && /another server might be running/.test(r.result.stderr)) return undefined;
-  const said = `${r.result.stderr}\n${r.result.stdout}`
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-2)
-    .join(' ');
-  return `${r.failure ?? 'it failed'}${said ? ` (${said.replace(/\.(\s|$)/g, ',$1').trim()})` : ''}`;
+  const lines = (text: string): string[] =>
+    text
+      .split('\n')
+      .map((l) => clause(l.trim()))
+      .filter(Boolean);
+  const err = lines(r.result.stderr);
+  const said = (err.length > 0 ? err : lines(r.result.stdout)).slice(-2).join('; ');
+  return `${r.failure ?? 'it failed'}${said ? ` (${said})` : ''}`;
 }
 
 /** Waits until the cluster answers as a primary with the expected system identifier. */
@@ -198,6 +212,8 @@ async function downAfterRenames(
   ];
   const parked = `${state.pgdata}.restored-${state.backupId}`;
   const putBack = [
+    // The user's own commands may read $PGDATA, as they did when the run ran them.
+    ...(o.stopCommand || o.startCommand ? [`export PGDATA=${sh(state.pgdata)}`] : []),
     o.stopCommand ??
       `${pgCtl} status -D ${sh(state.pgdata)} && ${pgCtl} stop -m fast -w -D ${sh(state.pgdata)}`,
     `mv ${sh(state.pgdata)} ${sh(parked)}`,
@@ -209,8 +225,9 @@ async function downAfterRenames(
     `The database is DOWN: the restored cluster did not start after the cut-over (${clause(why)}); ` +
     `the previous data directory is kept whole as ${state.aside}, the restored one is now at ${state.pgdata}; ` +
     `read ${logs.join(' and ')}`;
+  const tail = await logTail(`${state.pgdata}.log`);
   const message =
-    `${lead}. Two ways out: fix the cause and run this rollback again with the same manifest ` +
+    `${lead}.${tail ? ` The server log ends: ${tail}.` : ''} Two ways out: fix the cause and run this rollback again with the same manifest ` +
     `(it resumes at the start step), or put the previous cluster back, as the cluster's OS user: ` +
     `${putBack.join('; ')}.`;
   return new CutoverFailure(message, {

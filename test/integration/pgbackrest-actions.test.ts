@@ -151,11 +151,13 @@ test('the restored cluster fails to start after the cut-over: down, said plainly
   expect(failed.summary).toContain('How to put the previous data directory back');
   expect(failed.summary).toContain(`mv ${c.dataDir} ${c.dataDir}.restored-${id}`);
   expect(failed.summary).toContain(`mv ${aside} ${c.dataDir}`);
+  expect(failed.summary).toContain(`export PGDATA=${c.dataDir}`);
   expect(failed.summary).toContain('The application is left stopped:');
   expect(failed.errors.join('\n')).toMatch(
     /Two ways out: fix the cause and run this rollback again with the same manifest \(it resumes at the start step\), or put the previous cluster back/,
   );
   expect(readFileSync(`${c.dataDir}.log`, 'utf8')).toMatch(/invalid value for parameter "max_connections"/);
+  expect(failed.errors.join('\n')).toMatch(/The server log ends: .*invalid value for parameter/);
   // The restore ran with --process-max=2 (pgBackRest's own log, and the action's).
   expect(failed.logs).toContain('with process-max 2');
   expect(c.sh('cat', [path.join(c.root, 'log', `${c.stanza}-restore.log`)]).stdout).toMatch(
