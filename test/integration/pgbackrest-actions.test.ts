@@ -134,7 +134,7 @@ test('the restored cluster fails to start after the cut-over: down, said plainly
   const failed = await runAction('rollback', {
     ...inputs,
     'pgbackrest-process-max': '2',
-    'cluster-start-command': `${isRoot ? 'runuser -u postgres -- ' : ''}${c.binDir}/pg_ctl start -w -t 60 -D "$PGDATA" -l "$PGDATA.log" -o "-c max_connections=bogus"`,
+    'cluster-start-command': `${isRoot ? 'runuser -u postgres -- ' : ''}${c.binDir}/pg_ctl start -w -t 60 -D "$PGDATA" -l "$PGDATA.log" -o "-c max_connections=bogus"; rc=$?; printenv INPUT_DATABASE-URL >&2; exit $rc`,
   });
   expect(failed.exitCode).not.toBe(0);
   expect(failed.outputs.verdict).toBe('failed');
@@ -168,7 +168,12 @@ test('the restored cluster fails to start after the cut-over: down, said plainly
   expect(existsSync(path.join(aside, 'PG_VERSION'))).toBe(true);
   expect(systemIdOf(aside, c.binDir)).toBe(liveId);
   expect(readFileSync(appLog, 'utf8')).toBe('stopped\n');
-  expect(failed.logs).not.toContain('p@ss');
+  // What the start command printed (the connection URL, here) is masked everywhere.
+  for (const text of [failed.logs, failed.summary, failed.errors.join('\n')]) {
+    expect(text).not.toContain('p@ss');
+    expect(text).not.toContain(encodeURIComponent('p@ss'));
+  }
+  expect(failed.errors.join('\n')).toContain('(Examine the log output; ***)');
 
   // The fault removed (the default start): the rerun resumes at the start step and restores.
   const rerun = await runAction('rollback', inputs);
