@@ -192,3 +192,52 @@ test('the restored cluster fails to start after the cut-over: down, said plainly
     `pgBackRest restore with --process-max=2: ${took ?? '?'} ms; downtime ${rerun.outputs['downtime-seconds']} s`,
   );
 });
+
+test('cluster-stop-command past hook-timeout: killed with that message, nothing replaced, the application started again; a rerun restores', async () => {
+  const backup = await runAction('backup', {
+    'database-url': c.url('shop'),
+    engine: 'pgbackrest',
+    'pgbackrest-stanza': c.stanza,
+    'pgbackrest-config': c.config,
+    'pgbackrest-backup-type': 'incr',
+    'protected-tables': 'orders',
+    'output-dir': `${c.root}/manifests`,
+  });
+  expect(backup.exitCode).toBe(0);
+  const before = (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM orders', 'shop'))[0]!.n;
+  await c.query('DELETE FROM orders WHERE id > 5', 'shop');
+  const appLog = path.join(c.root, 'app-hang.log');
+  const inputs = {
+    'database-url': c.url('shop'),
+    manifest: backup.outputs['manifest-path']!,
+    strategy: 'pitr',
+    pgdata: c.dataDir,
+    'side-port': String(await freePort()),
+    'stop-command': `echo stopped >> ${appLog}`,
+    'start-command': `echo started >> ${appLog}`,
+  };
+  const hung = await runAction('rollback', {
+    ...inputs,
+    'cluster-stop-command': 'sleep 600',
+    'hook-timeout': '3s',
+  });
+  expect(hung.exitCode).not.toBe(0);
+  expect(hung.outputs.verdict).toBe('failed');
+  expect(hung.outputs['downtime-seconds']).toBe('');
+  expect(hung.errors.join('\n')).toContain(
+    `cluster-stop-command timed out after 3s; the live cluster was not replaced and still runs on ${c.dataDir}.`,
+  );
+  // The live cluster untouched (the rows deleted after the point are still gone), the application back.
+  expect((await c.query('SELECT count(*)::int AS n FROM orders', 'shop'))[0]).toEqual({ n: 5 });
+  expect(readFileSync(appLog, 'utf8')).toBe('stopped\nstarted\n');
+  expect(existsSync(`${c.dataDir}.before-${backup.outputs['backup-id']}`)).toBe(false);
+  expect(JSON.parse(readFileSync(`${c.dataDir}.pitr-rollback.json`, 'utf8'))).toMatchObject({
+    phase: 'restore',
+  });
+
+  const rerun = await runAction('rollback', inputs);
+  expect(rerun.errors).toEqual([]);
+  expect(rerun.outputs.verdict).toBe('restored');
+  expect(rerun.logs).toContain('delta restore into');
+  expect((await c.query('SELECT count(*)::int AS n FROM orders', 'shop'))[0]).toEqual({ n: before });
+});
