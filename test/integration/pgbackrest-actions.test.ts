@@ -175,6 +175,21 @@ test('the restored cluster fails to start after the cut-over: down, said plainly
   }
   expect(failed.errors.join('\n')).toContain('(Examine the log output; ***)');
 
+  // A start command that starts nothing: the health check finds no primary, still down, same way out.
+  const unhealthy = await runAction('rollback', {
+    ...inputs,
+    'cluster-start-command': 'true',
+    'health-timeout': '3s',
+  });
+  expect(unhealthy.outputs.verdict).toBe('failed');
+  expect(unhealthy.summary.trimStart().split('\n')[0]).toMatch(
+    /The database is DOWN: the restored cluster did not start after the cut-over \(it did not become healthy within 3s: .*\); the previous data directory is kept whole as /,
+  );
+  expect(Number(unhealthy.outputs['downtime-seconds'])).toBeGreaterThan(
+    Number(failed.outputs['downtime-seconds']),
+  );
+  expect(existsSync(path.join(aside, 'PG_VERSION'))).toBe(true);
+
   // The fault removed (the default start): the rerun resumes at the start step and restores.
   const rerun = await runAction('rollback', inputs);
   expect(rerun.errors).toEqual([]);
@@ -184,7 +199,7 @@ test('the restored cluster fails to start after the cut-over: down, said plainly
     Number(failed.outputs['downtime-seconds']),
   );
   expect((await c.query('SELECT count(*)::int AS n FROM orders', 'shop'))[0]).toEqual({ n: 3000 });
-  expect(readFileSync(appLog, 'utf8')).toBe('stopped\nstopped\nstarted\n');
+  expect(readFileSync(appLog, 'utf8')).toBe('stopped\nstopped\nstopped\nstarted\n');
   expect(existsSync(path.join(aside, 'PG_VERSION'))).toBe(true);
   const restoreLog = c.sh('cat', [path.join(c.root, 'log', `${c.stanza}-restore.log`)]).stdout;
   const took = /restore command end: completed successfully \((\d+)ms\)/.exec(restoreLog)?.[1];
