@@ -166,8 +166,8 @@ async function afterFailedStop(o: CutoverOptions, state: PitrState, why: string,
   o.onStep?.('start the live cluster again');
   const failed = await start(o, state.pgdata);
   if (failed === undefined) {
-    await healthyLive(o);
-    const lead = `${why}; the live cluster had stopped and was started again on ${state.pgdata}, not replaced`;
+    const answers = await healthyLive(o);
+    const lead = `${why}; the live cluster had stopped and was started again on ${state.pgdata}${answers ? '' : ` (it did not answer within ${o.healthTimeoutMs / 1000}s)`}, not replaced`;
     throw new CutoverFailure(`${lead}. ${rerun}`, {
       replaced: false,
       down: false,
@@ -182,14 +182,14 @@ async function afterFailedStop(o: CutoverOptions, state: PitrState, why: string,
   );
 }
 
-/** The live cluster's own health check after it was started again: a primary, whatever its identifier. */
-async function healthyLive(o: CutoverOptions): Promise<void> {
+/** The live cluster's own check after it was started again: true once it answers a query. */
+async function healthyLive(o: CutoverOptions): Promise<boolean> {
   const deadline = Date.now() + o.healthTimeoutMs;
   for (;;) {
     const ok = await withClient(o.connection, async (c) => (await c.query('SELECT 1')).rowCount === 1, {
       connectTimeoutMs: 3000,
     }).catch(() => false);
-    if (ok || Date.now() > deadline) return;
+    if (ok || Date.now() > deadline) return ok;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
