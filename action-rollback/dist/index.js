@@ -74341,25 +74341,31 @@ function sha256File(file) {
  * other module may import (postgres/ fills it in, storage/ carries it, checks/ and the actions read
  * it); it imports nothing of the suite but common/.
  */
-const MANIFEST_FORMAT = 1;
+const types_MANIFEST_FORMAT = 1;
 
 ;// CONCATENATED MODULE: ./src/manifest/io.ts
 
 
 
-/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
-function parseManifest(text, source) {
-    let data;
+/** The JSON of a manifest file; text that is not JSON is refused with its source. */
+function io_parseManifestJson(text, source) {
     try {
-        data = JSON.parse(text);
+        return JSON.parse(text);
     }
     catch {
         throw new errors_SafetyError(`${source} is not a backup manifest (not valid JSON).`);
     }
-    const m = data;
+}
+/** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
+function parseManifest(text, source) {
+    return io_checkManifest(io_parseManifestJson(text, source), source);
+}
+/** Checks the shape of a format-1 (pg_dump) manifest already parsed from JSON. */
+function io_checkManifest(data, source) {
+    const m = (data && typeof data === 'object' ? data : {});
     const problems = [];
-    if (m.format !== MANIFEST_FORMAT)
-        problems.push(`format is ${String(m.format)}, expected ${MANIFEST_FORMAT}`);
+    if (m.format !== types_MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected ${types_MANIFEST_FORMAT}`);
     if (typeof m.backupId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.backupId))
         problems.push('backupId is missing or invalid');
     if (typeof m.database !== 'string' || !m.database)
@@ -74394,7 +74400,108 @@ function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
 }
 
+;// CONCATENATED MODULE: ./src/manifest/pitr.ts
+
+const pitr_PITR_MANIFEST_FORMAT = 2;
+const NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const SEGMENT = /^[0-9A-F]{24}$/;
+/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
+function pitr_parsePitrManifest(data, source) {
+    const m = (data && typeof data === 'object' ? data : {});
+    const problems = [];
+    if (m.format !== pitr_PITR_MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected 2`);
+    if (m.engine !== 'pgbackrest')
+        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
+    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
+        problems.push('server.systemIdentifier is missing');
+    const p = m.pgbackrest;
+    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
+        problems.push('pgbackrest.stanza is missing or invalid');
+    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
+        problems.push('pgbackrest.backupLabel is missing or invalid');
+    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
+        problems.push('pgbackrest.walSegmentBytes is missing');
+    const rp = m.restorePoint;
+    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
+        problems.push('restorePoint.name is missing or invalid');
+    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
+        problems.push('restorePoint.segment is missing or invalid');
+    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
+        problems.push('restorePoint.timeline is missing');
+    if (!Array.isArray(m.databases))
+        problems.push('databases are missing');
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
+    return m;
+}
+/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
+function isPitrManifest(data) {
+    const m = data;
+    return !!m && typeof m === 'object' && m.format === pitr_PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+
+;// CONCATENATED MODULE: ./src/manifest/evidence.ts
+
+
+
+
+
+function fingerprintProblems(fingerprints) {
+    const bad = fingerprints.filter((f) => {
+        const x = (f ?? {});
+        return (typeof x.table !== 'string' ||
+            !Number.isInteger(x.rows) ||
+            typeof x.hash !== 'string' ||
+            (x.sequences !== undefined && !Array.isArray(x.sequences)));
+    });
+    return bad.length ? [`${bad.length} of the fingerprints lack table, rows or hash`] : [];
+}
+/**
+ * Checks the evidence of a manifest of either format; any other format, or a file of a known
+ * format that is incomplete, is refused naming the source and the problem.
+ */
+function parseEvidence(text, source) {
+    const data = parseManifestJson(text, source);
+    const format = (data && typeof data === 'object' ? data : {});
+    let evidence;
+    if (format.format === MANIFEST_FORMAT) {
+        const m = checkManifest(data, source);
+        evidence = { ...pick(m), format: MANIFEST_FORMAT, engine: 'pg-dump' };
+    }
+    else if (format.format === PITR_MANIFEST_FORMAT) {
+        const m = parsePitrManifest(data, source);
+        evidence = { ...pick(m), format: PITR_MANIFEST_FORMAT, engine: 'pgbackrest' };
+        if (Array.isArray(m.evidenceGaps) && m.evidenceGaps.length > 0)
+            evidence.evidenceGaps = m.evidenceGaps;
+    }
+    else {
+        throw new SafetyError(`${source} is not a backup manifest this version reads: format is ${JSON.stringify(format.format) ?? 'missing'}, expected 1 (engine pg-dump) or 2 (engine pgbackrest).`);
+    }
+    const problems = fingerprintProblems(evidence.fingerprints);
+    if (problems.length)
+        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+    return evidence;
+}
+function pick(m) {
+    return { backupId: m.backupId, database: m.database, rowCounts: m.rowCounts, fingerprints: m.fingerprints };
+}
+/** Reads the evidence of a manifest file of either format (see `parseEvidence`). */
+async function readEvidenceFile(file) {
+    return parseEvidence(await readFile(file, 'utf8'), `Manifest ${file}`);
+}
+
 ;// CONCATENATED MODULE: ./src/manifest/index.ts
+
+
 
 
 
@@ -77182,53 +77289,8 @@ class PgBackRest {
 }
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
+// The format-2 manifest lives in the manifest layer, so validate's checks read it without this engine.
 
-const PITR_MANIFEST_FORMAT = 2;
-const NAME = /^[A-Za-z0-9._-]{1,200}$/;
-const SEGMENT = /^[0-9A-F]{24}$/;
-/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
-function parsePitrManifest(data, source) {
-    const m = (data && typeof data === 'object' ? data : {});
-    const problems = [];
-    if (m.format !== PITR_MANIFEST_FORMAT)
-        problems.push(`format is ${String(m.format)}, expected 2`);
-    if (m.engine !== 'pgbackrest')
-        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
-    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
-        problems.push('backupId is missing or invalid');
-    if (typeof m.database !== 'string' || !m.database)
-        problems.push('database is missing');
-    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
-        problems.push('server.systemIdentifier is missing');
-    const p = m.pgbackrest;
-    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
-        problems.push('pgbackrest.stanza is missing or invalid');
-    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
-        problems.push('pgbackrest.backupLabel is missing or invalid');
-    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
-        problems.push('pgbackrest.walSegmentBytes is missing');
-    const rp = m.restorePoint;
-    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
-        problems.push('restorePoint.name is missing or invalid');
-    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
-        problems.push('restorePoint.segment is missing or invalid');
-    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
-        problems.push('restorePoint.timeline is missing');
-    if (!Array.isArray(m.databases))
-        problems.push('databases are missing');
-    if (!Array.isArray(m.fingerprints))
-        problems.push('fingerprints are missing');
-    if (!m.rowCounts || typeof m.rowCounts !== 'object')
-        problems.push('rowCounts are missing');
-    if (problems.length > 0)
-        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
-    return m;
-}
-/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
-function isPitrManifest(data) {
-    const m = data;
-    return !!m && typeof m === 'object' && m.format === PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
-}
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
 
@@ -77847,7 +77909,7 @@ async function readPitrManifest(file) {
     }
     if (!isPitrManifest(data))
         throw new errors_SafetyError(`Manifest ${file} was not written by engine pgbackrest; strategy pitr restores only a pgBackRest recovery point (use swap or snapshot for a dump).`);
-    return parsePitrManifest(data, `Manifest ${file}`);
+    return pitr_parsePitrManifest(data, `Manifest ${file}`);
 }
 /** The data directory's owner, also while a cut-over has it renamed (then the side's or the folder's). */
 async function ownerOf(dirs) {

@@ -35,6 +35,19 @@ export async function userFor(dataDir: string): Promise<OsUser | undefined> {
   return { uid: s.uid, gid: s.gid };
 }
 
+/** `file args` as run by `user` (setpriv, from util-linux), or as they are for this process. */
+export function asUser(
+  user: OsUser | undefined,
+  file: string,
+  args: readonly string[],
+): { file: string; args: readonly string[] } {
+  if (!user) return { file, args };
+  return {
+    file: 'setpriv',
+    args: [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args],
+  };
+}
+
 /** Runs `file args` as `user` (setpriv, from util-linux) or as this process. */
 export function runAs(
   user: OsUser | undefined,
@@ -42,12 +55,9 @@ export function runAs(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  if (!user) return runProcess(file, args, options);
-  return runProcess(
-    'setpriv',
-    [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args],
-    { ...options, env: { HOME: '/tmp', ...options.env } },
-  );
+  const p = asUser(user, file, args);
+  if (!user) return runProcess(p.file, p.args, options);
+  return runProcess(p.file, p.args, { ...options, env: { HOME: '/tmp', ...options.env } });
 }
 
 /** The message of a failed command: how it ended and the last lines it printed. */

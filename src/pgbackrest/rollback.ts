@@ -26,6 +26,10 @@ export interface PitrRollbackOptions {
   owner?: OsUser;
   stopCommand?: string;
   startCommand?: string;
+  /** `hook-timeout` for the cluster's stop and start (default 10 minutes). */
+  hookTimeoutMs?: number;
+  /** `--process-max` for the restore; pgBackRest's own setting when undefined. */
+  processMax?: number;
   /** `cluster`: the team knows every database of the cluster goes back to the point. */
   scope: 'database' | 'cluster';
   /** Recovery (restore + replay to the point) and health time limits. */
@@ -73,7 +77,11 @@ export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
       );
     }
   }
-  const facts = await withClient(o.connection, clusterFacts);
+  const { facts, configFile } = await withClient(o.connection, async (c) => ({
+    facts: await clusterFacts(c),
+    configFile: (await c.query<{ f: string | null }>("SELECT current_setting('config_file', true) AS f"))
+      .rows[0]?.f,
+  }));
   if (facts.systemId !== m.server.systemIdentifier) {
     throw new SafetyError(
       `The server is cluster ${facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`,
@@ -88,6 +96,14 @@ export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
   ) {
     throw new SafetyError(
       `Input "pgdata" is ${o.pgdata}, but the server's data_directory is ${facts.dataDirectory ?? '(not readable by this role)'}.`,
+    );
+  }
+  // The side is started by pg_ctl on the restored directory alone: its configuration must be in it.
+  // Debian's layout (pg_ctlcluster, -c config_file=/etc/postgresql/…) keeps it elsewhere.
+  const config = configFile ? await realpath(configFile).catch(() => configFile) : undefined;
+  if (config && path.dirname(config) !== pgdata) {
+    throw new SafetyError(
+      `The server reads its configuration from ${config}, outside the data directory ${pgdata} (Debian's pg_ctlcluster layout): the restored side could not be started from its own directory, so strategy pitr does not support this layout yet. Nothing was changed.`,
     );
   }
   const others = [
@@ -148,10 +164,16 @@ export async function preparePitr(
   await writeState(plan.state, o.owner);
   await stopServer(tools, plan.state.side);
   const t0 = Date.now();
-  await restoreSide({ pgbr: o.pgbr, manifest: o.manifest, sideDir: plan.state.side, delta: plan.delta });
+  await restoreSide({
+    pgbr: o.pgbr,
+    manifest: o.manifest,
+    sideDir: plan.state.side,
+    delta: plan.delta,
+    processMax: o.processMax,
+  });
   note?.(
     'restore',
-    `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side} in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+    `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side}${o.processMax ? ` with process-max ${o.processMax}` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
   );
   try {
     const t1 = Date.now();
@@ -184,6 +206,7 @@ export function cutOverPitr(
     systemIdentifier: o.manifest.server.systemIdentifier,
     stopCommand: o.stopCommand,
     startCommand: o.startCommand,
+    hookTimeoutMs: o.hookTimeoutMs ?? 600_000,
     healthTimeoutMs: o.healthTimeoutMs,
     owner: o.owner,
     onStep,

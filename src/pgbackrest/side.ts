@@ -48,6 +48,8 @@ export interface RestoreSideOptions {
   sideDir: string;
   /** The side already holds a copy of this cluster: restore only what differs. */
   delta: boolean;
+  /** `--process-max`: pgBackRest's parallel processes; its configured value when undefined. */
+  processMax?: number;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function restoreSide(o: RestoreSideOptions): Promise<void> {
     `--target-timeline=${m.restorePoint.timeline}`,
   ];
   if (o.delta) args.push('--delta');
+  if (o.processMax !== undefined) args.push(`--process-max=${o.processMax}`);
   const r = await o.pgbr.run('restore', args, { dieWithParent: true });
   if (!succeeded(r)) throw new Error(failure(`pgbackrest restore into ${o.sideDir}`, r));
 }

@@ -19,6 +19,8 @@ export interface PitrState {
   phase: 'restore' | 'cutover' | 'done';
   updatedAt: string;
   downtimeMs?: number;
+  /** When the live cluster was stopped for the cut-over (set until the restored one answers). */
+  downSince?: string;
 }
 
 export function statePathFor(pgdata: string): string {

@@ -1,4 +1,4 @@
-import { describeExit, runShell, succeeded, type RunResult } from './runner';
+import { describeExit, runProcess, runShell, succeeded, type RunResult } from './runner';
 
 export interface HookOptions {
   /** Working directory of the hook. */
@@ -25,20 +25,35 @@ export function describeHookFailure(name: string, result: RunResult): string {
   return `${name} failed: ${describeExit(result)}`;
 }
 
+/** A hook's default when the user gave none: a program and its arguments, run without a shell. */
+export interface HookProgram {
+  file: string;
+  args: readonly string[];
+}
+
 /**
  * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
- * shell, in its own log group named after it, killed with its whole process group after
- * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
- * what it changes is what the run's lock protects.
+ * shell, or the suite's default for it (a `HookProgram`, no shell), in its own log group named
+ * after it, killed with its whole process group after `timeoutMs`. Always with `dieWithParent`: a
+ * hook orphaned by a killed run must not go on, since what it changes is what the run's lock
+ * protects. What the hook leaves running on purpose (a server it started) is not touched.
  */
-export async function runHook(name: string, command: string, options: HookOptions): Promise<HookResult> {
-  const result = await runShell(command, {
+export async function runHook(
+  name: string,
+  command: string | HookProgram,
+  options: HookOptions,
+): Promise<HookResult> {
+  const run = {
     cwd: options.cwd,
     env: options.env,
     timeoutMs: options.timeoutMs,
     group: options.group ?? name,
     dieWithParent: true,
-  });
+  };
+  const result =
+    typeof command === 'string'
+      ? await runShell(command, run)
+      : await runProcess(command.file, command.args, run);
   const ok = succeeded(result);
   return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
 }

@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 import { PgBackRest, userFor } from '../../src/pgbackrest/command';
+import { cutOver, type CutoverOptions } from '../../src/pgbackrest/cutover';
 import type { PitrManifest } from '../../src/pgbackrest/manifest';
 import { takeRecoveryPoint } from '../../src/pgbackrest/recovery-point';
 import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../src/pgbackrest/rollback';
-import { stopServer } from '../../src/pgbackrest/side';
-import { statePathFor, writeState } from '../../src/pgbackrest/state';
+import { restoreSide, stopServer } from '../../src/pgbackrest/side';
+import { readState, statePathFor, writeState, type PitrState } from '../../src/pgbackrest/state';
 import { segmentsBetween } from '../../src/pgbackrest/wal';
 import { connectionFromUrl } from '../../src/postgres/connection';
 import { startPgBackRestCluster, type PgBackRestCluster } from '../harness/pgbackrest';
@@ -162,8 +163,10 @@ test('the restore killed: the live cluster is untouched, and a rerun restores wi
       clearInterval(killer);
     }
   }, 10);
+  // The process killed is a restore worker (its options come before "restore:local"); pgBackRest
+  // reports its death either by the signal or, when it reads the broken protocol first, as error 39.
   await expect(preparePitr(o, plan)).rejects.toThrow(
-    /pgbackrest restore into .* (was killed by SIGKILL|signal 9)/,
+    /pgbackrest restore into .* (was killed by SIGKILL|signal 9|exited with code 39 — ERROR: \[039\]: client state is)/,
   );
   clearInterval(killer);
   expect(killed).toBe(true);
@@ -183,4 +186,133 @@ test('the restore killed: the live cluster is untouched, and a rerun restores wi
   expect(r.resumed).toEqual(['the live directory was already kept aside; the side is moved in']);
   expect(await orders()).toBe(2000);
   rmSync(again.state.aside, { recursive: true, force: true });
+});
+
+describe('cluster-stop-command through the hook runner, past hook-timeout', () => {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const asPostgres = isRoot ? 'runuser -u postgres -- ' : '';
+
+  async function hanging(name: string, stopCommand: string, hookTimeoutMs: number) {
+    const side = path.join(c.root, `side-${name}`);
+    mkdirSync(side, { recursive: true });
+    const state: PitrState = {
+      backupId: name,
+      pgdata: c.dataDir,
+      side,
+      aside: `${c.dataDir}.before-${name}`,
+      phase: 'cutover',
+      updatedAt: new Date().toISOString(),
+    };
+    const o: CutoverOptions = {
+      tools: { binDir: c.binDir, user: await userFor(c.dataDir) },
+      connection: connectionFromUrl(c.url('shop')),
+      systemIdentifier: '0',
+      stopCommand,
+      hookTimeoutMs,
+      healthTimeoutMs: 60_000,
+      owner: await userFor(c.dataDir),
+    };
+    const error = await cutOver(state, o).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    return { error, state, side };
+  }
+
+  test('a stop that hangs is killed at hook-timeout; the live cluster is left running, not replaced', async () => {
+    const pidFile = path.join(c.root, 'hang.pid');
+    const before = await orders();
+    const { error, state, side } = await hanging('hang', `echo $$ > ${pidFile}; sleep 600`, 2000);
+    expect(error?.message).toMatch(
+      /^cluster-stop-command timed out after 2s; the live cluster was not replaced and still runs on /,
+    );
+    // The hook and its sleep are gone (killed with their process group).
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const alive = (): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 150 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
+    expect(await orders()).toBe(before);
+    expect(existsSync(state.aside)).toBe(false);
+    expect(existsSync(side)).toBe(true);
+    // The marker says the live cluster is untouched: a rerun restores and proves again.
+    expect((await readState(c.dataDir))?.phase).toBe('restore');
+    rmSync(statePathFor(c.dataDir));
+    rmSync(side, { recursive: true });
+  });
+
+  test('a stop that stops the cluster and then hangs: killed, and the live cluster is started again', async () => {
+    const before = await orders();
+    const { error, state, side } = await hanging(
+      'stop-hang',
+      `${asPostgres}${c.binDir}/pg_ctl stop -m fast -w -D "$PGDATA" && sleep 600`,
+      20_000,
+    );
+    expect(error?.message).toMatch(
+      /^cluster-stop-command timed out after 20s; the live cluster had stopped and was started again on .*, not replaced\./,
+    );
+    expect(await orders()).toBe(before);
+    expect(existsSync(state.aside)).toBe(false);
+    rmSync(statePathFor(c.dataDir));
+    rmSync(side, { recursive: true });
+  });
+});
+
+test("Debian's layout (configuration outside the data directory): refused before anything changes", async () => {
+  const m = await point();
+  const marker = (): string | undefined =>
+    existsSync(statePathFor(c.dataDir)) ? readFileSync(statePathFor(c.dataDir), 'utf8') : undefined;
+  const before = marker();
+  const sideBefore = existsSync(path.join(c.root, 'side'));
+  const etc = path.join(c.root, 'etc');
+  c.sh('mkdir', ['-p', etc]);
+  const conf = path.join(etc, 'postgresql.conf');
+  const ctl = path.join(c.binDir, 'pg_ctl');
+  const log = path.join(c.root, 'debian.log');
+  // As pg_ctlcluster starts a Debian cluster: -c config_file=/etc/postgresql/<major>/<name>/postgresql.conf.
+  c.sh(ctl, ['stop', '-m', 'fast', '-w', '-D', c.dataDir]);
+  c.sh('mv', [path.join(c.dataDir, 'postgresql.conf'), conf]);
+  try {
+    c.sh(ctl, ['start', '-w', '-D', c.dataDir, '-l', log, '-o', `-c config_file=${conf}`]);
+    await expect(checkPitr(await options(m))).rejects.toThrow(
+      `The server reads its configuration from ${conf}, outside the data directory ${c.dataDir} (Debian's pg_ctlcluster layout)`,
+    );
+    expect(marker()).toBe(before);
+    expect(existsSync(path.join(c.root, 'side'))).toBe(sideBefore);
+  } finally {
+    c.sh(ctl, ['stop', '-m', 'fast', '-w', '-D', c.dataDir], true);
+    c.sh('mv', [conf, path.join(c.dataDir, 'postgresql.conf')]);
+    c.sh(ctl, ['start', '-w', '-D', c.dataDir, '-l', log]);
+  }
+});
+
+test('the same backup restored with process-max 1 and 2 (in both orders): whole each time (the times are logged, not asserted)', async () => {
+  await c.query(
+    "CREATE TABLE big AS SELECT g, md5(g::text) AS h, repeat('x', 40) AS pad FROM generate_series(1, 1000000) g",
+    'shop',
+  );
+  try {
+    c.pgbackrest('--type=full', '--start-fast', 'backup');
+    const m = await point();
+    const times: string[] = [];
+    for (const processMax of [1, 2, 2, 1]) {
+      const dir = path.join(c.root, `pm-${times.length}`);
+      const t0 = Date.now();
+      await restoreSide({ pgbr: await pgbr(), manifest: m, sideDir: dir, delta: false, processMax });
+      times.push(`process-max ${processMax}: ${Date.now() - t0} ms`);
+      expect(existsSync(path.join(dir, 'PG_VERSION'))).toBe(true);
+      expect(existsSync(path.join(dir, 'global', 'pg_control'))).toBe(true);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    console.log(
+      `restore of ${m.pgbackrest.backupLabel} (${JSON.stringify(m.rowCounts)}): ${times.join(', ')}`,
+    );
+  } finally {
+    await c.query('DROP TABLE big', 'shop');
+  }
 });

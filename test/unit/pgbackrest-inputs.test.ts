@@ -62,4 +62,19 @@ describe('strategy pitr inputs', () => {
       /side-port/,
     );
   });
+
+  it('takes pgbackrest-process-max 1..64, refused by name with its value otherwise', () => {
+    const pitr = { ...base, pgdata: '/srv/pg' };
+    expect(withInputs(pitr, rollbackInputs).pitr?.processMax).toBeUndefined();
+    expect(withInputs({ ...pitr, 'pgbackrest-process-max': '4' }, rollbackInputs).pitr?.processMax).toBe(4);
+    expect(() => withInputs({ ...pitr, 'pgbackrest-process-max': '0' }, rollbackInputs)).toThrow(
+      'Input "pgbackrest-process-max" must be between 1 and 64, got "0".',
+    );
+    expect(() => withInputs({ ...pitr, 'pgbackrest-process-max': '65' }, rollbackInputs)).toThrow(
+      'Input "pgbackrest-process-max" must be between 1 and 64, got "65".',
+    );
+    expect(() => withInputs({ ...pitr, 'pgbackrest-process-max': '2; rm -rf /' }, rollbackInputs)).toThrow(
+      'Input "pgbackrest-process-max" must be an integer, got "2; rm -rf /".',
+    );
+  });
 });

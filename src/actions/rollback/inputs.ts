@@ -74,6 +74,8 @@ export interface PitrInputs {
   /** Overrides the manifest's stanza / config. */
   stanza?: string;
   config?: string;
+  /** `pgbackrest-process-max`: the restore's `--process-max`; pgBackRest's own setting when undefined. */
+  processMax?: number;
 }
 
 /** The pitr strategy's inputs: `pgdata` required, the side beside it by default. */
@@ -88,6 +90,10 @@ function getPitrInputs(manifest: Location, livePort: number): PitrInputs {
   if (stanza !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(stanza))
     throw new ConfigurationError(`Input "pgbackrest-stanza" is not a stanza name: ${showValue(stanza)}.`);
   const config = getSingleLineInput('pgbackrest-config');
+  const processMax =
+    getOptionalInput('pgbackrest-process-max') === undefined
+      ? undefined
+      : getIntegerInput('pgbackrest-process-max', 1, 1, 64);
   return {
     pgdata,
     sidePgdata: side === undefined ? `${pgdata}.pitr-side` : path.resolve(checkPath('side-pgdata', side)),
@@ -97,6 +103,7 @@ function getPitrInputs(manifest: Location, livePort: number): PitrInputs {
     scope: getEnumInput('scope', ['database', 'cluster'] as const, 'database'),
     stanza,
     config: config === undefined ? undefined : path.resolve(checkPath('pgbackrest-config', config)),
+    processMax,
   };
 }
 

@@ -24,6 +24,10 @@ export function rollbackLead(state: RunState): string {
     (t.downtimeMs === undefined ? 'none' : formatSeconds(t.downtimeMs / 1000));
   // The error's first sentence: the rest (what is kept, what to do) follows in the summary.
   const why = clause((state.error ?? 'no reason given').split(/(?<=[.!?])\s/)[0] ?? '');
+  if (state.databaseDown) {
+    const soFar = t.downtimeMs === undefined ? '' : ` (${formatSeconds(t.downtimeMs / 1000)} so far)`;
+    return `${head}, recovery time ${formatSeconds(t.totalSeconds)}, database down${soFar}: ${clause(state.databaseDown)}`;
+  }
   if (verdict === 'restored') return `${head}, ${times}`;
   if (verdict === 'refused') return `${head}, nothing was changed: ${why}`;
   return `${head}, ${times}: ${why}`;
@@ -49,6 +53,13 @@ export function rollbackSummary(inputs: Inputs, state: RunState, r: RollbackRepo
     doc.paragraph('Connect to the ', code('postgres'), ' database of the same server and run:');
     doc.codeBlock(r.swapBack.join('\n'), 'sql');
   }
+  if (state.putBack && state.putBack.length > 0) {
+    doc.heading('How to put the previous data directory back', 3);
+    doc.paragraph(
+      "Either fix the cause and run the rollback again with the same manifest (it resumes at the start step), or run these as the cluster's OS user:",
+    );
+    doc.codeBlock(state.putBack.join('\n'), 'bash');
+  }
   if (state.error && verdict !== 'refused')
     doc.paragraph(strong(verdict === 'unhealthy' ? 'Health check:' : 'Error:'), ` ${state.error}`);
   else if (state.error) doc.paragraph(strong('Refused:'), ` ${state.error}`);
@@ -64,6 +75,7 @@ export function rollbackSummary(inputs: Inputs, state: RunState, r: RollbackRepo
   ];
   if (state.swapped && state.restoredFrom) facts.push(`Restored from: ${state.restoredFrom}`);
   if (state.failedDatabase) facts.push(['Previous database kept as: ', code(state.failedDatabase)]);
+  if (state.databaseDown) facts.push(strong('The database is down: nothing answers until it is started.'));
   doc.list(facts);
   doc.heading('Timeline', 3);
   addTimeline(doc, t.phases(), 'Rollback');

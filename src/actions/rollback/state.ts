@@ -31,6 +31,10 @@ export class RunState {
   error?: string;
   /** Why the application was left stopped, said loudly in the summary. */
   leftStopped?: string;
+  /** Set when the run leaves the database down (a cluster that did not start): the summary's first line. */
+  databaseDown?: string;
+  /** Shell commands that put a kept data directory back (strategy pitr, after a failed start). */
+  putBack?: string[];
 
   constructor(readonly database: string) {}
 

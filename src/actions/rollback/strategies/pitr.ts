@@ -5,6 +5,7 @@ import * as core from '@actions/core';
 
 import { ConfigurationError, SafetyError } from '../../../common/errors';
 import { PgBackRest, userFor, type OsUser } from '../../../pgbackrest/command';
+import { CutoverFailure } from '../../../pgbackrest/cutover';
 import { isPitrManifest, parsePitrManifest, type PitrManifest } from '../../../pgbackrest/manifest';
 import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../../pgbackrest/rollback';
 import { acquireLock, runHolder, type HeldLock } from '../../../postgres/lock';
@@ -44,6 +45,25 @@ async function ownerOf(dirs: string[]): Promise<OsUser | undefined> {
     if (ok) return userFor(d);
   }
   return undefined;
+}
+
+/**
+ * What a failed cut-over leaves: with the directories renamed, the previous one is kept; while the
+ * database is down the application is not started; otherwise it is, on the live cluster, as after
+ * any failure before the swap.
+ */
+function onCutoverFailure(error: CutoverFailure, state: RunState, app: Application, aside: string): void {
+  state.timeline.downtimeMs = error.downtimeMs;
+  if (error.replaced) {
+    state.putBack = error.putBack;
+    state.failedDatabase = aside;
+  }
+  if (!error.down) return;
+  app.holdAfterSwap();
+  state.databaseDown = error.lead;
+  state.leftStopped = error.replaced
+    ? 'the database is down after the cut-over, so the application was NOT started (its code would meet the restored data, or no database at all)'
+    : 'the live cluster is down (its stop failed and starting it again failed), so the application was not started';
 }
 
 /**
@@ -87,6 +107,8 @@ export async function rollbackPitr(
       owner,
       stopCommand: p.clusterStopCommand,
       startCommand: p.clusterStartCommand,
+      hookTimeoutMs: inputs.hookTimeoutMs,
+      processMax: p.processMax,
       scope: p.scope,
       recoveryTimeoutMs: inputs.maxDurationMs,
       healthTimeoutMs: inputs.healthTimeoutMs,
@@ -123,7 +145,10 @@ export async function rollbackPitr(
     const r = await t.phase('swap', async (note) => {
       // From here the live cluster may be stopped: a failure is no longer a refusal.
       state.touched = true;
-      const result = await cutOverPitr(o, plan.state, (step) => core.info(step));
+      const result = await cutOverPitr(o, plan.state, (step) => core.info(step)).catch((error: unknown) => {
+        if (error instanceof CutoverFailure) onCutoverFailure(error, state, app, plan.state.aside);
+        throw error;
+      });
       note(
         `${plan.state.side} → ${plan.state.pgdata}, previous data directory kept as ${plan.state.aside}${result.resumed.length ? `; ${result.resumed.join('; ')}` : ''}`,
       );
