@@ -77588,11 +77588,21 @@ async function userFor(dataDir) {
         throw new Error(`The data directory ${dataDir} is owned by root; PostgreSQL never runs as root.`);
     return { uid: s.uid, gid: s.gid };
 }
+/** `file args` as run by `user` (setpriv, from util-linux), or as they are for this process. */
+function asUser(user, file, args) {
+    if (!user)
+        return { file, args };
+    return {
+        file: 'setpriv',
+        args: [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args],
+    };
+}
 /** Runs `file args` as `user` (setpriv, from util-linux) or as this process. */
 function runAs(user, file, args, options = {}) {
+    const p = asUser(user, file, args);
     if (!user)
-        return runProcess(file, args, options);
-    return runProcess('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args], { ...options, env: { HOME: '/tmp', ...options.env } });
+        return runProcess(p.file, p.args, options);
+    return runProcess(p.file, p.args, { ...options, env: { HOME: '/tmp', ...options.env } });
 }
 /** The message of a failed command: how it ended and the last lines it printed. */
 function failure(what, result) {
@@ -78464,18 +78474,22 @@ function describeHookFailure(name, result) {
 }
 /**
  * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
- * shell, in its own log group named after it, killed with its whole process group after
- * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
- * what it changes is what the run's lock protects.
+ * shell, or the suite's default for it (a `HookProgram`, no shell), in its own log group named
+ * after it, killed with its whole process group after `timeoutMs`. Always with `dieWithParent`: a
+ * hook orphaned by a killed run must not go on, since what it changes is what the run's lock
+ * protects. What the hook leaves running on purpose (a server it started) is not touched.
  */
 async function runHook(name, command, options) {
-    const result = await runShell(command, {
+    const run = {
         cwd: options.cwd,
         env: options.env,
         timeoutMs: options.timeoutMs,
         group: options.group ?? name,
         dieWithParent: true,
-    });
+    };
+    const result = typeof command === 'string'
+        ? await runShell(command, run)
+        : await runProcess(command.file, command.args, run);
     const ok = succeeded(result);
     return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
 }

@@ -50121,18 +50121,22 @@ function describeHookFailure(name, result) {
 }
 /**
  * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
- * shell, in its own log group named after it, killed with its whole process group after
- * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
- * what it changes is what the run's lock protects.
+ * shell, or the suite's default for it (a `HookProgram`, no shell), in its own log group named
+ * after it, killed with its whole process group after `timeoutMs`. Always with `dieWithParent`: a
+ * hook orphaned by a killed run must not go on, since what it changes is what the run's lock
+ * protects. What the hook leaves running on purpose (a server it started) is not touched.
  */
 async function runHook(name, command, options) {
-    const result = await runShell(command, {
+    const run = {
         cwd: options.cwd,
         env: options.env,
         timeoutMs: options.timeoutMs,
         group: options.group ?? name,
         dieWithParent: true,
-    });
+    };
+    const result = typeof command === 'string'
+        ? await runShell(command, run)
+        : await runProcess(command.file, command.args, run);
     const ok = succeeded(result);
     return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
 }

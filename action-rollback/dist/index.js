@@ -74062,18 +74062,22 @@ function describeHookFailure(name, result) {
 }
 /**
  * Runs one of the user's service hooks (a stop, start, revert or maintenance command) through the
- * shell, in its own log group named after it, killed with its whole process group after
- * `timeoutMs`. Always with `dieWithParent`: a hook orphaned by a killed run must not go on, since
- * what it changes is what the run's lock protects.
+ * shell, or the suite's default for it (a `HookProgram`, no shell), in its own log group named
+ * after it, killed with its whole process group after `timeoutMs`. Always with `dieWithParent`: a
+ * hook orphaned by a killed run must not go on, since what it changes is what the run's lock
+ * protects. What the hook leaves running on purpose (a server it started) is not touched.
  */
 async function runHook(name, command, options) {
-    const result = await runShell(command, {
+    const run = {
         cwd: options.cwd,
         env: options.env,
         timeoutMs: options.timeoutMs,
         group: options.group ?? name,
         dieWithParent: true,
-    });
+    };
+    const result = typeof command === 'string'
+        ? await runShell(command, run)
+        : await runProcess(command.file, command.args, run);
     const ok = succeeded(result);
     return ok ? { result, ok } : { result, ok, failure: describeHookFailure(name, result) };
 }
@@ -77230,11 +77234,21 @@ async function userFor(dataDir) {
         throw new Error(`The data directory ${dataDir} is owned by root; PostgreSQL never runs as root.`);
     return { uid: s.uid, gid: s.gid };
 }
+/** `file args` as run by `user` (setpriv, from util-linux), or as they are for this process. */
+function asUser(user, file, args) {
+    if (!user)
+        return { file, args };
+    return {
+        file: 'setpriv',
+        args: [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args],
+    };
+}
 /** Runs `file args` as `user` (setpriv, from util-linux) or as this process. */
 function runAs(user, file, args, options = {}) {
+    const p = asUser(user, file, args);
     if (!user)
-        return runProcess(file, args, options);
-    return runProcess('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', file, ...args], { ...options, env: { HOME: '/tmp', ...options.env } });
+        return runProcess(p.file, p.args, options);
+    return runProcess(p.file, p.args, { ...options, env: { HOME: '/tmp', ...options.env } });
 }
 /** The message of a failed command: how it ended and the last lines it printed. */
 function failure(what, result) {
@@ -77286,78 +77300,6 @@ class PgBackRest {
             .map((l) => l.trim())
             .filter(Boolean);
     }
-}
-
-;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
-// The format-2 manifest lives in the manifest layer, so validate's checks read it without this engine.
-
-
-;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
-
-/** Reads the cluster's facts (data_directory needs superuser or pg_read_all_settings). */
-async function clusterFacts(client) {
-    const r = await client.query(`SELECT current_setting('server_version_num') AS num,
-            current_setting('data_directory', true) AS dir,
-            pg_is_in_recovery() AS rec,
-            current_setting('wal_segment_size') AS seg,
-            current_setting('archive_mode') AS mode,
-            current_setting('archive_command') AS cmd,
-            a.last_archived_wal AS aw, a.last_archived_time AS at,
-            a.last_failed_wal AS fw, a.last_failed_time AS ft, a.failed_count::text AS fc
-       FROM pg_stat_archiver a`);
-    const row = r.rows[0];
-    if (!row)
-        throw new Error('The server returned no archiver statistics.');
-    const dbs = await client.query('SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1');
-    return {
-        major: Math.floor(Number(row.num) / 10000),
-        systemId: await systemIdentifier(client),
-        dataDirectory: row.dir ?? undefined,
-        inRecovery: row.rec,
-        walSegmentBytes: parseSize(row.seg),
-        archiveMode: row.mode,
-        archiveCommand: row.cmd,
-        lastArchivedWal: row.aw ?? undefined,
-        lastArchivedAt: row.at ?? undefined,
-        lastFailedWal: row.fw ?? undefined,
-        lastFailedAt: row.ft ?? undefined,
-        failedCount: Number(row.fc),
-        databases: dbs.rows.map((d) => d.datname),
-    };
-}
-/** `16MB` → 16777216 (wal_segment_size as SHOW prints it). */
-function parseSize(text) {
-    const m = /^(\d+)\s*(B|kB|MB|GB)?$/.exec(text.trim());
-    if (!m)
-        throw new Error(`Unexpected wal_segment_size: ${text}`);
-    const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] ?? 'B'] ?? 1;
-    return Number(m[1]) * unit;
-}
-/**
- * Why archiving is not healthy, in words a person can act on; empty when it looks healthy. The
- * last archive attempt failing after the last success means WAL is piling up unarchived now.
- */
-function archivingProblems(facts, stanza) {
-    const problems = [];
-    if (facts.inRecovery)
-        problems.push('the server is a standby (in recovery); run against the primary');
-    if (facts.archiveMode !== 'on' && facts.archiveMode !== 'always')
-        problems.push(`archive_mode is ${facts.archiveMode} (it must be on, which needs a restart)`);
-    if (!/\barchive-push\b/.test(facts.archiveCommand)) {
-        problems.push(`archive_command is ${JSON.stringify(facts.archiveCommand)}, not pgBackRest's (pgbackrest --stanza=${stanza} archive-push %p)`);
-    }
-    else if (!facts.archiveCommand.includes(stanza)) {
-        problems.push(`archive_command ${JSON.stringify(facts.archiveCommand)} does not name stanza "${stanza}"`);
-    }
-    if (facts.lastFailedAt &&
-        (!facts.lastArchivedAt || facts.lastFailedAt.getTime() >= facts.lastArchivedAt.getTime())) {
-        problems.push(`the last archive attempt failed (${facts.lastFailedWal ?? '?'} at ${facts.lastFailedAt.toISOString()}, ${facts.failedCount} failure(s) since the statistics were reset); see the server log`);
-    }
-    return problems;
-}
-/** Databases that a physical restore would also roll back: all but `keep` and `postgres`. */
-function otherDatabases(databases, keep) {
-    return databases.filter((d) => d !== keep && d !== 'postgres');
 }
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/side.ts
@@ -77412,6 +77354,8 @@ async function side_restoreSide(o) {
     ];
     if (o.delta)
         args.push('--delta');
+    if (o.processMax !== undefined)
+        args.push(`--process-max=${o.processMax}`);
     const r = await o.pgbr.run('restore', args, { dieWithParent: true });
     if (!succeeded(r))
         throw new Error(failure(`pgbackrest restore into ${o.sideDir}`, r));
@@ -77490,17 +77434,85 @@ async function writeState(state, owner) {
 
 
 
+
+/**
+ * A cut-over that did not end with the restored cluster answering. `replaced`: the directories
+ * were renamed (`putBack` are the commands that bring the previous cluster back); `down`: nothing
+ * answers now; `lead` says what happened in one line. Neither: the live directory was never
+ * renamed and the live cluster runs (untouched, or started again).
+ */
+class CutoverFailure extends errors_SafetyError {
+    replaced;
+    down;
+    /** How long the database was (or has been so far) down; undefined when it never was. */
+    downtimeMs;
+    lead;
+    putBack;
+    constructor(message, o) {
+        super(message);
+        this.name = 'CutoverFailure';
+        this.replaced = o.replaced;
+        this.down = o.down;
+        this.downtimeMs = o.downtimeMs;
+        this.lead = o.lead;
+        this.putBack = o.putBack ?? [];
+    }
+}
 async function cutover_exists(p) {
     return (0,promises_.access)(p).then(() => true, () => false);
 }
-async function userCommand(command, pgdata, what) {
-    const r = await runShell(command, {
-        env: { PGDATA: pgdata, RUNNER_TRACKING_ID: undefined },
-        timeoutMs: 600_000,
-        dieWithParent: false,
+/** The last lines of a server log, in one line; empty when there is none to read. */
+async function cutover_logTail(file) {
+    const text = await (0,promises_.readFile)(file, 'utf8').catch(() => '');
+    return clause(text
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .map((l) => clause(l.trim()))
+        .join(' | '));
+}
+/** A path for a shell command shown to a person: quoted unless it is plain. */
+function sh(p) {
+    return /^[A-Za-z0-9_./@%+=:,-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
+}
+/**
+ * cluster-stop-command or cluster-start-command through the one hook runner (hook-timeout, killed
+ * with the run, output scrubbed); without one, pg_ctl on the data directory as its owner. The
+ * server a start leaves running is not the job's: RUNNER_TRACKING_ID is removed so the runner's
+ * clean-up of the job's processes does not end it.
+ */
+function clusterHook(o, which, pgdata) {
+    const user = which === 'stop' ? o.stopCommand : o.startCommand;
+    const wait = String(Math.max(1, Math.ceil(o.hookTimeoutMs / 1000)));
+    const pgCtl = external_node_path_default().join(o.tools.binDir, 'pg_ctl');
+    const args = which === 'stop'
+        ? ['stop', '-m', 'fast', '-w', '-t', wait, '-D', pgdata]
+        : ['start', '-w', '-t', wait, '-D', pgdata, '-l', `${pgdata}.log`];
+    const program = user ?? asUser(o.tools.user, pgCtl, args);
+    const name = user ? `cluster-${which}-command` : `cluster-${which}-command (default: pg_ctl ${which})`;
+    return runHook(name, program, {
+        timeoutMs: o.hookTimeoutMs,
+        env: {
+            PGDATA: pgdata,
+            RUNNER_TRACKING_ID: undefined,
+            ...(user || !o.tools.user ? {} : { HOME: '/tmp' }),
+        },
     });
-    if (!succeeded(r))
-        throw new Error(failure(`${what} (${r.command})`, r));
+}
+/** Starts the cluster on `pgdata`; undefined when it started, else why not. */
+async function start(o, pgdata) {
+    const r = await clusterHook(o, 'start', pgdata);
+    if (r.ok)
+        return undefined;
+    if (!o.startCommand && /another server might be running/.test(r.result.stderr))
+        return undefined;
+    const lines = (text) => text
+        .split('\n')
+        .map((l) => clause(l.trim()))
+        .filter(Boolean);
+    const err = lines(r.result.stderr);
+    const said = (err.length > 0 ? err : lines(r.result.stdout)).slice(-2).join('; ');
+    return `${r.failure ?? 'it failed'}${said ? ` (${said})` : ''}`;
 }
 /** Waits until the cluster answers as a primary with the expected system identifier. */
 async function healthy(o) {
@@ -77517,20 +77529,99 @@ async function healthy(o) {
             last = error instanceof Error ? error.message : String(error);
         }
         if (Date.now() > deadline)
-            throw new errors_SafetyError(`The restored cluster did not become healthy within ${o.healthTimeoutMs / 1000}s: ${last}`);
+            throw new errors_SafetyError(`it did not become healthy within ${o.healthTimeoutMs / 1000}s: ${clause(last)}`);
         await new Promise((r) => setTimeout(r, 100));
     }
+}
+/**
+ * The live cluster after a stop that failed or timed out, before any rename: left as it is when it
+ * still runs, started again when the stop got far enough to end it. The rollback did not happen,
+ * and the application is started again on its current code, so its database must run too.
+ */
+async function afterFailedStop(o, state, why, t0) {
+    await writeState({ ...state, phase: 'restore' }, o.owner);
+    const rerun = 'A rerun with the same manifest restores into its own side again (--delta) and cuts over again.';
+    if (await running(o.tools, state.pgdata).catch(() => true)) {
+        const lead = `${why}; the live cluster was not replaced and still runs on ${state.pgdata}`;
+        throw new CutoverFailure(`${lead}. ${rerun}`, { replaced: false, down: false, lead });
+    }
+    o.onStep?.('start the live cluster again');
+    const failed = await start(o, state.pgdata);
+    if (failed === undefined) {
+        const answers = await healthyLive(o);
+        const lead = `${why}; the live cluster had stopped and was started again on ${state.pgdata}${answers ? '' : ` (it did not answer within ${o.healthTimeoutMs / 1000}s)`}, not replaced`;
+        throw new CutoverFailure(`${lead}. ${rerun}`, {
+            replaced: false,
+            down: false,
+            downtimeMs: Date.now() - t0,
+            lead,
+        });
+    }
+    const lead = `The database is DOWN: ${why}, the live cluster on ${state.pgdata} stopped, and starting it again failed: ${failed}`;
+    throw new CutoverFailure(`${lead}. Its data directory was not renamed; start it by hand (read ${state.pgdata}.log or its service's log).`, { replaced: false, down: true, downtimeMs: Date.now() - t0, lead });
+}
+/** The live cluster's own check after it was started again: true once it answers a query. */
+async function healthyLive(o) {
+    const deadline = Date.now() + o.healthTimeoutMs;
+    for (;;) {
+        const ok = await withClient(o.connection, async (c) => (await c.query('SELECT 1')).rowCount === 1, {
+            connectTimeoutMs: 3000,
+        }).catch(() => false);
+        if (ok || Date.now() > deadline)
+            return ok;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+/**
+ * The failure after the renames: the database is down. Says which directory is which, where the
+ * server log is, and the two ways out, with the exact commands for the second.
+ */
+async function downAfterRenames(o, state, why, t0) {
+    const pgCtl = sh(external_node_path_default().join(o.tools.binDir, 'pg_ctl'));
+    const logs = [
+        ...(!o.startCommand || (await cutover_exists(`${state.pgdata}.log`)) ? [`${state.pgdata}.log`] : []),
+        ...((await cutover_exists(external_node_path_default().join(state.pgdata, 'log'))) ? [`${external_node_path_default().join(state.pgdata, 'log')}/`] : []),
+        ...(o.startCommand ? ["the output of cluster-start-command above and its service's log"] : []),
+    ];
+    const parked = `${state.pgdata}.restored-${state.backupId}`;
+    const putBack = [
+        // The user's own commands may read $PGDATA, as they did when the run ran them.
+        ...(o.stopCommand || o.startCommand ? [`export PGDATA=${sh(state.pgdata)}`] : []),
+        o.stopCommand ??
+            `${pgCtl} status -D ${sh(state.pgdata)} && ${pgCtl} stop -m fast -w -D ${sh(state.pgdata)}`,
+        `mv ${sh(state.pgdata)} ${sh(parked)}`,
+        `mv ${sh(state.aside)} ${sh(state.pgdata)}`,
+        `rm ${sh(statePathFor(state.pgdata))}`,
+        o.startCommand ?? `${pgCtl} start -w -D ${sh(state.pgdata)} -l ${sh(`${state.pgdata}.log`)}`,
+    ];
+    const lead = `The database is DOWN: the restored cluster did not start after the cut-over (${clause(why)}); ` +
+        `the previous data directory is kept whole as ${state.aside}, the restored one is now at ${state.pgdata}; ` +
+        `read ${logs.join(' and ')}`;
+    const tail = await cutover_logTail(`${state.pgdata}.log`);
+    const message = `${lead}.${tail ? ` The server log ends: ${tail}.` : ''} Two ways out: fix the cause and run this rollback again with the same manifest ` +
+        `(it resumes at the start step), or put the previous cluster back, as the cluster's OS user: ` +
+        `${putBack.join('; ')}.`;
+    return new CutoverFailure(message, {
+        replaced: true,
+        down: true,
+        downtimeMs: Date.now() - t0,
+        lead,
+        putBack,
+    });
 }
 /**
  * Puts the proven side in place of the live data directory: stop the live cluster, rename its
  * directory aside (kept), rename the side into place, start, check health. Each step looks at
  * the directories first, so a run killed anywhere is finished by the next one: before the first
  * rename the live directory is whole; after it, only the side (proven, cleanly stopped) moves in.
+ * A failure throws a `CutoverFailure` that says whether the database is down.
  */
-async function cutOver(state, o) {
+async function cutOver(given, o) {
+    let state = given;
     const resumed = [];
     await writeState({ ...state, phase: 'cutover' }, o.owner);
-    const started = Date.now();
+    // A rerun that finishes an earlier cut-over counts the downtime from that run's stop.
+    const started = state.downSince ? Date.parse(state.downSince) : Date.now();
     const live = await cutover_exists(state.pgdata);
     const aside = await cutover_exists(state.aside);
     const side = await cutover_exists(state.side);
@@ -77538,12 +77629,21 @@ async function cutOver(state, o) {
         if (!side)
             throw new errors_SafetyError(`The restored side ${state.side} is gone; the live cluster was not touched.`);
         o.onStep?.('stop the live cluster');
-        if (o.stopCommand)
-            await userCommand(o.stopCommand, state.pgdata, 'cluster-stop-command');
-        else
-            await stopServer(o.tools, state.pgdata);
+        if (o.stopCommand || (await running(o.tools, state.pgdata))) {
+            const stop = await clusterHook(o, 'stop', state.pgdata);
+            if (!stop.ok)
+                await afterFailedStop(o, state, stop.failure ?? 'the stop failed', started);
+        }
+        // From here the database is down until the restored cluster answers; a rerun counts from here.
+        state = { ...state, phase: 'cutover', downSince: new Date(started).toISOString() };
+        await writeState(state, o.owner);
         await (0,promises_.rename)(state.pgdata, state.aside);
-        await (0,promises_.rename)(state.side, state.pgdata);
+        try {
+            await (0,promises_.rename)(state.side, state.pgdata);
+        }
+        catch (error) {
+            throw await downAfterRenames(o, state, `moving ${state.side} in failed: ${errorMessage(error)}`, started);
+        }
     }
     else if (!live && aside && side) {
         resumed.push('the live directory was already kept aside; the side is moved in');
@@ -77556,27 +77656,90 @@ async function cutOver(state, o) {
         throw new errors_SafetyError(`Cannot finish the cut-over: ${state.pgdata} ${live ? 'exists' : 'is missing'}, ${state.aside} ${aside ? 'exists' : 'is missing'}, ${state.side} ${side ? 'exists' : 'is missing'}. Put the data directory back by hand.`);
     }
     o.onStep?.('start the restored cluster');
-    if (o.startCommand) {
-        await userCommand(o.startCommand, state.pgdata, 'cluster-start-command');
+    const failed = await start(o, state.pgdata);
+    if (failed !== undefined)
+        throw await downAfterRenames(o, state, failed, started);
+    try {
+        await healthy(o);
     }
-    else {
-        const r = await pgCtl(o.tools, [
-            'start',
-            '-w',
-            '-t',
-            '300',
-            '-D',
-            state.pgdata,
-            '-l',
-            `${state.pgdata}.log`,
-        ]);
-        if (!succeeded(r) && !/another server might be running/.test(r.stderr))
-            throw new Error(failure(`pg_ctl start on ${state.pgdata}`, r));
+    catch (error) {
+        throw await downAfterRenames(o, state, errorMessage(error), started);
     }
-    await healthy(o);
     const downtimeMs = Date.now() - started;
-    await writeState({ ...state, phase: 'done', downtimeMs }, o.owner);
+    await writeState({ ...state, phase: 'done', downtimeMs, downSince: undefined }, o.owner);
     return { downtimeMs, resumed };
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
+// The format-2 manifest lives in the manifest layer, so validate's checks read it without this engine.
+
+
+;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
+
+/** Reads the cluster's facts (data_directory needs superuser or pg_read_all_settings). */
+async function clusterFacts(client) {
+    const r = await client.query(`SELECT current_setting('server_version_num') AS num,
+            current_setting('data_directory', true) AS dir,
+            pg_is_in_recovery() AS rec,
+            current_setting('wal_segment_size') AS seg,
+            current_setting('archive_mode') AS mode,
+            current_setting('archive_command') AS cmd,
+            a.last_archived_wal AS aw, a.last_archived_time AS at,
+            a.last_failed_wal AS fw, a.last_failed_time AS ft, a.failed_count::text AS fc
+       FROM pg_stat_archiver a`);
+    const row = r.rows[0];
+    if (!row)
+        throw new Error('The server returned no archiver statistics.');
+    const dbs = await client.query('SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1');
+    return {
+        major: Math.floor(Number(row.num) / 10000),
+        systemId: await systemIdentifier(client),
+        dataDirectory: row.dir ?? undefined,
+        inRecovery: row.rec,
+        walSegmentBytes: parseSize(row.seg),
+        archiveMode: row.mode,
+        archiveCommand: row.cmd,
+        lastArchivedWal: row.aw ?? undefined,
+        lastArchivedAt: row.at ?? undefined,
+        lastFailedWal: row.fw ?? undefined,
+        lastFailedAt: row.ft ?? undefined,
+        failedCount: Number(row.fc),
+        databases: dbs.rows.map((d) => d.datname),
+    };
+}
+/** `16MB` → 16777216 (wal_segment_size as SHOW prints it). */
+function parseSize(text) {
+    const m = /^(\d+)\s*(B|kB|MB|GB)?$/.exec(text.trim());
+    if (!m)
+        throw new Error(`Unexpected wal_segment_size: ${text}`);
+    const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] ?? 'B'] ?? 1;
+    return Number(m[1]) * unit;
+}
+/**
+ * Why archiving is not healthy, in words a person can act on; empty when it looks healthy. The
+ * last archive attempt failing after the last success means WAL is piling up unarchived now.
+ */
+function archivingProblems(facts, stanza) {
+    const problems = [];
+    if (facts.inRecovery)
+        problems.push('the server is a standby (in recovery); run against the primary');
+    if (facts.archiveMode !== 'on' && facts.archiveMode !== 'always')
+        problems.push(`archive_mode is ${facts.archiveMode} (it must be on, which needs a restart)`);
+    if (!/\barchive-push\b/.test(facts.archiveCommand)) {
+        problems.push(`archive_command is ${JSON.stringify(facts.archiveCommand)}, not pgBackRest's (pgbackrest --stanza=${stanza} archive-push %p)`);
+    }
+    else if (!facts.archiveCommand.includes(stanza)) {
+        problems.push(`archive_command ${JSON.stringify(facts.archiveCommand)} does not name stanza "${stanza}"`);
+    }
+    if (facts.lastFailedAt &&
+        (!facts.lastArchivedAt || facts.lastFailedAt.getTime() >= facts.lastArchivedAt.getTime())) {
+        problems.push(`the last archive attempt failed (${facts.lastFailedWal ?? '?'} at ${facts.lastFailedAt.toISOString()}, ${facts.failedCount} failure(s) since the statistics were reset); see the server log`);
+    }
+    return problems;
+}
+/** Databases that a physical restore would also roll back: all but `keep` and `postgres`. */
+function otherDatabases(databases, keep) {
+    return databases.filter((d) => d !== keep && d !== 'postgres');
 }
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/prove.ts
@@ -77586,61 +77749,79 @@ const OPTIONS = { stableOutput: true, applicationName: 'migration-guard rollback
 /**
  * Compares a restored cluster with the manifest: the same cluster (system identifier), the same
  * tables with the same row counts, and the protected tables' fingerprints (whose row counts stand
- * for a count). The side has no other session, so two sessions share the work, largest first.
+ * for a count). Two sessions share the work, largest first, in one snapshot: the first exports it
+ * and the second imports it, as the recovery point's evidence is taken, so both read the same
+ * state of the side even if something else connects to it meanwhile.
  */
 async function proveRestored(connection, m) {
-    const { id, tables } = await withClient(connection, async (c) => ({
-        id: (await c.query('SELECT system_identifier::text AS id FROM pg_control_system()'))
-            .rows[0]?.id,
-        tables: await listTables(c),
-    }), OPTIONS);
-    const problems = [];
-    if (id !== m.server.systemIdentifier)
-        problems.push(`system identifier ${id ?? '?'} is not the manifest's ${m.server.systemIdentifier}`);
-    const fingerprinted = new Set(m.fingerprints.map((f) => f.table));
-    // Tables the background evidence could not read at the point: restored with the rest, not proven.
-    const unproven = new Set((m.evidenceGaps ?? []).map((g) => normalizeTableName(g.table)));
-    const work = [
-        ...m.fingerprints.map((f) => ({ table: f.table, fingerprint: true })),
-        ...tables
-            .filter((t) => !fingerprinted.has(t) && !unproven.has(normalizeTableName(t)))
-            .map((t) => ({ table: t, fingerprint: false })),
-    ].sort((a, b) => (m.rowCounts[b.table] ?? 0) - (m.rowCounts[a.table] ?? 0));
-    const counts = {};
-    const fps = [];
-    const worker = async (c) => {
-        for (let item = work.shift(); item; item = work.shift()) {
-            if (!tables.includes(item.table))
-                continue;
-            if (item.fingerprint) {
-                const [f] = await fingerprintTables(c, [item.table], { sequences: false });
-                if (f) {
-                    fps.push(f);
-                    counts[f.table] = f.rows;
+    return withClient(connection, async (first) => {
+        await first.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        try {
+            const id = (await first.query('SELECT system_identifier::text AS id FROM pg_control_system()')).rows[0]?.id;
+            const snapshot = (await first.query('SELECT pg_export_snapshot() AS s')).rows[0]?.s;
+            const tables = await listTables(first);
+            const problems = [];
+            if (id !== m.server.systemIdentifier)
+                problems.push(`system identifier ${id ?? '?'} is not the manifest's ${m.server.systemIdentifier}`);
+            const fingerprinted = new Set(m.fingerprints.map((f) => f.table));
+            // Tables the background evidence could not read at the point: restored with the rest, not proven.
+            const unproven = new Set((m.evidenceGaps ?? []).map((g) => normalizeTableName(g.table)));
+            const work = [
+                ...m.fingerprints.map((f) => ({ table: f.table, fingerprint: true })),
+                ...tables
+                    .filter((t) => !fingerprinted.has(t) && !unproven.has(normalizeTableName(t)))
+                    .map((t) => ({ table: t, fingerprint: false })),
+            ].sort((a, b) => (m.rowCounts[b.table] ?? 0) - (m.rowCounts[a.table] ?? 0));
+            const counts = {};
+            const fps = [];
+            const worker = async (c) => {
+                for (let item = work.shift(); item; item = work.shift()) {
+                    if (!tables.includes(item.table))
+                        continue;
+                    if (item.fingerprint) {
+                        const [f] = await fingerprintTables(c, [item.table], { sequences: false });
+                        if (f) {
+                            fps.push(f);
+                            counts[f.table] = f.rows;
+                        }
+                    }
+                    else {
+                        Object.assign(counts, await countRows(c, [item.table]));
+                    }
                 }
+            };
+            const second = withClient(connection, async (c) => {
+                await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+                try {
+                    await c.query(`SET TRANSACTION SNAPSHOT '${String(snapshot).replace(/'/g, "''")}'`);
+                    await worker(c);
+                }
+                finally {
+                    await c.query('COMMIT').catch(() => undefined);
+                }
+            }, OPTIONS);
+            await Promise.all([worker(first), second]);
+            for (const [t, n] of Object.entries(m.rowCounts)) {
+                if (!(t in counts))
+                    problems.push(`table ${t} is missing`);
+                else if (counts[t] !== n)
+                    problems.push(`${t}: ${counts[t] ?? 0} rows, the manifest says ${n}`);
             }
-            else {
-                Object.assign(counts, await countRows(c, [item.table]));
-            }
+            for (const t of tables)
+                if (!(t in m.rowCounts) && !unproven.has(normalizeTableName(t)))
+                    problems.push(`table ${t} is not in the manifest`);
+            for (const d of compareFingerprints(m.fingerprints, fps))
+                problems.push(`${d.table}: ${d.reason}`);
+            return {
+                ok: problems.length === 0,
+                problems,
+                summary: `${tables.length - unproven.size} table(s) counted, ${fps.length} fingerprint(s) on 2 sessions in one snapshot, cluster ${id ?? '?'}${unproven.size > 0 ? `; not proven (no evidence at the point): ${[...unproven].join(', ')}` : ''}`,
+            };
         }
-    };
-    await Promise.all([withClient(connection, worker, OPTIONS), withClient(connection, worker, OPTIONS)]);
-    for (const [t, n] of Object.entries(m.rowCounts)) {
-        if (!(t in counts))
-            problems.push(`table ${t} is missing`);
-        else if (counts[t] !== n)
-            problems.push(`${t}: ${counts[t] ?? 0} rows, the manifest says ${n}`);
-    }
-    for (const t of tables)
-        if (!(t in m.rowCounts) && !unproven.has(normalizeTableName(t)))
-            problems.push(`table ${t} is not in the manifest`);
-    for (const d of compareFingerprints(m.fingerprints, fps))
-        problems.push(`${d.table}: ${d.reason}`);
-    return {
-        ok: problems.length === 0,
-        problems,
-        summary: `${tables.length - unproven.size} table(s) counted, ${fps.length} fingerprint(s), cluster ${id ?? '?'}${unproven.size > 0 ? `; not proven (no evidence at the point): ${[...unproven].join(', ')}` : ''}`,
-    };
+        finally {
+            await first.query('COMMIT').catch(() => undefined);
+        }
+    }, OPTIONS);
 }
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/wal.ts
@@ -77802,7 +77983,11 @@ async function checkPitr(o) {
             throw new errors_SafetyError(`An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`);
         }
     }
-    const facts = await withClient(o.connection, clusterFacts);
+    const { facts, configFile } = await withClient(o.connection, async (c) => ({
+        facts: await clusterFacts(c),
+        configFile: (await c.query("SELECT current_setting('config_file', true) AS f"))
+            .rows[0]?.f,
+    }));
     if (facts.systemId !== m.server.systemIdentifier) {
         throw new errors_SafetyError(`The server is cluster ${facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`);
     }
@@ -77812,6 +77997,12 @@ async function checkPitr(o) {
     if (!facts.dataDirectory ||
         (await (0,promises_.realpath)(facts.dataDirectory).catch(() => facts.dataDirectory)) !== pgdata) {
         throw new errors_SafetyError(`Input "pgdata" is ${o.pgdata}, but the server's data_directory is ${facts.dataDirectory ?? '(not readable by this role)'}.`);
+    }
+    // The side is started by pg_ctl on the restored directory alone: its configuration must be in it.
+    // Debian's layout (pg_ctlcluster, -c config_file=/etc/postgresql/…) keeps it elsewhere.
+    const config = configFile ? await (0,promises_.realpath)(configFile).catch(() => configFile) : undefined;
+    if (config && external_node_path_default().dirname(config) !== pgdata) {
+        throw new errors_SafetyError(`The server reads its configuration from ${config}, outside the data directory ${pgdata} (Debian's pg_ctlcluster layout): the restored side could not be started from its own directory, so strategy pitr does not support this layout yet. Nothing was changed.`);
     }
     const others = [
         ...new Set([...otherDatabases(facts.databases, m.database), ...otherDatabases(m.databases, m.database)]),
@@ -77858,8 +78049,14 @@ async function preparePitr(o, plan, note) {
     await writeState(plan.state, o.owner);
     await stopServer(tools, plan.state.side);
     const t0 = Date.now();
-    await side_restoreSide({ pgbr: o.pgbr, manifest: o.manifest, sideDir: plan.state.side, delta: plan.delta });
-    note?.('restore', `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    await side_restoreSide({
+        pgbr: o.pgbr,
+        manifest: o.manifest,
+        sideDir: plan.state.side,
+        delta: plan.delta,
+        processMax: o.processMax,
+    });
+    note?.('restore', `${plan.delta ? 'delta ' : ''}restore into ${plan.state.side}${o.processMax ? ` with process-max ${o.processMax}` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     try {
         const t1 = Date.now();
         await startSide(tools, plan.state.side, o.sidePort, o.connection, o.recoveryTimeoutMs);
@@ -77882,6 +78079,7 @@ function cutOverPitr(o, state, onStep) {
         systemIdentifier: o.manifest.server.systemIdentifier,
         stopCommand: o.stopCommand,
         startCommand: o.startCommand,
+        hookTimeoutMs: o.hookTimeoutMs ?? 600_000,
         healthTimeoutMs: o.healthTimeoutMs,
         owner: o.owner,
         onStep,
@@ -77889,6 +78087,7 @@ function cutOverPitr(o, state, onStep) {
 }
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/strategies/pitr.ts
+
 
 
 
@@ -77919,6 +78118,25 @@ async function ownerOf(dirs) {
             return userFor(d);
     }
     return undefined;
+}
+/**
+ * What a failed cut-over leaves: with the directories renamed, the previous one is kept; while the
+ * database is down the application is not started; otherwise it is, on the live cluster, as after
+ * any failure before the swap.
+ */
+function onCutoverFailure(error, state, app, aside) {
+    state.timeline.downtimeMs = error.downtimeMs;
+    if (error.replaced) {
+        state.putBack = error.putBack;
+        state.failedDatabase = aside;
+    }
+    if (!error.down)
+        return;
+    app.holdAfterSwap();
+    state.databaseDown = error.lead;
+    state.leftStopped = error.replaced
+        ? 'the database is down after the cut-over, so the application was NOT started (its code would meet the restored data, or no database at all)'
+        : 'the live cluster is down (its stop failed and starting it again failed), so the application was not started';
 }
 /**
  * Strategy pitr: verify the manifest, the repository and the cluster; restore the point into a
@@ -77954,6 +78172,8 @@ async function rollbackPitr(inputs, state, app, after) {
             owner,
             stopCommand: p.clusterStopCommand,
             startCommand: p.clusterStartCommand,
+            hookTimeoutMs: inputs.hookTimeoutMs,
+            processMax: p.processMax,
             scope: p.scope,
             recoveryTimeoutMs: inputs.maxDurationMs,
             healthTimeoutMs: inputs.healthTimeoutMs,
@@ -77991,7 +78211,11 @@ async function rollbackPitr(inputs, state, app, after) {
         const r = await t.phase('swap', async (note) => {
             // From here the live cluster may be stopped: a failure is no longer a refusal.
             state.touched = true;
-            const result = await cutOverPitr(o, plan.state, (step) => core.info(step));
+            const result = await cutOverPitr(o, plan.state, (step) => core.info(step)).catch((error) => {
+                if (error instanceof CutoverFailure)
+                    onCutoverFailure(error, state, app, plan.state.aside);
+                throw error;
+            });
             note(`${plan.state.side} → ${plan.state.pgdata}, previous data directory kept as ${plan.state.aside}${result.resumed.length ? `; ${result.resumed.join('; ')}` : ''}`);
             return result;
         });
@@ -78119,6 +78343,9 @@ function getPitrInputs(manifest, livePort) {
     if (stanza !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(stanza))
         throw new errors_ConfigurationError(`Input "pgbackrest-stanza" is not a stanza name: ${showValue(stanza)}.`);
     const config = getSingleLineInput('pgbackrest-config');
+    const processMax = getOptionalInput('pgbackrest-process-max') === undefined
+        ? undefined
+        : getIntegerInput('pgbackrest-process-max', 1, 1, 64);
     return {
         pgdata,
         sidePgdata: side === undefined ? `${pgdata}.pitr-side` : external_node_path_default().resolve(checkPath('side-pgdata', side)),
@@ -78128,6 +78355,7 @@ function getPitrInputs(manifest, livePort) {
         scope: getEnumInput('scope', ['database', 'cluster'], 'database'),
         stanza,
         config: config === undefined ? undefined : external_node_path_default().resolve(checkPath('pgbackrest-config', config)),
+        processMax,
     };
 }
 /**
@@ -78494,6 +78722,10 @@ function rollbackLead(state) {
         (t.downtimeMs === undefined ? 'none' : formatSeconds(t.downtimeMs / 1000));
     // The error's first sentence: the rest (what is kept, what to do) follows in the summary.
     const why = clause((state.error ?? 'no reason given').split(/(?<=[.!?])\s/)[0] ?? '');
+    if (state.databaseDown) {
+        const soFar = t.downtimeMs === undefined ? '' : ` (${formatSeconds(t.downtimeMs / 1000)} so far)`;
+        return `${head}, recovery time ${formatSeconds(t.totalSeconds)}, database down${soFar}: ${clause(state.databaseDown)}`;
+    }
     if (verdict === 'restored')
         return `${head}, ${times}`;
     if (verdict === 'refused')
@@ -78514,6 +78746,11 @@ function rollbackSummary(inputs, state, r) {
         doc.paragraph('Connect to the ', code('postgres'), ' database of the same server and run:');
         doc.codeBlock(r.swapBack.join('\n'), 'sql');
     }
+    if (state.putBack && state.putBack.length > 0) {
+        doc.heading('How to put the previous data directory back', 3);
+        doc.paragraph("Either fix the cause and run the rollback again with the same manifest (it resumes at the start step), or run these as the cluster's OS user:");
+        doc.codeBlock(state.putBack.join('\n'), 'bash');
+    }
     if (state.error && verdict !== 'refused')
         doc.paragraph(strong(verdict === 'unhealthy' ? 'Health check:' : 'Error:'), ` ${state.error}`);
     else if (state.error)
@@ -78532,6 +78769,8 @@ function rollbackSummary(inputs, state, r) {
         facts.push(`Restored from: ${state.restoredFrom}`);
     if (state.failedDatabase)
         facts.push(['Previous database kept as: ', code(state.failedDatabase)]);
+    if (state.databaseDown)
+        facts.push(strong('The database is down: nothing answers until it is started.'));
     doc.list(facts);
     doc.heading('Timeline', 3);
     addTimeline(doc, t.phases(), 'Rollback');
@@ -78676,6 +78915,10 @@ class RunState {
     error;
     /** Why the application was left stopped, said loudly in the summary. */
     leftStopped;
+    /** Set when the run leaves the database down (a cluster that did not start): the summary's first line. */
+    databaseDown;
+    /** Shell commands that put a kept data directory back (strategy pitr, after a failed start). */
+    putBack;
     constructor(database) {
         this.database = database;
     }
