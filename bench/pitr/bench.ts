@@ -3,7 +3,7 @@
 // at two sizes, and the backup bundle's step with `evidence: now` and `evidence: background` (the
 // closed window) with the time until its background evidence is ready; then at the large size the pitr rollback (restore beside, prove, cut over) against
 // the story's restore (dropdb + createdb + pg_restore) and the swap strategy (the rollback bundle).
-// Usage (through run.mjs): node bench/run.mjs pitr [--small-mb 50] [--large-mb 1000] [--recovery-point-only]
+// Usage (through run.mjs): node bench/run.mjs pitr [--small-mb 50] [--large-mb 1000] [--process-max 2] [--recovery-point-only]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -175,6 +175,7 @@ async function main(): Promise<void> {
       scope: 'cluster' as const,
       recoveryTimeoutMs: 3_600_000,
       healthTimeoutMs: 120_000,
+      processMax: arg('process-max', 2),
     };
     const steps: string[] = [];
     const [cut, pitrSeconds] = await timeAsync(async () => {
@@ -193,6 +194,7 @@ async function main(): Promise<void> {
       pitrSeconds,
       pitrSteps: steps,
       pitrDowntimeSeconds: cut.downtimeMs / 1000,
+      pitrProcessMax: o.processMax,
     };
     writeResults('pitr', results);
   } finally {

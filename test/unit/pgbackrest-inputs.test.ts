@@ -36,7 +36,16 @@ describe('engine pgbackrest inputs', () => {
       stanza: 'main',
       config: undefined,
       backupType: 'incr',
+      evidence: 'now',
     });
+    const bg = withInputs({ ...base, 'pgbackrest-stanza': 'main', evidence: 'background' }, backupInputs);
+    expect(bg.kind === 'backup' && bg.inputs.pgbackrest?.evidence).toBe('background');
+    expect(() =>
+      withInputs({ ...base, 'pgbackrest-stanza': 'main', evidence: 'later' }, backupInputs),
+    ).toThrow(/Input "evidence".*later/);
+    expect(() => withInputs({ 'database-url': URL, evidence: 'background' }, backupInputs)).toThrow(
+      'Input "evidence" applies to engine: pgbackrest only',
+    );
   });
 });
 
