@@ -72516,6 +72516,7 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 
 
 
+
 /** The files of one background backup. */
 function backgroundFiles(outputDir, id) {
     return {
@@ -72607,6 +72608,27 @@ async function logTail(file, lines = 20) {
     catch {
         return '';
     }
+}
+/**
+ * Registers the recording of a background process's result for when it is stopped or fails
+ * unexpectedly (registered first, so it runs last: after the other cleanups, the record says the
+ * run failed). Returns the call that records the normal end instead; after it, the cleanup does
+ * nothing.
+ */
+function recordOnCleanup(what, finish) {
+    let recorded = false;
+    const cancel = onCleanup('record the background result', async () => {
+        if (recorded)
+            return;
+        recorded = true;
+        const signal = interruptedBy();
+        await finish(new Error(signal ? `${what} was stopped by ${signal}` : `${what} ended early on an unexpected failure`));
+    });
+    return async (failure) => {
+        recorded = true;
+        await cancel();
+        await finish(failure);
+    };
 }
 
 // EXTERNAL MODULE: external "node:os"
@@ -78869,7 +78891,6 @@ async function pgbackrestStep(inputs) {
 
 
 
-
 /**
  * The background half of `engine: pgbackrest` + `evidence: background`: writes the restore point as
  * the first statement of its snapshot and records it (the step that started this process waits for
@@ -78915,16 +78936,7 @@ async function runPitrBackground(plan, inputs) {
         record.phases = phases.list;
         await writeRecord(files.state, record);
     };
-    let recorded = false;
-    const recordCancel = onCleanup('record the background result', async () => {
-        if (recorded)
-            return;
-        recorded = true;
-        const signal = interruptedBy();
-        await finish(new Error(signal
-            ? `the background evidence was stopped by ${signal}`
-            : 'the background evidence ended early on an unexpected failure'));
-    });
+    const end = recordOnCleanup('the background evidence', finish);
     let failure;
     try {
         if (!basis && plan.pitrBasisFile) {
@@ -78962,9 +78974,7 @@ async function runPitrBackground(plan, inputs) {
     catch (error) {
         failure = error;
     }
-    recorded = true;
-    await recordCancel();
-    await finish(failure);
+    await end(failure);
     if (failure !== undefined)
         throw failure instanceof Error ? failure : new Error(errorMessage(failure));
     core.info(`Recovery point ${plan.id}: evidence read, manifest ${manifestPath}.`);
@@ -79131,7 +79141,6 @@ async function writeBackupSummary(phases, f, services, failure) {
 
 
 
-
 /**
  * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
  * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
@@ -79192,18 +79201,7 @@ async function runBackgroundChild(planText) {
         record.facts = { ...factsOf(state), status: undefined };
         await writeRecord(files.state, record);
     };
-    // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
-    // removed, the upload aborted), the record says the run failed.
-    let recorded = false;
-    const recordCancel = onCleanup('record the background result', async () => {
-        if (recorded)
-            return;
-        recorded = true;
-        const signal = interruptedBy();
-        await finish(new Error(signal
-            ? `the background dump was stopped by ${signal}`
-            : 'the background dump ended early on an unexpected failure'));
-    });
+    const end = recordOnCleanup('the background dump', finish);
     let failure;
     try {
         // The steps of a backup after its snapshot database, as `main.ts` runs them for `dump: now`.
@@ -79219,9 +79217,7 @@ async function runBackgroundChild(planText) {
     catch (error) {
         failure = error;
     }
-    recorded = true;
-    await recordCancel();
-    await finish(failure);
+    await end(failure);
     if (failure !== undefined)
         throw failure instanceof Error ? failure : new Error(errorMessage(failure));
     core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);

@@ -179,10 +179,15 @@ async function main(): Promise<void> {
     };
     const steps: string[] = [];
     const [cut, pitrSeconds] = await timeAsync(async () => {
+      const t0 = Date.now();
       const plan = await checkPitr(o);
+      steps.push(`checked the repository in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
       if (plan.kind !== 'fresh') throw new Error(plan.kind);
       await preparePitr(o, plan, (_p, d) => steps.push(d));
-      return cutOverPitr(o, plan.state);
+      const t1 = Date.now();
+      const cutOver = await cutOverPitr(o, plan.state);
+      steps.push(`cut over in ${((Date.now() - t1) / 1000).toFixed(1)}s`);
+      return cutOver;
     });
     console.log(
       `pitr ${pitrSeconds.toFixed(2)}s (${steps.join('; ')}), downtime ${(cut.downtimeMs / 1000).toFixed(2)}s`,

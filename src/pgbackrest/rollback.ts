@@ -182,7 +182,9 @@ export async function preparePitr(
       'recover',
       `replayed to ${o.manifest.restorePoint.name} and promoted in ${((Date.now() - t1) / 1000).toFixed(1)}s`,
     );
+    const t2 = Date.now();
     const proof = await proveRestored({ ...o.connection, port: o.sidePort }, o.manifest);
+    note?.('prove', `${proof.summary} in ${((Date.now() - t2) / 1000).toFixed(1)}s`);
     if (!proof.ok) {
       throw new SafetyError(
         `The restored side does not match backup ${o.manifest.backupId}: ${proof.problems.slice(0, 5).join('; ')}. The live cluster was not touched.`,
@@ -190,7 +192,9 @@ export async function preparePitr(
     }
     return proof;
   } finally {
-    await stopServer(tools, plan.state.side);
+    const t3 = Date.now();
+    if (await stopServer(tools, plan.state.side))
+      note?.('stop', `side stopped in ${((Date.now() - t3) / 1000).toFixed(1)}s`);
   }
 }
 

@@ -4,10 +4,15 @@ import { errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
 import { withDatabase } from '../../postgres/connection';
 import { backupShortId, databaseNameFor } from '../../postgres/side-names';
-import { interruptedBy, onCleanup } from '../../process/cleanup';
 
 import { parsePlan } from './background';
-import { backgroundFiles, procStat, writeRecord, type BackgroundRecord } from './background-state';
+import {
+  backgroundFiles,
+  procStat,
+  recordOnCleanup,
+  writeRecord,
+  type BackgroundRecord,
+} from './background-state';
 import { BackupRun, type BackupState } from './backup';
 import { getInputs } from './inputs';
 import { backupOutputs } from './outputs';
@@ -74,21 +79,7 @@ export async function runBackgroundChild(planText: string): Promise<void> {
     record.facts = { ...factsOf(state), status: undefined };
     await writeRecord(files.state, record);
   };
-  // Registered first, so it runs last: after a cancellation's other cleanups (the partial file
-  // removed, the upload aborted), the record says the run failed.
-  let recorded = false;
-  const recordCancel = onCleanup('record the background result', async () => {
-    if (recorded) return;
-    recorded = true;
-    const signal = interruptedBy();
-    await finish(
-      new Error(
-        signal
-          ? `the background dump was stopped by ${signal}`
-          : 'the background dump ended early on an unexpected failure',
-      ),
-    );
-  });
+  const end = recordOnCleanup('the background dump', finish);
   let failure: unknown;
   try {
     // The steps of a backup after its snapshot database, as `main.ts` runs them for `dump: now`.
@@ -103,9 +94,7 @@ export async function runBackgroundChild(planText: string): Promise<void> {
   } catch (error) {
     failure = error;
   }
-  recorded = true;
-  await recordCancel();
-  await finish(failure);
+  await end(failure);
   if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
   core.info(`Background backup ${plan.id} verified: ${state.path ?? ''}.`);
 }

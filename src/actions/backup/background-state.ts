@@ -3,6 +3,7 @@ import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { SafetyError } from '../../common/errors';
+import { interruptedBy, onCleanup } from '../../process/cleanup';
 import type { Phase } from '../../report/summary';
 
 import type { BackupOutputs } from './outputs';
@@ -122,4 +123,30 @@ export async function logTail(file: string, lines = 20): Promise<string> {
   } catch {
     return '';
   }
+}
+
+/**
+ * Registers the recording of a background process's result for when it is stopped or fails
+ * unexpectedly (registered first, so it runs last: after the other cleanups, the record says the
+ * run failed). Returns the call that records the normal end instead; after it, the cleanup does
+ * nothing.
+ */
+export function recordOnCleanup(
+  what: string,
+  finish: (failure: unknown) => Promise<void>,
+): (failure: unknown) => Promise<void> {
+  let recorded = false;
+  const cancel = onCleanup('record the background result', async () => {
+    if (recorded) return;
+    recorded = true;
+    const signal = interruptedBy();
+    await finish(
+      new Error(signal ? `${what} was stopped by ${signal}` : `${what} ended early on an unexpected failure`),
+    );
+  });
+  return async (failure) => {
+    recorded = true;
+    await cancel();
+    await finish(failure);
+  };
 }

@@ -9,11 +9,16 @@ import { PgBackRest } from '../../pgbackrest/command';
 import { pointWithEvidence } from '../../pgbackrest/evidence';
 import { writeJsonFile } from '../../pgbackrest/files';
 import { pointManifest, waitArchived, type PointBasis } from '../../pgbackrest/recovery-point';
-import { interruptedBy, onCleanup } from '../../process/cleanup';
 import type { Phase } from '../../report/summary';
 
 import type { BackgroundPlan } from './background';
-import { backgroundFiles, procStat, writeRecord, type BackgroundRecord } from './background-state';
+import {
+  backgroundFiles,
+  procStat,
+  recordOnCleanup,
+  writeRecord,
+  type BackgroundRecord,
+} from './background-state';
 import type { Inputs } from './inputs';
 import { pointOptions, runAsOwner } from './pgbackrest';
 import { Phases } from './phases';
@@ -62,19 +67,7 @@ export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): P
     record.phases = phases.list;
     await writeRecord(files.state, record);
   };
-  let recorded = false;
-  const recordCancel = onCleanup('record the background result', async () => {
-    if (recorded) return;
-    recorded = true;
-    const signal = interruptedBy();
-    await finish(
-      new Error(
-        signal
-          ? `the background evidence was stopped by ${signal}`
-          : 'the background evidence ended early on an unexpected failure',
-      ),
-    );
-  });
+  const end = recordOnCleanup('the background evidence', finish);
   let failure: unknown;
   try {
     if (!basis && plan.pitrBasisFile) {
@@ -118,9 +111,7 @@ export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): P
   } catch (error) {
     failure = error;
   }
-  recorded = true;
-  await recordCancel();
-  await finish(failure);
+  await end(failure);
   if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
   core.info(`Recovery point ${plan.id}: evidence read, manifest ${manifestPath}.`);
 }
