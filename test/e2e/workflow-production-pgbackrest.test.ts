@@ -95,7 +95,12 @@ describe('Production migration workflow with the pgBackRest engine', () => {
     expect(point?.outcome).toBe('success');
     const backupId = point?.outputs['backup-id'] ?? '';
     expect(backupId).not.toBe('');
-    const manifestPath = step(r, 'backup')?.outputs['manifest-path'] || point?.outputs['manifest-path'] || '';
+    // The closed window held the restore point only: the evidence was read in the background and
+    // "Backup verified and offsite" waited for it.
+    expect(point?.outputs.status).toBe('running');
+    expect(point?.outputs['manifest-path']).toBe('');
+    expect(step(r, 'backup')?.outputs.status).toBe('verified');
+    const manifestPath = step(r, 'backup')?.outputs['manifest-path'] ?? '';
     const evidence = await readEvidenceFile(manifestPath);
     expect(evidence).toMatchObject({ format: 2, engine: 'pgbackrest', database: 'shop' });
 
@@ -148,10 +153,8 @@ describe('Production migration workflow with the pgBackRest engine', () => {
     expect(r.conclusion).toBe('success');
     expect(await prod.release()).toBe('2.0');
     expect(await prod.maintenance()).toBe(false);
-    passManifest =
-      step(r, 'backup')?.outputs['manifest-path'] ||
-      step(r, 'recovery-point')?.outputs['manifest-path'] ||
-      '';
+    expect(step(r, 'recovery-point')?.outputs.status).toBe('running');
+    passManifest = step(r, 'backup')?.outputs['manifest-path'] ?? '';
     expect((await readEvidenceFile(passManifest)).engine).toBe('pgbackrest');
   }, 900_000);
 
