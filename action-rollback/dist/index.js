@@ -77372,7 +77372,22 @@ async function logTail(file) {
  */
 async function startSide(tools, sideDir, port, connection, timeoutMs) {
     const log = `${sideDir}.log`;
-    const start = await pgCtl(tools, ['start', '-w', '-t', String(Math.ceil(timeoutMs / 1000)), '-D', sideDir, '-l', log, '-o', `-p ${port}`], timeoutMs + 30_000);
+    // Archiving stays on but with no command while the side is proven: the new timeline's history
+    // file and first segments wait in pg_wal, marked ready, and are archived by the cluster once it is
+    // in place. (The configured command refuses to run from the side's directory, and the archiver's
+    // retries held the side's shutdown for ~4.4 s.)
+    const start = await pgCtl(tools, [
+        'start',
+        '-w',
+        '-t',
+        String(Math.ceil(timeoutMs / 1000)),
+        '-D',
+        sideDir,
+        '-l',
+        log,
+        '-o',
+        `-p ${port} -c archive_command=''`,
+    ], timeoutMs + 30_000);
     if (!succeeded(start)) {
         throw new errors_SafetyError(`The restored side did not start on port ${port}: ${await logTail(log)}`);
     }

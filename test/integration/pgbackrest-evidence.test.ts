@@ -122,6 +122,18 @@ test('the migration runs while the evidence is read, never waits for it, and doe
   expect(rollback.outputs.verdict).toBe('restored');
   expect(await evidenceNow()).toEqual(atPoint);
   expect(await c.query("SELECT 1 FROM pg_attribute WHERE attname = 'migrated'", 'shop')).toEqual([]);
+  // The side was proven with no archive command; the cluster in place archives its new timeline.
+  const [{ tl }] = (await c.query<{ tl: number }>(
+    'SELECT timeline_id AS tl FROM pg_control_checkpoint()',
+  )) as [{ tl: number }];
+  const history = `${tl.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  const archiveId = `${readFileSync(`${c.dataDir}/PG_VERSION`, 'utf8').trim()}-1`;
+  let listed = '';
+  for (let i = 0; i < 100 && !listed.includes(history); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    listed = c.pgbackrest('repo-ls', `archive/${c.stanza}/${archiveId}`);
+  }
+  expect(listed).toContain(history);
 }, 600_000);
 
 test('a killed evidence process: wait-for fails and no manifest exists', async () => {
