@@ -72504,10 +72504,81 @@ async function runAction(run) {
     process.off('unhandledRejection', onUnhandled);
 }
 
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
+;// CONCATENATED MODULE: ./src/manifest/pitr.ts
+
+
+const pitr_PITR_MANIFEST_FORMAT = 2;
+const NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const SEGMENT = /^[0-9A-F]{24}$/;
+/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
+function pitr_parsePitrManifest(data, source) {
+    const m = (data && typeof data === 'object' ? data : {});
+    const problems = [];
+    if (m.format !== pitr_PITR_MANIFEST_FORMAT)
+        problems.push(`format is ${String(m.format)}, expected 2`);
+    if (m.engine !== 'pgbackrest')
+        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
+    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
+        problems.push('backupId is missing or invalid');
+    if (typeof m.database !== 'string' || !m.database)
+        problems.push('database is missing');
+    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
+        problems.push('server.systemIdentifier is missing');
+    const p = m.pgbackrest;
+    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
+        problems.push('pgbackrest.stanza is missing or invalid');
+    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
+        problems.push('pgbackrest.backupLabel is missing or invalid');
+    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
+        problems.push('pgbackrest.walSegmentBytes is missing');
+    const rp = m.restorePoint;
+    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
+        problems.push('restorePoint.name is missing or invalid');
+    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
+        problems.push('restorePoint.segment is missing or invalid');
+    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
+        problems.push('restorePoint.timeline is missing');
+    if (!Array.isArray(m.databases))
+        problems.push('databases are missing');
+    if (!Array.isArray(m.fingerprints))
+        problems.push('fingerprints are missing');
+    if (!m.rowCounts || typeof m.rowCounts !== 'object')
+        problems.push('rowCounts are missing');
+    if (problems.length > 0)
+        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
+    return m;
+}
+/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
+function isPitrManifest(data) {
+    const m = data;
+    return !!m && typeof m === 'object' && m.format === pitr_PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+/**
+ * Reads a format-2 manifest file: not JSON, or a manifest of another engine (a dump's), is refused
+ * naming the file.
+ */
+async function readPitrManifestFile(file) {
+    const text = await (0,promises_.readFile)(file, 'utf8');
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new errors_SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
+    }
+    if (!isPitrManifest(data))
+        throw new errors_SafetyError(`Manifest ${file} was not written by engine pgbackrest: only a pgBackRest recovery point's manifest applies here (strategy pitr; use swap or snapshot for a dump).`);
+    return pitr_parsePitrManifest(data, `Manifest ${file}`);
+}
+
+;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
+// The format-2 manifest lives in the manifest layer, so validate's checks read it without this engine.
+
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
@@ -72536,6 +72607,19 @@ async function writeRecord(file, record) {
         await handle.close();
     }
     await (0,promises_.rename)(tmp, file);
+}
+/** This process's first record: running, with its pid and start time (to tell a reused pid). */
+async function startRecord(files, backupId) {
+    const record = {
+        backupId,
+        pid: process.pid,
+        procStart: procStat('self')?.start,
+        started: new Date().toISOString(),
+        logFile: files.log,
+        status: 'running',
+    };
+    await writeRecord(files.state, record);
+    return record;
 }
 /** Reads the record; `undefined` when there is none. */
 async function readRecord(file) {
@@ -73967,7 +74051,6 @@ function parsePlan(text) {
         startedAt: data.startedAt,
         recoveryPoint: data.recoveryPoint,
         phases: data.phases ?? [],
-        pitr: data.pitr && typeof data.pitr === 'object' ? data.pitr : undefined,
         pitrBasisFile: typeof data.pitrBasisFile === 'string' ? data.pitrBasisFile : undefined,
     };
 }
@@ -73996,7 +74079,7 @@ function spawnBackground(inputs, plan) {
     const script = process.argv[1];
     if (!script)
         throw new errors_SafetyError('Cannot start the background process: the path of this action is unknown.');
-    const what = plan.pitr || plan.pitrBasisFile ? 'background evidence process' : 'background dump';
+    const what = plan.pitrBasisFile ? 'background evidence process' : 'background dump';
     const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
     let exit;
     let pid;
@@ -74163,55 +74246,6 @@ async function writeManifestFile(file, manifest) {
 /** The manifest's name for a dump file name: `x.dump` → `x.manifest.json`. */
 function manifestNameFor(dumpFile) {
     return `${dumpFile.replace(/\.(dump|tar)$/, '')}.manifest.json`;
-}
-
-;// CONCATENATED MODULE: ./src/manifest/pitr.ts
-
-const pitr_PITR_MANIFEST_FORMAT = 2;
-const NAME = /^[A-Za-z0-9._-]{1,200}$/;
-const SEGMENT = /^[0-9A-F]{24}$/;
-/** Checks the shape of a format-2 manifest; a file that is not one is refused with its source. */
-function pitr_parsePitrManifest(data, source) {
-    const m = (data && typeof data === 'object' ? data : {});
-    const problems = [];
-    if (m.format !== pitr_PITR_MANIFEST_FORMAT)
-        problems.push(`format is ${String(m.format)}, expected 2`);
-    if (m.engine !== 'pgbackrest')
-        problems.push(`engine is ${String(m.engine)}, expected pgbackrest`);
-    if (typeof m.backupId !== 'string' || !NAME.test(m.backupId))
-        problems.push('backupId is missing or invalid');
-    if (typeof m.database !== 'string' || !m.database)
-        problems.push('database is missing');
-    if (!m.server || !/^\d+$/.test(String(m.server.systemIdentifier)))
-        problems.push('server.systemIdentifier is missing');
-    const p = m.pgbackrest;
-    if (!p || typeof p.stanza !== 'string' || !NAME.test(p.stanza))
-        problems.push('pgbackrest.stanza is missing or invalid');
-    if (!p || typeof p.backupLabel !== 'string' || !/^\d{8}-\d{6}[FDI](_\d{8}-\d{6}[DI])?$/.test(p.backupLabel))
-        problems.push('pgbackrest.backupLabel is missing or invalid');
-    if (!p || !Number.isInteger(p.walSegmentBytes) || p.walSegmentBytes <= 0)
-        problems.push('pgbackrest.walSegmentBytes is missing');
-    const rp = m.restorePoint;
-    if (!rp || typeof rp.name !== 'string' || !NAME.test(rp.name))
-        problems.push('restorePoint.name is missing or invalid');
-    if (!rp || typeof rp.segment !== 'string' || !SEGMENT.test(rp.segment))
-        problems.push('restorePoint.segment is missing or invalid');
-    if (!rp || !Number.isInteger(rp.timeline) || rp.timeline < 1)
-        problems.push('restorePoint.timeline is missing');
-    if (!Array.isArray(m.databases))
-        problems.push('databases are missing');
-    if (!Array.isArray(m.fingerprints))
-        problems.push('fingerprints are missing');
-    if (!m.rowCounts || typeof m.rowCounts !== 'object')
-        problems.push('rowCounts are missing');
-    if (problems.length > 0)
-        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
-    return m;
-}
-/** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
-function isPitrManifest(data) {
-    const m = data;
-    return !!m && typeof m === 'object' && m.format === pitr_PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/evidence.ts
@@ -77906,10 +77940,6 @@ async function writeJsonFile(file, value, owner) {
     await (0,promises_.rename)(tmp, file);
 }
 
-;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
-// The format-2 manifest lives in the manifest layer, so validate's checks read it without this engine.
-
-
 ;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
 
 /** Reads the cluster's facts (data_directory needs superuser or pg_read_all_settings). */
@@ -78647,7 +78677,6 @@ class Phases {
 
 
 
-
 /** As root, pgBackRest runs as the owner of the cluster's data directory (the server says where it is). */
 async function runAsOwner(inputs) {
     if (typeof process.getuid !== 'function' || process.getuid() !== 0)
@@ -78783,17 +78812,6 @@ async function writePitrSummary(r) {
     if (r.failure === undefined && (m || r.running))
         annotate(gaps.length > 0 ? 'warning' : 'notice', 'Recovery point taken', lead);
 }
-/** Reads a format-2 manifest a background process wrote. */
-async function readPitrManifest(file) {
-    let data;
-    try {
-        data = JSON.parse(await (0,promises_.readFile)(file, 'utf8'));
-    }
-    catch (error) {
-        throw new errors_SafetyError(`Manifest ${file} cannot be read: ${errorMessage(error)}.`);
-    }
-    return pitr_parsePitrManifest(data, `Manifest ${file}`);
-}
 /**
  * `engine: pgbackrest`: the recovery point is a named restore point on a cluster that archives WAL
  * to pgBackRest, with its WAL in the repository and the evidence taken at it; nothing is copied.
@@ -78900,24 +78918,16 @@ async function pgbackrestStep(inputs) {
  */
 async function runPitrBackground(plan, inputs) {
     const o = inputs.pgbackrest;
-    if ((!plan.pitr && !plan.pitrBasisFile) || !o)
+    if (!plan.pitrBasisFile || !o)
         throw new Error('The background evidence process was started without its plan.');
+    const basisFile = plan.pitrBasisFile;
     const started = new Date(plan.startedAt);
     const files = backgroundFiles(inputs.outputDir, plan.id);
     const manifestPath = external_node_path_default().join(inputs.outputDir, `${plan.id}.manifest.json`);
-    const record = {
-        backupId: plan.id,
-        pid: process.pid,
-        procStart: procStat('self')?.start,
-        started: new Date().toISOString(),
-        logFile: files.log,
-        status: 'running',
-    };
-    await writeRecord(files.state, record);
+    const record = await startRecord(files, plan.id);
     core.info(`Background evidence of recovery point ${plan.id} (pid ${process.pid}).`);
     const phases = new Phases(started.getTime());
     phases.list.push(...plan.phases);
-    let basis = plan.pitr;
     const finish = async (failure) => {
         record.status = failure === undefined ? 'verified' : 'failed';
         record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
@@ -78939,13 +78949,8 @@ async function runPitrBackground(plan, inputs) {
     const end = recordOnCleanup('the background evidence', finish);
     let failure;
     try {
-        if (!basis && plan.pitrBasisFile) {
-            const handed = await waitForBasis(plan.pitrBasisFile);
-            basis = handed.basis;
-            phases.list.push(...handed.phases);
-        }
-        if (!basis)
-            throw new Error('no basis');
+        const { basis, phases: before } = await waitForBasis(basisFile);
+        phases.list.push(...before);
         const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
         const opts = pointOptions(inputs, pgbr, plan.id);
         const timings = phases.timings();
@@ -79174,20 +79179,12 @@ async function runBackgroundChild(planText) {
     if (parsed.kind !== 'backup')
         throw new Error('The background dump was started without backup inputs.');
     const inputs = parsed.inputs;
-    if (plan.pitr || plan.pitrBasisFile)
+    if (plan.pitrBasisFile)
         return runPitrBackground(plan, inputs);
     const started = new Date(plan.startedAt);
     const files = backgroundFiles(inputs.outputDir, plan.id);
     const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
-    const record = {
-        backupId: plan.id,
-        pid: process.pid,
-        procStart: procStat('self')?.start,
-        started: new Date().toISOString(),
-        logFile: files.log,
-        status: 'running',
-    };
-    await writeRecord(files.state, record);
+    const record = await startRecord(files, plan.id);
     core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
     const phases = new Phases(started.getTime());
     phases.list.push(...plan.phases);
@@ -79328,7 +79325,7 @@ async function checkVerified(record) {
     const facts = record.facts ?? {};
     try {
         if (record.pitr) {
-            const manifest = await readPitrManifest(record.pitr.manifestPath);
+            const manifest = await readPitrManifestFile(record.pitr.manifestPath);
             if (manifest.backupId !== record.backupId)
                 throw new Error(`the manifest is for ${manifest.backupId}`);
             return;
@@ -79348,6 +79345,7 @@ async function checkVerified(record) {
 }
 
 ;// CONCATENATED MODULE: ./src/actions/backup/main.ts
+
 
 
 
@@ -79482,7 +79480,7 @@ async function waitStep(w) {
 async function waitPitrReport(w, record, started, waitFailure) {
     let failure = waitFailure;
     const manifest = failure === undefined && record.pitr
-        ? await readPitrManifest(record.pitr.manifestPath).catch((error) => {
+        ? await readPitrManifestFile(record.pitr.manifestPath).catch((error) => {
             failure = error;
             return undefined;
         })

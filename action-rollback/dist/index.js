@@ -74406,6 +74406,7 @@ function manifestNameFor(dumpFile) {
 
 ;// CONCATENATED MODULE: ./src/manifest/pitr.ts
 
+
 const pitr_PITR_MANIFEST_FORMAT = 2;
 const NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const SEGMENT = /^[0-9A-F]{24}$/;
@@ -74451,6 +74452,23 @@ function pitr_parsePitrManifest(data, source) {
 function isPitrManifest(data) {
     const m = data;
     return !!m && typeof m === 'object' && m.format === pitr_PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+/**
+ * Reads a format-2 manifest file: not JSON, or a manifest of another engine (a dump's), is refused
+ * naming the file.
+ */
+async function readPitrManifestFile(file) {
+    const text = await (0,promises_.readFile)(file, 'utf8');
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new errors_SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
+    }
+    if (!isPitrManifest(data))
+        throw new errors_SafetyError(`Manifest ${file} was not written by engine pgbackrest: only a pgBackRest recovery point's manifest applies here (strategy pitr; use swap or snapshot for a dump).`);
+    return pitr_parsePitrManifest(data, `Manifest ${file}`);
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/evidence.ts
@@ -78116,19 +78134,6 @@ function cutOverPitr(o, state, onStep) {
 
 
 
-async function readPitrManifest(file) {
-    const text = await (0,promises_.readFile)(file, 'utf8');
-    let data;
-    try {
-        data = JSON.parse(text);
-    }
-    catch {
-        throw new errors_SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
-    }
-    if (!isPitrManifest(data))
-        throw new errors_SafetyError(`Manifest ${file} was not written by engine pgbackrest; strategy pitr restores only a pgBackRest recovery point (use swap or snapshot for a dump).`);
-    return pitr_parsePitrManifest(data, `Manifest ${file}`);
-}
 /** The data directory's owner, also while a cut-over has it renamed (then the side's or the folder's). */
 async function ownerOf(dirs) {
     for (const d of dirs) {
@@ -78171,7 +78176,7 @@ async function rollbackPitr(inputs, state, app, after) {
     const manifestFile = inputs.manifest.path;
     let lock;
     const { o, plan, commit } = await t.phase('verify', async (note) => {
-        const m = await readPitrManifest(manifestFile);
+        const m = await readPitrManifestFile(manifestFile);
         state.manifest = m;
         if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
             throw new errors_SafetyError(`Backup ${m.backupId} is of database "${m.database}", not "${inputs.connection.database}" (allow-other-database: true to accept).`);

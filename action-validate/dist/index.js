@@ -47696,7 +47696,7 @@ class errors_ConfigurationError extends Error {
     }
 }
 /** A refusal to go on because a safety check failed (a checksum, a lock, a mismatch). */
-class SafetyError extends Error {
+class errors_SafetyError extends Error {
     constructor(message) {
         super(message);
         this.name = 'SafetyError';
@@ -51889,7 +51889,7 @@ function parseManifestJson(text, source) {
         return JSON.parse(text);
     }
     catch {
-        throw new SafetyError(`${source} is not a backup manifest (not valid JSON).`);
+        throw new errors_SafetyError(`${source} is not a backup manifest (not valid JSON).`);
     }
 }
 /** Reads and checks the shape of a manifest; a file that is not one is refused with its path. */
@@ -51919,7 +51919,7 @@ function checkManifest(data, source) {
     if (!m.rowCounts || typeof m.rowCounts !== 'object')
         problems.push('rowCounts are missing');
     if (problems.length > 0)
-        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+        throw new errors_SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
     return m;
 }
 async function readManifestFile(file) {
@@ -51937,6 +51937,7 @@ function manifestNameFor(dumpFile) {
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/pitr.ts
+
 
 const PITR_MANIFEST_FORMAT = 2;
 const pitr_NAME = /^[A-Za-z0-9._-]{1,200}$/;
@@ -51976,13 +51977,30 @@ function parsePitrManifest(data, source) {
     if (!m.rowCounts || typeof m.rowCounts !== 'object')
         problems.push('rowCounts are missing');
     if (problems.length > 0)
-        throw new SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
+        throw new errors_SafetyError(`${source} is not a valid pgBackRest backup manifest: ${problems.join('; ')}.`);
     return m;
 }
 /** True for a manifest object written by the pgBackRest engine (format 2, engine pgbackrest). */
 function isPitrManifest(data) {
     const m = data;
     return !!m && typeof m === 'object' && m.format === PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+/**
+ * Reads a format-2 manifest file: not JSON, or a manifest of another engine (a dump's), is refused
+ * naming the file.
+ */
+async function readPitrManifestFile(file) {
+    const text = await readFile(file, 'utf8');
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
+    }
+    if (!isPitrManifest(data))
+        throw new SafetyError(`Manifest ${file} was not written by engine pgbackrest: only a pgBackRest recovery point's manifest applies here (strategy pitr; use swap or snapshot for a dump).`);
+    return parsePitrManifest(data, `Manifest ${file}`);
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/evidence.ts
@@ -52020,11 +52038,11 @@ function parseEvidence(text, source) {
             evidence.evidenceGaps = m.evidenceGaps;
     }
     else {
-        throw new SafetyError(`${source} is not a backup manifest this version reads: format is ${JSON.stringify(format.format) ?? 'missing'}, expected 1 (engine pg-dump) or 2 (engine pgbackrest).`);
+        throw new errors_SafetyError(`${source} is not a backup manifest this version reads: format is ${JSON.stringify(format.format) ?? 'missing'}, expected 1 (engine pg-dump) or 2 (engine pgbackrest).`);
     }
     const problems = fingerprintProblems(evidence.fingerprints);
     if (problems.length)
-        throw new SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
+        throw new errors_SafetyError(`${source} is not a valid backup manifest: ${problems.join('; ')}.`);
     return evidence;
 }
 function pick(m) {

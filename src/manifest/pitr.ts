@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+
 import { SafetyError } from '../common/errors';
 
 import type { TableFingerprint } from './types';
@@ -91,4 +93,23 @@ export function parsePitrManifest(data: unknown, source: string): PitrManifest {
 export function isPitrManifest(data: unknown): boolean {
   const m = data as { format?: unknown; engine?: unknown } | null;
   return !!m && typeof m === 'object' && m.format === PITR_MANIFEST_FORMAT && m.engine === 'pgbackrest';
+}
+
+/**
+ * Reads a format-2 manifest file: not JSON, or a manifest of another engine (a dump's), is refused
+ * naming the file.
+ */
+export async function readPitrManifestFile(file: string): Promise<PitrManifest> {
+  const text = await readFile(file, 'utf8');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
+  }
+  if (!isPitrManifest(data))
+    throw new SafetyError(
+      `Manifest ${file} was not written by engine pgbackrest: only a pgBackRest recovery point's manifest applies here (strategy pitr; use swap or snapshot for a dump).`,
+    );
+  return parsePitrManifest(data, `Manifest ${file}`);
 }

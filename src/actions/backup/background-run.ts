@@ -6,13 +6,7 @@ import { withDatabase } from '../../postgres/connection';
 import { backupShortId, databaseNameFor } from '../../postgres/side-names';
 
 import { parsePlan } from './background';
-import {
-  backgroundFiles,
-  procStat,
-  recordOnCleanup,
-  writeRecord,
-  type BackgroundRecord,
-} from './background-state';
+import { backgroundFiles, recordOnCleanup, startRecord, writeRecord } from './background-state';
 import { BackupRun, type BackupState } from './backup';
 import { getInputs } from './inputs';
 import { backupOutputs } from './outputs';
@@ -53,19 +47,11 @@ export async function runBackgroundChild(planText: string): Promise<void> {
   const parsed = getInputs();
   if (parsed.kind !== 'backup') throw new Error('The background dump was started without backup inputs.');
   const inputs = parsed.inputs;
-  if (plan.pitr || plan.pitrBasisFile) return runPitrBackground(plan, inputs);
+  if (plan.pitrBasisFile) return runPitrBackground(plan, inputs);
   const started = new Date(plan.startedAt);
   const files = backgroundFiles(inputs.outputDir, plan.id);
   const snapshotDatabase = databaseNameFor(inputs.connection.database, 'snap', backupShortId(plan.id));
-  const record: BackgroundRecord = {
-    backupId: plan.id,
-    pid: process.pid,
-    procStart: procStat('self')?.start,
-    started: new Date().toISOString(),
-    logFile: files.log,
-    status: 'running',
-  };
-  await writeRecord(files.state, record);
+  const record = await startRecord(files, plan.id);
   core.info(`Background dump of ${snapshotDatabase} for backup ${plan.id} (pid ${process.pid}).`);
   const phases = new Phases(started.getTime());
   phases.list.push(...plan.phases);

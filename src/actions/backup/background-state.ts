@@ -57,6 +57,23 @@ export async function writeRecord(file: string, record: BackgroundRecord): Promi
   await rename(tmp, file);
 }
 
+/** This process's first record: running, with its pid and start time (to tell a reused pid). */
+export async function startRecord(
+  files: { state: string; log: string },
+  backupId: string,
+): Promise<BackgroundRecord> {
+  const record: BackgroundRecord = {
+    backupId,
+    pid: process.pid,
+    procStart: procStat('self')?.start,
+    started: new Date().toISOString(),
+    logFile: files.log,
+    status: 'running',
+  };
+  await writeRecord(files.state, record);
+  return record;
+}
+
 /** Reads the record; `undefined` when there is none. */
 export async function readRecord(file: string): Promise<BackgroundRecord | undefined> {
   let text: string;

@@ -3,7 +3,6 @@ import { closeSync, openSync } from 'node:fs';
 
 import { clause, SafetyError } from '../../common/errors';
 import { scrub } from '../../common/secrets';
-import type { PointBasis } from '../../pgbackrest/recovery-point';
 import type { Phase } from '../../report/summary';
 
 import { backgroundFiles, logTail, readRecord } from './background-state';
@@ -20,11 +19,10 @@ export interface BackgroundPlan {
   recoveryPoint?: string;
   /** The foreground's phases (preflight, lock, snapshot, …), for the manifest's timings and the summary. */
   phases: Phase[];
-  /** `engine: pgbackrest` + `evidence: background`: what the point builds on; the process writes the point. */
-  pitr?: PointBasis;
   /**
-   * The same, when the process is started before the preflight (its start overlaps it): the file
-   * where the step writes the basis once the preflight passed, `{ basis, phases }`.
+   * `engine: pgbackrest` + `evidence: background`: the process is started before the preflight (its
+   * start overlaps it) and writes the restore point once the step has written the preflight's
+   * result, `{ basis, phases }`, to this file.
    */
   pitrBasisFile?: string;
 }
@@ -45,7 +43,6 @@ export function parsePlan(text: string): BackgroundPlan {
     startedAt: data.startedAt,
     recoveryPoint: data.recoveryPoint,
     phases: data.phases ?? [],
-    pitr: data.pitr && typeof data.pitr === 'object' ? data.pitr : undefined,
     pitrBasisFile: typeof data.pitrBasisFile === 'string' ? data.pitrBasisFile : undefined,
   };
 }
@@ -88,7 +85,7 @@ export function spawnBackground(inputs: Inputs, plan: BackgroundPlan): Backgroun
   const script = process.argv[1];
   if (!script)
     throw new SafetyError('Cannot start the background process: the path of this action is unknown.');
-  const what = plan.pitr || plan.pitrBasisFile ? 'background evidence process' : 'background dump';
+  const what = plan.pitrBasisFile ? 'background evidence process' : 'background dump';
   const fd = openSync(files.log, 'wx', 0o600);
   let exit: string | undefined;
   let pid: number | undefined;

@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 
 import { errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
+import { readPitrManifestFile } from '../../pgbackrest/manifest';
 
 import { BACKGROUND_ENV } from './background';
 import { runBackgroundChild } from './background-run';
@@ -10,7 +11,7 @@ import { BackupRun, type BackupState } from './backup';
 import { ServiceHooks } from './hooks';
 import { getInputs, type Inputs, type WaitInputs } from './inputs';
 import { backupOutputs, setBackupOutputs, type BackupOutputs } from './outputs';
-import { pgbackrestStep, readPitrManifest, writePitrSummary } from './pgbackrest';
+import { pgbackrestStep, writePitrSummary } from './pgbackrest';
 import { Phases } from './phases';
 import { factsOf, recoveryPoint, writeBackupSummary } from './report';
 import { waitForBackground } from './wait';
@@ -144,7 +145,7 @@ async function waitPitrReport(
   let failure = waitFailure;
   const manifest =
     failure === undefined && record.pitr
-      ? await readPitrManifest(record.pitr.manifestPath).catch((error: unknown) => {
+      ? await readPitrManifestFile(record.pitr.manifestPath).catch((error: unknown) => {
           failure = error;
           return undefined;
         })

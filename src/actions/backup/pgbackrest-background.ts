@@ -12,13 +12,7 @@ import { pointManifest, waitArchived, type PointBasis } from '../../pgbackrest/r
 import type { Phase } from '../../report/summary';
 
 import type { BackgroundPlan } from './background';
-import {
-  backgroundFiles,
-  procStat,
-  recordOnCleanup,
-  writeRecord,
-  type BackgroundRecord,
-} from './background-state';
+import { backgroundFiles, recordOnCleanup, startRecord, writeRecord } from './background-state';
 import type { Inputs } from './inputs';
 import { pointOptions, runAsOwner } from './pgbackrest';
 import { Phases } from './phases';
@@ -32,24 +26,16 @@ import { Phases } from './phases';
  */
 export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): Promise<void> {
   const o = inputs.pgbackrest;
-  if ((!plan.pitr && !plan.pitrBasisFile) || !o)
+  if (!plan.pitrBasisFile || !o)
     throw new Error('The background evidence process was started without its plan.');
+  const basisFile = plan.pitrBasisFile;
   const started = new Date(plan.startedAt);
   const files = backgroundFiles(inputs.outputDir, plan.id);
   const manifestPath = path.join(inputs.outputDir, `${plan.id}.manifest.json`);
-  const record: BackgroundRecord = {
-    backupId: plan.id,
-    pid: process.pid,
-    procStart: procStat('self')?.start,
-    started: new Date().toISOString(),
-    logFile: files.log,
-    status: 'running',
-  };
-  await writeRecord(files.state, record);
+  const record = await startRecord(files, plan.id);
   core.info(`Background evidence of recovery point ${plan.id} (pid ${process.pid}).`);
   const phases = new Phases(started.getTime());
   phases.list.push(...plan.phases);
-  let basis = plan.pitr;
   const finish = async (failure: unknown): Promise<void> => {
     record.status = failure === undefined ? 'verified' : 'failed';
     record.error = failure === undefined ? undefined : scrub(errorMessage(failure));
@@ -70,12 +56,8 @@ export async function runPitrBackground(plan: BackgroundPlan, inputs: Inputs): P
   const end = recordOnCleanup('the background evidence', finish);
   let failure: unknown;
   try {
-    if (!basis && plan.pitrBasisFile) {
-      const handed = await waitForBasis(plan.pitrBasisFile);
-      basis = handed.basis;
-      phases.list.push(...handed.phases);
-    }
-    if (!basis) throw new Error('no basis');
+    const { basis, phases: before } = await waitForBasis(basisFile);
+    phases.list.push(...before);
     const pgbr = new PgBackRest({ stanza: o.stanza, config: o.config, user: await runAsOwner(inputs) });
     const opts = pointOptions(inputs, pgbr, plan.id);
     const timings: Record<string, number> = phases.timings();

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import * as core from '@actions/core';
@@ -7,7 +7,7 @@ import { clause, errorMessage, SafetyError } from '../../common/errors';
 import { scrub } from '../../common/secrets';
 import { PgBackRest, userFor, type OsUser } from '../../pgbackrest/command';
 import { writeJsonFile } from '../../pgbackrest/files';
-import { parsePitrManifest, type PitrManifest } from '../../pgbackrest/manifest';
+import type { PitrManifest } from '../../pgbackrest/manifest';
 import {
   archivePoint,
   preparePoint,
@@ -223,17 +223,6 @@ export async function writePitrSummary(r: PitrReport): Promise<void> {
   await writeSummary(doc);
   if (r.failure === undefined && (m || r.running))
     annotate(gaps.length > 0 ? 'warning' : 'notice', 'Recovery point taken', lead);
-}
-
-/** Reads a format-2 manifest a background process wrote. */
-export async function readPitrManifest(file: string): Promise<PitrManifest> {
-  let data: unknown;
-  try {
-    data = JSON.parse(await readFile(file, 'utf8'));
-  } catch (error) {
-    throw new SafetyError(`Manifest ${file} cannot be read: ${errorMessage(error)}.`);
-  }
-  return parsePitrManifest(data, `Manifest ${file}`);
 }
 
 /**

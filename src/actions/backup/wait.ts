@@ -6,6 +6,7 @@ import { errorMessage, SafetyError } from '../../common/errors';
 import { exists, removeFile } from '../../common/files';
 import { scrub } from '../../common/secrets';
 import { readManifestFile } from '../../manifest';
+import { readPitrManifestFile } from '../../pgbackrest/manifest';
 import { formatSeconds } from '../../report/format';
 
 import { killGroup } from './background';
@@ -18,7 +19,6 @@ import {
   type BackgroundRecord,
 } from './background-state';
 import type { WaitInputs } from './inputs';
-import { readPitrManifest } from './pgbackrest';
 
 const POLL_MS = 500;
 const REPORT_MS = 10_000;
@@ -128,7 +128,7 @@ async function checkVerified(record: BackgroundRecord): Promise<void> {
   const facts = record.facts ?? {};
   try {
     if (record.pitr) {
-      const manifest = await readPitrManifest(record.pitr.manifestPath);
+      const manifest = await readPitrManifestFile(record.pitr.manifestPath);
       if (manifest.backupId !== record.backupId) throw new Error(`the manifest is for ${manifest.backupId}`);
       return;
     }

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import * as core from '@actions/core';
@@ -6,7 +6,7 @@ import * as core from '@actions/core';
 import { ConfigurationError, SafetyError } from '../../../common/errors';
 import { PgBackRest, userFor, type OsUser } from '../../../pgbackrest/command';
 import { CutoverFailure } from '../../../pgbackrest/cutover';
-import { isPitrManifest, parsePitrManifest, type PitrManifest } from '../../../pgbackrest/manifest';
+import { readPitrManifestFile } from '../../../pgbackrest/manifest';
 import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../../pgbackrest/rollback';
 import { acquireLock, runHolder, type HeldLock } from '../../../postgres/lock';
 import { resolveCommit } from '../../../process/git';
@@ -18,21 +18,6 @@ import type { RunState } from '../state';
 export interface AfterCutover {
   commit?: string;
   names: { failed: string };
-}
-
-async function readPitrManifest(file: string): Promise<PitrManifest> {
-  const text = await readFile(file, 'utf8');
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    throw new SafetyError(`Manifest ${file} is not a backup manifest (not valid JSON).`);
-  }
-  if (!isPitrManifest(data))
-    throw new SafetyError(
-      `Manifest ${file} was not written by engine pgbackrest; strategy pitr restores only a pgBackRest recovery point (use swap or snapshot for a dump).`,
-    );
-  return parsePitrManifest(data, `Manifest ${file}`);
 }
 
 /** The data directory's owner, also while a cut-over has it renamed (then the side's or the folder's). */
@@ -85,7 +70,7 @@ export async function rollbackPitr(
   const manifestFile = inputs.manifest.path;
   let lock: HeldLock | undefined;
   const { o, plan, commit } = await t.phase('verify', async (note) => {
-    const m = await readPitrManifest(manifestFile);
+    const m = await readPitrManifestFile(manifestFile);
     state.manifest = m;
     if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
       throw new SafetyError(
