@@ -72579,10 +72579,97 @@ async function readPitrManifestFile(file) {
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/process/detached.ts
+
+
+
+/** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
+function procStat(pid) {
+    try {
+        const text = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        return { state: fields[0] ?? '', start: fields[19] ?? '' };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Whether the process of a record still runs: not gone, not a zombie, not another process under a reused pid. */
+function isAlive(record) {
+    try {
+        process.kill(record.pid, 0);
+    }
+    catch (error) {
+        if (error.code !== 'EPERM')
+            return false;
+    }
+    const s = procStat(record.pid);
+    if (!s)
+        return true;
+    if (s.state === 'Z' || s.state === 'X')
+        return false;
+    return !record.procStart || s.start === record.procStart;
+}
+/** The last `lines` lines of a log file (its last 64 KiB at most). */
+async function logTail(file, lines = 20) {
+    try {
+        const size = (await (0,promises_.stat)(file)).size;
+        const handle = await (0,promises_.open)(file, 'r');
+        try {
+            const length = Math.min(size, 64 * 1024);
+            const buffer = Buffer.alloc(length);
+            await handle.read(buffer, 0, length, size - length);
+            return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    catch {
+        return '';
+    }
+}
+/** Signals a process group led by `pid` (a detached process and its children), else the process. */
+function killGroup(pid, signal) {
+    try {
+        process.kill(-pid, signal);
+    }
+    catch {
+        try {
+            process.kill(pid, signal);
+        }
+        catch {
+            // Already gone.
+        }
+    }
+}
+/**
+ * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
+ * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
+ * `::debug::` lines (no runner reads this file in debug mode; they would show in the summary's tail).
+ */
+function scrubStdio() {
+    for (const stream of [process.stdout, process.stderr]) {
+        const original = stream.write.bind(stream);
+        const filtered = (chunk, ...rest) => {
+            const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+            const kept = text
+                .split('\n')
+                .filter((line) => !line.startsWith('::add-mask::') && !line.startsWith('::debug::'))
+                .join('\n');
+            const done = rest.find((r) => typeof r === 'function');
+            return original(scrub(kept), done);
+        };
+        stream.write = filtered;
+    }
+}
+
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/actions/backup/background-state.ts
+
 
 
 
@@ -72645,53 +72732,6 @@ async function readRecord(file) {
         throw new errors_SafetyError(`${file} is not a background backup record.`);
     }
     return data;
-}
-/** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
-function procStat(pid) {
-    try {
-        const text = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
-        // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
-        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-        return { state: fields[0] ?? '', start: fields[19] ?? '' };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Whether the process of a record still runs: not gone, not a zombie, not another process under a reused pid. */
-function isAlive(record) {
-    try {
-        process.kill(record.pid, 0);
-    }
-    catch (error) {
-        if (error.code !== 'EPERM')
-            return false;
-    }
-    const s = procStat(record.pid);
-    if (!s)
-        return true;
-    if (s.state === 'Z' || s.state === 'X')
-        return false;
-    return !record.procStart || s.start === record.procStart;
-}
-/** The last `lines` lines of a log file (its last 64 KiB at most). */
-async function logTail(file, lines = 20) {
-    try {
-        const size = (await (0,promises_.stat)(file)).size;
-        const handle = await (0,promises_.open)(file, 'r');
-        try {
-            const length = Math.min(size, 64 * 1024);
-            const buffer = Buffer.alloc(length);
-            await handle.read(buffer, 0, length, size - length);
-            return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
-        }
-        finally {
-            await handle.close();
-        }
-    }
-    catch {
-        return '';
-    }
 }
 /**
  * Registers the recording of a background process's result for when it is stopped or fails
@@ -74032,6 +74072,8 @@ function getBackupInputs() {
 
 
 
+
+
 /** Set for the background process: what the foreground step did, as JSON (no secrets). */
 const BACKGROUND_ENV = 'MIGRATION_GUARD_BACKGROUND_BACKUP';
 /** Reads the plan from the environment, refusing anything malformed. */
@@ -74116,20 +74158,6 @@ function spawnBackground(inputs, plan) {
     if (pid === undefined)
         throw new errors_SafetyError(`The ${what} could not be started: ${exit ?? 'no process id'}.`);
     return { pid, logFile: files.log, stateFile: files.state, started, exited: () => exit };
-}
-/** Signals a process group led by `pid` (the background process and its pg_dump), else the process. */
-function killGroup(pid, signal) {
-    try {
-        process.kill(-pid, signal);
-    }
-    catch {
-        try {
-            process.kill(pid, signal);
-        }
-        catch {
-            // Already gone.
-        }
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/side-names.ts
@@ -78872,6 +78900,7 @@ async function pgbackrestStep(inputs) {
     const ok = failure === undefined && (manifest !== undefined || running !== undefined);
     setOutput('backup-id', ok ? id : '');
     setOutput('manifest-path', ok && manifest ? manifestPath : '');
+    setOutput('pending-manifest-path', ok && running ? manifestPath : '');
     setOutput('backup-uri', '');
     setOutput('manifest-uri', '');
     setOutput('snapshot-database', '');
@@ -79146,26 +79175,7 @@ async function writeBackupSummary(phases, f, services, failure) {
 
 
 
-/**
- * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
- * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
- * `::debug::` lines (no runner reads this file in debug mode; they would show in the summary's tail).
- */
-function scrubStdio() {
-    for (const stream of [process.stdout, process.stderr]) {
-        const original = stream.write.bind(stream);
-        const filtered = (chunk, ...rest) => {
-            const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-            const kept = text
-                .split('\n')
-                .filter((line) => !line.startsWith('::add-mask::') && !line.startsWith('::debug::'))
-                .join('\n');
-            const done = rest.find((r) => typeof r === 'function');
-            return original(scrub(kept), done);
-        };
-        stream.write = filtered;
-    }
-}
+
 /**
  * The background half of `snapshot: first` + `dump: background`: dumps the snapshot database,
  * verifies, copies offsite and writes the manifest exactly as a `dump: now` run does, and records

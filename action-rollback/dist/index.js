@@ -53869,7 +53869,7 @@ const MockPool = __nccwpck_require__(4004)
 const { matchValue, buildMockOptions } = __nccwpck_require__(3397)
 const { InvalidArgumentError, UndiciError } = __nccwpck_require__(8707)
 const Dispatcher = __nccwpck_require__(883)
-const Pluralizer = __nccwpck_require__(1529)
+const Pluralizer = __nccwpck_require__(3910)
 const PendingInterceptorsFormatter = __nccwpck_require__(6142)
 
 class MockAgent extends Dispatcher {
@@ -54855,7 +54855,7 @@ module.exports = class PendingInterceptorsFormatter {
 
 /***/ }),
 
-/***/ 1529:
+/***/ 3910:
 /***/ ((module) => {
 
 "use strict";
@@ -73836,6 +73836,94 @@ async function freeFailedName(client, live, short) {
     throw new errors_SafetyError(`Too many "${live}_failed_${short}*" databases are kept: drop some of them first.`);
 }
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+;// CONCATENATED MODULE: ./src/process/detached.ts
+
+
+
+/** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
+function procStat(pid) {
+    try {
+        const text = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        return { state: fields[0] ?? '', start: fields[19] ?? '' };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Whether the process of a record still runs: not gone, not a zombie, not another process under a reused pid. */
+function isAlive(record) {
+    try {
+        process.kill(record.pid, 0);
+    }
+    catch (error) {
+        if (error.code !== 'EPERM')
+            return false;
+    }
+    const s = procStat(record.pid);
+    if (!s)
+        return true;
+    if (s.state === 'Z' || s.state === 'X')
+        return false;
+    return !record.procStart || s.start === record.procStart;
+}
+/** The last `lines` lines of a log file (its last 64 KiB at most). */
+async function logTail(file, lines = 20) {
+    try {
+        const size = (await (0,promises_.stat)(file)).size;
+        const handle = await (0,promises_.open)(file, 'r');
+        try {
+            const length = Math.min(size, 64 * 1024);
+            const buffer = Buffer.alloc(length);
+            await handle.read(buffer, 0, length, size - length);
+            return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    catch {
+        return '';
+    }
+}
+/** Signals a process group led by `pid` (a detached process and its children), else the process. */
+function killGroup(pid, signal) {
+    try {
+        process.kill(-pid, signal);
+    }
+    catch {
+        try {
+            process.kill(pid, signal);
+        }
+        catch {
+            // Already gone.
+        }
+    }
+}
+/**
+ * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
+ * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
+ * `::debug::` lines (no runner reads this file in debug mode; they would show in the summary's tail).
+ */
+function scrubStdio() {
+    for (const stream of [process.stdout, process.stderr]) {
+        const original = stream.write.bind(stream);
+        const filtered = (chunk, ...rest) => {
+            const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+            const kept = text
+                .split('\n')
+                .filter((line) => !line.startsWith('::add-mask::') && !line.startsWith('::debug::'))
+                .join('\n');
+            const done = rest.find((r) => typeof r === 'function');
+            return original(scrub(kept), done);
+        };
+        stream.write = filtered;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/report/summary.ts
 
 
@@ -74216,8 +74304,6 @@ function checkS3Inputs(s3) {
     return s3;
 }
 
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: external "node:stream/promises"
@@ -77379,7 +77465,7 @@ async function side_restoreSide(o) {
         throw new Error(failure(`pgbackrest restore into ${o.sideDir}`, r));
 }
 /** The last lines of a server log, for an error. */
-async function logTail(file) {
+async function side_logTail(file) {
     const text = await (0,promises_.readFile)(file, 'utf8').catch(() => '');
     return text.trim().split('\n').slice(-5).join(' | ');
 }
@@ -77407,7 +77493,7 @@ async function startSide(tools, sideDir, port, connection, timeoutMs) {
         `-p ${port} -c archive_command=''`,
     ], timeoutMs + 30_000);
     if (!succeeded(start)) {
-        throw new errors_SafetyError(`The restored side did not start on port ${port}: ${await logTail(log)}`);
+        throw new errors_SafetyError(`The restored side did not start on port ${port}: ${await side_logTail(log)}`);
     }
     const side = { ...connection, port };
     const deadline = Date.now() + timeoutMs;
@@ -77416,11 +77502,27 @@ async function startSide(tools, sideDir, port, connection, timeoutMs) {
         if (inRecovery === false)
             return;
         if (!(await running(tools, sideDir)))
-            throw new errors_SafetyError(`The restored side stopped before it reached the restore point: ${await logTail(log)}`);
+            throw new errors_SafetyError(`The restored side stopped before it reached the restore point: ${await side_logTail(log)}`);
         if (Date.now() > deadline)
             throw new errors_SafetyError(`The restored side did not reach the restore point within ${Math.round(timeoutMs / 1000)}s.`);
         await new Promise((r) => setTimeout(r, 200));
     }
+}
+/** pg_controldata of a data directory: its state, last checkpoint and timeline. */
+async function controlData(tools, dataDir) {
+    const r = await runAs(tools.user, external_node_path_default().join(tools.binDir, 'pg_controldata'), ['-D', dataDir], {
+        echo: false,
+        timeoutMs: 30_000,
+        env: { LC_ALL: 'C' },
+    });
+    if (!succeeded(r))
+        throw new Error(failure(`pg_controldata on ${dataDir}`, r));
+    const field = (name) => new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(r.stdout)?.[1]?.trim() ?? '';
+    return {
+        state: field('Database cluster state'),
+        checkpoint: field('Latest checkpoint location'),
+        timeline: field("Latest checkpoint's TimeLineID"),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/files.ts
@@ -77572,8 +77674,11 @@ async function healthy(o) {
  * and the application is started again on its current code, so its database must run too.
  */
 async function afterFailedStop(o, state, why, t0) {
-    await writeState({ ...state, phase: 'restore' }, o.owner);
-    const rerun = 'A rerun with the same manifest restores into its own side again (--delta) and cuts over again.';
+    // The side was not touched: a side prepared ahead stays prepared.
+    await writeState({ ...state, phase: state.prepared ? 'prepared' : 'restore' }, o.owner);
+    const rerun = state.prepared
+        ? 'A rerun with the same manifest cuts over to the same proven side.'
+        : 'A rerun with the same manifest restores into its own side again (--delta) and cuts over again.';
     if (await running(o.tools, state.pgdata).catch(() => true)) {
         const lead = `${why}; the live cluster was not replaced and still runs on ${state.pgdata}`;
         throw new CutoverFailure(`${lead}. ${rerun}`, { replaced: false, down: false, lead });
@@ -77706,6 +77811,113 @@ async function cutOver(given, o) {
 ;// CONCATENATED MODULE: ./src/pgbackrest/manifest.ts
 // The format-2 manifest lives in the manifest layer, so validate's checks read it without this engine.
 
+
+;// CONCATENATED MODULE: ./src/pgbackrest/preparation.ts
+
+
+
+
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+function preparationFiles(pgdata) {
+    return { record: `${pgdata}.pitr-prepare.json`, log: `${pgdata}.pitr-prepare.log` };
+}
+async function readPreparation(pgdata) {
+    const file = preparationFiles(pgdata).record;
+    let text;
+    try {
+        text = await (0,promises_.readFile)(file, 'utf8');
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new errors_SafetyError(`${file} is not a preparation record (not valid JSON); move it away.`);
+    }
+    if (typeof data.pid !== 'number' || typeof data.side !== 'string' || typeof data.status !== 'string')
+        throw new errors_SafetyError(`${file} is not a preparation record; move it away.`);
+    return data;
+}
+async function writePreparation(pgdata, record) {
+    await writeJsonFile(preparationFiles(pgdata).record, record);
+}
+/** This process's first record (status `waiting`). */
+async function startPreparation(pgdata, what) {
+    const record = {
+        pid: process.pid,
+        procStart: procStat('self')?.start,
+        started: new Date().toISOString(),
+        log: preparationFiles(pgdata).log,
+        status: 'waiting',
+        ...what,
+    };
+    await writePreparation(pgdata, record);
+    return record;
+}
+/** The preparation process still running on this data directory, if any. */
+async function runningPreparation(pgdata) {
+    const r = await readPreparation(pgdata);
+    return r && (r.status === 'waiting' || r.status === 'restoring') && isAlive(r) ? r : undefined;
+}
+/**
+ * Stops a running preparation: SIGTERM to its process group (it stops its side server on the way
+ * out), SIGKILL after 30 s, then the side's server if one still runs. The side's directory stays:
+ * the marker still names it, so the next restore into it is a --delta. Returns the record as it was.
+ */
+async function stopPreparation(pgdata, tools) {
+    const r = await runningPreparation(pgdata);
+    if (!r)
+        return undefined;
+    killGroup(r.pid, 'SIGTERM');
+    for (let i = 0; i < 300 && isAlive(r); i++)
+        await sleep(100);
+    if (isAlive(r))
+        killGroup(r.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && isAlive(r); i++)
+        await sleep(100);
+    await stopServer(tools, r.side);
+    const now = (await readPreparation(pgdata)) ?? r;
+    if (now.status === 'waiting' || now.status === 'restoring')
+        await writePreparation(pgdata, {
+            ...now,
+            status: 'stopped',
+            detail: `stopped (${now.detail ?? now.status})`,
+            finished: new Date().toISOString(),
+        });
+    return r;
+}
+/**
+ * Waits for a running preparation to end (a rollback may come while its side is still being
+ * restored or proven); past `timeoutMs` it is stopped and the rollback restores by itself. `onWait`
+ * is told every 10 s. Returns the record as it ended, or undefined when none ran.
+ */
+async function waitForPreparation(pgdata, tools, timeoutMs, onWait) {
+    let r = await runningPreparation(pgdata);
+    if (!r)
+        return undefined;
+    const started = Date.now();
+    let told = 0;
+    while (r && isAlive(r) && (r.status === 'waiting' || r.status === 'restoring')) {
+        const seconds = (Date.now() - started) / 1000;
+        if (Date.now() - started >= timeoutMs) {
+            await stopPreparation(pgdata, tools);
+            return { record: (await readPreparation(pgdata)) ?? r, stopped: true };
+        }
+        if (Date.now() - told >= 10_000) {
+            told = Date.now();
+            onWait(r, seconds);
+        }
+        await sleep(250);
+        r = (await readPreparation(pgdata)) ?? r;
+    }
+    return r ? { record: r, stopped: false } : undefined;
+}
 
 ;// CONCATENATED MODULE: ./src/pgbackrest/cluster.ts
 
@@ -77985,6 +78197,7 @@ async function checkRepositoryHolds(pgbr, m) {
 
 
 
+
 async function isEmptyOrMissing(dir) {
     try {
         return (await (0,promises_.readdir)(dir)).length === 0 ? 'empty' : 'full';
@@ -78000,30 +78213,17 @@ function inside(child, parent) {
     return rel === '' || (!rel.startsWith('..') && !external_node_path_default().isAbsolute(rel));
 }
 /**
- * Everything checked before any change: an earlier run's marker, the live cluster is the one the
- * manifest was taken on and `pgdata` is its data directory, no other database would be rolled
- * back unasked, the side directory is free (or this rollback's own), the side and the data
- * directory are on one file system (the cut-over is two renames), and the repository still holds
- * the backup and every WAL segment up to the point.
+ * The checks that need no manifest: `pgdata` is the live server's data directory and holds its
+ * configuration, no other database would be rolled back unasked, the side directory is free (or
+ * this rollback's own, per the marker), does not overlap the data directory, and is on its file
+ * system (the cut-over is two renames), and the side port is not the live one.
  */
-async function checkPitr(o) {
-    const m = o.manifest;
-    const earlier = await readState(o.pgdata);
-    if (earlier && earlier.phase !== 'restore') {
-        if (earlier.backupId === m.backupId)
-            return { kind: earlier.phase, state: earlier };
-        if (earlier.phase === 'cutover') {
-            throw new errors_SafetyError(`An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`);
-        }
-    }
+async function checkPlace(o, earlier) {
     const { facts, configFile } = await withClient(o.connection, async (c) => ({
         facts: await clusterFacts(c),
         configFile: (await c.query("SELECT current_setting('config_file', true) AS f"))
             .rows[0]?.f,
     }));
-    if (facts.systemId !== m.server.systemIdentifier) {
-        throw new errors_SafetyError(`The server is cluster ${facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`);
-    }
     const pgdata = await (0,promises_.realpath)(o.pgdata).catch(() => {
         throw new errors_SafetyError(`Input "pgdata" ${o.pgdata} does not exist.`);
     });
@@ -78037,16 +78237,12 @@ async function checkPitr(o) {
     if (config && external_node_path_default().dirname(config) !== pgdata) {
         throw new errors_SafetyError(`The server reads its configuration from ${config}, outside the data directory ${pgdata} (Debian's pg_ctlcluster layout): the restored side could not be started from its own directory, so strategy pitr does not support this layout yet. Nothing was changed.`);
     }
-    const others = [
-        ...new Set([...otherDatabases(facts.databases, m.database), ...otherDatabases(m.databases, m.database)]),
-    ];
-    if (others.length > 0 && o.scope !== 'cluster') {
-        throw new errors_SafetyError(`A point-in-time restore rolls back the whole cluster, and it also holds ${others.map((d) => `"${d}"`).join(', ')}; set scope: cluster if they may go back to ${m.restorePoint.createdAt} too.`);
-    }
+    const others = otherDatabases(facts.databases, o.database);
+    refuseOthers(others, o.scope, 'the point');
     const side = external_node_path_default().resolve(o.sideDir);
     if (inside(side, pgdata) || inside(pgdata, side))
         throw new errors_SafetyError(`Input "side-pgdata" ${o.sideDir} overlaps the data directory ${pgdata}.`);
-    if (o.sidePort === o.connection.port || o.sidePort === m.server.port)
+    if (o.sidePort === o.connection.port)
         throw new errors_SafetyError(`Input "side-port" ${o.sidePort} is the live cluster's port.`);
     const sideState = await isEmptyOrMissing(side);
     if (sideState === 'full' && earlier?.side !== side) {
@@ -78060,18 +78256,90 @@ async function checkPitr(o) {
     ]);
     if (devData.dev !== devSide.dev)
         throw new errors_SafetyError(`Input "side-pgdata" ${side} is on another file system than ${pgdata}; the cut-over must be a rename.`);
+    return { pgdata, side, sideState, facts, others };
+}
+function refuseOthers(others, scope, when) {
+    if (others.length > 0 && scope !== 'cluster') {
+        throw new errors_SafetyError(`A point-in-time restore rolls back the whole cluster, and it also holds ${others.map((d) => `"${d}"`).join(', ')}; set scope: cluster if they may go back to ${when} too.`);
+    }
+}
+/** The sha256 of a manifest's JSON: a prepared side is used only for the manifest it was proven against. */
+function manifestDigest(m) {
+    return (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(m)).digest('hex');
+}
+/**
+ * Why a side prepared for this manifest can no longer be used as proven (undefined: it can): it was
+ * proven against another manifest, a server runs on it, or its pg_control moved since it was stopped
+ * (someone started it).
+ */
+async function staleness(o, p, side) {
+    if (p.manifestDigest !== manifestDigest(o.manifest))
+        return 'it was proven against another manifest';
+    const tools = { binDir: o.binDir, user: o.owner };
+    if (await running(tools, side))
+        return 'a server runs on it';
+    let now;
+    try {
+        now = await controlData(tools, side);
+    }
+    catch (error) {
+        return `its pg_control cannot be read (${errorMessage(error)})`;
+    }
+    const was = p.control;
+    if (now.state !== was.state || now.checkpoint !== was.checkpoint || now.timeline !== was.timeline)
+        return `it changed since it was proven (pg_control: ${now.state}, checkpoint ${now.checkpoint} on timeline ${now.timeline}; it was ${was.state}, ${was.checkpoint} on ${was.timeline})`;
+    return undefined;
+}
+/**
+ * Everything checked before any change: an earlier run's marker, the live cluster is the one the
+ * manifest was taken on, the place (`checkPlace`), and — unless a side prepared for this manifest is
+ * still as it was proven — that the repository still holds the backup and every WAL segment up to
+ * the point.
+ */
+async function checkPitr(o) {
+    const m = o.manifest;
+    const earlier = await readState(o.pgdata);
+    if (earlier && (earlier.phase === 'cutover' || earlier.phase === 'done')) {
+        if (earlier.backupId === m.backupId)
+            return { kind: earlier.phase, state: earlier };
+        if (earlier.phase === 'cutover') {
+            throw new errors_SafetyError(`An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`);
+        }
+    }
+    const place = await checkPlace({ ...o, database: m.database }, earlier);
+    if (place.facts.systemId !== m.server.systemIdentifier) {
+        throw new errors_SafetyError(`The server is cluster ${place.facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`);
+    }
+    refuseOthers([...new Set([...place.others, ...otherDatabases(m.databases, m.database)])], o.scope, m.restorePoint.createdAt);
+    if (o.sidePort === m.server.port)
+        throw new errors_SafetyError(`Input "side-port" ${o.sidePort} is the live cluster's port.`);
+    const aside = o.asideDir ?? `${place.pgdata}.before-${m.backupId}`;
+    if (await isEmptyOrMissing(aside).then((s) => s !== 'missing'))
+        throw new errors_SafetyError(`${aside} exists already; move it away first (the live directory is kept under that name).`);
+    let stale;
+    if (earlier?.phase === 'prepared' && earlier.prepared && earlier.side === place.side) {
+        if (earlier.backupId === m.backupId) {
+            stale = await staleness(o, earlier.prepared, place.side);
+            if (stale === undefined)
+                return {
+                    kind: 'prepared',
+                    state: { ...earlier, pgdata: place.pgdata, aside, prepared: earlier.prepared },
+                };
+        }
+        else {
+            stale = `it holds ${earlier.backupId}'s point`;
+        }
+    }
     const repository = await checkRepositoryHolds(o.pgbr, m);
     const state = {
         backupId: m.backupId,
-        pgdata,
-        side,
-        aside: o.asideDir ?? `${pgdata}.before-${m.backupId}`,
+        pgdata: place.pgdata,
+        side: place.side,
+        aside,
         phase: 'restore',
         updatedAt: new Date().toISOString(),
     };
-    if (await isEmptyOrMissing(state.aside).then((s) => s !== 'missing'))
-        throw new errors_SafetyError(`${state.aside} exists already; move it away first (the live directory is kept under that name).`);
-    return { kind: 'fresh', state, delta: sideState === 'full', repository };
+    return { kind: 'fresh', state, delta: place.sideState === 'full', repository, stale };
 }
 /**
  * Restores the point into the side, starts it on the side port, proves it equals the manifest,
@@ -78122,8 +78390,31 @@ function cutOverPitr(o, state, onStep) {
         onStep,
     });
 }
+/**
+ * After `preparePitr` (the side proven and stopped): the marker says `prepared`, with the proof and
+ * the side's pg_control, so a rollback of the same manifest only cuts over.
+ */
+async function markPrepared(o, plan, proof, timings) {
+    const control = await controlData({ binDir: o.binDir, user: o.owner }, plan.state.side);
+    if (!/shut down/.test(control.state))
+        throw new Error(`The prepared side ${plan.state.side} was not stopped cleanly (${control.state}).`);
+    const state = {
+        ...plan.state,
+        phase: 'prepared',
+        prepared: {
+            at: new Date().toISOString(),
+            manifestDigest: manifestDigest(o.manifest),
+            proof: proof.summary,
+            timings,
+            control,
+        },
+    };
+    await writeState(state, o.owner);
+    return state;
+}
 
 ;// CONCATENATED MODULE: ./src/actions/rollback/strategies/pitr.ts
+
 
 
 
@@ -78162,6 +78453,36 @@ function onCutoverFailure(error, state, app, aside) {
         ? 'the database is down after the cut-over, so the application was NOT started (its code would meet the restored data, or no database at all)'
         : 'the live cluster is down (its stop failed and starting it again failed), so the application was not started';
 }
+/** The pitr rollback's options from the inputs and the manifest (also a background preparation's). */
+async function pitrOptions(inputs, m) {
+    const p = inputs.pitr;
+    if (!p)
+        throw new errors_ConfigurationError('strategy pitr needs pgdata.');
+    if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
+        throw new errors_SafetyError(`Backup ${m.backupId} is of database "${m.database}", not "${inputs.connection.database}" (allow-other-database: true to accept).`);
+    const owner = await ownerOf([p.pgdata, p.sidePgdata, external_node_path_default().dirname(p.pgdata)]);
+    return {
+        connection: inputs.connection,
+        pgbr: new PgBackRest({
+            stanza: p.stanza ?? m.pgbackrest.stanza,
+            config: p.config ?? m.pgbackrest.config,
+            user: owner,
+        }),
+        manifest: m,
+        pgdata: p.pgdata,
+        sideDir: p.sidePgdata,
+        sidePort: p.sidePort,
+        binDir: inputs.pgBinDir ?? `/usr/lib/postgresql/${m.server.major}/bin`,
+        owner,
+        stopCommand: p.clusterStopCommand,
+        startCommand: p.clusterStartCommand,
+        hookTimeoutMs: inputs.hookTimeoutMs,
+        processMax: p.processMax,
+        scope: p.scope,
+        recoveryTimeoutMs: inputs.maxDurationMs,
+        healthTimeoutMs: inputs.healthTimeoutMs,
+    };
+}
 /**
  * Strategy pitr: verify the manifest, the repository and the cluster; restore the point into a
  * side directory, start it on its own port and prove it equals the manifest; stop the
@@ -78178,37 +78499,32 @@ async function rollbackPitr(inputs, state, app, after) {
     const { o, plan, commit } = await t.phase('verify', async (note) => {
         const m = await readPitrManifestFile(manifestFile);
         state.manifest = m;
-        if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
-            throw new errors_SafetyError(`Backup ${m.backupId} is of database "${m.database}", not "${inputs.connection.database}" (allow-other-database: true to accept).`);
-        const owner = await ownerOf([p.pgdata, p.sidePgdata, external_node_path_default().dirname(p.pgdata)]);
-        const o = {
-            connection: inputs.connection,
-            pgbr: new PgBackRest({
-                stanza: p.stanza ?? m.pgbackrest.stanza,
-                config: p.config ?? m.pgbackrest.config,
-                user: owner,
-            }),
-            manifest: m,
-            pgdata: p.pgdata,
-            sideDir: p.sidePgdata,
-            sidePort: p.sidePort,
-            binDir: inputs.pgBinDir ?? `/usr/lib/postgresql/${m.server.major}/bin`,
-            owner,
-            stopCommand: p.clusterStopCommand,
-            startCommand: p.clusterStartCommand,
-            hookTimeoutMs: inputs.hookTimeoutMs,
-            processMax: p.processMax,
-            scope: p.scope,
-            recoveryTimeoutMs: inputs.maxDurationMs,
-            healthTimeoutMs: inputs.healthTimeoutMs,
-        };
+        const o = await pitrOptions(inputs, m);
         const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
+        // A side being prepared in the background is this rollback's head start: wait for it.
+        const waited = await waitForPreparation(external_node_path_default().resolve(p.pgdata), { binDir: o.binDir, user: o.owner }, inputs.maxDurationMs, (r, seconds) => core.info(`Waiting ${seconds.toFixed(0)}s for the rollback being prepared in the background (pid ${r.pid}, ${r.detail ?? r.status}); its log: ${r.log}`));
+        if (waited) {
+            const r = waited.record;
+            const said = waited.stopped
+                ? `The background preparation (pid ${r.pid}) did not end within max-duration and was stopped`
+                : r.status === 'prepared'
+                    ? undefined
+                    : `The background preparation (pid ${r.pid}) ended ${r.status === 'failed' ? `failed: ${r.detail ?? 'no reason recorded'}` : `without a result (${r.detail ?? r.status})`}`;
+            if (said) {
+                core.warning(`${said}; this rollback restores by itself. Its log: ${r.log}`);
+                state.note(`${said}; this rollback restored by itself.`);
+            }
+        }
         const plan = await checkPitr(o);
         if (plan.kind === 'fresh')
             lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
+        if (plan.kind === 'fresh' && plan.stale)
+            state.note(`The side prepared earlier was not used: ${plan.stale}; it was restored again (--delta).`);
         note(plan.kind === 'fresh'
             ? `restore point ${m.restorePoint.name} of ${m.database}; ${plan.repository}`
-            : `an earlier run of backup ${m.backupId} reached ${plan.kind === 'done' ? 'the end of its cut-over' : 'its cut-over'}`);
+            : plan.kind === 'prepared'
+                ? `restore point ${m.restorePoint.name} of ${m.database}; its side was prepared at ${plan.state.prepared.at} and is unchanged since`
+                : `an earlier run of backup ${m.backupId} reached ${plan.kind === 'done' ? 'the end of its cut-over' : 'its cut-over'}`);
         return { o, plan, commit };
     });
     state.restoredFrom = `restore point ${o.manifest.restorePoint.name} (stanza ${o.pgbr.options.stanza})`;
@@ -78219,6 +78535,11 @@ async function rollbackPitr(inputs, state, app, after) {
             note(detail);
         }));
         t.record('checks', started + (Date.now() - started), 'ok', proof.summary);
+    }
+    else if (plan.kind === 'prepared') {
+        const p = plan.state.prepared;
+        t.skip('restore', `prepared in the background before the verdict (${p.timings})`);
+        t.skip('checks', `proven when prepared, at ${p.at}: ${p.proof}`);
     }
     else {
         for (const phase of ['restore', 'checks'])
@@ -78447,6 +78768,9 @@ function getInputs() {
     if (stopCommand && !startCommand) {
         throw new errors_ConfigurationError('Input "stop-command" is set but "start-command" is not: a stopped application must be started again.');
     }
+    const prepare = getEnumInput('prepare', ['no', 'background', 'stop'], 'no');
+    if (prepare !== 'no' && strategy !== 'pitr')
+        throw new errors_ConfigurationError(`Input "prepare" is ${showValue(prepare)}, which needs strategy: pitr (got ${showValue(strategy)}).`);
     const pgBinDir = getSingleLineInput('pg-bin-dir');
     const jobs = getIntegerInput('jobs', 2, 1, 64);
     const tempRoot = process.env.RUNNER_TEMP || external_node_os_default().tmpdir();
@@ -78483,70 +78807,9 @@ function getInputs() {
             : undefined,
         tempDir: external_node_path_default().join(tempRoot, 'migration-guard-rollback'),
         pitr: strategy === 'pitr' ? getPitrInputs(manifest, connection.port) : undefined,
+        prepare,
+        prepareTimeoutMs: getDurationInput('prepare-timeout', '6h'),
     };
-}
-
-;// CONCATENATED MODULE: ./src/postgres/prune.ts
-
-
-/** The backup tag of a kept database (`shop_failed_20250101t020304z_ab12` → `20250101t020304z_ab12`). */
-function tagOf(live, name) {
-    for (const kind of ['_failed_', '_snap_'])
-        if (name.startsWith(live + kind))
-            return name.slice(live.length + kind.length);
-    return '';
-}
-/**
- * Drops the kept `<live>_failed_*` and `<live>_snap_*` databases beyond the newest `keep` (newest by
- * the backup time in their names), never one named in `protect` (it counts towards `keep`), never
- * one with a session (plain DROP DATABASE, which refuses then): a retention policy the caller asks
- * for by name, never a default.
- */
-async function pruneKeptDatabases(client, live, keep, protect) {
-    const kept = (await keptDatabases(client, live)).map((d) => d.name);
-    const ordered = [...kept].sort((a, b) => {
-        const byTag = tagOf(live, b).localeCompare(tagOf(live, a));
-        return byTag !== 0 ? byTag : a.localeCompare(b);
-    });
-    const keepSet = new Set(protect.filter((p) => kept.includes(p)));
-    for (const name of ordered)
-        if (keepSet.size < keep)
-            keepSet.add(name);
-    const result = { dropped: [], kept: ordered.filter((n) => keepSet.has(n)), skipped: [] };
-    for (const name of ordered) {
-        if (keepSet.has(name))
-            continue;
-        try {
-            await client.query(`DROP DATABASE ${quoteIdent(name)}`);
-            result.dropped.push(name);
-        }
-        catch (e) {
-            result.skipped.push({ name, reason: e.message });
-        }
-    }
-    return result;
-}
-
-;// CONCATENATED MODULE: ./src/actions/rollback/prune.ts
-
-
-
-
-
-/** `keep-databases`: the retention of kept side databases after a restored rollback; a failure only warns. */
-async function pruneAfterRollback(inputs, state, protect) {
-    const keep = inputs.keepDatabases ?? 0;
-    try {
-        const r = await withClient(swap_maintenance(inputs.connection), (c) => pruneKeptDatabases(c, state.database, keep, protect));
-        core.info(`keep-databases ${keep}: dropped ${r.dropped.length ? r.dropped.join(', ') : 'none'}; kept ${r.kept.join(', ') || 'none'}.`);
-        if (r.dropped.length)
-            state.note(`Dropped by keep-databases ${keep}: ${r.dropped.join(', ')}.`);
-        for (const s of r.skipped)
-            state.note(`keep-databases: could not drop "${s.name}": ${s.reason}`);
-    }
-    catch (error) {
-        state.note(`keep-databases: the prune failed: ${errorMessage(error)}`);
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/report/markdown.ts
@@ -78682,6 +78945,308 @@ class SummaryDoc {
     block(text) {
         this.blocks.push(text);
         return this;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/prepare.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Set for the detached process that prepares the rollback (its inputs are the step's `INPUT_*`). */
+const PREPARE_ENV = 'MIGRATION_GUARD_PITR_PREPARE';
+/** Environment entries of the step that the detached process must not write to after the step ended. */
+const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
+const prepare_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+function pitrOf(inputs) {
+    if (!inputs.pitr || inputs.manifest.kind !== 'local')
+        throw new errors_SafetyError('Input "prepare" needs strategy: pitr with a local manifest.');
+    return { ...inputs.pitr, pgdata: external_node_path_default().resolve(inputs.pitr.pgdata), manifestPath: inputs.manifest.path };
+}
+/** pg_ctl's folder: pg-bin-dir, else the cluster's major version's (PG_VERSION in the data directory). */
+async function toolsFor(inputs, pgdata) {
+    const p = pitrOf(inputs);
+    const owner = await ownerOf([p.pgdata, p.sidePgdata, external_node_path_default().dirname(p.pgdata)]);
+    if (inputs.pgBinDir)
+        return { binDir: inputs.pgBinDir, user: owner };
+    const major = (await (0,promises_.readFile)(external_node_path_default().join(pgdata, 'PG_VERSION'), 'utf8').catch(() => '')).trim();
+    if (!/^\d+$/.test(major))
+        throw new errors_SafetyError(`Cannot tell the server's version from ${pgdata}/PG_VERSION; set pg-bin-dir.`);
+    return { binDir: `/usr/lib/postgresql/${major}/bin`, user: owner };
+}
+/**
+ * `prepare: background`: checks what can be checked before the manifest exists (the place: data
+ * directory, side, port, other databases; no other preparation running; no cut-over half done),
+ * then starts this bundle again, detached, to restore and prove the side, and returns as soon as
+ * that process has recorded itself. Nothing live is changed, ever, by a preparation.
+ */
+async function startPreparationStep(inputs) {
+    const p = pitrOf(inputs);
+    const files = preparationFiles(p.pgdata);
+    const other = await runningPreparation(p.pgdata);
+    if (other)
+        throw new errors_SafetyError(`A rollback is already being prepared on ${p.pgdata} (pid ${other.pid}, for ${other.manifest}); stop it first (prepare: stop).`);
+    const earlier = await readState(p.pgdata);
+    if (earlier?.phase === 'cutover')
+        throw new errors_SafetyError(`An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`);
+    await checkPlace({
+        connection: inputs.connection,
+        pgdata: p.pgdata,
+        sideDir: p.sidePgdata,
+        sidePort: p.sidePort,
+        scope: p.scope,
+        database: inputs.connection.database,
+    }, earlier);
+    const env = { ...process.env, [PREPARE_ENV]: '1' };
+    for (const name of STEP_FILES)
+        delete env[name];
+    const script = process.argv[1];
+    if (!script)
+        throw new errors_SafetyError('Cannot start the preparation: the path of this action is unknown.');
+    const fd = (0,external_node_fs_.openSync)(files.log, 'w', 0o600);
+    let exit;
+    let pid;
+    try {
+        const child = (0,external_node_child_process_.spawn)(process.execPath, [script], { detached: true, stdio: ['ignore', fd, fd], env });
+        child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
+        child.once('exit', (c, s) => (exit ??= s ? `was killed by ${s}` : `exited with code ${String(c)}`));
+        child.unref();
+        pid = child.pid;
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+        const r = await readPreparation(p.pgdata).catch(() => undefined);
+        if (pid !== undefined && r?.pid === pid)
+            break;
+        if (exit !== undefined || pid === undefined || Date.now() > deadline) {
+            if (pid !== undefined && exit === undefined)
+                killGroup(pid, 'SIGKILL');
+            const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
+            throw new errors_SafetyError(`The rollback's preparation ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+        }
+        await prepare_sleep(50);
+    }
+    setOutput('preparation', 'running');
+    const lead = `⏳ Rollback being prepared in the background: ${p.sidePgdata} will hold the restore point of ${external_node_path_default().basename(p.manifestPath)}, proven against it; a rollback with this manifest then only cuts over`;
+    core.info(`${lead}. Process ${pid}, log ${files.log}.`);
+    const doc = new SummaryDoc().heading(lead, 2);
+    doc.list([
+        `Process ${pid}; its log ${files.log}`,
+        ['Manifest: ', code(p.manifestPath), ' (waited for while the backup reads its evidence)'],
+        `Side: ${p.sidePgdata}, proven on port ${p.sidePort}, then stopped; the live cluster is not touched`,
+        [
+            'A rollback that comes earlier waits for it; ',
+            code('prepare: stop'),
+            ' ends it (the side is kept for the next restore, which copies only what differs)',
+        ],
+    ]);
+    await writeSummary(doc);
+}
+/** Waits for the manifest the backup's background part is still writing. */
+async function waitForManifest(file, timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    let told = Date.now();
+    for (;;) {
+        const there = await (0,promises_.stat)(file).then(() => true, () => false);
+        if (there)
+            return readPitrManifestFile(file);
+        if (Date.now() > deadline)
+            throw new errors_SafetyError(`The manifest ${file} was not written within prepare-timeout.`);
+        if (Date.now() - told >= 60_000) {
+            told = Date.now();
+            core.info(`Still waiting for the manifest ${file}.`);
+        }
+        await prepare_sleep(250);
+    }
+}
+/**
+ * The detached process of `prepare: background`: waits for the manifest, checks as the rollback
+ * would, restores the point into the side, starts it, proves it equals the manifest, stops it, and
+ * marks the side prepared. Stopped or failed, it stops the side's server; the side's directory
+ * stays (a rollback restores into it again with --delta), and the live cluster is never touched.
+ */
+async function runPreparation(inputs) {
+    const p = pitrOf(inputs);
+    let record = await startPreparation(p.pgdata, {
+        manifest: p.manifestPath,
+        side: external_node_path_default().resolve(p.sidePgdata),
+    });
+    const update = async (fields) => {
+        record = { ...record, ...fields };
+        await writePreparation(p.pgdata, record);
+    };
+    let tools;
+    const cleanup = onCleanup('stop the side being prepared', async () => {
+        if (tools)
+            await stopServer(tools, record.side).catch(() => undefined);
+        const signal = interruptedBy();
+        if (record.status === 'waiting' || record.status === 'restoring')
+            await update({
+                status: signal ? 'stopped' : 'failed',
+                detail: signal ? `stopped by ${signal} (${record.detail ?? record.status})` : 'ended early',
+                finished: new Date().toISOString(),
+            });
+    });
+    core.info(`Preparing the rollback to ${p.manifestPath} in ${record.side} (pid ${process.pid}).`);
+    try {
+        const m = await waitForManifest(p.manifestPath, inputs.prepareTimeoutMs);
+        const o = await pitrOptions(inputs, m);
+        tools = { binDir: o.binDir, user: o.owner };
+        const plan = await checkPitr(o);
+        if (plan.kind !== 'fresh') {
+            const already = plan.kind === 'prepared';
+            await update({
+                status: already ? 'prepared' : 'failed',
+                detail: already
+                    ? `the side was prepared for ${m.backupId} already (at ${plan.state.prepared.at})`
+                    : `a rollback to ${m.backupId} already ran (${plan.kind})`,
+                finished: new Date().toISOString(),
+            });
+            return;
+        }
+        if (plan.stale)
+            core.info(`The side is restored again: ${plan.stale}.`);
+        await update({ status: 'restoring', detail: `restoring ${m.restorePoint.name}` });
+        const timings = [];
+        const proof = await preparePitr(o, plan, (phase, detail) => {
+            core.info(detail);
+            const seconds = / in ([\d.]+s)$/.exec(detail)?.[1];
+            if (seconds)
+                timings.push(`${phase} ${seconds}`);
+            void update({ detail });
+        });
+        const state = await markPrepared(o, plan, proof, timings.join(', '));
+        await update({
+            status: 'prepared',
+            detail: `${proof.summary}; ${timings.join(', ')}`,
+            finished: state.prepared?.at,
+        });
+        core.info(`Prepared: ${proof.summary}. A rollback with ${p.manifestPath} now only cuts over.`);
+    }
+    catch (error) {
+        await update({
+            status: 'failed',
+            detail: scrub(errorMessage(error)),
+            finished: new Date().toISOString(),
+        });
+        throw error;
+    }
+    finally {
+        await cleanup();
+    }
+}
+/**
+ * `prepare: stop`: ends a preparation still running (its side's server stopped, its directory kept
+ * for the next --delta). A side already prepared is left as it is: it is the proven point, and a
+ * later rollback to it only cuts over.
+ */
+async function stopPreparationStep(inputs) {
+    const p = pitrOf(inputs);
+    const before = await readPreparation(p.pgdata);
+    let lead;
+    let result;
+    if (before && (before.status === 'waiting' || before.status === 'restoring') && isAlive(before)) {
+        await stopPreparation(p.pgdata, await toolsFor(inputs, p.pgdata));
+        result = 'stopped';
+        lead = `⏹️ Rollback preparation stopped (it was ${before.detail ?? before.status}); ${before.side} is kept, so the next restore into it copies only what differs`;
+    }
+    else if (before?.status === 'prepared') {
+        result = 'prepared';
+        lead = `✅ The rollback stays prepared: ${before.side} holds the proven point (${before.detail ?? ''}); a rollback with ${before.manifest} only cuts over`;
+    }
+    else if (before) {
+        result = before.status === 'failed' ? 'failed' : 'stopped';
+        lead = `The rollback's preparation had ended: ${before.status}${before.detail ? ` (${before.detail})` : ''}`;
+    }
+    else {
+        result = 'none';
+        lead = `No rollback preparation on ${p.pgdata}`;
+    }
+    setOutput('preparation', result);
+    core.info(lead);
+    const doc = new SummaryDoc().heading(clause(lead), 2);
+    if (before)
+        doc.paragraph(strong('Log: '), code(before.log));
+    await writeSummary(doc);
+    annotate('notice', 'Rollback preparation', clause(lead));
+}
+
+;// CONCATENATED MODULE: ./src/postgres/prune.ts
+
+
+/** The backup tag of a kept database (`shop_failed_20250101t020304z_ab12` → `20250101t020304z_ab12`). */
+function tagOf(live, name) {
+    for (const kind of ['_failed_', '_snap_'])
+        if (name.startsWith(live + kind))
+            return name.slice(live.length + kind.length);
+    return '';
+}
+/**
+ * Drops the kept `<live>_failed_*` and `<live>_snap_*` databases beyond the newest `keep` (newest by
+ * the backup time in their names), never one named in `protect` (it counts towards `keep`), never
+ * one with a session (plain DROP DATABASE, which refuses then): a retention policy the caller asks
+ * for by name, never a default.
+ */
+async function pruneKeptDatabases(client, live, keep, protect) {
+    const kept = (await keptDatabases(client, live)).map((d) => d.name);
+    const ordered = [...kept].sort((a, b) => {
+        const byTag = tagOf(live, b).localeCompare(tagOf(live, a));
+        return byTag !== 0 ? byTag : a.localeCompare(b);
+    });
+    const keepSet = new Set(protect.filter((p) => kept.includes(p)));
+    for (const name of ordered)
+        if (keepSet.size < keep)
+            keepSet.add(name);
+    const result = { dropped: [], kept: ordered.filter((n) => keepSet.has(n)), skipped: [] };
+    for (const name of ordered) {
+        if (keepSet.has(name))
+            continue;
+        try {
+            await client.query(`DROP DATABASE ${quoteIdent(name)}`);
+            result.dropped.push(name);
+        }
+        catch (e) {
+            result.skipped.push({ name, reason: e.message });
+        }
+    }
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/actions/rollback/prune.ts
+
+
+
+
+
+/** `keep-databases`: the retention of kept side databases after a restored rollback; a failure only warns. */
+async function pruneAfterRollback(inputs, state, protect) {
+    const keep = inputs.keepDatabases ?? 0;
+    try {
+        const r = await withClient(swap_maintenance(inputs.connection), (c) => pruneKeptDatabases(c, state.database, keep, protect));
+        core.info(`keep-databases ${keep}: dropped ${r.dropped.length ? r.dropped.join(', ') : 'none'}; kept ${r.kept.join(', ') || 'none'}.`);
+        if (r.dropped.length)
+            state.note(`Dropped by keep-databases ${keep}: ${r.dropped.join(', ')}.`);
+        for (const s of r.skipped)
+            state.note(`keep-databases: could not drop "${s.name}": ${s.reason}`);
+    }
+    catch (error) {
+        state.note(`keep-databases: the prune failed: ${errorMessage(error)}`);
     }
 }
 
@@ -79014,8 +79579,13 @@ async function reopenAfterInterruptedSwap(inputs, state) {
 
 
 
+
+
 /** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
 async function run() {
+    // The detached preparation's output is a log file no runner masks.
+    if (process.env[PREPARE_ENV])
+        scrubStdio();
     let inputs;
     try {
         inputs = getInputs();
@@ -79025,6 +79595,15 @@ async function run() {
         setOutput('verdict', 'refused');
         throw error;
     }
+    if (process.env[PREPARE_ENV])
+        return runPreparation(inputs);
+    if (inputs.prepare === 'background')
+        return startPreparationStep(inputs).catch((error) => {
+            setOutput('preparation', 'refused');
+            throw error;
+        });
+    if (inputs.prepare === 'stop')
+        return stopPreparationStep(inputs);
     const state = new RunState(inputs.connection.database);
     const app = new Application(inputs);
     // Registered first, so on a cancellation it runs last: after the side database is dropped and the app restarted.

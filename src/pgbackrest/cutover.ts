@@ -156,9 +156,11 @@ async function healthy(o: CutoverOptions): Promise<void> {
  * and the application is started again on its current code, so its database must run too.
  */
 async function afterFailedStop(o: CutoverOptions, state: PitrState, why: string, t0: number): Promise<never> {
-  await writeState({ ...state, phase: 'restore' }, o.owner);
-  const rerun =
-    'A rerun with the same manifest restores into its own side again (--delta) and cuts over again.';
+  // The side was not touched: a side prepared ahead stays prepared.
+  await writeState({ ...state, phase: state.prepared ? 'prepared' : 'restore' }, o.owner);
+  const rerun = state.prepared
+    ? 'A rerun with the same manifest cuts over to the same proven side.'
+    : 'A rerun with the same manifest restores into its own side again (--delta) and cuts over again.';
   if (await running(o.tools, state.pgdata).catch(() => true)) {
     const lead = `${why}; the live cluster was not replaced and still runs on ${state.pgdata}`;
     throw new CutoverFailure(`${lead}. ${rerun}`, { replaced: false, down: false, lead });

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-import { SafetyError } from '../common/errors';
+import { errorMessage, SafetyError } from '../common/errors';
 import { withClient } from '../postgres/client';
 import type { ConnectionSettings } from '../postgres/connection';
 
@@ -11,8 +12,8 @@ import { cutOver, type CutoverResult } from './cutover';
 import type { PitrManifest } from './manifest';
 import { proveRestored, type Proof } from './prove';
 import { checkRepositoryHolds } from './repository';
-import { restoreSide, startSide, stopServer, type ServerTools } from './side';
-import { readState, writeState, type PitrState } from './state';
+import { controlData, restoreSide, running, startSide, stopServer, type ServerTools } from './side';
+import { readState, writeState, type PitrState, type PreparedSide, type SideControl } from './state';
 
 export interface PitrRollbackOptions {
   /** The live cluster, connected to the database the manifest protects. */
@@ -39,9 +40,10 @@ export interface PitrRollbackOptions {
   asideDir?: string;
 }
 
-/** What the check found: a fresh run, or an earlier run of this backup to finish or report. */
+/** What the check found: a fresh run, a side prepared for it, or an earlier run to finish or report. */
 export type PitrPlan =
-  | { kind: 'fresh'; state: PitrState; delta: boolean; repository: string }
+  | { kind: 'fresh'; state: PitrState; delta: boolean; repository: string; stale?: string }
+  | { kind: 'prepared'; state: PitrState & { prepared: PreparedSide } }
   | { kind: 'cutover'; state: PitrState }
   | { kind: 'done'; state: PitrState };
 
@@ -59,34 +61,39 @@ function inside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
+/** Where a pitr rollback works, before its manifest is known (a rollback prepared in the background). */
+export interface PitrPlace {
+  connection: ConnectionSettings;
+  pgdata: string;
+  sideDir: string;
+  sidePort: number;
+  scope: 'database' | 'cluster';
+  /** The database the rollback is for (the manifest's, once known; else the connection's). */
+  database: string;
+}
+
+/** What `checkPlace` found: the real paths, the live cluster's facts, and the side's state. */
+export interface CheckedPlace {
+  pgdata: string;
+  side: string;
+  sideState: 'missing' | 'empty' | 'full';
+  facts: Awaited<ReturnType<typeof clusterFacts>>;
+  /** The databases besides the connection's, refused unless scope is cluster. */
+  others: string[];
+}
+
 /**
- * Everything checked before any change: an earlier run's marker, the live cluster is the one the
- * manifest was taken on and `pgdata` is its data directory, no other database would be rolled
- * back unasked, the side directory is free (or this rollback's own), the side and the data
- * directory are on one file system (the cut-over is two renames), and the repository still holds
- * the backup and every WAL segment up to the point.
+ * The checks that need no manifest: `pgdata` is the live server's data directory and holds its
+ * configuration, no other database would be rolled back unasked, the side directory is free (or
+ * this rollback's own, per the marker), does not overlap the data directory, and is on its file
+ * system (the cut-over is two renames), and the side port is not the live one.
  */
-export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
-  const m = o.manifest;
-  const earlier = await readState(o.pgdata);
-  if (earlier && earlier.phase !== 'restore') {
-    if (earlier.backupId === m.backupId) return { kind: earlier.phase, state: earlier };
-    if (earlier.phase === 'cutover') {
-      throw new SafetyError(
-        `An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`,
-      );
-    }
-  }
+export async function checkPlace(o: PitrPlace, earlier: PitrState | undefined): Promise<CheckedPlace> {
   const { facts, configFile } = await withClient(o.connection, async (c) => ({
     facts: await clusterFacts(c),
     configFile: (await c.query<{ f: string | null }>("SELECT current_setting('config_file', true) AS f"))
       .rows[0]?.f,
   }));
-  if (facts.systemId !== m.server.systemIdentifier) {
-    throw new SafetyError(
-      `The server is cluster ${facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`,
-    );
-  }
   const pgdata = await realpath(o.pgdata).catch(() => {
     throw new SafetyError(`Input "pgdata" ${o.pgdata} does not exist.`);
   });
@@ -106,18 +113,12 @@ export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
       `The server reads its configuration from ${config}, outside the data directory ${pgdata} (Debian's pg_ctlcluster layout): the restored side could not be started from its own directory, so strategy pitr does not support this layout yet. Nothing was changed.`,
     );
   }
-  const others = [
-    ...new Set([...otherDatabases(facts.databases, m.database), ...otherDatabases(m.databases, m.database)]),
-  ];
-  if (others.length > 0 && o.scope !== 'cluster') {
-    throw new SafetyError(
-      `A point-in-time restore rolls back the whole cluster, and it also holds ${others.map((d) => `"${d}"`).join(', ')}; set scope: cluster if they may go back to ${m.restorePoint.createdAt} too.`,
-    );
-  }
+  const others = otherDatabases(facts.databases, o.database);
+  refuseOthers(others, o.scope, 'the point');
   const side = path.resolve(o.sideDir);
   if (inside(side, pgdata) || inside(pgdata, side))
     throw new SafetyError(`Input "side-pgdata" ${o.sideDir} overlaps the data directory ${pgdata}.`);
-  if (o.sidePort === o.connection.port || o.sidePort === m.server.port)
+  if (o.sidePort === o.connection.port)
     throw new SafetyError(`Input "side-port" ${o.sidePort} is the live cluster's port.`);
   const sideState = await isEmptyOrMissing(side);
   if (sideState === 'full' && earlier?.side !== side) {
@@ -135,20 +136,101 @@ export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
     throw new SafetyError(
       `Input "side-pgdata" ${side} is on another file system than ${pgdata}; the cut-over must be a rename.`,
     );
+  return { pgdata, side, sideState, facts, others };
+}
+
+function refuseOthers(others: string[], scope: 'database' | 'cluster', when: string): void {
+  if (others.length > 0 && scope !== 'cluster') {
+    throw new SafetyError(
+      `A point-in-time restore rolls back the whole cluster, and it also holds ${others.map((d) => `"${d}"`).join(', ')}; set scope: cluster if they may go back to ${when} too.`,
+    );
+  }
+}
+
+/** The sha256 of a manifest's JSON: a prepared side is used only for the manifest it was proven against. */
+export function manifestDigest(m: PitrManifest): string {
+  return createHash('sha256').update(JSON.stringify(m)).digest('hex');
+}
+
+/**
+ * Why a side prepared for this manifest can no longer be used as proven (undefined: it can): it was
+ * proven against another manifest, a server runs on it, or its pg_control moved since it was stopped
+ * (someone started it).
+ */
+async function staleness(o: PitrRollbackOptions, p: PreparedSide, side: string): Promise<string | undefined> {
+  if (p.manifestDigest !== manifestDigest(o.manifest)) return 'it was proven against another manifest';
+  const tools: ServerTools = { binDir: o.binDir, user: o.owner };
+  if (await running(tools, side)) return 'a server runs on it';
+  let now: SideControl;
+  try {
+    now = await controlData(tools, side);
+  } catch (error) {
+    return `its pg_control cannot be read (${errorMessage(error)})`;
+  }
+  const was = p.control;
+  if (now.state !== was.state || now.checkpoint !== was.checkpoint || now.timeline !== was.timeline)
+    return `it changed since it was proven (pg_control: ${now.state}, checkpoint ${now.checkpoint} on timeline ${now.timeline}; it was ${was.state}, ${was.checkpoint} on ${was.timeline})`;
+  return undefined;
+}
+
+/**
+ * Everything checked before any change: an earlier run's marker, the live cluster is the one the
+ * manifest was taken on, the place (`checkPlace`), and — unless a side prepared for this manifest is
+ * still as it was proven — that the repository still holds the backup and every WAL segment up to
+ * the point.
+ */
+export async function checkPitr(o: PitrRollbackOptions): Promise<PitrPlan> {
+  const m = o.manifest;
+  const earlier = await readState(o.pgdata);
+  if (earlier && (earlier.phase === 'cutover' || earlier.phase === 'done')) {
+    if (earlier.backupId === m.backupId) return { kind: earlier.phase, state: earlier };
+    if (earlier.phase === 'cutover') {
+      throw new SafetyError(
+        `An earlier rollback to ${earlier.backupId} stopped in the middle of its cut-over (${earlier.pgdata}.pitr-rollback.json); run it again with that manifest first.`,
+      );
+    }
+  }
+  const place = await checkPlace({ ...o, database: m.database }, earlier);
+  if (place.facts.systemId !== m.server.systemIdentifier) {
+    throw new SafetyError(
+      `The server is cluster ${place.facts.systemId ?? '(unknown: the role may not read pg_control)'}, but backup ${m.backupId} was taken on cluster ${m.server.systemIdentifier}.`,
+    );
+  }
+  refuseOthers(
+    [...new Set([...place.others, ...otherDatabases(m.databases, m.database)])],
+    o.scope,
+    m.restorePoint.createdAt,
+  );
+  if (o.sidePort === m.server.port)
+    throw new SafetyError(`Input "side-port" ${o.sidePort} is the live cluster's port.`);
+  const aside = o.asideDir ?? `${place.pgdata}.before-${m.backupId}`;
+  if (await isEmptyOrMissing(aside).then((s) => s !== 'missing'))
+    throw new SafetyError(
+      `${aside} exists already; move it away first (the live directory is kept under that name).`,
+    );
+  let stale: string | undefined;
+  if (earlier?.phase === 'prepared' && earlier.prepared && earlier.side === place.side) {
+    if (earlier.backupId === m.backupId) {
+      stale = await staleness(o, earlier.prepared, place.side);
+      if (stale === undefined)
+        return {
+          kind: 'prepared',
+          state: { ...earlier, pgdata: place.pgdata, aside, prepared: earlier.prepared },
+        };
+    } else {
+      stale = `it holds ${earlier.backupId}'s point`;
+    }
+  }
   const repository = await checkRepositoryHolds(o.pgbr, m);
   const state: PitrState = {
     backupId: m.backupId,
-    pgdata,
-    side,
-    aside: o.asideDir ?? `${pgdata}.before-${m.backupId}`,
+    pgdata: place.pgdata,
+    side: place.side,
+    aside,
     phase: 'restore',
     updatedAt: new Date().toISOString(),
   };
-  if (await isEmptyOrMissing(state.aside).then((s) => s !== 'missing'))
-    throw new SafetyError(
-      `${state.aside} exists already; move it away first (the live directory is kept under that name).`,
-    );
-  return { kind: 'fresh', state, delta: sideState === 'full', repository };
+  return { kind: 'fresh', state, delta: place.sideState === 'full', repository, stale };
 }
 
 /**
@@ -215,4 +297,32 @@ export function cutOverPitr(
     owner: o.owner,
     onStep,
   });
+}
+
+/**
+ * After `preparePitr` (the side proven and stopped): the marker says `prepared`, with the proof and
+ * the side's pg_control, so a rollback of the same manifest only cuts over.
+ */
+export async function markPrepared(
+  o: PitrRollbackOptions,
+  plan: Extract<PitrPlan, { kind: 'fresh' }>,
+  proof: Proof,
+  timings: string,
+): Promise<PitrState> {
+  const control = await controlData({ binDir: o.binDir, user: o.owner }, plan.state.side);
+  if (!/shut down/.test(control.state))
+    throw new Error(`The prepared side ${plan.state.side} was not stopped cleanly (${control.state}).`);
+  const state: PitrState = {
+    ...plan.state,
+    phase: 'prepared',
+    prepared: {
+      at: new Date().toISOString(),
+      manifestDigest: manifestDigest(o.manifest),
+      proof: proof.summary,
+      timings,
+      control,
+    },
+  };
+  await writeState(state, o.owner);
+  return state;
 }

@@ -8,6 +8,7 @@ import { succeeded } from '../process/runner';
 
 import { failure, runAs, type OsUser, type PgBackRest } from './command';
 import type { PitrManifest } from './manifest';
+import type { SideControl } from './state';
 
 /** Where the server binaries are and as whom they run. */
 export interface ServerTools {
@@ -133,4 +134,21 @@ export async function startSide(
       );
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** pg_controldata of a data directory: its state, last checkpoint and timeline. */
+export async function controlData(tools: ServerTools, dataDir: string): Promise<SideControl> {
+  const r = await runAs(tools.user, path.join(tools.binDir, 'pg_controldata'), ['-D', dataDir], {
+    echo: false,
+    timeoutMs: 30_000,
+    env: { LC_ALL: 'C' },
+  });
+  if (!succeeded(r)) throw new Error(failure(`pg_controldata on ${dataDir}`, r));
+  const field = (name: string): string =>
+    new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(r.stdout)?.[1]?.trim() ?? '';
+  return {
+    state: field('Database cluster state'),
+    checkpoint: field('Latest checkpoint location'),
+    timeline: field("Latest checkpoint's TimeLineID"),
+  };
 }

@@ -4,6 +4,7 @@ import { errorMessage } from '../../common/errors';
 import { scrub } from '../../common/secrets';
 import { withDatabase } from '../../postgres/connection';
 import { backupShortId, databaseNameFor } from '../../postgres/side-names';
+import { scrubStdio } from '../../process/detached';
 
 import { parsePlan } from './background';
 import { backgroundFiles, recordOnCleanup, startRecord, writeRecord } from './background-state';
@@ -13,27 +14,6 @@ import { backupOutputs } from './outputs';
 import { runPitrBackground } from './pgbackrest-background';
 import { Phases } from './phases';
 import { factsOf } from './report';
-
-/**
- * Everything this process prints goes to its log file, which no runner masks: secrets are scrubbed
- * from every line, and `::add-mask::` commands (which carry the secret itself) are dropped, as are
- * `::debug::` lines (no runner reads this file in debug mode; they would show in the summary's tail).
- */
-function scrubStdio(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    const original = stream.write.bind(stream) as (text: string, done?: () => void) => boolean;
-    const filtered = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      const kept = text
-        .split('\n')
-        .filter((line) => !line.startsWith('::add-mask::') && !line.startsWith('::debug::'))
-        .join('\n');
-      const done = rest.find((r): r is () => void => typeof r === 'function');
-      return original(scrub(kept), done);
-    };
-    stream.write = filtered;
-  }
-}
 
 /**
  * The background half of `snapshot: first` + `dump: background`: dumps the snapshot database,

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { SafetyError } from '../../common/errors';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
+import { isAlive, logTail, procStat } from '../../process/detached';
 import type { Phase } from '../../report/summary';
 
 import type { BackupOutputs } from './outputs';
@@ -35,6 +35,8 @@ export interface BackgroundRecord {
   /** `engine: pgbackrest`: the manifest written once the evidence is read. */
   pitr?: { manifestPath: string };
 }
+
+export { isAlive, logTail, procStat };
 
 /** The files of one background backup. */
 export function backgroundFiles(outputDir: string, id: string): { state: string; log: string } {
@@ -97,49 +99,6 @@ export async function readRecord(file: string): Promise<BackgroundRecord | undef
     throw new SafetyError(`${file} is not a background backup record.`);
   }
   return data as BackgroundRecord;
-}
-
-/** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
-export function procStat(pid: number | 'self'): { state: string; start: string } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '', start: fields[19] ?? '' };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process of a record still runs: not gone, not a zombie, not another process under a reused pid. */
-export function isAlive(record: Pick<BackgroundRecord, 'pid' | 'procStart'>): boolean {
-  try {
-    process.kill(record.pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const s = procStat(record.pid);
-  if (!s) return true;
-  if (s.state === 'Z' || s.state === 'X') return false;
-  return !record.procStart || s.start === record.procStart;
-}
-
-/** The last `lines` lines of a log file (its last 64 KiB at most). */
-export async function logTail(file: string, lines = 20): Promise<string> {
-  try {
-    const size = (await stat(file)).size;
-    const handle = await open(file, 'r');
-    try {
-      const length = Math.min(size, 64 * 1024);
-      const buffer = Buffer.alloc(length);
-      await handle.read(buffer, 0, length, size - length);
-      return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return '';
-  }
 }
 
 /**

@@ -3,10 +3,13 @@ import { closeSync, openSync } from 'node:fs';
 
 import { clause, SafetyError } from '../../common/errors';
 import { scrub } from '../../common/secrets';
+import { killGroup } from '../../process/detached';
 import type { Phase } from '../../report/summary';
 
 import { backgroundFiles, logTail, readRecord } from './background-state';
 import { BACKUP_ID, type Inputs } from './inputs';
+
+export { killGroup };
 
 /** Set for the background process: what the foreground step did, as JSON (no secrets). */
 export const BACKGROUND_ENV = 'MIGRATION_GUARD_BACKGROUND_BACKUP';
@@ -124,17 +127,4 @@ export function spawnBackground(inputs: Inputs, plan: BackgroundPlan): Backgroun
   if (pid === undefined)
     throw new SafetyError(`The ${what} could not be started: ${exit ?? 'no process id'}.`);
   return { pid, logFile: files.log, stateFile: files.state, started, exited: () => exit };
-}
-
-/** Signals a process group led by `pid` (the background process and its pg_dump), else the process. */
-export function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // Already gone.
-    }
-  }
 }

@@ -288,6 +288,7 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
   const ok = failure === undefined && (manifest !== undefined || running !== undefined);
   setOutput('backup-id', ok ? id : '');
   setOutput('manifest-path', ok && manifest ? manifestPath : '');
+  setOutput('pending-manifest-path', ok && running ? manifestPath : '');
   setOutput('backup-uri', '');
   setOutput('manifest-uri', '');
   setOutput('snapshot-database', '');

@@ -62,6 +62,13 @@ export interface Inputs {
   tempDir: string;
   /** With strategy pitr: the cluster's data directory and how the restored one replaces it. */
   pitr?: PitrInputs;
+  /**
+   * `prepare`: `no` rolls back; `background` (strategy pitr) restores and proves the side in a
+   * detached process and returns, so a later rollback only cuts over; `stop` ends such a process.
+   */
+  prepare: 'no' | 'background' | 'stop';
+  /** How long a background preparation may wait for its manifest and run. */
+  prepareTimeoutMs: number;
 }
 
 export interface PitrInputs {
@@ -178,6 +185,11 @@ export function getInputs(): Inputs {
       'Input "stop-command" is set but "start-command" is not: a stopped application must be started again.',
     );
   }
+  const prepare = getEnumInput('prepare', ['no', 'background', 'stop'] as const, 'no');
+  if (prepare !== 'no' && strategy !== 'pitr')
+    throw new ConfigurationError(
+      `Input "prepare" is ${showValue(prepare)}, which needs strategy: pitr (got ${showValue(strategy)}).`,
+    );
   const pgBinDir = getSingleLineInput('pg-bin-dir');
   const jobs = getIntegerInput('jobs', 2, 1, 64);
   const tempRoot = process.env.RUNNER_TEMP || os.tmpdir();
@@ -217,5 +229,7 @@ export function getInputs(): Inputs {
       : undefined,
     tempDir: path.join(tempRoot, 'migration-guard-rollback'),
     pitr: strategy === 'pitr' ? getPitrInputs(manifest, connection.port) : undefined,
+    prepare,
+    prepareTimeoutMs: getDurationInput('prepare-timeout', '6h'),
   };
 }

@@ -4,10 +4,12 @@ import { acquireLock, runHolder } from '../../postgres/lock';
 import { maintenance } from '../../postgres/swap';
 import { writeMarker } from '../../postgres/swap-marker';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
+import { scrubStdio } from '../../process/detached';
 import { setOutput } from '../../report/summary';
 
 import { Application, waitHealthy } from './app';
 import { getInputs, type Inputs } from './inputs';
+import { PREPARE_ENV, runPreparation, startPreparationStep, stopPreparationStep } from './prepare';
 import { pruneAfterRollback } from './prune';
 import { report } from './report';
 import { RunState } from './state';
@@ -17,6 +19,8 @@ import { reopenAfterInterruptedSwap } from './window';
 
 /** Rollback: verify the backup, restore it beside the live database, check it, swap, revert, start, check health. */
 export async function run(): Promise<void> {
+  // The detached preparation's output is a log file no runner masks.
+  if (process.env[PREPARE_ENV]) scrubStdio();
   let inputs: Inputs;
   try {
     inputs = getInputs();
@@ -25,6 +29,13 @@ export async function run(): Promise<void> {
     setOutput('verdict', 'refused');
     throw error;
   }
+  if (process.env[PREPARE_ENV]) return runPreparation(inputs);
+  if (inputs.prepare === 'background')
+    return startPreparationStep(inputs).catch((error: unknown) => {
+      setOutput('preparation', 'refused');
+      throw error;
+    });
+  if (inputs.prepare === 'stop') return stopPreparationStep(inputs);
   const state = new RunState(inputs.connection.database);
   const app = new Application(inputs);
   // Registered first, so on a cancellation it runs last: after the side database is dropped and the app restarted.

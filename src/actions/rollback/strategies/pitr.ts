@@ -6,7 +6,8 @@ import * as core from '@actions/core';
 import { ConfigurationError, SafetyError } from '../../../common/errors';
 import { PgBackRest, userFor, type OsUser } from '../../../pgbackrest/command';
 import { CutoverFailure } from '../../../pgbackrest/cutover';
-import { readPitrManifestFile } from '../../../pgbackrest/manifest';
+import { readPitrManifestFile, type PitrManifest } from '../../../pgbackrest/manifest';
+import { waitForPreparation } from '../../../pgbackrest/preparation';
 import { checkPitr, cutOverPitr, preparePitr, type PitrRollbackOptions } from '../../../pgbackrest/rollback';
 import { acquireLock, runHolder, type HeldLock } from '../../../postgres/lock';
 import { resolveCommit } from '../../../process/git';
@@ -21,7 +22,7 @@ export interface AfterCutover {
 }
 
 /** The data directory's owner, also while a cut-over has it renamed (then the side's or the folder's). */
-async function ownerOf(dirs: string[]): Promise<OsUser | undefined> {
+export async function ownerOf(dirs: string[]): Promise<OsUser | undefined> {
   for (const d of dirs) {
     const ok = await stat(d).then(
       () => true,
@@ -51,6 +52,38 @@ function onCutoverFailure(error: CutoverFailure, state: RunState, app: Applicati
     : 'the live cluster is down (its stop failed and starting it again failed), so the application was not started';
 }
 
+/** The pitr rollback's options from the inputs and the manifest (also a background preparation's). */
+export async function pitrOptions(inputs: Inputs, m: PitrManifest): Promise<PitrRollbackOptions> {
+  const p = inputs.pitr;
+  if (!p) throw new ConfigurationError('strategy pitr needs pgdata.');
+  if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
+    throw new SafetyError(
+      `Backup ${m.backupId} is of database "${m.database}", not "${inputs.connection.database}" (allow-other-database: true to accept).`,
+    );
+  const owner = await ownerOf([p.pgdata, p.sidePgdata, path.dirname(p.pgdata)]);
+  return {
+    connection: inputs.connection,
+    pgbr: new PgBackRest({
+      stanza: p.stanza ?? m.pgbackrest.stanza,
+      config: p.config ?? m.pgbackrest.config,
+      user: owner,
+    }),
+    manifest: m,
+    pgdata: p.pgdata,
+    sideDir: p.sidePgdata,
+    sidePort: p.sidePort,
+    binDir: inputs.pgBinDir ?? `/usr/lib/postgresql/${m.server.major}/bin`,
+    owner,
+    stopCommand: p.clusterStopCommand,
+    startCommand: p.clusterStartCommand,
+    hookTimeoutMs: inputs.hookTimeoutMs,
+    processMax: p.processMax,
+    scope: p.scope,
+    recoveryTimeoutMs: inputs.maxDurationMs,
+    healthTimeoutMs: inputs.healthTimeoutMs,
+  };
+}
+
 /**
  * Strategy pitr: verify the manifest, the repository and the cluster; restore the point into a
  * side directory, start it on its own port and prove it equals the manifest; stop the
@@ -72,39 +105,40 @@ export async function rollbackPitr(
   const { o, plan, commit } = await t.phase('verify', async (note) => {
     const m = await readPitrManifestFile(manifestFile);
     state.manifest = m;
-    if (m.database !== inputs.connection.database && !inputs.allowOtherDatabase)
-      throw new SafetyError(
-        `Backup ${m.backupId} is of database "${m.database}", not "${inputs.connection.database}" (allow-other-database: true to accept).`,
-      );
-    const owner = await ownerOf([p.pgdata, p.sidePgdata, path.dirname(p.pgdata)]);
-    const o: PitrRollbackOptions = {
-      connection: inputs.connection,
-      pgbr: new PgBackRest({
-        stanza: p.stanza ?? m.pgbackrest.stanza,
-        config: p.config ?? m.pgbackrest.config,
-        user: owner,
-      }),
-      manifest: m,
-      pgdata: p.pgdata,
-      sideDir: p.sidePgdata,
-      sidePort: p.sidePort,
-      binDir: inputs.pgBinDir ?? `/usr/lib/postgresql/${m.server.major}/bin`,
-      owner,
-      stopCommand: p.clusterStopCommand,
-      startCommand: p.clusterStartCommand,
-      hookTimeoutMs: inputs.hookTimeoutMs,
-      processMax: p.processMax,
-      scope: p.scope,
-      recoveryTimeoutMs: inputs.maxDurationMs,
-      healthTimeoutMs: inputs.healthTimeoutMs,
-    };
+    const o = await pitrOptions(inputs, m);
     const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
+    // A side being prepared in the background is this rollback's head start: wait for it.
+    const waited = await waitForPreparation(
+      path.resolve(p.pgdata),
+      { binDir: o.binDir, user: o.owner },
+      inputs.maxDurationMs,
+      (r, seconds) =>
+        core.info(
+          `Waiting ${seconds.toFixed(0)}s for the rollback being prepared in the background (pid ${r.pid}, ${r.detail ?? r.status}); its log: ${r.log}`,
+        ),
+    );
+    if (waited) {
+      const r = waited.record;
+      const said = waited.stopped
+        ? `The background preparation (pid ${r.pid}) did not end within max-duration and was stopped`
+        : r.status === 'prepared'
+          ? undefined
+          : `The background preparation (pid ${r.pid}) ended ${r.status === 'failed' ? `failed: ${r.detail ?? 'no reason recorded'}` : `without a result (${r.detail ?? r.status})`}`;
+      if (said) {
+        core.warning(`${said}; this rollback restores by itself. Its log: ${r.log}`);
+        state.note(`${said}; this rollback restored by itself.`);
+      }
+    }
     const plan = await checkPitr(o);
     if (plan.kind === 'fresh') lock = await acquireLock(inputs.connection, { holder: runHolder('rollback') });
+    if (plan.kind === 'fresh' && plan.stale)
+      state.note(`The side prepared earlier was not used: ${plan.stale}; it was restored again (--delta).`);
     note(
       plan.kind === 'fresh'
         ? `restore point ${m.restorePoint.name} of ${m.database}; ${plan.repository}`
-        : `an earlier run of backup ${m.backupId} reached ${plan.kind === 'done' ? 'the end of its cut-over' : 'its cut-over'}`,
+        : plan.kind === 'prepared'
+          ? `restore point ${m.restorePoint.name} of ${m.database}; its side was prepared at ${plan.state.prepared.at} and is unchanged since`
+          : `an earlier run of backup ${m.backupId} reached ${plan.kind === 'done' ? 'the end of its cut-over' : 'its cut-over'}`,
     );
     return { o, plan, commit };
   });
@@ -118,6 +152,10 @@ export async function rollbackPitr(
       }),
     );
     t.record('checks', started + (Date.now() - started), 'ok', proof.summary);
+  } else if (plan.kind === 'prepared') {
+    const p = plan.state.prepared;
+    t.skip('restore', `prepared in the background before the verdict (${p.timings})`);
+    t.skip('checks', `proven when prepared, at ${p.at}: ${p.proof}`);
   } else {
     for (const phase of ['restore', 'checks'] as const) t.skip(phase, 'done by an earlier run');
   }
