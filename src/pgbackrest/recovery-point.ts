@@ -54,7 +54,7 @@ export async function waitArchived(
       }
       if (Date.now() > deadline) {
         throw new SafetyError(
-          `WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f?.aw ?? 'none'}).`,
+          `WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f?.aw ?? 'none'}; no attempt failed: archive_command hangs or is slower than that); the restore point cannot be trusted until its WAL is in the repository. See the server log.`,
         );
       }
       await new Promise((r) => setTimeout(r, 25));

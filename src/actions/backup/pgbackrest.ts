@@ -21,7 +21,7 @@ import { annotate, setOutput, writeSummary, type Phase } from '../../report/summ
 import { addTimeline } from '../../report/timeline';
 
 import { killGroup, spawnBackground, type BackgroundChild } from './background';
-import { isAlive, logTail, readRecord, type BackgroundRecord } from './background-state';
+import { isAlive, logTail, readRecord, writeRecord, type BackgroundRecord } from './background-state';
 import { ServiceHooks } from './hooks';
 import type { Inputs } from './inputs';
 import { buildBackupId } from './names';
@@ -134,15 +134,42 @@ async function backgroundPoint(
 
 /**
  * Stops a background process whose point failed. Before the restore point it has done nothing,
- * and its files go with it; after, its record says it was stopped.
+ * and its files go with it. After, it is stopped (it records its end on SIGTERM; killed if it has
+ * not ended within 5 s) before this step ends, no manifest of it is left, and its record says
+ * why: the step's failure, for the `wait-for` step that reads it.
  */
-async function stopChild(child: BackgroundChild, outputDir: string, id: string): Promise<void> {
+async function stopChild(child: BackgroundChild, outputDir: string, id: string, why: unknown): Promise<void> {
   const record = await readRecord(child.stateFile).catch(() => undefined);
-  killGroup(child.pid, record?.point ? 'SIGTERM' : 'SIGKILL');
-  if (record?.point) return;
-  for (let i = 0; i < 100 && child.exited() === undefined; i++) await sleep(20);
+  const ended = async (ms: number): Promise<boolean> => {
+    for (let i = 0; i < ms / 20 && child.exited() === undefined; i++) await sleep(20);
+    return child.exited() !== undefined;
+  };
+  if (!record?.point) {
+    killGroup(child.pid, 'SIGKILL');
+    await ended(2000);
+    await Promise.all(
+      [child.stateFile, child.logFile, basisFile(outputDir, id)].map((f) => rm(f, { force: true })),
+    );
+    return;
+  }
+  killGroup(child.pid, 'SIGTERM');
+  if (!(await ended(5000))) {
+    killGroup(child.pid, 'SIGKILL');
+    await ended(2000);
+  }
+  const last = (await readRecord(child.stateFile).catch(() => undefined)) ?? record;
+  await writeRecord(child.stateFile, {
+    ...last,
+    status: 'failed',
+    outputs: last.outputs && { ...last.outputs, 'manifest-path': '', status: 'failed' },
+    pitr: undefined,
+    error: `it was stopped because the recovery point step that started it failed: ${clause(scrub(errorMessage(why)))}`,
+    finished: last.finished ?? new Date().toISOString(),
+  });
+  // A manifest it wrote before the signal reached it describes a point this step did not prove.
+  const manifest = path.join(outputDir, `${id}.manifest.json`);
   await Promise.all(
-    [child.stateFile, child.logFile, basisFile(outputDir, id)].map((f) => rm(f, { force: true })),
+    [`${child.stateFile}.partial`, manifest, `${manifest}.partial`].map((f) => rm(f, { force: true })),
   );
 }
 
@@ -278,7 +305,7 @@ export async function pgbackrestStep(inputs: Inputs): Promise<void> {
     failure = error;
     running = undefined;
     // The point is not safe (or was never written): its evidence must not become a manifest.
-    if (child) await stopChild(child, inputs.outputDir, id);
+    if (child) await stopChild(child, inputs.outputDir, id, error);
   }
   try {
     await hooks.start();

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 
 import * as core from '@actions/core';
 
-import { errorMessage, SafetyError } from '../../common/errors';
+import { clause, errorMessage, SafetyError } from '../../common/errors';
 import { exists, removeFile } from '../../common/files';
 import { scrub } from '../../common/secrets';
 import { readManifestFile } from '../../manifest';
@@ -112,7 +112,7 @@ export async function waitForBackground(
   }
   if (record.status === 'failed') {
     throw new SafetyError(
-      `The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`,
+      `The background backup ${w.waitFor} failed: ${clause(record.error ?? 'no reason recorded')}. Its log: ${record.logFile}`,
     );
   }
   await checkVerified(record);
