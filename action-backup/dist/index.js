@@ -78231,7 +78231,7 @@ async function waitArchived(opts, segment, segmentBytes, archiveId) {
                 throw new errors_SafetyError(`Archiving WAL segment ${segment} failed (${f.fw ?? '?'} at ${f.ft.toISOString()}); the restore point cannot be trusted until its WAL is in the repository. See the server log.`);
             }
             if (Date.now() > deadline) {
-                throw new errors_SafetyError(`WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f?.aw ?? 'none'}).`);
+                throw new errors_SafetyError(`WAL segment ${segment} was not archived within ${Math.round(opts.archiveTimeoutMs / 1000)}s (last archived: ${f?.aw ?? 'none'}; no attempt failed: archive_command hangs or is slower than that); the restore point cannot be trusted until its WAL is in the repository. See the server log.`);
             }
             await new Promise((r) => setTimeout(r, 25));
         }
@@ -78776,16 +78776,40 @@ async function backgroundPoint(inputs, pgbr, id, phases, child) {
 }
 /**
  * Stops a background process whose point failed. Before the restore point it has done nothing,
- * and its files go with it; after, its record says it was stopped.
+ * and its files go with it. After, it is stopped (it records its end on SIGTERM; killed if it has
+ * not ended within 5 s) before this step ends, no manifest of it is left, and its record says
+ * why: the step's failure, for the `wait-for` step that reads it.
  */
-async function stopChild(child, outputDir, id) {
+async function stopChild(child, outputDir, id, why) {
     const record = await readRecord(child.stateFile).catch(() => undefined);
-    killGroup(child.pid, record?.point ? 'SIGTERM' : 'SIGKILL');
-    if (record?.point)
+    const ended = async (ms) => {
+        for (let i = 0; i < ms / 20 && child.exited() === undefined; i++)
+            await pgbackrest_sleep(20);
+        return child.exited() !== undefined;
+    };
+    if (!record?.point) {
+        killGroup(child.pid, 'SIGKILL');
+        await ended(2000);
+        await Promise.all([child.stateFile, child.logFile, basisFile(outputDir, id)].map((f) => (0,promises_.rm)(f, { force: true })));
         return;
-    for (let i = 0; i < 100 && child.exited() === undefined; i++)
-        await pgbackrest_sleep(20);
-    await Promise.all([child.stateFile, child.logFile, basisFile(outputDir, id)].map((f) => (0,promises_.rm)(f, { force: true })));
+    }
+    killGroup(child.pid, 'SIGTERM');
+    if (!(await ended(5000))) {
+        killGroup(child.pid, 'SIGKILL');
+        await ended(2000);
+    }
+    const last = (await readRecord(child.stateFile).catch(() => undefined)) ?? record;
+    await writeRecord(child.stateFile, {
+        ...last,
+        status: 'failed',
+        outputs: last.outputs && { ...last.outputs, 'manifest-path': '', status: 'failed' },
+        pitr: undefined,
+        error: `it was stopped because the recovery point step that started it failed: ${clause(scrub(errorMessage(why)))}`,
+        finished: last.finished ?? new Date().toISOString(),
+    });
+    // A manifest it wrote before the signal reached it describes a point this step did not prove.
+    const manifest = external_node_path_default().join(outputDir, `${id}.manifest.json`);
+    await Promise.all([`${child.stateFile}.partial`, manifest, `${manifest}.partial`].map((f) => (0,promises_.rm)(f, { force: true })));
 }
 /** The summary of a recovery point (taken now, started in the background, or waited for). */
 async function writePitrSummary(r) {
@@ -78889,7 +78913,7 @@ async function pgbackrestStep(inputs) {
         running = undefined;
         // The point is not safe (or was never written): its evidence must not become a manifest.
         if (child)
-            await stopChild(child, inputs.outputDir, id);
+            await stopChild(child, inputs.outputDir, id, error);
     }
     try {
         await hooks.start();
@@ -79321,7 +79345,7 @@ async function waitForBackground(w, seen) {
         seen.record = record;
     }
     if (record.status === 'failed') {
-        throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${record.error ?? 'no reason recorded'}. Its log: ${record.logFile}`);
+        throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${clause(record.error ?? 'no reason recorded')}. Its log: ${record.logFile}`);
     }
     await checkVerified(record);
     return record;

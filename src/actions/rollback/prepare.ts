@@ -235,6 +235,9 @@ export async function stopPreparationStep(inputs: Inputs): Promise<void> {
     await stopPreparation(p.pgdata, await toolsFor(inputs, p.pgdata));
     result = 'stopped';
     lead = `⏹️ Rollback preparation stopped (it was ${before.detail ?? before.status}); ${before.side} is kept, so the next restore into it copies only what differs`;
+  } else if (before?.status === 'prepared' && (await readState(p.pgdata))?.phase === 'done') {
+    result = 'used';
+    lead = `✅ The prepared side was used: a rollback cut over to it (${before.side} is now the cluster)`;
   } else if (before?.status === 'prepared') {
     result = 'prepared';
     lead = `✅ The rollback stays prepared: ${before.side} holds the proven point (${before.detail ?? ''}); a rollback with ${before.manifest} only cuts over`;
