@@ -77818,6 +77818,7 @@ async function cutOver(given, o) {
 
 
 
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function preparationFiles(pgdata) {
     return { record: `${pgdata}.pitr-prepare.json`, log: `${pgdata}.pitr-prepare.log` };
@@ -77892,15 +77893,29 @@ async function stopPreparation(pgdata, tools) {
         });
     return r;
 }
+/** Whether two paths name one file (false when only one exists or they differ). */
+async function samePath(a, b) {
+    const [ra, rb] = await Promise.all([
+        (0,promises_.realpath)(a).catch(() => external_node_path_default().resolve(a)),
+        (0,promises_.realpath)(b).catch(() => external_node_path_default().resolve(b)),
+    ]);
+    return ra === rb;
+}
 /**
  * Waits for a running preparation to end (a rollback may come while its side is still being
- * restored or proven); past `timeoutMs` it is stopped and the rollback restores by itself. `onWait`
+ * restored or proven); past `timeoutMs` it is stopped and the rollback restores by itself. One for
+ * another manifest than `forManifest` is stopped at once. `onWait`
  * is told every 10 s. Returns the record as it ended, or undefined when none ran.
  */
-async function waitForPreparation(pgdata, tools, timeoutMs, onWait) {
+async function waitForPreparation(pgdata, tools, timeoutMs, onWait, forManifest) {
     let r = await runningPreparation(pgdata);
     if (!r)
         return undefined;
+    if (forManifest !== undefined && (await samePath(r.manifest, forManifest)) === false) {
+        // It prepares another point (or waits for a manifest that may never come): not this rollback's.
+        await stopPreparation(pgdata, tools);
+        return { record: (await readPreparation(pgdata)) ?? r, stopped: true, other: true };
+    }
     const started = Date.now();
     let told = 0;
     while (r && isAlive(r) && (r.status === 'waiting' || r.status === 'restoring')) {
@@ -78502,14 +78517,16 @@ async function rollbackPitr(inputs, state, app, after) {
         const o = await pitrOptions(inputs, m);
         const commit = inputs.previousRef ? await resolveCommit(inputs.appDir, inputs.previousRef) : undefined;
         // A side being prepared in the background is this rollback's head start: wait for it.
-        const waited = await waitForPreparation(external_node_path_default().resolve(p.pgdata), { binDir: o.binDir, user: o.owner }, inputs.maxDurationMs, (r, seconds) => core.info(`Waiting ${seconds.toFixed(0)}s for the rollback being prepared in the background (pid ${r.pid}, ${r.detail ?? r.status}); its log: ${r.log}`));
+        const waited = await waitForPreparation(external_node_path_default().resolve(p.pgdata), { binDir: o.binDir, user: o.owner }, inputs.maxDurationMs, (r, seconds) => core.info(`Waiting ${seconds.toFixed(0)}s for the rollback being prepared in the background (pid ${r.pid}, ${r.detail ?? r.status}); its log: ${r.log}`), manifestFile);
         if (waited) {
             const r = waited.record;
-            const said = waited.stopped
-                ? `The background preparation (pid ${r.pid}) did not end within max-duration and was stopped`
-                : r.status === 'prepared'
-                    ? undefined
-                    : `The background preparation (pid ${r.pid}) ended ${r.status === 'failed' ? `failed: ${r.detail ?? 'no reason recorded'}` : `without a result (${r.detail ?? r.status})`}`;
+            const said = waited.other
+                ? `A background preparation for another manifest (${r.manifest}, pid ${r.pid}) was running and was stopped`
+                : waited.stopped
+                    ? `The background preparation (pid ${r.pid}) did not end within max-duration and was stopped`
+                    : r.status === 'prepared'
+                        ? undefined
+                        : `The background preparation (pid ${r.pid}) ended ${r.status === 'failed' ? `failed: ${r.detail ?? 'no reason recorded'}` : `without a result (${r.detail ?? r.status})`}`;
             if (said) {
                 core.warning(`${said}; this rollback restores by itself. Its log: ${r.log}`);
                 state.note(`${said}; this rollback restored by itself.`);
@@ -79087,9 +79104,14 @@ async function runPreparation(inputs) {
         manifest: p.manifestPath,
         side: external_node_path_default().resolve(p.sidePgdata),
     });
-    const update = async (fields) => {
+    // One write at a time (progress notes arrive while a write may be under way); a progress note
+    // that cannot be written is not worth failing the preparation for.
+    let writes = Promise.resolve();
+    const update = (fields) => {
         record = { ...record, ...fields };
-        await writePreparation(p.pgdata, record);
+        const snapshot = record;
+        writes = writes.then(() => writePreparation(p.pgdata, snapshot));
+        return writes;
     };
     let tools;
     const cleanup = onCleanup('stop the side being prepared', async () => {
@@ -79129,7 +79151,7 @@ async function runPreparation(inputs) {
             const seconds = / in ([\d.]+s)$/.exec(detail)?.[1];
             if (seconds)
                 timings.push(`${phase} ${seconds}`);
-            void update({ detail });
+            update({ detail }).catch(() => undefined);
         });
         const state = await markPrepared(o, plan, proof, timings.join(', '));
         await update({

@@ -2,10 +2,11 @@
 // repository: the recovery point (restore point + WAL archived + evidence) against pg_dump -Fc -Z1
 // at two sizes, and the backup bundle's step with `evidence: now` and `evidence: background` (the
 // closed window) with the time until its background evidence is ready; then at the large size the pitr rollback (restore beside, prove, cut over) against
-// the story's restore (dropdb + createdb + pg_restore) and the swap strategy (the rollback bundle).
+// the story's restore (dropdb + createdb + pg_restore) and the swap strategy (the rollback bundle), and
+// the pitr rollback prepared while the migration runs (the bundles, as the production workflow runs them).
 // Usage (through run.mjs): node bench/run.mjs pitr [--small-mb 50] [--large-mb 1000] [--process-max 2] [--recovery-point-only]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -192,7 +193,70 @@ async function main(): Promise<void> {
     console.log(
       `pitr ${pitrSeconds.toFixed(2)}s (${steps.join('; ')}), downtime ${(cut.downtimeMs / 1000).toFixed(2)}s`,
     );
+    // The same rollback prepared while the migration runs, as the production workflow runs it: the
+    // backup step (evidence background), the preparation step, the migration, wait-for, and the
+    // rollback step once the verdict comes; its whole time is what follows the verdict.
+    const common = {
+      'database-url': c.url(db),
+      strategy: 'pitr',
+      pgdata: c.dataDir,
+      'side-port': String(await freePort()),
+      scope: 'cluster',
+      'pgbackrest-process-max': String(o.processMax),
+    };
+    const point = await runAction('backup', {
+      'database-url': c.url(db),
+      engine: 'pgbackrest',
+      'pgbackrest-stanza': c.stanza,
+      'pgbackrest-config': c.config,
+      'protected-tables': PROTECTED.join(', '),
+      'output-dir': path.join(dir, 'prepared'),
+      evidence: 'background',
+    });
+    if (point.outputs.status !== 'running') throw new Error(`point: ${point.errors.join(' ')}`);
+    const pending = point.outputs['pending-manifest-path'] ?? '';
+    const prepStarted = Date.now();
+    const [prepStep, prepStepSeconds] = await timeAsync(() =>
+      runAction('rollback', { ...common, manifest: pending, prepare: 'background' }),
+    );
+    if (prepStep.outputs.preparation !== 'running') throw new Error(`prepare: ${prepStep.errors.join(' ')}`);
+    await migrate();
+    const waited = await runAction('backup', {
+      'output-dir': path.join(dir, 'prepared'),
+      'wait-for': point.outputs['backup-id'] ?? '',
+    });
+    if (waited.outputs['manifest-path'] !== pending) throw new Error(`wait-for: ${waited.errors.join(' ')}`);
+    const recordFile = `${c.dataDir}.pitr-prepare.json`;
+    let prepRecord: { status: string; detail?: string } = { status: 'waiting' };
+    while (prepRecord.status === 'waiting' || prepRecord.status === 'restoring') {
+      await new Promise((r) => setTimeout(r, 100));
+      prepRecord = JSON.parse(readFileSync(recordFile, 'utf8')) as typeof prepRecord;
+    }
+    const prepSeconds = (Date.now() - prepStarted) / 1000;
+    if (prepRecord.status !== 'prepared') throw new Error(`preparation: ${JSON.stringify(prepRecord)}`);
+    const prepared = await runAction('rollback', { ...common, manifest: pending }, { timeoutMs: 3_600_000 });
+    if (prepared.outputs.verdict !== 'restored') throw new Error(`prepared: ${prepared.errors.join(' ')}`);
+    const preparedPhases = JSON.parse(prepared.outputs['phases-json'] ?? '{}') as {
+      total: number;
+      downtime: number;
+      phases: { name: string; seconds: number }[];
+    };
+    console.log(
+      `pitr prepared: preparation step ${prepStepSeconds.toFixed(2)}s, prepared ${prepSeconds.toFixed(2)}s after it started (${prepRecord.detail ?? ''}); ` +
+        `rollback ${preparedPhases.total.toFixed(2)}s (${preparedPhases.phases
+          .filter((ph) => ph.seconds > 0)
+          .map((ph) => `${ph.name} ${ph.seconds.toFixed(2)}`)
+          .join(
+            ', ',
+          )}), downtime ${preparedPhases.downtime.toFixed(2)}s, ${(preparedPhases.total / storySeconds).toFixed(2)} × the story`,
+    );
     results.rollback = {
+      preparedStepSeconds: prepStepSeconds,
+      preparedReadySeconds: prepSeconds,
+      preparedDetail: prepRecord.detail,
+      preparedRollbackSeconds: preparedPhases.total,
+      preparedDowntimeSeconds: preparedPhases.downtime,
+      preparedPhases: preparedPhases.phases,
       storySeconds,
       swapSeconds: swapPhases.total,
       swapDowntimeSeconds: swapPhases.downtime,

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
+import path from 'node:path';
 
 import { SafetyError } from '../common/errors';
 import { isAlive, killGroup, procStat, type ProcessRef } from '../process/detached';
@@ -104,9 +105,19 @@ export async function stopPreparation(
   return r;
 }
 
+/** Whether two paths name one file (false when only one exists or they differ). */
+async function samePath(a: string, b: string): Promise<boolean> {
+  const [ra, rb] = await Promise.all([
+    realpath(a).catch(() => path.resolve(a)),
+    realpath(b).catch(() => path.resolve(b)),
+  ]);
+  return ra === rb;
+}
+
 /**
  * Waits for a running preparation to end (a rollback may come while its side is still being
- * restored or proven); past `timeoutMs` it is stopped and the rollback restores by itself. `onWait`
+ * restored or proven); past `timeoutMs` it is stopped and the rollback restores by itself. One for
+ * another manifest than `forManifest` is stopped at once. `onWait`
  * is told every 10 s. Returns the record as it ended, or undefined when none ran.
  */
 export async function waitForPreparation(
@@ -114,9 +125,15 @@ export async function waitForPreparation(
   tools: ServerTools,
   timeoutMs: number,
   onWait: (r: PreparationRecord, seconds: number) => void,
-): Promise<{ record: PreparationRecord; stopped: boolean } | undefined> {
+  forManifest?: string,
+): Promise<{ record: PreparationRecord; stopped: boolean; other?: boolean } | undefined> {
   let r = await runningPreparation(pgdata);
   if (!r) return undefined;
+  if (forManifest !== undefined && (await samePath(r.manifest, forManifest)) === false) {
+    // It prepares another point (or waits for a manifest that may never come): not this rollback's.
+    await stopPreparation(pgdata, tools);
+    return { record: (await readPreparation(pgdata)) ?? r, stopped: true, other: true };
+  }
   const started = Date.now();
   let told = 0;
   while (r && isAlive(r) && (r.status === 'waiting' || r.status === 'restoring')) {

@@ -210,8 +210,14 @@ describe('Staging rollback drill with the pgBackRest engine', () => {
       const phases = JSON.parse(rollback?.outputs['phases-json'] ?? '{}') as {
         phases: { name: string; status: string }[];
       };
-      for (const name of ['verify', 'restore', 'checks', 'swap', 'revert', 'start', 'health'])
+      for (const name of ['verify', 'swap', 'revert', 'start', 'health'])
         expect(`${name}: ${phases.phases.find((p) => p.name === name)?.status}`).toBe(`${name}: ok`);
+      // Prepared while the migration ran, as in production: the rollback only cut over.
+      expect(step('prepare-rollback')?.outputs.preparation).toBe('running');
+      for (const name of ['restore', 'checks'])
+        expect(`${name}: ${phases.phases.find((p) => p.name === name)?.status}`).toBe(`${name}: skipped`);
+      expect(job?.summary).toContain('prepared in the background before the verdict');
+      expect(step('end-preparation')?.outcome).toBe('skipped');
       expect(await timeline()).toBeGreaterThan(before);
       const aside = rollback?.outputs['failed-database'] ?? '';
       expect(existsSync(path.join(aside, 'PG_VERSION'))).toBe(true);
@@ -258,8 +264,9 @@ describe('Staging rollback drill with the pgBackRest engine', () => {
       expect(rec.downtimeSeconds).toBeGreaterThan(0);
       expect(rec.evidenceReadSeconds).toBeGreaterThan(0);
       expect(Object.keys(rec.phases)).toEqual(['restore', 'evidence', 'migrate', 'rollback']);
-      for (const name of ['restore', 'swap', 'health'])
+      for (const name of ['swap', 'health'])
         expect(rec.rollback.phases.find((p) => p.name === name)?.status).toBe('ok');
+      expect(rec.rollback.phases.find((p) => p.name === 'restore')?.status).toBe('skipped');
     }
   }, 1_200_000);
 

@@ -107,8 +107,19 @@ describe('Production migration workflow with the pgBackRest engine', () => {
     expect(step(r, 'migrate')?.outcome).toBe('success');
     expect(step(r, 'validate')?.outputs.verdict).toBe('rollback');
     expect(step(r, 'validate')?.outputs['failed-checks']).toBe('protected-tables');
+    // The rollback was prepared while the migration ran: the verdict's rollback only cut over.
+    expect(step(r, 'prepare-rollback')?.outputs.preparation).toBe('running');
     const rollback = step(r, 'rollback');
     expect(rollback?.outputs.verdict).toBe('restored');
+    const phases = JSON.parse(rollback?.outputs['phases-json'] ?? '{}') as {
+      phases: { name: string; status: string }[];
+    };
+    expect(phases.phases.filter((p) => ['restore', 'checks'].includes(p.name)).map((p) => p.status)).toEqual([
+      'skipped',
+      'skipped',
+    ]);
+    expect(migrateJob(r)?.summary).toContain('prepared in the background before the verdict');
+    expect(step(r, 'end-preparation')?.outcome).toBe('skipped');
     expect(r.jobs.migration?.outputs['rollback-verdict']).toBe('restored');
     expect(migrateJob(r)?.summary).toContain('Rolled back (restored');
     expect(step(r, 'open')?.outcome).toBe('success');
@@ -140,6 +151,7 @@ describe('Production migration workflow with the pgBackRest engine', () => {
   }, 900_000);
 
   let passManifest = '';
+  let passPreparation = '';
 
   it('approved on the new timeline: v2.0 is live with verdict pass, validated against the format-2 manifest', async () => {
     const r = await prod.run(
@@ -156,6 +168,10 @@ describe('Production migration workflow with the pgBackRest engine', () => {
     expect(step(r, 'recovery-point')?.outputs.status).toBe('running');
     passManifest = step(r, 'backup')?.outputs['manifest-path'] ?? '';
     expect((await readEvidenceFile(passManifest)).engine).toBe('pgbackrest');
+    // No rollback used the preparation: the last step ended it, or found it finished and left it.
+    expect(step(r, 'prepare-rollback')?.outputs.preparation).toBe('running');
+    passPreparation = step(r, 'end-preparation')?.outputs.preparation ?? '';
+    expect(['stopped', 'prepared']).toContain(passPreparation);
   }, 900_000);
 
   it('the manual Rollback workflow with strategy pitr returns the cluster to that point and the code to v1.0', async () => {
@@ -169,6 +185,10 @@ describe('Production migration workflow with the pgBackRest engine', () => {
     );
     keep('pgbackrest manual rollback', r);
     expect(r.jobs.rollback?.outputs.verdict).toBe('restored');
+    // A side the migration's run left prepared is cut over to; one it stopped is restored into again.
+    expect(r.jobs['rollback/rollback']?.summary ?? '').toContain(
+      passPreparation === 'prepared' ? 'prepared in the background before the verdict' : 'delta restore into',
+    );
     expect(r.conclusion).toBe('success');
     expect(await prod.release()).toBe('1.0');
     expect(await prod.maintenance()).toBe(false);

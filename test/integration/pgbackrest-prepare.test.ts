@@ -220,3 +220,24 @@ test('prepare: stop ends a preparation still waiting; a place the rollback canno
   expect(swap.outputs.verdict).toBe('refused');
   expect(swap.logs).toContain('Input "prepare" is "background", which needs strategy: pitr (got "swap").');
 }, 200_000);
+
+test('a rollback to another point stops a preparation waiting for its own manifest, and restores by itself', async () => {
+  const atPoint = await orders();
+  const backup = await runAction('backup', backupInputs('now'));
+  expect(backup.errors).toEqual([]);
+  const elsewhere = path.join(c.root, 'elsewhere', 'y.manifest.json');
+  mkdirSync(path.dirname(elsewhere), { recursive: true });
+  const prepare = await runAction('rollback', pitr(elsewhere, { prepare: 'background' }));
+  expect(prepare.outputs.preparation).toBe('running');
+  const waiting = record()!;
+  await c.query('DELETE FROM orders WHERE id > 300', 'shop');
+  const rollback = await runAction('rollback', pitr(backup.outputs['manifest-path']!));
+  expect(rollback.errors).toEqual([]);
+  expect(rollback.outputs.verdict).toBe('restored');
+  expect(rollback.summary).toContain(
+    `A background preparation for another manifest (${elsewhere}, pid ${waiting.pid}) was running and was stopped`,
+  );
+  expect(isAlive(waiting)).toBe(false);
+  expect(record()?.status).toBe('stopped');
+  expect(await orders()).toBe(atPoint);
+}, 200_000);

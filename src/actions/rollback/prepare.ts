@@ -161,9 +161,14 @@ export async function runPreparation(inputs: Inputs): Promise<void> {
     manifest: p.manifestPath,
     side: path.resolve(p.sidePgdata),
   });
-  const update = async (fields: Partial<PreparationRecord>): Promise<void> => {
+  // One write at a time (progress notes arrive while a write may be under way); a progress note
+  // that cannot be written is not worth failing the preparation for.
+  let writes = Promise.resolve();
+  const update = (fields: Partial<PreparationRecord>): Promise<void> => {
     record = { ...record, ...fields };
-    await writePreparation(p.pgdata, record);
+    const snapshot = record;
+    writes = writes.then(() => writePreparation(p.pgdata, snapshot));
+    return writes;
   };
   let tools: ServerTools | undefined;
   const cleanup = onCleanup('stop the side being prepared', async () => {
@@ -200,7 +205,7 @@ export async function runPreparation(inputs: Inputs): Promise<void> {
       core.info(detail);
       const seconds = / in ([\d.]+s)$/.exec(detail)?.[1];
       if (seconds) timings.push(`${phase} ${seconds}`);
-      void update({ detail });
+      update({ detail }).catch(() => undefined);
     });
     const state = await markPrepared(o, plan, proof, timings.join(', '));
     await update({

@@ -116,14 +116,17 @@ export async function rollbackPitr(
         core.info(
           `Waiting ${seconds.toFixed(0)}s for the rollback being prepared in the background (pid ${r.pid}, ${r.detail ?? r.status}); its log: ${r.log}`,
         ),
+      manifestFile,
     );
     if (waited) {
       const r = waited.record;
-      const said = waited.stopped
-        ? `The background preparation (pid ${r.pid}) did not end within max-duration and was stopped`
-        : r.status === 'prepared'
-          ? undefined
-          : `The background preparation (pid ${r.pid}) ended ${r.status === 'failed' ? `failed: ${r.detail ?? 'no reason recorded'}` : `without a result (${r.detail ?? r.status})`}`;
+      const said = waited.other
+        ? `A background preparation for another manifest (${r.manifest}, pid ${r.pid}) was running and was stopped`
+        : waited.stopped
+          ? `The background preparation (pid ${r.pid}) did not end within max-duration and was stopped`
+          : r.status === 'prepared'
+            ? undefined
+            : `The background preparation (pid ${r.pid}) ended ${r.status === 'failed' ? `failed: ${r.detail ?? 'no reason recorded'}` : `without a result (${r.detail ?? r.status})`}`;
       if (said) {
         core.warning(`${said}; this rollback restores by itself. Its log: ${r.log}`);
         state.note(`${said}; this rollback restored by itself.`);
