@@ -78510,6 +78510,12 @@ async function rollbackPitr(inputs, state, app, after) {
     if (!p || inputs.manifest.kind !== 'local')
         throw new errors_ConfigurationError('strategy pitr needs pgdata and a local manifest.');
     const manifestFile = inputs.manifest.path;
+    if (inputs.keepDatabases !== undefined) {
+        // The whole cluster goes back to the point: there are no side databases of this run to prune.
+        const said = `keep-databases (${inputs.keepDatabases}) does not apply to strategy pitr: nothing was pruned`;
+        core.warning(said);
+        state.note(`${said}.`);
+    }
     let lock;
     const { o, plan, commit } = await t.phase('verify', async (note) => {
         const m = await readPitrManifestFile(manifestFile);
@@ -79007,8 +79013,7 @@ async function toolsFor(inputs, pgdata) {
 /**
  * `prepare: background`: checks what can be checked before the manifest exists (the place: data
  * directory, side, port, other databases; no other preparation running; no cut-over half done),
- * then starts this bundle again, detached, to restore and prove the side, and returns as soon as
- * that process has recorded itself. Nothing live is changed, ever, by a preparation.
+ * then starts this bundle again, detached, to restore and prove the side, records it, and returns. Nothing live is changed, ever, by a preparation.
  */
 async function startPreparationStep(inputs) {
     const p = pitrOf(inputs);
@@ -79046,19 +79051,23 @@ async function startPreparationStep(inputs) {
     finally {
         (0,external_node_fs_.closeSync)(fd);
     }
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-        const r = await readPreparation(p.pgdata).catch(() => undefined);
-        if (pid !== undefined && r?.pid === pid)
-            break;
-        if (exit !== undefined || pid === undefined || Date.now() > deadline) {
-            if (pid !== undefined && exit === undefined)
-                killGroup(pid, 'SIGKILL');
-            const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-            throw new errors_SafetyError(`The rollback's preparation ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
-        }
-        await prepare_sleep(50);
+    // The step records the process itself (its pid and start time) rather than waiting for it to
+    // load: from here a rollback waits for it, so it can never restore into the side at the same time.
+    await prepare_sleep(50);
+    if (exit !== undefined || pid === undefined) {
+        const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
+        throw new errors_SafetyError(`The rollback's preparation ${exit ?? 'could not be started'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
     }
+    await writePreparation(p.pgdata, {
+        pid,
+        procStart: procStat(pid)?.start,
+        started: new Date().toISOString(),
+        manifest: p.manifestPath,
+        side: external_node_path_default().resolve(p.sidePgdata),
+        log: files.log,
+        status: 'waiting',
+        detail: 'starting',
+    });
     setOutput('preparation', 'running');
     const lead = `⏳ Rollback being prepared in the background: ${p.sidePgdata} will hold the restore point of ${external_node_path_default().basename(p.manifestPath)}, proven against it; a rollback with this manifest then only cuts over`;
     core.info(`${lead}. Process ${pid}, log ${files.log}.`);

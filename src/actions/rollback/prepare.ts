@@ -21,7 +21,7 @@ import { checkPitr, checkPlace, markPrepared, preparePitr } from '../../pgbackre
 import { stopServer, type ServerTools } from '../../pgbackrest/side';
 import { readState } from '../../pgbackrest/state';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
-import { isAlive, killGroup, logTail } from '../../process/detached';
+import { isAlive, logTail, procStat } from '../../process/detached';
 import { code, strong, SummaryDoc } from '../../report/markdown';
 import { annotate, setOutput, writeSummary } from '../../report/summary';
 
@@ -56,8 +56,7 @@ async function toolsFor(inputs: Inputs, pgdata: string): Promise<ServerTools> {
 /**
  * `prepare: background`: checks what can be checked before the manifest exists (the place: data
  * directory, side, port, other databases; no other preparation running; no cut-over half done),
- * then starts this bundle again, detached, to restore and prove the side, and returns as soon as
- * that process has recorded itself. Nothing live is changed, ever, by a preparation.
+ * then starts this bundle again, detached, to restore and prove the side, records it, and returns. Nothing live is changed, ever, by a preparation.
  */
 export async function startPreparationStep(inputs: Inputs): Promise<void> {
   const p = pitrOf(inputs);
@@ -99,19 +98,25 @@ export async function startPreparationStep(inputs: Inputs): Promise<void> {
   } finally {
     closeSync(fd);
   }
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = await readPreparation(p.pgdata).catch(() => undefined);
-    if (pid !== undefined && r?.pid === pid) break;
-    if (exit !== undefined || pid === undefined || Date.now() > deadline) {
-      if (pid !== undefined && exit === undefined) killGroup(pid, 'SIGKILL');
-      const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-      throw new SafetyError(
-        `The rollback's preparation ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
-      );
-    }
-    await sleep(50);
+  // The step records the process itself (its pid and start time) rather than waiting for it to
+  // load: from here a rollback waits for it, so it can never restore into the side at the same time.
+  await sleep(50);
+  if (exit !== undefined || pid === undefined) {
+    const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
+    throw new SafetyError(
+      `The rollback's preparation ${exit ?? 'could not be started'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
+    );
   }
+  await writePreparation(p.pgdata, {
+    pid,
+    procStart: procStat(pid)?.start,
+    started: new Date().toISOString(),
+    manifest: p.manifestPath,
+    side: path.resolve(p.sidePgdata),
+    log: files.log,
+    status: 'waiting',
+    detail: 'starting',
+  });
   setOutput('preparation', 'running');
   const lead = `⏳ Rollback being prepared in the background: ${p.sidePgdata} will hold the restore point of ${path.basename(p.manifestPath)}, proven against it; a rollback with this manifest then only cuts over`;
   core.info(`${lead}. Process ${pid}, log ${files.log}.`);

@@ -101,6 +101,12 @@ export async function rollbackPitr(
   if (!p || inputs.manifest.kind !== 'local')
     throw new ConfigurationError('strategy pitr needs pgdata and a local manifest.');
   const manifestFile = inputs.manifest.path;
+  if (inputs.keepDatabases !== undefined) {
+    // The whole cluster goes back to the point: there are no side databases of this run to prune.
+    const said = `keep-databases (${inputs.keepDatabases}) does not apply to strategy pitr: nothing was pruned`;
+    core.warning(said);
+    state.note(`${said}.`);
+  }
   let lock: HeldLock | undefined;
   const { o, plan, commit } = await t.phase('verify', async (note) => {
     const m = await readPitrManifestFile(manifestFile);
