@@ -72583,6 +72583,7 @@ var external_node_fs_ = __nccwpck_require__(3024);
 
 
 
+
 /** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
 function procStat(pid) {
     try {
@@ -72664,12 +72665,36 @@ function scrubStdio() {
         stream.write = filtered;
     }
 }
+/**
+ * A detached process's JSON record: `undefined` when there is none; refused, naming the file and
+ * `what` it should be, when it is not valid JSON or `valid` rejects it.
+ */
+async function readProcessRecord(file, what, valid) {
+    let text;
+    try {
+        text = await (0,promises_.readFile)(file, 'utf8');
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new errors_SafetyError(`${file} is not ${what} (not valid JSON).`);
+    }
+    if (!valid(data))
+        throw new errors_SafetyError(`${file} is not ${what}.`);
+    return data;
+}
 
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/actions/backup/background-state.ts
-
 
 
 
@@ -72709,29 +72734,10 @@ async function startRecord(files, backupId) {
     return record;
 }
 /** Reads the record; `undefined` when there is none. */
-async function readRecord(file) {
-    let text;
-    try {
-        text = await (0,promises_.readFile)(file, 'utf8');
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return undefined;
-        throw error;
-    }
-    let data;
-    try {
-        data = JSON.parse(text);
-    }
-    catch {
-        throw new errors_SafetyError(`${file} is not a background backup record (not valid JSON).`);
-    }
-    if (typeof data.backupId !== 'string' ||
-        typeof data.pid !== 'number' ||
-        !['running', 'verified', 'failed'].includes(data.status ?? '')) {
-        throw new errors_SafetyError(`${file} is not a background backup record.`);
-    }
-    return data;
+function readRecord(file) {
+    return readProcessRecord(file, 'a background backup record', (d) => typeof d.backupId === 'string' &&
+        typeof d.pid === 'number' &&
+        ['running', 'verified', 'failed'].includes(d.status ?? ''));
 }
 /**
  * Registers the recording of a background process's result for when it is stopped or fails

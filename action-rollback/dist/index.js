@@ -73842,6 +73842,7 @@ var promises_ = __nccwpck_require__(1455);
 
 
 
+
 /** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
 function procStat(pid) {
     try {
@@ -73922,6 +73923,31 @@ function scrubStdio() {
         };
         stream.write = filtered;
     }
+}
+/**
+ * A detached process's JSON record: `undefined` when there is none; refused, naming the file and
+ * `what` it should be, when it is not valid JSON or `valid` rejects it.
+ */
+async function readProcessRecord(file, what, valid) {
+    let text;
+    try {
+        text = await (0,promises_.readFile)(file, 'utf8');
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new errors_SafetyError(`${file} is not ${what} (not valid JSON).`);
+    }
+    if (!valid(data))
+        throw new errors_SafetyError(`${file} is not ${what}.`);
+    return data;
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
@@ -77818,32 +77844,12 @@ async function cutOver(given, o) {
 
 
 
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function preparationFiles(pgdata) {
     return { record: `${pgdata}.pitr-prepare.json`, log: `${pgdata}.pitr-prepare.log` };
 }
-async function readPreparation(pgdata) {
-    const file = preparationFiles(pgdata).record;
-    let text;
-    try {
-        text = await (0,promises_.readFile)(file, 'utf8');
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return undefined;
-        throw error;
-    }
-    let data;
-    try {
-        data = JSON.parse(text);
-    }
-    catch {
-        throw new errors_SafetyError(`${file} is not a preparation record (not valid JSON); move it away.`);
-    }
-    if (typeof data.pid !== 'number' || typeof data.side !== 'string' || typeof data.status !== 'string')
-        throw new errors_SafetyError(`${file} is not a preparation record; move it away.`);
-    return data;
+function readPreparation(pgdata) {
+    return readProcessRecord(preparationFiles(pgdata).record, 'a preparation record', (d) => typeof d.pid === 'number' && typeof d.side === 'string' && typeof d.status === 'string');
 }
 async function writePreparation(pgdata, record) {
     await writeJsonFile(preparationFiles(pgdata).record, record);

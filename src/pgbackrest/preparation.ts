@@ -1,8 +1,7 @@
-import { readFile, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 
-import { SafetyError } from '../common/errors';
-import { isAlive, killGroup, procStat, type ProcessRef } from '../process/detached';
+import { isAlive, killGroup, procStat, readProcessRecord, type ProcessRef } from '../process/detached';
 
 import { writeJsonFile } from './files';
 import { stopServer, type ServerTools } from './side';
@@ -31,24 +30,12 @@ export function preparationFiles(pgdata: string): { record: string; log: string 
   return { record: `${pgdata}.pitr-prepare.json`, log: `${pgdata}.pitr-prepare.log` };
 }
 
-export async function readPreparation(pgdata: string): Promise<PreparationRecord | undefined> {
-  const file = preparationFiles(pgdata).record;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  let data: Partial<PreparationRecord>;
-  try {
-    data = JSON.parse(text) as Partial<PreparationRecord>;
-  } catch {
-    throw new SafetyError(`${file} is not a preparation record (not valid JSON); move it away.`);
-  }
-  if (typeof data.pid !== 'number' || typeof data.side !== 'string' || typeof data.status !== 'string')
-    throw new SafetyError(`${file} is not a preparation record; move it away.`);
-  return data as PreparationRecord;
+export function readPreparation(pgdata: string): Promise<PreparationRecord | undefined> {
+  return readProcessRecord<PreparationRecord>(
+    preparationFiles(pgdata).record,
+    'a preparation record',
+    (d) => typeof d.pid === 'number' && typeof d.side === 'string' && typeof d.status === 'string',
+  );
 }
 
 export async function writePreparation(pgdata: string, record: PreparationRecord): Promise<void> {

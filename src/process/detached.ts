@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 
+import { SafetyError } from '../common/errors';
 import { scrub } from '../common/secrets';
 
 /**
@@ -91,4 +92,30 @@ export function scrubStdio(): void {
     };
     stream.write = filtered;
   }
+}
+
+/**
+ * A detached process's JSON record: `undefined` when there is none; refused, naming the file and
+ * `what` it should be, when it is not valid JSON or `valid` rejects it.
+ */
+export async function readProcessRecord<T>(
+  file: string,
+  what: string,
+  valid: (data: Partial<T>) => boolean,
+): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let data: Partial<T>;
+  try {
+    data = JSON.parse(text) as Partial<T>;
+  } catch {
+    throw new SafetyError(`${file} is not ${what} (not valid JSON).`);
+  }
+  if (!valid(data)) throw new SafetyError(`${file} is not ${what}.`);
+  return data as T;
 }

@@ -1,9 +1,8 @@
-import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { open, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { SafetyError } from '../../common/errors';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
-import { isAlive, logTail, procStat } from '../../process/detached';
+import { isAlive, logTail, procStat, readProcessRecord } from '../../process/detached';
 import type { Phase } from '../../report/summary';
 
 import type { BackupOutputs } from './outputs';
@@ -77,28 +76,15 @@ export async function startRecord(
 }
 
 /** Reads the record; `undefined` when there is none. */
-export async function readRecord(file: string): Promise<BackgroundRecord | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  let data: Partial<BackgroundRecord>;
-  try {
-    data = JSON.parse(text) as Partial<BackgroundRecord>;
-  } catch {
-    throw new SafetyError(`${file} is not a background backup record (not valid JSON).`);
-  }
-  if (
-    typeof data.backupId !== 'string' ||
-    typeof data.pid !== 'number' ||
-    !['running', 'verified', 'failed'].includes(data.status ?? '')
-  ) {
-    throw new SafetyError(`${file} is not a background backup record.`);
-  }
-  return data as BackgroundRecord;
+export function readRecord(file: string): Promise<BackgroundRecord | undefined> {
+  return readProcessRecord<BackgroundRecord>(
+    file,
+    'a background backup record',
+    (d) =>
+      typeof d.backupId === 'string' &&
+      typeof d.pid === 'number' &&
+      ['running', 'verified', 'failed'].includes(d.status ?? ''),
+  );
 }
 
 /**
