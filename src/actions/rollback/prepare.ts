@@ -123,7 +123,16 @@ export async function startPreparationStep(inputs: Inputs): Promise<void> {
   const doc = new SummaryDoc().heading(lead, 2);
   doc.list([
     `Process ${pid}; its log ${files.log}`,
-    ['Manifest: ', code(p.manifestPath), ' (waited for while the backup reads its evidence)'],
+    [
+      'Manifest: ',
+      code(p.manifestPath),
+      (await stat(p.manifestPath).then(
+        () => true,
+        () => false,
+      ))
+        ? ''
+        : ' (not written yet: waited for while the backup reads its evidence)',
+    ],
     `Side: ${p.sidePgdata}, proven on port ${p.sidePort}, then stopped; the live cluster is not touched`,
     [
       'A rollback that comes earlier waits for it; ',
