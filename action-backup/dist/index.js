@@ -72584,6 +72584,7 @@ var external_node_fs_ = __nccwpck_require__(3024);
 
 
 
+
 /** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
 function procStat(pid) {
     try {
@@ -72689,6 +72690,54 @@ async function readProcessRecord(file, what, valid) {
     if (!valid(data))
         throw new errors_SafetyError(`${file} is not ${what}.`);
     return data;
+}
+/** Environment entries of the step that a detached process must not write to after the step ended. */
+const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
+/**
+ * Starts this action's bundle again as a detached process (its own process group), with `env` added
+ * to this process's environment (so its inputs reach it as `INPUT_*`, never in its argv) and the
+ * step's files removed; its output goes to `logFile` (`flags`: `wx` never overwrites, `w` does).
+ * `pid` is undefined when it could not be started; `exited()` says how it ended, if it has.
+ */
+function spawnSelf(env, logFile, flags) {
+    const script = process.argv[1];
+    if (!script)
+        throw new errors_SafetyError('Cannot start a detached process: the path of this action is unknown.');
+    const childEnv = { ...process.env, ...env };
+    for (const name of STEP_FILES)
+        delete childEnv[name];
+    const fd = (0,external_node_fs_.openSync)(logFile, flags, 0o600);
+    let exit;
+    try {
+        const child = (0,external_node_child_process_.spawn)(process.execPath, [script], {
+            detached: true,
+            stdio: ['ignore', fd, fd],
+            env: childEnv,
+            cwd: process.cwd(),
+        });
+        child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
+        child.once('exit', (code, signal) => (exit ??= signal ? `was killed by ${signal}` : `exited with code ${String(code)}`));
+        child.unref();
+        return { pid: child.pid, exited: () => exit };
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+/**
+ * Stops a detached process and its children: SIGTERM to its group, SIGKILL after `graceMs`, then
+ * up to 5 s more for it to go. Returns whether it is gone.
+ */
+async function stopProcess(ref, graceMs) {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    killGroup(ref.pid, 'SIGTERM');
+    for (let waited = 0; waited < graceMs && isAlive(ref); waited += 100)
+        await sleep(100);
+    if (isAlive(ref))
+        killGroup(ref.pid, 'SIGKILL');
+    for (let waited = 0; waited < 5000 && isAlive(ref); waited += 100)
+        await sleep(100);
+    return !isAlive(ref);
 }
 
 // EXTERNAL MODULE: external "node:path"
@@ -74078,8 +74127,6 @@ function getBackupInputs() {
 
 
 
-
-
 /** Set for the background process: what the foreground step did, as JSON (no secrets). */
 const BACKGROUND_ENV = 'MIGRATION_GUARD_BACKGROUND_BACKUP';
 /** Reads the plan from the environment, refusing anything malformed. */
@@ -74103,8 +74150,6 @@ function parsePlan(text) {
     };
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Environment entries of the step that the background process must not write to after the step ended. */
-const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
 /**
  * Starts the rest of the backup (dump of the snapshot database, verification, offsite copy,
  * manifest) in a detached process: this bundle again, with `BACKGROUND_ENV` set. Its inputs reach it
@@ -74121,49 +74166,28 @@ async function startBackground(inputs, plan) {
 /** Starts the background process (see `startBackground`) without waiting for it to record itself. */
 function spawnBackground(inputs, plan) {
     const files = backgroundFiles(inputs.outputDir, plan.id);
-    const env = { ...process.env, [BACKGROUND_ENV]: JSON.stringify(plan) };
-    for (const name of STEP_FILES)
-        delete env[name];
-    const script = process.argv[1];
-    if (!script)
-        throw new errors_SafetyError('Cannot start the background process: the path of this action is unknown.');
     const what = plan.pitrBasisFile ? 'background evidence process' : 'background dump';
-    const fd = (0,external_node_fs_.openSync)(files.log, 'wx', 0o600);
-    let exit;
-    let pid;
-    try {
-        const child = (0,external_node_child_process_.spawn)(process.execPath, [script], {
-            detached: true,
-            stdio: ['ignore', fd, fd],
-            env,
-            cwd: process.cwd(),
-        });
-        child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
-        child.once('exit', (code, signal) => (exit ??= signal ? `was killed by ${signal}` : `exited with code ${String(code)}`));
-        child.unref();
-        pid = child.pid;
-    }
-    finally {
-        (0,external_node_fs_.closeSync)(fd);
-    }
+    const child = spawnSelf({ [BACKGROUND_ENV]: JSON.stringify(plan) }, files.log, 'wx');
+    const pid = child.pid;
+    const exited = child.exited;
     const started = async () => {
         const deadline = Date.now() + 60_000;
         for (;;) {
             const record = await readRecord(files.state).catch(() => undefined);
             if (pid !== undefined && record?.pid === pid)
                 return;
-            if (exit !== undefined || pid === undefined || Date.now() > deadline) {
-                if (pid !== undefined && exit === undefined)
+            if (exited() !== undefined || pid === undefined || Date.now() > deadline) {
+                if (pid !== undefined && exited() === undefined)
                     killGroup(pid, 'SIGKILL');
                 const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-                throw new errors_SafetyError(`The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+                throw new errors_SafetyError(`The ${what} ${exited() ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
             }
             await sleep(50);
         }
     };
     if (pid === undefined)
-        throw new errors_SafetyError(`The ${what} could not be started: ${exit ?? 'no process id'}.`);
-    return { pid, logFile: files.log, stateFile: files.state, started, exited: () => exit };
+        throw new errors_SafetyError(`The ${what} could not be started: ${exited() ?? 'no process id'}.`);
+    return { pid, logFile: files.log, stateFile: files.state, started, exited };
 }
 
 ;// CONCATENATED MODULE: ./src/postgres/side-names.ts
@@ -79330,11 +79354,7 @@ async function waitForBackground(w, seen) {
             throw new errors_SafetyError(`The background backup ${w.waitFor} failed: ${what}.${left} Its log: ${record.logFile}`);
         }
         if (Date.now() >= deadline) {
-            killGroup(record.pid, 'SIGTERM');
-            for (let i = 0; i < 60 && isAlive(record); i++)
-                await wait_sleep(POLL_MS);
-            if (isAlive(record))
-                killGroup(record.pid, 'SIGKILL');
+            await stopProcess(record, 30_000);
             const left = await leftovers(w.outputDir, w.waitFor);
             const what = `it did not finish within wait-timeout (${formatSeconds(w.waitTimeoutMs / 1000)}) and was stopped`;
             const last = (await readRecord(files.state)) ?? record;

@@ -73843,6 +73843,7 @@ var promises_ = __nccwpck_require__(1455);
 
 
 
+
 /** Field 22 of `/proc/<pid>/stat` (start time) and field 3 (state), or undefined off Linux. */
 function procStat(pid) {
     try {
@@ -73948,6 +73949,54 @@ async function readProcessRecord(file, what, valid) {
     if (!valid(data))
         throw new errors_SafetyError(`${file} is not ${what}.`);
     return data;
+}
+/** Environment entries of the step that a detached process must not write to after the step ended. */
+const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
+/**
+ * Starts this action's bundle again as a detached process (its own process group), with `env` added
+ * to this process's environment (so its inputs reach it as `INPUT_*`, never in its argv) and the
+ * step's files removed; its output goes to `logFile` (`flags`: `wx` never overwrites, `w` does).
+ * `pid` is undefined when it could not be started; `exited()` says how it ended, if it has.
+ */
+function spawnSelf(env, logFile, flags) {
+    const script = process.argv[1];
+    if (!script)
+        throw new errors_SafetyError('Cannot start a detached process: the path of this action is unknown.');
+    const childEnv = { ...process.env, ...env };
+    for (const name of STEP_FILES)
+        delete childEnv[name];
+    const fd = (0,external_node_fs_.openSync)(logFile, flags, 0o600);
+    let exit;
+    try {
+        const child = (0,external_node_child_process_.spawn)(process.execPath, [script], {
+            detached: true,
+            stdio: ['ignore', fd, fd],
+            env: childEnv,
+            cwd: process.cwd(),
+        });
+        child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
+        child.once('exit', (code, signal) => (exit ??= signal ? `was killed by ${signal}` : `exited with code ${String(code)}`));
+        child.unref();
+        return { pid: child.pid, exited: () => exit };
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+/**
+ * Stops a detached process and its children: SIGTERM to its group, SIGKILL after `graceMs`, then
+ * up to 5 s more for it to go. Returns whether it is gone.
+ */
+async function stopProcess(ref, graceMs) {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    killGroup(ref.pid, 'SIGTERM');
+    for (let waited = 0; waited < graceMs && isAlive(ref); waited += 100)
+        await sleep(100);
+    if (isAlive(ref))
+        killGroup(ref.pid, 'SIGKILL');
+    for (let waited = 0; waited < 5000 && isAlive(ref); waited += 100)
+        await sleep(100);
+    return !isAlive(ref);
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
@@ -77881,13 +77930,7 @@ async function stopPreparation(pgdata, tools) {
     const r = await runningPreparation(pgdata);
     if (!r)
         return undefined;
-    killGroup(r.pid, 'SIGTERM');
-    for (let i = 0; i < 300 && isAlive(r); i++)
-        await sleep(100);
-    if (isAlive(r))
-        killGroup(r.pid, 'SIGKILL');
-    for (let i = 0; i < 50 && isAlive(r); i++)
-        await sleep(100);
+    await stopProcess(r, 30_000);
     await stopServer(tools, r.side);
     const now = (await readPreparation(pgdata)) ?? r;
     if (now.status === 'waiting' || now.status === 'restoring')
@@ -78993,12 +79036,8 @@ class SummaryDoc {
 
 
 
-
-
 /** Set for the detached process that prepares the rollback (its inputs are the step's `INPUT_*`). */
 const PREPARE_ENV = 'MIGRATION_GUARD_PITR_PREPARE';
-/** Environment entries of the step that the detached process must not write to after the step ended. */
-const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
 const prepare_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function pitrOf(inputs) {
     if (!inputs.pitr || inputs.manifest.kind !== 'local')
@@ -79038,31 +79077,13 @@ async function startPreparationStep(inputs) {
         scope: p.scope,
         database: inputs.connection.database,
     }, earlier);
-    const env = { ...process.env, [PREPARE_ENV]: '1' };
-    for (const name of STEP_FILES)
-        delete env[name];
-    const script = process.argv[1];
-    if (!script)
-        throw new errors_SafetyError('Cannot start the preparation: the path of this action is unknown.');
-    const fd = (0,external_node_fs_.openSync)(files.log, 'w', 0o600);
-    let exit;
-    let pid;
-    try {
-        const child = (0,external_node_child_process_.spawn)(process.execPath, [script], { detached: true, stdio: ['ignore', fd, fd], env });
-        child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
-        child.once('exit', (c, s) => (exit ??= s ? `was killed by ${s}` : `exited with code ${String(c)}`));
-        child.unref();
-        pid = child.pid;
-    }
-    finally {
-        (0,external_node_fs_.closeSync)(fd);
-    }
+    const { pid, exited } = spawnSelf({ [PREPARE_ENV]: '1' }, files.log, 'w');
     // The step records the process itself (its pid and start time) rather than waiting for it to
     // load: from here a rollback waits for it, so it can never restore into the side at the same time.
     await prepare_sleep(50);
-    if (exit !== undefined || pid === undefined) {
+    if (exited() !== undefined || pid === undefined) {
         const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
-        throw new errors_SafetyError(`The rollback's preparation ${exit ?? 'could not be started'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
+        throw new errors_SafetyError(`The rollback's preparation ${exited() ?? 'could not be started'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`);
     }
     await writePreparation(p.pgdata, {
         pid,
@@ -79204,7 +79225,7 @@ async function stopPreparationStep(inputs) {
     const before = await readPreparation(p.pgdata);
     let lead;
     let result;
-    if (before && (before.status === 'waiting' || before.status === 'restoring') && isAlive(before)) {
+    if (before && (await runningPreparation(p.pgdata))) {
         await stopPreparation(p.pgdata, await toolsFor(inputs, p.pgdata));
         result = 'stopped';
         lead = `⏹️ Rollback preparation stopped (it was ${before.detail ?? before.status}); ${before.side} is kept, so the next restore into it copies only what differs`;

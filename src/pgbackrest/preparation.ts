@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 
-import { isAlive, killGroup, procStat, readProcessRecord, type ProcessRef } from '../process/detached';
+import { isAlive, procStat, readProcessRecord, stopProcess, type ProcessRef } from '../process/detached';
 
 import { writeJsonFile } from './files';
 import { stopServer, type ServerTools } from './side';
@@ -76,10 +76,7 @@ export async function stopPreparation(
 ): Promise<PreparationRecord | undefined> {
   const r = await runningPreparation(pgdata);
   if (!r) return undefined;
-  killGroup(r.pid, 'SIGTERM');
-  for (let i = 0; i < 300 && isAlive(r); i++) await sleep(100);
-  if (isAlive(r)) killGroup(r.pid, 'SIGKILL');
-  for (let i = 0; i < 50 && isAlive(r); i++) await sleep(100);
+  await stopProcess(r, 30_000);
   await stopServer(tools, r.side);
   const now = (await readPreparation(pgdata)) ?? r;
   if (now.status === 'waiting' || now.status === 'restoring')

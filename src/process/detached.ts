@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 
 import { SafetyError } from '../common/errors';
@@ -118,4 +119,56 @@ export async function readProcessRecord<T>(
   }
   if (!valid(data)) throw new SafetyError(`${file} is not ${what}.`);
   return data as T;
+}
+
+/** Environment entries of the step that a detached process must not write to after the step ended. */
+const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
+
+/**
+ * Starts this action's bundle again as a detached process (its own process group), with `env` added
+ * to this process's environment (so its inputs reach it as `INPUT_*`, never in its argv) and the
+ * step's files removed; its output goes to `logFile` (`flags`: `wx` never overwrites, `w` does).
+ * `pid` is undefined when it could not be started; `exited()` says how it ended, if it has.
+ */
+export function spawnSelf(
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  flags: 'w' | 'wx',
+): { pid: number | undefined; exited: () => string | undefined } {
+  const script = process.argv[1];
+  if (!script) throw new SafetyError('Cannot start a detached process: the path of this action is unknown.');
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const name of STEP_FILES) delete childEnv[name];
+  const fd = openSync(logFile, flags, 0o600);
+  let exit: string | undefined;
+  try {
+    const child = spawn(process.execPath, [script], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: childEnv,
+      cwd: process.cwd(),
+    });
+    child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
+    child.once(
+      'exit',
+      (code, signal) => (exit ??= signal ? `was killed by ${signal}` : `exited with code ${String(code)}`),
+    );
+    child.unref();
+    return { pid: child.pid, exited: () => exit };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Stops a detached process and its children: SIGTERM to its group, SIGKILL after `graceMs`, then
+ * up to 5 s more for it to go. Returns whether it is gone.
+ */
+export async function stopProcess(ref: ProcessRef, graceMs: number): Promise<boolean> {
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  killGroup(ref.pid, 'SIGTERM');
+  for (let waited = 0; waited < graceMs && isAlive(ref); waited += 100) await sleep(100);
+  if (isAlive(ref)) killGroup(ref.pid, 'SIGKILL');
+  for (let waited = 0; waited < 5000 && isAlive(ref); waited += 100) await sleep(100);
+  return !isAlive(ref);
 }

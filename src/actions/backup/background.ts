@@ -1,9 +1,6 @@
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-
 import { clause, SafetyError } from '../../common/errors';
 import { scrub } from '../../common/secrets';
-import { killGroup } from '../../process/detached';
+import { killGroup, spawnSelf } from '../../process/detached';
 import type { Phase } from '../../report/summary';
 
 import { backgroundFiles, logTail, readRecord } from './background-state';
@@ -52,9 +49,6 @@ export function parsePlan(text: string): BackgroundPlan {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Environment entries of the step that the background process must not write to after the step ended. */
-const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
-
 /**
  * Starts the rest of the backup (dump of the snapshot database, verification, offsite copy,
  * manifest) in a detached process: this bundle again, with `BACKGROUND_ENV` set. Its inputs reach it
@@ -83,48 +77,26 @@ export interface BackgroundChild {
 /** Starts the background process (see `startBackground`) without waiting for it to record itself. */
 export function spawnBackground(inputs: Inputs, plan: BackgroundPlan): BackgroundChild {
   const files = backgroundFiles(inputs.outputDir, plan.id);
-  const env: NodeJS.ProcessEnv = { ...process.env, [BACKGROUND_ENV]: JSON.stringify(plan) };
-  for (const name of STEP_FILES) delete env[name];
-  const script = process.argv[1];
-  if (!script)
-    throw new SafetyError('Cannot start the background process: the path of this action is unknown.');
   const what = plan.pitrBasisFile ? 'background evidence process' : 'background dump';
-  const fd = openSync(files.log, 'wx', 0o600);
-  let exit: string | undefined;
-  let pid: number | undefined;
-  try {
-    const child = spawn(process.execPath, [script], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env,
-      cwd: process.cwd(),
-    });
-    child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
-    child.once(
-      'exit',
-      (code, signal) => (exit ??= signal ? `was killed by ${signal}` : `exited with code ${String(code)}`),
-    );
-    child.unref();
-    pid = child.pid;
-  } finally {
-    closeSync(fd);
-  }
+  const child = spawnSelf({ [BACKGROUND_ENV]: JSON.stringify(plan) }, files.log, 'wx');
+  const pid = child.pid;
+  const exited = child.exited;
   const started = async (): Promise<void> => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const record = await readRecord(files.state).catch(() => undefined);
       if (pid !== undefined && record?.pid === pid) return;
-      if (exit !== undefined || pid === undefined || Date.now() > deadline) {
-        if (pid !== undefined && exit === undefined) killGroup(pid, 'SIGKILL');
+      if (exited() !== undefined || pid === undefined || Date.now() > deadline) {
+        if (pid !== undefined && exited() === undefined) killGroup(pid, 'SIGKILL');
         const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
         throw new SafetyError(
-          `The ${what} ${exit ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
+          `The ${what} ${exited() ?? 'did not start within 60 s'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
         );
       }
       await sleep(50);
     }
   };
   if (pid === undefined)
-    throw new SafetyError(`The ${what} could not be started: ${exit ?? 'no process id'}.`);
-  return { pid, logFile: files.log, stateFile: files.state, started, exited: () => exit };
+    throw new SafetyError(`The ${what} could not be started: ${exited() ?? 'no process id'}.`);
+  return { pid, logFile: files.log, stateFile: files.state, started, exited };
 }

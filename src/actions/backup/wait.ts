@@ -7,9 +7,9 @@ import { exists, removeFile } from '../../common/files';
 import { scrub } from '../../common/secrets';
 import { readManifestFile } from '../../manifest';
 import { readPitrManifestFile } from '../../pgbackrest/manifest';
+import { stopProcess } from '../../process/detached';
 import { formatSeconds } from '../../report/format';
 
-import { killGroup } from './background';
 import {
   backgroundFiles,
   isAlive,
@@ -88,9 +88,7 @@ export async function waitForBackground(
       );
     }
     if (Date.now() >= deadline) {
-      killGroup(record.pid, 'SIGTERM');
-      for (let i = 0; i < 60 && isAlive(record); i++) await sleep(POLL_MS);
-      if (isAlive(record)) killGroup(record.pid, 'SIGKILL');
+      await stopProcess(record, 30_000);
       const left = await leftovers(w.outputDir, w.waitFor);
       const what = `it did not finish within wait-timeout (${formatSeconds(w.waitTimeoutMs / 1000)}) and was stopped`;
       const last = (await readRecord(files.state)) ?? record;

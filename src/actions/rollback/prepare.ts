@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -21,7 +19,7 @@ import { checkPitr, checkPlace, markPrepared, preparePitr } from '../../pgbackre
 import { stopServer, type ServerTools } from '../../pgbackrest/side';
 import { readState } from '../../pgbackrest/state';
 import { interruptedBy, onCleanup } from '../../process/cleanup';
-import { isAlive, logTail, procStat } from '../../process/detached';
+import { logTail, procStat, spawnSelf } from '../../process/detached';
 import { code, strong, SummaryDoc } from '../../report/markdown';
 import { annotate, setOutput, writeSummary } from '../../report/summary';
 
@@ -30,9 +28,6 @@ import { ownerOf, pitrOptions } from './strategies/pitr';
 
 /** Set for the detached process that prepares the rollback (its inputs are the step's `INPUT_*`). */
 export const PREPARE_ENV = 'MIGRATION_GUARD_PITR_PREPARE';
-
-/** Environment entries of the step that the detached process must not write to after the step ended. */
-const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_ENV', 'GITHUB_STATE', 'GITHUB_PATH'];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -82,29 +77,14 @@ export async function startPreparationStep(inputs: Inputs): Promise<void> {
     },
     earlier,
   );
-  const env: NodeJS.ProcessEnv = { ...process.env, [PREPARE_ENV]: '1' };
-  for (const name of STEP_FILES) delete env[name];
-  const script = process.argv[1];
-  if (!script) throw new SafetyError('Cannot start the preparation: the path of this action is unknown.');
-  const fd = openSync(files.log, 'w', 0o600);
-  let exit: string | undefined;
-  let pid: number | undefined;
-  try {
-    const child = spawn(process.execPath, [script], { detached: true, stdio: ['ignore', fd, fd], env });
-    child.once('error', (error) => (exit ??= `could not be started: ${error.message}`));
-    child.once('exit', (c, s) => (exit ??= s ? `was killed by ${s}` : `exited with code ${String(c)}`));
-    child.unref();
-    pid = child.pid;
-  } finally {
-    closeSync(fd);
-  }
+  const { pid, exited } = spawnSelf({ [PREPARE_ENV]: '1' }, files.log, 'w');
   // The step records the process itself (its pid and start time) rather than waiting for it to
   // load: from here a rollback waits for it, so it can never restore into the side at the same time.
   await sleep(50);
-  if (exit !== undefined || pid === undefined) {
+  if (exited() !== undefined || pid === undefined) {
     const tail = clause(scrub(await logTail(files.log, 5)).replace(/\n/g, ' | '));
     throw new SafetyError(
-      `The rollback's preparation ${exit ?? 'could not be started'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
+      `The rollback's preparation ${exited() ?? 'could not be started'}; its log ${files.log}${tail ? `: ${tail}` : ' is empty'}.`,
     );
   }
   await writePreparation(p.pgdata, {
@@ -250,7 +230,7 @@ export async function stopPreparationStep(inputs: Inputs): Promise<void> {
   const before = await readPreparation(p.pgdata);
   let lead: string;
   let result: string;
-  if (before && (before.status === 'waiting' || before.status === 'restoring') && isAlive(before)) {
+  if (before && (await runningPreparation(p.pgdata))) {
     await stopPreparation(p.pgdata, await toolsFor(inputs, p.pgdata));
     result = 'stopped';
     lead = `⏹️ Rollback preparation stopped (it was ${before.detail ?? before.status}); ${before.side} is kept, so the next restore into it copies only what differs`;
